@@ -1,0 +1,48 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { step } from './ui.ts';
+
+/** Newest modification time under the given files/directories (0 when none exist). */
+export async function newestMtime(paths: string[], include: (p: string) => boolean = () => true): Promise<number> {
+  let newest = 0;
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) continue;
+    if (s.isDirectory()) {
+      const entries = await readdir(p);
+      const children = entries.filter((e) => !['node_modules', 'build', 'bin', '.git'].includes(e));
+      newest = Math.max(newest, await newestMtime(children.map((e) => join(p, e)), include));
+    } else if (include(p)) {
+      newest = Math.max(newest, s.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+export interface BuildOptions {
+  /** Go toolchain for the server (`--go=/path/to/go`). */
+  go?: string;
+}
+
+export interface BuildTarget {
+  name: string;
+  build(opts: BuildOptions): Promise<void>;
+}
+
+/** Every build target in dependency order; `./lab build` runs them all (each is incremental). */
+export const buildTargets: BuildTarget[] = [
+  {
+    name: 'Go server (server/server)',
+    async build(opts) {
+      const { buildDefaultServer } = await import('./go.ts');
+      await buildDefaultServer(opts.go);
+    },
+  },
+];
+
+export async function buildAll(opts: BuildOptions = {}, only?: string[]): Promise<void> {
+  for (const t of buildTargets) {
+    if (only && !only.some((o) => t.name.toLowerCase().includes(o))) continue;
+    await step(`build ${t.name}`, () => t.build(opts));
+  }
+}

@@ -1,0 +1,17 @@
+import type { Command } from '../command.ts';
+import { helpCommand } from './help.ts';
+import { setupCommand } from './setup.ts';
+import { buildCommand } from './build.ts';
+import { runAppCommand } from './run-app.ts';
+import { testCommand } from './test.ts';
+import { startCommand } from './start.ts';
+
+/** Every `./lab` command, in the order `./lab help` lists them. */
+export const commands: Command[] = [
+  startCommand,
+  testCommand,
+  setupCommand,
+  buildCommand,
+  runAppCommand,
+];
+commands.push(helpCommand(() => commands));

@@ -1,0 +1,23 @@
+import { spawn } from 'node:child_process';
+import { flags, type Command } from '../command.ts';
+import { buildAll } from '../build.ts';
+import { defaultServerAddr, serverBinary } from '../paths.ts';
+
+export const runAppCommand: Command = {
+  name: 'run-app',
+  summary: 'build and run the Go server on 127.0.0.1:8091 in the foreground',
+  usage: './lab run-app [--addr=127.0.0.1:8091] [--go=/path/to/go]',
+  async run(argv) {
+    const { values } = flags(argv, { addr: { type: 'string' }, go: { type: 'string' } });
+    await buildAll({ go: values.go }, ['server']);
+    const child = spawn(serverBinary, ['-addr', values.addr ?? defaultServerAddr], { stdio: 'inherit' });
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));
+    return new Promise<number>((resolve) =>
+      child.on('exit', (code, signal) => {
+        if (signal) console.error(`[lab] server stopped by ${signal}`);
+        else if (code) console.error(`[lab] server exited with code ${code}`);
+        resolve(code ?? 0);
+      }),
+    );
+  },
+};

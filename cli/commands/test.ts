@@ -1,0 +1,40 @@
+import { readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Command } from '../command.ts';
+import { ensureSetup } from '../setup.ts';
+import { buildAll } from '../build.ts';
+import { run } from '../proc.ts';
+import { at, root, serverDir } from '../paths.ts';
+import { step } from '../ui.ts';
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' ? [] : testFiles(p);
+    return e.name.endsWith('.test.ts') ? [p] : [];
+  });
+}
+
+export const testCommand: Command = {
+  name: 'test',
+  summary: 'install what is missing, build, run every test suite (go test + node:test on the real kernel)',
+  usage: './lab test [filter…]   — filters pick test files whose path contains the text',
+  async run(argv) {
+    await ensureSetup();
+    await buildAll();
+    const filters = argv.filter((a) => !a.startsWith('-'));
+    if (filters.length === 0 || filters.includes('go')) {
+      await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
+    }
+    const files = testFiles(at('test'))
+      .map((f) => relative(root, f))
+      .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+      .sort();
+    if (files.length === 0) return;
+    await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      fix: 'see the failing tests above',
+    });
+  },
+};

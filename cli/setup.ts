@@ -1,0 +1,81 @@
+import { run, have } from './proc.ts';
+import { say, step } from './ui.ts';
+import { LabError } from './errors.ts';
+
+/** Debian packages the lab needs, with why — shown when they are installed. */
+export const aptPackages: Record<string, string> = {
+  clang: 'compiles bpf/*.bpf.c with -target bpf',
+  llvm: 'llvm-strip for BPF objects',
+  'libbpf-dev': 'libbpf headers and library for the addon',
+  'libelf-dev': 'libbpf dependency',
+  'zlib1g-dev': 'libbpf dependency',
+  bpftool: 'vmlinux.h from BTF, BTF dump for generated event types, link listing',
+  bpftrace: 'the reference tracer in benchmarks and the crash matrix',
+  'golang-1.19-go': 'an old Go runtime beside the current one',
+  chromium: 'browser tests and screenshots of the site',
+  'python3-venv': 'the project-local Jupyter venv',
+  'build-essential': 'node-gyp builds the addon',
+  procps: 'process listing in leak checks',
+  iproute2: 'ss, to find what listens on the lab ports',
+};
+
+export interface SetupStep {
+  title: string;
+  /** What is missing, or nothing when the step has nothing to do. */
+  missing(): Promise<string[]>;
+  install(missing: string[]): Promise<void>;
+}
+
+let aptUpdated = false;
+async function aptInstall(pkgs: string[]): Promise<void> {
+  if (process.getuid?.() !== 0) {
+    throw new LabError(`missing Debian packages: ${pkgs.join(' ')}`, 'run ./lab setup as root (sudo ./lab setup)');
+  }
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  if (!aptUpdated) {
+    await run('apt-get', ['update', '-qq'], { env });
+    aptUpdated = true;
+  }
+  await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env });
+}
+
+async function installedDebs(names: string[]): Promise<Set<string>> {
+  const out = await run('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...names], {
+    capture: true,
+  }).catch((e: LabError) => String(e.message));
+  return new Set(
+    out.split('\n').flatMap((l) => (l.endsWith(' installed') ? [l.split(' ')[0]] : [])),
+  );
+}
+
+export const aptStep: SetupStep = {
+  title: 'Debian packages',
+  async missing() {
+    const wanted = Object.keys(aptPackages);
+    if (!(await have('go'))) wanted.push('golang-go');
+    const got = await installedDebs(wanted);
+    return wanted.filter((p) => !got.has(p));
+  },
+  async install(missing) {
+    for (const p of missing) say(`  ${p}: ${aptPackages[p] ?? 'Go toolchain (none installed)'}`);
+    await aptInstall(missing);
+  },
+};
+
+/** Steps run in order by `./lab setup`; later issues append theirs. */
+export const setupSteps: SetupStep[] = [aptStep];
+
+/**
+ * Installs whatever is missing. Returns how many steps had work to do, so the
+ * caller can say "nothing to do" on a machine that is ready.
+ */
+export async function ensureSetup(steps: SetupStep[] = setupSteps): Promise<number> {
+  let worked = 0;
+  for (const s of steps) {
+    const missing = await s.missing();
+    if (missing.length === 0) continue;
+    worked++;
+    await step(`${s.title}: installing ${missing.join(', ')}`, () => s.install(missing));
+  }
+  return worked;
+}

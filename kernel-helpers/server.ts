@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { LabError } from '../cli/errors.ts';
+import { serverBinary } from '../cli/paths.ts';
+
+export interface ServerExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Everything the server wrote to stderr — where the Go runtime prints a crash. */
+  stderr: string;
+}
+
+export interface StartServerOptions {
+  binary?: string;
+  /** Defaults to a free loopback port. */
+  addr?: string;
+  /** Called with each chunk the server writes, for live display. */
+  onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
+}
+
+/** A Go server process the lab started and will stop: its URL, PID, output and exit. */
+export class ManagedServer implements AsyncDisposable {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<ServerExit>;
+  exit?: ServerExit;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly url: string,
+    readonly binary: string,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.exit = { code, signal, stderr: this.stderr };
+        live.delete(this);
+        resolve(this.exit);
+      }),
+    );
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get alive(): boolean {
+    return this.exit === undefined;
+  }
+
+  static async start(opts: StartServerOptions = {}): Promise<ManagedServer> {
+    const binary = opts.binary ?? serverBinary;
+    const child = spawn(binary, ['-addr', opts.addr ?? '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('error', (e) =>
+        reject(new LabError(`cannot start ${binary}: ${e.message}`, 'build it first (./lab build)', { cause: e })),
+      );
+      child.once('exit', (code, signal) =>
+        reject(new LabError(`server exited before listening (${signal ?? `exit ${code}`}): ${stderr.trim()}`, 'see its message above')),
+      );
+      child.stdout!.on('data', (d) => {
+        stdout += d;
+        opts.onOutput?.(String(d), 'stdout');
+      });
+      child.stderr!.on('data', (d) => {
+        stderr += d;
+        opts.onOutput?.(String(d), 'stderr');
+        const m = /listening on (http:\/\/\S+)/.exec(stderr);
+        if (m) resolve(m[1]);
+      });
+    });
+    const server = new ManagedServer(child, url, binary);
+    server.stdout = stdout;
+    server.stderr = stderr;
+    child.stdout!.on('data', (d) => (server.stdout += d));
+    child.stderr!.on('data', (d) => (server.stderr += d));
+    child.removeAllListeners('error');
+    live.add(server);
+    return server;
+  }
+
+  /** GET a path; a dead server gives status 0 and the network error as body. */
+  async get(path: string, timeoutMs = 15000): Promise<{ status: number; body: string }> {
+    try {
+      const res = await fetch(new URL(path, this.url), { signal: AbortSignal.timeout(timeoutMs) });
+      return { status: res.status, body: await res.text() };
+    } catch (e) {
+      return { status: 0, body: String((e as Error).cause ?? e) };
+    }
+  }
+
+  async stop(): Promise<ServerExit> {
+    if (this.alive) {
+      this.child.kill('SIGTERM');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    return this.exit!;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}
+
+const live = new Set<ManagedServer>();
+
+/** Every server this process started that is still running. */
+export function liveServers(): ManagedServer[] {
+  return [...live];
+}
+
+/** Stops every server this process started. */
+export async function stopAllServers(): Promise<void> {
+  await Promise.all([...live].map((s) => s.stop()));
+}
+
+process.once('exit', () => {
+  for (const s of live) s.child.kill('SIGKILL');
+});

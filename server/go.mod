@@ -1,0 +1,3 @@
+module github.com/go-uretprobe-lab/server
+
+go 1.19
