@@ -1,0 +1,258 @@
+/**
+ * Crash forensics: read a Go runtime crash (the text a dying Go program writes
+ * to stderr) and the process's /proc/PID/maps taken while it was alive, and
+ * explain what the uretprobe did: which stack slot held the hijacked return
+ * address, and which kernel mapping that address belongs to.
+ *
+ * Two runtime formats exist: Go ≤ 1.20 prints hex-dump words as `0x…` columns
+ * with `!`, `<` and `>` marks; newer Go prints 32-bit halves with a caret line
+ * underneath (`^ SP`, `^ FP`, `^ <func+off>`). Both are parsed.
+ */
+
+export type CrashKind = 'unexpected-return-pc' | 'sigill' | 'other-fatal';
+
+export interface StackWord {
+  address: bigint;
+  value: bigint;
+  /** What the runtime marked this word as: 'SP', 'FP', 'bad' or a `<func+off>` annotation. */
+  marks: string[];
+}
+
+export interface Frame {
+  func: string;
+  file?: string;
+  line?: number;
+  pc?: string;
+  sp?: string;
+  fp?: string;
+}
+
+export interface Vma {
+  start: string;
+  end: string;
+  perms: string;
+  name: string;
+  line: string;
+}
+
+export interface CrashForensics {
+  kind: CrashKind;
+  /** The runtime's own line, e.g. "runtime: g 5: unexpected return pc for main.demo called from 0x7fffffffe000". */
+  signature: string;
+  /** e.g. "fatal error: unknown caller pc" or "SIGILL: illegal instruction". */
+  fatal?: string;
+  /** The function whose return address was replaced. */
+  victim?: string;
+  /** The bogus return address the runtime found (the uretprobe trampoline). */
+  hijackedPc?: string;
+  goroutine?: number;
+  /** What the runtime was doing when it walked the stack (copystack, GC scan, panic, traceback). */
+  during?: string;
+  frame?: { sp: string; fp: string };
+  stackBounds?: { lo: string; hi: string };
+  /** The stack slot that held the hijacked return address. */
+  slot?: { address: string; value: string };
+  /** The mapping the hijacked address falls into, from /proc/PID/maps. */
+  vma?: Vma;
+  /** The crashed goroutine's frames, innermost first, as far as the unwinder got. */
+  frames: Frame[];
+  words: StackWord[];
+}
+
+const hex = (n: bigint) => `0x${n.toString(16)}`;
+
+export function parseMaps(maps: string): Vma[] {
+  return maps.split('\n').flatMap((line) => {
+    const m = /^([0-9a-f]+)-([0-9a-f]+)\s+(\S+)\s+\S+\s+\S+\s+\S+\s*(.*)$/.exec(line.trim());
+    return m ? [{ start: `0x${m[1]}`, end: `0x${m[2]}`, perms: m[3], name: m[4] ?? '', line: line.trim() }] : [];
+  });
+}
+
+export function vmaFor(address: string | bigint, vmas: Vma[]): Vma | undefined {
+  const a = BigInt(address);
+  return vmas.find((v) => BigInt(v.start) <= a && a < BigInt(v.end));
+}
+
+/** Parses the first hex dump after `from` in either runtime format. */
+function parseHexDump(lines: string[], from: number): StackWord[] {
+  const words: StackWord[] = [];
+  for (let i = from; i < lines.length; i++) {
+    const line = lines[i];
+    const old = /^0x([0-9a-f]{16}):\s(.*)$/.exec(line);
+    if (old) {
+      let addr = BigInt(`0x${old[1]}`);
+      for (const m of old[2].matchAll(/([!<> ])0x([0-9a-f]{16})(?: <([^>]+)>)?/g)) {
+        const marks = [];
+        if (m[1] === '!') marks.push('bad');
+        if (m[1] === '<') marks.push('SP');
+        if (m[1] === '>') marks.push('FP');
+        if (m[3]) marks.push(`<${m[3]}>`);
+        words.push({ address: addr, value: BigInt(`0x${m[2]}`), marks });
+        addr += 8n;
+      }
+      continue;
+    }
+    const cur = /^([0-9a-f]{16}): ([0-9a-f]{8}) ([0-9a-f]{8})  ([0-9a-f]{8}) ([0-9a-f]{8})/.exec(line);
+    if (cur) {
+      const addr = BigInt(`0x${cur[1]}`);
+      words.push({ address: addr, value: BigInt(`0x${cur[2]}${cur[3]}`), marks: [] });
+      words.push({ address: addr + 8n, value: BigInt(`0x${cur[4]}${cur[5]}`), marks: [] });
+      continue;
+    }
+    const caret = /^(\s*)\^ (.+)$/.exec(line);
+    if (caret && words.length >= 2) {
+      // Column 18 is the first word of the line above, column 37 the second.
+      const w = words[words.length - (caret[1].length >= 37 ? 1 : 2)];
+      w.marks.push(caret[2].trim());
+      continue;
+    }
+    if (/^\s+7 6 5 4/.test(line)) continue;
+    if (words.length) break;
+  }
+  return words;
+}
+
+function parseFrames(lines: string[], from: number): Frame[] {
+  const frames: Frame[] = [];
+  for (let i = from; i + 1 < lines.length; i++) {
+    const fn = /^(\S.*)\((.*)\)$/.exec(lines[i]);
+    const loc = /^\t(\S+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=(0x[0-9a-f]+) sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+))?/.exec(lines[i + 1]);
+    if (fn && loc) {
+      frames.push({ func: fn[1], file: loc[1], line: Number(loc[2]), fp: loc[3], sp: loc[4], pc: loc[5] });
+      i++;
+      continue;
+    }
+    if (/^runtime: /.test(lines[i]) || lines[i] === '' || /^created by /.test(lines[i])) break;
+  }
+  return frames;
+}
+
+/** Which runtime path walked the stack, read from the runtime stack section. */
+function duringFrom(text: string): string | undefined {
+  const runtimeStack = text.split(/\nruntime stack:\n/)[1]?.split('\n\n')[0] ?? '';
+  if (/runtime\.copystack/.test(runtimeStack)) return 'copystack (goroutine stack growth)';
+  if (/runtime\.(scanstack|markroot|gcDrain|shrinkstack)/.test(runtimeStack)) return 'GC stack scan';
+  if (/runtime\.(gopanic|addOneOpenDeferFrame|recovery)/.test(text.slice(0, 4000))) return 'panic unwinding';
+  if (/runtime\.(callers|Callers|tracebackothers|traceback)/.test(runtimeStack)) return 'runtime traceback';
+  return undefined;
+}
+
+/**
+ * Reads a Go crash. Returns undefined when the text holds no fatal runtime
+ * error at all (the process did not crash, or crashed some other way).
+ */
+export function parseCrash(stderr: string, maps = ''): CrashForensics | undefined {
+  const lines = stderr.split('\n');
+  const vmas = parseMaps(maps);
+  const sigIndex = lines.findIndex((l) => /unexpected return pc for \S+ called from 0x[0-9a-f]+/.test(l));
+  if (sigIndex >= 0) {
+    const sig = lines[sigIndex];
+    const m = /(?:g (\d+): )?unexpected return pc for (\S+) called from (0x[0-9a-f]+)/.exec(sig)!;
+    const frameLine = /frame=\{sp:(0x[0-9a-f]+), fp:(0x[0-9a-f]+)\} stack=\[(0x[0-9a-f]+),(0x[0-9a-f]+)\)/.exec(lines[sigIndex + 1] ?? '');
+    const words = parseHexDump(lines, sigIndex + 2);
+    const hijacked = BigInt(m[3]);
+    const fp = frameLine ? BigInt(frameLine[2]) : undefined;
+    // The return address sits just below the caller's frame pointer; prefer that slot, else any slot holding the address.
+    const slotWord =
+      words.find((w) => w.value === hijacked && fp !== undefined && w.address === fp - 8n) ??
+      words.find((w) => w.value === hijacked);
+    const gHeader = lines.findIndex((l) => new RegExp(`^goroutine ${m[1] ?? '\\d+'}\\b.*:$`).test(l));
+    return {
+      kind: 'unexpected-return-pc',
+      signature: sig.trim(),
+      fatal: lines.find((l) => l.startsWith('fatal error:')),
+      victim: m[2],
+      hijackedPc: m[3],
+      goroutine: m[1] ? Number(m[1]) : gHeader >= 0 ? Number(/^goroutine (\d+)/.exec(lines[gHeader])![1]) : undefined,
+      during: duringFrom(stderr),
+      frame: frameLine ? { sp: frameLine[1], fp: frameLine[2] } : undefined,
+      stackBounds: frameLine ? { lo: frameLine[3], hi: frameLine[4] } : undefined,
+      slot: slotWord ? { address: hex(slotWord.address), value: hex(slotWord.value) } : undefined,
+      vma: vmaFor(hijacked, vmas),
+      frames: gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [],
+      words,
+    };
+  }
+  const sigill = lines.findIndex((l) => /^SIGILL: illegal instruction/.test(l));
+  if (sigill >= 0) {
+    const pc = /^PC=(0x[0-9a-f]+)/m.exec(stderr)?.[1];
+    const gHeader = lines.findIndex((l, i) => i > sigill && /^goroutine \d+.*:$/.test(l));
+    return {
+      kind: 'sigill',
+      signature: [lines[sigill], lines[sigill + 1]].filter(Boolean).join(' ').trim(),
+      fatal: lines[sigill],
+      hijackedPc: pc,
+      goroutine: gHeader >= 0 ? Number(/^goroutine (\d+)/.exec(lines[gHeader])![1]) : undefined,
+      vma: pc ? vmaFor(pc, vmas) : undefined,
+      frames: gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [],
+      words: [],
+    };
+  }
+  const fatal = lines.find((l) => /^(fatal error: |panic: |SIG[A-Z]+: )/.test(l));
+  if (!fatal) return undefined;
+  return { kind: 'other-fatal', signature: fatal, fatal, frames: [], words: [] };
+}
+
+/** A short one-line signature for tables: the runtime throw or the kernel signal. */
+export function crashSignature(f: CrashForensics): string {
+  if (f.kind === 'unexpected-return-pc') return `unexpected return pc for ${f.victim} called from ${f.hijackedPc}`;
+  return f.signature;
+}
+
+/** The annotated stack as plain text, for the CLI. */
+export function renderForensicsText(f: CrashForensics): string {
+  const out: string[] = [];
+  out.push(`crash: ${f.signature}`);
+  if (f.fatal && f.fatal !== f.signature) out.push(`       ${f.fatal}`);
+  if (f.during) out.push(`while: ${f.during}`);
+  if (f.slot) out.push(`hijacked return slot: ${f.slot.address} holds ${f.slot.value} (return address of ${f.victim ?? '?'})`);
+  if (f.hijackedPc) {
+    out.push(
+      f.vma
+        ? `${f.hijackedPc} is in ${f.vma.name || 'an anonymous mapping'} ${f.vma.start}-${f.vma.end} ${f.vma.perms}: the kernel's uretprobe trampoline, not Go code`
+        : `${f.hijackedPc} is in no mapping from /proc/PID/maps${f.kind === 'unexpected-return-pc' ? ' (maps not captured?)' : ''}`,
+    );
+  }
+  if (f.frames.length) {
+    out.push('goroutine frames the unwinder walked (innermost first):');
+    const shown = f.frames.length > 8 ? [...f.frames.slice(0, 3), undefined, ...f.frames.slice(-3)] : f.frames;
+    for (const fr of shown) {
+      out.push(fr ? `  ${fr.func.padEnd(28)} sp=${fr.sp ?? '?'} fp=${fr.fp ?? '?'}` : `  … ${f.frames.length - 6} more frames …`);
+    }
+    if (f.victim) out.push(`  ${'↑ ' + f.victim + ' returns to'} ${f.hijackedPc}: the unwinder stops here`);
+  }
+  if (f.words.length && f.slot) {
+    out.push('stack words around the slot:');
+    const i = f.words.findIndex((w) => hex(w.address) === f.slot!.address);
+    for (const w of f.words.slice(Math.max(0, i - 3), i + 3)) {
+      const mark = hex(w.address) === f.slot.address ? '  ← hijacked return address' : '';
+      out.push(`  ${hex(w.address)}: ${hex(w.value).padEnd(18)} ${w.marks.join(' ')}${mark}`);
+    }
+  }
+  return out.join('\n');
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The annotated stack as HTML, for notebooks and the site. */
+export function renderForensicsHtml(f: CrashForensics): string {
+  const rows = f.frames
+    .slice(-6)
+    .map((fr) => `<tr><td><code>${esc(fr.func)}</code></td><td><code>${fr.sp ?? ''}</code></td><td><code>${fr.fp ?? ''}</code></td></tr>`)
+    .join('');
+  const slotIndex = f.slot ? f.words.findIndex((w) => hex(w.address) === f.slot!.address) : -1;
+  const words = f.words
+    .slice(Math.max(0, slotIndex - 4), slotIndex + 3)
+    .map((w) => {
+      const isSlot = f.slot && hex(w.address) === f.slot.address;
+      return `<tr${isSlot ? ' style="background:#fdd;font-weight:bold"' : ''}><td><code>${hex(w.address)}</code></td><td><code>${hex(w.value)}</code></td><td>${esc(w.marks.join(' '))}${isSlot ? ' ← hijacked return address' : ''}</td></tr>`;
+    })
+    .join('');
+  return `<div class="lab-forensics">
+<p><b>${f.kind === 'sigill' ? 'Kernel SIGILL' : 'Go runtime throw'}:</b> <code>${esc(f.signature)}</code>${f.during ? ` — while ${esc(f.during)}` : ''}</p>
+${f.slot ? `<p>Stack slot <code>${f.slot.address}</code> held <code>${f.slot.value}</code> where the return address of <code>${esc(f.victim ?? '?')}</code> belonged.</p>` : ''}
+${f.vma ? `<p><code>${f.hijackedPc}</code> lies in <code>${esc(f.vma.name || 'anonymous')}</code> <code>${f.vma.start}-${f.vma.end} ${f.vma.perms}</code> — the kernel's uretprobe trampoline page, which Go's unwinder cannot know.</p>` : ''}
+${rows ? `<table><thead><tr><th>frame (innermost last shown)</th><th>sp</th><th>fp</th></tr></thead><tbody>${rows}<tr><td colspan="3">↑ returns to <code>${f.hijackedPc ?? '?'}</code>: the unwinder stops</td></tr></tbody></table>` : ''}
+${words ? `<table><thead><tr><th>address</th><th>word</th><th>runtime's mark</th></tr></thead><tbody>${words}</tbody></table>` : ''}
+</div>`;
+}
