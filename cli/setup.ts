@@ -1,6 +1,7 @@
 import { run, have } from './proc.ts';
 import { say, step } from './ui.ts';
 import { LabError } from './errors.ts';
+import { jupyterVenvStep, tslabKernelStep } from './jupyter.ts';
 
 /** Debian packages the lab needs, with why — shown when they are installed. */
 export const aptPackages: Record<string, string> = {
@@ -17,6 +18,8 @@ export const aptPackages: Record<string, string> = {
   'build-essential': 'node-gyp builds the addon',
   procps: 'process listing in leak checks',
   iproute2: 'ss, to find what listens on the lab ports',
+  'jupyter-nbconvert': 'an independent client that executes the notebooks (acceptance check)',
+  'python3-nbconvert': 'nbconvert for Debian\'s python3',
 };
 
 export interface SetupStep {
@@ -63,7 +66,7 @@ export const aptStep: SetupStep = {
 };
 
 /** Steps run in order by `./lab setup`; later issues append theirs. */
-export const setupSteps: SetupStep[] = [aptStep];
+export const setupSteps: SetupStep[] = [aptStep, jupyterVenvStep, tslabKernelStep];
 
 /**
  * Installs whatever is missing. Returns how many steps had work to do, so the

@@ -1,0 +1,261 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { at, root } from './paths.ts';
+import { LabError } from './errors.ts';
+import { run } from './proc.ts';
+import type { SetupStep } from './setup.ts';
+
+/** The project-local venv that holds JupyterLab + Jupyter Server (requirements-jupyter.txt). */
+export const venvDir = at('.venv');
+export const venvPython = at('.venv', 'bin', 'python');
+export const requirementsFile = at('requirements-jupyter.txt');
+/** `tslab install --prefix` target: kernelspecs land in <prefix>/share/jupyter/kernels/. */
+export const kernelPrefix = at('.lab', 'jupyter');
+export const tslabBinary = at('node_modules', '.bin', 'tslab');
+
+/** The JUPYTER_PATH that finds the project's tslab kernelspec (and nothing from the user's home). */
+export function jupyterPath(): string {
+  return at('.lab', 'jupyter', 'share', 'jupyter');
+}
+
+export const tslabKernelJson = () => `${jupyterPath()}/kernels/tslab/kernel.json`;
+
+/** Environment for any Jupyter process of the lab: config, data and runtime dirs stay in the project. */
+export function jupyterEnv(): NodeJS.ProcessEnv {
+  const dirs = {
+    JUPYTER_PATH: jupyterPath(),
+    JUPYTER_CONFIG_DIR: at('.lab', 'jupyter', 'config'),
+    JUPYTER_DATA_DIR: at('.lab', 'jupyter', 'data'),
+    JUPYTER_RUNTIME_DIR: at('.lab', 'jupyter', 'runtime'),
+  };
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  return { ...process.env, ...dirs, JUPYTER_PLATFORM_DIRS: '1', PYDEVD_DISABLE_FILE_VALIDATION: '1' };
+}
+
+export interface RunningJupyter extends AsyncDisposable {
+  /** Base URL, e.g. http://127.0.0.1:43125/ (always ends with a slash). */
+  url: string;
+  token: string;
+  /** Kills the server and every kernel it started; idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartJupyterOptions {
+  /** Defaults to a free port chosen by the OS. */
+  port?: number;
+}
+
+/** Origins allowed to call the server from a browser: the docs site and the workshop on loopback. */
+const loopbackOrigins = String.raw`^https?://(127\.0\.0\.1|localhost)(:\d+)?$`;
+
+/**
+ * Starts JupyterLab (Jupyter Server 2) from the project venv on 127.0.0.1 with a random token
+ * and the project-local tslab kernelspec; resolves once /api/status answers.
+ */
+export async function startJupyter(opts: StartJupyterOptions = {}): Promise<RunningJupyter> {
+  const jupyterLab = at('.venv', 'bin', 'jupyter-lab');
+  if (!existsSync(jupyterLab)) {
+    throw new LabError(`JupyterLab is not installed in ${venvDir}`, 'run ./lab setup');
+  }
+  if (!existsSync(tslabKernelJson())) {
+    throw new LabError(`the tslab kernelspec is missing (${tslabKernelJson()})`, 'run ./lab setup');
+  }
+  const token = randomBytes(24).toString('hex');
+  const args = [
+    '--no-browser',
+    '--allow-root',
+    '--ServerApp.ip=127.0.0.1',
+    `--ServerApp.port=${opts.port ?? 0}`,
+    '--ServerApp.port_retries=0',
+    `--IdentityProvider.token=${token}`,
+    `--ServerApp.allow_origin_pat=${loopbackOrigins}`,
+    `--ServerApp.root_dir=${root}`,
+    '--ServerApp.open_browser=False',
+    '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
+    '--LabApp.news_url=None',
+  ];
+  // Own process group, so stop() can also reach anything the server spawned directly.
+  const child = spawn(jupyterLab, args, {
+    cwd: root,
+    env: jupyterEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let log = '';
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      log += d;
+      const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
+      if (m) resolve(`http://127.0.0.1:${m[1]}/`);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', (e) => reject(new LabError(`cannot start ${jupyterLab}: ${e.message}`, 'run ./lab setup')));
+    child.once('exit', (code, signal) =>
+      reject(
+        new LabError(
+          `Jupyter exited before listening (${signal ?? `exit ${code}`}): ${log.trim().split('\n').slice(-3).join(' | ')}`,
+          opts.port ? `is port ${opts.port} in use? pick another or leave it out` : 'see its log above',
+        ),
+      ),
+    );
+  });
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= stopServer(child.pid!, url, token, exited));
+  try {
+    await waitForStatus(url, token, exited);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  // Drain output so the pipes never fill up and block the server.
+  child.stdout!.removeAllListeners('data').resume();
+  child.stderr!.removeAllListeners('data').resume();
+  const pid = child.pid!;
+  live.set(pid, stop);
+  const stopAndForget = () => stop().finally(() => live.delete(pid));
+  return { url, token, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
+}
+
+async function waitForStatus(url: string, token: string, exited: Promise<void>): Promise<void> {
+  let gone = false;
+  void exited.then(() => (gone = true));
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && !gone) {
+    const res = await fetch(new URL('api/status', url), {
+      headers: { Authorization: `token ${token}` },
+      signal: AbortSignal.timeout(2000),
+    }).catch(() => undefined);
+    if (res?.ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new LabError(`Jupyter at ${url} did not answer /api/status`, 'see .venv and ./lab setup');
+}
+
+/** PIDs of every descendant of `pid` (kernels run in their own session, so a group kill misses them). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of children.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function stopServer(pid: number, url: string, token: string, exited: Promise<void>): Promise<void> {
+  const before = descendants(pid);
+  // Ask Jupyter to shut its kernels down cleanly first (they run exit handlers: probes closed, servers stopped).
+  const headers = { Authorization: `token ${token}` };
+  const kernels = await fetch(new URL('api/kernels', url), { headers, signal: AbortSignal.timeout(3000) })
+    .then((r) => (r.ok ? (r.json() as Promise<{ id: string }[]>) : []))
+    .catch(() => []);
+  await Promise.all(
+    kernels.map((k) =>
+      fetch(new URL(`api/kernels/${k.id}`, url), { method: 'DELETE', headers, signal: AbortSignal.timeout(10_000) }).catch(
+        () => undefined,
+      ),
+    ),
+  );
+  const all = [...new Set([...before, ...descendants(pid)])];
+  try {
+    process.kill(-pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }, 5000);
+  await exited;
+  clearTimeout(timer);
+  for (const p of all) if (alive(p)) process.kill(p, 'SIGKILL');
+}
+
+const live = new Map<number, () => Promise<void>>();
+
+/** Stops every Jupyter this process started. */
+export async function stopAllJupyters(): Promise<void> {
+  await Promise.all([...live.values()].map((s) => s()));
+}
+
+process.once('exit', () => {
+  // Last resort when the caller never stopped it: no time for a clean shutdown here.
+  for (const pid of live.keys()) {
+    for (const p of [pid, ...descendants(pid)]) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
+// ---- set-up: the venv and the kernelspec (registered in cli/setup.ts) ----
+
+const requirementsStamp = at('.venv', '.lab-requirements');
+
+export const jupyterVenvStep: SetupStep = {
+  title: 'Jupyter venv (.venv: JupyterLab 4 + Jupyter Server 2, requirements-jupyter.txt)',
+  async missing() {
+    if (!existsSync(venvPython) || !existsSync(at('.venv', 'bin', 'jupyter-lab'))) return ['.venv'];
+    const stamp = existsSync(requirementsStamp) ? readFileSync(requirementsStamp, 'utf8') : '';
+    return stamp === readFileSync(requirementsFile, 'utf8') ? [] : ['the pins in requirements-jupyter.txt'];
+  },
+  async install() {
+    if (!existsSync(venvPython)) {
+      // Debian's python3 with python3-venv (aptPackages): the venv must not depend on a user's pyenv.
+      await run('/usr/bin/python3', ['-m', 'venv', venvDir], { fix: 'install python3-venv (./lab setup as root)' });
+    }
+    await run(venvPython, ['-m', 'pip', 'install', '-q', '--require-virtualenv', '-r', requirementsFile], {
+      fix: 'check that PyPI is reachable, then run ./lab setup again',
+    });
+    writeFileSync(requirementsStamp, readFileSync(requirementsFile, 'utf8'));
+  },
+};
+
+export const tslabKernelStep: SetupStep = {
+  title: 'tslab kernelspec (.lab/jupyter, project-local)',
+  async missing() {
+    try {
+      const spec = JSON.parse(readFileSync(tslabKernelJson(), 'utf8')) as { argv: string[] };
+      return spec.argv[0] === tslabBinary && existsSync(tslabBinary) ? [] : ['tslab kernelspec (it pointed elsewhere)'];
+    } catch {
+      return ['tslab kernelspec'];
+    }
+  },
+  async install() {
+    await run(tslabBinary, ['install', `--python=${venvPython}`, `--binary=${tslabBinary}`, `--prefix=${kernelPrefix}`], {
+      capture: true,
+      fix: 'run ./lab setup (it installs the venv first)',
+    });
+  },
+};
