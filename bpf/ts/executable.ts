@@ -1,0 +1,320 @@
+/**
+ * A Go executable as a tracer sees it: its functions (address and the file offset a uprobe
+ * attaches at), the RET instructions inside them, and which functions the compiler inlined away.
+ * Pure TypeScript over the file's bytes; no kernel involved.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { LabError } from '../../cli/errors.ts';
+import { ElfFile, ElfFormatError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSymbol } from './elf.ts';
+import { inliningIndex, type InliningIndex } from './dwarf.ts';
+import { goVersionOf } from './goversion.ts';
+import { decodeFunction } from './retsites.ts';
+
+export interface GoFunction {
+  name: string;
+  address: number;
+  fileOffset: number;
+  size: number;
+}
+
+export interface RetSite {
+  offset: number; // bytes from function start
+  address: number;
+  fileOffset: number;
+  text: string; // disassembly, e.g. "ret"
+}
+
+const rebuildFix = 'rebuild it (./lab build) or pass an intact Go binary such as server/server';
+
+export class Executable {
+  /** Absolute path (or, for bytes given directly, the name they were given under). */
+  readonly path: string;
+  /** e.g. "go1.26.8", from .go.buildinfo. */
+  readonly goVersion?: string;
+  /** No .symtab: built with -ldflags=-s. */
+  readonly stripped: boolean;
+  /** Has DWARF (.debug_info): needed to tell inlined functions from missing ones. */
+  readonly hasDwarf: boolean;
+
+  protected readonly elf: ElfFile;
+  private readonly symbolsByName = new Map<string, ElfSymbol>();
+  private inlining?: InliningIndex;
+
+  /** Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. */
+  static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array) => T, path: string): Promise<T> {
+    const abs = resolve(path);
+    let bytes: Uint8Array;
+    try {
+      const st = await stat(abs);
+      if (st.isDirectory()) throw new LabError(`${path} is a directory, not an executable`, 'pass the binary itself, e.g. server/server');
+      if (!st.isFile()) throw new LabError(`${path} is not a regular file`, 'pass a Go binary such as server/server');
+      bytes = await readFile(abs);
+    } catch (e) {
+      if (e instanceof LabError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') throw new LabError(`no file at ${path}`, 'check the path, or build the server first with ./lab build', { cause: e });
+      if (code === 'EACCES') throw new LabError(`cannot read ${path}: permission denied`, 'run as root or make the file readable', { cause: e });
+      throw new LabError(`cannot read ${path}: ${(e as Error).message}`, 'pass a readable Go binary such as server/server', { cause: e });
+    }
+    return new this(abs, bytes);
+  }
+
+  /** Parses a binary already in memory; `path` is only used to name it in messages. */
+  constructor(path: string, bytes: Uint8Array) {
+    this.path = path;
+    const name = this.fileName;
+    checkIdentity(name, bytes);
+    let symbols: ElfSymbol[];
+    try {
+      this.elf = new ElfFile(bytes);
+      checkComplete(name, this.elf);
+      symbols = this.elf.symbols();
+    } catch (e) {
+      if (e instanceof ElfFormatError) throw new LabError(`${name} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
+      throw e;
+    }
+    const { type } = this.elf;
+    if (type === 1) throw new LabError(`${name} is a relocatable object file (.o), not an executable`, 'link it into a program first (go build)');
+    if (type === 4) throw new LabError(`${name} is a core dump, not an executable`, 'pass the program binary, e.g. server/server');
+    if (type !== 2 && type !== 3) throw new LabError(`${name} has ELF type ${type}, not an executable`, rebuildFix);
+    if (this.elf.sections.length === 0) {
+      throw new LabError(`${name} has no section headers, so its symbols and Go metadata cannot be found`, rebuildFix);
+    }
+    if (!isGo(this.elf, symbols)) {
+      const compiler = this.compilerComment();
+      throw new LabError(
+        `${name} is not a Go binary (no .go.buildinfo, .gopclntab or .note.go.buildid section${compiler ? `; built by ${compiler}` : ''})`,
+        'pass a program built with go build, e.g. server/server',
+      );
+    }
+    this.stripped = !this.elf.sections.some((s) => s.name === '.symtab');
+    this.hasDwarf = this.elf.sections.some((s) => s.name === '.debug_info' || s.name === '.zdebug_info');
+    for (const s of symbols) {
+      if (s.type === STT_FUNC && s.name && !this.symbolsByName.has(s.name)) this.symbolsByName.set(s.name, s);
+    }
+    this.goVersion = goVersionOf(this.elf, symbols);
+  }
+
+  /** The file's base name, as messages say it ("server"). */
+  get fileName(): string {
+    return basename(this.path);
+  }
+
+  /** A function by its Go symbol name, e.g. "main.demo". */
+  func(name: string): GoFunction {
+    if (this.stripped) {
+      throw new LabError(
+        `${this.fileName} is stripped (built with -ldflags=-s): it has no symbol table, so ${name} cannot be located`,
+        "rebuild it without -s/-w in -ldflags (./lab build does) — probes need the symbol table",
+      );
+    }
+    // Assembly functions carry their ABI in the symbol name (runtime.goexit.abi0).
+    const sym = this.symbolsByName.get(name) ?? this.symbolsByName.get(`${name}.abi0`);
+    if (sym) return this.toGoFunction(sym);
+    const callers = this.inlinedInto(name);
+    if (callers.length > 0) {
+      const list = listNames(callers, 'and');
+      throw new LabError(
+        `${name} has no symbol in ${this.fileName}: the compiler inlined it everywhere — it copied its body into ${list} — so there is no function of its own to probe`,
+        `add //go:noinline above func ${shortName(name)} and rebuild, or probe the caller (${callers[0]})`,
+      );
+    }
+    const near = this.suggest(name);
+    const unsure = this.hasDwarf ? '' : ` (it has no DWARF, so it cannot tell whether ${name} was inlined)`;
+    throw new LabError(
+      `no function ${name} in ${this.fileName}${unsure}`,
+      near.length > 0 ? `did you mean ${listNames(near, 'or')}?` : `check the name: Go symbols are package.Function, e.g. main.demo`,
+    );
+  }
+
+  /** Every function symbol that maps to code in the file, by address. */
+  functions(): GoFunction[] {
+    const out: GoFunction[] = [];
+    for (const s of this.symbolsByName.values()) {
+      const offset = this.elf.fileOffset(s.value);
+      if (offset !== undefined) out.push({ name: s.name, address: s.value, fileOffset: offset, size: s.size });
+    }
+    return out.sort((a, b) => a.address - b.address);
+  }
+
+  /** The RET instructions of a function, found by disassembly, plus what a RET-site tracer should know. */
+  retSites(name: string): { sites: RetSite[]; warnings: string[] } {
+    const f = this.func(name);
+    let code: Uint8Array;
+    try {
+      code = this.elf.readAt(f.address, f.size, `the code of ${name}`);
+    } catch (e) {
+      if (e instanceof ElfFormatError) throw new LabError(`${this.fileName} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
+      throw e;
+    }
+    const decoded = decodeFunction(code, f.address);
+    const sites = decoded.rets.map((r) => ({
+      offset: r.offset,
+      address: f.address + r.offset,
+      fileOffset: f.fileOffset + r.offset,
+      text: r.text,
+    }));
+    const warnings: string[] = [];
+    const hex = (n: number) => `+0x${n.toString(16)}`;
+    if (f.size === 0) warnings.push(`${name} has size 0 in the symbol table, so there is no code to look for RETs in`);
+    else if (sites.length === 0) {
+      warnings.push(
+        `${name} has no RET instruction: it never returns normally (it ends in a tail call, a panic or a loop), so RET-site probes will never fire — trace its entry with a uprobe instead`,
+      );
+    }
+    for (const j of decoded.tailJumps) {
+      const target = this.functionAt(j.target);
+      warnings.push(`${name} leaves at ${hex(j.offset)} by a jump (${target ? `to ${target}` : j.text}): returns through that path are not seen at its RET sites`);
+    }
+    if (sites.length === 0 && decoded.indirectJumps.length > 0) {
+      warnings.push(`${name} jumps through a register at ${decoded.indirectJumps.map((j) => hex(j.offset)).join(', ')}: that may be a tail call whose return is not seen`);
+    }
+    if (decoded.invalid.length > 0) {
+      warnings.push(
+        `${decoded.invalid.length} byte sequence(s) in ${name} do not decode as x86-64 (first at ${hex(decoded.invalid[0])}): its symbol size may be wrong or the file damaged`,
+      );
+    }
+    const inlined = this.inlinedInto(name);
+    if (inlined.length > 0) {
+      warnings.push(`${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`);
+    }
+    return { sites, warnings };
+  }
+
+  /** The functions the compiler inlined `name` into, from DWARF ([] if none or no DWARF). */
+  inlinedInto(name: string): string[] {
+    return [...(this.inliningIndex().get(name) ?? [])].sort();
+  }
+
+  /** The function whose code contains an address, if any. */
+  functionAt(address: number): string | undefined {
+    if (!Number.isFinite(address)) return undefined;
+    for (const s of this.symbolsByName.values()) {
+      if (address >= s.value && address < s.value + s.size) return s.name;
+    }
+    return undefined;
+  }
+
+  private inliningIndex(): InliningIndex {
+    if (this.inlining) return this.inlining;
+    const info = this.elf.section('.debug_info') ?? this.elf.section('.zdebug_info');
+    const abbrev = this.elf.section('.debug_abbrev') ?? this.elf.section('.zdebug_abbrev');
+    const str = this.elf.section('.debug_str') ?? this.elf.section('.zdebug_str');
+    if (!info || !abbrev) return (this.inlining = new Map());
+    try {
+      this.inlining = inliningIndex(this.elf.sectionData(info), this.elf.sectionData(abbrev), str ? this.elf.sectionData(str) : undefined);
+    } catch (e) {
+      if (e instanceof ElfFormatError) {
+        throw new LabError(`${this.fileName} has corrupt DWARF debug info: ${e.message}`, rebuildFix, { cause: e });
+      }
+      throw e;
+    }
+    return this.inlining;
+  }
+
+  private toGoFunction(sym: ElfSymbol): GoFunction {
+    const fileOffset = this.elf.fileOffset(sym.value);
+    if (fileOffset === undefined || this.elf.fileOffset(sym.value + Math.max(sym.size, 1) - 1) === undefined) {
+      throw new LabError(
+        `${this.fileName} is a corrupt ELF file: ${sym.name} at 0x${sym.value.toString(16)} (+${sym.size}) is not mapped from the file by a PT_LOAD segment`,
+        rebuildFix,
+      );
+    }
+    return { name: sym.name, address: sym.value, fileOffset, size: sym.size };
+  }
+
+  /** Function names close to a misspelt one: small edit distance, or the same last component. */
+  private suggest(name: string): string[] {
+    const wanted = name.toLowerCase();
+    const tail = wanted.slice(wanted.lastIndexOf('.') + 1);
+    const limit = Math.max(2, Math.floor(wanted.length / 4));
+    const scored: { n: string; score: number }[] = [];
+    for (const n of this.symbolsByName.keys()) {
+      const lower = n.toLowerCase();
+      const dist = editDistance(wanted, lower, limit);
+      if (dist <= limit) scored.push({ n, score: dist });
+      else if (tail.length >= 3 && lower.slice(lower.lastIndexOf('.') + 1) === tail) scored.push({ n, score: limit + 1 });
+      else if (tail.length >= 4 && lower.includes(tail)) scored.push({ n, score: limit + 2 + lower.length / 1000 });
+    }
+    // main.* first: the lab's functions are what people mean.
+    const rank = (x: { n: string; score: number }) => x.score + (x.n.startsWith('main.') ? 0 : 0.5);
+    return scored.sort((a, b) => rank(a) - rank(b)).slice(0, 3).map((x) => x.n);
+  }
+
+  private compilerComment(): string | undefined {
+    const s = this.elf.section('.comment');
+    if (!s || s.type === SHT_NOBITS) return undefined;
+    try {
+      const text = Buffer.from(this.elf.rawSection(s)).toString('latin1').split('\0').find((t) => t.trim());
+      return text?.trim().slice(0, 60);
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function checkIdentity(name: string, bytes: Uint8Array): void {
+  const id = identify(bytes);
+  if (!id.isElf) {
+    const start = Buffer.from(bytes.subarray(0, 24)).toString('latin1').split('\n')[0];
+    const shown = /^[\x20-\x7e]+$/.test(start) ? `; it starts with "${start}"` : bytes.length === 0 ? '; it is empty' : '';
+    throw new LabError(`${name} is not an ELF executable${shown}`, 'pass a compiled Go binary such as server/server');
+  }
+  if (id.class === ELFCLASS32) {
+    throw new LabError(
+      `${name} is a 32-bit ELF${id.machine !== undefined ? ` for ${machineName(id.machine)}` : ''}, the lab reads 64-bit x86-64 binaries`,
+      'build it for x86-64: GOARCH=amd64 go build',
+    );
+  }
+  if (id.class !== ELFCLASS64) throw new LabError(`${name} is a corrupt ELF file: its class byte is ${id.class ?? 'missing'}, neither 32- nor 64-bit`, rebuildFix);
+  if (id.littleEndian === false || (id.machine !== undefined && id.machine !== EM_X86_64)) {
+    const arch = id.machine !== undefined ? machineName(id.littleEndian ? id.machine : swap16(id.machine)) : 'another architecture';
+    throw new LabError(`${name} is an ELF for ${arch}${id.littleEndian ? '' : ' (big-endian)'}, not x86-64`, 'build it for x86-64: GOARCH=amd64 go build');
+  }
+}
+
+const swap16 = (v: number) => ((v & 0xff) << 8) | (v >> 8);
+
+/** A cut-off file is the common corruption: say "truncated" rather than which field broke. */
+function checkComplete(name: string, elf: ElfFile): void {
+  let needed = 0;
+  for (const s of elf.sections) if (s.type !== SHT_NOBITS) needed = Math.max(needed, s.offset + s.size);
+  for (const p of elf.segments) needed = Math.max(needed, p.offset + p.filesz);
+  if (needed > elf.data.length) {
+    throw new LabError(`${name} is truncated: its headers describe ${needed} bytes but the file has ${elf.data.length}`, rebuildFix);
+  }
+}
+
+function isGo(elf: ElfFile, symbols: ElfSymbol[]): boolean {
+  const goSections = ['.go.buildinfo', '.gopclntab', '.note.go.buildid', '.data.rel.ro.gopclntab'];
+  return elf.sections.some((s) => goSections.includes(s.name)) || symbols.some((s) => s.name === 'runtime.buildVersion');
+}
+
+function shortName(name: string): string {
+  return name.slice(name.lastIndexOf('.') + 1);
+}
+
+function listNames(names: string[], conjunction: 'and' | 'or'): string {
+  const shown = names.slice(0, 5);
+  const more = names.length > shown.length ? ` ${conjunction} ${names.length - shown.length} more` : '';
+  if (more) return shown.join(', ') + more;
+  return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} ${conjunction} ${shown[shown.length - 1]}`;
+}
+
+/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      best = Math.min(best, cur[j]);
+    }
+    if (best > limit) return limit + 1;
+    prev = cur;
+  }
+  return prev[b.length];
+}
