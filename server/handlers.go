@@ -39,6 +39,9 @@ func routes() []route {
 		{"/stack", "main.stackTrace", "debug.Stack from inside the probed frame", withArg(func(n int) string {
 			return stackTrace(n) + "\n"
 		})},
+		{"/hop", "main.hopThreads", "the goroutine resumes on another OS thread before returning", withArg(func(n int) string {
+			return fmt.Sprintf("hopThreads(%d) moved threads: %v\n", n, hopThreads(n) == 1)
+		})},
 		{"/inline", "main.addOne", "a function the compiler inlined: no symbol to probe", withArg(func(n int) string {
 			return fmt.Sprintf("addOne(%d) = %d, square = %d, squareFunc = %d\n", n, addOne(n), square(n), squareFunc(n))
 		})},

@@ -31,6 +31,7 @@ func TestEndpoints(t *testing.T) {
 		{"/callers?arg=1", ".countCallers\n"},
 		{"/stack?arg=1", ".stackTrace\n"},
 		{"/inline?arg=3", "addOne(3) = 4, square = 9, squareFunc = 9"},
+		{"/hop?arg=1", "hopThreads(1) moved threads: "},
 		{"/classify?arg=7", "classify(7) = odd"},
 		{"/classify?arg=0", "classify(0) = zero"},
 		{"/classify?arg=2000", "classify(2000) = even"},

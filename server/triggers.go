@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"time"
 )
 
 // Each exported-to-the-lab function below is //go:noinline so the symbol
@@ -172,4 +173,29 @@ func wordStats(s string) (words int, vowels int) {
 		}
 	}
 	return words, vowels
+}
+
+// hopThreads sleeps while a busy goroutine occupies its thread, so the
+// scheduler resumes it on another OS thread. A uretprobe's return instance
+// belongs to the thread that entered the function: returning on a different
+// thread reaches the trampoline with no (or someone else's) return instance.
+//
+//go:noinline
+func hopThreads(n int) int {
+	start := gettid()
+	for i := 0; i < n; i++ {
+		done := make(chan struct{})
+		go func() {
+			deadline := time.Now().Add(5 * time.Millisecond)
+			for time.Now().Before(deadline) {
+			}
+			close(done)
+		}()
+		time.Sleep(time.Millisecond)
+		<-done
+		if gettid() != start {
+			return 1
+		}
+	}
+	return 0
 }
