@@ -5,6 +5,7 @@ import { buildCommand } from './build.ts';
 import { runAppCommand } from './run-app.ts';
 import { testCommand } from './test.ts';
 import { startCommand } from './start.ts';
+import { crashMatrixCommand } from './crash-matrix.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -13,5 +14,6 @@ export const commands: Command[] = [
   setupCommand,
   buildCommand,
   runAppCommand,
+  crashMatrixCommand,
 ];
 commands.push(helpCommand(() => commands));
