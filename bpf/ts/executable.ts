@@ -224,20 +224,32 @@ export class Executable {
     return { name: sym.name, address: sym.value, fileOffset, size: sym.size };
   }
 
-  /** Function names close to a misspelt one: small edit distance, or the same last component. */
+  /** Function names close to a misspelt one: small edit distance on the whole name or on the part after the package. */
   private suggest(name: string): string[] {
     const wanted = name.toLowerCase();
     const tail = wanted.slice(wanted.lastIndexOf('.') + 1);
     const limit = Math.max(2, Math.floor(wanted.length / 4));
+    const tailLimit = Math.max(1, Math.floor(tail.length / 4));
     const scored: { n: string; score: number }[] = [];
-    for (const n of this.symbolsByName.keys()) {
+    // Inlined-away functions are worth suggesting too: func() then explains where they went.
+    const candidates = new Set([...this.symbolsByName.keys(), ...this.inliningIndex().keys()]);
+    for (const n of candidates) {
       const lower = n.toLowerCase();
+      if (lower.endsWith(`/${wanted}`)) {
+        scored.push({ n, score: 0 }); // http.Serve → net/http.Serve: symbols carry the full import path
+        continue;
+      }
       const dist = editDistance(wanted, lower, limit);
-      if (dist <= limit) scored.push({ n, score: dist });
-      else if (tail.length >= 3 && lower.slice(lower.lastIndexOf('.') + 1) === tail) scored.push({ n, score: limit + 1 });
-      else if (tail.length >= 4 && lower.includes(tail)) scored.push({ n, score: limit + 2 + lower.length / 1000 });
+      if (dist <= limit) {
+        scored.push({ n, score: dist });
+        continue;
+      }
+      const symTail = lower.slice(lower.lastIndexOf('.') + 1);
+      const tailDist = tail.length >= 3 ? editDistance(tail, symTail, tailLimit) : tailLimit + 1;
+      if (tailDist <= tailLimit) scored.push({ n, score: limit + tailDist });
+      else if (tail.length >= 4 && lower.includes(tail)) scored.push({ n, score: limit + tailLimit + 1 + lower.length / 1000 });
     }
-    // main.* first: the lab's functions are what people mean.
+    // main.* first: the lab's own functions are what people usually mean.
     const rank = (x: { n: string; score: number }) => x.score + (x.n.startsWith('main.') ? 0 : 0.5);
     return scored.sort((a, b) => rank(a) - rank(b)).slice(0, 3).map((x) => x.n);
   }
