@@ -38,6 +38,8 @@ export const buildTargets: BuildTarget[] = [
       await buildDefaultServer(opts.go);
     },
   },
+  { name: 'bpf objects (bpf/build, bpf/ts/events.gen.ts)', build: async () => (await import('../bpf/codegen/build.ts')).buildBpfObjects() },
+  { name: 'addon (bpf/addon, libbpf)', build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
 ];
 
 export async function buildAll(opts: BuildOptions = {}, only?: string[]): Promise<void> {

@@ -1,0 +1,290 @@
+// The lab's libbpf binding: loads the BPF objects (sharing their maps),
+// attaches uprobes/uretprobes/BTF tracepoints as bpf_links (they vanish with
+// the process), and drains the ring buffer from a libuv poll handle in
+// batches, so the event loop never blocks and one JS call carries many events.
+#include <napi.h>
+#include <uv.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+// libbpf's own messages (verifier log, attach failures): kept for the next
+// error instead of printed, so a failure reads as one line plus its reason.
+std::string libbpf_log;
+
+int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  va_list again;
+  va_copy(again, args);
+  int n = vsnprintf(nullptr, 0, fmt, again);
+  va_end(again);
+  if (n <= 0) return n;
+  std::string line(n + 1, '\0');
+  vsnprintf(line.data(), line.size(), fmt, args);
+  line.resize(n);
+  libbpf_log += line;
+  if (libbpf_log.size() > 16384) libbpf_log.erase(0, libbpf_log.size() - 16384);
+  return n;
+}
+
+Napi::Error bpf_error(Napi::Env env, const std::string &what, int err) {
+  if (err < 0) err = -err;
+  std::string msg = what + ": " + strerror(err);
+  auto e = Napi::Error::New(env, msg);
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("libbpfLog", Napi::String::New(env, libbpf_log));
+  libbpf_log.clear();
+  return e;
+}
+
+class Tracer : public Napi::ObjectWrap<Tracer> {
+ public:
+  static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+    Napi::Function ctor = DefineClass(env, "Tracer", {
+      InstanceMethod("attachUprobe", &Tracer::AttachUprobe),
+      InstanceMethod("attachTracing", &Tracer::AttachTracing),
+      InstanceMethod("detach", &Tracer::Detach),
+      InstanceMethod("drain", &Tracer::Drain),
+      InstanceMethod("drops", &Tracer::Drops),
+      InstanceMethod("watch", &Tracer::Watch),
+      InstanceMethod("ref", &Tracer::Ref),
+      InstanceMethod("close", &Tracer::Close),
+      InstanceMethod("programIds", &Tracer::ProgramIds),
+    });
+    exports.Set("Tracer", ctor);
+    return exports;
+  }
+
+  // new Tracer(objectPaths: string[], onEvents: (batch: Buffer) => void)
+  Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
+    Napi::Env env = info.Env();
+    libbpf_set_print(capture_libbpf_print);
+    auto paths = info[0].As<Napi::Array>();
+    on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
+    try {
+      for (uint32_t i = 0; i < paths.Length(); i++) Load(env, paths.Get(i).As<Napi::String>().Utf8Value());
+      int rb_fd = shared_maps_.count("lab_events") ? shared_maps_["lab_events"] : -1;
+      if (rb_fd < 0) throw Napi::Error::New(env, "no lab_events ring buffer in the BPF objects");
+      rb_ = ring_buffer__new(rb_fd, &Tracer::OnSample, this, nullptr);
+      if (!rb_) throw bpf_error(env, "ring_buffer__new", errno);
+      uv_loop_t *loop = nullptr;
+      napi_get_uv_event_loop(env, &loop);
+      poll_ = new uv_poll_t;
+      uv_poll_init(loop, poll_, ring_buffer__epoll_fd(rb_));
+      poll_->data = this;
+      uv_poll_start(poll_, UV_READABLE, &Tracer::OnReadable);
+      uv_unref(reinterpret_cast<uv_handle_t *>(poll_));  // an idle tracer never keeps Node alive
+    } catch (...) {
+      Release();
+      throw;
+    }
+  }
+
+  ~Tracer() override { Release(); }
+
+ private:
+  std::vector<bpf_object *> objects_;
+  std::map<std::string, int> shared_maps_;  // name -> fd of the first object's map
+  std::map<int, bpf_link *> links_;
+  int next_link_ = 1;
+  ring_buffer *rb_ = nullptr;
+  uv_poll_t *poll_ = nullptr;
+  std::vector<uint8_t> batch_;
+  Napi::FunctionReference on_events_;
+  bool closed_ = false;
+
+  void Load(Napi::Env env, const std::string &path) {
+    bpf_object *obj = bpf_object__open_file(path.c_str(), nullptr);
+    if (!obj) throw bpf_error(env, "cannot open BPF object " + path, errno);
+    objects_.push_back(obj);
+    bpf_map *map;
+    bpf_object__for_each_map(map, obj) {
+      auto it = shared_maps_.find(bpf_map__name(map));
+      if (it == shared_maps_.end()) continue;
+      int err = bpf_map__reuse_fd(map, it->second);
+      if (err) throw bpf_error(env, std::string("cannot share map ") + bpf_map__name(map), err);
+    }
+    int err = bpf_object__load(obj);
+    if (err) throw bpf_error(env, "cannot load BPF object " + path, err);
+    bpf_object__for_each_map(map, obj) {
+      if (!shared_maps_.count(bpf_map__name(map))) shared_maps_[bpf_map__name(map)] = bpf_map__fd(map);
+    }
+  }
+
+  bpf_program *Program(Napi::Env env, const std::string &name) {
+    for (auto *obj : objects_) {
+      if (auto *p = bpf_object__find_program_by_name(obj, name.c_str())) return p;
+    }
+    throw Napi::Error::New(env, "no BPF program " + name + " in the loaded objects");
+  }
+
+  void CheckOpen(Napi::Env env) {
+    if (closed_) throw Napi::Error::New(env, "tracer is closed");
+  }
+
+  int Remember(bpf_link *link) {
+    links_[next_link_] = link;
+    return next_link_++;
+  }
+
+  // attachUprobe(program, binary, offset, funcName|null, pid, retprobe, cookie: bigint) -> link id
+  Napi::Value AttachUprobe(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    auto *prog = Program(env, info[0].As<Napi::String>());
+    std::string binary = info[1].As<Napi::String>();
+    size_t offset = info[2].As<Napi::Number>().Int64Value();
+    std::string func = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
+    int pid = info[4].As<Napi::Number>().Int32Value();
+    bool lossless;
+    LIBBPF_OPTS(bpf_uprobe_opts, opts);
+    opts.retprobe = info[5].As<Napi::Boolean>();
+    opts.bpf_cookie = info[6].As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!func.empty()) opts.func_name = func.c_str();
+    bpf_link *link = bpf_program__attach_uprobe_opts(prog, pid, binary.c_str(), offset, &opts);
+    if (!link) {
+      throw bpf_error(env, std::string("cannot attach ") + (opts.retprobe ? "uretprobe" : "uprobe") + " to " + binary +
+                               (func.empty() ? "" : ":" + func) + "+" + std::to_string(offset), errno);
+    }
+    return Napi::Number::New(env, Remember(link));
+  }
+
+  // attachTracing(program) -> link id (tp_btf / fentry programs)
+  Napi::Value AttachTracing(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    std::string name = info[0].As<Napi::String>();
+    bpf_link *link = bpf_program__attach(Program(env, name));
+    if (!link) throw bpf_error(env, "cannot attach " + name, errno);
+    return Napi::Number::New(env, Remember(link));
+  }
+
+  Napi::Value Detach(const Napi::CallbackInfo &info) {
+    auto it = links_.find(info[0].As<Napi::Number>().Int32Value());
+    if (it != links_.end()) {
+      bpf_link__destroy(it->second);
+      links_.erase(it);
+    }
+    return info.Env().Undefined();
+  }
+
+  static int OnSample(void *ctx, void *data, size_t size) {
+    auto *self = static_cast<Tracer *>(ctx);
+    auto *bytes = static_cast<uint8_t *>(data);
+    self->batch_.insert(self->batch_.end(), bytes, bytes + size);
+    return 0;
+  }
+
+  // Consumes everything waiting and hands it to JS as one Buffer.
+  // Returns the number of records consumed.
+  int DrainAndDeliver(Napi::Env env) {
+    if (closed_ || !rb_) return 0;
+    int n = ring_buffer__consume(rb_);
+    if (n < 0) throw bpf_error(env, "ring_buffer__consume", n);
+    if (batch_.empty()) return n;
+    auto buf = Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
+    batch_.clear();
+    // May call close(): nothing below may touch rb_.
+    on_events_.MakeCallback(env.Global(), {buf});
+    return n;
+  }
+
+  static void OnReadable(uv_poll_t *handle, int status, int events) {
+    auto *self = static_cast<Tracer *>(handle->data);
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    try {
+      self->DrainAndDeliver(env);
+    } catch (const Napi::Error &e) {
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  Napi::Value Drain(const Napi::CallbackInfo &info) {
+    return Napi::Number::New(info.Env(), DrainAndDeliver(info.Env()));
+  }
+
+  // drops(probeId) -> events the ring buffer had no room for
+  Napi::Value Drops(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (closed_ || !shared_maps_.count("lab_drops")) return Napi::Number::New(env, 0);
+    uint32_t key = info[0].As<Napi::Number>().Uint32Value();
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> values(ncpu > 0 ? ncpu : 1);
+    if (bpf_map_lookup_elem(shared_maps_["lab_drops"], &key, values.data())) return Napi::Number::New(env, 0);
+    uint64_t sum = 0;
+    for (auto v : values) sum += v;
+    return Napi::Number::New(env, static_cast<double>(sum));
+  }
+
+  // watch(pid): report this process's exit even if no probe fires in it
+  Napi::Value Watch(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t pid = info[0].As<Napi::Number>().Uint32Value();
+    uint8_t yes = 1;
+    int err = bpf_map_update_elem(shared_maps_["lab_watched"], &pid, &yes, BPF_ANY);
+    if (err) throw bpf_error(env, "cannot watch pid " + std::to_string(pid), errno);
+    return env.Undefined();
+  }
+
+  // ref(true) while someone awaits events, ref(false) when idle
+  Napi::Value Ref(const Napi::CallbackInfo &info) {
+    if (poll_ && !closed_) {
+      auto *h = reinterpret_cast<uv_handle_t *>(poll_);
+      if (info[0].As<Napi::Boolean>()) uv_ref(h); else uv_unref(h);
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value ProgramIds(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env);
+    uint32_t i = 0;
+    for (auto *obj : objects_) {
+      bpf_program *p;
+      bpf_object__for_each_program(p, obj) {
+        bpf_prog_info pi = {};
+        uint32_t len = sizeof pi;
+        if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &pi, &len) == 0) out.Set(i++, Napi::Number::New(env, pi.id));
+      }
+    }
+    return out;
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo &info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  void Release() {
+    if (closed_) return;
+    closed_ = true;
+    for (auto &[id, link] : links_) bpf_link__destroy(link);
+    links_.clear();
+    if (poll_) {
+      uv_poll_stop(poll_);
+      uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
+      poll_ = nullptr;
+    }
+    if (rb_) ring_buffer__free(rb_);
+    rb_ = nullptr;
+    for (auto *obj : objects_) bpf_object__close(obj);
+    objects_.clear();
+    shared_maps_.clear();
+  }
+};
+
+Napi::Object InitAll(Napi::Env env, Napi::Object exports) { return Tracer::Init(env, exports); }
+
+}  // namespace
+
+NODE_API_MODULE(lab_tracer, InitAll)

@@ -1,0 +1,62 @@
+/** Build steps for bpf/: BPF objects + generated event types, and the Node addon. */
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { at } from '../../cli/paths.ts';
+import { run } from '../../cli/proc.ts';
+import { newestMtime } from '../../cli/build.ts';
+import { LabError } from '../../cli/errors.ts';
+import { generate } from './gen-events.ts';
+
+export const bpfDir = at('bpf');
+export const bpfBuildDir = at('bpf', 'build');
+export const vmlinuxH = at('bpf', 'vmlinux.h');
+export const eventsGenTs = at('bpf', 'ts', 'events.gen.ts');
+export const addonDir = at('bpf', 'addon');
+export const addonBinary = at('bpf', 'addon', 'build', 'Release', 'lab_tracer.node');
+
+/** One object per bpf/*.bpf.c. */
+export function bpfPrograms(): string[] {
+  return readdirSync(bpfDir).filter((f) => f.endsWith('.bpf.c')).map((f) => f.slice(0, -'.bpf.c'.length)).sort();
+}
+export const bpfObject = (program: string) => join(bpfBuildDir, `${program}.bpf.o`);
+
+const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
+
+export async function buildBpfObjects(): Promise<void> {
+  if (!existsSync(vmlinuxH)) {
+    if (!existsSync('/sys/kernel/btf/vmlinux')) {
+      throw new LabError('this kernel has no BTF (/sys/kernel/btf/vmlinux)', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+    }
+    const header = await run('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], {
+      capture: true,
+      fix: 'install bpftool (./lab setup)',
+    });
+    writeFileSync(vmlinuxH, header);
+  }
+  await mkdir(bpfBuildDir, { recursive: true });
+  const headers = await newestMtime([bpfDir], (p) => p.endsWith('.h') && !p.includes('/node_modules/'));
+  for (const prog of bpfPrograms()) {
+    const src = join(bpfDir, `${prog}.bpf.c`);
+    const obj = bpfObject(prog);
+    if (mtime(obj) >= Math.max(headers, mtime(src))) continue;
+    await run('clang', ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', bpfDir, '-c', src, '-o', obj], {
+      fix: `fix the BPF compile error in bpf/${prog}.bpf.c shown above`,
+    });
+  }
+  const source = bpfObject('entry');
+  const generator = at('bpf', 'codegen', 'gen-events.ts');
+  if (mtime(eventsGenTs) < Math.max(mtime(source), mtime(generator))) {
+    writeFileSync(eventsGenTs, generate(source, ['lab_event']));
+  }
+}
+
+export async function buildAddon(): Promise<void> {
+  const inputs = await newestMtime([join(addonDir, 'tracer.cc'), join(addonDir, 'binding.gyp')]);
+  if (mtime(addonBinary) >= inputs) return;
+  await run(at('node_modules', '.bin', 'node-gyp'), ['rebuild', '--nodedir=/usr'], {
+    cwd: addonDir,
+    capture: true,
+    fix: 'the addon needs build-essential, libbpf-dev, libelf-dev, zlib1g-dev and Node headers in /usr/include/node (./lab setup)',
+  });
+}

@@ -1,0 +1,111 @@
+/* Maps shared by every lab program. Each .bpf.c includes this header and
+ * gets its own copy; the loader reuses the first object's map fds for the
+ * others (bpf_map__reuse_fd), so all programs share one set. */
+#ifndef LAB_MAPS_H
+#define LAB_MAPS_H
+
+#include "events.h"
+
+/* Ring buffer wake-ups are expensive (~20 µs each): wake the reader only once
+ * this much is waiting; user space also flushes on a short timer. */
+#define LAB_WAKEUP_BYTES (256 * 1024)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} lab_events SEC(".maps");
+
+/* Events the ring buffer had no room for, per probe id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} lab_drops SEC(".maps");
+
+/* Per-CPU scratch space: an event is too big for comfort on the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lab_event);
+} lab_scratch SEC(".maps");
+
+struct lab_depth_key {
+	__u64 goroutine;
+	__u32 probe_id;
+	__u32 pad;
+};
+
+/* How many calls of a probed function are open on a goroutine (recursion). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct lab_depth_key);
+	__type(value, __u32);
+} lab_depth SEC(".maps");
+
+struct lab_pending_key {
+	__u64 goroutine;
+	__u32 probe_id;
+	__u32 depth;
+};
+
+/* Entries waiting for their return. LRU: a panic that skips every RET must
+ * not leak an entry forever. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct lab_pending_key);
+	__type(value, struct lab_event);
+} lab_pending SEC(".maps");
+
+/* Processes whose exit the tracer reports: every process a probe fired in,
+ * plus the PIDs user space asks about. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} lab_watched SEC(".maps");
+
+static __always_inline void lab_count_drop(__u32 probe_id)
+{
+	__u64 one = 1, *n = bpf_map_lookup_elem(&lab_drops, &probe_id);
+	if (n)
+		*n += 1;
+	else
+		bpf_map_update_elem(&lab_drops, &probe_id, &one, BPF_NOEXIST);
+}
+
+static __always_inline void lab_submit(struct lab_event *e)
+{
+	__u64 flags = bpf_ringbuf_query(&lab_events, BPF_RB_AVAIL_DATA) >= LAB_WAKEUP_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&lab_events, e, sizeof(*e), flags))
+		lab_count_drop(e->probe_id);
+}
+
+static __always_inline struct lab_event *lab_scratch_event(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&lab_scratch, &zero);
+}
+
+/* The Go register ABI's integer registers, in argument/result order. Read
+ * with constant offsets: the verifier rejects computed context pointers. */
+static __always_inline void lab_go_regs(struct pt_regs *ctx, __s64 regs[LAB_MAX_REGS])
+{
+	regs[0] = ctx->ax;
+	regs[1] = ctx->bx;
+	regs[2] = ctx->cx;
+	regs[3] = ctx->di;
+	regs[4] = ctx->si;
+	regs[5] = ctx->r8;
+	regs[6] = ctx->r9;
+	regs[7] = ctx->r10;
+	regs[8] = ctx->r11;
+}
+
+#endif

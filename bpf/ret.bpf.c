@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Return of a probed Go function, attached either as a uretprobe or as a
+ * plain uprobe on one of the function's RET instructions: reads the result
+ * registers and, when its entry is pending on the same goroutine, the
+ * arguments and the latency. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "maps.h"
+
+SEC("uprobe")
+int lab_ret(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 now = bpf_ktime_get_ns();
+	__u64 id = bpf_get_current_pid_tgid();
+	struct lab_event *e = lab_scratch_event();
+	if (!e)
+		return 0;
+
+	__u32 probe_id = LAB_COOKIE_PROBE(cookie);
+	struct lab_depth_key dk = { .goroutine = ctx->r14, .probe_id = probe_id };
+	__u32 *d = bpf_map_lookup_elem(&lab_depth, &dk);
+	struct lab_event *entry = 0;
+	struct lab_pending_key pk = { .goroutine = ctx->r14, .probe_id = probe_id };
+	if (d && *d > 0) {
+		pk.depth = *d;
+		entry = bpf_map_lookup_elem(&lab_pending, &pk);
+	}
+
+	if (entry) {
+		__builtin_memcpy(e, entry, sizeof(*e));
+		e->has_latency = 1;
+		e->latency_ns = now - entry->ts_ns;
+	} else {
+		/* the call began before the probe was attached (or was evicted) */
+		__builtin_memset(e, 0, sizeof(*e));
+		e->goroutine = ctx->r14;
+		e->probe_id = probe_id;
+	}
+	e->kind = LAB_COOKIE_MODE(cookie) == LAB_MODE_RET ? LAB_CALL : LAB_RETURN;
+	e->ts_ns = now;
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	__u32 site = LAB_COOKIE_RET_SITE(cookie);
+	e->ret_site = site == LAB_NO_RET_SITE ? -1 : (__s32)site;
+	e->nrets = LAB_COOKIE_NRETS(cookie);
+	__s64 regs[LAB_MAX_REGS];
+	lab_go_regs(ctx, regs);
+	for (int i = 0; i < LAB_MAX_REGS; i++)
+		e->ret[i] = i < e->nrets ? regs[i] : 0;
+	lab_submit(e);
+
+	if (entry)
+		bpf_map_delete_elem(&lab_pending, &pk);
+	if (d) {
+		if (*d > 1)
+			*d -= 1;
+		else
+			bpf_map_delete_elem(&lab_depth, &dk);
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
