@@ -13,6 +13,16 @@ export class ElfFormatError extends Error {
   }
 }
 
+/** The headers describe more bytes than the file has: almost always a cut-off copy. */
+export class ElfTruncatedError extends ElfFormatError {
+  constructor(
+    readonly needed: number,
+    readonly actual: number,
+  ) {
+    super(`its headers describe ${needed} bytes but the file has ${actual}`);
+  }
+}
+
 const fail = (message: string): never => {
   throw new ElfFormatError(message);
 };
@@ -109,6 +119,7 @@ const machines: Record<number, string> = {
   21: 'PowerPC64',
   22: 'S/390',
   40: 'ARM',
+  62: 'x86-64',
   183: 'AArch64',
   243: 'RISC-V',
   258: 'LoongArch',
@@ -191,6 +202,10 @@ export class ElfFile {
         entsize: d.u64(o + 56, 'sh_entsize'),
       });
     }
+    let needed = 0;
+    for (const s of raw) if (s.type !== SHT_NOBITS) needed = Math.max(needed, s.offset + s.size);
+    for (const p of this.segments) needed = Math.max(needed, p.offset + p.filesz);
+    if (needed > buf.length) throw new ElfTruncatedError(needed, buf.length);
     if (shstrndx >= raw.length) fail(`e_shstrndx ${shstrndx} names no section (there are ${raw.length})`);
     const strtab = raw[shstrndx];
     d.check(strtab.offset, strtab.size, 'the section name table');

@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../cli/errors.ts';
-import { ElfFile, ElfFormatError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSymbol } from './elf.ts';
+import { ElfFile, ElfFormatError, ElfTruncatedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSymbol } from './elf.ts';
 import { inliningIndex, type InliningIndex } from './dwarf.ts';
 import { goVersionOf } from './goversion.ts';
 import { decodeFunction } from './retsites.ts';
@@ -68,10 +68,10 @@ export class Executable {
     let symbols: ElfSymbol[];
     try {
       this.elf = new ElfFile(bytes);
-      checkComplete(name, this.elf);
       symbols = this.elf.symbols();
     } catch (e) {
-      if (e instanceof ElfFormatError) throw new LabError(`${name} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
+      if (e instanceof ElfTruncatedError) throw new LabError(`${name} is truncated: ${e.message}`, rebuildFix, { cause: e });
+      if (e instanceof ElfFormatError) throw new LabError(`${name} is a truncated or corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
       throw e;
     }
     const { type } = this.elf;
@@ -121,7 +121,7 @@ export class Executable {
       );
     }
     const near = this.suggest(name);
-    const unsure = this.hasDwarf ? '' : ` (it has no DWARF, so it cannot tell whether ${name} was inlined)`;
+    const unsure = this.hasDwarf ? '' : ` (built without DWARF, so whether ${name} was inlined cannot be told)`;
     throw new LabError(
       `no function ${name} in ${this.fileName}${unsure}`,
       near.length > 0 ? `did you mean ${listNames(near, 'or')}?` : `check the name: Go symbols are package.Function, e.g. main.demo`,
@@ -279,22 +279,11 @@ function checkIdentity(name: string, bytes: Uint8Array): void {
       'build it for x86-64: GOARCH=amd64 go build',
     );
   }
+  if (bytes.length < 64) throw new LabError(`${name} is truncated: ${bytes.length} bytes, shorter than an ELF64 header (64 bytes)`, rebuildFix);
   if (id.class !== ELFCLASS64) throw new LabError(`${name} is a corrupt ELF file: its class byte is ${id.class ?? 'missing'}, neither 32- nor 64-bit`, rebuildFix);
   if (id.littleEndian === false || (id.machine !== undefined && id.machine !== EM_X86_64)) {
-    const arch = id.machine !== undefined ? machineName(id.littleEndian ? id.machine : swap16(id.machine)) : 'another architecture';
+    const arch = id.machine !== undefined ? machineName(id.machine) : 'another architecture';
     throw new LabError(`${name} is an ELF for ${arch}${id.littleEndian ? '' : ' (big-endian)'}, not x86-64`, 'build it for x86-64: GOARCH=amd64 go build');
-  }
-}
-
-const swap16 = (v: number) => ((v & 0xff) << 8) | (v >> 8);
-
-/** A cut-off file is the common corruption: say "truncated" rather than which field broke. */
-function checkComplete(name: string, elf: ElfFile): void {
-  let needed = 0;
-  for (const s of elf.sections) if (s.type !== SHT_NOBITS) needed = Math.max(needed, s.offset + s.size);
-  for (const p of elf.segments) needed = Math.max(needed, p.offset + p.filesz);
-  if (needed > elf.data.length) {
-    throw new LabError(`${name} is truncated: its headers describe ${needed} bytes but the file has ${elf.data.length}`, rebuildFix);
   }
 }
 
