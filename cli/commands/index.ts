@@ -5,6 +5,7 @@ import { buildCommand } from './build.ts';
 import { runAppCommand } from './run-app.ts';
 import { testCommand } from './test.ts';
 import { startCommand } from './start.ts';
+import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
@@ -15,5 +16,6 @@ export const commands: Command[] = [
   buildCommand,
   runAppCommand,
   crashMatrixCommand,
+  workshopCommand,
 ];
 commands.push(helpCommand(() => commands));

@@ -1,0 +1,78 @@
+import { networkInterfaces } from 'node:os';
+import { resolve } from 'node:path';
+import { flags, type Command } from '../command.ts';
+import { buildAll } from '../build.ts';
+import { LabError } from '../errors.ts';
+import { say } from '../ui.ts';
+
+const consent = 'i-understand-attendees-reach-this-machine';
+
+export const workshopCommand: Command = {
+  name: 'workshop',
+  summary: 'instructor mode: Jupyter + site + workshop server; prints the instructor console and attendee URLs',
+  usage:
+    `./lab workshop [--rehearsal] [--port=N] [--agenda=workshop/agenda.json] [--without-site]\n` +
+    `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)`,
+  async run(argv) {
+    const { values } = flags(argv, {
+      rehearsal: { type: 'boolean' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      agenda: { type: 'string' },
+      'without-site': { type: 'boolean' },
+      [consent]: { type: 'boolean' },
+    });
+    const host = values.host ?? '127.0.0.1';
+    if (host !== '127.0.0.1' && !values[consent]) {
+      throw new LabError(
+        `--host ${host} lets every machine that reaches this one open the workshop server (the attendee view, and the instructor console to anyone holding the token)`,
+        `add --${consent} if that is what you want, or leave --host out to stay on 127.0.0.1`,
+      );
+    }
+    const port = values.port === undefined ? 0 : Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LabError(`--port ${values.port} is not a port number`, 'pass 0..65535, or leave it out for a free port');
+    if (port === 8091) throw new LabError('port 8091 is reserved for the Go server (./lab run-app)', 'pick another --port or leave it out');
+    if (host !== '127.0.0.1') {
+      say(`WARNING: binding the workshop server to ${host}: attendees reach this machine. Jupyter stays on 127.0.0.1 and is never proxied; attendees cannot execute anything.`);
+    }
+
+    // Cells run the Go server; a failed rebuild (e.g. the binary is busy) still leaves a usable one.
+    await buildAll({}, ['server']).catch((e: Error) => say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`));
+    const { startWorkshop } = await import('../../workshop/start.ts');
+    const ws = await startWorkshop({
+      rehearsal: values.rehearsal,
+      host,
+      port,
+      agendaPath: values.agenda ? resolve(values.agenda) : undefined,
+      site: !values['without-site'],
+      log: say,
+    });
+    let stopping: Promise<void> | undefined;
+    const stop = () => (stopping ??= ws.stop());
+    const done = new Promise<number>((res) => {
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void stop().then(() => res(0)));
+    });
+
+    if (ws.mode === 'rehearsal') say(`REHEARSAL MODE — recorded outputs are replayed, nothing executes (${ws.rehearsalReason})`);
+    else say(`live mode: cells run on the tslab kernel of Jupyter (127.0.0.1 only; the token stays in the workshop server)`);
+    say(ws.siteUrl ? `site: ${ws.siteUrl}` : `no site: ${ws.siteProblem}`);
+    for (const s of ws.agenda.sections) for (const p of s.problems) say(`agenda: ${s.id}: ${p}`);
+    const lan =
+      host === '0.0.0.0'
+        ? Object.values(networkInterfaces())
+            .flat()
+            .filter((a) => a && a.family === 'IPv4' && !a.internal)
+            .map((a) => a!.address)
+        : host !== '127.0.0.1'
+          ? [host]
+          : [];
+    // URLs alone on their lines, on stdout: easy to copy, easy for scripts to pick up.
+    console.log('Instructor console (secret: anyone with this URL drives the lab):');
+    console.log(ws.server.instructorUrl);
+    console.log('Attendee view (share this one):');
+    console.log(ws.server.attendeeUrl);
+    for (const a of lan) console.log(`http://${a}:${ws.server.port}/attend`);
+    say('Ctrl-C stops the workshop server, Jupyter, the site and everything they started');
+    return done;
+  },
+};

@@ -1,0 +1,142 @@
+import { existsSync } from 'node:fs';
+import { at, serverDir } from '../cli/paths.ts';
+import type { CellRunner } from './runners.ts';
+import {
+  ancestorsOf,
+  bpftool,
+  descendantsOf,
+  isAlive,
+  linksHeldBy,
+  listProcesses,
+  type HeldLink,
+  type ProcessInfo,
+} from './processes.ts';
+
+export interface ResetReport {
+  ok: boolean;
+  /** What reset did, in order, for the console. */
+  steps: string[];
+  /** Links and perf-event probes held by our processes before the reset. */
+  linksBefore: HeldLink[];
+  /** Processes of ours that survived the kernel restart and were killed. */
+  killed: { pid: number; comm: string; exe: string }[];
+  /** Whatever is still ours afterwards: must be empty for ok. */
+  ourLinksLeft: string[];
+  ourServersLeft: { pid: number; exe: string }[];
+  /** Server binaries from server/ run by someone else: left alone, listed for honesty. */
+  othersServers: { pid: number; exe: string }[];
+  bpftoolLinkList: string;
+  bpftoolPerfList: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A Go server binary of the lab: server/server, server/bin/<go>/server, or a private copy a cell made of one. */
+const isServerBinary = (p: ProcessInfo) =>
+  p.exe.startsWith(serverDir + '/') || /\/server( \(deleted\))?$/.test(p.exe) || /(^|\/)server-?[\w.-]*$/.test(p.comm);
+
+/**
+ * Stops every server and probe the lab started from this workshop, restarts the kernel, then proves
+ * it with the process table and bpftool: nothing carrying our marker holds a link or runs a server.
+ */
+export async function resetLab(opts: { marker: string; runner?: CellRunner; log?: (line: string) => void }): Promise<ResetReport> {
+  const steps: string[] = [];
+  const note = (s: string) => (steps.push(s), opts.log?.(s));
+  const ours = () => listProcesses().filter((p) => p.marker === opts.marker);
+
+  const linksBefore = await ourLinks(ours());
+  note(`before: ${linksBefore.length} probe attachment(s) held by ${new Set(linksBefore.map((l) => l.pid)).size} process(es) of ours`);
+
+  // In this process: servers and probes the workshop itself opened (if the tracer is built at all).
+  const { stopAllServers, liveServers } = await import('../kernel-helpers/server.ts');
+  const n = liveServers().length;
+  await stopAllServers();
+  note(`stopped ${n} server(s) started by the workshop process`);
+  if (existsSync(at('bpf', 'ts', 'index.ts'))) {
+    try {
+      const tracer = (await import(at('bpf', 'ts', 'index.ts'))) as { openProbes(): unknown[]; closeAllProbes(): void };
+      const probes = tracer.openProbes().length;
+      tracer.closeAllProbes();
+      note(`closed ${probes} probe(s) opened by the workshop process`);
+    } catch (e) {
+      note(`tracer API not usable here (${(e as Error).message.split('\n')[0]}): relying on the kernel restart and bpftool`);
+    }
+  }
+
+  if (opts.runner) {
+    note(`restarting ${opts.runner.describe()}`);
+    await opts.runner.restart();
+    note(`kernel restarted: ${opts.runner.describe()}`);
+  }
+
+  // Whatever of ours survived the restart: orphans (their kernel is gone) and anything a kernel still runs.
+  const killed: ResetReport['killed'] = [];
+  for (let round = 0; round < 3; round++) {
+    const procs = listProcesses();
+    const protectedPids = ancestorsOf(process.pid, procs);
+    const mine = descendantsOf(process.pid, procs);
+    const kernels = procs.filter((p) => mine.has(p.pid) && / kernel /.test(p.cmdline));
+    const underKernels = new Set(kernels.flatMap((k) => [...descendantsOf(k.pid, procs)]));
+    const leftovers = procs.filter(
+      (p) =>
+        p.marker === opts.marker &&
+        !protectedPids.has(p.pid) &&
+        (!mine.has(p.pid) || underKernels.has(p.pid) || isServerBinary(p)),
+    );
+    if (leftovers.length === 0) break;
+    for (const p of leftovers) {
+      if (!killed.some((k) => k.pid === p.pid)) killed.push({ pid: p.pid, comm: p.comm, exe: p.exe });
+      try {
+        process.kill(p.pid, round === 0 ? 'SIGTERM' : 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    for (let i = 0; i < 20 && leftovers.some((p) => isAlive(p.pid)); i++) await sleep(50);
+  }
+  note(killed.length ? `killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.comm}[${k.pid}]`).join(', ')}` : 'no leftover process of ours');
+
+  const after = await bpftool();
+  const procsAfter = listProcesses();
+  const oursAfter = procsAfter.filter((p) => p.marker === opts.marker);
+  const stillHeld = await ourLinks(oursAfter);
+  const ourLinksLeft = [
+    ...stillHeld.map((l) => `${l.kind} ${l.linkId ?? l.progId} held by pid ${l.pid}`),
+    ...linksBefore
+      .filter((l) => l.kind === 'bpf_link' && l.linkId !== undefined && after.linkIds.includes(l.linkId))
+      .map((l) => `link ${l.linkId} (was held by pid ${l.pid}) is still in bpftool link list`),
+  ];
+  const ourServersLeft = oursAfter.filter(isServerBinary).map((p) => ({ pid: p.pid, exe: p.exe }));
+  const othersServers = procsAfter
+    .filter((p) => p.marker !== opts.marker && p.exe.startsWith(serverDir + '/'))
+    .map((p) => ({ pid: p.pid, exe: p.exe }));
+  const ok = ourLinksLeft.length === 0 && ourServersLeft.length === 0;
+  note(
+    ok
+      ? `verified: bpftool lists ${after.linkIds.length} link(s), none of ours; no server process of ours`
+      : `NOT clean: ${[...ourLinksLeft, ...ourServersLeft.map((s) => `server pid ${s.pid}`)].join('; ')}`,
+  );
+  return {
+    ok,
+    steps,
+    linksBefore,
+    killed,
+    ourLinksLeft,
+    ourServersLeft,
+    othersServers,
+    bpftoolLinkList: after.linkListText.trim() || '(bpftool link list: no links)',
+    bpftoolPerfList: after.perfListText.trim() || '(bpftool perf list: no perf-event probes)',
+  };
+}
+
+/** bpf_link fds (fdinfo) and perf-event probes (bpftool perf list) held by the given processes. */
+async function ourLinks(procs: ProcessInfo[]): Promise<HeldLink[]> {
+  const pids = new Set(procs.map((p) => p.pid));
+  const view = await bpftool();
+  return [
+    ...procs.flatMap((p) => linksHeldBy(p.pid)),
+    ...view.perf
+      .filter((e) => pids.has(e.pid))
+      .map((e): HeldLink => ({ pid: e.pid, fd: e.fd, progId: e.prog_id, kind: 'perf_event', detail: `${e.fd_type ?? 'probe'} ${e.filename ?? ''}`.trim() })),
+  ];
+}

@@ -1,0 +1,428 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { at } from '../cli/paths.ts';
+import type { Agenda, AgendaCell, RecordedOutput } from './agenda.ts';
+import { checkInstructor, newToken } from './auth.ts';
+import type { CellRunner, CellResult } from './runners.ts';
+import { resetLab, type ResetReport } from './reset.ts';
+
+export interface WorkshopOptions {
+  agenda: Agenda;
+  runner: CellRunner;
+  /** Marks every process the workshop starts (see processes.ts); reset only ever kills those. */
+  marker: string;
+  token?: string;
+  host?: string;
+  port?: number;
+  /** The site, as this machine reaches it (attendees get its port and path, on the host they used). */
+  siteUrl?: string;
+  /** Why there is no site (shown in both views instead of the page). */
+  siteProblem?: string;
+  /** Why this is a rehearsal (shown in both views). */
+  rehearsalReason?: string;
+}
+
+export interface Step {
+  section: number;
+  /** Key of the cell the instructor is on ("notebook#index"), or null for the section's page. */
+  cell: string | null;
+}
+
+export type CellStatus = 'idle' | 'queued' | 'running' | 'ok' | 'error' | 'aborted';
+
+interface CellState {
+  status: CellStatus;
+  executionCount: number | null;
+  outputs: RecordedOutput[];
+  /** Live run or a replay of the recording. */
+  source?: 'live' | 'rehearsal';
+}
+
+type Broadcast = { type: string; [k: string]: unknown };
+
+const publicDir = at('workshop', 'public');
+const assets: Record<string, string> = {
+  '/attend': 'attend.html',
+  '/attend/': 'attend.html',
+  '/assets/workshop.css': 'workshop.css',
+  '/assets/common.js': 'common.js',
+  '/assets/attend.js': 'attend.js',
+  '/assets/instructor.js': 'instructor.js',
+};
+const contentTypes: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+};
+// Pages only load our own scripts; recorded/live HTML outputs render in sandboxed iframes without scripts.
+const csp =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+  "connect-src 'self'; frame-src http: https: about:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/** The workshop server: instructor console (token), attendee view (receive-only), broadcast of steps and cell outputs. */
+export class WorkshopServer implements AsyncDisposable {
+  readonly token: string;
+  private step: Step = { section: 0, cell: null };
+  private cells = new Map<string, CellState>();
+  /** Cells that ran fine since the last kernel (re)start — "run to here" skips them. */
+  private ranOk = new Set<string>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private timers: { section: number; startedAt: number; spentMs: number[] };
+  private lastReset?: ResetReport;
+  private resetting = false;
+  private readonly attendees = new WebSocketServer({ noServer: true });
+  private readonly instructors = new WebSocketServer({ noServer: true });
+  /** Messages attendees tried to send (all refused); for the console and tests. */
+  refusedAttendeeMessages = 0;
+  private http!: Server;
+  private constructor(readonly opts: WorkshopOptions) {
+    this.token = opts.token ?? newToken();
+    this.timers = { section: 0, startedAt: Date.now(), spentMs: opts.agenda.sections.map(() => 0) };
+  }
+
+  static async start(opts: WorkshopOptions): Promise<WorkshopServer> {
+    const ws = new WorkshopServer(opts);
+    ws.http = createServer((req, res) => {
+      ws.handle(req, res).catch((e: Error) => {
+        if (!res.headersSent) json(res, 500, { error: e.message });
+        else res.end();
+      });
+    });
+    ws.http.on('upgrade', (req, socket, head) => ws.upgrade(req, socket, head));
+    ws.attendees.on('connection', (sock) => ws.onAttendee(sock));
+    ws.instructors.on('connection', (sock) => {
+      sock.send(JSON.stringify({ type: 'state', state: ws.snapshot(true) }));
+      // The instructor socket only listens too; commands go through the token-checked HTTP routes.
+      sock.on('message', () => undefined);
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.http.once('error', reject);
+      ws.http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
+    });
+    return ws;
+  }
+
+  get port(): number {
+    return (this.http.address() as AddressInfo).port;
+  }
+
+  /** Base URL on loopback — what this machine (and the tests) use. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get attendeeUrl(): string {
+    return `${this.url}/attend`;
+  }
+
+  get instructorUrl(): string {
+    return `${this.url}/instructor?token=${this.token}`;
+  }
+
+  get mode(): 'live' | 'rehearsal' {
+    return this.opts.runner.mode;
+  }
+
+  async close(): Promise<void> {
+    for (const c of [...this.attendees.clients, ...this.instructors.clients]) c.terminate();
+    this.attendees.close();
+    this.instructors.close();
+    await this.opts.runner.interrupt().catch(() => undefined);
+    this.http.closeAllConnections();
+    await new Promise<void>((resolve) => this.http.close(() => resolve()));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  private cellState(key: string): CellState {
+    let s = this.cells.get(key);
+    if (!s) this.cells.set(key, (s = { status: 'idle', executionCount: null, outputs: [] }));
+    return s;
+  }
+
+  private findCell(key: unknown): AgendaCell | undefined {
+    if (typeof key !== 'string') return undefined;
+    for (const cells of this.opts.agenda.notebookCells.values()) {
+      const c = cells.find((x) => x.key === key);
+      if (c) return c;
+    }
+    return undefined;
+  }
+
+  /** Everything a view needs to draw itself from scratch (late joiners get this first). */
+  snapshot(instructor: boolean) {
+    const { agenda, siteUrl, siteProblem, rehearsalReason } = this.opts;
+    const site = siteUrl ? new URL(siteUrl) : undefined;
+    return {
+      title: agenda.title,
+      mode: this.mode,
+      rehearsalReason,
+      kernel: this.opts.runner.describe(),
+      site: site ? { port: Number(site.port), path: site.pathname } : null,
+      siteProblem,
+      step: this.step,
+      timers: this.timers,
+      now: Date.now(),
+      sections: agenda.sections.map((s) => ({
+        id: s.id,
+        title: s.title,
+        minutes: s.minutes,
+        page: s.page,
+        anchor: s.anchor,
+        notebook: s.notebook,
+        problems: s.problems,
+        notes: instructor ? s.notes : undefined,
+        cells: s.cells.map((c) => ({ key: c.key, notebook: c.notebook, index: c.index, id: c.id, source: c.source })),
+      })),
+      cells: Object.fromEntries(this.cells),
+      lastReset: this.lastReset && (instructor ? this.lastReset : { ok: this.lastReset.ok, steps: this.lastReset.steps }),
+      resetting: this.resetting,
+    };
+  }
+
+  private broadcast(msg: Broadcast, audience: 'all' | 'instructor' = 'all'): void {
+    const data = JSON.stringify(msg);
+    for (const c of this.instructors.clients) if (c.readyState === c.OPEN) c.send(data);
+    if (audience === 'all') for (const c of this.attendees.clients) if (c.readyState === c.OPEN) c.send(data);
+  }
+
+  setStep(section: number, cell: string | null): Step {
+    const sections = this.opts.agenda.sections;
+    if (!Number.isInteger(section) || section < 0 || section >= sections.length) throw new HttpError(400, `no section ${section}`);
+    if (cell !== null && !sections[section].cells.some((c) => c.key === cell)) {
+      throw new HttpError(400, `section ${sections[section].id} has no cell ${cell}`);
+    }
+    if (section !== this.timers.section) {
+      const now = Date.now();
+      this.timers.spentMs[this.timers.section] += now - this.timers.startedAt;
+      this.timers = { ...this.timers, section, startedAt: now };
+    }
+    this.step = { section, cell };
+    this.broadcast({ type: 'step', step: this.step, timers: this.timers, now: Date.now() });
+    return this.step;
+  }
+
+  /** Queues a cell; outputs stream to every view as they arrive. */
+  runCell(cell: AgendaCell): Promise<CellResult> {
+    const state = this.cellState(cell.key);
+    state.status = 'queued';
+    this.broadcast({ type: 'cell', key: cell.key, status: 'queued', executionCount: state.executionCount });
+    const job = this.queue.then(async (): Promise<CellResult> => {
+      if (state.status !== 'queued') return { status: 'aborted', executionCount: null };
+      Object.assign(state, { status: 'running', outputs: [], source: this.mode });
+      this.broadcast({ type: 'cell', key: cell.key, status: 'running', executionCount: null, clear: true, source: this.mode });
+      let result: CellResult;
+      try {
+        result = await this.opts.runner.execute(cell, {
+          output: (o) => {
+            state.outputs.push(o);
+            this.broadcast({ type: 'output', key: cell.key, output: o });
+          },
+          update: (displayId, o) => {
+            for (const [i, prev] of state.outputs.entries()) {
+              if ((prev.transient as { display_id?: string } | undefined)?.display_id === displayId) state.outputs[i] = { ...o, output_type: prev.output_type };
+            }
+            this.broadcast({ type: 'update', key: cell.key, displayId, output: o });
+          },
+          clear: () => {
+            state.outputs = [];
+            this.broadcast({ type: 'clear', key: cell.key });
+          },
+        });
+      } catch (e) {
+        const err: RecordedOutput = { output_type: 'error', ename: 'WorkshopError', evalue: (e as Error).message, traceback: [] };
+        state.outputs.push(err);
+        this.broadcast({ type: 'output', key: cell.key, output: err });
+        result = { status: 'error', executionCount: null };
+      }
+      state.status = result.status;
+      state.executionCount = result.executionCount;
+      if (result.status === 'ok') this.ranOk.add(cell.key);
+      this.broadcast({ type: 'cell', key: cell.key, status: state.status, executionCount: state.executionCount });
+      this.broadcast({ type: 'kernel', kernel: this.opts.runner.describe() });
+      return result;
+    });
+    this.queue = job.catch(() => undefined);
+    return job;
+  }
+
+  /** Every code cell of the notebook up to and including this one that has not run fine since the kernel started. */
+  runToHere(cell: AgendaCell): Promise<CellResult>[] {
+    const all = this.opts.agenda.notebookCells.get(cell.notebook) ?? [];
+    return all.filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key))).map((c) => this.runCell(c));
+  }
+
+  async interrupt(): Promise<void> {
+    for (const [key, s] of this.cells) {
+      if (s.status === 'queued') {
+        s.status = 'aborted';
+        this.broadcast({ type: 'cell', key, status: 'aborted', executionCount: s.executionCount });
+      }
+    }
+    await this.opts.runner.interrupt();
+  }
+
+  async reset(): Promise<ResetReport> {
+    if (this.resetting) throw new HttpError(409, 'a reset is already running');
+    this.resetting = true;
+    this.broadcast({ type: 'resetting' });
+    try {
+      await this.interrupt();
+      const report = await resetLab({
+        marker: this.opts.marker,
+        runner: this.opts.runner,
+        log: (line) => this.broadcast({ type: 'reset-step', line }, 'instructor'),
+      });
+      this.ranOk.clear();
+      this.cells.clear();
+      this.lastReset = report;
+      this.broadcast({ type: 'reset', report }, 'instructor');
+      for (const c of this.attendees.clients) c.send(JSON.stringify({ type: 'reset', report: { ok: report.ok, steps: report.steps } }));
+      return report;
+    } finally {
+      this.resetting = false;
+      this.broadcast({ type: 'kernel', kernel: this.opts.runner.describe() });
+    }
+  }
+
+  // ---- transport ---------------------------------------------------------------------------
+
+  private onAttendee(sock: WebSocket): void {
+    sock.send(JSON.stringify({ type: 'state', state: this.snapshot(false) }));
+    // Receive-only: anything an attendee sends closes the socket and is never looked at.
+    sock.on('message', () => {
+      this.refusedAttendeeMessages++;
+      sock.close(1008, 'the attendee view is receive-only');
+    });
+  }
+
+  private upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (path === '/attend/ws') {
+      this.attendees.handleUpgrade(req, socket, head, (s) => this.attendees.emit('connection', s, req));
+      return;
+    }
+    if (path === '/instructor/ws') {
+      const verdict = checkInstructor(req, this.token);
+      if (verdict === 200) {
+        this.instructors.handleUpgrade(req, socket, head, (s) => this.instructors.emit('connection', s, req));
+        return;
+      }
+      socket.end(`HTTP/1.1 ${verdict} ${verdict === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      return;
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const path = url.pathname;
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('Cache-Control', 'no-store');
+
+    if (path === '/' && req.method === 'GET') {
+      res.writeHead(302, { Location: '/attend' }).end();
+      return;
+    }
+    if (req.method === 'GET' && assets[path]) {
+      const file = assets[path];
+      res.writeHead(200, { 'Content-Type': contentTypes[file.split('.').pop()!], 'Content-Security-Policy': csp });
+      res.end(readFileSync(join(publicDir, file)));
+      return;
+    }
+    if (path === '/attend/state' && req.method === 'GET') {
+      json(res, 200, this.snapshot(false));
+      return;
+    }
+    if (path === '/instructor' || path.startsWith('/instructor/')) {
+      const verdict = checkInstructor(req, this.token);
+      if (verdict !== 200) {
+        json(res, verdict, {
+          error: verdict === 401 ? 'the instructor console needs its token' : 'wrong token',
+          fix: 'use the instructor URL ./lab workshop printed; attendees use /attend',
+        });
+        return;
+      }
+      await this.instructorRoute(req, res, path);
+      return;
+    }
+    json(res, 404, { error: `no such page ${path}`, fix: 'attendees: open /attend' });
+  }
+
+  private async instructorRoute(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    try {
+      if (req.method === 'GET' && (path === '/instructor' || path === '/instructor/')) {
+        res.writeHead(200, { 'Content-Type': contentTypes.html, 'Content-Security-Policy': csp });
+        res.end(readFileSync(join(publicDir, 'instructor.html')));
+        return;
+      }
+      if (req.method === 'GET' && path === '/instructor/state') return json(res, 200, this.snapshot(true));
+      if (req.method !== 'POST') throw new HttpError(405, `${req.method} ${path} is not an instructor action`);
+      const body = await readJson(req);
+      switch (path) {
+        case '/instructor/step':
+          return json(res, 200, { step: this.setStep(Number(body.section), (body.cell as string | null | undefined) ?? null) });
+        case '/instructor/run':
+        case '/instructor/run-to': {
+          const cell = this.findCell(body.key);
+          if (!cell) throw new HttpError(400, `no cell ${JSON.stringify(body.key)} in the agenda's notebooks`);
+          const jobs = path === '/instructor/run' ? [this.runCell(cell)] : this.runToHere(cell);
+          // Answer once queued; with ?wait=1 (tests, scripts) once done.
+          if (new URL(req.url ?? '/', 'http://x').searchParams.get('wait')) {
+            const results = await Promise.all(jobs);
+            return json(res, 200, { queued: jobs.length, results });
+          }
+          return json(res, 202, { queued: jobs.length });
+        }
+        case '/instructor/interrupt':
+          await this.interrupt();
+          return json(res, 200, { interrupted: true });
+        case '/instructor/reset':
+          return json(res, 200, await this.reset());
+      }
+      throw new HttpError(404, `no instructor action ${path}`);
+    } catch (e) {
+      if (e instanceof HttpError) return json(res, e.status, { error: e.message });
+      throw e;
+    }
+  }
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8' });
+  res.end(JSON.stringify(body));
+}
+
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > 64 * 1024) throw new HttpError(413, 'request body too large');
+    chunks.push(chunk as Buffer);
+  }
+  if (chunks.length === 0) return {};
+  try {
+    const v = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    throw new HttpError(400, 'the body is not JSON');
+  }
+}
