@@ -1,0 +1,174 @@
+// Workshop instructor mode in rehearsal: two real Chromium pages, and the security boundary.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { startWorkshop, type RunningWorkshop } from '../workshop/start.ts';
+import { chromiumOptions, openSocket, workshopFixture } from './workshop-fixture.ts';
+
+const recordedHtml = '<table><tr><td>recorded table 7</td></tr></table>';
+const fixture = workshopFixture([
+  {
+    id: 'hello',
+    source: 'console.log("hello from the recording")',
+    outputs: [
+      { output_type: 'stream', name: 'stdout', text: ['recorded hello\n', 'second line 42\n'] },
+      { output_type: 'display_data', data: { 'text/html': recordedHtml, 'text/plain': 'recorded table 7' }, metadata: {} },
+    ],
+  },
+  { id: 'second', source: 'console.log(2)', outputs: [{ output_type: 'stream', name: 'stdout', text: 'recorded two\n' }] },
+]);
+
+let ws: RunningWorkshop;
+let browser: Browser;
+
+before(async () => {
+  ws = await startWorkshop({ agendaPath: fixture.agendaPath, rehearsal: true, site: false });
+  browser = await chromium.launch(chromiumOptions);
+});
+
+after(async () => {
+  await browser?.close();
+  await ws?.stop();
+  rmSync(fixture.dir, { recursive: true, force: true });
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${ws.server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+test('rehearsal mode is labelled in both views and the URLs have the shapes the room needs', async () => {
+  assert.equal(ws.mode, 'rehearsal');
+  assert.match(ws.server.attendeeUrl, /^http:\/\/127\.0\.0\.1:\d+\/attend$/);
+  assert.match(ws.server.instructorUrl, /^http:\/\/127\.0\.0\.1:\d+\/instructor\?token=[\w-]{20,}$/);
+  const ctx = await browser.newContext();
+  try {
+    const [ins, att] = [await ctx.newPage(), await ctx.newPage()];
+    await ins.goto(ws.server.instructorUrl);
+    await att.goto(ws.server.attendeeUrl);
+    for (const p of [ins, att]) {
+      await p.waitForSelector('body[data-conn="connected"]');
+      assert.equal(await p.getAttribute('body', 'data-mode'), 'rehearsal');
+      assert.match(await p.textContent('#mode'), /REHEARSAL/);
+    }
+    assert.match(await ins.textContent('#notes'), /first section/, 'speaker notes reach the instructor');
+    assert.equal(await att.$('#notes'), null, 'no speaker notes on the attendee page');
+  } finally {
+    await ctx.close();
+  }
+});
+
+test('instructor advances a step: the attendee page follows within a second; a run cell streams to the attendee', async () => {
+  const insCtx = await browser.newContext();
+  const attCtx = await browser.newContext();
+  try {
+    const ins = await insCtx.newPage();
+    const att = await attCtx.newPage();
+    await ins.goto(ws.server.instructorUrl);
+    await att.goto(ws.server.attendeeUrl);
+    await ins.waitForSelector('body[data-conn="connected"]');
+    await att.waitForSelector('body[data-conn="connected"]');
+
+    await ins.click('#sections li[data-id="extra-2"] a');
+    await att.waitForFunction(() => document.body.dataset.section === 'extra-2', null, { timeout: 1000 });
+    await ins.click('#next');
+    await att.waitForFunction(() => document.body.dataset.section === 'extra-3', null, { timeout: 1000 });
+    await ins.click('#prev');
+    await ins.click('#prev');
+    await ins.click('#prev');
+    // Back in section one on its first cell: the attendee follows to the cell, not only the section.
+    await att.waitForFunction(() => document.body.dataset.section === 'one' && document.body.dataset.instructorCell === 'fixture.ipynb#1', null, { timeout: 1000 });
+    assert.equal(await att.getAttribute('.cell.current', 'data-key'), 'fixture.ipynb#1');
+
+    await ins.click('.cell[data-key="fixture.ipynb#1"] button.run');
+    await att.waitForFunction(() => document.querySelector('.cell[data-key="fixture.ipynb#1"]')?.getAttribute('data-status') === 'ok');
+    const out = await att.textContent('.cell[data-key="fixture.ipynb#1"] .outputs');
+    assert.match(out!, /recorded hello\s+second line 42/);
+    assert.match(out!, /recorded table 7/);
+    assert.match(await att.textContent('.cell[data-key="fixture.ipynb#1"] .status') ?? '', /replayed/);
+
+    // A late joiner gets the current step and every output so far.
+    const late = await attCtx.newPage();
+    await late.goto(ws.server.attendeeUrl);
+    await late.waitForSelector('body[data-conn="connected"]');
+    assert.equal(await late.getAttribute('body', 'data-section'), 'one');
+    assert.match((await late.textContent('.cell[data-key="fixture.ipynb#1"] .outputs'))!, /recorded hello/);
+    await late.close();
+  } finally {
+    await insCtx.close();
+    await attCtx.close();
+  }
+});
+
+test('an attendee can browse ahead and return with the follow button', async () => {
+  const insCtx = await browser.newContext();
+  const attCtx = await browser.newContext();
+  try {
+    const ins = await insCtx.newPage();
+    const att = await attCtx.newPage();
+    await ins.goto(ws.server.instructorUrl);
+    await att.goto(ws.server.attendeeUrl);
+    await att.waitForSelector('body[data-conn="connected"]');
+    await ins.waitForSelector('body[data-conn="connected"]');
+    await ins.click('#sections li[data-id="one"] a');
+    await att.waitForFunction(() => document.body.dataset.section === 'one', null, { timeout: 1000 });
+
+    await att.click('#sections li:nth-child(3) a');
+    assert.equal(await att.getAttribute('body', 'data-following'), 'false');
+    assert.equal(await att.getAttribute('body', 'data-section'), 'extra-3');
+    // The instructor moves on; the browsing attendee stays where they are, the follow button says where the room is.
+    await ins.click('#sections li[data-id="extra-2"] a');
+    await att.waitForFunction(() => document.body.dataset.instructorSection === 'extra-2', null, { timeout: 1000 });
+    assert.equal(await att.getAttribute('body', 'data-section'), 'extra-3');
+    assert.match((await att.textContent('#follow'))!, /Follow the instructor.*Section 2/);
+    await att.click('#follow');
+    assert.equal(await att.getAttribute('body', 'data-section'), 'extra-2');
+    assert.equal(await att.getAttribute('body', 'data-following'), 'true');
+  } finally {
+    await insCtx.close();
+    await attCtx.close();
+  }
+});
+
+test('attendees cannot drive the lab: no token 401, forged token 403, attendee socket is receive-only', async () => {
+  const key = 'fixture.ipynb#2';
+  const before = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, unknown>; step: unknown };
+  assert.equal(before.cells[key], undefined, 'the cell has not run yet');
+
+  for (const path of ['/instructor/run', '/instructor/run-to', '/instructor/step', '/instructor/reset', '/instructor/interrupt']) {
+    assert.equal((await post(path, { key, section: 2 })).status, 401, `${path} without a token`);
+    assert.equal((await post(path, { key, section: 2 }, { Authorization: 'Bearer forged-token' })).status, 403, `${path} with a forged token`);
+    assert.equal((await post(`${path}?token=${ws.server.token.slice(0, -1)}x`, { key, section: 2 })).status, 403, `${path} with a near-miss token`);
+  }
+  assert.equal((await fetch(`${ws.server.url}/instructor`)).status, 401);
+  assert.equal((await fetch(`${ws.server.url}/instructor/state?token=nope`)).status, 403);
+  // Nothing routes to Jupyter, whatever the path.
+  for (const path of ['/api/kernels', '/api/contents', '/lab', '/attend/run']) {
+    assert.equal((await post(path, { code: 'x' })).status, 404, path);
+  }
+
+  const wsBase = ws.server.url.replace('http', 'ws');
+  const noToken = await openSocket(`${wsBase}/instructor/ws`);
+  assert.deepEqual(await noToken.opened, { ok: false, status: 401 });
+  const forged = await openSocket(`${wsBase}/instructor/ws?token=forged`);
+  assert.deepEqual(await forged.opened, { ok: false, status: 403 });
+
+  const attendee = await openSocket(`${wsBase}/attend/ws`);
+  assert.deepEqual(await attendee.opened, { ok: true });
+  assert.equal((await attendee.first).type, 'state');
+  const refusedBefore = ws.server.refusedAttendeeMessages;
+  attendee.ws.send(JSON.stringify({ type: 'run', key, token: ws.server.token.replace(/./, 'x') }));
+  const closed = await attendee.closed;
+  assert.equal(closed.code, 1008);
+  assert.equal(ws.server.refusedAttendeeMessages, refusedBefore + 1);
+
+  const afterState = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, unknown>; step: unknown };
+  assert.equal(afterState.cells[key], undefined, 'nothing ran or was replayed');
+  assert.deepEqual(afterState.step, before.step, 'the step did not move');
+
+  // The real token does work — the refusals above are the token check, not a broken route.
+  const ok = await post('/instructor/run?wait=1', { key }, { Authorization: `Bearer ${ws.server.token}` });
+  assert.equal(ok.status, 200);
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { status: string; outputs: { text: string }[] }> };
+  assert.equal(state.cells[key].status, 'ok');
+  assert.equal(state.cells[key].outputs[0].text, 'recorded two\n');
+});
