@@ -7,6 +7,7 @@ import { testCommand } from './test.ts';
 import { startCommand } from './start.ts';
 import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
+import { runTracerCommand } from './run-tracer.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -15,6 +16,7 @@ export const commands: Command[] = [
   setupCommand,
   buildCommand,
   runAppCommand,
+  runTracerCommand,
   crashMatrixCommand,
   workshopCommand,
 ];

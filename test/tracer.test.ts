@@ -1,0 +1,328 @@
+/**
+ * The tracer on the real kernel: real probes on a private copy of the server
+ * (so no one else's process is probed), filtered to the PID the test started.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedServer } from '../kernel-helpers/server.ts';
+import { at, serverBinary } from '../cli/paths.ts';
+import {
+  openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds,
+  type Probe, type TraceEvent, type TracedExecutable,
+} from '../bpf/ts/index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-'));
+chmodSync(dir, 0o755); // the unprivileged test runs as nobody
+const binary = join(dir, 'server');
+let exe: TracedExecutable;
+
+before(async () => {
+  copyFileSync(serverBinary, binary);
+  exe = await openExecutable(binary);
+});
+after(() => {
+  closeAllProbes();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Everything the probe received: closing drains what the kernel already sent. */
+async function closeAndCollect(probe: Probe): Promise<TraceEvent[]> {
+  probe.close();
+  const out: TraceEvent[] = [];
+  for await (const e of probe) out.push(e);
+  return out;
+}
+
+/** Reads events until `done` holds (or `ms` pass), leaving the probe open. */
+async function eventsUntil(probe: Probe, done: (es: TraceEvent[]) => boolean, ms = 10000): Promise<TraceEvent[]> {
+  const out: TraceEvent[] = [];
+  const it = probe[Symbol.asyncIterator]();
+  const deadline = Date.now() + ms;
+  while (!done(out) && Date.now() < deadline) {
+    const r = await Promise.race([it.next(), sleep(deadline - Date.now()).then(() => undefined)]);
+    if (!r || r.done) break;
+    out.push(r.value);
+  }
+  return out;
+}
+
+const bpftoolJson = (...args: string[]) => JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' })) as { id: number; prog_id?: number }[];
+
+/** Our programs and the links that run them, as the kernel lists them. */
+function kernelObjects(progIds: number[]): { progs: number[]; links: number[] } {
+  return {
+    progs: bpftoolJson('prog', 'list').filter((p) => progIds.includes(p.id)).map((p) => p.id),
+    links: bpftoolJson('link', 'list').filter((l) => progIds.includes(l.prog_id!)).map((l) => l.id),
+  };
+}
+
+/** Program release after a process dies is asynchronous (RCU): poll briefly. */
+async function waitGone(progIds: number[]): Promise<{ progs: number[]; links: number[] }> {
+  let left = kernelObjects(progIds);
+  for (let i = 0; i < 50 && (left.progs.length || left.links.length); i++) {
+    await sleep(100);
+    left = kernelObjects(progIds);
+  }
+  return left;
+}
+
+test('uprobe reads demo\'s integer argument from the Go register ABI', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const probe = exe.uprobe('main.demo', { pid: srv.pid });
+  assert.equal((await srv.get('/?arg=42')).status, 200);
+  const events = await closeAndCollect(probe);
+  assert.equal(events.length, 1, JSON.stringify(events));
+  const [e] = events;
+  assert.equal(e.kind, 'entry');
+  assert.equal(e.symbol, 'main.demo');
+  assert.equal(e.args[0], 42);
+  assert.equal(e.args.length, 4);
+  assert.equal(e.pid, srv.pid);
+  assert.match(e.goroutine, /^0x[0-9a-f]{6,}$/);
+  assert.equal(e.latency_ns, null);
+  assert.ok(probe.closed);
+  assert.equal(openProbes().length, 0);
+});
+
+test('uretprobe: return value and latency at arg=3, then the server dies at arg=2000 and the tracer reports it', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  using probe = exe.uretprobe('main.demo', { pid: srv.pid, rets: 1 });
+  assert.equal((await srv.get('/?arg=3')).status, 200);
+  const first = await eventsUntil(probe, (es) => es.some((e) => e.kind === 'return'));
+  const ret = first.find((e) => e.kind === 'return');
+  assert.ok(ret, `no return event in ${JSON.stringify(first)}`);
+  assert.deepEqual(ret.ret, [3]);
+  assert.equal(ret.args[0], 3);
+  assert.ok(ret.latency_ns !== null && ret.latency_ns > 0);
+
+  await srv.get('/?arg=2000', 10000);
+  const exit = await srv.exited;
+  assert.match(exit.stderr, /unexpected return pc/);
+  const rest = await eventsUntil(probe, (es) => es.some((e) => e.kind === 'exit'));
+  const died = rest.find((e) => e.kind === 'exit');
+  assert.ok(died, `no exit event in ${JSON.stringify(rest)}`);
+  assert.equal(died.pid, srv.pid);
+  assert.equal(died.exit_code, exit.code ?? 0);
+  assert.equal(died.signal, 0);
+  assert.ok(rest.some((e) => e.kind === 'entry' && e.args[0] === 2000), 'the fatal call\'s entry was traced');
+});
+
+test('ret mode: arg=2000 survives with one call event; 50 concurrent calls pair exactly, no double entries', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const calls = exe.returnProbes('main.demo', { pid: srv.pid, rets: 1 });
+  const entries = exe.uprobe('main.demo', { pid: srv.pid });
+  assert.equal((await srv.get('/?arg=2000')).status, 200);
+  const replies = await Promise.all(Array.from({ length: 50 }, () => srv.get('/?arg=5')));
+  assert.deepEqual(new Set(replies.map((r) => r.status)), new Set([200]));
+  assert.ok(srv.alive);
+  const done = await closeAndCollect(calls);
+  const entered = await closeAndCollect(entries);
+
+  assert.ok(done.every((e) => e.kind === 'call'));
+  const big = done.filter((e) => e.args[0] === 2000);
+  assert.equal(big.length, 1);
+  assert.deepEqual(big[0].ret, [2000]);
+  assert.ok(big[0].latency_ns! > 0);
+  const five = done.filter((e) => e.args[0] === 5);
+  assert.equal(five.length, 50);
+  assert.equal(done.filter((e) => e.latency_ns === null).length, 0, 'unpaired returns');
+  assert.ok(five.every((e) => e.ret[0] === 5 && e.ret_site === 0));
+  // one entry per call: the entry probe sits past the morestack check
+  assert.equal(entered.filter((e) => e.args[0] === 5).length, 50);
+  assert.equal(entered.filter((e) => e.args[0] === 2000).length, 1);
+});
+
+test('ret mode pairs recursive calls by goroutine depth (growStack)', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const probe = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
+  assert.equal((await srv.get('/?arg=5')).status, 200);
+  const calls = await closeAndCollect(probe);
+  assert.deepEqual(calls.map((e) => e.args[0]), [0, 1, 2, 3, 4, 5], 'innermost call returns first');
+  for (const c of calls) assert.equal(c.ret[0], c.args[0], `growStack(${c.args[0]}) returns its depth`);
+  for (let i = 1; i < calls.length; i++) assert.ok(calls[i].latency_ns! > calls[i - 1].latency_ns!, 'an outer call outlasts the inner one');
+  assert.equal(new Set(calls.map((c) => c.goroutine)).size, 1);
+});
+
+test('ret mode tells which RET fired (classify has several) and sees a call that recovered a panic', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const sites = exe.retSites('main.classify').sites;
+  assert.ok(sites.length > 1);
+  const classify = exe.returnProbes('main.classify', { pid: srv.pid, args: 1 });
+  const recover = exe.returnProbes('main.recoverInside', { pid: srv.pid, args: 1, rets: 1 });
+  for (const n of [0, 7, 2000, 7]) assert.equal((await srv.get(`/classify?arg=${n}`)).status, 200);
+  assert.match((await srv.get('/recover?arg=4')).body, /= 8/);
+  const c = await closeAndCollect(classify);
+  assert.deepEqual(c.map((e) => e.args[0]), [0, 7, 2000, 7]);
+  assert.ok(c.every((e) => e.ret_site! >= 0 && e.ret_site! < sites.length && e.latency_ns !== null));
+  assert.equal(c[1].ret_site, c[3].ret_site, 'same path, same RET');
+  assert.ok(new Set(c.map((e) => e.ret_site)).size > 1, `different paths leave by different RETs: ${c.map((e) => e.ret_site)}`);
+  const r = await closeAndCollect(recover);
+  assert.equal(r.length, 1);
+  assert.deepEqual([r[0].args[0], r[0].ret[0]], [4, 8]);
+});
+
+test('a Go string argument (ptr+len) and two results: wordStats', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const entry = exe.uprobe('main.wordStats', { pid: srv.pid, stringArg: 0 });
+  const calls = exe.returnProbes('main.wordStats', { pid: srv.pid, stringArg: 0, rets: 2 });
+  assert.equal((await srv.get('/words?s=hello')).status, 200);
+  const long = 'go '.repeat(40);
+  assert.equal((await srv.get(`/words?s=${encodeURIComponent(long)}`)).status, 200);
+  const [e1, e2] = await closeAndCollect(entry);
+  assert.equal(e1.str, 'hello');
+  assert.equal(e1.args[1], 5, 'the length register');
+  assert.equal(e2.str, long.slice(0, 64), 'long strings are cut at 64 bytes');
+  const [c1, c2] = await closeAndCollect(calls);
+  assert.equal(c1.str, 'hello');
+  assert.deepEqual(c1.ret, [1, 2]);
+  assert.deepEqual(c2.ret, [40, 40]);
+});
+
+test('watchExit reports an exit code and a killing signal', async () => {
+  const quits = spawn('sh', ['-c', 'sleep 0.5; exit 3']);
+  const killed = spawn('sleep', ['30']);
+  const [a, b] = [watchExit(quits.pid!), watchExit(killed.pid!)];
+  killed.kill('SIGKILL');
+  assert.deepEqual(await a, { pid: quits.pid, code: 3, signal: 0 });
+  assert.deepEqual(await b, { pid: killed.pid, code: 0, signal: 9 });
+  await assert.rejects(watchExit(killed.pid!), /no running process with pid/);
+  assert.deepEqual(loadedProgramIds(), [], 'nothing stays loaded once nothing is watched');
+});
+
+test('close() and an exception inside a using block leave no program or link behind', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const probe = exe.returnProbes('main.demo', { pid: srv.pid });
+  const ids = loadedProgramIds();
+  assert.equal(ids.length, 3);
+  const live = kernelObjects(ids);
+  assert.equal(live.progs.length, 3);
+  assert.equal(live.links.length, 1 + 1 + 1, 'entry, one RET, the exit tracepoint');
+  probe.close();
+  probe.close(); // idempotent
+  assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+
+  let inside: number[] = [];
+  assert.throws(() => {
+    using p = exe.uretprobe('main.demo', { pid: srv.pid });
+    inside = loadedProgramIds();
+    assert.ok(!p.closed);
+    throw new Error('boom');
+  }, /boom/);
+  assert.equal(inside.length, 3);
+  assert.equal(openProbes().length, 0);
+  assert.deepEqual(await waitGone(inside), { progs: [], links: [] });
+  assert.ok(srv.alive);
+});
+
+/** A separate Node process that opens probes and reports its program ids. */
+function tracerChild(script: string) {
+  const file = join(dir, `child-${Math.random().toString(36).slice(2)}.mts`);
+  writeFileSync(file, script);
+  return spawn(process.execPath, ['--import', 'tsx', file], { cwd: at(), stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+test('SIGKILL of a tracing process leaves no program or link behind', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const child = tracerChild(`
+    import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+    const exe = await openExecutable(${JSON.stringify(binary)});
+    exe.returnProbes('main.classify', { pid: ${srv.pid} });
+    console.log(JSON.stringify(loadedProgramIds()));
+    setInterval(() => {}, 1000);
+  `);
+  let out = '';
+  let err = '';
+  child.stderr.on('data', (d) => (err += d));
+  const ids = await new Promise<number[]>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(JSON.parse(out));
+    });
+    child.on('exit', () => reject(new Error(`child exited early: ${err}`)));
+  });
+  assert.equal(kernelObjects(ids).links.length, 1 + sitesOf('main.classify') + 1);
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+});
+
+const sitesOf = (symbol: string) => exe.retSites(symbol).sites.length;
+
+test('an idle probe does not keep Node alive, and exiting detaches it', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const child = tracerChild(`
+    import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+    const exe = await openExecutable(${JSON.stringify(binary)});
+    exe.uprobe('main.demo', { pid: ${srv.pid} });
+    console.log(JSON.stringify(loadedProgramIds()));
+  `);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+  assert.equal(code, 0);
+  const ids = JSON.parse(out) as number[];
+  assert.equal(ids.length, 3);
+  assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+});
+
+test('clear one-line errors, and the process carries on tracing afterwards', async () => {
+  const oneLine = (re: RegExp) => (e: Error) => {
+    assert.equal(e.name, 'LabError');
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, re);
+    return true;
+  };
+  await assert.rejects(openExecutable(join(dir, 'nope')), oneLine(/no file at .*nope/));
+  await assert.rejects(openExecutable('/etc/passwd'), oneLine(/not an ELF/));
+  await assert.rejects(openExecutable('/bin/true'), oneLine(/not a Go binary/));
+  assert.throws(() => exe.uprobe('main.demoo'), oneLine(/no function main.demoo .*did you mean main.demo\?/));
+  assert.throws(() => exe.returnProbes('main.addOne'), oneLine(/inlined it everywhere.*main\.routes/));
+  const stripped = join(dir, 'stripped');
+  execFileSync('objcopy', ['--strip-all', binary, stripped]);
+  const s = await openExecutable(stripped);
+  assert.throws(() => s.uprobe('main.demo'), oneLine(/stripped/));
+  const gone = spawn('true');
+  await new Promise((r) => gone.once('exit', r));
+  assert.throws(() => exe.uprobe('main.demo', { pid: gone.pid }), oneLine(/no running process with pid/));
+  assert.throws(() => exe.uprobe('main.demo', { args: 12 }), oneLine(/args: 12/));
+  assert.equal(openProbes().length, 0);
+  assert.deepEqual(loadedProgramIds(), []);
+
+  await using srv = await ManagedServer.start({ binary });
+  const probe = exe.uprobe('main.demo', { pid: srv.pid });
+  await srv.get('/?arg=7');
+  assert.equal((await closeAndCollect(probe))[0]?.args[0], 7);
+});
+
+test('without privileges the error names the missing capabilities', () => {
+  const script = `import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+    const exe = await openExecutable(${JSON.stringify(binary)});
+    try { exe.uprobe('main.demo'); } catch (e) { console.log(e.message); }`;
+  const file = join(dir, 'unprivileged.mts');
+  writeFileSync(file, script);
+  const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', file], {
+    cwd: at(),
+    encoding: 'utf8',
+  });
+  assert.match(out, /needs CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\).*lacks CAP_BPF and CAP_PERFMON/);
+  assert.equal(out.trim().split('\n').length, 1);
+});
+
+test('the event types are generated from the object\'s BTF: a field added in C appears in TypeScript', async () => {
+  const { generate } = await import('../bpf/codegen/gen-events.ts');
+  assert.equal(readFileSync(at('bpf/ts/events.gen.ts'), 'utf8'), generate(at('bpf/build/entry.bpf.o'), ['lab_event']), 'events.gen.ts is up to date');
+  const header = readFileSync(at('bpf/events.h'), 'utf8').replace('\tchar str[LAB_STR_MAX];', '\t__u32 added_in_c;\n\tchar str[LAB_STR_MAX];');
+  writeFileSync(join(dir, 'events.h'), header);
+  writeFileSync(join(dir, 'probe.bpf.c'), '#include "vmlinux.h"\n#include "events.h"\nstruct lab_event lab_sample;\n');
+  const obj = join(dir, 'probe.bpf.o');
+  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I', dir, '-I', at('bpf'), '-c', join(dir, 'probe.bpf.c'), '-o', obj]);
+  const ts = generate(obj, ['lab_event']);
+  assert.match(ts, /^ {2}added_in_c: number;$/m);
+  assert.match(ts, /added_in_c: v\.getUint32\(at \+ \d+, true\)/);
+});
