@@ -25,36 +25,46 @@ const fail = (message: string): never => {
   throw new ElfFormatError(`.debug_info: ${message}`);
 };
 
+/** A read position in one DWARF section; reads straight from the bytes (this loop is hot), bounds-checked. */
 class Cursor {
+  private readonly buf: Uint8Array;
   constructor(
     readonly d: Bytes,
     public pos: number,
-  ) {}
-  u8() {
-    return this.d.u8(this.pos++, 'DWARF data');
+  ) {
+    this.buf = d.buf;
   }
-  u16() {
-    const v = this.d.u16(this.pos, 'DWARF data');
-    this.pos += 2;
-    return v;
+  private need(n: number): number {
+    const at = this.pos;
+    if (at + n > this.buf.length) fail(`data at ${at} (+${n}) runs past the end of the section`);
+    this.pos = at + n;
+    return at;
   }
-  u32() {
-    const v = this.d.u32(this.pos, 'DWARF data');
-    this.pos += 4;
-    return v;
+  u8(): number {
+    return this.buf[this.need(1)];
   }
-  u64() {
-    const v = this.d.u64(this.pos, 'DWARF data');
-    this.pos += 8;
-    return v;
+  u16(): number {
+    const at = this.need(2);
+    return this.buf[at] | (this.buf[at + 1] << 8);
+  }
+  u32(): number {
+    const at = this.need(4);
+    return (this.buf[at] | (this.buf[at + 1] << 8) | (this.buf[at + 2] << 16)) + this.buf[at + 3] * 0x1000000;
+  }
+  u64(): number {
+    const lo = this.u32();
+    const hi = this.u32();
+    if (hi >= 0x200000) fail(`a 64-bit value at ${this.pos - 8} is absurdly large`);
+    return hi * 0x100000000 + lo;
   }
   uleb(): number {
     let result = 0;
     let mul = 1;
     for (;;) {
-      const b = this.u8();
+      if (this.pos >= this.buf.length) fail(`a LEB128 number runs past the end of the section`);
+      const b = this.buf[this.pos++];
       result += (b & 0x7f) * mul;
-      if (!(b & 0x80)) return result;
+      if (b < 0x80) return result;
       mul *= 128;
       if (mul > 2 ** 70) fail(`a LEB128 number at ${this.pos} is too long`);
     }
@@ -63,14 +73,18 @@ class Cursor {
   sleb(): void {
     this.uleb();
   }
-  skip(n: number) {
-    this.d.check(this.pos, n, 'DWARF data');
-    this.pos += n;
+  skip(n: number): void {
+    this.need(n);
+  }
+  skipCstring(): void {
+    const stop = this.buf.indexOf(0, this.pos);
+    if (stop < 0) fail(`a string at ${this.pos} is not NUL-terminated`);
+    this.pos = stop + 1;
   }
   cstring(): string {
-    const s = this.d.cstring(this.pos, this.d.length, 'a DWARF string');
-    this.pos += Buffer.byteLength(s, 'latin1') + 1;
-    return s;
+    const start = this.pos;
+    this.skipCstring();
+    return Buffer.from(this.buf.buffer, this.buf.byteOffset + start, this.pos - 1 - start).toString('latin1');
   }
   sized(size: number): number {
     return size === 1 ? this.u8() : size === 2 ? this.u16() : size === 4 ? this.u32() : this.u64();
@@ -104,8 +118,11 @@ interface Unit {
   version: number;
 }
 
-/** Reads one attribute value: a number for references (section-relative), a string for inline strings, else undefined. */
-function readForm(c: Cursor, form: number, u: Unit, str?: Bytes): number | string | undefined {
+/**
+ * Reads one attribute value: a number for references (section-relative), a string for strings
+ * when `wantString` (names of subprograms; every other string is only skipped), else undefined.
+ */
+function readForm(c: Cursor, form: number, u: Unit, str: Bytes | undefined, wantString: boolean): number | string | undefined {
   switch (form) {
     case 0x01: return void c.skip(u.addressSize); // addr
     case 0x03: return void c.skip(c.u16()); // block2
@@ -113,7 +130,7 @@ function readForm(c: Cursor, form: number, u: Unit, str?: Bytes): number | strin
     case 0x05: return void c.skip(2); // data2
     case 0x06: return void c.skip(4); // data4
     case 0x07: return void c.skip(8); // data8
-    case 0x08: return c.cstring(); // string
+    case 0x08: return wantString ? c.cstring() : void c.skipCstring(); // string
     case 0x09: return void c.skip(c.uleb()); // block
     case 0x0a: return void c.skip(c.u8()); // block1
     case 0x0b: return void c.skip(1); // data1
@@ -121,7 +138,7 @@ function readForm(c: Cursor, form: number, u: Unit, str?: Bytes): number | strin
     case 0x0d: return void c.sleb(); // sdata
     case 0x0e: { // strp
       const off = c.sized(u.offsetSize);
-      return str ? str.cstring(off, str.length, 'a .debug_str string') : undefined;
+      return str && wantString ? str.cstring(off, str.length, 'a .debug_str string') : undefined;
     }
     case 0x0f: return void c.uleb(); // udata
     case 0x10: return c.sized(u.version <= 2 ? u.addressSize : u.offsetSize); // ref_addr
@@ -130,7 +147,11 @@ function readForm(c: Cursor, form: number, u: Unit, str?: Bytes): number | strin
     case 0x13: return u.offset + c.u32(); // ref4
     case 0x14: return u.offset + c.u64(); // ref8
     case 0x15: return u.offset + c.uleb(); // ref_udata
-    case DW_FORM_indirect: return readForm(c, c.uleb(), u, str);
+    case DW_FORM_indirect: {
+      const actual = c.uleb();
+      if (actual === DW_FORM_indirect) return fail(`DW_FORM_indirect names itself at ${c.pos}`);
+      return readForm(c, actual, u, str, wantString);
+    }
     case 0x17: return void c.skip(u.offsetSize); // sec_offset
     case 0x18: return void c.skip(c.uleb()); // exprloc
     case 0x19: return undefined; // flag_present
@@ -222,8 +243,9 @@ export function inliningIndex(info: Uint8Array, abbrev: Uint8Array, str?: Uint8A
       const a = abbrevs.get(code) ?? fail(`DIE at ${dieOffset} uses abbreviation ${code}, which is not defined`);
       let name: string | undefined;
       let origin: number | undefined;
+      const isSubprogram = a.tag === DW_TAG_subprogram;
       for (const attr of a.attrs) {
-        const v = readForm(c, attr.form, unit, strs);
+        const v = readForm(c, attr.form, unit, strs, isSubprogram && attr.name === DW_AT_name);
         if (attr.name === DW_AT_name && typeof v === 'string') name = v;
         else if ((attr.name === DW_AT_abstract_origin || attr.name === DW_AT_specification) && typeof v === 'number') origin = v;
       }
