@@ -14,6 +14,7 @@ import {
   openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds,
   type Probe, type TraceEvent, type TracedExecutable,
 } from '../bpf/ts/index.ts';
+import { openProbe } from '../bpf/ts/tracer.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-'));
 chmodSync(dir, 0o755); // the unprivileged test runs as nobody
@@ -147,6 +148,23 @@ test('ret mode pairs recursive calls by goroutine depth (growStack)', async () =
   for (const c of calls) assert.equal(c.ret[0], c.args[0], `growStack(${c.args[0]}) returns its depth`);
   for (let i = 1; i < calls.length; i++) assert.ok(calls[i].latency_ns! > calls[i - 1].latency_ns!, 'an outer call outlasts the inner one');
   assert.equal(new Set(calls.map((c) => c.goroutine)).size, 1);
+});
+
+test('entry probes sit past the stack check: morestack restarts fire an offset-0 probe twice, ours once', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  // growStack(2000) recurses 2001 times and grows the goroutine stack several times on the way.
+  const atZero = openProbe({ ...exe.plan('main.growStack', 'uprobe'), entryOffset: exe.func('main.growStack').fileOffset }, { pid: srv.pid, args: 1 });
+  const entries = exe.uprobe('main.growStack', { pid: srv.pid, args: 1 });
+  const calls = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
+  assert.equal((await srv.get('/?arg=2000')).status, 200);
+  const zero = await closeAndCollect(atZero);
+  const entered = await closeAndCollect(entries);
+  const done = await closeAndCollect(calls);
+  assert.ok(zero.length > 2001, `offset 0 fired ${zero.length} times for 2001 calls (morestack restarts)`);
+  assert.equal(entered.length, 2001);
+  assert.equal(done.length, 2001);
+  assert.ok(done.every((c) => c.latency_ns !== null && c.ret[0] === c.args[0]), 'every call paired with its own entry, though the stack moved');
+  assert.equal(calls.drops(), 0);
 });
 
 test('ret mode tells which RET fired (classify has several) and sees a call that recovered a panic', async () => {

@@ -1,0 +1,102 @@
+/** ./lab run-tracer end to end: a real tracer process against a private copy of the server. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedServer } from '../kernel-helpers/server.ts';
+import { at, serverBinary } from '../cli/paths.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-cli-'));
+const binary = join(dir, 'server');
+copyFileSync(serverBinary, binary);
+const started: ChildProcess[] = [];
+after(() => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Tracer {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+async function startTracer(...args: string[]): Promise<Tracer> {
+  const child = spawn(at('lab'), ['run-tracer', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  started.push(child);
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  await Promise.race([
+    until(() => /attached/.test(err)),
+    exited.then(() => assert.fail(`run-tracer exited before attaching: ${err}`)),
+  ]);
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+/** Polls a condition the tracer's output will meet (bounded: 20 s). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(cond(), 'condition not met in 20 s');
+}
+
+const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+
+test('run-tracer --mode uprobe --json prints entry events with the TraceEvent fields and stops cleanly on SIGTERM', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const t = await startTracer('--mode', 'uprobe', '--json', '--binary', binary, '--pid', String(srv.pid));
+  await srv.get('/?arg=42');
+  await until(() => jsonLines(t.stdout()).length > 0);
+  const [e] = jsonLines(t.stdout());
+  assert.deepEqual(Object.keys(e).sort(), ['args', 'goroutine', 'kind', 'latency_ns', 'pid', 'ret', 'symbol', 'tid', 'ts_ns'].sort());
+  assert.equal(e.kind, 'entry');
+  assert.equal(e.args[0], 42);
+  assert.equal(e.pid, srv.pid);
+  t.child.kill('SIGTERM');
+  assert.deepEqual(await t.exited, { code: 0, signal: null });
+  assert.ok(srv.alive);
+});
+
+test('run-tracer in uretprobe mode reports the crash of the traced server with its exit code and a hint', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const t = await startTracer('--mode', 'uretprobe', '--binary', binary, '--pid', String(srv.pid));
+  await srv.get('/?arg=3');
+  await until(() => /demo returned: ret=3 arg=3 latency=/.test(t.stdout()));
+  await srv.get('/?arg=2000');
+  const exit = await srv.exited;
+  assert.match(exit.stderr, /unexpected return pc/);
+  // with --pid, the tracer ends by itself once its process is gone
+  assert.deepEqual(await t.exited, { code: 0, signal: null });
+  assert.match(t.stderr(), new RegExp(`traced process ${srv.pid} died: exit code ${exit.code}`));
+  assert.match(t.stderr(), /this is the uretprobe crash the lab is about/);
+});
+
+test('run-tracer in ret mode prints one line per completed call and the server survives arg=2000', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const t = await startTracer('--mode', 'ret', '--binary', binary, '--pid', String(srv.pid));
+  assert.equal((await srv.get('/?arg=2000')).status, 200);
+  await until(() => /demo returned at RET #0: ret=2000 arg=2000 latency=[\d.]+µs/.test(t.stdout()));
+  assert.ok(srv.alive);
+  t.child.kill('SIGINT');
+  assert.deepEqual(await t.exited, { code: 0, signal: null });
+});
+
+test('run-tracer errors are one line with a fix and exit 1', () => {
+  for (const [args, re] of [
+    [['--binary', join(dir, 'missing')], /no file at .*missing — /],
+    [['--binary', binary, '--symbol', 'main.demoo'], /did you mean main\.demo\?/],
+    [['--mode', 'sideways'], /unknown mode sideways — pick one of: uprobe, uretprobe, ret/],
+    [['--pid', 'abc'], /--pid abc is not a whole number/],
+  ] as const) {
+    const r = spawnSync(at('lab'), ['run-tracer', ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('[lab]') && !/[▸✓]/.test(l));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0], re);
+  }
+});
