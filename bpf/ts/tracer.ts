@@ -140,6 +140,14 @@ function labError(e: unknown, doing: string): Error {
   if (err instanceof LabError) return err;
   const why = (err.libbpfLog ?? '').trim().split('\n').filter(Boolean).slice(-1)[0];
   const detail = `${err.message}${why ? ` (${why.replace(/^libbpf: /, '')})` : ''}`;
+  const log = err.libbpfLog ?? '';
+  if (log.includes('PROG LOAD LOG')) {
+    // EACCES/EINVAL with a verifier log: the program, not the privileges, is at fault.
+    const lines = log.split('\n');
+    const end = lines.findIndex((l) => l.startsWith('processed ') || l.includes('END PROG LOAD LOG'));
+    const reason = lines.slice(0, end > 0 ? end : undefined).filter(Boolean).slice(-1)[0] ?? err.message;
+    return new LabError(`${doing}: the kernel's verifier rejected a program: ${reason}`, 'fix the BPF C source (bpf/*.bpf.c) and run ./lab build', { cause: e });
+  }
   switch (err.errno) {
     case 1: // EPERM
     case 13: // EACCES
