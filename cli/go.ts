@@ -65,7 +65,8 @@ export async function buildDefaultServer(go?: string): Promise<string> {
 export async function inliningReport(tc?: GoToolchain): Promise<string> {
   const t = tc ?? (await goToolchain());
   try {
-    return await run(t.go, ['build', '-gcflags=-m', '-o', '/dev/null', '.'], {
+    // The compiler prints its -m decisions on stderr; run() captures stdout, so merge them.
+    return await run('sh', ['-c', '"$0" build -gcflags=-m -o /dev/null . 2>&1', t.go], {
       cwd: serverDir,
       capture: true,
       env: { ...process.env, ...t.env },

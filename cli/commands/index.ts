@@ -8,6 +8,7 @@ import { startCommand } from './start.ts';
 import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
 import { runTracerCommand } from './run-tracer.ts';
+import { inliningCommand } from './inlining.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   runAppCommand,
   runTracerCommand,
   crashMatrixCommand,
+  inliningCommand,
   workshopCommand,
 ];
 commands.push(helpCommand(() => commands));
