@@ -1,4 +1,4 @@
-import { copyFile, mkdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.ts';
@@ -56,7 +56,9 @@ export async function buildDefaultServer(go?: string): Promise<string> {
   const tc = await goToolchain(go);
   const built = await buildServer(tc);
   if (!existsSync(serverBinary) || (await stat(serverBinary)).mtimeMs < (await stat(built)).mtimeMs || go) {
-    await copyFile(built, serverBinary);
+    // A new file renamed over the old one: a running server keeps its inode, so no ETXTBSY.
+    await copyFile(built, `${serverBinary}.tmp`);
+    await rename(`${serverBinary}.tmp`, serverBinary);
   }
   return serverBinary;
 }
