@@ -22,6 +22,7 @@ export interface ResetReport {
   killed: { pid: number; comm: string; exe: string }[];
   /** Whatever is still ours afterwards: must be empty for ok. */
   ourLinksLeft: string[];
+  /** Servers (or anything else) of ours still running outside Jupyter and this process. */
   ourServersLeft: { pid: number; exe: string }[];
   /** Server binaries from server/ run by someone else: left alone, listed for honesty. */
   othersServers: { pid: number; exe: string }[];
@@ -31,9 +32,19 @@ export interface ResetReport {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A Go server binary of the lab: server/server, server/bin/<go>/server, or a private copy a cell made of one. */
-const isServerBinary = (p: ProcessInfo) =>
-  p.exe.startsWith(serverDir + '/') || /\/server( \(deleted\))?$/.test(p.exe) || /(^|\/)server-?[\w.-]*$/.test(p.comm);
+/**
+ * Processes of ours that must not outlive a reset: orphans (whatever a dead kernel left behind: servers,
+ * tracers) and anything running under a kernel. Spared: this process, its ancestors, and its own
+ * descendants outside kernels (Jupyter itself, the site).
+ */
+function leftovers(marker: string): ProcessInfo[] {
+  const procs = listProcesses();
+  const protectedPids = ancestorsOf(process.pid, procs);
+  const mine = descendantsOf(process.pid, procs);
+  const kernels = procs.filter((p) => mine.has(p.pid) && / kernel /.test(p.cmdline));
+  const underKernels = new Set(kernels.flatMap((k) => [...descendantsOf(k.pid, procs)]));
+  return procs.filter((p) => p.marker === marker && !protectedPids.has(p.pid) && (!mine.has(p.pid) || underKernels.has(p.pid)));
+}
 
 /**
  * Stops every server and probe the lab started from this workshop, restarts the kernel, then proves
@@ -72,19 +83,9 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
   // Whatever of ours survived the restart: orphans (their kernel is gone) and anything a kernel still runs.
   const killed: ResetReport['killed'] = [];
   for (let round = 0; round < 3; round++) {
-    const procs = listProcesses();
-    const protectedPids = ancestorsOf(process.pid, procs);
-    const mine = descendantsOf(process.pid, procs);
-    const kernels = procs.filter((p) => mine.has(p.pid) && / kernel /.test(p.cmdline));
-    const underKernels = new Set(kernels.flatMap((k) => [...descendantsOf(k.pid, procs)]));
-    const leftovers = procs.filter(
-      (p) =>
-        p.marker === opts.marker &&
-        !protectedPids.has(p.pid) &&
-        (!mine.has(p.pid) || underKernels.has(p.pid) || isServerBinary(p)),
-    );
-    if (leftovers.length === 0) break;
-    for (const p of leftovers) {
+    const left = leftovers(opts.marker);
+    if (left.length === 0) break;
+    for (const p of left) {
       if (!killed.some((k) => k.pid === p.pid)) killed.push({ pid: p.pid, comm: p.comm, exe: p.exe });
       try {
         process.kill(p.pid, round === 0 ? 'SIGTERM' : 'SIGKILL');
@@ -92,7 +93,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
         // already gone
       }
     }
-    for (let i = 0; i < 20 && leftovers.some((p) => isAlive(p.pid)); i++) await sleep(50);
+    for (let i = 0; i < 20 && left.some((p) => isAlive(p.pid)); i++) await sleep(50);
   }
   note(killed.length ? `killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.comm}[${k.pid}]`).join(', ')}` : 'no leftover process of ours');
 
@@ -106,7 +107,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
       .filter((l) => l.kind === 'bpf_link' && l.linkId !== undefined && after.linkIds.includes(l.linkId))
       .map((l) => `link ${l.linkId} (was held by pid ${l.pid}) is still in bpftool link list`),
   ];
-  const ourServersLeft = oursAfter.filter(isServerBinary).map((p) => ({ pid: p.pid, exe: p.exe }));
+  const ourServersLeft = leftovers(opts.marker).map((p) => ({ pid: p.pid, exe: p.exe }));
   const othersServers = procsAfter
     .filter((p) => p.marker !== opts.marker && p.exe.startsWith(serverDir + '/'))
     .map((p) => ({ pid: p.pid, exe: p.exe }));

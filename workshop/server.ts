@@ -210,12 +210,18 @@ export class WorkshopServer implements AsyncDisposable {
   }
 
   /** Queues a cell; outputs stream to every view as they arrive. */
-  runCell(cell: AgendaCell): Promise<CellResult> {
+  runCell(cell: AgendaCell, batch?: { failed: boolean }): Promise<CellResult> {
     const state = this.cellState(cell.key);
     state.status = 'queued';
     this.broadcast({ type: 'cell', key: cell.key, status: 'queued', executionCount: state.executionCount });
     const job = this.queue.then(async (): Promise<CellResult> => {
       if (state.status !== 'queued') return { status: 'aborted', executionCount: null };
+      if (batch?.failed) {
+        // "Run to here" stops at the first failing cell, like Jupyter's run-all.
+        state.status = 'aborted';
+        this.broadcast({ type: 'cell', key: cell.key, status: 'aborted', executionCount: state.executionCount });
+        return { status: 'aborted', executionCount: null };
+      }
       Object.assign(state, { status: 'running', outputs: [], source: this.mode });
       this.broadcast({ type: 'cell', key: cell.key, status: 'running', executionCount: null, clear: true, source: this.mode });
       let result: CellResult;
@@ -245,6 +251,7 @@ export class WorkshopServer implements AsyncDisposable {
       state.status = result.status;
       state.executionCount = result.executionCount;
       if (result.status === 'ok') this.ranOk.add(cell.key);
+      else if (batch) batch.failed = true;
       this.broadcast({ type: 'cell', key: cell.key, status: state.status, executionCount: state.executionCount });
       this.broadcast({ type: 'kernel', kernel: this.opts.runner.describe() });
       return result;
@@ -256,7 +263,8 @@ export class WorkshopServer implements AsyncDisposable {
   /** Every code cell of the notebook up to and including this one that has not run fine since the kernel started. */
   runToHere(cell: AgendaCell): Promise<CellResult>[] {
     const all = this.opts.agenda.notebookCells.get(cell.notebook) ?? [];
-    return all.filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key))).map((c) => this.runCell(c));
+    const batch = { failed: false };
+    return all.filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key))).map((c) => this.runCell(c, batch));
   }
 
   async interrupt(): Promise<void> {

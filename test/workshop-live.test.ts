@@ -1,0 +1,160 @@
+// Workshop instructor mode, live: cells run on Jupyter's tslab kernel, a real uretprobe crash, reset proven by bpftool.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { startWorkshop, type RunningWorkshop } from '../workshop/start.ts';
+import { bpftool, linksHeldBy, listProcesses } from '../workshop/processes.ts';
+import type { ResetReport } from '../workshop/reset.ts';
+import { at } from '../cli/paths.ts';
+import { chromiumOptions, openSocket, workshopFixture } from './workshop-fixture.ts';
+
+const proofFile = join(tmpdir(), `lab-workshop-proof-${process.pid}`);
+// Cells reach the lab's TypeScript modules through tsx's CommonJS API (tslab compiles cells to CommonJS).
+const labImport = `const lab = (p: string) => require('tsx/cjs/api').require('${at()}/' + p, '${at('notebooks', 'cell.ts')}');`;
+const crashCell = `${labImport}
+const { openExecutable } = lab('bpf/ts/index.ts');
+const { ManagedServer } = lab('kernel-helpers/server.ts');
+const fs = require('fs');
+// A private copy: other people's servers run server/server, a uretprobe on it must never touch them.
+const bin = '${join(tmpdir(), 'lab-workshop-server-')}' + process.pid;
+fs.copyFileSync('${at('server', 'server')}', bin);
+fs.chmodSync(bin, 0o755);
+const victim = await ManagedServer.start({ binary: bin });
+const exe = await openExecutable(bin);
+exe.uretprobe('main.demo', { pid: victim.pid });
+await victim.get('/?arg=2000');
+const exit = await victim.exited;
+console.log('victim exited:', exit.signal ?? 'exit ' + exit.code);
+console.log(exit.stderr.split('\\n').filter((l: string) => /fatal|unexpected return pc|SIG/.test(l)).slice(0, 3).join('\\n'));
+// A second server that stays up with a probe attached: reset has to clean that up.
+const survivor = await ManagedServer.start({ binary: bin });
+exe.uretprobe('main.demo', { pid: survivor.pid });
+fs.unlinkSync(bin);
+console.log('survivor pid', survivor.pid);`;
+
+const fixture = workshopFixture([
+  { id: 'proof', source: `require('fs').writeFileSync(process.env.WORKSHOP_PROOF_FILE!, 'this cell ran');` },
+  { id: 'hello', source: `console.log('live hello', 6 * 7);` },
+  { id: 'crash', source: crashCell },
+]);
+const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash'].indexOf(id) + 1}`;
+
+let ws: RunningWorkshop;
+let browser: Browser | undefined;
+
+before(async () => {
+  process.env.WORKSHOP_PROOF_FILE = proofFile; // the kernel inherits it through Jupyter
+  rmSync(proofFile, { force: true });
+  ws = await startWorkshop({ agendaPath: fixture.agendaPath, site: false });
+});
+
+after(async () => {
+  await browser?.close();
+  await ws?.stop();
+  rmSync(fixture.dir, { recursive: true, force: true });
+  rmSync(proofFile, { force: true });
+});
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${ws.server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+const asInstructor = () => ({ Authorization: `Bearer ${ws.server.token}` });
+async function run(id: string): Promise<{ status: string; executionCount: number | null }> {
+  const res = await post('/instructor/run?wait=1', { key: key(id) }, asInstructor());
+  assert.equal(res.status, 200, await res.clone().text());
+  return ((await res.json()) as { results: { status: string; executionCount: number | null }[] }).results[0];
+}
+
+test('live mode: the workshop runs on the tslab kernel of a real Jupyter server', () => {
+  assert.equal(ws.mode, 'live', `expected live mode, got rehearsal: ${ws.rehearsalReason}`);
+  assert.ok(ws.jupyter?.token, 'the workshop server holds the Jupyter token');
+});
+
+test('an attendee request to execute, with or without a forged token, is refused and nothing runs', async () => {
+  const first = await run('hello');
+  assert.equal(first.status, 'ok');
+  const count = first.executionCount!;
+
+  assert.equal((await post('/instructor/run', { key: key('proof') })).status, 401);
+  assert.equal((await post('/instructor/run-to', { key: key('proof') }, { Authorization: 'Bearer forged' })).status, 403);
+  assert.equal((await post(`/instructor/run?token=${'0'.repeat(ws.server.token.length)}`, { key: key('proof') })).status, 403);
+  // The Jupyter token is no key to the workshop either.
+  assert.equal((await post('/instructor/run', { key: key('proof') }, { Authorization: `Bearer ${ws.jupyter!.token}` })).status, 403);
+  assert.equal((await post('/api/kernels', { name: 'tslab' })).status, 404, 'Jupyter is not proxied');
+  const wsBase = ws.server.url.replace('http', 'ws');
+  assert.deepEqual(await (await openSocket(`${wsBase}/instructor/ws?token=forged`)).opened, { ok: false, status: 403 });
+  const attendee = await openSocket(`${wsBase}/attend/ws`);
+  assert.deepEqual(await attendee.opened, { ok: true });
+  attendee.ws.send(JSON.stringify({ type: 'run', key: key('proof') }));
+  assert.equal((await attendee.closed).code, 1008);
+
+  assert.equal(existsSync(proofFile), false, 'the proof cell did not run');
+  const next = await run('hello');
+  assert.equal(next.executionCount, count + 1, "the kernel's execution_count moved only by the instructor's own run");
+
+  // With the instructor's token the very same request does run it: the check above could have failed.
+  assert.equal((await run('proof')).status, 'ok');
+  assert.equal(existsSync(proofFile), true);
+});
+
+test('instructor runs a cell in the console: the attendee page shows the live output', async () => {
+  browser = await chromium.launch(chromiumOptions);
+  const ins = await (await browser.newContext()).newPage();
+  const att = await (await browser.newContext()).newPage();
+  await ins.goto(ws.server.instructorUrl);
+  await att.goto(ws.server.attendeeUrl);
+  await ins.waitForSelector('body[data-conn="connected"]');
+  await att.waitForSelector('body[data-conn="connected"]');
+  assert.equal(await att.getAttribute('body', 'data-mode'), 'live');
+  await ins.click('#sections li[data-id="one"] a');
+  await att.waitForFunction(() => document.body.dataset.section === 'one', null, { timeout: 1000 });
+  const cell = `.cell[data-key="${key('hello')}"]`;
+  const countBefore = await att.textContent(`${cell} .prompt`);
+  await ins.click(`${cell} button.run`);
+  await att.waitForFunction(
+    ([sel, before]) => document.querySelector(`${sel} .prompt`)?.textContent !== before && document.querySelector(sel)?.getAttribute('data-status') === 'ok',
+    [cell, countBefore] as const,
+    { timeout: 30_000 },
+  );
+  assert.match((await att.textContent(`${cell} .outputs`))!, /live hello 42/);
+  await browser.close();
+  browser = undefined;
+});
+
+test('"reset lab" after a uretprobe crash leaves no server process and no link of ours', async (t) => {
+  const crash = await run('crash');
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { text?: string }[] }> };
+  const text = state.cells[key('crash')].outputs.map((o) => o.text ?? '').join('');
+  assert.equal(crash.status, 'ok', text);
+  assert.match(text, /victim exited: exit 2/, 'the Go runtime killed the probed server');
+  assert.match(text, /unexpected return pc|fatal/, 'the crash text came through');
+  const survivorPid = Number(/survivor pid (\d+)/.exec(text)?.[1]);
+  assert.ok(survivorPid > 0, text);
+
+  const ours = () => listProcesses().filter((p) => p.marker === ws.marker);
+  assert.ok(ours().some((p) => p.pid === survivorPid), 'the survivor runs, marked as ours');
+  const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
+  assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');
+
+  const res = await post('/instructor/reset', {}, asInstructor());
+  assert.equal(res.status, 200);
+  const report = (await res.json()) as ResetReport;
+  assert.equal(report.ok, true, report.steps.join('\n'));
+  for (const line of report.steps) t.diagnostic(line);
+
+  // Check independently of the report.
+  const after = await bpftool();
+  for (const l of heldBefore) assert.ok(!after.linkIds.includes(l.linkId!), `link ${l.linkId} is gone from bpftool link list`);
+  const oursNow = ours();
+  assert.equal(oursNow.find((p) => p.pid === survivorPid), undefined, 'the survivor server is gone');
+  assert.deepEqual(oursNow.flatMap((p) => linksHeldBy(p.pid)), [], 'no process of ours holds a link');
+  assert.deepEqual(after.perf.filter((e) => oursNow.some((p) => p.pid === e.pid)), [], 'no perf-event probe of ours');
+  assert.deepEqual(oursNow.filter((p) => /lab-workshop-server-/.test(p.exe)), [], 'no server copy of ours runs');
+
+  // The restarted kernel works.
+  const again = await run('hello');
+  assert.equal(again.status, 'ok');
+  assert.equal(again.executionCount, 1, 'a fresh kernel counts from 1');
+});
