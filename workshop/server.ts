@@ -336,6 +336,10 @@ export class WorkshopServer implements AsyncDisposable {
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cache-Control', 'no-store');
 
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end();
+      return;
+    }
     if (path === '/' && req.method === 'GET') {
       res.writeHead(302, { Location: '/attend' }).end();
       return;

@@ -93,7 +93,7 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     cleanups.push(() => r.dispose());
 
     let siteUrl: string | undefined;
-    let siteProblem: string | undefined = 'not started (--no-site)';
+    let siteProblem: string | undefined = 'not started (--without-site)';
     if (opts.site !== false) {
       log('starting the site…');
       const { site, problem } = await startSite(opts.host ?? '127.0.0.1');

@@ -1,7 +1,7 @@
 // Attendee view: receive-only. Follows the instructor's step unless the attendee browses elsewhere.
 'use strict';
 (() => {
-  const { el, apply, connect, siteHref, modeBadge, renderCell } = Workshop;
+  const { el, apply, connect, siteHref, modeBadge, renderCell, redrawCell } = Workshop;
   let state = null;
   let following = true;
   let viewing = 0; // section index shown when not following
@@ -81,7 +81,10 @@
     render('step');
   }, (msg) => {
     if (!state) return;
-    render(apply(state, msg));
+    const changed = apply(state, msg);
+    if (changed === 'cell' && redrawCell(state, msg.key)) return;
+    if (changed === 'cell' || changed === 'kernel') return; // a cell of a section not on screen
+    render(changed);
   }, (status) => {
     $('conn').textContent = status;
     document.body.dataset.conn = status;

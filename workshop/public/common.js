@@ -26,10 +26,11 @@ const Workshop = (() => {
       return el('pre', { class: 'out error', text: tb || `${o.ename}: ${o.evalue}` });
     }
     if (data['text/html']) {
-      const frame = el('iframe', { class: 'out html', sandbox: '', srcdoc: String(data['text/html']), title: 'cell output' });
+      // allow-same-origin without allow-scripts: nothing in it runs, and the page can size it to its content.
+      const frame = el('iframe', { class: 'out html', sandbox: 'allow-same-origin', srcdoc: String(data['text/html']), title: 'cell output' });
       frame.addEventListener('load', () => {
         try {
-          frame.style.height = `${Math.min(frame.contentDocument.documentElement.scrollHeight + 4, 600)}px`;
+          frame.style.height = `${Math.min(frame.contentDocument.body.scrollHeight + 24, 600)}px`;
         } catch {
           frame.style.height = '240px'; // sandboxed without same-origin: no access, keep a fixed height
         }
@@ -154,5 +155,16 @@ const Workshop = (() => {
     );
   }
 
-  return { el, renderOutput, apply, connect, fmt, spent, siteHref, modeBadge, renderCell };
+  /** Redraws one cell in place (outputs stream in many small messages; the rest of the page stays put). */
+  function redrawCell(state, key, extra) {
+    const node = document.querySelector(`.cell[data-key="${CSS.escape(key)}"]`);
+    if (!node) return false;
+    const section = state.sections.find((s) => s.cells.some((c) => c.key === key));
+    const c = section && section.cells.find((x) => x.key === key);
+    if (!c) return false;
+    node.replaceWith(renderCell(state, c, extra && extra(c)));
+    return true;
+  }
+
+  return { el, renderOutput, apply, connect, fmt, spent, siteHref, modeBadge, renderCell, redrawCell };
 })();

@@ -1,7 +1,7 @@
 // Instructor console. Every action is an HTTP call that carries the token; the server checks it each time.
 'use strict';
 (() => {
-  const { el, apply, connect, fmt, spent, siteHref, modeBadge, renderCell } = Workshop;
+  const { el, apply, connect, fmt, spent, siteHref, modeBadge, renderCell, redrawCell } = Workshop;
   const token = new URLSearchParams(location.search).get('token') || '';
   let state = null;
   const $ = (id) => document.getElementById(id);
@@ -78,15 +78,17 @@
     $('notes').textContent = section.notes || '(no speaker notes for this section)';
     $('cells').replaceChildren(
       ...section.problems.map((p) => el('p', { class: 'problem', text: p })),
-      ...section.cells.map((c) =>
-        renderCell(state, c, el('span', { class: 'cell-actions' },
-          el('button', { type: 'button', class: 'show', onclick: () => act('step', { section: state.step.section, cell: c.key }), text: 'Show' }),
-          el('button', { type: 'button', class: 'run', onclick: () => act('run', { key: c.key }), text: 'Run this cell' }),
-          el('button', { type: 'button', class: 'run-to', onclick: () => act('run-to', { key: c.key }), text: 'Run to here' })))),
+      ...section.cells.map((c) => renderCell(state, c, cellActions(c))),
     );
     if (changed === 'step' && state.step.cell) document.querySelector('.cell.current')?.scrollIntoView({ block: 'center' });
     renderReset();
   }
+
+  const cellActions = (c) =>
+    el('span', { class: 'cell-actions' },
+      el('button', { type: 'button', class: 'show', onclick: () => act('step', { section: state.step.section, cell: c.key }), text: 'Show' }),
+      el('button', { type: 'button', class: 'run', onclick: () => act('run', { key: c.key }), text: 'Run this cell' }),
+      el('button', { type: 'button', class: 'run-to', onclick: () => act('run-to', { key: c.key }), text: 'Run to here' }));
 
   function renderReset() {
     const box = $('reset-report');
@@ -126,7 +128,11 @@
       return renderReset();
     }
     if (msg.type === 'resetting') state.resetLog = [];
-    render(apply(state, msg));
+    const changed = apply(state, msg);
+    if (changed === 'cell' && redrawCell(state, msg.key, cellActions)) return;
+    if (changed === 'kernel') return void ($('kernel').textContent = state.kernel);
+    if (changed === 'cell') return;
+    render(changed);
   }, (status) => {
     $('conn').textContent = status;
     document.body.dataset.conn = status;
