@@ -9,25 +9,9 @@ import { Executable } from '../bpf/ts/executable.ts';
 import { LabError } from '../cli/errors.ts';
 import { run } from '../cli/proc.ts';
 import { at } from '../cli/paths.ts';
-import { serverBuilds } from './fixtures/binaries.ts';
+import { objdump, serverBuilds } from './fixtures/binaries.ts';
 
 const builds = await serverBuilds({ old: true });
-
-interface ObjdumpLine {
-  address: number;
-  bytes: string;
-  text: string;
-  where: string; // file:line the instruction's code comes from (the inlined body's, for inlined code)
-}
-
-async function objdump(go: string, binary: string, symbol: string): Promise<ObjdumpLine[]> {
-  const out = await run(go, ['tool', 'objdump', '-s', `^${symbol.replace(/[.()*]/g, '\\$&')}$`, binary], { capture: true });
-  return out
-    .split('\n')
-    .map((l) => /^\s+(\S+:\d+)\s+0x([0-9a-f]+)\s+([0-9a-f]+)\s+(.*?)\s*$/.exec(l))
-    .filter((m) => m !== null)
-    .map((m) => ({ where: m[1], address: Number.parseInt(m[2], 16), bytes: m[3], text: m[4] }));
-}
 
 async function nm(go: string, binary: string): Promise<Map<string, { address: number; size: number }>> {
   const out = await run(go, ['tool', 'nm', '-size', binary], { capture: true });

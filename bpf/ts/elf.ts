@@ -4,7 +4,7 @@
  * malformed file raises an ElfFormatError naming what is wrong, so callers can turn it into a
  * one-line LabError instead of a RangeError from deep inside.
  */
-import { inflateSync } from 'node:zlib';
+import * as zlib from 'node:zlib';
 
 export class ElfFormatError extends Error {
   constructor(message: string) {
@@ -12,6 +12,9 @@ export class ElfFormatError extends Error {
     this.name = 'ElfFormatError';
   }
 }
+
+/** Well-formed, but in a form this reader cannot handle (zstd without a Node that has it). */
+export class ElfUnsupportedError extends ElfFormatError {}
 
 /** The headers describe more bytes than the file has: almost always a cut-off copy. */
 export class ElfTruncatedError extends ElfFormatError {
@@ -233,8 +236,9 @@ export class ElfFile {
       const r = new Bytes(raw);
       const type = r.u32(0, `${s.name}'s compression header`);
       const size = r.u64(8, `${s.name}'s uncompressed size`);
-      if (type !== 1) fail(`${s.name} is compressed with ${type === 2 ? 'zstd' : `compression type ${type}`}, only zlib is supported`);
-      return inflate(raw.subarray(24), size, s.name);
+      if (type === 1) return inflate(raw.subarray(24), size, s.name);
+      if (type === 2) return unzstd(raw.subarray(24), size, s.name);
+      fail(`${s.name} uses compression type ${type}, which is neither zlib (1) nor zstd (2)`);
     }
     if (s.name.startsWith('.zdebug_')) {
       // Legacy GNU format: "ZLIB" then the uncompressed size as a big-endian u64.
@@ -301,10 +305,29 @@ function inflate(compressed: Uint8Array, size: number, name: string): Uint8Array
   }
   let out: Buffer;
   try {
-    out = inflateSync(compressed, { maxOutputLength: Math.max(size, 1) });
+    out = zlib.inflateSync(compressed, { maxOutputLength: Math.max(size, 1) });
   } catch (e) {
     return fail(`${name} does not inflate: ${(e as Error).message}`);
   }
   if (out.length !== size) fail(`${name} inflates to ${out.length} bytes, its header says ${size}`);
+  return out;
+}
+
+/** zstd needs Node ≥ 22.15 (zlib.zstdDecompressSync); Go itself writes zlib, objcopy may write zstd. */
+function unzstd(compressed: Uint8Array, size: number, name: string): Uint8Array {
+  const decompress = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o?: object) => Buffer }).zstdDecompressSync;
+  if (!decompress) {
+    throw new ElfUnsupportedError(`${name} is zstd-compressed and Node ${process.version} has no zstd decoder`);
+  }
+  if (size > Math.max(1 << 20, compressed.length * maxInflateRatio)) {
+    fail(`${name} claims ${size} uncompressed bytes from ${compressed.length}: not believable`);
+  }
+  let out: Buffer;
+  try {
+    out = decompress(compressed, { maxOutputLength: Math.max(size, 1) });
+  } catch (e) {
+    return fail(`${name} does not decompress: ${(e as Error).message}`);
+  }
+  if (out.length !== size) fail(`${name} decompresses to ${out.length} bytes, its header says ${size}`);
   return out;
 }

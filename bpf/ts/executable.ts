@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../cli/errors.ts';
-import { ElfFile, ElfFormatError, ElfTruncatedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSymbol } from './elf.ts';
+import { ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSection, type ElfSymbol } from './elf.ts';
 import { inliningIndex, type InliningIndex } from './dwarf.ts';
 import { goVersionOf } from './goversion.ts';
 import { decodeFunction } from './retsites.ts';
@@ -39,7 +39,7 @@ export class Executable {
 
   protected readonly elf: ElfFile;
   private readonly symbolsByName = new Map<string, ElfSymbol>();
-  private inlining?: InliningIndex;
+  private inlining?: { index: InliningIndex; error?: LabError };
 
   /** Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. */
   static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array) => T, path: string): Promise<T> {
@@ -112,7 +112,8 @@ export class Executable {
     // Assembly functions carry their ABI in the symbol name (runtime.goexit.abi0).
     const sym = this.symbolsByName.get(name) ?? this.symbolsByName.get(`${name}.abi0`);
     if (sym) return this.toGoFunction(sym);
-    const callers = this.inlinedInto(name);
+    const { index, problem } = this.dwarfInlining();
+    const callers = [...(index.get(name) ?? [])].sort();
     if (callers.length > 0) {
       const list = listNames(callers, 'and');
       throw new LabError(
@@ -121,7 +122,11 @@ export class Executable {
       );
     }
     const near = this.suggest(name);
-    const unsure = this.hasDwarf ? '' : ` (built without DWARF, so whether ${name} was inlined cannot be told)`;
+    const unsure = !this.hasDwarf
+      ? ` (built without DWARF, so whether ${name} was inlined cannot be told)`
+      : problem
+        ? ` (its DWARF cannot be read, so whether ${name} was inlined cannot be told: ${problem})`
+        : '';
     throw new LabError(
       `no function ${name} in ${this.fileName}${unsure}`,
       near.length > 0 ? `did you mean ${listNames(near, 'or')}?` : `check the name: Go symbols are package.Function, e.g. main.demo`,
@@ -175,10 +180,12 @@ export class Executable {
         `${decoded.invalid.length} byte sequence(s) in ${name} do not decode as x86-64 (first at ${hex(decoded.invalid[0])}): its symbol size may be wrong or the file damaged`,
       );
     }
-    const inlined = this.inlinedInto(name);
+    const { index, problem } = this.dwarfInlining();
+    const inlined = [...(index.get(name) ?? [])].sort();
     if (inlined.length > 0) {
       warnings.push(`${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`);
     }
+    if (problem) warnings.push(`could not check whether ${name} is also inlined elsewhere (those calls would not be traced): ${problem}`);
     return { sites, warnings };
   }
 
@@ -196,19 +203,35 @@ export class Executable {
     return undefined;
   }
 
+  /** The inlining index from DWARF; a LabError when the DWARF is there but unreadable. */
   private inliningIndex(): InliningIndex {
+    const { index, error } = this.readInlining();
+    if (error) throw error;
+    return index;
+  }
+
+  /** The same, for callers that can carry on without it: an empty index and the reason. */
+  private dwarfInlining(): { index: InliningIndex; problem?: string } {
+    const { index, error } = this.readInlining();
+    return { index, problem: error ? (error.cause as Error).message : undefined };
+  }
+
+  private readInlining(): { index: InliningIndex; error?: LabError } {
     if (this.inlining) return this.inlining;
     const info = this.elf.section('.debug_info') ?? this.elf.section('.zdebug_info');
     const abbrev = this.elf.section('.debug_abbrev') ?? this.elf.section('.zdebug_abbrev');
     const str = this.elf.section('.debug_str') ?? this.elf.section('.zdebug_str');
-    if (!info || !abbrev) return (this.inlining = new Map());
+    if (!info || !abbrev) return (this.inlining = { index: new Map() });
     try {
-      this.inlining = inliningIndex(this.elf.sectionData(info), this.elf.sectionData(abbrev), str ? this.elf.sectionData(str) : undefined);
+      const data = (s: ElfSection) => this.elf.sectionData(s);
+      this.inlining = { index: inliningIndex(data(info), data(abbrev), str ? data(str) : undefined) };
     } catch (e) {
-      if (e instanceof ElfFormatError) {
-        throw new LabError(`${this.fileName} has corrupt DWARF debug info: ${e.message}`, rebuildFix, { cause: e });
-      }
-      throw e;
+      if (e instanceof ElfUnsupportedError) {
+        const fix = `decompress it (objcopy --decompress-debug-sections ${this.fileName}) or rebuild it (./lab build)`;
+        this.inlining = { index: new Map(), error: new LabError(`cannot read the DWARF of ${this.fileName}: ${e.message}`, fix, { cause: e }) };
+      } else if (e instanceof ElfFormatError) {
+        this.inlining = { index: new Map(), error: new LabError(`${this.fileName} has corrupt DWARF debug info: ${e.message}`, rebuildFix, { cause: e }) };
+      } else throw e;
     }
     return this.inlining;
   }
@@ -232,7 +255,7 @@ export class Executable {
     const tailLimit = Math.max(1, Math.floor(tail.length / 4));
     const scored: { n: string; score: number }[] = [];
     // Inlined-away functions are worth suggesting too: func() then explains where they went.
-    const candidates = new Set([...this.symbolsByName.keys(), ...this.inliningIndex().keys()]);
+    const candidates = new Set([...this.symbolsByName.keys(), ...this.dwarfInlining().index.keys()]);
     for (const n of candidates) {
       const lower = n.toLowerCase();
       if (lower.endsWith(`/${wanted}`)) {
