@@ -332,6 +332,32 @@ test('without privileges the error names the missing capabilities', () => {
   assert.equal(out.trim().split('\n').length, 1);
 });
 
+test('a kernel without uprobes (the PMU hidden in a private mount namespace) gets a clear error', () => {
+  const file = join(dir, 'no-uprobes.mts');
+  writeFileSync(file, `import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+    const exe = await openExecutable(${JSON.stringify(binary)});
+    try { exe.uprobe('main.demo'); } catch (e) { console.log(e.message); }`);
+  const out = execFileSync('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs none /sys/bus/event_source/devices && exec "$0" --import tsx "$1"', process.execPath, file], {
+    cwd: at(),
+    encoding: 'utf8',
+  });
+  assert.match(out, /^this kernel has no uprobe support .* — use a kernel built with CONFIG_UPROBE_EVENTS=y\n$/);
+});
+
+test('when the reader stalls, the ring buffer drops and counts what it cannot hold: delivered + dropped = fired', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const probe = exe.uprobe('main.growStack', { pid: srv.pid, args: 1 });
+  // spawnSync blocks this event loop, so nothing drains while 6 x 10001 calls (~17 MB of events) hit an 8 MiB ring.
+  const url = new URL('/?arg=10000', srv.url).href;
+  execFileSync('sh', ['-c', 'for i in 1 2 3 4 5 6; do curl -fsS "$0" >/dev/null || exit 1; done', url]);
+  const dropped = probe.drops();
+  const events = await closeAndCollect(probe);
+  assert.ok(dropped > 0, 'the stall overflowed the ring buffer');
+  assert.equal(events.length + dropped, 6 * 10001);
+  assert.equal(probe.drops(), dropped, 'drops() still answers after close()');
+  assert.ok(srv.alive);
+});
+
 test('the event types are generated from the object\'s BTF: a field added in C appears in TypeScript', async () => {
   const { generate } = await import('../bpf/codegen/gen-events.ts');
   assert.equal(readFileSync(at('bpf/ts/events.gen.ts'), 'utf8'), generate(at('bpf/build/entry.bpf.o'), ['lab_event']), 'events.gen.ts is up to date');
