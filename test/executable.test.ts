@@ -9,7 +9,7 @@ import { Executable } from '../bpf/ts/executable.ts';
 import { LabError } from '../cli/errors.ts';
 import { run } from '../cli/proc.ts';
 import { at } from '../cli/paths.ts';
-import { objdump, serverBuilds } from './fixtures/binaries.ts';
+import { objdump, objdumpAll, serverBuilds } from './fixtures/binaries.ts';
 
 const builds = await serverBuilds({ old: true });
 
@@ -88,6 +88,40 @@ for (const { toolchain, binary } of builds) {
       assert.equal(file[s.fileOffset], 0xc3);
     }
     assert.deepEqual(warnings, []);
+    // The defer adds a path of its own: after a recovered panic the runtime resumes at the
+    // CALL runtime.deferreturn, which then leaves through a separate RET.
+    const lines = await objdump(toolchain.go, binary, 'main.classify');
+    const deferCall = lines.findIndex((l) => /^CALL runtime\.deferreturn/.test(l.text));
+    assert.ok(deferCall >= 0, 'main.classify calls runtime.deferreturn');
+    const deferRet = lines.slice(deferCall).find((l) => /^RET\b/.test(l.text));
+    assert.ok(deferRet && sites.some((x) => x.address === deferRet.address), 'the RET after deferreturn is a RET site');
+  });
+
+  test(`${v}: every main.* function's RET sites and bytes match go tool objdump`, async () => {
+    const exe = await Executable.open(binary);
+    const all = await objdumpAll(toolchain.go, binary, '^main\\.');
+    assert.ok(all.size >= 10, `objdump shows ${all.size} main.* functions`);
+    const file = readFileSync(binary);
+    for (const [name, lines] of all) {
+      const f = exe.func(name);
+      assert.equal(file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'), lines.map((l) => l.bytes).join(''), name);
+      assert.deepEqual(
+        exe.retSites(name).sites.map((x) => x.address),
+        lines.filter((l) => /^RET\b/.test(l.text)).map((l) => l.address),
+        name,
+      );
+    }
+  });
+
+  test(`${v}: a wrapper that ends in a tail call has no RET and the warning names the jump target`, async () => {
+    const exe = await Executable.open(binary);
+    const wrapper = exe.functions().find((f) => exe.retSites(f.name).warnings.some((w) => w.includes('ends in a tail call')) && f.name.includes('.'));
+    assert.ok(wrapper, 'the server binary has at least one tail-calling wrapper');
+    const warning = exe.retSites(wrapper.name).warnings.find((w) => w.includes('tail call'))!;
+    const target = /jmp to ([^ ,)]+)/.exec(warning)![1];
+    const lines = await objdump(toolchain.go, binary, wrapper.name);
+    assert.ok(!lines.some((l) => /^RET\b/.test(l.text)), `objdump finds no RET in ${wrapper.name}`);
+    assert.ok(lines.some((l) => l.text.startsWith('JMP ') && l.text.includes(target.replace(/\.abi0$/, ''))), `objdump shows ${wrapper.name} jumping to ${target}`);
   });
 
   test(`${v}: a function that only panics (main.explode) has no RET site and a warning says why`, async () => {

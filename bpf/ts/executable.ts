@@ -162,18 +162,21 @@ export class Executable {
     }));
     const warnings: string[] = [];
     const hex = (n: number) => `+0x${n.toString(16)}`;
+    const jumpTarget = (j: { target: number; text: string }) => this.functionAt(j.target) ?? j.text;
     if (f.size === 0) warnings.push(`${name} has size 0 in the symbol table, so there is no code to look for RETs in`);
-    else if (sites.length === 0) {
+    else if (sites.length === 0 && decoded.tailJumps.length > 0) {
+      const targets = [...new Set(decoded.tailJumps.map(jumpTarget))];
       warnings.push(
-        `${name} has no RET instruction: it never returns normally (it ends in a tail call, a panic or a loop), so RET-site probes will never fire — trace its entry with a uprobe instead`,
+        `${name} has no RET instruction: it ends in a tail call (jmp to ${targets.join(', ')}) whose RET returns straight to ${name}'s caller, so RET-site probes on ${name} never fire — trace its entry with a uprobe, or the RETs of ${targets[0]}`,
       );
-    }
-    for (const j of decoded.tailJumps) {
-      const target = this.functionAt(j.target);
-      warnings.push(`${name} leaves at ${hex(j.offset)} by a jump (${target ? `to ${target}` : j.text}): returns through that path are not seen at its RET sites`);
-    }
-    if (sites.length === 0 && decoded.indirectJumps.length > 0) {
-      warnings.push(`${name} jumps through a register at ${decoded.indirectJumps.map((j) => hex(j.offset)).join(', ')}: that may be a tail call whose return is not seen`);
+    } else if (sites.length === 0) {
+      warnings.push(
+        `${name} has no RET instruction: it never returns normally (it panics, exits or loops${decoded.indirectJumps.length ? ', or tail-calls through a register' : ''}), so RET-site probes will never fire — trace its entry with a uprobe instead`,
+      );
+    } else {
+      for (const j of decoded.tailJumps) {
+        warnings.push(`${name} also leaves at ${hex(j.offset)} by a tail call (jmp to ${jumpTarget(j)}): calls that return through it are not seen at its RET sites`);
+      }
     }
     if (decoded.invalid.length > 0) {
       warnings.push(
@@ -181,7 +184,8 @@ export class Executable {
       );
     }
     const { index, problem } = this.dwarfInlining();
-    const inlined = [...(index.get(name) ?? [])].sort();
+    // A function "inlined into itself" is DWARF describing a recursive copy; its RETs are still there.
+    const inlined = [...(index.get(name) ?? [])].filter((n) => n !== name).sort();
     if (inlined.length > 0) {
       warnings.push(`${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`);
     }
@@ -191,7 +195,7 @@ export class Executable {
 
   /** The functions the compiler inlined `name` into, from DWARF ([] if none or no DWARF). */
   inlinedInto(name: string): string[] {
-    return [...(this.inliningIndex().get(name) ?? [])].sort();
+    return [...(this.inliningIndex().get(name) ?? [])].filter((n) => n !== name).sort();
   }
 
   /** The function whose code contains an address, if any. */
