@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Executable } from '../bpf/ts/executable.ts';
 import { LabError } from '../cli/errors.ts';
-import { objcopied, objdump, serverBuiltWith, serverBuilds, tempDir } from './fixtures/binaries.ts';
+import { ElfFile } from '../bpf/ts/elf.ts';
+import { damaged, objcopied, objdump, serverBuiltWith, serverBuilds, tempDir } from './fixtures/binaries.ts';
 
 const [{ binary: server, toolchain }] = await serverBuilds();
 const reference = await Executable.open(server);
@@ -74,4 +75,34 @@ test('a position-independent build (-buildmode=pie, ELF type DYN) and an externa
     assert.deepEqual(exe.inlinedInto('main.square'), expectedSquareCallers);
     await agreesWithObjdump(path, exe);
   }
+});
+
+test('the Go version is read from the pre-Go-1.18 pointer layout of .go.buildinfo and, failing that, from runtime.buildVersion', async () => {
+  using dir = tempDir();
+  const bytes = readFileSync(server);
+  const elf = new ElfFile(bytes);
+  const info = elf.section('.go.buildinfo') ?? assert.fail('no .go.buildinfo');
+  const buildVersion = elf.symbols().find((s) => s.name === 'runtime.buildVersion') ?? assert.fail('no runtime.buildVersion');
+  // Before Go 1.18 the header held pointers to Go string headers instead of inline strings.
+  const pointers = damaged(dir.path, server, 'old-layout', (b) => {
+    b[info.offset + 15] = 0; // flags: little-endian, pointer layout
+    b.writeBigUInt64LE(BigInt(buildVersion.value), info.offset + 16);
+    return b;
+  });
+  assert.equal((await Executable.open(pointers)).goVersion, toolchain.version);
+  const noMagic = damaged(dir.path, server, 'no-magic', (b) => {
+    b.fill(0, info.offset, info.offset + 16);
+    return b;
+  });
+  assert.equal((await Executable.open(noMagic)).goVersion, toolchain.version);
+  const neither = damaged(dir.path, noMagic, 'neither', (b) => {
+    // Rename the symbol (first byte of its name) so no fallback is left.
+    const strtab = elf.sections[elf.section('.symtab')!.link];
+    const at = b.indexOf('runtime.buildVersion\0', strtab.offset, 'latin1');
+    b[at] = 'R'.charCodeAt(0);
+    return b;
+  });
+  const exe = await Executable.open(neither);
+  assert.equal(exe.goVersion, undefined);
+  assert.equal(exe.func('main.demo').name, 'main.demo', 'an unknown version does not stop anything else');
 });

@@ -3,6 +3,7 @@
  * attaches at), the RET instructions inside them, and which functions the compiler inlined away.
  * Pure TypeScript over the file's bytes; no kernel involved.
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../cli/errors.ts';
@@ -227,8 +228,17 @@ export class Executable {
     const str = this.elf.section('.debug_str') ?? this.elf.section('.zdebug_str');
     if (!info || !abbrev) return (this.inlining = { index: new Map() });
     try {
-      const data = (s: ElfSection) => this.elf.sectionData(s);
-      this.inlining = { index: inliningIndex(data(info), data(abbrev), str ? data(str) : undefined) };
+      const sections = str ? [info, abbrev, str] : [info, abbrev];
+      const key = contentKey(sections.map((s) => this.elf.rawSection(s)));
+      let index = parsedDwarf.get(key);
+      if (!index) {
+        const data = (s: ElfSection) => this.elf.sectionData(s);
+        index = inliningIndex(data(info), data(abbrev), str ? data(str) : undefined);
+        parsedDwarf.set(key, index);
+        // Keep only a few: one per binary a session works with.
+        if (parsedDwarf.size > 4) parsedDwarf.delete(parsedDwarf.keys().next().value!);
+      }
+      this.inlining = { index };
     } catch (e) {
       if (e instanceof ElfUnsupportedError) {
         const fix = `decompress it (objcopy --decompress-debug-sections ${this.fileName}) or rebuild it (./lab build)`;
@@ -312,6 +322,18 @@ function checkIdentity(name: string, bytes: Uint8Array): void {
     const arch = id.machine !== undefined ? machineName(id.machine) : 'another architecture';
     throw new LabError(`${name} is an ELF for ${arch}${id.littleEndian ? '' : ' (big-endian)'}, not x86-64`, 'build it for x86-64: GOARCH=amd64 go build');
   }
+}
+
+/**
+ * Parsing DWARF costs ~100 ms; the lab opens the same binary over and over (every probe, every
+ * crash-matrix cell), so indexes are shared by the content of the DWARF sections.
+ */
+const parsedDwarf = new Map<string, InliningIndex>();
+
+function contentKey(parts: Uint8Array[]): string {
+  const hash = createHash('sha1');
+  for (const p of parts) hash.update(`${p.length}:`).update(p);
+  return hash.digest('hex');
 }
 
 function isGo(elf: ElfFile, symbols: ElfSymbol[]): boolean {
