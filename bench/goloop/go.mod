@@ -1,0 +1,3 @@
+module golab/bench/goloop
+
+go 1.19
