@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Executable } from '../bpf/ts/executable.ts';
 import { LabError } from '../cli/errors.ts';
-import { cProgram, damaged, elf32, elf64, serverBuilds, serverWithLdflags, tempDir } from './fixtures/binaries.ts';
+import { cProgram, damaged, objcopied, elf32, elf64, serverBuilds, serverWithLdflags, tempDir } from './fixtures/binaries.ts';
 
 const [{ binary: server, toolchain }] = await serverBuilds();
 
@@ -97,9 +97,14 @@ test('a stripped Go binary opens, knows its Go version, and func() says it is st
   assert.equal(exe.stripped, true);
   assert.equal(exe.goVersion, toolchain.version);
   assert.deepEqual(exe.functions(), []);
-  fails(() => exe.func('main.demo'), /^server-stripped is stripped \(built with -ldflags=-s\): it has no symbol table, so main\.demo cannot be located — rebuild it without -s\/-w/);
+  fails(() => exe.func('main.demo'), /^server-stripped is stripped: it has no symbol table \(\.symtab\), so main\.demo cannot be located — rebuild it without -ldflags='-s -w' and without strip/);
   fails(() => exe.retSites('main.classify'), /is stripped/);
   assert.deepEqual(exe.inlinedInto('main.addOne'), []);
+  // Stripped after the fact by binutils: the same answer.
+  const byStrip = await objcopied(dir.path, server, 'server-strip', ['--strip-all']);
+  const stripped2 = await Executable.open(byStrip);
+  assert.equal(stripped2.stripped, true);
+  fails(() => stripped2.func('main.demo'), /^server-strip is stripped: it has no symbol table/);
 });
 
 test('a Go binary without DWARF (-w) still finds functions but cannot tell inlined from missing', async () => {

@@ -64,6 +64,7 @@ for (const { toolchain, binary } of builds) {
       const expected = (await objdump(toolchain.go, binary, name)).map((l) => l.bytes).join('');
       assert.equal(file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'), expected, name);
     }
+    assert.equal(Buffer.from(exe.code('main.classify')).toString('hex'), file.subarray(exe.func('main.classify').fileOffset).subarray(0, exe.func('main.classify').size).toString('hex'));
     const all = exe.functions();
     assert.ok(all.length > 1000);
     assert.ok(all.every((f, i) => i === 0 || all[i - 1].address <= f.address), 'functions() is sorted by address');

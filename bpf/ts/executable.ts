@@ -106,8 +106,8 @@ export class Executable {
   func(name: string): GoFunction {
     if (this.stripped) {
       throw new LabError(
-        `${this.fileName} is stripped (built with -ldflags=-s): it has no symbol table, so ${name} cannot be located`,
-        "rebuild it without -s/-w in -ldflags (./lab build does) — probes need the symbol table",
+        `${this.fileName} is stripped: it has no symbol table (.symtab), so ${name} cannot be located`,
+        "rebuild it without -ldflags='-s -w' and without strip (./lab build does): probes need the symbol table",
       );
     }
     // Assembly functions carry their ABI in the symbol name (runtime.goexit.abi0).
@@ -144,16 +144,21 @@ export class Executable {
     return out.sort((a, b) => a.address - b.address);
   }
 
-  /** The RET instructions of a function, found by disassembly, plus what a RET-site tracer should know. */
-  retSites(name: string): { sites: RetSite[]; warnings: string[] } {
+  /** A function's machine code: `size` bytes from its file offset (what a disassembler or prologue check reads). */
+  code(name: string): Uint8Array {
     const f = this.func(name);
-    let code: Uint8Array;
     try {
-      code = this.elf.readAt(f.address, f.size, `the code of ${name}`);
+      return this.elf.readAt(f.address, f.size, `the code of ${name}`);
     } catch (e) {
       if (e instanceof ElfFormatError) throw new LabError(`${this.fileName} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
       throw e;
     }
+  }
+
+  /** The RET instructions of a function, found by disassembly, plus what a RET-site tracer should know. */
+  retSites(name: string): { sites: RetSite[]; warnings: string[] } {
+    const f = this.func(name);
+    const code = this.code(name);
     const decoded = decodeFunction(code, f.address);
     const sites = decoded.rets.map((r) => ({
       offset: r.offset,
