@@ -1,0 +1,48 @@
+import type { Config } from '@docusaurus/types';
+import type * as Preset from '@docusaurus/preset-classic';
+import { labSitePlugin } from './src/plugins/lab-site';
+
+// Everything is served from 127.0.0.1 by `./lab start`; nothing is fetched from the internet
+// (no Algolia, no web fonts, no analytics), so the site works offline.
+const config: Config = {
+  title: 'The Go uretprobe lab',
+  tagline: 'Why uretprobes crash Go programs, and how to trace Go safely with eBPF',
+  url: 'http://127.0.0.1',
+  baseUrl: '/',
+  trailingSlash: true,
+  onBrokenLinks: 'throw',
+  markdown: { mermaid: true, hooks: { onBrokenMarkdownLinks: 'throw' } },
+  themes: ['@docusaurus/theme-mermaid'],
+  i18n: { defaultLocale: 'en', locales: ['en'] },
+  presets: [
+    [
+      'classic',
+      {
+        docs: { routeBasePath: 'docs', sidebarPath: './sidebars.ts' },
+        blog: false,
+        theme: { customCss: './src/css/custom.css' },
+        sitemap: false,
+      } satisfies Preset.Options,
+    ],
+  ],
+  plugins: [labSitePlugin],
+  themeConfig: {
+    colorMode: { respectPrefersColorScheme: true },
+    navbar: {
+      title: 'Go uretprobe lab',
+      items: [
+        { type: 'docSidebar', sidebarId: 'story', position: 'left', label: 'The story' },
+        { to: '/notebooks/', label: 'Notebooks', position: 'left' },
+        { to: '/live/', label: 'Live mode', position: 'right' },
+      ],
+    },
+    footer: {
+      style: 'dark',
+      copyright: 'The Go uretprobe lab — recorded on a real Linux kernel; run it yourself with ./lab start.',
+    },
+    mermaid: { theme: { light: 'neutral', dark: 'dark' } },
+    prism: { additionalLanguages: ['bash', 'go', 'c', 'nasm'] },
+  } satisfies Preset.ThemeConfig,
+};
+
+export default config;

@@ -1,0 +1,35 @@
+import type { SidebarsConfig } from '@docusaurus/plugin-content-docs';
+
+const sidebars: SidebarsConfig = {
+  story: [
+    'intro',
+    {
+      type: 'category',
+      label: 'Go stacks',
+      link: { type: 'doc', id: 'go-stacks/index' },
+      items: ['go-stacks/growth', 'go-stacks/unwinding'],
+    },
+    {
+      type: 'category',
+      label: 'Uprobes and uretprobes',
+      link: { type: 'doc', id: 'uprobes/index' },
+      items: ['uprobes/uretprobes', 'uprobes/uretprobe-syscall'],
+    },
+    {
+      type: 'category',
+      label: 'The crash',
+      link: { type: 'doc', id: 'crash/index' },
+      items: ['crash/signatures', 'crash/quiet-damage', 'crash/matrix'],
+    },
+    {
+      type: 'category',
+      label: 'Tracing Go safely',
+      link: { type: 'doc', id: 'safe-tracing/index' },
+      items: ['safe-tracing/pairing', 'safe-tracing/edge-cases', 'safe-tracing/overhead'],
+    },
+    'troubleshooting',
+    'references',
+  ],
+};
+
+export default sidebars;

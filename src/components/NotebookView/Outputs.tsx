@@ -1,0 +1,35 @@
+import clsx from 'clsx';
+import type { OutputView } from '../../lib/notebook';
+import styles from './styles.module.css';
+
+export function Output({ o }: { o: OutputView }) {
+  switch (o.kind) {
+    case 'stream':
+    case 'text':
+    case 'error':
+      return (
+        <pre
+          className={clsx(styles.outputText, o.kind === 'error' && styles.outputError, o.kind === 'stream' && o.name === 'stderr' && styles.stderr)}
+          dangerouslySetInnerHTML={{ __html: o.html }}
+        />
+      );
+    case 'html':
+      return <div className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.html }} />;
+    case 'png':
+      return <img className={styles.outputImage} src={`data:image/png;base64,${o.base64}`} alt="cell output" />;
+    case 'svg':
+      return <div className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.svg }} />;
+  }
+}
+
+export function Outputs({ outputs, live }: { outputs: OutputView[]; live: boolean }) {
+  if (outputs.length === 0) return null;
+  return (
+    <div className={clsx(styles.outputs, live && styles.live)} data-output={live ? 'live' : 'recorded'}>
+      <div className={styles.outputLabel}>{live ? 'live output' : 'recorded output'}</div>
+      {outputs.map((o, i) => (
+        <Output key={i} o={o} />
+      ))}
+    </div>
+  );
+}

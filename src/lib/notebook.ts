@@ -1,0 +1,116 @@
+// A notebook (.ipynb) turned into what the site renders: markdown as HTML (mermaid fences kept
+// apart so the theme can draw them), code cells with their recorded outputs, ANSI → HTML.
+import { Marked } from 'marked';
+import { ansiToHtml } from './ansi';
+
+export type OutputView =
+  | { kind: 'stream'; name: string; html: string }
+  | { kind: 'html'; html: string }
+  | { kind: 'text'; html: string }
+  | { kind: 'png'; base64: string }
+  | { kind: 'svg'; svg: string }
+  | { kind: 'error'; html: string };
+
+export type MarkdownPart = { html: string } | { mermaid: string };
+
+export type CellView =
+  | { kind: 'markdown'; parts: MarkdownPart[] }
+  | { kind: 'code'; source: string; count: number | null; outputs: OutputView[] };
+
+export interface RecordingInfo {
+  recordedAt?: string;
+  kernel?: string;
+  go?: string;
+}
+
+export interface NotebookView {
+  slug: string;
+  file: string;
+  title: string;
+  summary: string;
+  language: string;
+  kernelName: string;
+  recording: RecordingInfo | null;
+  cells: CellView[];
+}
+
+type Multiline = string | string[];
+const joined = (s: Multiline | undefined) => (Array.isArray(s) ? s.join('') : (s ?? ''));
+
+interface RawOutput {
+  output_type: string;
+  name?: string;
+  text?: Multiline;
+  data?: Record<string, Multiline>;
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+}
+
+/** One Jupyter output (recorded in a file or streamed from a live kernel) as a view. */
+export function outputView(o: RawOutput): OutputView | null {
+  if (o.output_type === 'stream') return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(joined(o.text)) };
+  if (o.output_type === 'error') {
+    const tb = o.traceback?.length ? o.traceback.join('\n') : `${o.ename}: ${o.evalue}`;
+    return { kind: 'error', html: ansiToHtml(tb) };
+  }
+  const data = o.data ?? {};
+  if (data['text/html']) return { kind: 'html', html: joined(data['text/html']) };
+  if (data['image/png']) return { kind: 'png', base64: joined(data['image/png']).replace(/\s/g, '') };
+  if (data['image/svg+xml']) return { kind: 'svg', svg: joined(data['image/svg+xml']) };
+  if (data['text/markdown']) return { kind: 'html', html: markdownHtml(joined(data['text/markdown'])) };
+  if (data['text/plain'] !== undefined) return { kind: 'text', html: ansiToHtml(joined(data['text/plain'])) };
+  return null;
+}
+
+const marked = new Marked({ gfm: true, async: false });
+const markdownHtml = (md: string) => marked.parse(md) as string;
+
+function markdownParts(md: string): MarkdownPart[] {
+  const parts: MarkdownPart[] = [];
+  const fence = /^```mermaid[ \t]*\n([\s\S]*?)^```[ \t]*$/gm;
+  let last = 0;
+  for (let m = fence.exec(md); m; m = fence.exec(md)) {
+    const before = md.slice(last, m.index);
+    if (before.trim()) parts.push({ html: markdownHtml(before) });
+    parts.push({ mermaid: m[1].trimEnd() });
+    last = fence.lastIndex;
+  }
+  const rest = md.slice(last);
+  if (rest.trim()) parts.push({ html: markdownHtml(rest) });
+  return parts;
+}
+
+const plain = (md: string) => md.replace(/[`*_#>\[\]]/g, '').replace(/\(([^)]*)\)/g, '').trim();
+
+export function notebookView(file: string, text: string): NotebookView {
+  const nb = JSON.parse(text) as {
+    cells?: { cell_type: string; source: Multiline; outputs?: RawOutput[]; execution_count?: number | null }[];
+    metadata?: { lab?: RecordingInfo; kernelspec?: { name?: string }; language_info?: { name?: string } };
+  };
+  const slug = file.replace(/\.ipynb$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const cells: CellView[] = (nb.cells ?? []).flatMap((c): CellView[] => {
+    const source = joined(c.source);
+    if (c.cell_type === 'markdown') return [{ kind: 'markdown', parts: markdownParts(source) }];
+    if (c.cell_type === 'code') {
+      const outputs = (c.outputs ?? []).map(outputView).filter((o): o is OutputView => o !== null);
+      return [{ kind: 'code', source, count: c.execution_count ?? null, outputs }];
+    }
+    return [];
+  });
+  const markdown = (nb.cells ?? []).filter((c) => c.cell_type === 'markdown').map((c) => joined(c.source));
+  const heading = markdown.map((m) => /^#\s+(.+)$/m.exec(m)?.[1]).find(Boolean);
+  const firstParagraph = markdown
+    .flatMap((m) => m.split(/\n\s*\n/))
+    .find((p) => p.trim() && !p.trim().startsWith('#') && !p.trim().startsWith('```'));
+  return {
+    slug,
+    file,
+    title: heading ? plain(heading) : file.replace(/\.ipynb$/, ''),
+    summary: firstParagraph ? plain(firstParagraph).slice(0, 240) : '',
+    language: nb.metadata?.language_info?.name ?? 'typescript',
+    kernelName: nb.metadata?.kernelspec?.name ?? 'tslab',
+    recording: nb.metadata?.lab ?? null,
+    cells,
+  };
+}
