@@ -177,6 +177,21 @@ test('a misspelt function gets the nearest names; runtime assembly functions res
   assert.equal(exe.func('runtime.goexit').name, 'runtime.goexit.abi0');
 });
 
+test('a generic function resolves to its only instantiation, or the error lists its instantiations', async () => {
+  const exe = await Executable.open(builds[0].binary);
+  const byBase = new Map<string, string[]>();
+  for (const f of exe.functions()) {
+    const m = /^([^[]+)\[.*\]$/.exec(f.name);
+    if (m && !m[1].includes('(')) byBase.set(m[1], [...(byBase.get(m[1]) ?? []), f.name]);
+  }
+  const single = [...byBase].find(([, v]) => v.length === 1) ?? assert.fail('no generic function with one instantiation');
+  const several = [...byBase].find(([, v]) => v.length > 1) ?? assert.fail('no generic function with several instantiations');
+  assert.equal(exe.func(single[0]).name, single[1][0]);
+  const message = labError(() => exe.func(several[0])).message;
+  assert.match(message, new RegExp(`^${several[0].replace(/[.*()[\]/]/g, '\\$&')} is generic: the compiler made ${several[1].length} copies`));
+  assert.ok(message.includes(several[1].sort()[0]), message);
+});
+
 test('a subclass opens as itself, so the tracer can extend Executable', async () => {
   class Traced extends Executable {
     probeCount = 0;

@@ -113,6 +113,15 @@ export class Executable {
     // Assembly functions carry their ABI in the symbol name (runtime.goexit.abi0).
     const sym = this.symbolsByName.get(name) ?? this.symbolsByName.get(`${name}.abi0`);
     if (sym) return this.toGoFunction(sym);
+    // A generic function exists only as instantiations, one per GC shape: name[go.shape.int].
+    const shapes = [...this.symbolsByName.keys()].filter((n) => n.startsWith(`${name}[`) && n.endsWith(']'));
+    if (shapes.length === 1) return this.toGoFunction(this.symbolsByName.get(shapes[0])!);
+    if (shapes.length > 1) {
+      throw new LabError(
+        `${name} is generic: the compiler made ${shapes.length} copies of it, one per shape of type arguments, and each is a separate function`,
+        `probe one of them by its full name: ${listNames(shapes.sort(), 'or')}`,
+      );
+    }
     const { index, problem } = this.dwarfInlining();
     const callers = [...(index.get(name) ?? [])].sort();
     if (callers.length > 0) {
