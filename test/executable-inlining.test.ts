@@ -54,3 +54,10 @@ test('./lab inlining prints the decisions and what they mean for probes', () => 
   assert.match(out, /^ {2}main\.square +partly inlined +probe-able at 0x[0-9a-f]+, but calls inside main\.\S+ run a copy and are not traced$/m);
   assert.match(lab('help'), /^ {2}inlining /m);
 });
+
+test('./lab inlining with a Go that does not exist fails with one line and exit code 1', () => {
+  assert.throws(
+    () => lab('inlining', '--go=/nonexistent/bin/go'),
+    (e: { status: number; stderr: string }) => e.status === 1 && /^\[lab\] [^\n]*no Go at \/nonexistent\/bin\/go[^\n]*\n?$/.test(e.stderr.replace(/^\[lab\] [▸✗].*\n/gm, '')),
+  );
+});

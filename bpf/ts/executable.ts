@@ -33,7 +33,7 @@ export class Executable {
   readonly path: string;
   /** e.g. "go1.26.8", from .go.buildinfo. */
   readonly goVersion?: string;
-  /** No .symtab: built with -ldflags=-s. */
+  /** No .symtab: built with -ldflags=-s or run through strip. */
   readonly stripped: boolean;
   /** Has DWARF (.debug_info): needed to tell inlined functions from missing ones. */
   readonly hasDwarf: boolean;
