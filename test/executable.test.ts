@@ -175,6 +175,11 @@ test('a misspelt function gets the nearest names; runtime assembly functions res
   assert.match(labError(() => exe.func('classfy')).message, /did you mean main\.classify/);
   assert.match(labError(() => exe.func('main.zzzzzzzzzzzz')).message, /^no function main\.zzzzzzzzzzzz in server — /);
   assert.equal(exe.func('runtime.goexit').name, 'runtime.goexit.abi0');
+  // A method written without its receiver's (*T) spelling is found anyway.
+  const method = exe.functions().map((f) => /^(bufio)\.\(\*(\w+)\)\.(ReadLine|ReadString|ReadByte)$/.exec(f.name)).find((m) => m);
+  assert.ok(method, 'the server has a bufio.(*Reader) method');
+  const [symbol, pkg, type, name] = method;
+  assert.match(labError(() => exe.func(`${pkg}.${type}.${name}`)).message, new RegExp(`did you mean ${symbol.replace(/[.()*]/g, '\\$&')}[,?]`));
 });
 
 test('a generic function resolves to its only instantiation, or the error lists its instantiations', async () => {

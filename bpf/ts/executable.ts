@@ -277,7 +277,9 @@ export class Executable {
 
   /** Function names close to a misspelt one: small edit distance on the whole name or on the part after the package. */
   private suggest(name: string): string[] {
-    const wanted = name.toLowerCase();
+    // Receivers are spelt (*T).M in symbols; people often write T.M or *T.M, so compare without them.
+    const plain = (n: string) => n.toLowerCase().replace(/[()*]/g, '');
+    const wanted = plain(name);
     const tail = wanted.slice(wanted.lastIndexOf('.') + 1);
     const limit = Math.max(2, Math.floor(wanted.length / 4));
     const tailLimit = Math.max(1, Math.floor(tail.length / 4));
@@ -285,7 +287,7 @@ export class Executable {
     // Inlined-away functions are worth suggesting too: func() then explains where they went.
     const candidates = new Set([...this.symbolsByName.keys(), ...this.dwarfInlining().index.keys()]);
     for (const n of candidates) {
-      const lower = n.toLowerCase();
+      const lower = plain(n);
       if (lower.endsWith(`/${wanted}`)) {
         scored.push({ n, score: 0 }); // http.Serve → net/http.Serve: symbols carry the full import path
         continue;
