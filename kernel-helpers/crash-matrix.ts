@@ -31,7 +31,7 @@ export const triggers: Trigger[] = [
   {
     id: 'thread-hop',
     title: 'return on another OS thread',
-    path: '/hop?arg=20',
+    path: '/hop?arg=100',
     symbol: 'main.hopThreads',
     normalize: (b) => b.replace(/moved threads: \w+/, 'moved threads: ?'),
   },

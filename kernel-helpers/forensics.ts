@@ -9,7 +9,7 @@
  * underneath (`^ SP`, `^ FP`, `^ <func+off>`). Both are parsed.
  */
 
-export type CrashKind = 'unexpected-return-pc' | 'sigill' | 'other-fatal';
+export type CrashKind = 'unexpected-return-pc' | 'sigill' | 'signal' | 'other-fatal';
 
 export interface StackWord {
   address: bigint;
@@ -173,18 +173,21 @@ export function parseCrash(stderr: string, maps = ''): CrashForensics | undefine
       words,
     };
   }
-  const sigill = lines.findIndex((l) => /^SIGILL: illegal instruction/.test(l));
-  if (sigill >= 0) {
+  const sig = lines.findIndex((l) => /^SIG[A-Z]+: /.test(l));
+  if (sig >= 0) {
     const pc = /^PC=(0x[0-9a-f]+)/m.exec(stderr)?.[1];
-    const gHeader = lines.findIndex((l, i) => i > sigill && /^goroutine \d+.*:$/.test(l));
+    const gHeader = lines.findIndex((l, i) => i > sig && /^goroutine \d+.*:$/.test(l));
+    const frames = gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [];
+    const where = frames[0] ? ` in ${frames[0].func}` : '';
     return {
-      kind: 'sigill',
-      signature: [lines[sigill], lines[sigill + 1]].filter(Boolean).join(' ').trim(),
-      fatal: lines[sigill],
-      hijackedPc: pc,
+      kind: lines[sig].startsWith('SIGILL') ? 'sigill' : 'signal',
+      signature: `${lines[sig].trim()}${pc ? ` at PC=${pc}` : ''}${where}`,
+      fatal: lines[sig].trim(),
+      hijackedPc: lines[sig].startsWith('SIGILL') ? pc : undefined,
       goroutine: gHeader >= 0 ? Number(/^goroutine (\d+)/.exec(lines[gHeader])![1]) : undefined,
+      during: frames.some((f) => /runtime\.(scanstack|markroot|gcDrain)/.test(f.func)) ? 'GC stack scan' : duringFrom(stderr),
       vma: pc ? vmaFor(pc, vmas) : undefined,
-      frames: gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [],
+      frames,
       words: [],
     };
   }
@@ -249,7 +252,7 @@ export function renderForensicsHtml(f: CrashForensics): string {
     })
     .join('');
   return `<div class="lab-forensics">
-<p><b>${f.kind === 'sigill' ? 'Kernel SIGILL' : 'Go runtime throw'}:</b> <code>${esc(f.signature)}</code>${f.during ? ` — while ${esc(f.during)}` : ''}</p>
+<p><b>${f.kind === 'sigill' ? 'Kernel SIGILL' : f.kind === 'signal' ? 'Signal' : 'Go runtime throw'}:</b> <code>${esc(f.signature)}</code>${f.during ? ` — while ${esc(f.during)}` : ''}</p>
 ${f.slot ? `<p>Stack slot <code>${f.slot.address}</code> held <code>${f.slot.value}</code> where the return address of <code>${esc(f.victim ?? '?')}</code> belonged.</p>` : ''}
 ${f.vma ? `<p><code>${f.hijackedPc}</code> lies in <code>${esc(f.vma.name || 'anonymous')}</code> <code>${f.vma.start}-${f.vma.end} ${f.vma.perms}</code> — the kernel's uretprobe trampoline page, which Go's unwinder cannot know.</p>` : ''}
 ${rows ? `<table><thead><tr><th>frame (innermost last shown)</th><th>sp</th><th>fp</th></tr></thead><tbody>${rows}<tr><td colspan="3">↑ returns to <code>${f.hijackedPc ?? '?'}</code>: the unwinder stops</td></tr></tbody></table>` : ''}
