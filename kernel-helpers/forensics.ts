@@ -25,6 +25,10 @@ export interface Frame {
   pc?: string;
   sp?: string;
   fp?: string;
+  /** This frame's return address was the hijacked one. */
+  hijacked: boolean;
+  /** The two lines the runtime printed for it. */
+  raw: string;
 }
 
 export interface Vma {
@@ -52,8 +56,8 @@ export interface CrashForensics {
   stackBounds?: { lo: string; hi: string };
   /** The stack slot that held the hijacked return address. */
   slot?: { address: string; value: string };
-  /** The mapping the hijacked address falls into, from /proc/PID/maps. */
-  vma?: Vma;
+  /** The mapping the hijacked address falls into, from /proc/PID/maps: the kernel's [uprobes] page. */
+  uprobesVma?: Vma;
   /** The crashed goroutine's frames, innermost first, as far as the unwinder got. */
   frames: Frame[];
   words: StackWord[];
@@ -112,13 +116,20 @@ function parseHexDump(lines: string[], from: number): StackWord[] {
   return words;
 }
 
+/** Marks the frame whose return address was hijacked (older runtimes do not print that frame at all). */
+function markVictim(frames: Frame[], victim: string, fp?: string): Frame[] {
+  const hit = frames.find((f) => f.func === victim && (!fp || f.fp === fp));
+  if (hit) hit.hijacked = true;
+  return frames;
+}
+
 function parseFrames(lines: string[], from: number): Frame[] {
   const frames: Frame[] = [];
   for (let i = from; i + 1 < lines.length; i++) {
     const fn = /^(\S.*)\((.*)\)$/.exec(lines[i]);
     const loc = /^\t(\S+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=(0x[0-9a-f]+) sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+))?/.exec(lines[i + 1]);
     if (fn && loc) {
-      frames.push({ func: fn[1], file: loc[1], line: Number(loc[2]), fp: loc[3], sp: loc[4], pc: loc[5] });
+      frames.push({ func: fn[1], file: loc[1], line: Number(loc[2]), fp: loc[3], sp: loc[4], pc: loc[5], hijacked: false, raw: `${lines[i]}\n${lines[i + 1]}` });
       i++;
       continue;
     }
@@ -168,8 +179,8 @@ export function parseCrash(stderr: string, maps = ''): CrashForensics | undefine
       frame: frameLine ? { sp: frameLine[1], fp: frameLine[2] } : undefined,
       stackBounds: frameLine ? { lo: frameLine[3], hi: frameLine[4] } : undefined,
       slot: slotWord ? { address: hex(slotWord.address), value: hex(slotWord.value) } : undefined,
-      vma: vmaFor(hijacked, vmas),
-      frames: gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [],
+      uprobesVma: vmaFor(hijacked, vmas),
+      frames: markVictim(gHeader >= 0 ? parseFrames(lines, gHeader + 1) : [], m[2], frameLine?.[2]),
       words,
     };
   }
@@ -186,7 +197,7 @@ export function parseCrash(stderr: string, maps = ''): CrashForensics | undefine
       hijackedPc: lines[sig].startsWith('SIGILL') ? pc : undefined,
       goroutine: gHeader >= 0 ? Number(/^goroutine (\d+)/.exec(lines[gHeader])![1]) : undefined,
       during: frames.some((f) => /runtime\.(scanstack|markroot|gcDrain)/.test(f.func)) ? 'GC stack scan' : duringFrom(stderr),
-      vma: pc ? vmaFor(pc, vmas) : undefined,
+      uprobesVma: pc ? vmaFor(pc, vmas) : undefined,
       frames,
       words: [],
     };
@@ -211,8 +222,8 @@ export function renderForensicsText(f: CrashForensics): string {
   if (f.slot) out.push(`hijacked return slot: ${f.slot.address} holds ${f.slot.value} (return address of ${f.victim ?? '?'})`);
   if (f.hijackedPc) {
     out.push(
-      f.vma
-        ? `${f.hijackedPc} is in ${f.vma.name || 'an anonymous mapping'} ${f.vma.start}-${f.vma.end} ${f.vma.perms}: the kernel's uretprobe trampoline, not Go code`
+      f.uprobesVma
+        ? `${f.hijackedPc} is in ${f.uprobesVma.name || 'an anonymous mapping'} ${f.uprobesVma.start}-${f.uprobesVma.end} ${f.uprobesVma.perms}: the kernel's uretprobe trampoline, not Go code`
         : `${f.hijackedPc} is in no mapping from /proc/PID/maps${f.kind === 'unexpected-return-pc' ? ' (maps not captured?)' : ''}`,
     );
   }
@@ -254,7 +265,7 @@ export function renderForensicsHtml(f: CrashForensics): string {
   return `<div class="lab-forensics">
 <p><b>${f.kind === 'sigill' ? 'Kernel SIGILL' : f.kind === 'signal' ? 'Signal' : 'Go runtime throw'}:</b> <code>${esc(f.signature)}</code>${f.during ? ` — while ${esc(f.during)}` : ''}</p>
 ${f.slot ? `<p>Stack slot <code>${f.slot.address}</code> held <code>${f.slot.value}</code> where the return address of <code>${esc(f.victim ?? '?')}</code> belonged.</p>` : ''}
-${f.vma ? `<p><code>${f.hijackedPc}</code> lies in <code>${esc(f.vma.name || 'anonymous')}</code> <code>${f.vma.start}-${f.vma.end} ${f.vma.perms}</code> — the kernel's uretprobe trampoline page, which Go's unwinder cannot know.</p>` : ''}
+${f.uprobesVma ? `<p><code>${f.hijackedPc}</code> lies in <code>${esc(f.uprobesVma.name || 'anonymous')}</code> <code>${f.uprobesVma.start}-${f.uprobesVma.end} ${f.uprobesVma.perms}</code> — the kernel's uretprobe trampoline page, which Go's unwinder cannot know.</p>` : ''}
 ${rows ? `<table><thead><tr><th>frame (innermost last shown)</th><th>sp</th><th>fp</th></tr></thead><tbody>${rows}<tr><td colspan="3">↑ returns to <code>${f.hijackedPc ?? '?'}</code>: the unwinder stops</td></tr></tbody></table>` : ''}
 ${words ? `<table><thead><tr><th>address</th><th>word</th><th>runtime's mark</th></tr></thead><tbody>${words}</tbody></table>` : ''}
 </div>`;

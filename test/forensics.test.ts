@@ -50,7 +50,7 @@ for (const [label, binary] of [
     assert.ok(f.slot, 'the hijacked slot is found in the hex dump');
     assert.equal(BigInt(f.slot.value), BigInt(f.hijackedPc!));
     assert.equal(BigInt(f.slot.address), BigInt(f.frame!.fp) - 8n, 'the slot is the return-address slot below FP');
-    assert.equal(f.vma?.name, '[uprobes]');
+    assert.equal(f.uprobesVma?.name, '[uprobes]');
     assert.ok(f.frames.some((fr) => fr.func === 'main.growStack'));
     const text = renderForensicsText(f);
     assert.match(text, new RegExp(`hijacked return slot: ${f.slot.address}`));
@@ -61,4 +61,16 @@ for (const [label, binary] of [
 
 test('parseCrash returns nothing for a clean exit', () => {
   assert.equal(parseCrash('listening on http://127.0.0.1:1 pid 1\ndemo called with 3\n'), undefined);
+});
+
+test('recordCrash captures a real crash with the lab tracer: slot, [uprobes] mapping, victim frame', async () => {
+  const { recordCrash } = await import('../kernel-helpers/record-crash.ts');
+  const rec = await recordCrash({ binary: serverBinary });
+  const f = rec.forensics;
+  assert.equal(f.kind, 'unexpected-return-pc');
+  assert.match(rec.stderr, new RegExp(`unexpected return pc for main\\.demo called from ${f.hijackedPc}`));
+  assert.equal(f.uprobesVma?.name, '[uprobes]');
+  assert.ok(rec.maps.includes(f.uprobesVma!.line), 'the mapping comes from the maps taken while alive');
+  assert.ok(f.frames.find((fr) => fr.hijacked)?.func === 'main.demo');
+  assert.equal(BigInt(f.slot!.address), BigInt(f.frame!.fp) - 8n);
 });

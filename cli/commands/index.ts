@@ -7,8 +7,10 @@ import { testCommand } from './test.ts';
 import { startCommand } from './start.ts';
 import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
+import { recordCrashCommand } from './record-crash.ts';
 import { runTracerCommand } from './run-tracer.ts';
 import { inliningCommand } from './inlining.ts';
+import { notebooksCommand } from './notebooks.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -19,7 +21,9 @@ export const commands: Command[] = [
   runAppCommand,
   runTracerCommand,
   crashMatrixCommand,
+  recordCrashCommand,
   inliningCommand,
+  notebooksCommand,
   workshopCommand,
 ];
 commands.push(helpCommand(() => commands));
