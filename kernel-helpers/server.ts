@@ -15,6 +15,8 @@ export interface StartServerOptions {
   addr?: string;
   /** Called with each chunk the server writes, for live display. */
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
+  /** Kill the server when this Node process dies, even by SIGKILL (setpriv --pdeathsig): a killed notebook kernel leaves no server behind. */
+  dieWithParent?: boolean;
 }
 
 /** A Go server process the lab started and will stop: its URL, PID, output and exit. */
@@ -47,7 +49,11 @@ export class ManagedServer implements AsyncDisposable {
 
   static async start(opts: StartServerOptions = {}): Promise<ManagedServer> {
     const binary = opts.binary ?? serverBinary;
-    const child = spawn(binary, ['-addr', opts.addr ?? '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['-addr', opts.addr ?? '127.0.0.1:0'];
+    // setpriv execs the binary, so the PID stays the server's own (probes filter on it).
+    const child = opts.dieWithParent
+      ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     const url = await new Promise<string>((resolve, reject) => {

@@ -1,0 +1,60 @@
+/**
+ * The per-kernel registry: everything a cell starts or attaches is kept under a
+ * name the cell chooses. Running the cell again first closes what its previous
+ * run left under that name, so re-running a notebook never piles up probes or
+ * servers; `resetLab()` closes everything. Tslab compiles cells with
+ * TypeScript 5.0, which has no `using`, so this is how cells stay tidy.
+ */
+export interface Closable {
+  close(): void | Promise<unknown>;
+}
+
+// On globalThis: a re-imported copy of this module must see the same registry.
+const KEY = Symbol.for('go-uretprobe-lab.kernel-registry');
+type Store = { entries: Map<string, Closable>; hooks: boolean };
+const store: Store = ((globalThis as Record<symbol, Store>)[KEY] ??= { entries: new Map(), hooks: false });
+
+/** Keeps `resource` under `name`, closing whatever an earlier run kept there. */
+export async function keep<T extends Closable>(name: string, resource: T): Promise<T> {
+  await release(name);
+  store.entries.set(name, resource);
+  installExitHooks();
+  return resource;
+}
+
+/** Closes and forgets what is kept under `name` (nothing if there is none). */
+export async function release(name: string): Promise<void> {
+  const old = store.entries.get(name);
+  if (!old) return;
+  store.entries.delete(name);
+  await old.close();
+}
+
+/** Names of what is currently kept. */
+export function kept(): string[] {
+  return [...store.entries.keys()];
+}
+
+/** Closes everything the registry holds, newest first; returns what it closed. */
+export async function releaseAll(): Promise<string[]> {
+  const names = kept().reverse();
+  for (const n of names) await release(n);
+  return names;
+}
+
+function installExitHooks(): void {
+  if (store.hooks) return;
+  store.hooks = true;
+  // Jupyter stops a kernel with SIGTERM after its shutdown request: close what we hold, then leave
+  // through process.exit so every 'exit' handler (the tracer's, the servers') runs too.
+  process.once('SIGTERM', () => {
+    for (const r of store.entries.values()) {
+      try {
+        void r.close();
+      } catch {
+        // keep closing the rest
+      }
+    }
+    process.exit(143);
+  });
+}

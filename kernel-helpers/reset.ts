@@ -1,0 +1,13 @@
+import { closeAllProbes, openProbes } from '../bpf/ts/index.ts';
+import { releaseAll } from './registry.ts';
+import { liveServers, stopAllServers } from './server.ts';
+
+/** Closes everything this kernel holds: kept resources, then any probe or server left outside the registry. */
+export async function resetLab(): Promise<{ released: string[]; probes: number; servers: number }> {
+  const released = await releaseAll();
+  const probes = openProbes().length;
+  closeAllProbes();
+  const servers = liveServers().length;
+  await stopAllServers();
+  return { released, probes, servers };
+}
