@@ -1,7 +1,7 @@
 // Workshop instructor mode, live: cells run on Jupyter's tslab kernel, a real uretprobe crash, reset proven by bpftool.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -14,6 +14,7 @@ import { chromiumOptions, openSocket, workshopFixture } from './workshop-fixture
 const proofFile = join(tmpdir(), `lab-workshop-proof-${process.pid}`);
 // Cells reach the lab's TypeScript modules through tsx's CommonJS API (tslab compiles cells to CommonJS).
 const labImport = `const lab = (p: string) => require('tsx/cjs/api').require('${at()}/' + p, '${at('notebooks', 'cell.ts')}');`;
+const strayBin = join(tmpdir(), `lab-workshop-stray-${process.pid}`);
 const crashCell = `${labImport}
 const { openExecutable } = lab('bpf/ts/index.ts');
 const { ManagedServer } = lab('kernel-helpers/server.ts');
@@ -33,14 +34,46 @@ console.log(exit.stderr.split('\\n').filter((l: string) => /fatal|unexpected ret
 const survivor = await ManagedServer.start({ binary: bin });
 exe.uretprobe('main.demo', { pid: survivor.pid });
 fs.unlinkSync(bin);
-console.log('survivor pid', survivor.pid);`;
+console.log('survivor pid', survivor.pid);
+// A cell that bypasses the helpers: a detached server and a detached bpftrace on it. No exit handler knows them.
+const { spawn } = require('child_process');
+const strayBin = '${strayBin}';
+fs.copyFileSync('${at('server', 'server')}', strayBin);
+fs.chmodSync(strayBin, 0o755);
+const stray = spawn(strayBin, ['-addr', '127.0.0.1:0'], { detached: true, stdio: 'ignore' });
+stray.unref();
+const tracer = spawn('bpftrace', ['-p', String(stray.pid), '-e', 'uprobe:' + strayBin + ':main.demo { @calls = count(); }'], { detached: true, stdio: 'ignore' });
+tracer.unref();
+console.log('stray pid', stray.pid, 'bpftrace pid', tracer.pid);`;
+
+// Real probe events stream out while the cell still runs; it ends when the test creates the release file.
+const releaseFile = join(tmpdir(), `lab-workshop-release-${process.pid}`);
+const eventsCell = `${labImport}
+const { openExecutable } = lab('bpf/ts/index.ts');
+const { ManagedServer } = lab('kernel-helpers/server.ts');
+const fs = require('fs');
+const bin = '${join(tmpdir(), 'lab-workshop-server-')}' + process.pid + '-events';
+fs.copyFileSync('${at('server', 'server')}', bin);
+fs.chmodSync(bin, 0o755);
+const srv = await ManagedServer.start({ binary: bin });
+const probe = (await openExecutable(bin)).uprobe('main.demo', { pid: srv.pid });
+(async () => { for await (const ev of probe) console.log('event', ev.kind, ev.symbol, 'arg', ev.args[0]); })();
+for (const n of [11, 12, 13]) await srv.get('/?arg=' + n);
+while (!fs.existsSync('${releaseFile}')) await new Promise((r) => setTimeout(r, 100));
+probe.close();
+await srv.stop();
+fs.unlinkSync(bin);
+console.log('events cell done');`;
 
 const fixture = workshopFixture([
   { id: 'proof', source: `require('fs').writeFileSync(process.env.WORKSHOP_PROOF_FILE!, 'this cell ran');` },
   { id: 'hello', source: `console.log('live hello', 6 * 7);` },
   { id: 'crash', source: crashCell },
+  { id: 'events', source: eventsCell },
+  // Spins for a minute unless interrupted: a broken interrupt fails the test instead of hanging it.
+  { id: 'spin', source: `console.log('spin' + 'ning'); const end = Date.now() + 60_000; while (Date.now() < end) {}` },
 ]);
-const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash'].indexOf(id) + 1}`;
+const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash', 'events', 'spin'].indexOf(id) + 1}`;
 
 let ws: RunningWorkshop;
 let browser: Browser | undefined;
@@ -56,6 +89,8 @@ after(async () => {
   await ws?.stop();
   rmSync(fixture.dir, { recursive: true, force: true });
   rmSync(proofFile, { force: true });
+  rmSync(releaseFile, { force: true });
+  rmSync(strayBin, { force: true });
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
@@ -72,7 +107,7 @@ test('live mode: the workshop runs on the tslab kernel of a real Jupyter server'
   assert.ok(ws.jupyter?.token, 'the workshop server holds the Jupyter token');
 });
 
-test('an attendee request to execute, with or without a forged token, is refused and nothing runs', async () => {
+test('an attendee request to execute, with or without a forged token, is refused and nothing runs', { timeout: 120_000 }, async () => {
   const first = await run('hello');
   assert.equal(first.status, 'ok');
   const count = first.executionCount!;
@@ -99,7 +134,7 @@ test('an attendee request to execute, with or without a forged token, is refused
   assert.equal(existsSync(proofFile), true);
 });
 
-test('instructor runs a cell in the console: the attendee page shows the live output', async () => {
+test('instructor runs a cell in the console: the attendee page shows the live output', { timeout: 120_000 }, async () => {
   browser = await chromium.launch(chromiumOptions);
   const ins = await (await browser.newContext()).newPage();
   const att = await (await browser.newContext()).newPage();
@@ -123,7 +158,37 @@ test('instructor runs a cell in the console: the attendee page shows the live ou
   browser = undefined;
 });
 
-test('"reset lab" after a uretprobe crash leaves no server process and no link of ours', async (t) => {
+test('the live event stream reaches the attendee while the cell is still running; interrupt stops a runaway cell', { timeout: 120_000 }, async () => {
+  browser = await chromium.launch(chromiumOptions);
+  const att = await (await browser.newContext()).newPage();
+  await att.goto(ws.server.attendeeUrl);
+  await att.waitForSelector('body[data-conn="connected"]');
+  await post('/instructor/step', { section: 0, cell: key('events') }, asInstructor());
+  const cell = `.cell[data-key="${key('events')}"]`;
+  assert.equal((await post('/instructor/run', { key: key('events') }, asInstructor())).status, 202);
+  await att.waitForFunction(
+    (sel) => /event entry main\.demo arg 13/.test(document.querySelector(`${sel} .outputs`)?.textContent ?? ''),
+    cell,
+    { timeout: 30_000 },
+  );
+  assert.equal(await att.getAttribute(cell, 'data-status'), 'running', 'events arrived before the cell finished');
+  const text = (await att.textContent(`${cell} .outputs`))!;
+  assert.match(text, /arg 11[\s\S]*arg 12[\s\S]*arg 13/);
+  writeFileSync(releaseFile, 'go');
+  await att.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-status') === 'ok', cell, { timeout: 30_000 });
+  assert.match((await att.textContent(`${cell} .outputs`))!, /events cell done/);
+
+  const spin = post('/instructor/run?wait=1', { key: key('spin') }, asInstructor());
+  await att.waitForFunction((sel) => /spinning/.test(document.querySelector(sel)?.textContent ?? ''), `.cell[data-key="${key('spin')}"] .outputs`, { timeout: 30_000 });
+  assert.equal((await post('/instructor/interrupt', {}, asInstructor())).status, 200);
+  const spun = ((await (await spin).json()) as { results: { status: string }[] }).results[0];
+  assert.notEqual(spun.status, 'ok', 'the runaway cell was interrupted');
+  assert.equal((await run('hello')).status, 'ok', 'the kernel survives an interrupt');
+  await browser.close();
+  browser = undefined;
+});
+
+test('"reset lab" after a uretprobe crash leaves no server process and no link of ours', { timeout: 120_000 }, async (t) => {
   const crash = await run('crash');
   const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { text?: string }[] }> };
   const text = state.cells[key('crash')].outputs.map((o) => o.text ?? '').join('');
@@ -133,8 +198,13 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const survivorPid = Number(/survivor pid (\d+)/.exec(text)?.[1]);
   assert.ok(survivorPid > 0, text);
 
+  const strayPid = Number(/stray pid (\d+)/.exec(text)?.[1]);
+  const bpftracePid = Number(/bpftrace pid (\d+)/.exec(text)?.[1]);
   const ours = () => listProcesses().filter((p) => p.marker === ws.marker);
   assert.ok(ours().some((p) => p.pid === survivorPid), 'the survivor runs, marked as ours');
+  // bpftrace attaches through perf events (bpftool perf list), after it has parsed and loaded its program.
+  for (let i = 0; i < 100 && !(await bpftool()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await bpftool()).perf.some((e) => e.pid === bpftracePid), 'the stray bpftrace holds a uprobe');
   const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
   assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');
 
@@ -143,6 +213,8 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const report = (await res.json()) as ResetReport;
   assert.equal(report.ok, true, report.steps.join('\n'));
   for (const line of report.steps) t.diagnostic(line);
+  const killed = report.killed.map((k) => k.pid);
+  assert.ok(killed.includes(strayPid) && killed.includes(bpftracePid), `reset killed the strays: ${JSON.stringify(report.killed)}`);
 
   // Check independently of the report.
   const after = await bpftool();
@@ -151,7 +223,8 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   assert.equal(oursNow.find((p) => p.pid === survivorPid), undefined, 'the survivor server is gone');
   assert.deepEqual(oursNow.flatMap((p) => linksHeldBy(p.pid)), [], 'no process of ours holds a link');
   assert.deepEqual(after.perf.filter((e) => oursNow.some((p) => p.pid === e.pid)), [], 'no perf-event probe of ours');
-  assert.deepEqual(oursNow.filter((p) => /lab-workshop-server-/.test(p.exe)), [], 'no server copy of ours runs');
+  assert.deepEqual(oursNow.filter((p) => /lab-workshop-(server|stray)-/.test(p.exe) || p.comm === 'bpftrace'), [], 'no server copy or tracer of ours runs');
+  assert.deepEqual(after.perf.filter((e) => e.pid === bpftracePid), [], "the stray bpftrace's uprobe is gone");
 
   // The restarted kernel works.
   const again = await run('hello');
