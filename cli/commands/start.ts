@@ -1,15 +1,58 @@
-import type { Command } from '../command.ts';
+import { flags, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { runAppCommand } from './run-app.ts';
+import { defaultServerAddr } from '../paths.ts';
+import { say, step } from '../ui.ts';
 
 export const startCommand: Command = {
   name: 'start',
-  summary: 'the main job: install what is missing, build, start the lab and print its URLs',
-  usage: './lab start',
+  summary: 'the main job: install what is missing, build, start Jupyter + the site + the demo server, print URLs',
+  usage:
+    './lab start [--site-port=N] [--jupyter-port=N] [--no-app]\n' +
+    '  everything listens on 127.0.0.1; Ctrl-C stops it all (and releases every probe the notebooks attached)',
   async run(argv) {
+    const { values } = flags(argv, {
+      'site-port': { type: 'string' },
+      'jupyter-port': { type: 'string' },
+      'no-app': { type: 'boolean' },
+    });
+    const started = Date.now();
     await ensureSetup();
     await buildAll();
-    return runAppCommand.run(argv);
+    const { startJupyter } = await import('../jupyter.ts');
+    const { siteServe } = await import('../site.ts');
+    const { ManagedServer } = await import('../../kernel-helpers/server.ts');
+
+    const jupyter = await step('start JupyterLab (tslab kernel)', () =>
+      startJupyter({ port: Number(values['jupyter-port'] ?? 0) }),
+    );
+    const site = await step('serve the docs site', () =>
+      siteServe({ port: Number(values['site-port'] ?? 0), jupyter: { url: jupyter.url, token: jupyter.token } }),
+    );
+    const app = values['no-app']
+      ? undefined
+      : await ManagedServer.start({ addr: defaultServerAddr, onOutput: (t) => process.stdout.write(`[server] ${t}`) }).catch(
+          (e: Error) => {
+            say(`demo server not started: ${e.message}`);
+            return undefined;
+          },
+        );
+
+    console.log(`
+  The lab is running (${((Date.now() - started) / 1000).toFixed(1)} s):
+
+    Docs site     ${site.url}
+    JupyterLab    ${jupyter.url}lab?token=${jupyter.token}
+    Notebooks     ${jupyter.url}lab/tree/notebooks?token=${jupyter.token}
+${app ? `    Demo server   ${app.url}/?arg=42   (curl 'localhost:8091?arg=42')\n` : ''}
+  Ctrl-C stops everything.`);
+
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    say('stopping…');
+    await Promise.allSettled([app?.stop(), site.stop(), jupyter.stop()]);
+    say('stopped: Jupyter, the site and the demo server are down');
   },
 };
