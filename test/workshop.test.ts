@@ -134,10 +134,12 @@ test('attendees cannot drive the lab: no token 401, forged token 403, attendee s
   const before = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, unknown>; step: unknown };
   assert.equal(before.cells[key], undefined, 'the cell has not run yet');
 
+  const t = ws.server.token;
+  const nearMiss = t.slice(0, -1) + (t.endsWith('x') ? 'y' : 'x');
   for (const path of ['/instructor/run', '/instructor/run-to', '/instructor/step', '/instructor/reset', '/instructor/interrupt']) {
     assert.equal((await post(path, { key, section: 2 })).status, 401, `${path} without a token`);
     assert.equal((await post(path, { key, section: 2 }, { Authorization: 'Bearer forged-token' })).status, 403, `${path} with a forged token`);
-    assert.equal((await post(`${path}?token=${ws.server.token.slice(0, -1)}x`, { key, section: 2 })).status, 403, `${path} with a near-miss token`);
+    assert.equal((await post(`${path}?token=${nearMiss}`, { key, section: 2 })).status, 403, `${path} with a near-miss token`);
   }
   assert.equal((await fetch(`${ws.server.url}/instructor`)).status, 401);
   assert.equal((await fetch(`${ws.server.url}/instructor/state?token=nope`)).status, 403);
@@ -156,7 +158,7 @@ test('attendees cannot drive the lab: no token 401, forged token 403, attendee s
   assert.deepEqual(await attendee.opened, { ok: true });
   assert.equal((await attendee.first).type, 'state');
   const refusedBefore = ws.server.refusedAttendeeMessages;
-  attendee.ws.send(JSON.stringify({ type: 'run', key, token: ws.server.token.replace(/./, 'x') }));
+  attendee.ws.send(JSON.stringify({ type: 'run', key, token: nearMiss }));
   const closed = await attendee.closed;
   assert.equal(closed.code, 1008);
   assert.equal(ws.server.refusedAttendeeMessages, refusedBefore + 1);
@@ -171,4 +173,26 @@ test('attendees cannot drive the lab: no token 401, forged token 403, attendee s
   const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { status: string; outputs: { text: string }[] }> };
   assert.equal(state.cells[key].status, 'ok');
   assert.equal(state.cells[key].outputs[0].text, 'recorded two\n');
+});
+
+test('the committed agenda is whole: notebooks, cells and notes exist, every page and scroll target is on the site', async () => {
+  const { existsSync: exists, readFileSync: read } = await import('node:fs');
+  const { loadAgenda } = await import('../workshop/agenda.ts');
+  const { defaultAgenda } = await import('../workshop/start.ts');
+  const { at } = await import('../cli/paths.ts');
+  const agenda = loadAgenda(defaultAgenda);
+  const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}\s-]/gu, '').replace(/\s/g, '-');
+  for (const s of agenda.sections) {
+    assert.deepEqual(s.problems, [], `section ${s.id}`);
+    assert.ok(s.notes.trim().length > 0, `section ${s.id} has speaker notes`);
+    const docPath = s.page.replace(/^\/docs\/|\/$/g, '');
+    const file = [`${docPath}.mdx`, `${docPath}.md`, `${docPath}/index.mdx`, `${docPath}/index.md`].map((f) => at('docs', f)).find((f) => exists(f));
+    if (s.page.startsWith('/docs/')) {
+      assert.ok(file, `section ${s.id}: no docs file for ${s.page}`);
+      if (s.anchor) {
+        const ids = [...read(file!, 'utf8').matchAll(/^#{2,6}\s+(.*?)(?:\s+\{#([\w-]+)\})?\s*$/gm)].map((m) => m[2] ?? slug(m[1]));
+        assert.ok(ids.includes(s.anchor), `section ${s.id}: #${s.anchor} is not a heading of ${file} (${ids.join(', ')})`);
+      }
+    }
+  }
 });
