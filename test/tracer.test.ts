@@ -332,6 +332,21 @@ test('without privileges the error names the missing capabilities', () => {
   assert.equal(out.trim().split('\n').length, 1);
 });
 
+test('a Go 1.19 build traces the same: register-ABI args, ret-mode pairing across stack growth', async () => {
+  const { buildServer, goToolchain, oldGo } = await import('../cli/go.ts');
+  const old = join(dir, 'server-go1.19');
+  copyFileSync(await buildServer(await goToolchain(oldGo)), old);
+  const exe19 = await openExecutable(old);
+  assert.match(exe19.goVersion ?? '', /^go1\.19/);
+  await using srv = await ManagedServer.start({ binary: old });
+  const calls = exe19.returnProbes('main.demo', { pid: srv.pid, rets: 1 });
+  assert.equal((await srv.get('/?arg=2000')).status, 200);
+  await Promise.all([1, 2, 3].map((n) => srv.get(`/?arg=${n}`)));
+  const done = await closeAndCollect(calls);
+  assert.deepEqual(done.map((e) => e.args[0]).sort((a, b) => a - b), [1, 2, 3, 2000]);
+  assert.ok(done.every((e) => e.ret[0] === e.args[0] && e.latency_ns !== null));
+});
+
 test('a kernel without uprobes (the PMU hidden in a private mount namespace) gets a clear error', () => {
   const file = join(dir, 'no-uprobes.mts');
   writeFileSync(file, `import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};

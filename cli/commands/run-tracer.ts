@@ -29,6 +29,7 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
     const { openExecutable } = await import('../../bpf/ts/index.ts');
     await buildAll({}, ['bpf objects', 'addon']);
     const exe = await openExecutable(req.binary);
+    if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
     const opts = { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg };
     const probe =
       req.mode === 'uprobe' ? exe.uprobe(req.symbol, opts) : req.mode === 'uretprobe' ? exe.uretprobe(req.symbol, opts) : exe.returnProbes(req.symbol, opts);
