@@ -8,6 +8,7 @@ import { startCommand } from './start.ts';
 import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
 import { recordCrashCommand } from './record-crash.ts';
+import { doctorCommand } from './doctor.ts';
 import { runTracerCommand } from './run-tracer.ts';
 import { inliningCommand } from './inlining.ts';
 import { notebooksCommand } from './notebooks.ts';
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   setupCommand,
   buildCommand,
   runAppCommand,
+  doctorCommand,
   runTracerCommand,
   crashMatrixCommand,
   recordCrashCommand,

@@ -1,0 +1,24 @@
+import { flags, type Command } from '../command.ts';
+
+export const doctorCommand: Command = {
+  name: 'doctor',
+  summary: 'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer) — each with a fix',
+  usage: './lab doctor [--json]   exits 1 when a required check fails',
+  async run(argv) {
+    const { values } = flags(argv, { json: { type: 'boolean' } });
+    const { preflightChecks } = await import('../../kernel-helpers/preflight.ts');
+    const checks = await preflightChecks();
+    const failed = checks.filter((c) => !c.ok && !c.optional);
+    if (values.json) {
+      console.log(JSON.stringify(checks, null, 2));
+    } else {
+      const w = Math.max(...checks.map((c) => c.name.length));
+      for (const c of checks) {
+        const mark = c.ok ? '✓' : c.optional ? '○' : '✗';
+        console.log(`${mark} ${c.name.padEnd(w)}  ${c.found}${c.ok ? '' : `\n  ${' '.repeat(w)}  fix: ${c.fix}`}`);
+      }
+      console.log(failed.length === 0 ? '\nready: every required check passed' : `\nnot ready: ${failed.map((c) => c.name).join(', ')}`);
+    }
+    return failed.length === 0 ? 0 : 1;
+  },
+};
