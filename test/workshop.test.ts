@@ -187,12 +187,20 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
     assert.ok(s.notes.trim().length > 0, `section ${s.id} has speaker notes`);
     const docPath = s.page.replace(/^\/docs\/|\/$/g, '');
     const file = [`${docPath}.mdx`, `${docPath}.md`, `${docPath}/index.mdx`, `${docPath}/index.md`].map((f) => at('docs', f)).find((f) => exists(f));
-    if (s.page.startsWith('/docs/')) {
+    if (s.page.startsWith('/notebooks/')) {
+      const nb = s.page.replace(/^\/notebooks\/|\/$/g, '');
+      assert.ok(exists(at('notebooks', `${nb}.ipynb`)), `section ${s.id}: no notebook behind ${s.page}`);
+    } else {
+      assert.ok(s.page.startsWith('/docs/'), `section ${s.id}: ${s.page} is neither a docs page nor a notebook page`);
       assert.ok(file, `section ${s.id}: no docs file for ${s.page}`);
       if (s.anchor) {
         const ids = [...read(file!, 'utf8').matchAll(/^#{2,6}\s+(.*?)(?:\s+\{#([\w-]+)\})?\s*$/gm)].map((m) => m[2] ?? slug(m[1]));
         assert.ok(ids.includes(s.anchor), `section ${s.id}: #${s.anchor} is not a heading of ${file} (${ids.join(', ')})`);
       }
+    }
+    // Speaker notes name cells by id ("03-11"): each must be a cell of this section.
+    for (const id of s.notes.match(/\b\d\d-\d\d\b/g) ?? []) {
+      assert.ok(s.cells.some((c) => c.id === id), `section ${s.id}: notes mention cell ${id}, not one of its cells`);
     }
   }
 });

@@ -50,6 +50,7 @@ export interface Section extends Omit<AgendaSection, 'cells' | 'notes'> {
 
 export interface Agenda {
   title: string;
+  notebooksDir: string;
   sections: Section[];
   /** Every code cell of every notebook the agenda uses, in notebook order — "run to here" needs the ones in between. */
   notebookCells: Map<string, AgendaCell[]>;
@@ -137,5 +138,5 @@ export function loadAgenda(agendaPath: string, opts: { notebooksDir?: string } =
     const { cells: _refs, notes: _notes, ...rest } = s;
     return { ...rest, minutes: Number(s.minutes) || 0, cells, notes, problems };
   });
-  return { title: file.title ?? 'Workshop', sections, notebookCells };
+  return { title: file.title ?? 'Workshop', notebooksDir: nbDir, sections, notebookCells };
 }

@@ -75,7 +75,11 @@ export class JupyterRunner implements CellRunner {
     private kernel: Kernel.IKernelConnection,
   ) {}
 
-  static async start(jupyter: { url: string; token: string }, kernelName = 'tslab'): Promise<JupyterRunner> {
+  /**
+   * `cwd`: the kernel's working directory relative to Jupyter's root (notebooks require "../kernel-helpers/…"
+   * relative to it). Jupyter's REST API takes it as `path`; the TypeScript types of KernelManager omit it.
+   */
+  static async start(jupyter: { url: string; token: string }, opts: { kernelName?: string; cwd?: string } = {}): Promise<JupyterRunner> {
     const serverSettings = ServerConnection.makeSettings({
       baseUrl: jupyter.url,
       wsUrl: jupyter.url.replace(/^http/, 'ws'),
@@ -85,7 +89,7 @@ export class JupyterRunner implements CellRunner {
     });
     const manager = new KernelManager({ serverSettings });
     await manager.ready;
-    const kernel = await manager.startNew({ name: kernelName });
+    const kernel = await manager.startNew({ name: opts.kernelName ?? 'tslab', ...(opts.cwd ? { path: opts.cwd } : {}) } as { name: string });
     return new JupyterRunner(manager, kernel);
   }
 

@@ -122,6 +122,14 @@ export class WorkshopServer implements AsyncDisposable {
     return `${this.url}/instructor?token=${this.token}`;
   }
 
+  /** The site came up (or failed) after the workshop started: every view switches its page frame. */
+  setSite(siteUrl: string | undefined, siteProblem?: string): void {
+    this.opts.siteUrl = siteUrl;
+    this.opts.siteProblem = siteProblem;
+    const { site, siteProblem: problem } = this.snapshot(false);
+    this.broadcast({ type: 'site', site, siteProblem: problem });
+  }
+
   get mode(): 'live' | 'rehearsal' {
     return this.opts.runner.mode;
   }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { at } from '../cli/paths.ts';
+import { isAbsolute, relative } from 'node:path';
+import { at, root } from '../cli/paths.ts';
 import { loadAgenda, type Agenda } from './agenda.ts';
 import { markerVar } from './processes.ts';
 import { livePreflight } from './preflight.ts';
@@ -27,8 +28,10 @@ export interface RunningWorkshop extends AsyncDisposable {
   mode: 'live' | 'rehearsal';
   rehearsalReason?: string;
   jupyter?: { url: string; token: string };
-  siteUrl?: string;
-  siteProblem?: string;
+  /** Set once the site is served (see siteReady). */
+  readonly siteUrl?: string;
+  /** Settles when the site is served or has failed (never rejects). */
+  siteReady: Promise<void>;
   marker: string;
   stop(): Promise<void>;
 }
@@ -38,24 +41,20 @@ export function workshopMarker(): string {
   return (process.env[markerVar] ??= `ws-${process.pid}-${randomBytes(6).toString('hex')}`);
 }
 
-interface SiteHandle {
-  url: string;
-  stop?: () => Promise<void> | void;
-  close?: () => Promise<void> | void;
-}
-
-/** The site engineer's siteServe() from cli/site.ts, when it exists. */
-async function startSite(host: string): Promise<{ site?: SiteHandle; problem?: string }> {
+/**
+ * Builds the site if it is stale and serves it (cli/site.ts). Never hands it the Jupyter token: the
+ * site would publish it in lab-config.json to everyone who can load a page, attendees included.
+ */
+async function startSite(host: string, log: (line: string) => void): Promise<{ url: string; stop(): Promise<void> }> {
   const path = at('cli', 'site.ts');
-  if (!existsSync(path)) return { problem: 'cli/site.ts (siteServe) does not exist yet in this checkout' };
-  try {
-    const mod = (await import(path)) as { siteServe?: (o: { port?: number; host?: string }) => Promise<SiteHandle> };
-    if (typeof mod.siteServe !== 'function') return { problem: 'cli/site.ts exports no siteServe()' };
-    const site = await mod.siteServe({ port: 0, host });
-    return { site };
-  } catch (e) {
-    return { problem: `the site did not start: ${(e as Error).message.split('\n')[0]}` };
+  if (!existsSync(path)) throw new Error('cli/site.ts (siteServe) does not exist in this checkout');
+  const site = (await import(path)) as typeof import('../cli/site.ts');
+  const stale = await site.siteStale();
+  if (stale) {
+    log(`building the site (${stale}); the views show the page names until it is served…`);
+    await site.buildSite();
   }
+  return site.siteServe({ port: 0, host });
 }
 
 export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<RunningWorkshop> {
@@ -83,7 +82,9 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
         const j = await startJupyter();
         cleanups.push(() => j.stop());
         jupyter = { url: j.url, token: j.token };
-        runner = await JupyterRunner.start(j);
+        // The kernel runs where the notebooks live, as it would in JupyterLab (their requires are relative).
+        const cwd = relative(root, agenda.notebooksDir);
+        runner = await JupyterRunner.start(j, { cwd: cwd.startsWith('..') || isAbsolute(cwd) ? undefined : cwd });
       } catch (e) {
         rehearsalReason = `Jupyter did not start: ${(e as Error).message.split('\n')[0]}`;
       }
@@ -92,29 +93,44 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     const r = runner;
     cleanups.push(() => r.dispose());
 
-    let siteUrl: string | undefined;
-    let siteProblem: string | undefined = 'not started (--without-site)';
-    if (opts.site !== false) {
-      log('starting the site…');
-      const { site, problem } = await startSite(opts.host ?? '127.0.0.1');
-      siteProblem = problem;
-      if (site) {
-        siteUrl = site.url;
-        cleanups.push(async () => void (await (site.stop ?? site.close)?.call(site)));
-      }
-    }
-
-    const server = await WorkshopServer.start({ agenda, runner, marker, host: opts.host, port: opts.port, siteUrl, siteProblem, rehearsalReason });
+    const siteProblem = opts.site === false ? 'not started (--without-site)' : 'starting (the first build takes a few minutes)…';
+    const server = await WorkshopServer.start({ agenda, runner, marker, host: opts.host, port: opts.port, siteProblem, rehearsalReason });
     cleanups.push(() => server.close());
-    const stop = stopAll;
+
+    // The site comes up in the background: the room can connect while it builds.
+    let siteUrl: string | undefined;
+    let stopped = false;
+    const siteReady =
+      opts.site === false
+        ? Promise.resolve()
+        : startSite(opts.host ?? '127.0.0.1', log).then(
+            async (site) => {
+              if (stopped) return site.stop();
+              cleanups.push(() => site.stop());
+              siteUrl = site.url;
+              server.setSite(site.url);
+              log(`site: ${site.url}`);
+            },
+            (e: Error) => {
+              const problem = `the site did not start: ${e.message.split('\n')[0]}`;
+              server.setSite(undefined, problem);
+              log(problem);
+            },
+          );
+    const stop = async () => {
+      stopped = true;
+      await stopAll();
+    };
     return {
       server,
       agenda,
       mode: runner.mode,
       rehearsalReason,
       jupyter,
-      siteUrl,
-      siteProblem,
+      get siteUrl() {
+        return siteUrl;
+      },
+      siteReady,
       marker,
       stop,
       [Symbol.asyncDispose]: stop,

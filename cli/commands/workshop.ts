@@ -55,7 +55,7 @@ export const workshopCommand: Command = {
 
     if (ws.mode === 'rehearsal') say(`REHEARSAL MODE — recorded outputs are replayed, nothing executes (${ws.rehearsalReason})`);
     else say(`live mode: cells run on the tslab kernel of Jupyter (127.0.0.1 only; the token stays in the workshop server)`);
-    say(ws.siteUrl ? `site: ${ws.siteUrl}` : `no site: ${ws.siteProblem}`);
+    if (values['without-site']) say('no site (--without-site): the views name each page instead of showing it');
     for (const s of ws.agenda.sections) for (const p of s.problems) say(`agenda: ${s.id}: ${p}`);
     const lan =
       host === '0.0.0.0'

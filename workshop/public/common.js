@@ -78,6 +78,10 @@ const Workshop = (() => {
       case 'kernel':
         state.kernel = msg.kernel;
         return 'kernel';
+      case 'site':
+        state.site = msg.site;
+        state.siteProblem = msg.siteProblem;
+        return 'site';
       case 'resetting':
         state.resetting = true;
         return 'reset';
