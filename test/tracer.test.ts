@@ -309,6 +309,14 @@ test('clear one-line errors, and the process carries on tracing afterwards', asy
   await new Promise((r) => gone.once('exit', r));
   assert.throws(() => exe.uprobe('main.demo', { pid: gone.pid }), oneLine(/no running process with pid/));
   assert.throws(() => exe.uprobe('main.demo', { args: 12 }), oneLine(/args: 12/));
+  const other = join(dir, 'other-copy');
+  copyFileSync(binary, other);
+  {
+    await using elsewhere = await ManagedServer.start({ binary: other });
+    assert.throws(() => exe.uprobe('main.demo', { pid: elsewhere.pid }), oneLine(/process \d+ does not run .*server \(it runs .*other-copy\)/));
+    const viaProc = await openExecutable(`/proc/${elsewhere.pid}/exe`);
+    viaProc.uprobe('main.demo', { pid: elsewhere.pid }).close();
+  }
   assert.equal(openProbes().length, 0);
   assert.deepEqual(loadedProgramIds(), []);
 

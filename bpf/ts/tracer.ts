@@ -4,7 +4,7 @@
  * bpf_links told apart by their bpf_cookie, events decoded in batches and
  * routed to the probe that asked for them.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { LabError } from '../../cli/errors.ts';
 import { at } from '../../cli/paths.ts';
 import { loadAddon, type NativeError, type NativeTracer } from './addon.ts';
@@ -132,6 +132,31 @@ export function processAlive(pid: number): boolean {
 function checkPid(pid: number): void {
   if (!Number.isInteger(pid) || pid <= 0) throw new LabError(`pid ${pid} is not a process id`, 'pass the PID of a running process');
   if (!processAlive(pid)) throw new LabError(`no running process with pid ${pid} (it has exited or never existed)`, 'start the program first and pass its current PID');
+}
+
+/**
+ * A uprobe lives on a file's inode: a process started from another copy, or
+ * from a file since replaced (rebuilt), would never hit it.
+ */
+function checkRuns(pid: number, binary: string): void {
+  const ino = statSync(binary).ino;
+  let exe: Stats;
+  try {
+    exe = statSync(`/proc/${pid}/exe`);
+  } catch {
+    return; // cannot tell (another user's process); the attach will say more
+  }
+  if (exe.ino === ino) return;
+  const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+  if (maps.split('\n').some((l) => l.split(/\s+/)[4] === String(ino))) return;
+  let running = '?';
+  try {
+    running = readlinkSync(`/proc/${pid}/exe`);
+  } catch {}
+  throw new LabError(
+    `process ${pid} does not run ${binary} (it runs ${running}), so probes on that file would never fire in it`,
+    `pass the binary it runs (--binary /proc/${pid}/exe works even if the file was replaced) or drop --pid`,
+  );
 }
 
 /** The addon's errors, in the lab's words. */
@@ -284,7 +309,10 @@ class ProbeImpl implements Probe {
     if (opts.stringArg !== undefined && (!Number.isInteger(strSlot) || strSlot < 0 || strSlot > MAX_REGS - 2)) {
       throw new LabError(`stringArg: ${strSlot} is not a register slot from 0 to ${MAX_REGS - 2}`, 'pass the slot of the string\'s pointer (its length is in the next slot)');
     }
-    if (opts.pid !== undefined) checkPid(opts.pid);
+    if (opts.pid !== undefined) {
+      checkPid(opts.pid);
+      checkRuns(opts.pid, plan.binary);
+    }
     if (plan.kind === 'ret' && plan.retOffsets.length === 0) {
       throw new LabError(`${plan.symbol} has no RET instruction to probe`, 'trace its entry with a uprobe instead');
     }
