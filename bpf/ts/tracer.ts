@@ -288,6 +288,8 @@ class ProbeImpl implements Probe {
   private readonly waiting: ((r: IteratorResult<TraceEvent>) => void)[] = [];
   private readonly seenPids = new Set<number>();
   private overflow = 0;
+  /** The kernel's drop count, kept when the maps go away with the last probe. */
+  private finalDrops = 0;
   private isClosed = false;
   private constructor(
     private readonly session: Session,
@@ -378,7 +380,6 @@ class ProbeImpl implements Probe {
   drops(): number {
     return this.overflow + (this.isClosed ? this.finalDrops : this.session.native.drops(this.id));
   }
-  private finalDrops = 0;
 
   close(): void {
     if (this.isClosed) return;

@@ -35,6 +35,7 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
       req.mode === 'uprobe' ? exe.uprobe(req.symbol, opts) : req.mode === 'uretprobe' ? exe.uretprobe(req.symbol, opts) : exe.returnProbes(req.symbol, opts);
     return { events: probe, close: () => probe.close() };
   },
+  cilium: async (req) => (await import('../../bpf/cilium/engine.ts')).ciliumEngine(req),
 };
 
 const modes: ProbeKind[] = ['uprobe', 'uretprobe', 'ret'];
@@ -44,7 +45,7 @@ export const runTracerCommand: Command = {
   summary: 'trace a Go function live: uprobe (entries), uretprobe (returns; crashes Go) or ret (safe returns)',
   usage:
     './lab run-tracer [--mode uprobe|uretprobe|ret] [--symbol main.demo] [--binary server/server] [--pid N] [--json]\n' +
-    '                 [--args N] [--rets N] [--string-arg SLOT] [--engine addon]\n' +
+    '                 [--args N] [--rets N] [--string-arg SLOT] [--engine addon|cilium]\n' +
     '  default: uretprobe on main.demo in server/server, every process; Ctrl-C detaches and exits',
   async run(argv) {
     const { values } = flags(argv, {
@@ -98,7 +99,7 @@ export const runTracerCommand: Command = {
       }
     }
     session.close();
-    if (!stopped) say('tracer stopped');
+    say(stopped ? 'detached' : 'tracer stopped');
     return 0;
   },
 };
