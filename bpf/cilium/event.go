@@ -82,16 +82,12 @@ func appendJSON(b []byte, e *event, symbol string) []byte {
 	b = append(b, `{"kind":"`...)
 	b = append(b, kindNames[e.Kind]...)
 	b = append(b, `","symbol":`...)
-	if e.Kind == kindExit {
-		b = append(b, `""`...)
-	} else {
-		b = strconv.AppendQuote(b, symbol)
-	}
+	b = strconv.AppendQuote(b, symbol)
 	b = append(b, `,"pid":`...)
 	b = strconv.AppendUint(b, uint64(e.Pid), 10)
 	b = append(b, `,"tid":`...)
 	b = strconv.AppendUint(b, uint64(e.Tid), 10)
-	b = append(b, `,"goroutine":"`...)
+	b = append(b, `,"goroutine":"0x`...)
 	b = strconv.AppendUint(b, e.Goroutine, 16)
 	b = append(b, `","ts_ns":`...)
 	b = strconv.AppendUint(b, e.TsNs, 10)

@@ -21,6 +21,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 )
 
 // Values of enum lab_probe_mode and enum lab_event_kind in bpf/events.h.
@@ -40,15 +41,17 @@ const (
 )
 
 type options struct {
-	binary     string
-	symbol     string
-	mode       string
-	pid        int
-	json       bool
-	args       int
-	rets       int
-	stringArg  int
-	retOffsets []uint64
+	binary      string
+	symbol      string
+	mode        string
+	pid         int
+	json        bool
+	args        int
+	rets        int
+	stringArg   int
+	entryOffset uint64
+	retOffsets  []uint64
+	benchN      int
 }
 
 func main() {
@@ -69,7 +72,9 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.args, "args", 4, "integer argument registers to read (0-9)")
 	flag.IntVar(&o.rets, "rets", 1, "integer result registers to read (0-9)")
 	flag.IntVar(&o.stringArg, "string-arg", -1, "register slot holding a Go string's pointer (its length in the next)")
-	flag.StringVar(&offsets, "ret-offsets", "", "ret mode: comma-separated byte offsets of the function's RET instructions")
+	flag.IntVar(&o.benchN, "bench-consume", 0, "benchmark: create the ring buffer, decode this many events from bench/ringbuf's producer, print JSON")
+	flag.Uint64Var(&o.entryOffset, "entry-offset", 0, "bytes from the function's start to put the entry probe at (past the stack check, so morestack's restart does not fire it twice)")
+	flag.StringVar(&offsets, "ret-offsets", "", "ret mode: comma-separated byte offsets of the function's RET instructions from its start")
 	flag.Parse()
 	if o.args < 0 || o.args > 9 || o.rets < 0 || o.rets > 9 {
 		return o, errors.New("-args and -rets take 0 to 9 registers")
@@ -169,7 +174,7 @@ func attach(o options, p *programs) ([]link.Link, error) {
 		return nil, err
 	}
 	entryCookie := cookie(noRetSite, mode, o.args, 0, o.stringArg)
-	if err := add(ex.Uprobe(o.symbol, p.entry.LabEntry, &link.UprobeOptions{PID: o.pid, Cookie: entryCookie})); err != nil {
+	if err := add(ex.Uprobe(o.symbol, p.entry.LabEntry, &link.UprobeOptions{PID: o.pid, Offset: o.entryOffset, Cookie: entryCookie})); err != nil {
 		return closeAll(fmt.Errorf("uprobe on %s: %w", o.symbol, err))
 	}
 	switch mode {
@@ -202,6 +207,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if o.benchN > 0 {
+		return benchConsume(o.benchN)
+	}
 	p, err := loadPrograms()
 	if err != nil {
 		return err
@@ -224,6 +232,10 @@ func run() error {
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	// Detach when whoever started us dies, even by SIGKILL: no probe outlives its tracer.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
+		return err
+	}
 	go func() {
 		<-stop
 		rd.Close() // unblocks the reader; the deferred closes detach every link

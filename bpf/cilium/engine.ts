@@ -1,0 +1,57 @@
+/**
+ * `./lab run-tracer --engine cilium`: the same request as the addon engine, served by the
+ * cilium/ebpf peer (bpf/cilium/cilium-tracer). The probe locations come from the tracer API's
+ * plan (entry past the stack check, every RET), so both engines probe the same instructions.
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { LabError } from '../../cli/errors.ts';
+import { buildAll } from '../../cli/build.ts';
+import { say } from '../../cli/ui.ts';
+import type { TraceEvent } from '../ts/index.ts';
+import type { TraceRequest, TraceSession } from '../../cli/commands/run-tracer.ts';
+import { peerBinary } from './build.ts';
+
+/** The peer's command line for a request (relative offsets from the function's first byte). */
+export async function peerArgs(req: TraceRequest): Promise<string[]> {
+  const { openExecutable } = await import('../ts/index.ts');
+  const exe = await openExecutable(req.binary);
+  if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
+  const plan = exe.plan(req.symbol, req.mode);
+  const args = ['-json', '-binary', exe.path, '-symbol', req.symbol, '-mode', req.mode];
+  args.push('-args', String(req.args), '-rets', String(req.rets), '-entry-offset', String(plan.entryOffset - plan.functionOffset));
+  if (req.pid !== undefined) args.push('-pid', String(req.pid));
+  if (req.stringArg !== undefined) args.push('-string-arg', String(req.stringArg));
+  if (req.mode === 'ret') args.push('-ret-offsets', plan.retOffsets.map((o) => o - plan.functionOffset).join(','));
+  return args;
+}
+
+export async function ciliumEngine(req: TraceRequest): Promise<TraceSession> {
+  await buildAll({}, ['cilium']);
+  const child = spawn(peerBinary, await peerArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', (e) => reject(new LabError(`cannot start the cilium peer: ${e.message}`, 'run ./lab build cilium', { cause: e })));
+    child.once('exit', () =>
+      reject(new LabError(`the cilium peer stopped before attaching: ${stderr.trim().split('\n').pop() ?? ''}`, 'fix what it says, or try --engine addon')),
+    );
+    child.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('attached ')) resolve();
+    });
+  });
+  child.removeAllListeners('exit');
+  // Later messages from the peer (drop counts) still reach the user.
+  child.stderr!.on('data', (d) => process.stderr.write(d));
+  async function* events(): AsyncGenerator<TraceEvent> {
+    for await (const line of createInterface({ input: child.stdout! })) {
+      if (line.startsWith('{')) yield JSON.parse(line) as TraceEvent;
+    }
+  }
+  return {
+    events: events(),
+    close: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); // detaches, flushes, exits
+    },
+  };
+}
