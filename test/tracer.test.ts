@@ -167,6 +167,23 @@ test('entry probes sit past the stack check: morestack restarts fire an offset-0
   assert.equal(calls.drops(), 0);
 });
 
+test('the entry offset skips both branches of a big-frame stack check', async () => {
+  const { bodyOffset } = await import('../bpf/ts/prologue.ts');
+  const bytes = readFileSync(binary);
+  const code = (name: string) => {
+    const f = exe.func(name);
+    return bytes.subarray(f.fileOffset, f.fileOffset + 64);
+  };
+  // main.demo: cmp rsp,[r14+16]; jbe (6 bytes) -> body at 10. runtime.getCPUCount has a frame > 4 KiB:
+  // mov r12,rsp; sub r12,N; jb; cmp r12,[r14+16]; jbe -> its body starts with push rbp (0x55).
+  assert.equal(bodyOffset(code('main.demo')), 10);
+  const big = code('runtime.getCPUCount');
+  const off = bodyOffset(big);
+  assert.ok(off > 10, `body at ${off}`);
+  assert.equal(big[off], 0x55, 'push rbp');
+  assert.equal(bodyOffset(code('main.square')), 0, 'a NOSPLIT leaf has no check');
+});
+
 test('ret mode tells which RET fired (classify has several) and sees a call that recovered a panic', async () => {
   await using srv = await ManagedServer.start({ binary });
   const sites = exe.retSites('main.classify').sites;

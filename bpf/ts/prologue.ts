@@ -11,21 +11,23 @@ type Iced = typeof import('iced-x86');
 let iced: Iced | undefined;
 const loadIced = () => (iced ??= createRequire(import.meta.url)('iced-x86') as Iced);
 
-/** Bytes past the stack-check branch, or 0 when the function has no stack check (NOSPLIT). */
+/**
+ * Bytes past the stack-check branch, or 0 when the function has no stack
+ * check (NOSPLIT). Small frames: `cmp rsp, [r14+16]; jbe`. Big frames first
+ * guard against wrap-around: `mov r12, rsp; sub r12, N; jb; cmp r12, [r14+16]; jbe`.
+ */
 export function bodyOffset(code: Uint8Array): number {
   const { Decoder, DecoderOptions, Instruction, FlowControl, Mnemonic, Register } = loadIced();
   const decoder = new Decoder(64, code, DecoderOptions.None);
   const instr = new Instruction();
   try {
     let comparedWithStackGuard = false;
-    // The check is at most a handful of instructions: lea/mov/sub, cmp, jbe.
-    for (let i = 0; i < 6 && decoder.canDecode; i++) {
+    for (let i = 0; i < 8 && decoder.canDecode; i++) {
       decoder.decodeOut(instr);
       if (instr.mnemonic === Mnemonic.Cmp && instr.memoryBase === Register.R14) comparedWithStackGuard = true;
-      if (instr.flowControl === FlowControl.ConditionalBranch) {
-        return comparedWithStackGuard ? Number(instr.nextIP) : 0;
-      }
-      if (instr.flowControl !== FlowControl.Next) return 0;
+      else if (instr.flowControl === FlowControl.ConditionalBranch) {
+        if (comparedWithStackGuard) return Number(instr.nextIP);
+      } else if (instr.flowControl !== FlowControl.Next) return 0;
     }
     return 0;
   } finally {
