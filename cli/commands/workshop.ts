@@ -39,6 +39,8 @@ export const workshopCommand: Command = {
     // Cells run the Go server; a failed rebuild (e.g. the binary is busy) still leaves a usable one.
     await buildAll({}, ['server']).catch((e: Error) => say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`));
     const { startWorkshop } = await import('../../workshop/start.ts');
+    // @jupyterlab/services reports every kernel socket and status change on console.debug.
+    console.debug = () => undefined;
     const ws = await startWorkshop({
       rehearsal: values.rehearsal,
       host,
