@@ -204,3 +204,46 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
     }
   }
 });
+
+test('./lab workshop on an unprivileged account falls back to rehearsal and says why', { timeout: 90_000 }, async () => {
+  const { spawn } = await import('node:child_process');
+  const { at } = await import('../cli/paths.ts');
+  // The same machine, but as "nobody": no root, so no probes — the preflight must notice.
+  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', at('lab'), 'workshop', '--without-site'], {
+    cwd: at(),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (err += d));
+  try {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const attend = await Promise.race([
+      (async () => {
+        for (;;) {
+          const m = /^(http:\/\/127\.0\.0\.1:\d+\/attend)$/m.exec(out);
+          if (m) return m[1];
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })(),
+      exited.then(() => assert.fail(`./lab workshop exited early: ${err}`)),
+    ]);
+    assert.match(err, /REHEARSAL MODE.*preflight failed: not running as root/);
+    const state = (await (await fetch(`${attend}/state`)).json()) as { mode: string; rehearsalReason: string };
+    assert.equal(state.mode, 'rehearsal');
+    assert.match(state.rehearsalReason, /not running as root/);
+  } finally {
+    process.kill(-child.pid!, 'SIGTERM');
+  }
+});
+
+test('./lab workshop refuses to listen beyond 127.0.0.1 without the explicit flag', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { at } = await import('../cli/paths.ts');
+  const r = spawnSync(at('lab'), ['workshop', '--host', '0.0.0.0'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /--i-understand-attendees-reach-this-machine/);
+  assert.doesNotMatch(r.stdout, /http:\/\//, 'nothing was served');
+});
