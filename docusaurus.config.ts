@@ -7,6 +7,7 @@ import { labSitePlugin } from './src/plugins/lab-site';
 const config: Config = {
   title: 'The Go uretprobe lab',
   tagline: 'Why uretprobes crash Go programs, and how to trace Go safely with eBPF',
+  favicon: 'img/favicon.svg',
   url: 'http://127.0.0.1',
   baseUrl: '/',
   trailingSlash: true,

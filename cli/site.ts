@@ -3,7 +3,7 @@
  * which serves the built site on loopback and tells it where the Jupyter server is.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { at, root } from './paths.ts';
@@ -108,6 +108,15 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
   });
 }
 
+/**
+ * Tells the built site which Jupyter server the notebook pages run cells on (null: none). Always
+ * written: a missing file would be a 404 in every notebook page's console.
+ */
+export function writeLabConfig(jupyter: { url: string; token: string } | null): void {
+  writeFileSync(labConfigFile, JSON.stringify({ jupyter }, null, 2) + '\n');
+  chmodSync(labConfigFile, 0o600); // it holds the Jupyter token
+}
+
 export interface SiteServeOptions {
   /** 0 or absent: a free port. */
   port?: number;
@@ -147,15 +156,14 @@ async function answers(url: string): Promise<boolean> {
 
 /**
  * Serves the built site (`docusaurus serve`) and resolves once it answers. With `jupyter`, the
- * notebook pages' Run buttons use that server; without, build/lab-config.json is removed so no
- * stale token from an earlier run is offered.
+ * notebook pages' Run buttons use that server; without, build/lab-config.json says there is none,
+ * so no stale token from an earlier run is offered.
  */
 export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite> {
   if (!existsSync(join(siteBuildDir, 'index.html'))) {
     throw new LabError('the site is not built (no build/index.html)', 'run ./lab build site');
   }
-  if (opts.jupyter) writeFileSync(labConfigFile, JSON.stringify({ jupyter: opts.jupyter }, null, 2) + '\n', { mode: 0o600 });
-  else rmSync(labConfigFile, { force: true });
+  writeLabConfig(opts.jupyter ?? null);
 
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port || (await freePort(host));

@@ -8,7 +8,7 @@ export default function CrashOutput({ lines = 'signature' }: { lines?: 'signatur
   let shown: string[] = [];
   if (lines === 'signature') {
     shown = all.filter((l) => /unexpected return pc|^fatal error|^SIGILL|^stack: frame/.test(l));
-    shown = [...new Set(shown)];
+    shown = Array.from(new Set(shown));
   } else if (lines === 'runtime-stack') {
     const i = all.indexOf('runtime stack:');
     shown = i < 0 ? [] : all.slice(i, all.indexOf('', i));

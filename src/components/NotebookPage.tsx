@@ -55,6 +55,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
   const [kernelState, setKernelState] = useState<KernelState | 'none'>('none');
   const [liveOutputs, setLiveOutputs] = useState<Record<number, OutputView[]>>({});
   const [running, setRunning] = useState<number | null>(null);
+  const [liveCounts, setLiveCounts] = useState<Record<number, number | null>>({});
   const [error, setError] = useState<string | null>(null);
   const session = useRef<Promise<LiveSession> | null>(null);
 
@@ -92,7 +93,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
 
   const kernel = useCallback(() => {
     if (live.phase !== 'ready') throw new Error('no Jupyter server');
-    session.current ??= LiveSession.start(live.target, nb.kernelName, setKernelState).catch((e) => {
+    session.current ??= LiveSession.start(live.target, nb.kernelName, `notebooks/${nb.file}`, setKernelState).catch((e) => {
       session.current = null;
       throw e;
     });
@@ -107,7 +108,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
       try {
         const k = await kernel();
         let clearPending = false;
-        await k.execute(code, (out: LiveOutput) => {
+        const reply = await k.execute(code, (out: LiveOutput) => {
           if ('clear' in out) {
             if (out.wait) clearPending = true;
             else setLiveOutputs((o) => ({ ...o, [index]: [] }));
@@ -119,6 +120,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
             return { ...o, [index]: [...before, out] };
           });
         });
+        setLiveCounts((c) => ({ ...c, [index]: reply.count }));
       } catch (e) {
         setError(`could not run the cell: ${(e as Error).message}`);
       } finally {
@@ -136,6 +138,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
     const s = await session.current?.catch(() => null);
     if (!s) return;
     setLiveOutputs({});
+    setLiveCounts({});
     await s.restart().catch((e: Error) => setError(`restart failed: ${e.message}`));
   };
 
@@ -188,7 +191,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
             <div key={i} className={styles.cell} data-cell={n}>
               <div className={styles.codeHeader}>
                 <span className={styles.grow}>
-                  In [{running === i ? '*' : (cell.count ?? ' ')}]
+                  In [{running === i ? '*' : i in liveCounts ? (liveCounts[i] ?? ' ') : (cell.count ?? ' ')}]
                   {running === i && <span className={styles.running}> running…</span>}
                 </span>
                 {live.phase === 'ready' && (

@@ -102,7 +102,7 @@ export function dumpWords(stderr: string): DumpWord[] {
     const notes = lines[i + 1]?.startsWith(' ') ? lines[i + 1] : '';
     if (notes) {
       // A caret under column 18 marks the first word, under column 37 the second.
-      for (const n of notes.matchAll(/\^ (\S+)/g)) {
+      for (const n of Array.from(notes.matchAll(/\^ (\S+)/g))) {
         const word = (n.index ?? 0) < 30 ? lineWords[0] : lineWords[1];
         if (word) word.note = word.note ? `${word.note} ${n[1]}` : n[1];
       }

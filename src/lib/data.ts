@@ -1,52 +1,8 @@
-// The shapes of the recordings in docs/data/ (contract 4), as the site reads them.
+// The recordings in docs/data/, as the lab-site plugin loaded them at build time.
 import { usePluginData } from '@docusaurus/useGlobalData';
-import type { CrashForensics } from './crash';
+import type { LabData } from './data-types';
 
-export interface CrashRecording {
-  recordedAt: string;
-  kernel: string;
-  goVersion: string;
-  binary: string;
-  symbol: string;
-  request: string;
-  stderr: string;
-  maps: string;
-  forensics: CrashForensics;
-  tracer?: string;
-  warmup?: string;
-}
-
-export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
-
-export interface MatrixCell {
-  go: string;
-  trigger: string;
-  probe: string;
-  outcome: Outcome;
-  status: number;
-  crashKind?: string;
-  signature?: string;
-  wrong?: string;
-  events: number;
-  body?: string;
-}
-
-export interface CrashMatrix {
-  recordedAt: string;
-  kernel: string;
-  toolchains: string[];
-  triggers: { id: string; title: string; path: string; symbol: string }[];
-  probes: string[];
-  cells: MatrixCell[];
-}
-
-export interface LabData {
-  crashRecording: CrashRecording | null;
-  crashMatrix: CrashMatrix | null;
-  /** bench/results.json as written by ./lab bench; its shape belongs to the bench engineer. */
-  bench: unknown;
-  benchPath: string | null;
-}
+export type { CrashRecording, CrashMatrix, MatrixCell, Outcome, LabData } from './data-types';
 
 export function useLabData(): LabData {
   return usePluginData('lab-site') as LabData;

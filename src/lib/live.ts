@@ -1,7 +1,7 @@
 // Live mode: run notebook cells on a real Jupyter server (tslab kernel) through
 // @jupyterlab/services, straight from the page. The server comes from /lab-config.json (written by
 // `./lab start` next to the built site) or from what the reader pasted (localStorage).
-import type { Kernel, KernelMessage } from '@jupyterlab/services';
+import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import { outputView, type OutputView } from './notebook';
 
 export interface JupyterTarget {
@@ -82,12 +82,18 @@ export type KernelState = 'starting' | 'idle' | 'busy' | 'restarting' | 'dead' |
 /** One tslab kernel for one notebook page. */
 export class LiveSession {
   private constructor(
+    private readonly session: Session.ISessionConnection,
     private readonly kernel: Kernel.IKernelConnection,
-    private readonly shutdownManager: () => void,
+    private readonly disposeManagers: () => void,
   ) {}
 
-  static async start(t: JupyterTarget, kernelName: string, onState: (s: KernelState) => void): Promise<LiveSession> {
-    const { ServerConnection, KernelManager } = await import('@jupyterlab/services');
+  /**
+   * Starts a kernel through a Jupyter session for the notebook's path, so the kernel's working
+   * directory is the notebook's directory — as when the notebook runs in JupyterLab (cells require
+   * "../kernel-helpers/…").
+   */
+  static async start(t: JupyterTarget, kernelName: string, notebookPath: string, onState: (s: KernelState) => void): Promise<LiveSession> {
+    const { ServerConnection, KernelManager, SessionManager } = await import('@jupyterlab/services');
     const serverSettings = ServerConnection.makeSettings({
       baseUrl: t.url,
       wsUrl: t.url.replace(/^http/, 'ws'),
@@ -95,19 +101,31 @@ export class LiveSession {
       appendToken: true,
       init: { cache: 'no-store', credentials: 'omit' },
     });
-    const manager = new KernelManager({ serverSettings });
-    await manager.ready;
-    const kernel = await manager.startNew({ name: kernelName });
+    const kernelManager = new KernelManager({ serverSettings });
+    const sessionManager = new SessionManager({ kernelManager, serverSettings });
+    await sessionManager.ready;
+    const session = await sessionManager.startNew({
+      path: notebookPath,
+      type: 'notebook',
+      name: notebookPath.split('/').pop() ?? notebookPath,
+      kernel: { name: kernelName },
+    });
+    const kernel = session.kernel;
+    if (!kernel) throw new Error(`Jupyter started no ${kernelName} kernel`);
     kernel.statusChanged.connect((_, status) => onState(status as KernelState));
-    return new LiveSession(kernel, () => manager.dispose());
+    onState(kernel.status as KernelState);
+    return new LiveSession(session, kernel, () => {
+      sessionManager.dispose();
+      kernelManager.dispose();
+    });
   }
 
   get id(): string {
     return this.kernel.id;
   }
 
-  /** Runs code; outputs stream to onOutput as they arrive. Resolves with the reply status. */
-  async execute(code: string, onOutput: (o: LiveOutput) => void): Promise<'ok' | 'error' | 'abort'> {
+  /** Runs code; outputs stream to onOutput as they arrive. Resolves with the reply's status and count. */
+  async execute(code: string, onOutput: (o: LiveOutput) => void): Promise<{ status: 'ok' | 'error' | 'abort'; count: number | null }> {
     const future = this.kernel.requestExecute({ code, stop_on_error: true });
     future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
       const type = msg.header.msg_type;
@@ -121,7 +139,8 @@ export class LiveSession {
       }
     };
     const reply = await future.done;
-    return (reply?.content.status ?? 'ok') as 'ok' | 'error' | 'abort';
+    const content = reply?.content as { status?: 'ok' | 'error' | 'abort'; execution_count?: number } | undefined;
+    return { status: content?.status ?? 'ok', count: content?.execution_count ?? null };
   }
 
   interrupt(): Promise<void> {
@@ -134,9 +153,9 @@ export class LiveSession {
 
   async shutdown(): Promise<void> {
     try {
-      await this.kernel.shutdown();
+      await this.session.shutdown();
     } finally {
-      this.shutdownManager();
+      this.disposeManagers();
     }
   }
 }

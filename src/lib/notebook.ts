@@ -1,7 +1,7 @@
 // A notebook (.ipynb) turned into what the site renders: markdown as HTML (mermaid fences kept
 // apart so the theme can draw them), code cells with their recorded outputs, ANSI → HTML.
 import { Marked } from 'marked';
-import { ansiToHtml } from './ansi';
+import { ansiToHtml } from './ansi.ts';
 
 export type OutputView =
   | { kind: 'stream'; name: string; html: string }
@@ -89,17 +89,25 @@ export function notebookView(file: string, text: string): NotebookView {
     metadata?: { lab?: RecordingInfo; kernelspec?: { name?: string }; language_info?: { name?: string } };
   };
   const slug = file.replace(/\.ipynb$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const markdown = (nb.cells ?? []).filter((c) => c.cell_type === 'markdown').map((c) => joined(c.source));
+  const heading = markdown.map((m) => /^#\s+(.+)$/m.exec(m)?.[1]).find(Boolean);
+  let headingShown = false;
   const cells: CellView[] = (nb.cells ?? []).flatMap((c): CellView[] => {
-    const source = joined(c.source);
-    if (c.cell_type === 'markdown') return [{ kind: 'markdown', parts: markdownParts(source) }];
+    let source = joined(c.source);
+    if (c.cell_type === 'markdown') {
+      // The page title is the notebook's first heading: don't print it twice.
+      if (!headingShown && heading && source.includes(`# ${heading}`)) {
+        source = source.replace(/^#\s+.+$\n?/m, '');
+        headingShown = true;
+      }
+      return source.trim() ? [{ kind: 'markdown', parts: markdownParts(source) }] : [];
+    }
     if (c.cell_type === 'code') {
       const outputs = (c.outputs ?? []).map(outputView).filter((o): o is OutputView => o !== null);
       return [{ kind: 'code', source, count: c.execution_count ?? null, outputs }];
     }
     return [];
   });
-  const markdown = (nb.cells ?? []).filter((c) => c.cell_type === 'markdown').map((c) => joined(c.source));
-  const heading = markdown.map((m) => /^#\s+(.+)$/m.exec(m)?.[1]).find(Boolean);
   const firstParagraph = markdown
     .flatMap((m) => m.split(/\n\s*\n/))
     .find((p) => p.trim() && !p.trim().startsWith('#') && !p.trim().startsWith('```'));

@@ -13,7 +13,9 @@ const chapters = [
 
 export default function Home() {
   const { crashRecording: rec } = useLabData();
-  const signature = rec?.stderr.split('\n').find((l) => l.includes('unexpected return pc'));
+  const lines = rec?.stderr.split('\n') ?? [];
+  const signature = lines.find((l) => l.includes('unexpected return pc'));
+  const fatal = lines.find((l) => l.startsWith('fatal error:'));
   return (
     <Layout title="Home" description="Why uretprobes crash Go programs and how to trace Go safely with eBPF">
       <header className={styles.hero}>
@@ -23,7 +25,7 @@ export default function Home() {
           {signature && (
             <pre className={styles.signature} aria-label="recorded crash">
               {signature}
-              {'\n'}fatal error: unknown caller pc
+              {fatal && `\n${fatal}`}
             </pre>
           )}
           {rec && (

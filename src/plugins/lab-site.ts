@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoadContext, Plugin } from '@docusaurus/types';
 import { notebookView, type NotebookView } from '../lib/notebook';
-import type { LabData } from '../lib/data';
+import type { LabData } from '../lib/data-types';
 
 async function readJson(...candidates: string[]): Promise<{ path: string; data: unknown } | null> {
   for (const path of candidates) {

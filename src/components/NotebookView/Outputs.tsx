@@ -9,16 +9,17 @@ export function Output({ o }: { o: OutputView }) {
     case 'error':
       return (
         <pre
+          data-kind={o.kind}
           className={clsx(styles.outputText, o.kind === 'error' && styles.outputError, o.kind === 'stream' && o.name === 'stderr' && styles.stderr)}
           dangerouslySetInnerHTML={{ __html: o.html }}
         />
       );
     case 'html':
-      return <div className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.html }} />;
+      return <div data-kind="html" className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.html }} />;
     case 'png':
-      return <img className={styles.outputImage} src={`data:image/png;base64,${o.base64}`} alt="cell output" />;
+      return <img data-kind="png" className={styles.outputImage} src={`data:image/png;base64,${o.base64}`} alt="cell output" />;
     case 'svg':
-      return <div className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.svg }} />;
+      return <div data-kind="svg" className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.svg }} />;
   }
 }
 

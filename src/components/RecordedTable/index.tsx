@@ -49,7 +49,7 @@ export default function BenchResults() {
         </p>
       )}
       {tables(data).map(({ path, rows }) => {
-        const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+        const columns = Array.from(new Set(rows.flatMap((r) => Object.keys(r))));
         return (
           <div key={path.join('.')} className={styles.table}>
             {path.length > 0 && <h4>{path.join(' › ')}</h4>}

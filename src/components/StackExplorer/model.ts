@@ -37,7 +37,7 @@ function runtimeStack(stderr: string): string[] {
   const start = stderr.indexOf('runtime stack:');
   if (start < 0) return [];
   const section = stderr.slice(start).split(/\n\s*\n/)[0];
-  return [...section.matchAll(/^([\w./*()]+)\(/gm)].map((m) => m[1]);
+  return Array.from(section.matchAll(/^([\w./*()]+)\(/gm), (m) => m[1]);
 }
 
 function quoteLines(stderr: string, pattern: RegExp, context = 0): string | undefined {

@@ -1,0 +1,48 @@
+// The shapes of the recordings in docs/data/ (contract 4). No Docusaurus imports: tests use it too.
+import type { CrashForensics } from './crash.ts';
+
+export interface CrashRecording {
+  recordedAt: string;
+  kernel: string;
+  goVersion: string;
+  binary: string;
+  symbol: string;
+  request: string;
+  stderr: string;
+  maps: string;
+  forensics: CrashForensics;
+  tracer?: string;
+  warmup?: string;
+}
+
+export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
+
+export interface MatrixCell {
+  go: string;
+  trigger: string;
+  probe: string;
+  outcome: Outcome;
+  status: number;
+  crashKind?: string;
+  signature?: string;
+  wrong?: string;
+  events: number;
+  body?: string;
+}
+
+export interface CrashMatrix {
+  recordedAt: string;
+  kernel: string;
+  toolchains: string[];
+  triggers: { id: string; title: string; path: string; symbol: string }[];
+  probes: string[];
+  cells: MatrixCell[];
+}
+
+export interface LabData {
+  crashRecording: CrashRecording | null;
+  crashMatrix: CrashMatrix | null;
+  /** bench/results.json as written by ./lab bench; its shape belongs to the bench engineer. */
+  bench: unknown;
+  benchPath: string | null;
+}
