@@ -73,8 +73,9 @@ export class WorkshopServer implements AsyncDisposable {
   private timers: { section: number; startedAt: number; spentMs: number[] };
   private lastReset?: ResetReport;
   private resetting = false;
-  private readonly attendees = new WebSocketServer({ noServer: true });
-  private readonly instructors = new WebSocketServer({ noServer: true });
+  // Nobody needs to send us anything big: attendees send nothing at all, instructors act over HTTP.
+  private readonly attendees = new WebSocketServer({ noServer: true, maxPayload: 4096 });
+  private readonly instructors = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   /** Messages attendees tried to send (all refused); for the console and tests. */
   refusedAttendeeMessages = 0;
   private http!: Server;
