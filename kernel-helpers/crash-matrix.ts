@@ -196,6 +196,33 @@ export function renderMatrixText(m: CrashMatrix): string {
   return out.join('\n');
 }
 
+const emoji: Record<Outcome, string> = { survive: '✅ survive', crash: '💥 crash', 'survive-but-wrong': '⚠️ wrong' };
+
+/** The matrix as Markdown: one table, triggers × (toolchain, probe kind), then the signatures. */
+export function renderMatrixMarkdown(m: CrashMatrix): string {
+  const kinds = m.probes.filter((p) => p !== 'none');
+  const cols = m.toolchains.flatMap((go) => kinds.map((p) => ({ go, p })));
+  const out = [
+    `Recorded ${m.recordedAt.slice(0, 10)} on Linux ${m.kernel}; every cell compared with the unprobed run of the same binary.`,
+    '',
+    `| trigger | ${cols.map((c) => `${c.go} ${c.p}`).join(' | ')} |`,
+    `|---|${cols.map(() => '---').join('|')}|`,
+  ];
+  for (const t of m.triggers) {
+    const cells = cols.map(({ go, p }) => {
+      const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
+      return c ? emoji[c.outcome] : '–';
+    });
+    out.push(`| ${t.title} (\`${t.path}\`) | ${cells.join(' | ')} |`);
+  }
+  const bad = m.cells.filter((c) => c.outcome !== 'survive');
+  if (bad.length) {
+    out.push('', 'What happened in each red or yellow cell:', '');
+    for (const c of bad) out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${(c.signature ?? c.wrong ?? '').replace(/`/g, "'")}\``);
+  }
+  return out.join('\n');
+}
+
 /** Reads a recorded matrix (docs/data/crash-matrix.json). */
 export function readMatrix(path: string): CrashMatrix {
   return JSON.parse(readFileSync(path, 'utf8')) as CrashMatrix;

@@ -15,10 +15,11 @@ export const crashMatrixCommand: Command = {
   usage:
     './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…]\n' +
     '  triggers: plain, stack-growth, gc, panic-through, recover-inside, callers, debug-stack, thread-hop\n  probes: none, uprobe, uretprobe, ret\n' +
-    '  --write stores the result in docs/data/crash-matrix.json for the site; --no-fetch skips Go 1.27.3 from the module proxy',
+    '  --write stores the result in docs/data/crash-matrix.json (the site) and the README table; --no-fetch skips Go 1.27.3 from the module proxy',
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { probeKinds, renderMatrixText, runCrashMatrix, triggers } = await import('../../kernel-helpers/crash-matrix.ts');
+    const { probeKinds, renderMatrixText, renderMatrixMarkdown, runCrashMatrix, triggers } = await import('../../kernel-helpers/crash-matrix.ts');
+    const { updateReadmeBlock } = await import('../readme.ts');
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = flags(argv, {
       json: { type: 'boolean' },
@@ -49,7 +50,8 @@ export const crashMatrixCommand: Command = {
     if (values.write) {
       await mkdir(dirname(crashMatrixPath), { recursive: true });
       await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
-      say(`wrote ${crashMatrixPath}`);
+      await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
+      say(`wrote ${crashMatrixPath} and the README's crash-matrix table`);
     }
     console.log(values.json ? JSON.stringify(matrix, null, 2) : renderMatrixText(matrix));
   },
