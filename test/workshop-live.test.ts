@@ -208,9 +208,20 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
   assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');
 
-  const res = await post('/instructor/reset', {}, asInstructor());
-  assert.equal(res.status, 200);
-  const report = (await res.json()) as ResetReport;
+  // The instructor presses "Reset lab" in the console (and confirms).
+  browser = await chromium.launch(chromiumOptions);
+  const ins = await (await browser.newContext()).newPage();
+  ins.on('dialog', (d) => void d.accept());
+  await ins.goto(ws.server.instructorUrl);
+  await ins.waitForSelector('body[data-conn="connected"]');
+  await ins.click('#reset');
+  await ins.waitForSelector('#reset-report[data-ok]', { timeout: 60_000 });
+  const shown = (await ins.textContent('#reset-report'))!;
+  await browser.close();
+  browser = undefined;
+  const report = ((await (await fetch(`${ws.server.url}/instructor/state`, { headers: asInstructor() })).json()) as { lastReset: ResetReport }).lastReset;
+  assert.match(shown, /bpftool link list/);
+  assert.ok(shown.includes(report.steps.at(-1)!), 'the console shows the verification line');
   assert.equal(report.ok, true, report.steps.join('\n'));
   for (const line of report.steps) t.diagnostic(line);
   const killed = report.killed.map((k) => k.pid);
