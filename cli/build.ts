@@ -41,6 +41,7 @@ export const buildTargets: BuildTarget[] = [
   { name: 'bpf objects (bpf/build, bpf/ts/events.gen.ts)', build: async () => (await import('../bpf/codegen/build.ts')).buildBpfObjects() },
   { name: 'addon (bpf/addon, libbpf)', build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
   { name: 'cilium/ebpf peer (bpf/cilium)', build: async () => (await import('../bpf/cilium/build.ts')).buildCiliumPeer() },
+  { name: 'bench tools (bench/build)', build: async () => (await import('../bench/build.ts')).buildBenchTools() },
   { name: 'site (build/, docusaurus)', build: async () => (await import('./site.ts')).buildSite() },
 ];
 

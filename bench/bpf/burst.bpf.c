@@ -13,6 +13,7 @@ struct burst {
 	__u64 seq;
 	__u32 probe_id;
 	__u32 sent;
+	__u32 kernel_wakeups;
 };
 
 static long send_one(__u64 i, void *data)
@@ -26,18 +27,23 @@ static long send_one(__u64 i, void *data)
 	e->ts_ns = bpf_ktime_get_ns();
 	e->args[0] = b->seq + i;
 	e->ret[0] = (b->seq + i) * 2;
-	lab_submit(e);
+	if (!b->kernel_wakeups)
+		lab_submit(e); /* the lab's policy: wake the reader only when 256 KiB wait */
+	else if (bpf_ringbuf_output(&lab_events, e, sizeof(*e), 0))
+		lab_count_drop(b->probe_id); /* the kernel's: wake when the reader had caught up */
 	b->sent++;
 	return 0;
 }
 
 /* args[0]: events to send, args[1]: max bytes waiting in the ring before
  * stopping, args[2]: probe id (drops are counted under it), args[3]: sequence
- * number of the first event. Returns how many were sent (or dropped). */
+ * number of the first event, args[4]: 1 to use the kernel's default wake-up
+ * policy instead of lab_submit's. Returns how many were sent (or dropped). */
 SEC("raw_tp")
 int lab_burst(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct burst b = { .max_waiting = ctx->args[1], .seq = ctx->args[3], .probe_id = ctx->args[2] };
+	struct burst b = { .max_waiting = ctx->args[1], .seq = ctx->args[3], .probe_id = ctx->args[2],
+			 .kernel_wakeups = ctx->args[4] };
 	struct lab_event *e = lab_scratch_event();
 	if (!e)
 		return 0;

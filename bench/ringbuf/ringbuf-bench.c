@@ -5,7 +5,7 @@
  *                                  from OBJ (burst.bpf.o includes bpf/maps.h),
  *                                  says "ready pid P" on stderr, then counts N
  *                                  events through libbpf's ring_buffer API.
- *   ringbuf-bench produce OBJ PID N [PROBE_ID]
+ *   ringbuf-bench produce OBJ PID N [PROBE_ID [KERNEL_WAKEUPS]]
  *                                  the producer for every consumer (this one, the
  *                                  cilium/ebpf peer, the Node addon): finds PID's
  *                                  lab_events/lab_drops maps by id, loads
@@ -162,7 +162,7 @@ static uint64_t drops_of(int fd, uint32_t probe_id)
 	return total;
 }
 
-static int produce(const char *path, int pid, uint64_t want, uint32_t probe_id)
+static int produce(const char *path, int pid, uint64_t want, uint32_t probe_id, int kernel_wakeups)
 {
 	uint32_t events_id = find_map(pid, "lab_events"), drops_id = find_map(pid, "lab_drops");
 	if (!events_id || !drops_id)
@@ -178,7 +178,7 @@ static int produce(const char *path, int pid, uint64_t want, uint32_t probe_id)
 	uint64_t drops_before = drops_of(drops_fd, probe_id), sent = 0, runs = 0, start = now_ns();
 	while (sent < want) {
 		uint64_t n = want - sent < BATCH ? want - sent : BATCH;
-		uint64_t args[4] = { n, MAX_WAITING, probe_id, sent };
+		uint64_t args[5] = { n, MAX_WAITING, probe_id, sent, kernel_wakeups };
 		LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof(args));
 		if (bpf_prog_test_run_opts(prog, &opts))
 			die("BPF_PROG_TEST_RUN failed", "needs root and a kernel with raw_tp test runs");
@@ -201,7 +201,7 @@ int main(int argc, char **argv)
 		return consume(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc >= 5 && !strcmp(argv[1], "produce"))
 		return produce(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0),
-			       argc > 5 ? strtoul(argv[5], NULL, 0) : 0xfffe);
-	fprintf(stderr, "usage: ringbuf-bench consume OBJ N | produce OBJ PID N [PROBE_ID]\n");
+			       argc > 5 ? strtoul(argv[5], NULL, 0) : 0xfffe, argc > 6 && atoi(argv[6]));
+	fprintf(stderr, "usage: ringbuf-bench consume OBJ N | produce OBJ PID N [PROBE_ID [KERNEL_WAKEUPS]]\n");
 	return 2;
 }

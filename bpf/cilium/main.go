@@ -52,6 +52,7 @@ type options struct {
 	entryOffset uint64
 	retOffsets  []uint64
 	benchN      int
+	empty       bool
 }
 
 func main() {
@@ -74,6 +75,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.stringArg, "string-arg", -1, "register slot holding a Go string's pointer (its length in the next)")
 	flag.IntVar(&o.benchN, "bench-consume", 0, "benchmark: create the ring buffer, decode this many events from bench/ringbuf's producer, print JSON")
 	flag.Uint64Var(&o.entryOffset, "entry-offset", 0, "bytes from the function's start to put the entry probe at (past the stack check, so morestack's restart does not fire it twice)")
+	flag.BoolVar(&o.empty, "empty", false, "benchmark baseline: attach an empty program at the same sites instead of the lab's programs (no events)")
 	flag.StringVar(&offsets, "ret-offsets", "", "ret mode: comma-separated byte offsets of the function's RET instructions from its start")
 	flag.Parse()
 	if o.args < 0 || o.args > 9 || o.rets < 0 || o.rets > 9 {
@@ -109,6 +111,7 @@ type programs struct {
 	entry entryObjects
 	ret   retObjects
 	exit  exitObjects
+	empty emptyObjects
 }
 
 func loadPrograms() (*programs, error) {
@@ -143,10 +146,17 @@ func loadPrograms() (*programs, error) {
 		p.entry.Close()
 		return nil, fmt.Errorf("loading exit.bpf.c: %w", err)
 	}
+	if err := loadEmptyObjects(&p.empty, nil); err != nil {
+		p.exit.Close()
+		p.ret.Close()
+		p.entry.Close()
+		return nil, fmt.Errorf("loading bench/bpf/empty.bpf.c: %w", err)
+	}
 	return p, nil
 }
 
 func (p *programs) Close() {
+	p.empty.Close()
 	p.exit.Close()
 	p.ret.Close()
 	p.entry.Close()
@@ -173,20 +183,24 @@ func attach(o options, p *programs) ([]link.Link, error) {
 		}
 		return nil, err
 	}
+	entryProg, retProg := p.entry.LabEntry, p.ret.LabRet
+	if o.empty {
+		entryProg, retProg = p.empty.LabEmpty, p.empty.LabEmpty
+	}
 	entryCookie := cookie(noRetSite, mode, o.args, 0, o.stringArg)
-	if err := add(ex.Uprobe(o.symbol, p.entry.LabEntry, &link.UprobeOptions{PID: o.pid, Offset: o.entryOffset, Cookie: entryCookie})); err != nil {
+	if err := add(ex.Uprobe(o.symbol, entryProg, &link.UprobeOptions{PID: o.pid, Offset: o.entryOffset, Cookie: entryCookie})); err != nil {
 		return closeAll(fmt.Errorf("uprobe on %s: %w", o.symbol, err))
 	}
 	switch mode {
 	case modeUretprobe:
 		c := cookie(noRetSite, mode, 0, o.rets, -1)
-		if err := add(ex.Uretprobe(o.symbol, p.ret.LabRet, &link.UprobeOptions{PID: o.pid, Cookie: c})); err != nil {
+		if err := add(ex.Uretprobe(o.symbol, retProg, &link.UprobeOptions{PID: o.pid, Cookie: c})); err != nil {
 			return closeAll(fmt.Errorf("uretprobe on %s: %w", o.symbol, err))
 		}
 	case modeRet:
 		for i, off := range o.retOffsets {
 			c := cookie(i, mode, 0, o.rets, -1)
-			if err := add(ex.Uprobe(o.symbol, p.ret.LabRet, &link.UprobeOptions{PID: o.pid, Offset: off, Cookie: c})); err != nil {
+			if err := add(ex.Uprobe(o.symbol, retProg, &link.UprobeOptions{PID: o.pid, Offset: off, Cookie: c})); err != nil {
 				return closeAll(fmt.Errorf("uprobe on RET %d of %s (+%#x): %w", i, o.symbol, off, err))
 			}
 		}
@@ -236,11 +250,6 @@ func run() error {
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0, 0, 0); err != nil {
 		return err
 	}
-	go func() {
-		<-stop
-		rd.Close() // unblocks the reader; the deferred closes detach every link
-	}()
-
 	target := "every process running it"
 	if o.pid != 0 {
 		target = fmt.Sprintf("pid %d", o.pid)
@@ -250,16 +259,27 @@ func run() error {
 	out := newPrinter(os.Stdout, o.symbol, o.json)
 	defer out.Flush()
 	var rec ringbuf.Record
+	stopping := false
 	for {
+		select {
+		case <-stop:
+			// Detach first, then read what the probes sent before that: nothing is left behind.
+			for _, l := range links {
+				l.Close()
+			}
+			links = nil
+			stopping = true
+		default:
+		}
 		// The BPF side skips wake-ups for small amounts of data, so read on a short deadline too.
-		rd.SetDeadline(time.Now().Add(50 * time.Millisecond))
+		rd.SetDeadline(time.Now().Add(10 * time.Millisecond))
 		err := rd.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			out.Flush()
+			if stopping {
+				break // drained
+			}
 			continue
-		}
-		if errors.Is(err, ringbuf.ErrClosed) {
-			break
 		}
 		if err != nil {
 			return err
