@@ -76,8 +76,13 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
 
   if (opts.runner) {
     note(`restarting ${opts.runner.describe()}`);
-    await opts.runner.restart();
-    note(`kernel restarted: ${opts.runner.describe()}`);
+    try {
+      await opts.runner.restart();
+      note(`kernel restarted: ${opts.runner.describe()}`);
+    } catch (e) {
+      // Go on: killing what is left and checking with bpftool matter more than a clean restart.
+      note(`kernel restart failed (${(e as Error).message.split('\n')[0]}): press Reset lab again, or restart ./lab workshop`);
+    }
   }
 
   // Whatever of ours survived the restart: orphans (their kernel is gone) and anything a kernel still runs.
