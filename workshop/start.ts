@@ -50,9 +50,12 @@ async function startSite(host: string, log: (line: string) => void): Promise<{ u
   if (!existsSync(path)) throw new Error('cli/site.ts (siteServe) does not exist in this checkout');
   const site = (await import(path)) as typeof import('../cli/site.ts');
   const stale = await site.siteStale();
-  if (stale) {
-    log(`building the site (${stale}); the views show the page names until it is served…`);
+  if (stale === 'no build yet') {
+    log('building the site (no build yet); the views show the page names until it is served…');
     await site.buildSite();
+  } else if (stale) {
+    // Rebuilding here would rewrite build/ under anyone serving it, and an interrupted build leaves it half-written.
+    log(`serving the existing site build (${stale}); ./lab build site refreshes it`);
   }
   return site.siteServe({ port: 0, host });
 }
