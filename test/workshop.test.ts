@@ -72,6 +72,10 @@ test('instructor advances a step: the attendee page follows within a second; a r
     await att.waitForFunction(() => document.body.dataset.section === 'extra-2', null, { timeout: 1000 });
     await ins.click('#next');
     await att.waitForFunction(() => document.body.dataset.section === 'extra-3', null, { timeout: 1000 });
+    await ins.keyboard.press('PageUp'); // a presentation clicker
+    await att.waitForFunction(() => document.body.dataset.section === 'extra-2', null, { timeout: 1000 });
+    await ins.keyboard.press('ArrowRight');
+    await att.waitForFunction(() => document.body.dataset.section === 'extra-3', null, { timeout: 1000 });
     await ins.click('#prev');
     await ins.click('#prev');
     await ins.click('#prev');

@@ -110,6 +110,15 @@
     );
   }
 
+  // Presentation clickers send PageDown/PageUp; arrows work from the keyboard.
+  document.addEventListener('keydown', (ev) => {
+    if (!state || ev.target.closest('input, textarea, select, [contenteditable]') || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    const delta = { ArrowRight: 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 }[ev.key];
+    if (delta) {
+      ev.preventDefault();
+      move(delta);
+    }
+  });
   $('prev').addEventListener('click', () => move(-1));
   $('next').addEventListener('click', () => move(1));
   $('interrupt').addEventListener('click', () => act('interrupt'));
