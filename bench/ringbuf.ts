@@ -1,0 +1,114 @@
+/**
+ * Ring buffer → consumer throughput, no uprobe traps: bench/bpf/burst.bpf.c (run with
+ * BPF_PROG_TEST_RUN by bench/ringbuf's producer) fills the lab's lab_events ring with lab_events,
+ * pacing itself to the consumer, and three consumers drain it: a plain C libbpf ring_buffer, the
+ * cilium/ebpf ringbuf.Reader, and our tracer API (decoded TraceEvents in this Node process).
+ *
+ * Two wake-up policies: "lab" is bpf/maps.h's lab_submit (wake the reader only when 256 KiB
+ * wait), "kernel" the kernel's default (wake when the reader had caught up).
+ */
+import { performance } from 'node:perf_hooks';
+import { openExecutable } from '../bpf/ts/index.ts';
+import { peerBinary } from '../bpf/cilium/build.ts';
+import { LabError } from '../cli/errors.ts';
+import { say } from '../cli/ui.ts';
+import { burstObject, goloopBinary, ringbufTool } from './build.ts';
+import { sleep, startChild } from './child.ts';
+import { GoLoop } from './goloop.ts';
+
+export type Consumer = 'c' | 'cilium' | 'js';
+export type WakeupPolicy = 'lab' | 'kernel';
+
+export interface RingbufRun {
+  consumer: Consumer;
+  policy: WakeupPolicy;
+  sent: number;
+  received: number;
+  drops: number;
+  out_of_order: number;
+  /** Consumer throughput: events from its first to its last, per second. */
+  events_per_s: number;
+  /** How fast the producer got them in (it waits for the consumer when half the ring is full). */
+  producer_events_per_s: number;
+}
+
+interface Produced {
+  sent: number;
+  ns: number;
+  drops: number;
+}
+
+async function produce(consumerPid: number, events: number, probeId: number, policy: WakeupPolicy): Promise<Produced> {
+  await using producer = await startChild(ringbufTool, ['produce', burstObject, String(consumerPid), String(events), String(probeId), policy === 'kernel' ? '1' : '0']);
+  return JSON.parse(await producer.nextLine(300000)) as Produced;
+}
+
+/** A consumer in another process (the C tool or the cilium peer). */
+async function external(consumer: 'c' | 'cilium', events: number, policy: WakeupPolicy): Promise<RingbufRun> {
+  const [cmd, args] = consumer === 'c' ? [ringbufTool, ['consume', burstObject, String(events)]] : [peerBinary, ['-bench-consume', String(events)]];
+  await using child = await startChild(cmd, args, { ready: /ready pid/ });
+  const p = await produce(child.pid, events, 0xfffe, policy);
+  const r = JSON.parse(await child.nextLine(60000)) as { events: number; ns: number; out_of_order: number };
+  return {
+    consumer, policy, sent: p.sent, received: r.events, drops: p.drops, out_of_order: r.out_of_order,
+    events_per_s: r.events > 1 ? ((r.events - 1) * 1e9) / r.ns : 0,
+    producer_events_per_s: (p.sent * 1e9) / p.ns,
+  };
+}
+
+/** Our tracer API as the consumer: a probe's async iterator yields every decoded TraceEvent. */
+async function inNode(events: number, policy: WakeupPolicy): Promise<RingbufRun> {
+  // The probe only gives the burst's events a home (its id): the loop it watches never calls main.work.
+  await using idle = await GoLoop.start();
+  const exe = await openExecutable(goloopBinary);
+  const probe = exe.uprobe('main.work', { pid: idle.pid });
+  try {
+    const probeId = (probe as unknown as { id?: unknown }).id;
+    if (typeof probeId !== 'number') throw new LabError('the tracer API no longer exposes a probe id', 'update bench/ringbuf.ts to the new way of telling probes apart');
+    let received = 0;
+    let outOfOrder = 0;
+    let next = 0;
+    let first = 0;
+    let last = 0;
+    let expected = events;
+    let lastSeen = performance.now();
+    const it = probe[Symbol.asyncIterator]();
+    const reading = (async () => {
+      while (received < expected) {
+        const r = await it.next();
+        if (r.done) break;
+        const seq = r.value.args[0];
+        if (received === 0) first = performance.now();
+        else if (seq !== next) outOfOrder++;
+        next = seq + 1;
+        received++;
+        last = lastSeen = performance.now();
+      }
+    })();
+    const p = await produce(process.pid, events, probeId, policy);
+    expected = p.sent - p.drops;
+    // Wait for the rest; give up (and report) only when nothing arrives for 5 s.
+    while (received < expected && performance.now() - lastSeen < 5000) await Promise.race([reading, sleep(100)]);
+    probe.close();
+    await reading;
+    return {
+      consumer: 'js', policy, sent: p.sent, received, drops: probe.drops(), out_of_order: outOfOrder,
+      events_per_s: received > 1 ? ((received - 1) * 1000) / (last - first) : 0,
+      producer_events_per_s: (p.sent * 1e9) / p.ns,
+    };
+  } finally {
+    probe.close();
+  }
+}
+
+export async function ringbufThroughput(opts: { events: number; consumers?: Consumer[]; policies?: WakeupPolicy[] }): Promise<RingbufRun[]> {
+  const runs: RingbufRun[] = [];
+  for (const policy of opts.policies ?? ['lab', 'kernel']) {
+    for (const consumer of opts.consumers ?? ['c', 'cilium', 'js']) {
+      const r = consumer === 'js' ? await inNode(opts.events, policy) : await external(consumer, opts.events, policy);
+      say(`  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s`);
+      runs.push(r);
+    }
+  }
+  return runs;
+}
