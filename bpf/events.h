@@ -33,6 +33,7 @@ struct lab_event {
 	__u32 probe_id;
 	__u32 pid;             /* tgid */
 	__u32 tid;
+	__u32 entry_tid;       /* the thread the paired entry ran on (0: no entry); != tid when the goroutine moved */
 	enum lab_event_kind kind;
 	__s32 ret_site;        /* index of the RET that fired, -1 when none */
 	__s32 exit_code;       /* LAB_EXIT: exit status */

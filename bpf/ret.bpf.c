@@ -32,6 +32,7 @@ int lab_ret(struct pt_regs *ctx)
 		__builtin_memcpy(e, entry, sizeof(*e));
 		e->has_latency = 1;
 		e->latency_ns = now - entry->ts_ns;
+		e->entry_tid = entry->tid;
 	} else {
 		/* the call began before the probe was attached (or was evicted) */
 		__builtin_memset(e, 0, sizeof(*e));

@@ -19,6 +19,7 @@ export interface LabEvent {
   probe_id: number;
   pid: number;
   tid: number;
+  entry_tid: number;
   kind: number;
   ret_site: number;
   exit_code: number;
@@ -62,15 +63,16 @@ export function decodeLabEvent(v: DataView, at: number): LabEvent {
     probe_id: v.getUint32(at + 168, true),
     pid: v.getUint32(at + 172, true),
     tid: v.getUint32(at + 176, true),
-    kind: v.getUint32(at + 180, true),
-    ret_site: v.getInt32(at + 184, true),
-    exit_code: v.getInt32(at + 188, true),
-    signal: v.getInt32(at + 192, true),
-    str_len: v.getUint32(at + 196, true),
-    nargs: v.getUint8(at + 200),
-    nrets: v.getUint8(at + 201),
-    has_latency: v.getUint8(at + 202),
-    has_str: v.getUint8(at + 203),
-    str: new Uint8Array(v.buffer, v.byteOffset + at + 204, 64),
+    entry_tid: v.getUint32(at + 180, true),
+    kind: v.getUint32(at + 184, true),
+    ret_site: v.getInt32(at + 188, true),
+    exit_code: v.getInt32(at + 192, true),
+    signal: v.getInt32(at + 196, true),
+    str_len: v.getUint32(at + 200, true),
+    nargs: v.getUint8(at + 204),
+    nrets: v.getUint8(at + 205),
+    has_latency: v.getUint8(at + 206),
+    has_str: v.getUint8(at + 207),
+    str: new Uint8Array(v.buffer, v.byteOffset + at + 208, 64),
   };
 }

@@ -35,6 +35,8 @@ export type TraceEvent = {
   ret: number[];
   latency_ns: number | null;
   ret_site?: number;
+  /** The thread the paired entry ran on, when it differs from `tid`: the goroutine moved between threads. */
+  entry_tid?: number;
   exit_code?: number;
   signal?: number;
 };
@@ -358,6 +360,7 @@ class ProbeImpl implements Probe {
     };
     if (raw.has_str) event.str = Buffer.from(raw.str.subarray(0, Math.min(raw.str_len, raw.str.length))).toString('utf8');
     if (raw.ret_site >= 0) event.ret_site = raw.ret_site;
+    if (raw.entry_tid && raw.entry_tid !== raw.tid) event.entry_tid = raw.entry_tid;
     this.push(event);
   }
 

@@ -9,6 +9,7 @@ import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
 import { recordCrashCommand } from './record-crash.ts';
 import { doctorCommand } from './doctor.ts';
+import { pairingCommand } from './pairing.ts';
 import { runTracerCommand } from './run-tracer.ts';
 import { inliningCommand } from './inlining.ts';
 import { notebooksCommand } from './notebooks.ts';
@@ -24,6 +25,7 @@ export const commands: Command[] = [
   runTracerCommand,
   crashMatrixCommand,
   recordCrashCommand,
+  pairingCommand,
   inliningCommand,
   notebooksCommand,
   workshopCommand,

@@ -1,0 +1,20 @@
+import { flags, type Command } from '../command.ts';
+import { buildAll } from '../build.ts';
+
+export const pairingCommand: Command = {
+  name: 'pairing',
+  summary: 'thread id vs goroutine as the key that pairs entries with returns, side by side on real calls',
+  usage: './lab pairing [--requests=20] [--symbol=main.hopThreads] [--path=/hop?arg=5] [--json]',
+  async run(argv) {
+    const { values } = flags(argv, {
+      requests: { type: 'string' },
+      symbol: { type: 'string' },
+      path: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    await buildAll({}, ['server', 'bpf', 'addon']);
+    const { measurePairing, renderPairingText } = await import('../../kernel-helpers/pairing.ts');
+    const p = await measurePairing({ requests: values.requests ? Number(values.requests) : undefined, symbol: values.symbol, path: values.path });
+    console.log(values.json ? JSON.stringify(p, null, 2) : renderPairingText(p));
+  },
+};
