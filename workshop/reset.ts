@@ -74,7 +74,10 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
     }
   }
 
-  if (opts.runner) {
+  if (opts.runner?.mode === 'rehearsal') {
+    await opts.runner.restart();
+    note('rehearsal: no kernel to restart; replayed outputs cleared');
+  } else if (opts.runner) {
     note(`restarting ${opts.runner.describe()}`);
     try {
       await opts.runner.restart();

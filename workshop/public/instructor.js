@@ -106,6 +106,7 @@
       el('pre', { text: r.steps.join('\n') }),
       el('h4', { text: 'bpftool link list' }), el('pre', { class: 'bpftool', text: r.bpftoolLinkList }),
       el('h4', { text: 'bpftool perf list' }), el('pre', { class: 'bpftool', text: r.bpftoolPerfList }),
+      r.ok ? el('p', { class: 'note', text: "Whatever these lists still show belongs to other processes on this machine: none of them carries this workshop's marker." }) : null,
       r.othersServers?.length ? el('p', { class: 'note', text: `Not ours, left alone: ${r.othersServers.map((s) => `pid ${s.pid} ${s.exe}`).join(', ')}` }) : null,
     );
   }
