@@ -15,6 +15,7 @@ import {
   type Probe, type TraceEvent, type TracedExecutable,
 } from '../bpf/ts/index.ts';
 import { openProbe } from '../bpf/ts/tracer.ts';
+import { kernelObjects, tracerChild, waitGone } from './support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-'));
 chmodSync(dir, 0o755); // the unprivileged test runs as nobody
@@ -51,26 +52,6 @@ async function eventsUntil(probe: Probe, done: (es: TraceEvent[]) => boolean, ms
     out.push(r.value);
   }
   return out;
-}
-
-const bpftoolJson = (...args: string[]) => JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' })) as { id: number; prog_id?: number }[];
-
-/** Our programs and the links that run them, as the kernel lists them. */
-function kernelObjects(progIds: number[]): { progs: number[]; links: number[] } {
-  return {
-    progs: bpftoolJson('prog', 'list').filter((p) => progIds.includes(p.id)).map((p) => p.id),
-    links: bpftoolJson('link', 'list').filter((l) => progIds.includes(l.prog_id!)).map((l) => l.id),
-  };
-}
-
-/** Program release after a process dies is asynchronous (RCU): poll briefly. */
-async function waitGone(progIds: number[]): Promise<{ progs: number[]; links: number[] }> {
-  let left = kernelObjects(progIds);
-  for (let i = 0; i < 50 && (left.progs.length || left.links.length); i++) {
-    await sleep(100);
-    left = kernelObjects(progIds);
-  }
-  return left;
 }
 
 test('uprobe reads demo\'s integer argument from the Go register ABI', async () => {
@@ -255,32 +236,16 @@ test('close() and an exception inside a using block leave no program or link beh
   assert.ok(srv.alive);
 });
 
-/** A separate Node process that opens probes and reports its program ids. */
-function tracerChild(script: string) {
-  const file = join(dir, `child-${Math.random().toString(36).slice(2)}.mts`);
-  writeFileSync(file, script);
-  return spawn(process.execPath, ['--import', 'tsx', file], { cwd: at(), stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
 test('SIGKILL of a tracing process leaves no program or link behind', async () => {
   await using srv = await ManagedServer.start({ binary });
-  const child = tracerChild(`
+  const { child, first } = await tracerChild(`
     import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
     const exe = await openExecutable(${JSON.stringify(binary)});
     exe.returnProbes('main.classify', { pid: ${srv.pid} });
     console.log(JSON.stringify(loadedProgramIds()));
     setInterval(() => {}, 1000);
   `);
-  let out = '';
-  let err = '';
-  child.stderr.on('data', (d) => (err += d));
-  const ids = await new Promise<number[]>((resolve, reject) => {
-    child.stdout.on('data', (d) => {
-      out += d;
-      if (out.includes('\n')) resolve(JSON.parse(out));
-    });
-    child.on('exit', () => reject(new Error(`child exited early: ${err}`)));
-  });
+  const ids = first as number[];
   assert.equal(kernelObjects(ids).links.length, 1 + sitesOf('main.classify') + 1);
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
@@ -291,17 +256,15 @@ const sitesOf = (symbol: string) => exe.retSites(symbol).sites.length;
 
 test('an idle probe does not keep Node alive, and exiting detaches it', async () => {
   await using srv = await ManagedServer.start({ binary });
-  const child = tracerChild(`
+  const { child, first } = await tracerChild(`
     import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
     const exe = await openExecutable(${JSON.stringify(binary)});
     exe.uprobe('main.demo', { pid: ${srv.pid} });
     console.log(JSON.stringify(loadedProgramIds()));
   `);
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise((r) => child.once('exit', (c) => r(c)));
+  const code = child.exitCode ?? (await new Promise((r) => child.once('exit', (c) => r(c))));
   assert.equal(code, 0);
-  const ids = JSON.parse(out) as number[];
+  const ids = first as number[];
   assert.equal(ids.length, 3);
   assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
 });
