@@ -32,19 +32,26 @@ export interface Attached {
 /** Events one call produces in each mode (uretprobe: entry + return; ret: one 'call'). */
 export const eventsPerCall: Record<ProbeKind, number> = { uprobe: 1, uretprobe: 2, ret: 1 };
 
-export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opts: { keep?: boolean } = {}): Promise<Attached> {
+export interface AttachOptions {
+  /** Keep every event in `kept`. */
+  keep?: boolean;
+  /** Called as each event reaches this process. */
+  onEvent?: (e: TraceEvent) => void;
+}
+
+export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opts: AttachOptions = {}): Promise<Attached> {
   switch (tracer) {
     case 'ours':
-      return attachOurs(mode, t, opts.keep ?? false);
+      return attachOurs(mode, t, opts);
     case 'cilium':
     case 'empty':
-      return attachPeer(mode, t, tracer === 'empty', opts.keep ?? false);
+      return attachPeer(mode, t, tracer === 'empty', opts);
     case 'bpftrace':
       return attachBpftrace(mode, t);
   }
 }
 
-async function attachOurs(mode: ProbeKind, t: Target, keep: boolean): Promise<Attached> {
+async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachOptions): Promise<Attached> {
   const exe = await openExecutable(t.binary);
   const o = { pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 };
   const probe: Probe = mode === 'uprobe' ? exe.uprobe(t.symbol, o) : mode === 'uretprobe' ? exe.uretprobe(t.symbol, o) : exe.returnProbes(t.symbol, o);
@@ -54,6 +61,7 @@ async function attachOurs(mode: ProbeKind, t: Target, keep: boolean): Promise<At
     for await (const e of probe) {
       if (e.kind === 'exit') continue;
       count++;
+      onEvent?.(e);
       if (keep) kept.push(e);
     }
   })();
@@ -70,7 +78,7 @@ async function attachOurs(mode: ProbeKind, t: Target, keep: boolean): Promise<At
   };
 }
 
-async function attachPeer(mode: ProbeKind, t: Target, empty: boolean, keep: boolean): Promise<Attached> {
+async function attachPeer(mode: ProbeKind, t: Target, empty: boolean, { keep, onEvent }: AttachOptions): Promise<Attached> {
   const args = await peerArgs({ mode, symbol: t.symbol, binary: t.binary, pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 });
   let count = 0;
   const kept: TraceEvent[] = [];
@@ -80,7 +88,11 @@ async function attachPeer(mode: ProbeKind, t: Target, empty: boolean, keep: bool
     onLine: (line) => {
       if (!line.startsWith('{') || line.includes('"kind":"exit"')) return;
       count++;
-      if (keep) kept.push(JSON.parse(line) as TraceEvent);
+      if (keep || onEvent) {
+        const e = JSON.parse(line) as TraceEvent;
+        onEvent?.(e);
+        if (keep) kept.push(e);
+      }
     },
   });
   const dropped = () => Number(/dropped (\d+) events/.exec(peer.stderr())?.[1] ?? 0);
