@@ -65,16 +65,30 @@ test('a notebook becomes markdown, mermaid and code cells with every kind of rec
 
 test('the recorded crash parses: frames, the hijacked slot, the [uprobes] mapping', () => {
   const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
-  const frames = goroutineFrames(rec.stderr, rec.forensics.hijackedPc);
+  const frames = goroutineFrames(rec.stderr, '0x7fffffffe000');
   assert.ok(frames.length > 1);
   const probed = frames.find((f) => f.hijacked)!;
   assert.equal(probed.func, rec.symbol);
-  const slot = dumpWords(rec.stderr).find((w) => w.value === rec.forensics.hijackedPc)!;
+  const slot = dumpWords(rec.stderr).find((w) => w.value === '0x7fffffffe000')!;
   assert.equal(BigInt(slot.address), BigInt(probed.fp!) - 8n, 'the forged return address is not at FP-8');
-  const vma = mappingOf(parseMaps(rec.maps), rec.forensics.hijackedPc);
+  const vma = mappingOf(parseMaps(rec.maps), '0x7fffffffe000');
   assert.equal(vma?.name, '[uprobes]');
   const bounds = stackBounds(rec.stderr)!;
   for (const f of frames) assert.ok(BigInt(f.sp!) >= BigInt(bounds.lo) && BigInt(f.fp!) <= BigInt(bounds.hi), `${f.func} outside the stack`);
+});
+
+test('Go 1.20-style hex dumps parse too', () => {
+  const dump = [
+    'runtime: unexpected return pc for main.f called from 0x7fffffffe000',
+    'stack: frame={sp:0xc000051770, fp:0xc0000517c0} stack=[0xc000051000,0xc000051800)',
+    '0x000000c0000517a0:  0x0000000000000003  0x00000000004d6d15 <main.g+0x0000000000000015> ',
+    '0x000000c0000517b0: !0x00007fffffffe000  0x000000c0000517c8 ',
+  ].join('\n');
+  const words = dumpWords(dump);
+  assert.deepEqual(words.map((w) => w.address), ['0xc0000517a0', '0xc0000517a8', '0xc0000517b0', '0xc0000517b8']);
+  assert.equal(words[1].note, '<main.g+0x0000000000000015>');
+  assert.equal(words[2].value, '0x7fffffffe000');
+  assert.equal(words[2].note, 'bad');
 });
 
 test('the stack explorer has a step per stage and every address in it comes from the recording', () => {

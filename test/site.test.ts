@@ -8,6 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { release } from 'node:os';
 import { buildSite, siteBuildDir, siteServe, writeLabConfig, type ServedSite } from '../cli/site.ts';
 import { notebookView } from '../src/lib/notebook.ts';
+import { goroutineFrames } from '../src/lib/crash.ts';
 import { at } from '../cli/paths.ts';
 import type { CrashRecording, CrashMatrix } from '../src/lib/data-types.ts';
 
@@ -94,38 +95,46 @@ test('the build has every page of the story (>= 12 pages)', () => {
   assert.deepEqual(external, [], 'pages load external resources');
 });
 
+interface Visit {
+  path: string;
+  problems: string[];
+  diagrams: number;
+}
+let visits: Promise<Visit[]> | undefined;
+/** Visits every built page once (shared by the next two tests): problems, diagrams, a screenshot. */
+function visitAll(): Promise<Visit[]> {
+  return (visits ??= (async () => {
+    const out: Visit[] = [];
+    for (const path of builtPages()) {
+      const { page, problems } = await open(path);
+      const diagrams = path.startsWith('/docs/') ? await renderedDiagrams(page) : 0;
+      await page.screenshot({ path: join(screenshots, `${shotName(path)}.png`), fullPage: path === '/' || path === '/docs/crash/' });
+      out.push({ path, problems, diagrams });
+      await page.close();
+    }
+    return out;
+  })());
+}
+
 test('every page loads with no console errors, and screenshots are saved', async () => {
-  const failures: string[] = [];
-  for (const path of builtPages()) {
-    const { page, problems } = await open(path);
-    if (path.startsWith('/docs/')) await renderedDiagrams(page);
-    await page.screenshot({ path: join(screenshots, `${shotName(path)}.png`), fullPage: path === '/' || path === '/docs/crash/' });
-    if (problems.length) failures.push(`${path}: ${problems.join('; ')}`);
-    await page.close();
-  }
+  const failures = (await visitAll()).filter((v) => v.problems.length).map((v) => `${v.path}: ${v.problems.join('; ')}`);
   assert.deepEqual(failures, []);
+  assert.ok(existsSync(join(screenshots, 'docs_crash.png')));
 });
 
 test('mermaid diagrams render to SVG in every doc page', async () => {
-  const fences = mermaidFences();
-  const expected = Object.values(fences).reduce((a, b) => a + b, 0);
-  let rendered = 0;
-  const empty: string[] = [];
-  for (const path of builtPages().filter((p) => p.startsWith('/docs/'))) {
-    const { page } = await open(path);
-    const n = await renderedDiagrams(page);
-    if (n < 1) empty.push(path);
-    rendered += Math.max(n, 0);
-    await page.close();
-  }
-  assert.deepEqual(empty, [], 'doc pages without a rendered diagram');
+  const expected = Object.values(mermaidFences()).reduce((a, b) => a + b, 0);
+  const docs = (await visitAll()).filter((v) => v.path.startsWith('/docs/'));
+  assert.deepEqual(docs.filter((v) => v.diagrams < 1).map((v) => v.path), [], 'doc pages without a rendered diagram');
+  const rendered = docs.reduce((n, v) => n + Math.max(v.diagrams, 0), 0);
   assert.ok(expected >= 6, `only ${expected} mermaid blocks in docs/`);
   assert.equal(rendered, expected, `${rendered} diagrams rendered, ${expected} written`);
 });
 
 test('the stack explorer steps forward and back through the recorded crash', async () => {
   const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
-  const probed = rec.forensics.frames.find((f) => f.hijacked);
+  const frames = goroutineFrames(rec.stderr, '0x7fffffffe000');
+  const probed = frames.find((f) => f.hijacked);
   assert.ok(probed?.fp && probed.sp, 'the recording has no hijacked frame with sp/fp');
   const { page, problems } = await open('/docs/crash/');
   const explorer = page.getByRole('region', { name: 'Stack explorer' });
@@ -136,8 +145,7 @@ test('the stack explorer steps forward and back through the recorded crash', asy
   // The uretprobe step: the probed frame's return slot holds the trampoline address, and the frame's
   // addresses are the recorded ones.
   const hijacked = explorer.locator('[data-row="probed"]');
-  assert.equal(await hijacked.locator('[data-slot-value]').textContent(), rec.forensics.hijackedPc);
-  assert.equal(rec.forensics.hijackedPc, '0x7fffffffe000');
+  assert.equal(await hijacked.locator('[data-slot-value]').textContent(), '0x7fffffffe000');
   const rowText = (await hijacked.textContent()) ?? '';
   assert.ok(rowText.includes(probed.fp!) && rowText.includes(probed.sp!), `frame addresses not shown: ${rowText}`);
   const uprobesLine = explorer.locator('table tr', { hasText: '[uprobes]' });
@@ -148,7 +156,7 @@ test('the stack explorer steps forward and back through the recorded crash', asy
   await explorer.focus();
   await page.keyboard.press('ArrowRight');
   assert.equal(await step(), '2');
-  const innermost = rec.forensics.frames[0];
+  const innermost = frames[0];
   assert.ok(((await explorer.textContent()) ?? '').includes(innermost.sp ?? 'missing'), 'the innermost recorded frame is not on the stack view');
   await page.keyboard.press('ArrowLeft');
   assert.equal(await step(), '1');

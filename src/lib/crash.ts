@@ -94,6 +94,17 @@ export function dumpWords(stderr: string): DumpWord[] {
   const words: DumpWord[] = [];
   const lines = stderr.split('\n');
   for (let i = 0; i < lines.length; i++) {
+    // Go 1.20 and earlier: "0x000000c000051670:  0x000000012a05f200 <main.f+0x1f>  0x000000c0000880a0 "
+    const old = /^0x([0-9a-f]{16}):\s+(.*)$/.exec(lines[i]);
+    if (old) {
+      const base = BigInt(`0x${old[1]}`);
+      const found = Array.from(old[2].matchAll(/([!<>]?)0x([0-9a-f]{16})(?:\s+<([^>]+)>)?/g));
+      found.forEach((w, k) => {
+        const notes = [w[1] === '!' ? 'bad' : w[1] === '<' || w[1] === '>' ? w[1] : '', w[3] ? `<${w[3]}>` : ''].filter(Boolean);
+        words.push({ address: hex(base + BigInt(8 * k)), value: hex(BigInt(`0x${w[2]}`)), ...(notes.length ? { note: notes.join(' ') } : {}) });
+      });
+      continue;
+    }
     const m = /^([0-9a-f]{16}): ((?:[0-9a-f]{8} [0-9a-f]{8}\s+){1,2})/.exec(lines[i]);
     if (!m) continue;
     const base = BigInt(`0x${m[1]}`);

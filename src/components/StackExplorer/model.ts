@@ -1,7 +1,7 @@
 // Turns a recorded crash (docs/data/crash-recording.json) into the steps the stack explorer shows.
 // Every address comes from the recording: the frames' sp/fp, the runtime's hex dump, the maps.
-import { dumpWords, mappingOf, parseMaps, stackBounds, type CrashFrame, type DumpWord, type Mapping } from '../../lib/crash';
-import type { CrashRecording } from '../../lib/data';
+import { dumpWords, goroutineFrames, mappingOf, parseMaps, stackBounds, type CrashFrame, type DumpWord, type Mapping } from '../../lib/crash.ts';
+import type { CrashRecording } from '../../lib/data-types.ts';
 
 export type RowKind = 'caller' | 'probed' | 'callee' | 'elided' | 'guard';
 
@@ -55,9 +55,10 @@ export interface ExplorerModel {
 
 /** null when the recording lacks what the explorer needs (no hijacked frame with sp/fp). */
 export function explorerModel(rec: CrashRecording): ExplorerModel | null {
-  const f = rec.forensics;
-  const hijackedPc = f.hijackedPc;
-  const frames = f.frames.filter((x) => x.sp && x.fp);
+  // Everything is read from the raw crash text and maps, so any recorder's forensics block will do.
+  const hijackedPc = rec.forensics?.hijackedPc ?? /unexpected return pc for \S+ called from (0x[0-9a-f]+)/.exec(rec.stderr)?.[1];
+  if (!hijackedPc) return null;
+  const frames = goroutineFrames(rec.stderr, hijackedPc).filter((x) => x.sp && x.fp);
   const probedIndex = frames.findIndex((x) => x.hijacked);
   if (probedIndex < 0) return null;
   const probed = frames[probedIndex];
@@ -67,7 +68,7 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   const slotAddress = slotWord?.address ?? minus8(probed.fp!);
   const bounds = stackBounds(rec.stderr);
   const maps = parseMaps(rec.maps);
-  const uprobes = mappingOf(maps, hijackedPc) ?? (f.uprobesVma ? { ...f.uprobesVma, perms: '--xp' } : undefined);
+  const uprobes = mappingOf(maps, hijackedPc);
   const text = maps.find((m) => m.perms.includes('x') && m.name && !m.name.startsWith('['));
   const stackVma = bounds ? mappingOf(maps, bounds.lo) : undefined;
   const callerNotes = words.filter((w) => w.note?.startsWith('<') && big(w.address) > big(probed.fp!));
