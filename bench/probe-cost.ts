@@ -35,12 +35,14 @@ export const probeConfigs: [TracerName, ProbeKind][] = [
   ['bpftrace', 'uretprobe'],
 ];
 
-export async function probeCost(opts: { calls: number; reps: number; only?: string[] }): Promise<ProbeCostResult> {
+export async function probeCost(opts: { calls: number; reps: number; rounds?: number; only?: string[] }): Promise<ProbeCostResult> {
   const result: ProbeCostResult = { calls: opts.calls, reps: opts.reps, per_call_ns: {}, delivered: {}, crashes: {} };
+  const warmup = Math.min(1000, opts.calls);
+  const samples = new Map<string, number[]>();
   let loop = await GoLoop.start();
   try {
     const measure = async (): Promise<number | 'crashed'> => {
-      if ((await loop.run(Math.min(1000, opts.calls))) === undefined) return 'crashed'; // warm-up
+      if ((await loop.run(warmup)) === undefined) return 'crashed';
       const runs: number[] = [];
       for (let i = 0; i < opts.reps; i++) {
         const ns = await loop.run(opts.calls);
@@ -49,32 +51,44 @@ export async function probeCost(opts: { calls: number; reps: number; only?: stri
       }
       return median(runs);
     };
-    result.per_call_ns.none = await measure();
-    say(`  no probe: ${fmt(result.per_call_ns.none)} per call`);
-    for (const [tracer, mode] of probeConfigs) {
-      const name = `${tracer} ${mode}`;
-      if (opts.only && !opts.only.some((o) => name.includes(o))) continue;
-      if (!loop.alive()) loop = await GoLoop.start();
-      const attached = await attach(tracer, mode, { binary: goloopBinary, pid: loop.pid, symbol: 'main.work' });
-      let cell: number | 'crashed';
-      try {
-        cell = await measure();
-      } finally {
-        await attached.close();
+    const configs = probeConfigs.filter(([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)));
+    // Rounds over every configuration, so a neighbour's load on this shared machine spreads over all of them.
+    for (let round = 0; round < (opts.rounds ?? 1); round++) {
+      const none = await measure();
+      if (none !== 'crashed') samples.set('none', [...(samples.get('none') ?? []), none]);
+      for (const [tracer, mode] of configs) {
+        const name = `${tracer} ${mode}`;
+        if (result.per_call_ns[name] === 'crashed') continue;
+        if (!loop.alive()) loop = await GoLoop.start();
+        const attached = await attach(tracer, mode, { binary: goloopBinary, pid: loop.pid, symbol: 'main.work' });
+        let cell: number | 'crashed';
+        try {
+          cell = await measure();
+        } finally {
+          await attached.close();
+        }
+        if (cell === 'crashed') {
+          result.per_call_ns[name] = 'crashed';
+          result.crashes[name] = loop.death();
+          await loop.stop();
+          say(`  ${name}: crashed the Go loop (${result.crashes[name]})`);
+          continue;
+        }
+        samples.set(name, [...(samples.get(name) ?? []), cell]);
+        if (tracer === 'ours' || tracer === 'cilium') {
+          const d = (result.delivered[name] ??= { events: 0, drops: 0, expected: 0 });
+          d.events += attached.events();
+          d.drops += attached.drops();
+          d.expected += (warmup + opts.reps * opts.calls) * eventsPerCall[mode];
+        }
+        const d = result.delivered[name];
+        say(`  ${name}: ${fmt(cell)} per call${d ? ` (${d.events}/${d.expected} events so far, ${d.drops} dropped)` : ''}`);
       }
-      result.per_call_ns[name] = cell;
-      if (cell === 'crashed') {
-        result.crashes[name] = loop.death();
-        await loop.stop();
-      } else if (tracer === 'ours' || tracer === 'cilium') {
-        const hits = Math.min(1000, opts.calls) + opts.reps * opts.calls;
-        result.delivered[name] = { events: attached.events(), drops: attached.drops(), expected: hits * eventsPerCall[mode] };
-      }
-      say(`  ${name}: ${fmt(cell)} per call${result.delivered[name] ? ` (${result.delivered[name].events}/${result.delivered[name].expected} events, ${result.delivered[name].drops} dropped)` : ''}`);
     }
   } finally {
     await loop.stop();
   }
+  for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = median(xs);
   return result;
 }
 

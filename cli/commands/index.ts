@@ -13,6 +13,7 @@ import { pairingCommand } from './pairing.ts';
 import { runTracerCommand } from './run-tracer.ts';
 import { inliningCommand } from './inlining.ts';
 import { notebooksCommand } from './notebooks.ts';
+import { benchCommand } from './bench.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -28,6 +29,7 @@ export const commands: Command[] = [
   pairingCommand,
   inliningCommand,
   notebooksCommand,
+  benchCommand,
   workshopCommand,
 ];
 commands.push(helpCommand(() => commands));

@@ -1,0 +1,54 @@
+/**
+ * Wall-clock time of the other engineers' entry points: the Docusaurus production build (into a
+ * temporary directory, so the served site is untouched) and the notebook suite (`./lab notebooks`).
+ * Each runs only when its entry point exists.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { at, root } from '../cli/paths.ts';
+import { run } from '../cli/proc.ts';
+
+export interface Timing {
+  what: string;
+  seconds: number | null;
+  target_s: number;
+  note: string;
+}
+
+async function timed(work: () => Promise<unknown>): Promise<{ seconds: number | null; error?: string }> {
+  const t0 = performance.now();
+  try {
+    await work();
+    return { seconds: (performance.now() - t0) / 1000 };
+  } catch (e) {
+    return { seconds: null, error: (e as Error).message.split('\n')[0] };
+  }
+}
+
+export async function siteBuildTime(): Promise<Timing> {
+  const what = 'site build (docusaurus build)';
+  if (!existsSync(at('docusaurus.config.ts'))) return { what, seconds: null, target_s: 90, note: 'no docusaurus.config.ts: not measured' };
+  const out = mkdtempSync(join(tmpdir(), 'lab-bench-site-'));
+  try {
+    const docusaurus = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');
+    const r = await timed(() =>
+      run(process.execPath, [docusaurus, 'build', '--out-dir', out], {
+        cwd: root,
+        capture: true,
+        env: { ...process.env, NODE_ENV: 'production', DOCUSAURUS_TELEMETRY_DISABLED: '1' },
+      }),
+    );
+    return { what, seconds: r.seconds, target_s: 90, note: r.error ? `failed: ${r.error}` : `into a temporary --out-dir` };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+export async function notebookSuiteTime(): Promise<Timing> {
+  const what = 'notebook suite (./lab notebooks)';
+  if (!existsSync(at('cli', 'commands', 'notebooks.ts'))) return { what, seconds: null, target_s: 300, note: 'no ./lab notebooks: not measured' };
+  const r = await timed(() => run(at('lab'), ['notebooks'], { cwd: root, capture: true }));
+  return { what, seconds: r.seconds, target_s: 300, note: r.error ? `failed: ${r.error}` : 'every notebook executed headless' };
+}

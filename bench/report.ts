@@ -1,0 +1,128 @@
+/** The benchmarks' one table of ratios: for the terminal, bench/results.json and the README. */
+import type { BenchResults } from './run.ts';
+
+export interface SummaryRow {
+  benchmark: string;
+  ours: string;
+  reference: string;
+  /** ours ÷ reference (null when either is missing). */
+  ratio: number | null;
+  target: string;
+  /** "yes" / "no" / "—" (no target or not measured). */
+  meets: string;
+}
+
+const m = (x: number) => `${(x / 1e6).toFixed(2)} M/s`;
+const ns = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toFixed(1)} ns`);
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+const mb = (x: number) => `${x.toFixed(1)} MB`;
+const yes = (ok: boolean) => (ok ? 'yes' : 'no');
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? Math.round((a / b) * 100) / 100 : null);
+
+export function summarize(r: BenchResults): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const rb = (consumer: string, policy: string) => r.ringbuf.find((x) => x.consumer === consumer && x.policy === policy);
+  const js = rb('js', 'lab');
+  const c = rb('c', 'lab');
+  if (js && c) {
+    const q = ratio(js.events_per_s, c.events_per_s);
+    rows.push({
+      benchmark: 'ring buffer → decoded JS TraceEvents (vs plain C libbpf consumer)',
+      ours: `${m(js.events_per_s)}, ${js.drops} drops`,
+      reference: m(c.events_per_s),
+      ratio: q,
+      target: '≥ 5 M/s, 0 drops, ≥ 0.70× C',
+      meets: yes(js.events_per_s >= 5e6 && js.drops === 0 && js.received === js.sent && (q ?? 0) >= 0.7),
+    });
+  }
+  const cil = rb('cilium', 'lab');
+  if (cil && c) rows.push({ benchmark: 'ring buffer → cilium/ebpf ringbuf.Reader (vs plain C)', ours: `${m(cil.events_per_s)}, ${cil.drops} drops`, reference: m(c.events_per_s), ratio: ratio(cil.events_per_s, c.events_per_s), target: '—', meets: '—' });
+  const ck = rb('c', 'kernel');
+  if (c && ck) rows.push({ benchmark: "plain C consumer: lab_submit's wake-ups (vs the kernel's default)", ours: m(c.events_per_s), reference: m(ck.events_per_s), ratio: ratio(c.events_per_s, ck.events_per_s), target: '—', meets: '—' });
+
+  const cost = new Map(r.probe_cost.map((p) => [p.config, p]));
+  const over = (cfg: string) => {
+    const p = cost.get(cfg);
+    return p && typeof p.overhead_ns === 'number' ? p.overhead_ns : undefined;
+  };
+  const cell = (cfg: string) => {
+    const p = cost.get(cfg);
+    if (!p) return 'not measured';
+    return p.ns_per_call === 'crashed' ? 'crashed' : `+${ns(p.overhead_ns ?? 0)}/call`;
+  };
+  if (cost.has('ours uprobe') && cost.has('bpftrace uprobe')) {
+    rows.push({ benchmark: 'per-hit cost: our entry program (vs bpftrace empty uprobe)', ours: cell('ours uprobe'), reference: cell('bpftrace uprobe'), ratio: ratio(over('ours uprobe'), over('bpftrace uprobe')), target: '—', meets: '—' });
+  }
+  for (const mode of ['uretprobe', 'ret'] as const) {
+    const ref = mode === 'ret' ? 'cilium ret' : 'bpftrace uretprobe';
+    if (!cost.has(`ours ${mode}`)) continue;
+    rows.push({ benchmark: `overhead per call, ${mode} (vs ${ref})`, ours: cell(`ours ${mode}`), reference: cell(ref), ratio: ratio(over(`ours ${mode}`), over(ref)), target: '—', meets: '—' });
+  }
+  if (cost.has('ours ret') && cost.has('empty ret')) {
+    const q = ratio(over('ours ret'), over('empty ret'));
+    rows.push({ benchmark: 'full ret-mode pipeline per call (vs the same probes, empty programs)', ours: cell('ours ret'), reference: cell('empty ret'), ratio: q, target: '≤ 1.05×', meets: q === null ? '—' : yes(q <= 1.05) });
+  }
+
+  const lat = (t: string) => r.latency.find((x) => x.tracer === t);
+  if (lat('ours')) {
+    const o = lat('ours')!;
+    const ci = lat('cilium');
+    rows.push({ benchmark: 'request → event visible, p99 (p50) (vs cilium peer)', ours: `${ms(o.p99_ms)} (${ms(o.p50_ms)})`, reference: ci ? `${ms(ci.p99_ms)} (${ms(ci.p50_ms)})` : 'not measured', ratio: ratio(o.p99_ms, ci?.p99_ms), target: 'p99 < 100 ms', meets: yes(o.p99_ms < 100) });
+  }
+  const rss = (t: string) => r.rss.find((x) => x.tracer === t);
+  if (rss('ours')) {
+    const o = rss('ours')!;
+    const ci = rss('cilium');
+    rows.push({ benchmark: `tracer RSS growth over a ${o.seconds} s burst (vs cilium peer)`, ours: `${mb(o.growth_mb)} (${o.events} events)`, reference: ci ? `${mb(ci.growth_mb)} (${ci.events} events)` : 'not measured', ratio: ci && ci.growth_mb >= 0.5 ? ratio(o.growth_mb, ci.growth_mb) : null, target: '< 10 MB', meets: yes(o.growth_mb < 10) });
+  }
+  const load = (t: string) => r.load.find((x) => x.tracer === t);
+  if (load('ours')) {
+    const o = load('ours')!;
+    const ci = load('cilium');
+    const acc = (x: typeof o) => `${x.calls}+${x.drops} of ${x.requests} ${x.accounted ? '✓' : '✗'}`;
+    rows.push({ benchmark: 'server under load, ret mode: calls + drops = requests (vs cilium peer)', ours: acc(o), reference: ci ? acc(ci) : 'not measured', ratio: null, target: 'exact', meets: yes(o.accounted) });
+    rows.push({ benchmark: 'server under load: traced req/s (vs cilium peer traced)', ours: `${o.req_per_s.toFixed(0)} req/s (untraced ${o.untraced_req_per_s.toFixed(0)})`, reference: ci ? `${ci.req_per_s.toFixed(0)} req/s` : 'not measured', ratio: ratio(o.req_per_s, ci?.req_per_s), target: '—', meets: '—' });
+  }
+  for (const t of r.timings) {
+    rows.push({ benchmark: t.what, ours: t.seconds === null ? t.note : `${t.seconds.toFixed(1)} s`, reference: '—', ratio: null, target: `< ${t.target_s} s`, meets: t.seconds === null ? '—' : yes(t.seconds < t.target_s) });
+  }
+  return rows;
+}
+
+const columns: (keyof SummaryRow)[] = ['benchmark', 'ours', 'reference', 'ratio', 'target', 'meets'];
+const text = (v: SummaryRow[keyof SummaryRow]) => (v === null ? '—' : typeof v === 'number' ? `${v.toFixed(2)}×` : v);
+
+/** A plain-text table for the terminal. */
+export function renderTable(rows: SummaryRow[]): string {
+  const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => text(r[c]).length)));
+  const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i])).join('  ');
+  return [line(columns), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => text(r[c]))))].join('\n');
+}
+
+/** The README's "Benchmarks" section, from a results file. */
+export function readmeSection(r: BenchResults): string {
+  const md = (s: string) => s.replace(/\|/g, '\\|');
+  return [
+    '## Benchmarks',
+    '',
+    `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\`; this table is generated from it by`,
+    `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
+    `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
+    '(a machine shared with other work, so absolute numbers are noisy; the ratios compare tracers measured side by side in the same run).',
+    '',
+    `| ${columns.join(' | ')} |`,
+    `|${columns.map(() => '---').join('|')}|`,
+    ...r.summary.map((row) => `| ${columns.map((c) => md(text(row[c]))).join(' | ')} |`),
+    '',
+  ].join('\n');
+}
+
+/** Replaces (or appends) the README's "## Benchmarks" section, leaving every other section as it is. */
+export function withBenchmarkSection(readme: string, section: string): string {
+  const start = readme.search(/^## Benchmarks\s*$/m);
+  if (start < 0) return readme.trimEnd() + '\n\n' + section;
+  const rest = readme.slice(start + 1);
+  const next = rest.search(/^## /m);
+  const end = next < 0 ? readme.length : start + 1 + next;
+  return readme.slice(0, start) + section + (next < 0 ? '' : '\n' + readme.slice(end));
+}

@@ -1,0 +1,114 @@
+/** Runs every benchmark of the lab in one go and gathers bench/results.json. */
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { goToolchain } from '../cli/go.ts';
+import { run } from '../cli/proc.ts';
+import { step } from '../cli/ui.ts';
+import { closeAllProbes } from '../bpf/ts/index.ts';
+import { probeCost, type ProbeCostResult } from './probe-cost.ts';
+import { ringbufThroughput, type RingbufRun } from './ringbuf.ts';
+import { requestToEvent, tracedLoad, tracerRss, type LatencyRun, type RssRun, type TracedLoad } from './server-load.ts';
+import { notebookSuiteTime, siteBuildTime, type Timing } from './external.ts';
+import { summarize, type SummaryRow } from './report.ts';
+
+export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'site', 'notebooks'] as const;
+export type BenchmarkName = (typeof benchmarkNames)[number];
+
+export interface Sizes {
+  ringbufEvents: number;
+  loopCalls: number;
+  loopReps: number;
+  loopRounds: number;
+  latencyRequests: number;
+  rssSeconds: number;
+  loadRequests: number;
+  loadConcurrency: number;
+}
+
+export const fullSizes: Sizes = {
+  ringbufEvents: 500_000, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
+  latencyRequests: 200, rssSeconds: 20, loadRequests: 5000, loadConcurrency: 16,
+};
+export const quickSizes: Sizes = {
+  ringbufEvents: 100_000, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
+  latencyRequests: 40, rssSeconds: 5, loadRequests: 1000, loadConcurrency: 8,
+};
+
+/** bench/results.json: provenance as top-level scalars, every table as an array of rows (the site renders both). */
+export interface BenchResults {
+  date: string;
+  kernel: string;
+  machine: string;
+  nproc: number;
+  memory_gb: number;
+  go_version: string;
+  node_version: string;
+  bpftrace_version: string;
+  load_average_at_start: string;
+  sizes: string;
+  summary: SummaryRow[];
+  probe_cost: { config: string; ns_per_call: number | 'crashed'; overhead_ns: number | null; events: number | null; expected_events: number | null; drops: number | null; note: string }[];
+  ringbuf: RingbufRun[];
+  latency: LatencyRun[];
+  rss: RssRun[];
+  load: TracedLoad[];
+  timings: Timing[];
+}
+
+async function provenance(sizes: Sizes, quick: boolean) {
+  const bpftrace = await run('bpftrace', ['--version'], { capture: true }).catch(() => 'not installed');
+  return {
+    date: new Date().toISOString(),
+    kernel: release(),
+    machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}`,
+    nproc: cpus().length,
+    memory_gb: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    go_version: (await goToolchain()).version,
+    node_version: process.version,
+    bpftrace_version: bpftrace.trim(),
+    load_average_at_start: loadavg().map((l) => l.toFixed(2)).join(' '),
+    sizes: `${quick ? 'quick' : 'full'}: ring buffer ${sizes.ringbufEvents} events; Go loop ${sizes.loopRounds} rounds × ${sizes.loopReps} runs × ${sizes.loopCalls} calls; ${sizes.latencyRequests} latency requests; RSS over ${sizes.rssSeconds} s; load ${sizes.loadRequests} requests × ${sizes.loadConcurrency} connections`,
+  };
+}
+
+function probeRows(p: ProbeCostResult): BenchResults['probe_cost'] {
+  const none = p.per_call_ns.none;
+  return Object.entries(p.per_call_ns).map(([config, ns]) => {
+    const d = p.delivered[config];
+    return {
+      config,
+      ns_per_call: ns,
+      overhead_ns: typeof ns === 'number' && typeof none === 'number' && config !== 'none' ? ns - none : null,
+      events: d?.events ?? null,
+      expected_events: d?.expected ?? null,
+      drops: d?.drops ?? null,
+      note: p.crashes[config] ?? (config.startsWith('empty') ? 'cilium peer attaching an empty program at the same sites' : config.startsWith('bpftrace') ? 'empty probe bodies' : ''),
+    };
+  });
+}
+
+export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: boolean }): Promise<BenchResults> {
+  const sizes = opts.quick ? quickSizes : fullSizes;
+  const wanted = (b: BenchmarkName) => !opts.only || opts.only.includes(b);
+  const results: BenchResults = {
+    ...(await provenance(sizes, opts.quick ?? false)),
+    summary: [], probe_cost: [], ringbuf: [], latency: [], rss: [], load: [], timings: [],
+  };
+  try {
+    if (wanted('ringbuf')) results.ringbuf = await step('ring buffer → consumer throughput', () => ringbufThroughput({ events: sizes.ringbufEvents }));
+    if (wanted('probes')) {
+      const p = await step('per-call cost of probes on a Go loop', () => probeCost({ calls: sizes.loopCalls, reps: sizes.loopReps, rounds: sizes.loopRounds }));
+      results.probe_cost = probeRows(p);
+    }
+    for (const tracer of ['ours', 'cilium'] as const) {
+      if (wanted('latency')) results.latency.push(await step(`request → event latency (${tracer})`, () => requestToEvent(tracer, sizes.latencyRequests)));
+      if (wanted('load')) results.load.push(await step(`server under load, ret mode (${tracer})`, () => tracedLoad(tracer, { requests: sizes.loadRequests, concurrency: sizes.loadConcurrency, maxMs: 120000 })));
+      if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds)));
+    }
+    if (wanted('site')) results.timings.push(await step('site build time', siteBuildTime));
+    if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));
+  } finally {
+    closeAllProbes();
+  }
+  results.summary = summarize(results);
+  return results;
+}
