@@ -182,10 +182,16 @@ async function stopServer(pid: number, url: string, token: string, exited: Promi
     ),
   );
   const all = [...new Set([...before, ...descendants(pid)])];
-  try {
-    process.kill(-pid, 'SIGTERM');
-  } catch {
-    // already gone
+  // A shutdown request ends the server at once; SIGTERM makes it linger a few seconds.
+  const asked = await fetch(new URL('api/shutdown', url), { method: 'POST', headers, signal: AbortSignal.timeout(3000) })
+    .then((r) => r.ok)
+    .catch(() => false);
+  if (!asked) {
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
   }
   const timer = setTimeout(() => {
     try {

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
-import type { KernelMessage } from '@jupyterlab/services';
+import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { flags, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
@@ -14,6 +14,7 @@ import { LabError } from '../errors.ts';
 import { say, step } from '../ui.ts';
 
 export const notebooksDir = at('notebooks');
+export const sourceOf = (c: { source: string | string[] }) => sourceText(c.source);
 
 /** nbformat 4 output, as written into .ipynb files. */
 export type Output =
@@ -74,45 +75,29 @@ const outputText = (outs: Output[]) =>
     .join('');
 
 /**
- * Runs a notebook in a fresh tslab kernel of `jupyter`, cell after cell, and collects the outputs in
- * nbformat. A cell fails on a non-ok reply or an error output; later cells still run only when
- * `keepGoing` is set (tslab aborts requests for a moment after an error anyway).
+ * Executes code in one kernel and collects nbformat outputs. Display ids are tracked across
+ * requests: a live table made by one cell keeps growing (update_display_data) while later cells run.
  */
-export async function executeNotebook(
-  path: string,
-  jupyter: Pick<RunningJupyter, 'url' | 'token'>,
-  opts: { cellTimeoutMs?: number; keepGoing?: boolean; onCell?: (i: number, total: number) => void } = {},
-): Promise<NotebookRun> {
-  const started = Date.now();
-  const notebook = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl: jupyter.url,
-    wsUrl: jupyter.url.replace(/^http/, 'ws'),
-    token: jupyter.token,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-  });
-  const kernelManager = new KernelManager({ serverSettings });
-  const sessions = new SessionManager({ serverSettings, kernelManager });
-  const nbPath = relative(root, path);
-  const session = await sessions.startNew({ path: nbPath, type: 'notebook', name: basename(path), kernel: { name: 'tslab' } });
-  const kernel = session.kernel;
-  if (!kernel) throw new LabError(`Jupyter started no kernel for ${nbPath}`, 'check the tslab kernelspec (./lab setup)');
+export class CellRunner {
+  private readonly outputsOf = new Map<string, Output[]>();
+  private readonly byDisplayId = new Map<string, Output[]>();
+  private readonly onIopub = (_: unknown, msg: KernelMessage.IIOPubMessage) => this.collect(msg);
 
-  // Outputs by request id; display ids point at the outputs a later update_display_data replaces,
-  // whichever cell it arrives during (a live table made in one cell grows while the next one runs).
-  const outputsOf = new Map<string, Output[]>();
-  const byDisplayId = new Map<string, Output[]>();
-  const onIopub = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+  constructor(readonly kernel: Kernel.IKernelConnection) {
+    kernel.iopubMessage.connect(this.onIopub);
+  }
+
+  private collect(msg: KernelMessage.IIOPubMessage): void {
     const parent = (msg.parent_header as { msg_id?: string }).msg_id;
     const type = msg.header.msg_type;
     const c = msg.content as Record<string, any>;
     if (type === 'update_display_data') {
-      for (const o of byDisplayId.get(c.transient?.display_id) ?? []) {
+      for (const o of this.byDisplayId.get(c.transient?.display_id) ?? []) {
         if (o.output_type === 'display_data') o.data = c.data;
       }
       return;
     }
-    const outs = parent ? outputsOf.get(parent) : undefined;
+    const outs = parent ? this.outputsOf.get(parent) : undefined;
     if (!outs) return;
     if (type === 'stream') {
       const last = outs[outs.length - 1];
@@ -125,44 +110,95 @@ export async function executeNotebook(
           : { output_type: 'execute_result', data: c.data, metadata: c.metadata ?? {}, execution_count: c.execution_count ?? null };
       outs.push(o);
       const id = c.transient?.display_id;
-      if (id) byDisplayId.set(id, [...(byDisplayId.get(id) ?? []), o]);
+      if (id) this.byDisplayId.set(id, [...(this.byDisplayId.get(id) ?? []), o]);
     } else if (type === 'error') {
       outs.push({ output_type: 'error', ename: c.ename, evalue: c.evalue, traceback: c.traceback ?? [] });
     }
-  };
-  kernel.iopubMessage.connect(onIopub);
+  }
 
+  /** Runs `code`; resolves with the reply status and the outputs (which later display updates may still change). */
+  async run(code: string, timeoutMs = 180_000): Promise<{ status: string; executionCount: number | null; outputs: Output[]; text: string }> {
+    const outputs: Output[] = [];
+    const future = this.kernel.requestExecute({ code, store_history: true, stop_on_error: true });
+    this.outputsOf.set(future.msg.header.msg_id, outputs);
+    let timer: Parameters<typeof clearTimeout>[0];
+    const reply = await Promise.race([
+      future.done,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new LabError(`a cell ran longer than ${timeoutMs / 1000} s`, 'see the cell')), timeoutMs);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    const status = outputs.some((o) => o.output_type === 'error') ? 'error' : reply.content.status;
+    const executionCount = (reply.content as { execution_count?: number }).execution_count ?? null;
+    return { status, executionCount, outputs, text: outputText(outputs) };
+  }
+
+  dispose(): void {
+    this.kernel.iopubMessage.disconnect(this.onIopub);
+  }
+}
+
+export const codeCells = (nb: Notebook) =>
+  nb.cells.map((c, i) => [c, i] as const).filter(([c]) => c.cell_type === 'code');
+
+export function connect(jupyter: Pick<RunningJupyter, 'url' | 'token'>) {
+  const serverSettings = ServerConnection.makeSettings({
+    baseUrl: jupyter.url,
+    wsUrl: jupyter.url.replace(/^http/, 'ws'),
+    token: jupyter.token,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+  const kernelManager = new KernelManager({ serverSettings });
+  const sessions = new SessionManager({ serverSettings, kernelManager });
+  return {
+    sessions,
+    /** A tslab session for a notebook (its kernel runs in the notebook's directory). */
+    async open(path: string): Promise<Session.ISessionConnection> {
+      const nbPath = relative(root, path);
+      const session = await sessions.startNew({ path: nbPath, type: 'notebook', name: basename(path), kernel: { name: 'tslab' } });
+      if (!session.kernel) throw new LabError(`Jupyter started no kernel for ${nbPath}`, 'check the tslab kernelspec (./lab setup)');
+      return session;
+    },
+    dispose() {
+      sessions.dispose();
+      kernelManager.dispose();
+    },
+  };
+}
+
+/**
+ * Runs a notebook in a fresh tslab kernel of `jupyter`, cell after cell, and collects the outputs in
+ * nbformat. A cell fails on a non-ok reply or an error output; the run stops there unless
+ * `keepGoing` is set (tslab aborts requests for a moment after an error anyway).
+ */
+export async function executeNotebook(
+  path: string,
+  jupyter: Pick<RunningJupyter, 'url' | 'token'>,
+  opts: { cellTimeoutMs?: number; keepGoing?: boolean; onCell?: (i: number, total: number, kernel: Kernel.IKernelConnection) => void } = {},
+): Promise<NotebookRun> {
+  const started = Date.now();
+  const notebook = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
+  const conn = connect(jupyter);
+  const session = await conn.open(path);
+  const runner = new CellRunner(session.kernel!);
   const failures: CellFailure[] = [];
-  const code = notebook.cells.map((c, i) => [c, i] as const).filter(([c]) => c.cell_type === 'code');
+  const code = codeCells(notebook);
   try {
     let n = 0;
     for (const [cell, index] of code) {
-      opts.onCell?.(++n, code.length);
-      const outputs: Output[] = [];
-      const future = kernel.requestExecute({ code: sourceText(cell.source), store_history: true, stop_on_error: true });
-      outputsOf.set(future.msg.header.msg_id, outputs);
-      const timeoutMs = opts.cellTimeoutMs ?? 180_000;
-      let timer: Parameters<typeof clearTimeout>[0];
-      const reply = await Promise.race([
-        future.done,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new LabError(`cell ${index} of ${nbPath} ran longer than ${timeoutMs / 1000} s`, 'see the cell')), timeoutMs);
-        }),
-      ]).finally(() => clearTimeout(timer));
-      cell.outputs = outputs;
-      cell.execution_count = (reply.content as { execution_count?: number }).execution_count ?? null;
-      const status = reply.content.status;
-      const errors = outputs.filter((o) => o.output_type === 'error');
-      if (status !== 'ok' || errors.length > 0) {
-        failures.push({ cell: index, reason: `reply ${status}`, text: outputText(outputs).trim().slice(-2000) });
+      opts.onCell?.(++n, code.length, session.kernel!);
+      const r = await runner.run(sourceText(cell.source), opts.cellTimeoutMs);
+      cell.outputs = r.outputs;
+      cell.execution_count = r.executionCount;
+      if (r.status !== 'ok') {
+        failures.push({ cell: index, reason: `reply ${r.status}`, text: r.text.trim().slice(-2000) });
         if (!opts.keepGoing) break;
       }
     }
   } finally {
-    kernel.iopubMessage.disconnect(onIopub);
+    runner.dispose();
     await session.shutdown().catch(() => undefined);
-    sessions.dispose();
-    kernelManager.dispose();
+    conn.dispose();
   }
   return { path, notebook, failures, seconds: (Date.now() - started) / 1000 };
 }

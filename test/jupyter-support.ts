@@ -1,0 +1,103 @@
+// Shared by the notebook and Jupyter tests: what a kernel process holds, seen from /proc and bpftool.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import type { RunningJupyter } from '../cli/jupyter.ts';
+
+export function settings(j: Pick<RunningJupyter, 'url' | 'token'>) {
+  return ServerConnection.makeSettings({
+    baseUrl: j.url,
+    wsUrl: j.url.replace(/^http/, 'ws'),
+    token: j.token,
+    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+  });
+}
+
+export function managers(j: Pick<RunningJupyter, 'url' | 'token'>) {
+  const serverSettings = settings(j);
+  const kernelManager = new KernelManager({ serverSettings });
+  return { kernelManager, sessions: new SessionManager({ serverSettings, kernelManager }) };
+}
+
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function pids(): number[] {
+  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+}
+
+export const childrenOf = (pid: number) => pids().filter((p) => ppidOf(p) === pid);
+
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+export function exeOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '';
+  }
+}
+
+/** The tslab kernel processes among the descendants of the Jupyter server. */
+export function kernelPids(jupyterPid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const c of childrenOf(p)) {
+      if (readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('kernel\0--config-path')) out.push(c);
+      walk(c);
+    }
+  };
+  walk(jupyterPid);
+  return out;
+}
+
+/** BPF link ids a process holds open (from its fdinfo). */
+export function linkIdsOf(pid: number): number[] {
+  const ids: number[] = [];
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fdinfo`);
+  } catch {
+    return ids;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^link_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (m) ids.push(Number(m[1]));
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return ids;
+}
+
+/** Every BPF link the kernel has, as bpftool lists them. */
+export function bpftoolLinkIds(): Set<number> {
+  const out = execFileSync('bpftool', ['link', 'list'], { encoding: 'utf8' });
+  return new Set([...out.matchAll(/^(\d+):/gm)].map((m) => Number(m[1])));
+}
+
+/** Lab server processes (private copies run by the notebook helpers) that are children of `pid`. */
+export const serverChildren = (pid: number) => childrenOf(pid).filter((c) => /lab-notebook-.*\/server/.test(exeOf(c)));
+
+/** The PID of the Jupyter server listening on the URL's port (from ss). */
+export function jupyterServerPid(url: string): number {
+  const out = execFileSync('ss', ['-Hltnp', `sport = :${new URL(url).port}`], { encoding: 'utf8' });
+  const m = /pid=(\d+)/.exec(out);
+  if (!m) throw new Error(`no process listens on ${url}: ${out}`);
+  return Number(m[1]);
+}
