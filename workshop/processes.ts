@@ -105,6 +105,25 @@ export function linksHeldBy(pid: number): HeldLink[] {
   return out;
 }
 
+/** Ids of the BPF programs a process holds open (fds of type bpf-prog), from /proc/PID/fdinfo. */
+export function programsHeldBy(pid: number): number[] {
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  return fds.flatMap((fd) => {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') return [];
+    } catch {
+      return [];
+    }
+    const id = /^prog_id:\s*(\d+)/m.exec(read(`/proc/${pid}/fdinfo/${fd}`) ?? '')?.[1];
+    return id ? [Number(id)] : [];
+  });
+}
+
 const exec = promisify(execFile);
 
 export interface BpftoolView {

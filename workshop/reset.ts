@@ -8,6 +8,7 @@ import {
   isAlive,
   linksHeldBy,
   listProcesses,
+  programsHeldBy,
   type HeldLink,
   type ProcessInfo,
 } from './processes.ts';
@@ -20,7 +21,7 @@ export interface ResetReport {
   linksBefore: HeldLink[];
   /** Processes of ours that survived the kernel restart and were killed. */
   killed: { pid: number; comm: string; exe: string }[];
-  /** Whatever is still ours afterwards: must be empty for ok. */
+  /** Links, perf-event probes and BPF programs still held by processes of ours: must be empty for ok. */
   ourLinksLeft: string[];
   /** Servers (or anything else) of ours still running outside Jupyter and this process. */
   ourServersLeft: { pid: number; exe: string }[];
@@ -111,6 +112,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
   const stillHeld = await ourLinks(oursAfter);
   const ourLinksLeft = [
     ...stillHeld.map((l) => `${l.kind} ${l.linkId ?? l.progId} held by pid ${l.pid}`),
+    ...oursAfter.flatMap((p) => programsHeldBy(p.pid).map((id) => `BPF program ${id} held by pid ${p.pid} (${p.comm})`)),
     ...linksBefore
       .filter((l) => l.kind === 'bpf_link' && l.linkId !== undefined && after.linkIds.includes(l.linkId))
       .map((l) => `link ${l.linkId} (was held by pid ${l.pid}) is still in bpftool link list`),
@@ -122,7 +124,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
   const ok = ourLinksLeft.length === 0 && ourServersLeft.length === 0;
   note(
     ok
-      ? `verified: bpftool lists ${after.linkIds.length} link(s), none of ours; no server process of ours`
+      ? `verified: bpftool lists ${after.linkIds.length} link(s), none of ours; no process of ours holds a BPF program; no server process of ours`
       : `NOT clean: ${[...ourLinksLeft, ...ourServersLeft.map((s) => `server pid ${s.pid}`)].join('; ')}`,
   );
   return {
