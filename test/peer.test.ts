@@ -68,7 +68,7 @@ async function bothEngines(req: Omit<TraceRequest, 'binary' | 'pid'>, srv: Manag
 /** The fields both engines must agree on for the same call (timestamps are each program's own). */
 const essence = (e: TraceEvent) => ({
   kind: e.kind, symbol: e.symbol, pid: e.pid, tid: e.tid, goroutine: e.goroutine,
-  args: e.args, ret: e.ret, str: e.str, ret_site: e.ret_site, has_latency: e.latency_ns !== null,
+  args: e.args, ret: e.ret, str: e.str, ret_site: e.ret_site, entry_tid: e.entry_tid, has_latency: e.latency_ns !== null,
 });
 
 const byKind = (es: TraceEvent[], kind: TraceEvent['kind']) => es.filter((e) => e.kind === kind);

@@ -105,6 +105,10 @@ func appendJSON(b []byte, e *event, symbol string) []byte {
 	} else {
 		b = append(b, `null`...)
 	}
+	if e.EntryTid != 0 && e.EntryTid != e.Tid {
+		b = append(b, `,"entry_tid":`...) // the goroutine moved to another thread mid-call
+		b = strconv.AppendUint(b, uint64(e.EntryTid), 10)
+	}
 	if e.RetSite >= 0 {
 		b = append(b, `,"ret_site":`...)
 		b = strconv.AppendInt(b, int64(e.RetSite), 10)
