@@ -184,6 +184,8 @@ export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite
   );
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   const stop = async () => {
+    // Don't leave the token of a server that is going away for the next reader of build/.
+    if (opts.jupyter && readFileSync(labConfigFile, 'utf8').includes(opts.jupyter.token)) writeLabConfig(null);
     if (exited) return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 3000);

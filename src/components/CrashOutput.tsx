@@ -21,7 +21,14 @@ export default function CrashOutput({ lines = 'signature' }: { lines?: 'signatur
       <pre data-testid={`crash-output-${lines}`}>{shown.join('\n')}</pre>
       <figcaption style={{ fontSize: '0.8rem' }}>
         Recorded {r.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {r.kernel}, {r.goVersion}: GET {r.request} with a
-        uretprobe on {r.symbol}.
+        uretprobe on {r.symbol}
+        {r.tracer && (
+          <>
+            {' '}
+            attached with <code>{r.tracer}</code>
+          </>
+        )}
+        .
       </figcaption>
     </figure>
   );

@@ -52,7 +52,7 @@ export default function BenchResults() {
         const columns = Array.from(new Set(rows.flatMap((r) => Object.keys(r))));
         return (
           <div key={path.join('.')} className={styles.table}>
-            {path.length > 0 && <h4>{path.join(' › ')}</h4>}
+            {path.length > 0 && <h4>{path.join(' › ').replace(/_/g, ' ')}</h4>}
             <table>
               <thead>
                 <tr>

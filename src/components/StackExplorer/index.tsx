@@ -129,7 +129,8 @@ export default function StackExplorer() {
         <pre>{rec.stderr}</pre>
       </details>
       <p className={styles.footnote}>
-        Want to see it happen? <Link to="/docs/intro/">Run the lab</Link> and open the crash notebook.
+        Want to see it happen? <Link to="/docs/intro/">Run the lab</Link> and open the uretprobe crash in the{' '}
+        <Link to="/notebooks/">notebooks</Link>.
       </p>
     </section>
   );
