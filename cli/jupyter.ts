@@ -265,3 +265,16 @@ export const tslabKernelStep: SetupStep = {
     });
   },
 };
+
+/**
+ * Build target: the kernelspec must exist even where only `./lab build` ran (an outside client such as
+ * Debian's nbconvert finds it through JUPYTER_PATH). Without the venv, write what `tslab install` writes.
+ */
+export async function ensureKernelspec(): Promise<void> {
+  if ((await tslabKernelStep.missing()).length === 0) return;
+  if (existsSync(venvPython)) return tslabKernelStep.install([]);
+  const dir = `${jupyterPath()}/kernels/tslab`;
+  mkdirSync(dir, { recursive: true });
+  const spec = { argv: [tslabBinary, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript', language: 'typescript' };
+  writeFileSync(`${dir}/kernel.json`, JSON.stringify(spec));
+}
