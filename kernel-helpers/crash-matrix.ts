@@ -4,7 +4,10 @@
  * comparing with the unprobed run of the same binary. Computed live, never
  * hard-coded.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { at } from '../cli/paths.ts';
 import { release } from 'node:os';
 import { ManagedServer } from './server.ts';
 import { parseCrash, crashSignature, type CrashKind } from './forensics.ts';
@@ -58,6 +61,8 @@ export interface Cell {
 
 export interface CrashMatrix {
   recordedAt: string;
+  /** Hash of what decides the result (server, BPF programs, this module): the build re-runs the matrix when it changes. */
+  inputsHash?: string;
   kernel: string;
   toolchains: string[];
   triggers: Pick<Trigger, 'id' | 'title' | 'path' | 'symbol'>[];
@@ -80,13 +85,13 @@ function attach(exe: Awaited<ReturnType<typeof openExecutable>>, kind: ProbeKind
   }
 }
 
-/** A first line that differs between two bodies, for the table. */
+/** The first line that differs between two bodies, and how long each is, for the table. */
 function firstDifference(expected: string, got: string): string {
   const e = expected.split('\n');
   const g = got.split('\n');
-  if (e.length !== g.length) return `${g.length} lines instead of ${e.length}: ${g.slice(0, 2).join(' | ').slice(0, 120)}`;
   const i = e.findIndex((line, k) => line !== g[k]);
-  return `line ${i + 1}: ${JSON.stringify(g[i]?.slice(0, 100))} instead of ${JSON.stringify(e[i]?.slice(0, 100))}`;
+  const counts = e.length !== g.length ? ` (${g.length} lines instead of ${e.length})` : '';
+  return `${JSON.stringify((g[i] ?? '').slice(0, 100))} instead of ${JSON.stringify((e[i] ?? '').slice(0, 100))}${counts}`;
 }
 
 interface Run {
@@ -163,6 +168,7 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
   }
   return {
     recordedAt: new Date().toISOString(),
+    inputsHash: matrixInputsHash(),
     kernel: release(),
     toolchains: toolchains.map((t) => t.version),
     triggers: chosen.map(({ id, title, path, symbol }) => ({ id, title, path, symbol })),
@@ -221,6 +227,19 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
     for (const c of bad) out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${(c.signature ?? c.wrong ?? '').replace(/`/g, "'")}\``);
   }
   return out.join('\n');
+}
+
+/** What the matrix depends on: the server's sources, the BPF programs, the classification code. */
+export function matrixInputsHash(): string {
+  const files = [
+    ...readdirSync(at('server')).filter((f) => f.endsWith('.go') || f === 'go.mod').map((f) => join('server', f)),
+    ...readdirSync(at('bpf')).filter((f) => f.endsWith('.bpf.c') || f.endsWith('.h')).filter((f) => f !== 'vmlinux.h').map((f) => join('bpf', f)),
+    'kernel-helpers/crash-matrix.ts',
+    'kernel-helpers/forensics.ts',
+  ].sort();
+  const h = createHash('sha256');
+  for (const f of files) h.update(f).update(readFileSync(at(f)));
+  return h.digest('hex').slice(0, 16);
 }
 
 /** Reads a recorded matrix (docs/data/crash-matrix.json). */

@@ -21,7 +21,7 @@ test('crash matrix on the current Go: uretprobe crashes or lies, uprobe and ret 
   assert.match(growth.signature!, /unexpected return pc for main\.demo called from 0x7fffffffe000/);
   const callers = cell(m, tc.version, 'callers', 'uretprobe');
   assert.equal(callers.outcome, 'survive-but-wrong');
-  assert.match(callers.wrong!, /frames=1/);
+  assert.match(callers.wrong!, /"frames=1" instead of "frames=\d+"/);
   for (const t of triggers) {
     const baseline = cell(m, tc.version, t.id, 'none');
     assert.equal(baseline.outcome, 'survive', `${t.id} unprobed`);

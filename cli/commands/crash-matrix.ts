@@ -9,6 +9,32 @@ import { LabError } from '../errors.ts';
 
 export const crashMatrixPath = at('docs', 'data', 'crash-matrix.json');
 
+/**
+ * The build's part: re-runs the whole matrix into docs/data (and the README) when the server,
+ * the BPF programs or the classification changed since the recorded one. Needs root.
+ */
+export async function buildCrashMatrixData(): Promise<void> {
+  const { matrixInputsHash, readMatrix, runCrashMatrix } = await import('../../kernel-helpers/crash-matrix.ts');
+  const { existsSync } = await import('node:fs');
+  const hash = matrixInputsHash();
+  if (existsSync(crashMatrixPath) && readMatrix(crashMatrixPath).inputsHash === hash) return;
+  if (process.getuid?.() !== 0) {
+    say('crash matrix is out of date, but re-running it needs root: run sudo ./lab crash-matrix --write');
+    return;
+  }
+  say('server or BPF programs changed: re-running the crash matrix for the docs (about a minute)…');
+  await saveMatrix(await runCrashMatrix({ toolchains: await availableToolchains({ fetchNewer: true }) }));
+}
+
+/** Stores a matrix for the site (docs/data) and the README's generated table. */
+async function saveMatrix(matrix: import('../../kernel-helpers/crash-matrix.ts').CrashMatrix): Promise<void> {
+  const { renderMatrixMarkdown } = await import('../../kernel-helpers/crash-matrix.ts');
+  const { updateReadmeBlock } = await import('../readme.ts');
+  await mkdir(dirname(crashMatrixPath), { recursive: true });
+  await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
+  await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
+}
+
 export const crashMatrixCommand: Command = {
   name: 'crash-matrix',
   summary: 'run every crash trigger under every probe kind and Go toolchain; classify each cell',
@@ -18,8 +44,7 @@ export const crashMatrixCommand: Command = {
     '  --write stores the result in docs/data/crash-matrix.json (the site) and the README table; --no-fetch skips Go 1.27.3 from the module proxy',
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { probeKinds, renderMatrixText, renderMatrixMarkdown, runCrashMatrix, triggers } = await import('../../kernel-helpers/crash-matrix.ts');
-    const { updateReadmeBlock } = await import('../readme.ts');
+    const { probeKinds, renderMatrixText, runCrashMatrix, triggers } = await import('../../kernel-helpers/crash-matrix.ts');
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = flags(argv, {
       json: { type: 'boolean' },
@@ -48,9 +73,7 @@ export const crashMatrixCommand: Command = {
       onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
     });
     if (values.write) {
-      await mkdir(dirname(crashMatrixPath), { recursive: true });
-      await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
-      await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
+      await saveMatrix(matrix);
       say(`wrote ${crashMatrixPath} and the README's crash-matrix table`);
     }
     console.log(values.json ? JSON.stringify(matrix, null, 2) : renderMatrixText(matrix));
