@@ -15,6 +15,7 @@ export type BenchmarkName = (typeof benchmarkNames)[number];
 
 export interface Sizes {
   ringbufEvents: number;
+  ringbufReps: number;
   loopCalls: number;
   loopReps: number;
   loopRounds: number;
@@ -25,11 +26,11 @@ export interface Sizes {
 }
 
 export const fullSizes: Sizes = {
-  ringbufEvents: 500_000, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
+  ringbufEvents: 500_000, ringbufReps: 3, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
   latencyRequests: 200, rssSeconds: 20, loadRequests: 5000, loadConcurrency: 16,
 };
 export const quickSizes: Sizes = {
-  ringbufEvents: 100_000, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
+  ringbufEvents: 100_000, ringbufReps: 1, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
   latencyRequests: 40, rssSeconds: 5, loadRequests: 1000, loadConcurrency: 8,
 };
 
@@ -66,7 +67,7 @@ async function provenance(sizes: Sizes, quick: boolean) {
     node_version: process.version,
     bpftrace_version: bpftrace.trim(),
     load_average_at_start: loadavg().map((l) => l.toFixed(2)).join(' '),
-    sizes: `${quick ? 'quick' : 'full'}: ring buffer ${sizes.ringbufEvents} events; Go loop ${sizes.loopRounds} rounds × ${sizes.loopReps} runs × ${sizes.loopCalls} calls; ${sizes.latencyRequests} latency requests; RSS over ${sizes.rssSeconds} s; load ${sizes.loadRequests} requests × ${sizes.loadConcurrency} connections`,
+    sizes: `${quick ? 'quick' : 'full'}: ring buffer ${sizes.ringbufReps} × ${sizes.ringbufEvents} events per consumer; Go loop ${sizes.loopRounds} rounds × ${sizes.loopReps} runs × ${sizes.loopCalls} calls; ${sizes.latencyRequests} latency requests; RSS over ${sizes.rssSeconds} s; load ${sizes.loadRequests} requests × ${sizes.loadConcurrency} connections`,
   };
 }
 
@@ -94,7 +95,7 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
     summary: [], probe_cost: [], ringbuf: [], latency: [], rss: [], load: [], timings: [],
   };
   try {
-    if (wanted('ringbuf')) results.ringbuf = await step('ring buffer → consumer throughput', () => ringbufThroughput({ events: sizes.ringbufEvents }));
+    if (wanted('ringbuf')) results.ringbuf = await step('ring buffer → consumer throughput', () => ringbufThroughput({ events: sizes.ringbufEvents, reps: sizes.ringbufReps }));
     if (wanted('probes')) {
       const p = await step('per-call cost of probes on a Go loop', () => probeCost({ calls: sizes.loopCalls, reps: sizes.loopReps, rounds: sizes.loopRounds }));
       results.probe_cost = probeRows(p);
