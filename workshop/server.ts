@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { at } from '../cli/paths.ts';
 import type { Agenda, AgendaCell, RecordedOutput } from './agenda.ts';
@@ -23,6 +24,15 @@ export interface WorkshopOptions {
   siteProblem?: string;
   /** Why this is a rehearsal (shown in both views). */
   rehearsalReason?: string;
+}
+
+/** Addresses of this machine other machines may reach, for the attendee URL when bound beyond loopback. */
+export function lanAddresses(host: string): string[] {
+  if (host === '127.0.0.1' || host === 'localhost') return [];
+  if (host !== '0.0.0.0') return [host];
+  return Object.values(networkInterfaces())
+    .flat()
+    .flatMap((a) => (a && a.family === 'IPv4' && !a.internal ? [a.address] : []));
 }
 
 export interface Step {
@@ -119,6 +129,11 @@ export class WorkshopServer implements AsyncDisposable {
     return `${this.url}/attend`;
   }
 
+  /** What to tell the room: the loopback URL, plus one per address other machines can use. */
+  get attendeeUrls(): string[] {
+    return [this.attendeeUrl, ...lanAddresses(this.opts.host ?? '127.0.0.1').map((a) => `http://${a}:${this.port}/attend`)];
+  }
+
   get instructorUrl(): string {
     return `${this.url}/instructor?token=${this.token}`;
   }
@@ -191,6 +206,7 @@ export class WorkshopServer implements AsyncDisposable {
         cells: s.cells.map((c) => ({ key: c.key, notebook: c.notebook, index: c.index, id: c.id, source: c.source })),
       })),
       cells: Object.fromEntries(this.cells),
+      attendeeUrls: instructor ? this.attendeeUrls : undefined,
       lastReset: this.lastReset && (instructor ? this.lastReset : { ok: this.lastReset.ok, steps: this.lastReset.steps }),
       resetting: this.resetting,
     };

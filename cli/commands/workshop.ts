@@ -1,4 +1,3 @@
-import { networkInterfaces } from 'node:os';
 import { resolve } from 'node:path';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
@@ -59,21 +58,11 @@ export const workshopCommand: Command = {
     else say(`live mode: cells run on the tslab kernel of Jupyter (127.0.0.1 only; the token stays in the workshop server)`);
     if (values['without-site']) say('no site (--without-site): the views name each page instead of showing it');
     for (const s of ws.agenda.sections) for (const p of s.problems) say(`agenda: ${s.id}: ${p}`);
-    const lan =
-      host === '0.0.0.0'
-        ? Object.values(networkInterfaces())
-            .flat()
-            .filter((a) => a && a.family === 'IPv4' && !a.internal)
-            .map((a) => a!.address)
-        : host !== '127.0.0.1'
-          ? [host]
-          : [];
     // URLs alone on their lines, on stdout: easy to copy, easy for scripts to pick up.
     console.log('Instructor console (secret: anyone with this URL drives the lab):');
     console.log(ws.server.instructorUrl);
     console.log('Attendee view (share this one):');
-    console.log(ws.server.attendeeUrl);
-    for (const a of lan) console.log(`http://${a}:${ws.server.port}/attend`);
+    for (const url of ws.server.attendeeUrls) console.log(url);
     say('Ctrl-C stops the workshop server, Jupyter, the site and everything they started');
     return done;
   },

@@ -52,9 +52,9 @@
     $('mode-slot').replaceChildren(modeBadge(state));
     document.body.dataset.mode = state.mode;
     $('kernel').textContent = state.kernel;
-    const attendee = `${location.protocol}//${location.host}/attend`;
-    $('attendee-url').href = attendee;
-    $('attendee-url').textContent = attendee;
+    const urls = state.attendeeUrls && state.attendeeUrls.length > 1 ? state.attendeeUrls.slice(1) : [`${location.protocol}//${location.host}/attend`];
+    $('attendee-url').href = urls[0];
+    $('attendee-url').textContent = urls.join('  ·  ');
     if (state.mode === 'rehearsal' && $('banner').className !== 'banner error') {
       $('banner').hidden = false;
       $('banner').textContent = `Rehearsal mode: "run" replays recorded outputs. ${state.rehearsalReason || ''}`;
