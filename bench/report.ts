@@ -17,7 +17,7 @@ const ns = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toF
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 const mb = (x: number) => `${x.toFixed(1)} MB`;
 const yes = (ok: boolean) => (ok ? 'yes' : 'no');
-const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? Math.round((a / b) * 100) / 100 : null);
+const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined && b !== 0 ? Number((a / b).toPrecision(3)) : null);
 
 export function summarize(r: BenchResults): SummaryRow[] {
   const rows: SummaryRow[] = [];
@@ -90,7 +90,7 @@ export function summarize(r: BenchResults): SummaryRow[] {
 }
 
 const columns: (keyof SummaryRow)[] = ['benchmark', 'ours', 'reference', 'ratio', 'target', 'meets'];
-const text = (v: SummaryRow[keyof SummaryRow]) => (v === null ? '—' : typeof v === 'number' ? `${v.toFixed(2)}×` : v);
+const text = (v: SummaryRow[keyof SummaryRow]) => (v === null ? '—' : typeof v === 'number' ? `${v}×` : v);
 
 /** A plain-text table for the terminal. */
 export function renderTable(rows: SummaryRow[]): string {
