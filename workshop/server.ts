@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { at } from '../cli/paths.ts';
+import { LabError } from '../cli/errors.ts';
 import type { Agenda, AgendaCell, RecordedOutput } from './agenda.ts';
 import { checkInstructor, newToken } from './auth.ts';
 import type { CellRunner, CellResult } from './runners.ts';
@@ -110,7 +111,13 @@ export class WorkshopServer implements AsyncDisposable {
       sock.on('message', () => undefined);
     });
     await new Promise<void>((resolve, reject) => {
-      ws.http.once('error', reject);
+      ws.http.once('error', (e: NodeJS.ErrnoException) =>
+        reject(
+          e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
+            ? new LabError(`cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0} (${e.code})`, 'pick another --port (or leave it out for a free one) and a --host this machine has')
+            : e,
+        ),
+      );
       ws.http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
     });
     return ws;
@@ -120,9 +127,10 @@ export class WorkshopServer implements AsyncDisposable {
     return (this.http.address() as AddressInfo).port;
   }
 
-  /** Base URL on loopback — what this machine (and the tests) use. */
+  /** Base URL for this machine (and the tests): loopback unless bound to one other address only. */
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    const host = this.opts.host ?? '127.0.0.1';
+    return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${this.port}`;
   }
 
   get attendeeUrl(): string {
@@ -131,7 +139,8 @@ export class WorkshopServer implements AsyncDisposable {
 
   /** What to tell the room: the loopback URL, plus one per address other machines can use. */
   get attendeeUrls(): string[] {
-    return [this.attendeeUrl, ...lanAddresses(this.opts.host ?? '127.0.0.1').map((a) => `http://${a}:${this.port}/attend`)];
+    const others = lanAddresses(this.opts.host ?? '127.0.0.1').filter((a) => !this.url.includes(`//${a}:`));
+    return [this.attendeeUrl, ...others.map((a) => `http://${a}:${this.port}/attend`)];
   }
 
   get instructorUrl(): string {
