@@ -203,7 +203,7 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const ours = () => listProcesses().filter((p) => p.marker === ws.marker);
   assert.ok(ours().some((p) => p.pid === survivorPid), 'the survivor runs, marked as ours');
   // bpftrace attaches through perf events (bpftool perf list), after it has parsed and loaded its program.
-  for (let i = 0; i < 100 && !(await bpftool()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 300 && !(await bpftool()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
   assert.ok((await bpftool()).perf.some((e) => e.pid === bpftracePid), 'the stray bpftrace holds a uprobe');
   const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
   assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');

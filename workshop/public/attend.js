@@ -65,7 +65,6 @@
   }
 
   function browse(i) {
-    following = i === state.step.section && following;
     if (i !== state.step.section) following = false;
     viewing = i;
     render('browse');
