@@ -51,6 +51,12 @@ test('rehearsal mode is labelled in both views and the URLs have the shapes the 
       assert.match(await p.textContent('#mode'), /REHEARSAL/);
     }
     assert.match(await ins.textContent('#notes'), /first section/, 'speaker notes reach the instructor');
+    // Per-section timers: planned minutes from the agenda; "Start timers" zeroes them when the room begins.
+    assert.match((await ins.textContent('#sections li[data-id="one"] .timer'))!, /^\d+:\d\d \/ 5:00$/);
+    await ins.click('#timers');
+    await ins.waitForFunction(() => document.querySelector('#sections li[data-id="extra-2"] .timer')?.textContent === '0:00 / 5:00');
+    const timers = ((await (await fetch(`${ws.server.url}/instructor/state`, { headers: { Authorization: `Bearer ${ws.server.token}` } })).json()) as { timers: { spentMs: number[] } }).timers;
+    assert.deepEqual(timers.spentMs, [0, 0, 0]);
     assert.equal(await att.$('#notes'), null, 'no speaker notes on the attendee page');
   } finally {
     await ctx.close();
@@ -134,8 +140,9 @@ test('an attendee can browse ahead and return with the follow button; the page f
     assert.equal(await att.getAttribute('body', 'data-section'), 'extra-2');
     assert.equal(await att.getAttribute('body', 'data-following'), 'true');
     assert.equal(await att.getAttribute('#site', 'src'), `http://127.0.0.1:${sitePort}/docs/#part-2`);
-    const frame = att.frame({ url: /\/docs\/#part-2$/ });
-    assert.equal(await frame?.textContent('h1'), '/docs/', 'the site page loaded in the frame');
+    const frame = (await (await att.$('#site'))!.contentFrame())!;
+    await frame.waitForURL(/\/docs\/#part-2$/);
+    assert.equal(await (await frame.waitForSelector('h1')).textContent(), '/docs/', 'the site page loaded in the frame');
   } finally {
     await insCtx.close();
     await attCtx.close();
@@ -151,7 +158,7 @@ test('attendees cannot drive the lab: no token 401, forged token 403, attendee s
 
   const t = ws.server.token;
   const nearMiss = t.slice(0, -1) + (t.endsWith('x') ? 'y' : 'x');
-  for (const path of ['/instructor/run', '/instructor/run-to', '/instructor/step', '/instructor/reset', '/instructor/interrupt']) {
+  for (const path of ['/instructor/run', '/instructor/run-to', '/instructor/step', '/instructor/reset', '/instructor/interrupt', '/instructor/timers']) {
     assert.equal((await post(path, { key, section: 2 })).status, 401, `${path} without a token`);
     assert.equal((await post(path, { key, section: 2 }, { Authorization: 'Bearer forged-token' })).status, 403, `${path} with a forged token`);
     assert.equal((await post(`${path}?token=${nearMiss}`, { key, section: 2 })).status, 403, `${path} with a near-miss token`);

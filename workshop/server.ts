@@ -243,6 +243,12 @@ export class WorkshopServer implements AsyncDisposable {
     return this.step;
   }
 
+  /** Zeroes every section's timer (the server usually starts well before the room does). */
+  restartTimers(): void {
+    this.timers = { section: this.step.section, startedAt: Date.now(), spentMs: this.timers.spentMs.map(() => 0) };
+    this.broadcast({ type: 'step', step: this.step, timers: this.timers, now: Date.now() });
+  }
+
   /** Queues a cell; outputs stream to every view as they arrive. */
   runCell(cell: AgendaCell, batch?: { failed: boolean }): Promise<CellResult> {
     const state = this.cellState(cell.key);
@@ -428,6 +434,9 @@ export class WorkshopServer implements AsyncDisposable {
           }
           return json(res, 202, { queued: jobs.length });
         }
+        case '/instructor/timers':
+          this.restartTimers();
+          return json(res, 200, { timers: this.timers });
         case '/instructor/interrupt':
           await this.interrupt();
           return json(res, 200, { interrupted: true });

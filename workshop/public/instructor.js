@@ -123,6 +123,7 @@
   $('prev').addEventListener('click', () => move(-1));
   $('next').addEventListener('click', () => move(1));
   $('interrupt').addEventListener('click', () => act('interrupt'));
+  $('timers').addEventListener('click', () => act('timers'));
   $('reset').addEventListener('click', () => {
     if (confirm('Stop every server and probe of the lab and restart the kernel?')) act('reset');
   });
