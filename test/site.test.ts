@@ -53,8 +53,14 @@ async function open(path: string, base = site.url): Promise<{ page: Page; proble
   page.on('response', (r) => {
     if (r.url().startsWith(base) && r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
   });
+  // Offline: nothing but loopback (the site, and the Jupyter server in live mode) may be contacted.
+  page.on('request', (r) => {
+    const { protocol, hostname } = new URL(r.url());
+    if (/^https?:$/.test(protocol) && !['127.0.0.1', 'localhost'].includes(hostname)) problems.push(`external request ${r.url()}`);
+  });
   page.on('requestfailed', (r) => {
-    if (!r.url().startsWith(base)) problems.push(`external request ${r.url()}`);
+    // A fetch cut short by navigating away is aborted, not failed.
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
   });
   await page.goto(new URL(path, base).href, { waitUntil: 'networkidle' });
   return { page, problems };
@@ -266,6 +272,22 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     await page.screenshot({ path: join(screenshots, 'live-run.png'), fullPage: false });
     assert.deepEqual(problems, []);
     await page.close();
+
+    // A reader's own server: pasted into Live mode on a site that announces none (the site shares
+    // build/ with the live one, so that one goes first).
+    await live.stop();
+    const reader = await open('/live/');
+    assert.match((await reader.page.getByTestId('live-current').textContent()) ?? '', /none/);
+    await reader.page.getByLabel('Jupyter URL').fill(`${jupyter.url}lab?token=${jupyter.token}`);
+    await reader.page.getByRole('button', { name: 'Check and save' }).click();
+    await reader.page.getByRole('status').filter({ hasText: 'saved:' }).waitFor({ timeout: 10_000 });
+    await reader.page.goto(new URL(`notebooks/${nb.slug}/`, site.url).href, { waitUntil: 'networkidle' });
+    const bar = reader.page.locator('[data-testid="live-bar"][data-live="ready"]');
+    await bar.waitFor({ timeout: 15_000 });
+    assert.match((await bar.textContent()) ?? '', /set in Live mode/);
+    assert.ok(await reader.page.getByRole('button', { name: 'Run cell 1' }).isEnabled());
+    assert.deepEqual(reader.problems, []);
+    await reader.page.close();
   } finally {
     await live.stop();
     writeLabConfig(null); // the shared build/ must not keep pointing at a stopped server

@@ -30,6 +30,33 @@ function Row({ row, focused }: { row: StackRow; focused: boolean }) {
   );
 }
 
+/** Old and new stack side by side, to scale: copystack moves the used part to the top of the new one. */
+function CopyView({ copy }: { copy: NonNullable<ReturnType<typeof explorerModel>>['steps'][number]['copy'] }) {
+  if (!copy) return null;
+  const kib = (n: number) => `${(n / 1024).toFixed(n % 1024 ? 1 : 0)} KiB`;
+  const bar = (size: number, label: string) => (
+    <div className={styles.copyStack} style={{ height: `${(size / copy.newSize) * 9}rem` }} aria-label={`${label}: ${kib(size)}`}>
+      <div className={styles.copyUsed} style={{ height: `${(copy.used / size) * 100}%` }}>
+        {kib(copy.used)} used
+      </div>
+      <div className={styles.copyLabel}>
+        {label}
+        <br />
+        {kib(size)}
+      </div>
+    </div>
+  );
+  return (
+    <div className={styles.copy} data-testid="copy-view">
+      {bar(copy.oldSize, 'old stack')}
+      <div className={styles.copyArrow} aria-hidden="true">
+        memmove →
+      </div>
+      {bar(copy.newSize, `new stack [${copy.lo}, ${copy.hi})`)}
+    </div>
+  );
+}
+
 /** Steps through the recorded crash: frames, the hijacked return slot, morestack, the unwinder. */
 export default function StackExplorer() {
   const { crashRecording } = useLabData();
@@ -93,6 +120,7 @@ export default function StackExplorer() {
           {step.text.map((t, i) => (
             <p key={i}>{t}</p>
           ))}
+          <CopyView copy={step.copy} />
           {step.quote && (
             <pre className={styles.quote} aria-label="from the recorded crash output">
               {step.quote}

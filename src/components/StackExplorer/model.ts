@@ -27,6 +27,8 @@ export interface Step {
   maps?: Mapping[];
   /** A snippet of the recorded stderr to show verbatim. */
   quote?: string;
+  /** The copy copystack makes: old and new stack sizes and how much of the stack was in use. */
+  copy?: { oldSize: number; newSize: number; used: number; lo: string; hi: string };
 }
 
 const big = (s: string) => BigInt(s);
@@ -133,6 +135,11 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   const all = callees.length;
   const topFrame = callees[0];
   const rt = runtimeStack(rec.stderr);
+  // How much stack was in use when morestack ran: from the top of the stack to the innermost frame.
+  const copyInfo =
+    bounds && topFrame?.sp
+      ? { oldSize: size / 2, newSize: size, used: Number(big(bounds.hi) - big(topFrame.sp)), lo: bounds.lo, hi: bounds.hi }
+      : undefined;
 
   const steps: Step[] = [
     {
@@ -174,9 +181,11 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
       rows: [...callerRows, probedRow(hijackedPc, true), ...calleeRows(all), ...guardRow],
       focus: calleeRows(all).at(-1)?.id,
       quote: rt.length ? `runtime stack (innermost first): ${rt.join(' ← ')}` : undefined,
+      copy: copyInfo,
     },
     {
       title: 'copystack walks every frame with the unwinder',
+      copy: copyInfo,
       text: [
         `copystack has already moved the used part of the stack to the new block. Now it walks the new copy frame by frame to fix every pointer into the old stack — in locals, arguments, saved frame pointers — by the distance the stack moved. Each frame's layout comes from pclntab, looked up by the frame's PC; the caller's PC is the return address stored in the frame.`,
         `The unwinder starts at the innermost frame (${topFrame?.func} at sp=${topFrame?.sp}) and walks outwards, frame by frame: every return address so far points into a known Go function.`,
