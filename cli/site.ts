@@ -3,7 +3,7 @@
  * which serves the built site on loopback and tells it where the Jupyter server is.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { at, root } from './paths.ts';
@@ -103,7 +103,9 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
       const tail = output.trim().split('\n').filter((l) => !l.startsWith('npm warn')).slice(-25).join('\n');
       throw new LabError(`the site build failed (docusaurus build exit ${code}):\n${tail}\n`, 'fix the page or component named above, then ./lab build site');
     }
-    writeFileSync(stampFile, new Date().toISOString() + '\n');
+    // The stamp carries the build's start time: a source edited during the build is newer than it.
+    writeFileSync(stampFile, new Date(started).toISOString() + '\n');
+    utimesSync(stampFile, new Date(started), new Date(started));
     say(`  docusaurus production build: ${((Date.now() - started) / 1000).toFixed(1)} s → build/`);
   });
 }

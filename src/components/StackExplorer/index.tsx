@@ -35,9 +35,11 @@ function CopyView({ copy }: { copy: NonNullable<ReturnType<typeof explorerModel>
   if (!copy) return null;
   const kib = (n: number) => `${(n / 1024).toFixed(n % 1024 ? 1 : 0)} KiB`;
   const bar = (size: number, label: string) => (
-    <div className={styles.copyStack} style={{ height: `${(size / copy.newSize) * 9}rem` }} aria-label={`${label}: ${kib(size)}`}>
-      <div className={styles.copyUsed} style={{ height: `${(copy.used / size) * 100}%` }}>
-        {kib(copy.used)} used
+    <div className={styles.copyItem}>
+      <div className={styles.copyStack} style={{ height: `${(size / copy.newSize) * 8}rem` }} aria-label={`${label}: ${kib(size)}`}>
+        <div className={styles.copyUsed} style={{ height: `${(copy.used / size) * 100}%` }}>
+          {kib(copy.used)} in use
+        </div>
       </div>
       <div className={styles.copyLabel}>
         {label}
