@@ -23,7 +23,8 @@ async function timed(work: () => Promise<unknown>): Promise<{ seconds: number | 
     await work();
     return { seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
-    return { seconds: null, error: (e as Error).message.split('\n')[0] };
+    const lines = (e as Error).message.split('\n').map((l) => l.trim()).filter(Boolean);
+    return { seconds: null, error: [...new Set([lines[0], [...lines].reverse().find((l) => !l.startsWith('—')) ?? ''])].join(' … ') };
   }
 }
 
