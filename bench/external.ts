@@ -24,7 +24,7 @@ async function timed(work: () => Promise<unknown>): Promise<{ seconds: number | 
     return { seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
     const lines = (e as Error).message.split('\n').map((l) => l.trim()).filter(Boolean);
-    return { seconds: null, error: [...new Set([lines[0], [...lines].reverse().find((l) => !l.startsWith('—')) ?? ''])].join(' … ') };
+    return { seconds: null, error: `after ${((performance.now() - t0) / 1000).toFixed(0)} s: ` + [...new Set([lines[0], [...lines].reverse().find((l) => !l.startsWith('—')) ?? ''])].join(' … ') };
   }
 }
 
