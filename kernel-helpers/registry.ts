@@ -5,6 +5,8 @@
  * servers; `resetLab()` closes everything. Tslab compiles cells with
  * TypeScript 5.0, which has no `using`, so this is how cells stay tidy.
  */
+import { createRequire } from 'node:module';
+
 export interface Closable {
   close(): void | Promise<unknown>;
 }
@@ -42,19 +44,48 @@ export async function releaseAll(): Promise<string[]> {
   return names;
 }
 
+/** Closes everything at once, without waiting: for the last moments of the process. */
+function closeAllNow(): void {
+  for (const r of store.entries.values()) {
+    try {
+      void r.close();
+    } catch {
+      // keep closing the rest
+    }
+  }
+}
+
+/**
+ * In a tslab kernel: when tslab closes its sockets after a shutdown request (shutdown or restart),
+ * our servers and probes would keep the process alive until Jupyter kills it. Leave right away instead,
+ * through process.exit, so every 'exit' handler (the tracer's, the servers') runs.
+ */
+function exitWithTslab(): void {
+  const main = process.argv[1];
+  if (!main || !/tslab/.test(main)) return;
+  try {
+    const jupyter = createRequire(main)('tslab/dist/jupyter.js') as { ZmqServer?: { prototype: { close(): void } } };
+    const proto = jupyter.ZmqServer?.prototype;
+    if (!proto) return;
+    const close = proto.close;
+    proto.close = function (this: unknown) {
+      close.call(this);
+      closeAllNow();
+      setTimeout(() => process.exit(0), 100);
+    };
+  } catch {
+    // not tslab after all: the SIGTERM hook still covers us
+  }
+}
+
 function installExitHooks(): void {
   if (store.hooks) return;
   store.hooks = true;
+  exitWithTslab();
   // Jupyter stops a kernel with SIGTERM after its shutdown request: close what we hold, then leave
   // through process.exit so every 'exit' handler (the tracer's, the servers') runs too.
   process.once('SIGTERM', () => {
-    for (const r of store.entries.values()) {
-      try {
-        void r.close();
-      } catch {
-        // keep closing the rest
-      }
-    }
+    closeAllNow();
     process.exit(143);
   });
 }

@@ -218,6 +218,7 @@ export const notebooksCommand: Command = {
   usage: './lab notebooks [--update] [name…]   — names pick notebooks whose file name contains the text',
   async run(argv) {
     const { values, positionals } = flags(argv, { update: { type: 'boolean' } });
+    console.debug = () => undefined; // @jupyterlab/services logs every WebSocket it opens
     await ensureSetup();
     await buildAll();
     const paths = notebookPaths(positionals);
