@@ -13,8 +13,13 @@ import { attach, eventsPerCall, type TracerName } from './tracers.ts';
 export interface ProbeCostResult {
   calls: number;
   reps: number;
-  /** "none", "ours uprobe", "bpftrace uretprobe", "empty ret", … → ns per call, or "crashed". */
+  /**
+   * "none", "ours uprobe", "bpftrace uretprobe", "empty ret", … → ns per call of the loop thread's CPU
+   * time (user + kernel, where the traps and BPF programs run), or "crashed".
+   */
   per_call_ns: Record<string, number | 'crashed'>;
+  /** The same in wall-clock time (includes time other processes on this shared machine had the CPU). */
+  wall_per_call_ns: Record<string, number>;
   /** For tracers that deliver events: what arrived vs what the calls should have produced. */
   delivered: Record<string, { events: number; drops: number; expected: number }>;
   /** How the loop died under a configuration that crashed it. */
@@ -36,32 +41,37 @@ export const probeConfigs: [TracerName, ProbeKind][] = [
 ];
 
 export async function probeCost(opts: { calls: number; reps: number; rounds?: number; only?: string[] }): Promise<ProbeCostResult> {
-  const result: ProbeCostResult = { calls: opts.calls, reps: opts.reps, per_call_ns: {}, delivered: {}, crashes: {} };
+  const result: ProbeCostResult = { calls: opts.calls, reps: opts.reps, per_call_ns: {}, wall_per_call_ns: {}, delivered: {}, crashes: {} };
   const warmup = Math.min(1000, opts.calls);
   const samples = new Map<string, number[]>();
+  const wallSamples = new Map<string, number[]>();
+  const add = (name: string, cell: { wall: number; cpu: number }) => {
+    samples.set(name, [...(samples.get(name) ?? []), cell.cpu]);
+    wallSamples.set(name, [...(wallSamples.get(name) ?? []), cell.wall]);
+  };
   let loop = await GoLoop.start();
   try {
-    const measure = async (): Promise<number | 'crashed'> => {
+    const measure = async (): Promise<{ wall: number; cpu: number } | 'crashed'> => {
       if ((await loop.run(warmup)) === undefined) return 'crashed';
-      const runs: number[] = [];
+      const runs: { wall: number; cpu: number }[] = [];
       for (let i = 0; i < opts.reps; i++) {
         const ns = await loop.run(opts.calls);
         if (ns === undefined) return 'crashed';
         runs.push(ns);
       }
-      return median(runs);
+      return { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)) };
     };
     const configs = probeConfigs.filter(([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)));
     // Rounds over every configuration, so a neighbour's load on this shared machine spreads over all of them.
     for (let round = 0; round < (opts.rounds ?? 1); round++) {
       const none = await measure();
-      if (none !== 'crashed') samples.set('none', [...(samples.get('none') ?? []), none]);
+      if (none !== 'crashed') add('none', none);
       for (const [tracer, mode] of configs) {
         const name = `${tracer} ${mode}`;
         if (result.per_call_ns[name] === 'crashed') continue;
         if (!loop.alive()) loop = await GoLoop.start();
         const attached = await attach(tracer, mode, { binary: goloopBinary, pid: loop.pid, symbol: 'main.work' });
-        let cell: number | 'crashed';
+        let cell: { wall: number; cpu: number } | 'crashed';
         try {
           cell = await measure();
         } finally {
@@ -74,7 +84,7 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
           say(`  ${name}: crashed the Go loop (${result.crashes[name]})`);
           continue;
         }
-        samples.set(name, [...(samples.get(name) ?? []), cell]);
+        add(name, cell);
         if (tracer === 'ours' || tracer === 'cilium') {
           const d = (result.delivered[name] ??= { events: 0, drops: 0, expected: 0 });
           d.events += attached.events();
@@ -89,7 +99,8 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
     await loop.stop();
   }
   for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = median(xs);
+  for (const [name, xs] of wallSamples) if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = median(xs);
   return result;
 }
 
-const fmt = (v: number | 'crashed') => (v === 'crashed' ? 'crashed' : `${v.toFixed(1)} ns`);
+const fmt = (v: { wall: number; cpu: number } | 'crashed') => (v === 'crashed' ? 'crashed' : `${v.cpu.toFixed(1)} ns CPU (${v.wall.toFixed(1)} ns wall)`);

@@ -47,7 +47,7 @@ export interface BenchResults {
   load_average_at_start: string;
   sizes: string;
   summary: SummaryRow[];
-  probe_cost: { config: string; ns_per_call: number | 'crashed'; overhead_ns: number | null; events: number | null; expected_events: number | null; drops: number | null; note: string }[];
+  probe_cost: { config: string; ns_per_call: number | 'crashed'; wall_ns_per_call: number | null; overhead_ns: number | null; events: number | null; expected_events: number | null; drops: number | null; note: string }[];
   ringbuf: RingbufRun[];
   latency: LatencyRun[];
   rss: RssRun[];
@@ -78,6 +78,7 @@ function probeRows(p: ProbeCostResult): BenchResults['probe_cost'] {
     return {
       config,
       ns_per_call: ns,
+      wall_ns_per_call: p.wall_per_call_ns[config] ?? null,
       overhead_ns: typeof ns === 'number' && typeof none === 'number' && config !== 'none' ? ns - none : null,
       events: d?.events ?? null,
       expected_events: d?.expected ?? null,

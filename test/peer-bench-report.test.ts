@@ -18,10 +18,10 @@ test('summary: ratios are ours ÷ reference and verdicts follow the targets', ()
       { consumer: 'js', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 6e6, producer_events_per_s: 6e6 },
     ],
     probe_cost: [
-      { config: 'none', ns_per_call: 2, overhead_ns: null, events: null, expected_events: null, drops: null, note: '' },
-      { config: 'ours ret', ns_per_call: 2102, overhead_ns: 2100, events: 5, expected_events: 5, drops: 0, note: '' },
-      { config: 'empty ret', ns_per_call: 2002, overhead_ns: 2000, events: null, expected_events: null, drops: null, note: '' },
-      { config: 'ours uretprobe', ns_per_call: 'crashed', overhead_ns: null, events: null, expected_events: null, drops: null, note: 'SIGILL' },
+      { config: 'none', ns_per_call: 2, wall_ns_per_call: null, overhead_ns: null, events: null, expected_events: null, drops: null, note: '' },
+      { config: 'ours ret', ns_per_call: 2102, wall_ns_per_call: null, overhead_ns: 2100, events: 5, expected_events: 5, drops: 0, note: '' },
+      { config: 'empty ret', ns_per_call: 2002, wall_ns_per_call: null, overhead_ns: 2000, events: null, expected_events: null, drops: null, note: '' },
+      { config: 'ours uretprobe', ns_per_call: 'crashed', wall_ns_per_call: null, overhead_ns: null, events: null, expected_events: null, drops: null, note: 'SIGILL' },
     ],
     latency: [{ tracer: 'ours', requests: 10, p50_ms: 5, p99_ms: 120, max_ms: 130 }],
   });
