@@ -114,6 +114,16 @@ export function readmeSection(r: BenchResults): string {
     `|${columns.map(() => '---').join('|')}|`,
     ...r.summary.map((row) => `| ${columns.map((c) => md(text(row[c]))).join(' | ')} |`),
     '',
+    'How each is measured (sizes: ' + r.sizes + '):',
+    '',
+    '- **ring buffer**: `bench/bpf/burst.bpf.c`, run with `BPF_PROG_TEST_RUN`, fills the lab\'s `lab_events` ring through',
+    '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; consumers: plain C',
+    '  libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API\'s async iterator (decoded TraceEvents).',
+    '- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread\'s',
+    '  CPU time (the traps and BPF programs run on it), median over rounds; "empty" is the cilium peer attaching',
+    '  `bench/bpf/empty.bpf.c` at exactly the sites ret mode uses.',
+    '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
+    '',
   ].join('\n');
 }
 
