@@ -35,6 +35,16 @@ export function summarize(r: BenchResults): SummaryRow[] {
       meets: yes(js.events_per_s >= 5e6 && js.drops === 0 && js.received === js.sent && (q ?? 0) >= 0.7),
     });
   }
+  if (js && c) {
+    rows.push({
+      benchmark: 'consumer CPU per event: tracer API in Node (vs plain C)',
+      ours: `${ns(js.consumer_cpu_ns_per_event)}/event`,
+      reference: `${ns(c.consumer_cpu_ns_per_event)}/event`,
+      ratio: ratio(js.consumer_cpu_ns_per_event, c.consumer_cpu_ns_per_event),
+      target: '—',
+      meets: '—',
+    });
+  }
   const cil = rb('cilium', 'lab');
   if (cil && c) rows.push({ benchmark: 'ring buffer → cilium/ebpf ringbuf.Reader (vs plain C)', ours: `${m(cil.events_per_s)}, ${cil.drops} drops`, reference: m(c.events_per_s), ratio: ratio(cil.events_per_s, c.events_per_s), target: '—', meets: '—' });
   const ck = rb('c', 'kernel');

@@ -30,6 +30,8 @@ export interface RingbufRun {
   events_per_s: number;
   /** How fast the producer got them in (it waits for the consumer when half the ring is full). */
   producer_events_per_s: number;
+  /** The consumer process's CPU time per event received: its cost, whatever the pace. */
+  consumer_cpu_ns_per_event: number;
   /** Repetitions this row is the median of. */
   runs?: number;
 }
@@ -50,11 +52,12 @@ async function external(consumer: 'c' | 'cilium', events: number, policy: Wakeup
   const [cmd, args] = consumer === 'c' ? [ringbufTool, ['consume', burstObject, String(events)]] : [peerBinary, ['-bench-consume', String(events)]];
   await using child = await startChild(cmd, args, { ready: /ready pid/ });
   const p = await produce(child.pid, events, 0xfffe, policy);
-  const r = JSON.parse(await child.nextLine(60000)) as { events: number; ns: number; out_of_order: number };
+  const r = JSON.parse(await child.nextLine(60000)) as { events: number; ns: number; cpu_ns: number; out_of_order: number };
   return {
     consumer, policy, sent: p.sent, received: r.events, drops: p.drops, out_of_order: r.out_of_order,
     events_per_s: r.events > 1 ? ((r.events - 1) * 1e9) / r.ns : 0,
     producer_events_per_s: (p.sent * 1e9) / p.ns,
+    consumer_cpu_ns_per_event: r.events > 0 ? r.cpu_ns / r.events : 0,
   };
 }
 
@@ -74,17 +77,25 @@ async function inNode(events: number, policy: WakeupPolicy): Promise<RingbufRun>
     let last = 0;
     let expected = events;
     let lastSeen = performance.now();
+    let firstCpu = process.cpuUsage();
+    let cpuUs = 0;
     const it = probe[Symbol.asyncIterator]();
     const reading = (async () => {
       while (received < expected) {
         const r = await it.next();
         if (r.done) break;
         const seq = r.value.args[0];
-        if (received === 0) first = performance.now();
-        else if (seq !== next) outOfOrder++;
+        if (received === 0) {
+          first = performance.now();
+          firstCpu = process.cpuUsage();
+        } else if (seq !== next) outOfOrder++;
         next = seq + 1;
         received++;
         last = lastSeen = performance.now();
+        if (received === expected) {
+          const cpu = process.cpuUsage(firstCpu);
+          cpuUs = cpu.user + cpu.system;
+        }
       }
     })();
     const p = await produce(process.pid, events, probeId, policy);
@@ -93,10 +104,15 @@ async function inNode(events: number, policy: WakeupPolicy): Promise<RingbufRun>
     while (received < expected && performance.now() - lastSeen < 5000) await Promise.race([reading, sleep(100)]);
     probe.close();
     await reading;
+    if (cpuUs === 0 && received > 0) {
+      const cpu = process.cpuUsage(firstCpu); // fell short of `expected`: up to now
+      cpuUs = cpu.user + cpu.system;
+    }
     return {
       consumer: 'js', policy, sent: p.sent, received, drops: probe.drops(), out_of_order: outOfOrder,
       events_per_s: received > 1 ? ((received - 1) * 1000) / (last - first) : 0,
       producer_events_per_s: (p.sent * 1e9) / p.ns,
+      consumer_cpu_ns_per_event: received > 0 ? (cpuUs * 1000) / received : 0,
     };
   } finally {
     probe.close();
@@ -110,7 +126,7 @@ export async function ringbufThroughput(opts: { events: number; reps?: number; c
     for (const policy of opts.policies ?? ['lab', 'kernel']) {
       for (const consumer of opts.consumers ?? ['c', 'cilium', 'js']) {
         const r = consumer === 'js' ? await inNode(opts.events, policy) : await external(consumer, opts.events, policy);
-        say(`  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s`);
+        say(`  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s, consumer CPU ${r.consumer_cpu_ns_per_event.toFixed(0)} ns/event`);
         const key = `${consumer}/${policy}`;
         runs.set(key, [...(runs.get(key) ?? []), r]);
       }

@@ -14,8 +14,8 @@ test('summary: ratios are ours ÷ reference and verdicts follow the targets', ()
   const rows = summarize({
     ...base,
     ringbuf: [
-      { consumer: 'c', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 8e6, producer_events_per_s: 8e6 },
-      { consumer: 'js', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 6e6, producer_events_per_s: 6e6 },
+      { consumer: 'c', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 8e6, producer_events_per_s: 8e6, consumer_cpu_ns_per_event: 100 },
+      { consumer: 'js', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 6e6, producer_events_per_s: 6e6, consumer_cpu_ns_per_event: 150 },
     ],
     probe_cost: [
       { config: 'none', ns_per_call: 2, wall_ns_per_call: null, overhead_ns: null, events: null, expected_events: null, drops: null, note: '' },

@@ -29,11 +29,16 @@
 /* Stop a batch when half the 8 MiB ring is waiting: the consumer sets the pace. */
 #define MAX_WAITING (4ull << 20)
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t now_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 static void die(const char *what, const char *fix)
@@ -53,7 +58,7 @@ static struct bpf_object *open_object(const char *path)
 /* ---- consume ---- */
 
 struct counter {
-	uint64_t want, got, first_ns, last_ns, bad;
+	uint64_t want, got, first_ns, last_ns, bad, first_cpu_ns, last_cpu_ns;
 	int64_t next_seq;
 };
 
@@ -67,13 +72,16 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	int64_t seq = ((const int64_t *)data)[3];
-	if (c->got == 0)
+	if (c->got == 0) {
 		c->first_ns = now_ns();
+		c->first_cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	}
 	else if (seq != c->next_seq)
 		c->bad++;
 	c->next_seq = seq + 1;
 	if (++c->got == c->want) {
 		c->last_ns = now_ns();
+		c->last_cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 		return 1; /* stop consuming */
 	}
 	return 0;
@@ -105,10 +113,13 @@ static int consume(const char *path, uint64_t want)
 		else if (c.got > 0 && now_ns() - idle_since > 5000000000ull)
 			break; /* the producer stopped short: report what arrived */
 	}
-	if (!c.last_ns)
+	if (!c.last_ns) {
 		c.last_ns = now_ns();
-	printf("{\"events\":%llu,\"ns\":%llu,\"out_of_order\":%llu}\n", (unsigned long long)c.got,
-	       (unsigned long long)(c.last_ns - c.first_ns), (unsigned long long)c.bad);
+		c.last_cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
+	}
+	printf("{\"events\":%llu,\"ns\":%llu,\"cpu_ns\":%llu,\"out_of_order\":%llu}\n", (unsigned long long)c.got,
+	       (unsigned long long)(c.last_ns - c.first_ns), (unsigned long long)(c.last_cpu_ns - c.first_cpu_ns),
+	       (unsigned long long)c.bad);
 	ring_buffer__free(rb);
 	bpf_object__close(obj);
 	return c.got == want ? 0 : 1;
