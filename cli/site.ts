@@ -3,7 +3,7 @@
  * which serves the built site on loopback and tells it where the Jupyter server is.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { at, root } from './paths.ts';
@@ -15,7 +15,7 @@ export const siteBuildDir = at('build');
 const docusaurusBin = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');
 /** Written after a successful build; its mtime is the build's. */
 const stampFile = join(siteBuildDir, '.lab-site-built');
-/** Where ./lab start tells the pages about Jupyter (fetched at runtime by the live-cell client). */
+/** Where the pages learn about Jupyter (fetched at runtime by the live-cell client); siteServe writes its own copy. */
 export const labConfigFile = join(siteBuildDir, 'lab-config.json');
 const lockDir = at('.lab', 'site-build.lock');
 
@@ -111,12 +111,12 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
 }
 
 /**
- * Tells the built site which Jupyter server the notebook pages run cells on (null: none). Always
+ * Tells a served site which Jupyter server the notebook pages run cells on (null: none). Always
  * written: a missing file would be a 404 in every notebook page's console.
  */
-export function writeLabConfig(jupyter: { url: string; token: string } | null): void {
-  writeFileSync(labConfigFile, JSON.stringify({ jupyter }, null, 2) + '\n');
-  chmodSync(labConfigFile, 0o600); // it holds the Jupyter token
+export function writeLabConfig(jupyter: { url: string; token: string } | null, file = labConfigFile): void {
+  writeFileSync(file, JSON.stringify({ jupyter }, null, 2) + '\n');
+  chmodSync(file, 0o600); // it holds the Jupyter token
 }
 
 export interface SiteServeOptions {
@@ -132,7 +132,25 @@ export interface ServedSite extends AsyncDisposable {
   url: string;
   port: number;
   pid: number;
+  /** The snapshot of build/ being served. */
+  dir: string;
   stop(): Promise<void>;
+}
+
+/**
+ * A private copy of build/, taken under the build lock: a rebuild by another ./lab command (which
+ * empties build/ first) never breaks a running site, and each served copy has its own lab-config.json.
+ */
+async function snapshotBuild(): Promise<string> {
+  return withBuildLock(async () => {
+    if (!existsSync(join(siteBuildDir, 'index.html'))) {
+      throw new LabError('the site is not built (no build/index.html)', 'run ./lab build site');
+    }
+    mkdirSync(at('.lab'), { recursive: true });
+    const dir = mkdtempSync(join(at('.lab'), 'site-'));
+    cpSync(siteBuildDir, dir, { recursive: true });
+    return dir;
+  });
 }
 
 async function freePort(host: string): Promise<number> {
@@ -162,16 +180,15 @@ async function answers(url: string): Promise<boolean> {
  * so no stale token from an earlier run is offered.
  */
 export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite> {
-  if (!existsSync(join(siteBuildDir, 'index.html'))) {
-    throw new LabError('the site is not built (no build/index.html)', 'run ./lab build site');
-  }
-  writeLabConfig(opts.jupyter ?? null);
+  const dir = await snapshotBuild();
+  const configFile = join(dir, 'lab-config.json');
+  writeLabConfig(opts.jupyter ?? null, configFile);
 
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port || (await freePort(host));
   const child = spawn(
     process.execPath,
-    [docusaurusBin, 'serve', '--dir', siteBuildDir, '--host', host, '--port', String(port), '--no-open'],
+    [docusaurusBin, 'serve', '--dir', dir, '--host', host, '--port', String(port), '--no-open'],
     { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCUSAURUS_TELEMETRY_DISABLED: '1' } },
   );
   let log = '';
@@ -186,13 +203,13 @@ export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite
   );
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
   const stop = async () => {
-    // Don't leave the token of a server that is going away for the next reader of build/.
-    if (opts.jupyter && readFileSync(labConfigFile, 'utf8').includes(opts.jupyter.token)) writeLabConfig(null);
-    if (exited) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exit;
-    clearTimeout(timer);
+    if (!exited) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
+      await exit;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true }); // with the token in its lab-config.json
   };
   const deadline = Date.now() + 60_000;
   while (!(await answers(url))) {
@@ -203,12 +220,16 @@ export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite
     }
     await sleep(200);
   }
-  live.add(stop);
+  live.set(stop, { kill: () => child.kill('SIGKILL'), dir });
   const stopAndForget = () => stop().finally(() => live.delete(stop));
-  return { url, port, pid: child.pid!, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
+  return { url, port, pid: child.pid!, dir, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
 }
 
-const live = new Set<() => Promise<void>>();
+const live = new Map<() => Promise<void>, { kill(): void; dir: string }>();
 process.once('exit', () => {
-  for (const stop of live) void stop();
+  // Synchronous last rites: kill the servers, remove their snapshots.
+  for (const { kill, dir } of live.values()) {
+    kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { release } from 'node:os';
-import { buildSite, siteBuildDir, siteServe, writeLabConfig, type ServedSite } from '../cli/site.ts';
+import { buildSite, siteServe, type ServedSite } from '../cli/site.ts';
 import { notebookView } from '../src/lib/notebook.ts';
 import { goroutineFrames } from '../src/lib/crash.ts';
 import { at } from '../cli/paths.ts';
@@ -31,12 +31,12 @@ after(async () => {
   await site?.stop();
 });
 
-/** Every page of the build, as URL paths ("/", "/docs/intro/", …). */
-function builtPages(dir = siteBuildDir): string[] {
+/** Every page of the served build (siteServe serves a snapshot of build/), as URL paths ("/", "/docs/intro/", …). */
+function builtPages(dir = site.dir): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const p = join(dir, e.name);
     if (e.isDirectory()) return e.name === 'assets' ? [] : builtPages(p);
-    return e.name === 'index.html' ? [`/${relative(siteBuildDir, dir)}${dir === siteBuildDir ? '' : '/'}`] : [];
+    return e.name === 'index.html' ? [`/${relative(site.dir, dir)}${dir === site.dir ? '' : '/'}`] : [];
   });
 }
 
@@ -96,7 +96,7 @@ test('the build has every page of the story (>= 12 pages)', () => {
     assert.ok(pages.includes(p), `${p} is missing from the build`);
   }
   const external = pages.filter((p) =>
-    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(readFileSync(join(siteBuildDir, p, 'index.html'), 'utf8')),
+    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(readFileSync(join(site.dir, p, 'index.html'), 'utf8')),
   );
   assert.deepEqual(external, [], 'pages load external resources');
 });
@@ -241,7 +241,8 @@ test('notebook pages show their recorded outputs and when they were recorded', a
     await page.close();
   }
   const { page } = await open('/notebooks/');
-  assert.equal(await page.locator('main li a').count(), notebooks.length);
+  const listed = await page.locator('main li a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
+  for (const { view } of notebooks) assert.ok(listed.includes(`/notebooks/${view.slug}/`), `${view.file} is not on /notebooks/`);
   await page.close();
 });
 
@@ -273,9 +274,7 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     assert.deepEqual(problems, []);
     await page.close();
 
-    // A reader's own server: pasted into Live mode on a site that announces none (the site shares
-    // build/ with the live one, so that one goes first).
-    await live.stop();
+    // A reader's own server: pasted into Live mode on a site that announces none.
     const reader = await open('/live/');
     assert.match((await reader.page.getByTestId('live-current').textContent()) ?? '', /none/);
     await reader.page.getByLabel('Jupyter URL').fill(`${jupyter.url}lab?token=${jupyter.token}`);
@@ -290,6 +289,5 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     await reader.page.close();
   } finally {
     await live.stop();
-    writeLabConfig(null); // the shared build/ must not keep pointing at a stopped server
   }
 });
