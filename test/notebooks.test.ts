@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { startJupyter } from '../cli/jupyter.ts';
 import { CellRunner, codeCells, connect, executeNotebook, notebookPaths, sourceOf, type Notebook } from '../cli/commands/notebooks.ts';
-import { alive, bpftoolLinkIds, childrenOf, jupyterServerPid, kernelPids, linkIdsOf, serverChildren } from './jupyter-support.ts';
+import { alive, bpftoolLinkIds, jupyterServerPid, kernelPids, linkIdsOf, serverChildren } from './jupyter-support.ts';
 
 const outputsText = (nb: Notebook) => JSON.stringify(nb.cells.map((c) => c.outputs ?? []));
 
@@ -47,58 +47,87 @@ test('every notebook executes headless without an error, leaving no server and n
   }
 });
 
-test('running a notebook twice in one kernel, then restarting the kernel mid-way, leaves no probe and no server', async () => {
+test('the committed notebooks carry recorded outputs of a real run', () => {
+  for (const path of notebookPaths()) {
+    const nb = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
+    const lab = nb.metadata.lab as { recordedAt?: string; kernel?: string; go?: string } | undefined;
+    assert.ok(lab?.recordedAt && lab.kernel && lab.go, `${basename(path)}: metadata.lab = ${JSON.stringify(lab)}`);
+    for (const [c, i] of codeCells(nb)) assert.ok(c.execution_count, `${basename(path)} cell ${i} was not executed when recorded`);
+  }
+  const nb03 = readFileSync(notebookPaths(['03-'])[0], 'utf8');
+  assert.match(nb03, /unexpected return pc for main\.demo called from 0x7fffffffe000/);
+  assert.match(readFileSync(notebookPaths(['05-'])[0], 'utf8'), /latency/);
+});
+
+test('every notebook run twice top to bottom in one kernel replaces, not adds, its probes and servers', async () => {
+  await using j = await startJupyter();
+  const conn = connect(j);
+  try {
+    for (const path of notebookPaths()) {
+      const name = basename(path);
+      const nb = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
+      // Without the final resetLab: what a run leaves is what the next run must clean up.
+      const body = codeCells(nb).map(([c]) => sourceOf(c)).filter((c) => !c.includes('resetLab'));
+      const session = await conn.open(path);
+      const runner = new CellRunner(session.kernel!);
+      try {
+        const kernel = kernelPids(jupyterServerPid(j.url)).find((p) => !seenKernels.has(p))!;
+        seenKernels.add(kernel);
+        const snapshots = [];
+        for (let round = 1; round <= 2; round++) {
+          for (const code of body) {
+            const r = await runner.run(code);
+            assert.equal(r.status, 'ok', `${name} round ${round}: ${r.text.slice(-1500)}`);
+          }
+          snapshots.push({ links: linkIdsOf(kernel), servers: serverChildren(kernel) });
+        }
+        const [first, second] = snapshots;
+        assert.equal(second.links.length, first.links.length, `${name}: links after run 1 ${first.links}, after run 2 ${second.links}`);
+        assert.equal(second.servers.length, first.servers.length, `${name}: servers after run 1 ${first.servers}, after run 2 ${second.servers}`);
+        assert.ok(first.servers.every((p) => !alive(p)), `${name}: a server of run 1 is still running`);
+        // The tracer session's own exit-watch link lives as long as the kernel; every probe link is new.
+        const shared = first.links.filter((l) => second.links.includes(l));
+        assert.ok(shared.length <= 1, `${name}: links kept across the re-run: ${shared}`);
+        assert.deepEqual(first.links.filter((l) => !shared.includes(l) && bpftoolLinkIds().has(l)), [], `${name}: run 1 links still attached`);
+      } finally {
+        runner.dispose();
+        await session.shutdown().catch(() => undefined);
+      }
+    }
+  } finally {
+    conn.dispose();
+  }
+});
+const seenKernels = new Set<number>();
+
+test('restarting the kernel mid-way through a notebook leaves no probe and no server', async () => {
   const path = notebookPaths(['02-'])[0];
   const nb = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
-  const cells = codeCells(nb).map(([c]) => sourceOf(c));
-  const body = cells.filter((c) => !c.includes('resetLab'));
-  assert.ok(body.length < cells.length, 'the notebook ends with resetLab; the test runs it without');
+  const body = codeCells(nb).map(([c]) => sourceOf(c));
   await using j = await startJupyter();
   const conn = connect(j);
   const session = await conn.open(path);
   const runner = new CellRunner(session.kernel!);
   try {
-    const kernel = () => kernelPids(jupyterServerPid(j.url))[0];
-    const runAll = async (codes: string[]) => {
-      for (const code of codes) {
-        const r = await runner.run(code);
-        assert.equal(r.status, 'ok', r.text);
-      }
-    };
-    await runAll(body);
-    const k1 = kernel();
-    const links1 = linkIdsOf(k1);
-    const servers1 = serverChildren(k1);
-    assert.ok(links1.length > 0, 'the first run attached probes');
-    assert.equal(servers1.length, 1, 'the first run started one server');
-
-    await runAll(body);
-    const links2 = linkIdsOf(k1);
-    const servers2 = serverChildren(k1);
-    assert.equal(links2.length, links1.length, 'a second run replaces the probes, it does not add to them');
-    // The tracer session's own exit-watch link lives as long as the kernel; every probe link is new.
-    const kept = links1.filter((l) => links2.includes(l));
-    assert.ok(kept.length <= 1, `links kept across the re-run: ${kept}`);
-    assert.deepEqual(links1.filter((l) => !kept.includes(l) && bpftoolLinkIds().has(l)), [], "the first run's probe links are detached");
-    assert.equal(servers2.length, 1, 'still one server');
-    assert.ok(servers1.every((p) => !alive(p)), "the first run's server was stopped");
-
-    // Mid-way: the server runs and a probe is attached, then the kernel restarts.
-    const half = body.findIndex((c) => c.includes('eventTable')) + 1;
-    await runAll(body.slice(0, half));
-    const links3 = linkIdsOf(k1);
-    const servers3 = serverChildren(k1);
-    assert.ok(links3.length > 0 && servers3.length === 1);
+    // Mid-way: the server runs and a probe is attached (and events flow), then the kernel restarts.
+    const half = body.findIndex((c) => c.includes('waitFor')) + 1;
+    for (const code of body.slice(0, half)) assert.equal((await runner.run(code)).status, 'ok');
+    const k1 = kernelPids(jupyterServerPid(j.url))[0];
+    const links = linkIdsOf(k1);
+    const servers = serverChildren(k1);
+    assert.ok(links.length > 0 && servers.length === 1, `mid-way: ${links.length} links, ${servers.length} servers`);
     await session.kernel!.restart();
     const deadline = Date.now() + 15000;
     while (alive(k1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!alive(k1), 'the old kernel is gone');
-    const k2 = kernel();
-    assert.notEqual(k2, k1);
-    assert.ok([...servers1, ...servers2, ...servers3].every((p) => !alive(p)), 'no server survived the restart');
-    assert.deepEqual([...links1, ...links2, ...links3].filter((l) => bpftoolLinkIds().has(l)), [], 'no link survived the restart');
+    assert.ok(servers.every((p) => !alive(p)), 'no server survived the restart');
+    assert.deepEqual(links.filter((l) => bpftoolLinkIds().has(l)), [], 'no link survived the restart');
+    const k2 = kernelPids(jupyterServerPid(j.url))[0];
+    assert.ok(k2 && k2 !== k1, 'a new kernel runs');
     assert.deepEqual(linkIdsOf(k2), []);
-    assert.deepEqual(childrenOf(k2).filter((p) => serverChildren(k2).includes(p)), []);
+    assert.deepEqual(serverChildren(k2), []);
+    // And the restarted kernel runs the notebook again from the top.
+    for (const code of body) assert.equal((await runner.run(code)).status, 'ok');
   } finally {
     runner.dispose();
     await session.shutdown().catch(() => undefined);
