@@ -166,7 +166,10 @@ export default function NotebookPage({ notebook: nb }: Props) {
               <span className={styles.grow}>
                 Live: cells run on the <code>{nb.kernelName}</code> kernel at <code>{live.target.url}</code>
                 {live.target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} · kernel{' '}
-                <strong data-testid="kernel-state">{kernelState === 'none' ? 'not started' : kernelState}</strong>
+                <strong data-testid="kernel-state">{kernelState === 'none' ? 'not started' : kernelState}</strong> ·{' '}
+                <a href={`${live.target.url}lab/tree/notebooks/${encodeURIComponent(nb.file)}?token=${encodeURIComponent(live.target.token)}`} target="_blank" rel="noreferrer">
+                  open in JupyterLab
+                </a>
               </span>
               <button type="button" className="button button--sm button--secondary" onClick={interrupt} aria-label="Interrupt the kernel" disabled={kernelState === 'none'}>
                 Interrupt
