@@ -81,7 +81,10 @@ function markdownParts(md: string): MarkdownPart[] {
   return parts;
 }
 
-const plain = (md: string) => md.replace(/[`*_#>\[\]]/g, '').replace(/\(([^)]*)\)/g, '').trim();
+/** At most n characters, cut at a word boundary. */
+const shorten = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, s.lastIndexOf(' ', n))} …`);
+
+const plain = (md: string) => md.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*#>]/g, '').trim();
 
 export function notebookView(file: string, text: string): NotebookView {
   const nb = JSON.parse(text) as {
@@ -115,7 +118,7 @@ export function notebookView(file: string, text: string): NotebookView {
     slug,
     file,
     title: heading ? plain(heading) : file.replace(/\.ipynb$/, ''),
-    summary: firstParagraph ? plain(firstParagraph).slice(0, 240) : '',
+    summary: firstParagraph ? shorten(plain(firstParagraph).replace(/\s+/g, ' '), 240) : '',
     language: nb.metadata?.language_info?.name ?? 'typescript',
     kernelName: nb.metadata?.kernelspec?.name ?? 'tslab',
     recording: nb.metadata?.lab ?? null,
