@@ -271,6 +271,18 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     assert.equal(await page.getByRole('alert').count(), 0, await page.getByRole('alert').allTextContents().then((t) => t.join()));
     assert.equal(await page.getByTestId('kernel-state').textContent(), 'idle');
     await page.screenshot({ path: join(screenshots, 'live-run.png'), fullPage: false });
+
+    // Restart really restarts: the live outputs go, and the same cell run alone no longer finds the
+    // helpers an earlier cell loaded.
+    await page.getByRole('button', { name: 'Restart the kernel' }).click();
+    await out.waitFor({ state: 'detached', timeout: 30_000 });
+    await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: `Run cell ${target}` }).click();
+    const after = page.locator(`[data-cell="${target}"] [data-output="live"]`);
+    await after.waitFor({ timeout: 60_000 });
+    await page.locator(`[data-cell="${target}"]`).getByText('running…').waitFor({ state: 'detached', timeout: 60_000 });
+    // tslab type-checks each cell: a fresh kernel has no `lab` (compile error), or fails at run time.
+    assert.match((await after.textContent()) ?? '', /Cannot find name 'lab'|lab is not defined/);
     assert.deepEqual(problems, []);
     await page.close();
 
