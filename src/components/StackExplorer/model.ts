@@ -134,6 +134,7 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   const original = '(return PC into the caller)';
   const all = callees.length;
   const topFrame = callees[0];
+  const outermost = callees.length > 1 ? callees[callees.length - 1] : undefined;
   const rt = runtimeStack(rec.stderr);
   // How much stack was in use when morestack ran: from the top of the stack to the innermost frame.
   const copyInfo =
@@ -191,8 +192,21 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
         `The unwinder starts at the innermost frame (${topFrame?.func} at sp=${topFrame?.sp}) and walks outwards, frame by frame: every return address so far points into a known Go function.`,
       ],
       rows: [...callerRows, probedRow(hijackedPc, true), ...calleeRows(all), ...guardRow],
-      focus: calleeRows(all)[0]?.id,
+      focus: calleeRows(all).at(-1)?.id,
     },
+    ...(outermost
+      ? [
+          {
+            title: `Up to ${outermost.func}, the last frame below ${probed.func}`,
+            text: [
+              `Frame by frame the walk goes up. At ${outermost.raw.split('\n')[0]} (sp=${outermost.sp}, fp=${outermost.fp}) the return slot at ${minus8(outermost.fp!)} holds ${probed.pc ?? '?'}: findfunc finds ${probed.func} in pclntab, so the unwinder knows that frame's size and pointer map and moves on to it.`,
+              `So far every return address has been a real PC, as the Go toolchain guarantees.`,
+            ],
+            rows: [...callerRows, probedRow(hijackedPc, true), ...calleeRows(all), ...guardRow],
+            focus: calleeRows(all)[0]?.id,
+          } satisfies Step,
+        ]
+      : []),
     {
       title: `The unwinder reaches ${probed.func}'s return slot`,
       text: [
