@@ -30,6 +30,15 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
     const right = await fetch(new URL(path, j.url), { headers: { Authorization: `token ${j.token}` } });
     assert.equal(right.status, 200, `${path} with the token → ${right.status}`);
   }
+  // Live cells of the docs site (a loopback origin) may call it with the token; a browser page from any other
+  // origin gets no CORS grant, so it cannot read the answers (nor does it know the token).
+  const fromOrigin = (origin: string) => fetch(new URL('api/kernels', j.url), { headers: { Origin: origin, Authorization: `token ${j.token}` } });
+  const site = await fromOrigin('http://127.0.0.1:3000');
+  assert.equal(site.status, 200);
+  assert.equal(site.headers.get('access-control-allow-origin'), 'http://127.0.0.1:3000');
+  const elsewhere = await fromOrigin('http://example.com');
+  assert.equal(elsewhere.headers.get('access-control-allow-origin'), null);
+
   const start = await fetch(new URL('api/kernels', j.url), { method: 'POST', body: JSON.stringify({ name: 'tslab' }) });
   assert.equal(start.status, 403, 'starting a kernel without the token must be refused');
   assert.notEqual(j.token.length, 0);
