@@ -12,6 +12,8 @@ export const recordCrashCommand: Command = {
   summary: 'crash the server under a uretprobe and print the forensics (--write: for the site)',
   usage: './lab record-crash [--binary=server/server] [--symbol=main.demo] [--request=/?arg=2000] [--write] [--json]',
   async run(argv) {
+    // Stack words are BigInts; in JSON they are hex strings like every other address.
+    const toJson = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x), 2);
     const { values } = flags(argv, {
       binary: { type: 'string' },
       symbol: { type: 'string' },
@@ -24,9 +26,9 @@ export const recordCrashCommand: Command = {
     await buildAll({}, ['server', 'bpf', 'addon']);
     const rec = await recordCrash({ binary: values.binary ?? serverBinary, symbol: values.symbol, request: values.request });
     if (values.write) {
-      await writeFile(crashRecordingPath, JSON.stringify({ ...rec, binary: relative(root, rec.binary) }, null, 2) + '\n');
+      await writeFile(crashRecordingPath, toJson({ ...rec, binary: relative(root, rec.binary) }) + '\n');
       say(`wrote ${relative(root, crashRecordingPath)}`);
     }
-    console.log(values.json ? JSON.stringify(rec, null, 2) : renderForensicsText(rec.forensics));
+    console.log(values.json ? toJson(rec) : renderForensicsText(rec.forensics));
   },
 };
