@@ -80,6 +80,7 @@ export function vmaFor(address: string | bigint, vmas: Vma[]): Vma | undefined {
 /** Parses the first hex dump after `from` in either runtime format. */
 function parseHexDump(lines: string[], from: number): StackWord[] {
   const words: StackWord[] = [];
+  let lineWords: StackWord[] = [];
   for (let i = from; i < lines.length; i++) {
     const line = lines[i];
     const old = /^0x([0-9a-f]{16}):\s(.*)$/.exec(line);
@@ -96,18 +97,19 @@ function parseHexDump(lines: string[], from: number): StackWord[] {
       }
       continue;
     }
-    const cur = /^([0-9a-f]{16}): ([0-9a-f]{8}) ([0-9a-f]{8})  ([0-9a-f]{8}) ([0-9a-f]{8})/.exec(line);
+    // The dump's last line may hold a single word.
+    const cur = /^([0-9a-f]{16}): ([0-9a-f]{8}) ([0-9a-f]{8})(?:  ([0-9a-f]{8}) ([0-9a-f]{8}))?/.exec(line);
     if (cur) {
       const addr = BigInt(`0x${cur[1]}`);
-      words.push({ address: addr, value: BigInt(`0x${cur[2]}${cur[3]}`), marks: [] });
-      words.push({ address: addr + 8n, value: BigInt(`0x${cur[4]}${cur[5]}`), marks: [] });
+      lineWords = [{ address: addr, value: BigInt(`0x${cur[2]}${cur[3]}`), marks: [] }];
+      if (cur[4]) lineWords.push({ address: addr + 8n, value: BigInt(`0x${cur[4]}${cur[5]}`), marks: [] });
+      words.push(...lineWords);
       continue;
     }
     const caret = /^(\s*)\^ (.+)$/.exec(line);
-    if (caret && words.length >= 2) {
+    if (caret && lineWords.length) {
       // Column 18 is the first word of the line above, column 37 the second.
-      const w = words[words.length - (caret[1].length >= 37 ? 1 : 2)];
-      w.marks.push(caret[2].trim());
+      lineWords[caret[1].length >= 37 ? 1 : 0]?.marks.push(caret[2].trim());
       continue;
     }
     if (/^\s+7 6 5 4/.test(line)) continue;

@@ -6,8 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../kernel-helpers/server.ts';
 import { parseCrash, renderForensicsText, renderForensicsHtml } from '../kernel-helpers/forensics.ts';
-import { serverBinary } from '../cli/paths.ts';
+import { at, serverBinary } from '../cli/paths.ts';
 import { buildServer, goToolchain, oldGo } from '../cli/go.ts';
+import type { CrashRecording } from '../kernel-helpers/record-crash.ts';
 
 /** Crashes a private copy of a server binary under bpftrace's uretprobe (an independent tracer). */
 async function crashUnderBpftrace(binary: string) {
@@ -52,12 +53,35 @@ for (const [label, binary] of [
     assert.equal(BigInt(f.slot.address), BigInt(f.frame!.fp) - 8n, 'the slot is the return-address slot below FP');
     assert.equal(f.uprobesVma?.name, '[uprobes]');
     assert.ok(f.frames.some((fr) => fr.func === 'main.growStack'));
+    // The runtime's own marks on the hex dump: SP and FP of the bad frame, return addresses symbolized.
+    const marksAt = (address: string) => f.words.find((w) => w.address === BigInt(address))?.marks ?? [];
+    assert.ok(marksAt(f.frame!.sp).includes('SP'), `SP mark: ${marksAt(f.frame!.sp)}`);
+    assert.ok(marksAt(f.frame!.fp).includes('FP'), `FP mark: ${marksAt(f.frame!.fp)}`);
+    assert.ok(f.words.some((w) => w.marks.some((m) => m.startsWith('<main.'))), 'no word symbolized as <main.…>');
+    // Go ≤ 1.20 prints the bad word with a `!`.
+    if (label === 'Go 1.19') assert.ok(marksAt(f.slot.address).includes('bad'), `slot marks: ${marksAt(f.slot.address)}`);
     const text = renderForensicsText(f);
     assert.match(text, new RegExp(`hijacked return slot: ${f.slot.address}`));
     assert.match(text, /\[uprobes\]/);
     assert.match(renderForensicsHtml(f), /hijacked return address/);
   });
 }
+
+test('the crash the site shows (docs/data/crash-recording.json) parses: victim frame, slot at FP-8, [uprobes], whole dump', () => {
+  const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
+  const f = parseCrash(rec.stderr, rec.maps);
+  assert.ok(f && f.frames.length > 1);
+  const probed = f.frames.find((fr) => fr.hijacked);
+  assert.equal(probed?.func, rec.symbol);
+  assert.equal(BigInt(f.slot!.value), BigInt(f.hijackedPc!));
+  assert.equal(BigInt(f.slot!.address), BigInt(probed.fp!) - 8n, 'the forged return address is not at the victim frame\'s FP-8');
+  assert.equal(f.uprobesVma?.name, '[uprobes]');
+  const { lo, hi } = f.stackBounds!;
+  for (const fr of f.frames) assert.ok(BigInt(fr.sp!) >= BigInt(lo) && BigInt(fr.fp!) <= BigInt(hi), `${fr.func} outside the stack`);
+  // Every line of the runtime's hex dump is read, a last line holding a single word too.
+  const read = new Set(f.words.map((w) => w.address));
+  for (const m of rec.stderr.matchAll(/^([0-9a-f]{16}): /gm)) assert.ok(read.has(BigInt(`0x${m[1]}`)), `dump line ${m[1]} not read`);
+});
 
 test('parseCrash returns nothing for a clean exit', () => {
   assert.equal(parseCrash('listening on http://127.0.0.1:1 pid 1\ndemo called with 3\n'), undefined);

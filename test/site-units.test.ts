@@ -1,11 +1,11 @@
-// The site's pure pieces, without a browser: ANSI → HTML, .ipynb → page model, crash dump parsing
-// (on the crash the lab recorded), the explorer's steps.
+// The site's pure pieces, without a browser: ANSI → HTML, .ipynb → page model, the explorer's steps
+// (on the crash the lab recorded; test/forensics.test.ts covers the crash parser itself).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ansiToHtml } from '../src/lib/ansi.ts';
 import { notebookView } from '../src/lib/notebook.ts';
-import { dumpWords, goroutineFrames, parseMaps, mappingOf, stackBounds } from '../src/lib/crash.ts';
+import { parseCrash, parseMaps } from '../kernel-helpers/forensics.ts';
 import { explorerModel } from '../src/components/StackExplorer/model.ts';
 import { at } from '../cli/paths.ts';
 import type { CrashRecording } from '../src/lib/data-types.ts';
@@ -63,40 +63,12 @@ test('a notebook becomes markdown, mermaid and code cells with every kind of rec
   assert.ok(code.outputs[4].kind === 'error' && code.outputs[4].html.includes('at &lt;cell&gt;'));
 });
 
-test('the recorded crash parses: frames, the hijacked slot, the [uprobes] mapping', () => {
-  const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
-  const frames = goroutineFrames(rec.stderr, '0x7fffffffe000');
-  assert.ok(frames.length > 1);
-  const probed = frames.find((f) => f.hijacked)!;
-  assert.equal(probed.func, rec.symbol);
-  const slot = dumpWords(rec.stderr).find((w) => w.value === '0x7fffffffe000')!;
-  assert.equal(BigInt(slot.address), BigInt(probed.fp!) - 8n, 'the forged return address is not at FP-8');
-  const vma = mappingOf(parseMaps(rec.maps), '0x7fffffffe000');
-  assert.equal(vma?.name, '[uprobes]');
-  const bounds = stackBounds(rec.stderr)!;
-  for (const f of frames) assert.ok(BigInt(f.sp!) >= BigInt(bounds.lo) && BigInt(f.fp!) <= BigInt(bounds.hi), `${f.func} outside the stack`);
-});
-
-test('Go 1.20-style hex dumps parse too', () => {
-  const dump = [
-    'runtime: unexpected return pc for main.f called from 0x7fffffffe000',
-    'stack: frame={sp:0xc000051770, fp:0xc0000517c0} stack=[0xc000051000,0xc000051800)',
-    '0x000000c0000517a0:  0x0000000000000003  0x00000000004d6d15 <main.g+0x0000000000000015> ',
-    '0x000000c0000517b0: !0x00007fffffffe000  0x000000c0000517c8 ',
-  ].join('\n');
-  const words = dumpWords(dump);
-  assert.deepEqual(words.map((w) => w.address), ['0xc0000517a0', '0xc0000517a8', '0xc0000517b0', '0xc0000517b8']);
-  assert.equal(words[1].note, '<main.g+0x0000000000000015>');
-  assert.equal(words[2].value, '0x7fffffffe000');
-  assert.equal(words[2].note, 'bad');
-});
-
 test('the stack explorer has a step per stage and every address in it comes from the recording', () => {
   const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
   const model = explorerModel(rec)!;
   assert.ok(model.steps.length >= 6);
   const recorded = new Set([...rec.stderr.matchAll(/0x[0-9a-f]+/g)].map((m) => BigInt(m[0])));
-  for (const w of dumpWords(rec.stderr)) recorded.add(BigInt(w.address));
+  for (const w of parseCrash(rec.stderr, rec.maps)!.words) recorded.add(w.address);
   for (const m of parseMaps(rec.maps)) [m.start, m.end].forEach((a) => recorded.add(BigInt(a)));
   const derived = new Set<bigint>();
   for (const s of model.steps) for (const r of s.rows) if (r.slot) derived.add(BigInt(r.slot.address));

@@ -8,7 +8,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { release } from 'node:os';
 import { buildSite, siteServe, type ServedSite } from '../cli/site.ts';
 import { notebookView } from '../src/lib/notebook.ts';
-import { goroutineFrames } from '../src/lib/crash.ts';
+import { parseCrash } from '../kernel-helpers/forensics.ts';
 import { at } from '../cli/paths.ts';
 import type { CrashRecording, CrashMatrix } from '../src/lib/data-types.ts';
 
@@ -139,7 +139,7 @@ test('mermaid diagrams render to SVG in every doc page', async () => {
 
 test('the stack explorer steps forward and back through the recorded crash', async () => {
   const rec = JSON.parse(readFileSync(at('docs', 'data', 'crash-recording.json'), 'utf8')) as CrashRecording;
-  const frames = goroutineFrames(rec.stderr, '0x7fffffffe000');
+  const frames = parseCrash(rec.stderr, rec.maps)?.frames ?? [];
   const probed = frames.find((f) => f.hijacked);
   assert.ok(probed?.fp && probed.sp, 'the recording has no hijacked frame with sp/fp');
   const { page, problems } = await open('/docs/crash/');

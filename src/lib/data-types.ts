@@ -1,19 +1,8 @@
 // The shapes of the recordings in docs/data/ (contract 4). No Docusaurus imports: tests use it too.
-import type { CrashForensics } from './crash.ts';
+import type { CrashRecording } from '../../kernel-helpers/record-crash.ts';
 
-export interface CrashRecording {
-  recordedAt: string;
-  kernel: string;
-  goVersion: string;
-  binary: string;
-  symbol: string;
-  request: string;
-  stderr: string;
-  maps: string;
-  forensics: CrashForensics;
-  tracer?: string;
-  warmup?: string;
-}
+/** Written by ./lab record-crash --write (kernel-helpers/record-crash.ts owns the schema). */
+export type { CrashRecording };
 
 export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
 

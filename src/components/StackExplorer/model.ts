@@ -1,6 +1,6 @@
 // Turns a recorded crash (docs/data/crash-recording.json) into the steps the stack explorer shows.
 // Every address comes from the recording: the frames' sp/fp, the runtime's hex dump, the maps.
-import { dumpWords, goroutineFrames, mappingOf, parseMaps, stackBounds, type CrashFrame, type DumpWord, type Mapping } from '../../lib/crash.ts';
+import { parseCrash, parseMaps, vmaFor, type Frame, type Vma } from '../../../kernel-helpers/forensics.ts';
 import type { CrashRecording } from '../../lib/data-types.ts';
 
 export type RowKind = 'caller' | 'probed' | 'callee' | 'elided' | 'guard';
@@ -24,7 +24,7 @@ export interface Step {
   /** Row the step points at (the unwinder's cursor, the frame being called…). */
   focus?: string;
   /** Lines of /proc/PID/maps worth showing at this step. */
-  maps?: Mapping[];
+  maps?: Vma[];
   /** A snippet of the recorded stderr to show verbatim. */
   quote?: string;
   /** The copy copystack makes: old and new stack sizes and how much of the stack was in use. */
@@ -57,35 +57,37 @@ export interface ExplorerModel {
 
 /** null when the recording lacks what the explorer needs (no hijacked frame with sp/fp). */
 export function explorerModel(rec: CrashRecording): ExplorerModel | null {
-  // Everything is read from the raw crash text and maps, so any recorder's forensics block will do.
-  const hijackedPc = rec.forensics?.hijackedPc ?? /unexpected return pc for \S+ called from (0x[0-9a-f]+)/.exec(rec.stderr)?.[1];
-  if (!hijackedPc) return null;
-  const frames = goroutineFrames(rec.stderr, hijackedPc).filter((x) => x.sp && x.fp);
+  // Everything is read from the raw crash text and maps, never from a recorder's forensics block.
+  const crash = parseCrash(rec.stderr, rec.maps);
+  const hijackedPc = crash?.hijackedPc;
+  if (!crash || !hijackedPc) return null;
+  const frames = crash.frames.filter((x) => x.sp && x.fp);
   const probedIndex = frames.findIndex((x) => x.hijacked);
   if (probedIndex < 0) return null;
   const probed = frames[probedIndex];
   const callees = frames.slice(0, probedIndex); // innermost first
-  const words = dumpWords(rec.stderr);
-  const slotWord = words.find((w) => w.value === hijackedPc);
-  const slotAddress = slotWord?.address ?? minus8(probed.fp!);
-  const bounds = stackBounds(rec.stderr);
+  const slotAddress = crash.slot?.address ?? minus8(probed.fp!);
+  const bounds = crash.stackBounds;
   const maps = parseMaps(rec.maps);
-  const uprobes = mappingOf(maps, hijackedPc);
+  const uprobes = vmaFor(hijackedPc, maps);
   const text = maps.find((m) => m.perms.includes('x') && m.name && !m.name.startsWith('['));
-  const stackVma = bounds ? mappingOf(maps, bounds.lo) : undefined;
-  const callerNotes = words.filter((w) => w.note?.startsWith('<') && big(w.address) > big(probed.fp!));
+  const stackVma = bounds ? vmaFor(bounds.lo, maps) : undefined;
+  // The runtime's <func+off> marks on words above the probed frame: the callers' return addresses.
+  const callerNotes = crash.words.flatMap((w) =>
+    w.address > big(probed.fp!) ? w.marks.filter((m) => m.startsWith('<')).map((note) => ({ address: hex(w.address), note })) : [],
+  );
   // The innermost frame stopped in its prologue (no frame yet): measure the outermost callee.
   const frameSize = callees.length ? big(callees[callees.length - 1].fp!) - big(callees[callees.length - 1].sp!) : 0n;
-  const fname = (x: CrashFrame) => x.func;
+  const fname = (x: Frame) => x.func;
   const symbol = rec.symbol ?? probed.func;
 
   // Above the probed frame the unwinder never got: only the hex dump saw those words.
-  const nearestCode = callerNotes.find((w) => w.note?.startsWith('<main.'));
+  const nearestCode = callerNotes.find((w) => w.note.startsWith('<main.'));
   const callerRows: StackRow[] = [
     {
       id: 'caller-0',
       kind: 'caller',
-      label: `the HTTP handler's frames, above fp=${probed.fp}${nearestCode ? ` (the dump shows ${nearestCode.note!.slice(1, -1)} at ${nearestCode.address})` : ''}`,
+      label: `the HTTP handler's frames, above fp=${probed.fp}${nearestCode ? ` (the dump shows ${nearestCode.note.slice(1, -1)} at ${nearestCode.address})` : ''}`,
     },
   ];
 
@@ -111,7 +113,7 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
     ];
   };
   // A frame's return slot holds the PC its caller resumes at — the caller frame's printed pc.
-  const calleeRow = (x: CrashFrame, i: number): StackRow => {
+  const calleeRow = (x: Frame, i: number): StackRow => {
     const k = callees.indexOf(x);
     const caller = k + 1 < probedIndex ? callees[k + 1] : probed;
     return {
@@ -162,7 +164,7 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
       ],
       rows: [...callerRows, probedRow(hijackedPc, true), ...guardRow],
       focus: 'probed',
-      maps: [text, stackVma, uprobes].filter((m): m is Mapping => !!m),
+      maps: [text, stackVma, uprobes].filter((m): m is Vma => !!m),
     },
     {
       title: `${symbol} recurses: the stack fills up`,
@@ -231,4 +233,3 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   return { steps, hijackedPc, slotAddress, recording: rec };
 }
 
-export type { DumpWord };
