@@ -46,9 +46,9 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
 
 test('the tslab kernel runs TypeScript (1+1) through @jupyterlab/services, and stop() ends it', async () => {
   const j = await startJupyter();
+  const { kernelManager, sessions } = managers(j);
   let kernelPid = 0;
   try {
-    const { kernelManager } = managers(j);
     const kernel = await kernelManager.startNew({ name: 'tslab' });
     const out: string[] = [];
     const future = kernel.requestExecute({ code: 'const n: number = 1 + 1; n' });
@@ -61,8 +61,10 @@ test('the tslab kernel runs TypeScript (1+1) through @jupyterlab/services, and s
     const pids = kernelPids(jupyterServerPid(j.url));
     assert.equal(pids.length, 1, `one tslab kernel process, found ${pids.length}`);
     kernelPid = pids[0];
-    kernelManager.dispose();
   } finally {
+    // Their polls would keep the process alive.
+    sessions.dispose();
+    kernelManager.dispose();
     await j.stop();
   }
   assert.ok(!alive(kernelPid), `kernel ${kernelPid} still runs after stop()`);
