@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { runCrashMatrix, triggers, type CrashMatrix } from '../kernel-helpers/crash-matrix.ts';
 import { goToolchain, oldGo } from '../cli/go.ts';
 import { openProbes } from '../bpf/ts/index.ts';
-import { linksHeldBy } from '../workshop/processes.ts';
+import { linksHeldBy } from '../bpf/ts/index.ts';
 
 const cell = (m: CrashMatrix, go: string, trigger: string, probe: string) => {
   const c = m.cells.find((c) => c.go === go && c.trigger === trigger && c.probe === probe);

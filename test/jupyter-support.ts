@@ -1,4 +1,5 @@
-// Shared by the notebook and Jupyter tests: what a kernel process holds, seen from /proc and bpftool.
+// Shared by the notebook and Jupyter tests: Jupyter connections and the processes it runs (what they
+// hold in the kernel: bpf/ts/inspect.ts).
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
@@ -63,32 +64,6 @@ export function kernelPids(jupyterPid: number): number[] {
   };
   walk(jupyterPid);
   return out;
-}
-
-/** BPF link ids a process holds open (from its fdinfo). */
-export function linkIdsOf(pid: number): number[] {
-  const ids: number[] = [];
-  let fds: string[] = [];
-  try {
-    fds = readdirSync(`/proc/${pid}/fdinfo`);
-  } catch {
-    return ids;
-  }
-  for (const fd of fds) {
-    try {
-      const m = /^link_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (m) ids.push(Number(m[1]));
-    } catch {
-      // fd closed meanwhile
-    }
-  }
-  return ids;
-}
-
-/** Every BPF link the kernel has, as bpftool lists them. */
-export function bpftoolLinkIds(): Set<number> {
-  const out = execFileSync('bpftool', ['link', 'list'], { encoding: 'utf8' });
-  return new Set([...out.matchAll(/^(\d+):/gm)].map((m) => Number(m[1])));
 }
 
 /** Lab server processes (private copies run by the notebook helpers) that are children of `pid`. */

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../kernel-helpers/server.ts';
 import { at, serverBinary } from '../cli/paths.ts';
-import { openExecutable, loadedProgramIds, openProbes } from '../bpf/ts/index.ts';
-import { kernelObjects, tracefsUprobes, tracerChild, waitGone } from './support/kernel.ts';
+import { openExecutable, loadedProgramIds, openProbes, programsAndLinks, tracefsUprobes } from '../bpf/ts/index.ts';
+import { tracerChild, waitGone } from './support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-leaks-'));
 chmodSync(dir, 0o755);
@@ -31,7 +31,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       for await (const e of probe) console.log(JSON.stringify(e));
     `);
     const ids = first as number[];
-    assert.equal(kernelObjects(ids).links.length, 3, 'entry, RET and exit links are live');
+    assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links are live');
     assert.equal((await srv.get('/?arg=7')).status, 200);
     for (let i = 0; i < 50 && !output().includes('"kind":"call"'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(output(), /"kind":"call"/, 'the stream was live when the signal came');

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { jupyterPath } from '../cli/jupyter.ts';
 import { notebookPaths } from '../cli/commands/notebooks.ts';
-import { alive, bpftoolLinkIds, childrenOf, linkIdsOf } from './jupyter-support.ts';
+import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
+import { alive, childrenOf } from './jupyter-support.ts';
 
 const nbconvert = '/usr/bin/python3';
 
@@ -29,7 +30,7 @@ test("the notebooks execute under Debian's nbconvert (an independent client) wit
     const watch = setInterval(() => {
       const walk = (p: number) => childrenOf(p).forEach((c) => (seen.add(c), walk(c)));
       walk(child.pid!);
-      for (const p of seen) linkIdsOf(p).forEach((l) => links.add(l));
+      for (const p of seen) for (const l of linksHeldBy(p)) links.add(l.linkId!);
     }, 150);
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     clearInterval(watch);
@@ -42,7 +43,7 @@ test("the notebooks execute under Debian's nbconvert (an independent client) wit
 
     assert.ok(seen.size > 0 && links.size > 0, 'saw the kernels and their probes');
     for (const p of seen) assert.ok(!alive(p), `process ${p} started under nbconvert outlived it`);
-    const left = [...links].filter((l) => bpftoolLinkIds().has(l));
+    const left = [...links].filter((l) => kernelLinkIds().has(l));
     assert.deepEqual(left, [], 'links left attached after nbconvert');
   } finally {
     rmSync(out, { recursive: true, force: true });

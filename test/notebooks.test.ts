@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { startJupyter } from '../cli/jupyter.ts';
 import { CellRunner, codeCells, connect, executeNotebook, notebookPaths, sourceOf, type Notebook } from '../cli/commands/notebooks.ts';
-import { alive, bpftoolLinkIds, jupyterServerPid, kernelPids, linkIdsOf, serverChildren } from './jupyter-support.ts';
+import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
+import { alive, jupyterServerPid, kernelPids, serverChildren } from './jupyter-support.ts';
 
 const outputsText = (nb: Notebook) => JSON.stringify(nb.cells.map((c) => c.outputs ?? []));
 
@@ -20,7 +21,7 @@ test('every notebook executes headless without an error, leaving no server and n
     const watch = () => {
       if (!kernelPid) return;
       serverChildren(kernelPid).forEach((p) => seenServers.add(p));
-      linkIdsOf(kernelPid).forEach((l) => seenLinks.add(l));
+      for (const l of linksHeldBy(kernelPid)) seenLinks.add(l.linkId!);
     };
     const run = await executeNotebook(path, j, {
       onCell: () => {
@@ -32,7 +33,7 @@ test('every notebook executes headless without an error, leaving no server and n
     assert.ok(kernelPid > 0, 'saw the kernel process');
     assert.ok(!alive(kernelPid), `${basename(path)}: kernel ${kernelPid} outlived its session`);
     for (const p of seenServers) assert.ok(!alive(p), `${basename(path)}: server ${p} outlived the notebook`);
-    const left = [...seenLinks].filter((l) => bpftoolLinkIds().has(l));
+    const left = [...seenLinks].filter((l) => kernelLinkIds().has(l));
     assert.deepEqual(left, [], `${basename(path)}: links still attached`);
 
     const text = outputsText(run.notebook);
@@ -79,7 +80,7 @@ test('every notebook run twice top to bottom in one kernel replaces, not adds, i
             const r = await runner.run(code);
             assert.equal(r.status, 'ok', `${name} round ${round}: ${r.text.slice(-1500)}`);
           }
-          snapshots.push({ links: linkIdsOf(kernel), servers: serverChildren(kernel) });
+          snapshots.push({ links: linksHeldBy(kernel).map((l) => l.linkId!), servers: serverChildren(kernel) });
         }
         const [first, second] = snapshots;
         assert.equal(second.links.length, first.links.length, `${name}: links after run 1 ${first.links}, after run 2 ${second.links}`);
@@ -88,7 +89,7 @@ test('every notebook run twice top to bottom in one kernel replaces, not adds, i
         // The tracer session's own exit-watch link lives as long as the kernel; every probe link is new.
         const shared = first.links.filter((l) => second.links.includes(l));
         assert.ok(shared.length <= 1, `${name}: links kept across the re-run: ${shared}`);
-        assert.deepEqual(first.links.filter((l) => !shared.includes(l) && bpftoolLinkIds().has(l)), [], `${name}: run 1 links still attached`);
+        assert.deepEqual(first.links.filter((l) => !shared.includes(l) && kernelLinkIds().has(l)), [], `${name}: run 1 links still attached`);
       } finally {
         runner.dispose();
         await session.shutdown().catch(() => undefined);
@@ -113,7 +114,7 @@ test('restarting the kernel mid-way through a notebook leaves no probe and no se
     const half = body.findIndex((c) => c.includes('waitFor')) + 1;
     for (const code of body.slice(0, half)) assert.equal((await runner.run(code)).status, 'ok');
     const k1 = kernelPids(jupyterServerPid(j.url))[0];
-    const links = linkIdsOf(k1);
+    const links = linksHeldBy(k1).map((l) => l.linkId!);
     const servers = serverChildren(k1);
     assert.ok(links.length > 0 && servers.length === 1, `mid-way: ${links.length} links, ${servers.length} servers`);
     await session.kernel!.restart();
@@ -121,10 +122,10 @@ test('restarting the kernel mid-way through a notebook leaves no probe and no se
     while (alive(k1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!alive(k1), 'the old kernel is gone');
     assert.ok(servers.every((p) => !alive(p)), 'no server survived the restart');
-    assert.deepEqual(links.filter((l) => bpftoolLinkIds().has(l)), [], 'no link survived the restart');
+    assert.deepEqual(links.filter((l) => kernelLinkIds().has(l)), [], 'no link survived the restart');
     const k2 = kernelPids(jupyterServerPid(j.url))[0];
     assert.ok(k2 && k2 !== k1, 'a new kernel runs');
-    assert.deepEqual(linkIdsOf(k2), []);
+    assert.deepEqual(linksHeldBy(k2).map((l) => l.linkId!), []);
     assert.deepEqual(serverChildren(k2), []);
     // And the restarted kernel runs the notebook again from the top.
     for (const code of body) assert.equal((await runner.run(code)).status, 'ok');

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { ManagedServer } from '../kernel-helpers/server.ts';
 import { at, serverBinary } from '../cli/paths.ts';
 import {
-  openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds,
+  openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds, programsAndLinks,
   type Probe, type TraceEvent, type TracedExecutable,
 } from '../bpf/ts/index.ts';
 import { openProbe } from '../bpf/ts/tracer.ts';
-import { kernelObjects, tracerChild, waitGone } from './support/kernel.ts';
+import { tracerChild, waitGone } from './support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-'));
 chmodSync(dir, 0o755); // the unprivileged test runs as nobody
@@ -216,7 +216,7 @@ test('close() and an exception inside a using block leave no program or link beh
   const probe = exe.returnProbes('main.demo', { pid: srv.pid });
   const ids = loadedProgramIds();
   assert.equal(ids.length, 3);
-  const live = kernelObjects(ids);
+  const live = programsAndLinks(ids);
   assert.equal(live.progs.length, 3);
   assert.equal(live.links.length, 1 + 1 + 1, 'entry, one RET, the exit tracepoint');
   probe.close();
@@ -246,7 +246,7 @@ test('SIGKILL of a tracing process leaves no program or link behind', async () =
     setInterval(() => {}, 1000);
   `);
   const ids = first as number[];
-  assert.equal(kernelObjects(ids).links.length, 1 + sitesOf('main.classify') + 1);
+  assert.equal(programsAndLinks(ids).links.length, 1 + sitesOf('main.classify') + 1);
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   assert.deepEqual(await waitGone(ids), { progs: [], links: [] });

@@ -2,7 +2,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startWorkshop, type RunningWorkshop } from '../workshop/start.ts';
-import { linksHeldBy, listProcesses } from '../workshop/processes.ts';
+import { linksHeldBy } from '../bpf/ts/index.ts';
+import { listProcesses } from '../workshop/processes.ts';
 import type { ResetReport } from '../workshop/reset.ts';
 
 const crashCell = '03-uretprobe-crash.ipynb#11';

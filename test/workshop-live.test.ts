@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { startWorkshop, type RunningWorkshop } from '../workshop/start.ts';
-import { bpftool, linksHeldBy, listProcesses } from '../workshop/processes.ts';
+import { bpftoolView, linksHeldBy } from '../bpf/ts/index.ts';
+import { listProcesses } from '../workshop/processes.ts';
 import type { ResetReport } from '../workshop/reset.ts';
 import { at } from '../cli/paths.ts';
 import { chromiumOptions, openSocket, workshopFixture } from './workshop-fixture.ts';
@@ -203,8 +204,8 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const ours = () => listProcesses().filter((p) => p.marker === ws.marker);
   assert.ok(ours().some((p) => p.pid === survivorPid), 'the survivor runs, marked as ours');
   // bpftrace attaches through perf events (bpftool perf list), after it has parsed and loaded its program.
-  for (let i = 0; i < 300 && !(await bpftool()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok((await bpftool()).perf.some((e) => e.pid === bpftracePid), 'the stray bpftrace holds a uprobe');
+  for (let i = 0; i < 300 && !(await bpftoolView()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await bpftoolView()).perf.some((e) => e.pid === bpftracePid), 'the stray bpftrace holds a uprobe');
   const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
   assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');
 
@@ -228,7 +229,7 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   assert.ok(killed.includes(strayPid) && killed.includes(bpftracePid), `reset killed the strays: ${JSON.stringify(report.killed)}`);
 
   // Check independently of the report.
-  const after = await bpftool();
+  const after = await bpftoolView();
   for (const l of heldBefore) assert.ok(!after.linkIds.includes(l.linkId!), `link ${l.linkId} is gone from bpftool link list`);
   const oursNow = ours();
   assert.equal(oursNow.find((p) => p.pid === survivorPid), undefined, 'the survivor server is gone');

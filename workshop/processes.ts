@@ -1,6 +1,4 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 
 /** Environment variable every process the workshop starts inherits; it marks them as ours even after re-parenting. */
 export const markerVar = 'LAB_WORKSHOP_ID';
@@ -62,93 +60,6 @@ export function descendantsOf(pid: number, procs: ProcessInfo[]): Set<number> {
   };
   walk(pid);
   return out;
-}
-
-export interface HeldLink {
-  pid: number;
-  fd: number;
-  /** bpf_link id (`bpftool link list`), or the prog id behind a perf-event attachment (`bpftool perf list`). */
-  linkId?: number;
-  progId?: number;
-  kind: 'bpf_link' | 'perf_event';
-  detail: string;
-}
-
-/** bpf_link file descriptors a process holds, read from /proc/PID/fdinfo (bpftool here cannot show owners itself). */
-export function linksHeldBy(pid: number): HeldLink[] {
-  const out: HeldLink[] = [];
-  let fds: string[] = [];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return out;
-  }
-  for (const fd of fds) {
-    let target = '';
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue;
-    }
-    if (target !== 'anon_inode:bpf_link') continue;
-    const info = read(`/proc/${pid}/fdinfo/${fd}`) ?? '';
-    const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(info)?.[1];
-    out.push({
-      pid,
-      fd: Number(fd),
-      kind: 'bpf_link',
-      linkId: Number(field('link_id')),
-      progId: Number(field('prog_id')),
-      detail: `${field('link_type') ?? 'link'}`,
-    });
-  }
-  return out;
-}
-
-/** Ids of the BPF programs a process holds open (fds of type bpf-prog), from /proc/PID/fdinfo. */
-export function programsHeldBy(pid: number): number[] {
-  let fds: string[] = [];
-  try {
-    fds = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return [];
-  }
-  return fds.flatMap((fd) => {
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') return [];
-    } catch {
-      return [];
-    }
-    const id = /^prog_id:\s*(\d+)/m.exec(read(`/proc/${pid}/fdinfo/${fd}`) ?? '')?.[1];
-    return id ? [Number(id)] : [];
-  });
-}
-
-const exec = promisify(execFile);
-
-export interface BpftoolView {
-  /** `bpftool link list` as the instructor sees it. */
-  linkListText: string;
-  linkIds: number[];
-  /** `bpftool perf list` (uprobes attached through perf events, e.g. by bpftrace) */
-  perfListText: string;
-  perf: { pid: number; fd: number; prog_id: number; filename?: string; fd_type?: string }[];
-}
-
-export async function bpftool(): Promise<BpftoolView> {
-  const [linkText, linkJson, perfText, perfJson] = await Promise.all([
-    exec('bpftool', ['link', 'list']).then((r) => r.stdout),
-    exec('bpftool', ['-j', 'link', 'list']).then((r) => r.stdout),
-    exec('bpftool', ['perf', 'list']).then((r) => r.stdout),
-    exec('bpftool', ['-j', 'perf', 'list']).then((r) => r.stdout),
-  ]);
-  const links = JSON.parse(linkJson || '[]') as { id: number }[];
-  return {
-    linkListText: linkText,
-    linkIds: links.map((l) => l.id),
-    perfListText: perfText,
-    perf: JSON.parse(perfJson || '[]'),
-  };
 }
 
 export const isAlive = (pid: number) => {

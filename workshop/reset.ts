@@ -1,17 +1,9 @@
 import { existsSync } from 'node:fs';
 import { at, serverDir } from '../cli/paths.ts';
 import type { CellRunner } from './runners.ts';
-import {
-  ancestorsOf,
-  bpftool,
-  descendantsOf,
-  isAlive,
-  linksHeldBy,
-  listProcesses,
-  programsHeldBy,
-  type HeldLink,
-  type ProcessInfo,
-} from './processes.ts';
+// inspect.ts only, not the tracer's index: reset must work even where the tracer API does not load.
+import { bpftoolView, linksHeldBy, programsHeldBy, type HeldLink } from '../bpf/ts/inspect.ts';
+import { ancestorsOf, descendantsOf, isAlive, listProcesses, type ProcessInfo } from './processes.ts';
 
 export interface ResetReport {
   ok: boolean;
@@ -106,7 +98,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
   }
   note(killed.length ? `killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.comm}[${k.pid}]`).join(', ')}` : 'no leftover process of ours');
 
-  const after = await bpftool();
+  const after = await bpftoolView();
   const procsAfter = listProcesses();
   const oursAfter = procsAfter.filter((p) => p.marker === opts.marker);
   const stillHeld = await ourLinks(oursAfter);
@@ -143,7 +135,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
 /** bpf_link fds (fdinfo) and perf-event probes (bpftool perf list) held by the given processes. */
 async function ourLinks(procs: ProcessInfo[]): Promise<HeldLink[]> {
   const pids = new Set(procs.map((p) => p.pid));
-  const view = await bpftool();
+  const view = await bpftoolView();
   return [
     ...procs.flatMap((p) => linksHeldBy(p.pid)),
     ...view.perf

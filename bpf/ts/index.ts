@@ -19,6 +19,7 @@ export type { GoFunction, RetSite } from './executable.ts';
 export { Executable } from './executable.ts';
 export type { Probe, ProbeKind, ProbeOptions, TraceEvent } from './tracer.ts';
 export { watchExit, openProbes, closeAllProbes, loadedProgramIds, missingCapabilities, processAlive } from './tracer.ts';
+export { linksHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type BpftoolView } from './inspect.ts';
 
 export class TracedExecutable extends Executable {
   /** Entry events. */

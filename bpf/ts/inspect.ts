@@ -1,0 +1,113 @@
+/**
+ * Asking the kernel what is attached and who holds it: /proc/PID/fdinfo for
+ * the owners (bpftool here cannot show them), bpftool for the kernel-wide
+ * lists. Independent of the tracer's own bookkeeping, so tests and the
+ * workshop can check that bookkeeping against the kernel.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+export interface HeldLink {
+  pid: number;
+  fd: number;
+  /** bpf_link id (`bpftool link list`), or the prog id behind a perf-event attachment (`bpftool perf list`). */
+  linkId?: number;
+  progId?: number;
+  kind: 'bpf_link' | 'perf_event';
+  detail: string;
+}
+
+const read = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
+
+/** fdinfo text of each fd of `pid` whose target is `anon_inode:<kind>`; fds closed meanwhile are skipped. */
+function fdinfoOf(pid: number, kind: 'bpf_link' | 'bpf-prog'): { fd: number; info: string }[] {
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  return fds.flatMap((fd) => {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== `anon_inode:${kind}`) return [];
+    } catch {
+      return [];
+    }
+    return [{ fd: Number(fd), info: read(`/proc/${pid}/fdinfo/${fd}`) ?? '' }];
+  });
+}
+
+/** bpf_link file descriptors a process holds, read from /proc/PID/fdinfo. */
+export function linksHeldBy(pid: number): HeldLink[] {
+  return fdinfoOf(pid, 'bpf_link').map(({ fd, info }) => {
+    const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(info)?.[1];
+    return { pid, fd, kind: 'bpf_link', linkId: Number(field('link_id')), progId: Number(field('prog_id')), detail: `${field('link_type') ?? 'link'}` };
+  });
+}
+
+/** Ids of the BPF programs a process holds open (fds of type bpf-prog), from /proc/PID/fdinfo. */
+export function programsHeldBy(pid: number): number[] {
+  return fdinfoOf(pid, 'bpf-prog').flatMap(({ info }) => {
+    const id = /^prog_id:\s*(\d+)/m.exec(info)?.[1];
+    return id ? [Number(id)] : [];
+  });
+}
+
+const bpftoolJson = (...args: string[]) =>
+  JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' }) || '[]') as { id: number; prog_id?: number }[];
+
+/** Every BPF link the kernel has (`bpftool link list`). */
+export function kernelLinkIds(): Set<number> {
+  return new Set(bpftoolJson('link', 'list').map((l) => l.id));
+}
+
+/** Which of these programs the kernel still has loaded, and the links that run them. */
+export function programsAndLinks(progIds: number[]): { progs: number[]; links: number[] } {
+  return {
+    progs: bpftoolJson('prog', 'list').filter((p) => progIds.includes(p.id)).map((p) => p.id),
+    links: bpftoolJson('link', 'list').filter((l) => progIds.includes(l.prog_id!)).map((l) => l.id),
+  };
+}
+
+/** Legacy tracefs uprobes (the kind that outlive a process); mounts tracefs to look. */
+export function tracefsUprobes(): string[] {
+  if (!existsSync('/sys/kernel/tracing/uprobe_events')) {
+    execFileSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
+  }
+  return readFileSync('/sys/kernel/tracing/uprobe_events', 'utf8').split('\n').filter(Boolean);
+}
+
+export interface BpftoolView {
+  /** `bpftool link list` as the instructor sees it. */
+  linkListText: string;
+  linkIds: number[];
+  /** `bpftool perf list` (uprobes attached through perf events, e.g. by bpftrace) */
+  perfListText: string;
+  perf: { pid: number; fd: number; prog_id: number; filename?: string; fd_type?: string }[];
+}
+
+const exec = promisify(execFile);
+
+/** `bpftool link list` and `bpftool perf list`, as text for people and parsed. */
+export async function bpftoolView(): Promise<BpftoolView> {
+  const [linkText, linkJson, perfText, perfJson] = await Promise.all([
+    exec('bpftool', ['link', 'list']).then((r) => r.stdout),
+    exec('bpftool', ['-j', 'link', 'list']).then((r) => r.stdout),
+    exec('bpftool', ['perf', 'list']).then((r) => r.stdout),
+    exec('bpftool', ['-j', 'perf', 'list']).then((r) => r.stdout),
+  ]);
+  const links = JSON.parse(linkJson || '[]') as { id: number }[];
+  return {
+    linkListText: linkText,
+    linkIds: links.map((l) => l.id),
+    perfListText: perfText,
+    perf: JSON.parse(perfJson || '[]'),
+  };
+}
