@@ -6,13 +6,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../kernel-helpers/server.ts';
 import { at, serverBinary } from '../cli/paths.ts';
 import { tracerEngines, type TraceRequest, type TraceSession } from '../cli/commands/run-tracer.ts';
-import { closeAllProbes, type TraceEvent } from '../bpf/ts/index.ts';
+import { closeAllProbes, programsAndLinks, programsHeldBy, type TraceEvent } from '../bpf/ts/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-peer-'));
 chmodSync(dir, 0o755);
@@ -116,16 +116,6 @@ test('ret mode on a function with several RETs and a Go string argument: same si
   assert.deepEqual(byKind(words.cilium, 'call').map(essence), [essence(call)]);
 });
 
-/** BPF program ids a process holds open, from its fdinfo. */
-function progIdsOf(pid: number): number[] {
-  const ids: number[] = [];
-  for (const fd of readdirSync(`/proc/${pid}/fdinfo`)) {
-    const m = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-    if (m) ids.push(Number(m[1]));
-  }
-  return ids;
-}
-
 const childrenOf = (pid: number) =>
   readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
     try {
@@ -153,9 +143,9 @@ test('./lab run-tracer --engine cilium: SIGKILL of the CLI still detaches every 
 
     const [peer] = childrenOf(cli.pid!).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('cilium-tracer'));
     assert.ok(peer, 'the CLI runs the peer as its child');
-    const progs = progIdsOf(peer);
+    const progs = programsHeldBy(peer);
     assert.ok(progs.length >= 3, `the peer holds the lab's programs (${progs})`);
-    const linked = () => (JSON.parse(execFileSync('bpftool', ['link', 'list', '-j'], { encoding: 'utf8' })) as { prog_id: number }[]).filter((l) => progs.includes(l.prog_id));
+    const linked = () => programsAndLinks(progs).links;
     assert.ok(linked().length >= 3, 'entry, RET and exit links are live');
 
     cli.kill('SIGKILL');
