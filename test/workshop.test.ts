@@ -48,9 +48,9 @@ test('rehearsal mode is labelled in both views and the URLs have the shapes the 
     for (const p of [ins, att]) {
       await p.waitForSelector('body[data-conn="connected"]');
       assert.equal(await p.getAttribute('body', 'data-mode'), 'rehearsal');
-      assert.match(await p.textContent('#mode'), /REHEARSAL/);
+      assert.match((await p.textContent('#mode')) ?? '', /REHEARSAL/);
     }
-    assert.match(await ins.textContent('#notes'), /first section/, 'speaker notes reach the instructor');
+    assert.match((await ins.textContent('#notes')) ?? '', /first section/, 'speaker notes reach the instructor');
     // Per-section timers: planned minutes from the agenda; "Start timers" zeroes them when the room begins.
     assert.match((await ins.textContent('#sections li[data-id="one"] .timer'))!, /^\d+:\d\d \/ 5:00$/);
     await ins.click('#timers');

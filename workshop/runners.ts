@@ -102,10 +102,11 @@ export class JupyterRunner implements CellRunner {
     future.onIOPub = (msg) => forward(msg, sink);
     const reply = await future.done;
     const content = reply.content as KernelMessage.IExecuteReply;
+    const status = content.status as 'ok' | 'error' | 'aborted';
     // tslab aborts every request that arrives within 200 ms of a failed one; let that window pass.
-    if (content.status === 'error') await sleep(300);
+    if (status === 'error') await sleep(300);
     return {
-      status: content.status === 'ok' ? 'ok' : content.status === 'error' ? 'error' : 'aborted',
+      status: status === 'ok' ? 'ok' : status === 'error' ? 'error' : 'aborted',
       executionCount: content.execution_count ?? null,
     };
   }
