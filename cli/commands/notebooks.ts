@@ -219,10 +219,10 @@ export const notebooksCommand: Command = {
   async run(argv) {
     const { values, positionals } = flags(argv, { update: { type: 'boolean' } });
     console.debug = () => undefined; // @jupyterlab/services logs every WebSocket it opens
-    await ensureSetup();
-    await buildAll();
     const paths = notebookPaths(positionals);
     if (paths.length === 0) throw new LabError(`no notebook matches ${positionals.join(', ')}`, `pick from: ${notebookPaths().map((p) => basename(p)).join(', ')}`);
+    await ensureSetup();
+    await buildAll();
     const jupyter = await step('start Jupyter (tslab kernel)', () => startJupyter());
     let failed = 0;
     try {
