@@ -38,12 +38,12 @@ export const buildTargets: BuildTarget[] = [
       await buildDefaultServer(opts.go);
     },
   },
+  { name: 'tslab kernelspec (.lab/jupyter)', build: async () => (await import('./jupyter.ts')).ensureKernelspec() },
   { name: 'bpf objects (bpf/build, bpf/ts/events.gen.ts)', build: async () => (await import('../bpf/codegen/build.ts')).buildBpfObjects() },
   { name: 'addon (bpf/addon, libbpf)', build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
   { name: 'cilium/ebpf peer (bpf/cilium)', build: async () => (await import('../bpf/cilium/build.ts')).buildCiliumPeer() },
   { name: 'bench tools (bench/build)', build: async () => (await import('../bench/build.ts')).buildBenchTools() },
   { name: 'crash matrix data (docs/data/crash-matrix.json)', build: async () => (await import('./commands/crash-matrix.ts')).buildCrashMatrixData() },
-  { name: 'tslab kernelspec (.lab/jupyter)', build: async () => (await import('./jupyter.ts')).ensureKernelspec() },
   { name: 'site (build/, docusaurus)', build: async () => (await import('./site.ts')).buildSite() },
 ];
 
