@@ -80,7 +80,10 @@ static __always_inline void lab_count_drop(__u32 probe_id)
 
 static __always_inline void lab_submit(struct lab_event *e)
 {
-	__u64 flags = bpf_ringbuf_query(&lab_events, BPF_RB_AVAIL_DATA) >= LAB_WAKEUP_BYTES
+	/* Wake the reader once, when this event takes the backlog over the
+	 * threshold; the user side's timer flush covers everything else. */
+	__u64 avail = bpf_ringbuf_query(&lab_events, BPF_RB_AVAIL_DATA);
+	__u64 flags = avail < LAB_WAKEUP_BYTES && avail + sizeof(*e) >= LAB_WAKEUP_BYTES
 			      ? BPF_RB_FORCE_WAKEUP
 			      : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(&lab_events, e, sizeof(*e), flags))

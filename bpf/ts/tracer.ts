@@ -282,11 +282,38 @@ function currentSession(): Session {
 
 // ---------------------------------------------------------------- probes
 
+/** FIFO with O(1) shift: Array.shift() turns O(n) on large arrays, and a burst queues millions. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head > 4096 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  takeAll(): T[] {
+    const all = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return all;
+  }
+}
+
 class ProbeImpl implements Probe {
   readonly symbol: string;
   readonly kind: ProbeKind;
   private readonly links: number[] = [];
-  private readonly queue: TraceEvent[] = [];
+  private readonly queue = new Fifo<TraceEvent>();
   private readonly waiting: ((r: IteratorResult<TraceEvent>) => void)[] = [];
   private readonly seenPids = new Set<number>();
   private overflow = 0;
@@ -419,7 +446,7 @@ class ProbeImpl implements Probe {
   /** Events already received and not yet read (without waiting). */
   take(): TraceEvent[] {
     if (!this.isClosed) this.session.drain();
-    return this.queue.splice(0);
+    return this.queue.takeAll();
   }
 }
 
