@@ -53,12 +53,21 @@ export function exeOf(pid: number): string {
   }
 }
 
+/** A process's command line, '' when it has exited meanwhile. */
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The tslab kernel processes among the descendants of the Jupyter server. */
 export function kernelPids(jupyterPid: number): number[] {
   const out: number[] = [];
   const walk = (p: number) => {
     for (const c of childrenOf(p)) {
-      if (readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('kernel\0--config-path')) out.push(c);
+      if (cmdlineOf(c).includes('kernel\0--config-path')) out.push(c);
       walk(c);
     }
   };

@@ -13,6 +13,7 @@ import { ManagedServer } from '../kernel-helpers/server.ts';
 import { at, serverBinary } from '../cli/paths.ts';
 import { tracerEngines, type TraceRequest, type TraceSession } from '../cli/commands/run-tracer.ts';
 import { closeAllProbes, programsAndLinks, programsHeldBy, type TraceEvent } from '../bpf/ts/index.ts';
+import { childrenOf } from './jupyter-support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-peer-'));
 chmodSync(dir, 0o755);
@@ -115,16 +116,6 @@ test('ret mode on a function with several RETs and a Go string argument: same si
   assert.equal(call.ret[0], 3);
   assert.deepEqual(byKind(words.cilium, 'call').map(essence), [essence(call)]);
 });
-
-const childrenOf = (pid: number) =>
-  readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((p) => {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-    } catch {
-      return false;
-    }
-  });
 
 test('./lab run-tracer --engine cilium: SIGKILL of the CLI still detaches every link of the peer', async () => {
   await using srv = await ManagedServer.start({ binary });
