@@ -63,16 +63,21 @@ test('rehearsal mode is labelled in both views and the URLs have the shapes the 
   }
 });
 
-test('instructor advances a step: the attendee page follows within a second; a run cell streams to the attendee', async () => {
+/** The instructor console and the attendee view, each in its own browser context, both connected. */
+async function connectedViews() {
   const insCtx = await browser.newContext();
   const attCtx = await browser.newContext();
+  const [ins, att] = [await insCtx.newPage(), await attCtx.newPage()];
+  await ins.goto(ws.server.instructorUrl);
+  await att.goto(ws.server.attendeeUrl);
+  await ins.waitForSelector('body[data-conn="connected"]');
+  await att.waitForSelector('body[data-conn="connected"]');
+  return { insCtx, attCtx, ins, att };
+}
+
+test('instructor advances a step: the attendee page follows within a second; a run cell streams to the attendee', async () => {
+  const { insCtx, attCtx, ins, att } = await connectedViews();
   try {
-    const ins = await insCtx.newPage();
-    const att = await attCtx.newPage();
-    await ins.goto(ws.server.instructorUrl);
-    await att.goto(ws.server.attendeeUrl);
-    await ins.waitForSelector('body[data-conn="connected"]');
-    await att.waitForSelector('body[data-conn="connected"]');
 
     await ins.click('#sections li[data-id="extra-2"] a');
     await att.waitForFunction(() => document.body.dataset.section === 'extra-2', null, { timeout: 1000 });
@@ -116,15 +121,8 @@ test('an attendee can browse ahead and return with the follow button; the page f
   await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
   const sitePort = (site.address() as { port: number }).port;
   ws.server.setSite(`http://127.0.0.1:${sitePort}/`);
-  const insCtx = await browser.newContext();
-  const attCtx = await browser.newContext();
+  const { insCtx, attCtx, ins, att } = await connectedViews();
   try {
-    const ins = await insCtx.newPage();
-    const att = await attCtx.newPage();
-    await ins.goto(ws.server.instructorUrl);
-    await att.goto(ws.server.attendeeUrl);
-    await att.waitForSelector('body[data-conn="connected"]');
-    await ins.waitForSelector('body[data-conn="connected"]');
     await ins.click('#sections li[data-id="one"] a');
     await att.waitForFunction(() => document.body.dataset.section === 'one', null, { timeout: 1000 });
 
