@@ -21,14 +21,13 @@ export interface StartServerOptions {
 
 /** A Go server process the lab started and will stop: its URL, PID, output and exit. */
 export class ManagedServer implements AsyncDisposable {
-  stdout = '';
-  stderr = '';
   readonly exited: Promise<ServerExit>;
   exit?: ServerExit;
   private constructor(
     readonly child: ChildProcess,
     readonly url: string,
     readonly binary: string,
+    private readonly output: { stdout: string; stderr: string },
   ) {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -37,6 +36,15 @@ export class ManagedServer implements AsyncDisposable {
         resolve(this.exit);
       }),
     );
+  }
+
+  /** Everything the server has written so far. */
+  get stdout(): string {
+    return this.output.stdout;
+  }
+
+  get stderr(): string {
+    return this.output.stderr;
   }
 
   get pid(): number {
@@ -54,31 +62,30 @@ export class ManagedServer implements AsyncDisposable {
     const child = opts.dieWithParent
       ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
+    // One set of listeners for the server's whole life: the instance reads the same buffers.
+    const output = { stdout: '', stderr: '' };
+    let onListening: ((url: string) => void) | undefined;
+    child.stdout!.on('data', (d) => {
+      output.stdout += d;
+      opts.onOutput?.(String(d), 'stdout');
+    });
+    child.stderr!.on('data', (d) => {
+      output.stderr += d;
+      opts.onOutput?.(String(d), 'stderr');
+      const m = onListening && /listening on (http:\/\/\S+)/.exec(output.stderr);
+      if (m) onListening!(m[1]);
+    });
     const url = await new Promise<string>((resolve, reject) => {
+      onListening = resolve;
       child.once('error', (e) =>
         reject(new LabError(`cannot start ${binary}: ${e.message}`, 'build it first (./lab build)', { cause: e })),
       );
       child.once('exit', (code, signal) =>
-        reject(new LabError(`server exited before listening (${signal ?? `exit ${code}`}): ${stderr.trim()}`, 'see its message above')),
+        reject(new LabError(`server exited before listening (${signal ?? `exit ${code}`}): ${output.stderr.trim()}`, 'see its message above')),
       );
-      child.stdout!.on('data', (d) => {
-        stdout += d;
-        opts.onOutput?.(String(d), 'stdout');
-      });
-      child.stderr!.on('data', (d) => {
-        stderr += d;
-        opts.onOutput?.(String(d), 'stderr');
-        const m = /listening on (http:\/\/\S+)/.exec(stderr);
-        if (m) resolve(m[1]);
-      });
     });
-    const server = new ManagedServer(child, url, binary);
-    server.stdout = stdout;
-    server.stderr = stderr;
-    child.stdout!.on('data', (d) => (server.stdout += d));
-    child.stderr!.on('data', (d) => (server.stderr += d));
+    onListening = undefined;
+    const server = new ManagedServer(child, url, binary, output);
     child.removeAllListeners('error');
     live.add(server);
     return server;
