@@ -36,14 +36,8 @@ export function pids(): number[] {
 
 export const childrenOf = (pid: number) => pids().filter((p) => ppidOf(p) === pid);
 
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
+/** A process that has exited (or is a zombie) is not alive: the tracer's own check. */
+export { processAlive as alive } from '../bpf/ts/index.ts';
 
 export function exeOf(pid: number): string {
   try {
