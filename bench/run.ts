@@ -7,10 +7,11 @@ import { closeAllProbes } from '../bpf/ts/index.ts';
 import { probeCost, type ProbeCostResult } from './probe-cost.ts';
 import { ringbufThroughput, type RingbufRun } from './ringbuf.ts';
 import { requestToEvent, tracedLoad, tracerRss, type LatencyRun, type RssRun, type TracedLoad } from './server-load.ts';
-import { notebookSuiteTime, siteBuildTime, type Timing } from './external.ts';
+import { notebookSuiteTime, siteBuildTimes, type Timing } from './external.ts';
+import { coldStartTime, warmStartTime } from './start-time.ts';
 import { summarize, type SummaryRow } from './report.ts';
 
-export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'site', 'notebooks'] as const;
+export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'site', 'notebooks', 'start'] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
 
 export interface Sizes {
@@ -27,7 +28,7 @@ export interface Sizes {
 
 export const fullSizes: Sizes = {
   ringbufEvents: 500_000, ringbufReps: 3, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
-  latencyRequests: 200, rssSeconds: 20, loadRequests: 5000, loadConcurrency: 16,
+  latencyRequests: 200, rssSeconds: 60, loadRequests: 5000, loadConcurrency: 16,
 };
 export const quickSizes: Sizes = {
   ringbufEvents: 100_000, ringbufReps: 1, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
@@ -106,8 +107,13 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       if (wanted('load')) results.load.push(await step(`server under load, ret mode (${tracer})`, () => tracedLoad(tracer, { requests: sizes.loadRequests, concurrency: sizes.loadConcurrency, maxMs: 120000 })));
       if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds)));
     }
-    if (wanted('site')) results.timings.push(await step('site build time', siteBuildTime));
+    if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));
     if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));
+    if (wanted('start')) {
+      results.timings.push(await step('workshop room warm start (./lab start)', warmStartTime));
+      // Last: a whole fresh install, minutes long (--quick skips it unless asked for by name).
+      if (!opts.quick || opts.only?.includes('start')) results.timings.push(await step('workshop room cold start (fresh clone, empty caches)', coldStartTime));
+    }
   } finally {
     closeAllProbes();
   }

@@ -31,18 +31,40 @@ struct {
 	__type(value, struct lab_event);
 } lab_scratch SEC(".maps");
 
+/* What a return needs of its entry: a third of struct lab_event, so entries
+ * store, and returns copy, only this. */
+struct lab_pending {
+	__u64 ts_ns;
+	__s64 args[LAB_MAX_REGS];
+	__u32 tid;
+	__u32 str_len;
+	__u8 nargs;
+	__u8 has_str;
+	__u8 pad[6];
+	char str[LAB_STR_MAX];
+};
+
 struct lab_depth_key {
 	__u64 goroutine;
 	__u32 probe_id;
 	__u32 pad;
 };
 
-/* How many calls of a probed function are open on a goroutine (recursion). */
+/* The calls of a probed function open on a goroutine: how many (recursion),
+ * and the outermost one's entry, so a call that does not recurse (nearly
+ * every call) costs one map insert at entry and one lookup and delete at
+ * return. */
+struct lab_open_calls {
+	__u32 depth;
+	__u32 pad;
+	struct lab_pending outermost;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct lab_depth_key);
-	__type(value, __u32);
+	__type(value, struct lab_open_calls);
 } lab_depth SEC(".maps");
 
 struct lab_pending_key {
@@ -51,13 +73,14 @@ struct lab_pending_key {
 	__u32 depth;
 };
 
-/* Entries waiting for their return. LRU: a panic that skips every RET must
- * not leak an entry forever. */
+/* Entries of recursive calls (depth 2 and deeper) waiting for their return.
+ * LRU, like lab_depth: a panic that skips every RET must not leak an entry
+ * forever. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct lab_pending_key);
-	__type(value, struct lab_event);
+	__type(value, struct lab_pending);
 } lab_pending SEC(".maps");
 
 /* Processes whose exit the tracer reports: every process a probe fired in,
@@ -109,6 +132,19 @@ static __always_inline void lab_go_regs(struct pt_regs *ctx, __s64 regs[LAB_MAX_
 	regs[6] = ctx->r9;
 	regs[7] = ctx->r10;
 	regs[8] = ctx->r11;
+}
+
+/* An event's fields that come from its entry. */
+static __always_inline void lab_copy_entry(struct lab_event *e, const struct lab_pending *p)
+{
+	e->nargs = p->nargs;
+	__builtin_memcpy(e->args, p->args, sizeof(e->args));
+	e->has_str = p->has_str;
+	e->str_len = p->str_len;
+	if (p->has_str)
+		__builtin_memcpy(e->str, p->str, sizeof(e->str));
+	else
+		__builtin_memset(e->str, 0, sizeof(e->str));
 }
 
 #endif

@@ -2,6 +2,8 @@
 // attaches uprobes/uretprobes/BTF tracepoints as bpf_links (they vanish with
 // the process), and drains the ring buffer from a libuv poll handle in
 // batches, so the event loop never blocks and one JS call carries many events.
+// Batches go through one ArrayBuffer that lives as long as the tracer: JS
+// reads each batch in place during the callback, with no copy or allocation.
 #include <napi.h>
 #include <uv.h>
 #include <bpf/bpf.h>
@@ -63,12 +65,15 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return exports;
   }
 
-  // new Tracer(objectPaths: string[], onEvents: (batch: Buffer) => void)
+  // new Tracer(objectPaths: string[], onEvents: (batch: ArrayBuffer, length: number) => void)
   Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
     Napi::Env env = info.Env();
     libbpf_set_print(capture_libbpf_print);
     auto paths = info[0].As<Napi::Array>();
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
+    auto batch = Napi::ArrayBuffer::New(env, kBatchBytes);
+    batch_ = static_cast<uint8_t *>(batch.Data());
+    batch_ref_ = Napi::Persistent(batch);
     try {
       for (uint32_t i = 0; i < paths.Length(); i++) Load(env, paths.Get(i).As<Napi::String>().Utf8Value());
       int rb_fd = shared_maps_.count("lab_events") ? shared_maps_["lab_events"] : -1;
@@ -97,7 +102,19 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   int next_link_ = 1;
   ring_buffer *rb_ = nullptr;
   uv_poll_t *poll_ = nullptr;
-  std::vector<uint8_t> batch_;
+  // A batch is about the wake-up threshold (bpf/maps.h): small enough that
+  // its events are read, and die young in V8, before the next batch is
+  // decoded (whole-ring batches made every event survive a GC). kMaxSample is
+  // the headroom a sample may need once a batch is full: libbpf has already
+  // consumed the sample it hands us.
+  static constexpr size_t kBatchBytes = 320 << 10;
+  static constexpr size_t kMaxSample = 64 << 10;
+  static constexpr int kBatchFull = -ENOBUFS;
+  Napi::Reference<Napi::ArrayBuffer> batch_ref_;
+  uint8_t *batch_ = nullptr;
+  size_t batch_len_ = 0;
+  int batch_records_ = 0;
+  bool delivering_ = false;
   Napi::FunctionReference on_events_;
   bool closed_ = false;
 
@@ -178,23 +195,40 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
 
   static int OnSample(void *ctx, void *data, size_t size) {
     auto *self = static_cast<Tracer *>(ctx);
-    auto *bytes = static_cast<uint8_t *>(data);
-    self->batch_.insert(self->batch_.end(), bytes, bytes + size);
-    return 0;
+    if (size > kMaxSample) return 0;  // never sent by the lab's programs
+    memcpy(self->batch_ + self->batch_len_, data, size);
+    self->batch_len_ += size;
+    self->batch_records_++;
+    return kBatchBytes - self->batch_len_ < kMaxSample ? kBatchFull : 0;
   }
 
-  // Consumes everything waiting and hands it to JS as one Buffer.
+  // Consumes everything waiting and hands it to JS, a full batch at a time.
   // Returns the number of records consumed.
   int DrainAndDeliver(Napi::Env env) {
-    if (closed_ || !rb_) return 0;
-    int n = ring_buffer__consume(rb_);
-    if (n < 0) throw bpf_error(env, "ring_buffer__consume", n);
-    if (batch_.empty()) return n;
-    auto buf = Napi::Buffer<uint8_t>::Copy(env, batch_.data(), batch_.size());
-    batch_.clear();
-    // May call close(): nothing below may touch rb_.
-    on_events_.MakeCallback(env.Global(), {buf});
-    return n;
+    // Called again from inside the callback: the batch JS is reading must stay as it is.
+    if (delivering_) return 0;
+    int total = 0;
+    for (;;) {
+      if (closed_ || !rb_) return total;
+      int n = ring_buffer__consume(rb_);
+      bool full = n == kBatchFull;
+      if (n < 0 && !full) throw bpf_error(env, "ring_buffer__consume", n);
+      total += batch_records_;
+      size_t len = batch_len_;
+      batch_len_ = 0;
+      batch_records_ = 0;
+      if (len == 0) return total;
+      delivering_ = true;
+      try {
+        // May call close(): the loop re-checks before touching rb_ again.
+        on_events_.MakeCallback(env.Global(), {batch_ref_.Value(), Napi::Number::New(env, static_cast<double>(len))});
+      } catch (...) {
+        delivering_ = false;
+        throw;
+      }
+      delivering_ = false;
+      if (!full) return total;
+    }
   }
 
   static void OnReadable(uv_poll_t *handle, int status, int events) {

@@ -1,6 +1,6 @@
 /**
  * BTF → TypeScript: turns the structs and enums of a compiled BPF object into
- * an interface, a decoder and constants, so a field added in bpf/events.h
+ * constants and a reader class, so a field added in bpf/events.h
  * reaches TypeScript without a hand edit.
  *
  *   node --import tsx bpf/codegen/gen-events.ts bpf/build/entry.bpf.o bpf/ts/events.gen.ts
@@ -67,17 +67,32 @@ export function structFields(types: BtfType[], name: string): { size: number; fi
 
 const camel = (s: string) => s.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.toUpperCase());
 
+/** The expression reading an integer at byte `at` through the reader's views (records are 8-byte aligned). */
 function reader(size: number, signed: boolean, at: string): string {
   switch (size) {
-    case 1: return `v.get${signed ? 'Int8' : 'Uint8'}(${at})`;
-    case 2: return `v.get${signed ? 'Int16' : 'Uint16'}(${at}, true)`;
-    case 4: return `v.get${signed ? 'Int32' : 'Uint32'}(${at}, true)`;
+    case 1: return `this.${signed ? 'i8' : 'u8'}[${at}]`;
+    case 2: return `this.${signed ? 'i16' : 'u16'}[(${at}) >> 1]`;
+    case 4: return `this.${signed ? 'i32' : 'u32'}[(${at}) >> 2]`;
     // exact below 2^53, which covers user addresses, nanosecond clocks and Go ints in practice
-    case 8: return `(v.get${signed ? 'Int32' : 'Uint32'}(${at} + 4, true) * 4294967296 + v.getUint32(${at}, true))`;
+    case 8: return `this.${signed ? 'i32' : 'u32'}[((${at}) >> 2) + 1] * 4294967296 + this.u32[(${at}) >> 2]`;
     default: throw new Error(`no reader for ${size}-byte integers`);
   }
 }
 
+const views: Record<string, [string, string]> = {
+  u8: ['Uint8Array', 'new Uint8Array(buffer)'],
+  i8: ['Int8Array', 'new Int8Array(buffer)'],
+  u16: ['Uint16Array', 'new Uint16Array(buffer, 0, buffer.byteLength >> 1)'],
+  i16: ['Int16Array', 'new Int16Array(buffer, 0, buffer.byteLength >> 1)'],
+  u32: ['Uint32Array', 'new Uint32Array(buffer, 0, buffer.byteLength >> 2)'],
+  i32: ['Int32Array', 'new Int32Array(buffer, 0, buffer.byteLength >> 2)'],
+  bytes: ['Buffer', 'Buffer.from(buffer)'],
+};
+
+/**
+ * One class per struct: a method per field reads it in place from a batch of records, so
+ * decoding allocates nothing but what the caller builds (a batch carries thousands of events).
+ */
 export function generate(object: string, structs: string[]): string {
   const types = readBtf(object);
   const out: string[] = [
@@ -92,22 +107,30 @@ export function generate(object: string, structs: string[]): string {
   }
   for (const name of structs) {
     const { size, fields } = structFields(types, name);
+    if (size % 8) throw new Error(`${name} is ${size} bytes: records must stay 8-byte aligned in a batch`);
     const type = camel(name);
     out.push(`export const ${name.toUpperCase()}_SIZE = ${size};`, '');
-    out.push(`export interface ${type} {`);
-    for (const f of fields) out.push(`  ${f.name}: ${f.kind === 'int' ? 'number' : f.kind === 'ints' ? 'number[]' : 'Uint8Array'};`);
-    out.push('}', '');
-    out.push(`/** Decodes one ${name} at byte offset \`at\` of \`v\` (little-endian, as the kernel wrote it). */`);
-    out.push(`export function decode${type}(v: DataView, at: number): ${type} {`);
-    out.push('  return {');
+    const methods: string[] = [];
     for (const f of fields) {
-      if (f.kind === 'int') out.push(`    ${f.name}: ${reader(f.size, f.signed, `at + ${f.offset}`)},`);
+      if (f.kind === 'int') methods.push(`  ${f.name}(at: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset}`)};`, '  }');
       else if (f.kind === 'ints') {
-        const items = Array.from({ length: f.count }, (_, i) => reader(f.size, f.signed, `at + ${f.offset + i * f.size}`));
-        out.push(`    ${f.name}: [`, ...items.map((r) => `      ${r},`), '    ],');
-      } else out.push(`    ${f.name}: new Uint8Array(v.buffer, v.byteOffset + at + ${f.offset}, ${f.count}),`);
+        methods.push(`  /** Element i (0 to ${f.count - 1}). */`, `  ${f.name}(at: number, i: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset} + i * ${f.size}`)};`, '  }');
+      } else {
+        methods.push(`  /** The first \`length\` bytes (at most ${f.count}) as UTF-8. */`, `  ${f.name}(at: number, length: number): string {`, `    return this.bytes.toString('utf8', at + ${f.offset}, at + ${f.offset} + Math.min(length, ${f.count}));`, '  }');
+      }
     }
-    out.push('  };', '}', '');
+    // Only the views some field reads.
+    const used = Object.entries(views).filter(([v]) => methods.some((m) => m.includes(`this.${v}`)));
+    out.push(
+      `/** Reads ${name} records in place from \`buffer\` (little-endian, as the kernel wrote them); \`at\` is a record's byte offset. */`,
+      `export class ${type}Reader {`,
+      ...used.map(([v, [cls]]) => `  private readonly ${v}: ${cls};`),
+      '  constructor(readonly buffer: ArrayBuffer) {',
+      ...used.map(([v, [, init]]) => `    this.${v} = ${init};`),
+      '  }',
+      ...methods,
+    );
+    out.push('}', '');
   }
   return out.join('\n');
 }

@@ -28,7 +28,8 @@ export interface NativeTracer {
 }
 
 interface AddonModule {
-  Tracer: new (objects: string[], onEvents: (batch: Buffer) => void) => NativeTracer;
+  /** onEvents reads batch[0, length) during the call only: the addon reuses the buffer for the next batch. */
+  Tracer: new (objects: string[], onEvents: (batch: ArrayBuffer, length: number) => void) => NativeTracer;
 }
 
 let loaded: AddonModule | undefined;

@@ -10,69 +10,76 @@ export const LabEventKind = {
 
 export const LAB_EVENT_SIZE = 272;
 
-export interface LabEvent {
-  ts_ns: number;
-  latency_ns: number;
-  goroutine: number;
-  args: number[];
-  ret: number[];
-  probe_id: number;
-  pid: number;
-  tid: number;
-  entry_tid: number;
-  kind: number;
-  ret_site: number;
-  exit_code: number;
-  signal: number;
-  str_len: number;
-  nargs: number;
-  nrets: number;
-  has_latency: number;
-  has_str: number;
-  str: Uint8Array;
-}
-
-/** Decodes one lab_event at byte offset `at` of `v` (little-endian, as the kernel wrote it). */
-export function decodeLabEvent(v: DataView, at: number): LabEvent {
-  return {
-    ts_ns: (v.getUint32(at + 0 + 4, true) * 4294967296 + v.getUint32(at + 0, true)),
-    latency_ns: (v.getUint32(at + 8 + 4, true) * 4294967296 + v.getUint32(at + 8, true)),
-    goroutine: (v.getUint32(at + 16 + 4, true) * 4294967296 + v.getUint32(at + 16, true)),
-    args: [
-      (v.getInt32(at + 24 + 4, true) * 4294967296 + v.getUint32(at + 24, true)),
-      (v.getInt32(at + 32 + 4, true) * 4294967296 + v.getUint32(at + 32, true)),
-      (v.getInt32(at + 40 + 4, true) * 4294967296 + v.getUint32(at + 40, true)),
-      (v.getInt32(at + 48 + 4, true) * 4294967296 + v.getUint32(at + 48, true)),
-      (v.getInt32(at + 56 + 4, true) * 4294967296 + v.getUint32(at + 56, true)),
-      (v.getInt32(at + 64 + 4, true) * 4294967296 + v.getUint32(at + 64, true)),
-      (v.getInt32(at + 72 + 4, true) * 4294967296 + v.getUint32(at + 72, true)),
-      (v.getInt32(at + 80 + 4, true) * 4294967296 + v.getUint32(at + 80, true)),
-      (v.getInt32(at + 88 + 4, true) * 4294967296 + v.getUint32(at + 88, true)),
-    ],
-    ret: [
-      (v.getInt32(at + 96 + 4, true) * 4294967296 + v.getUint32(at + 96, true)),
-      (v.getInt32(at + 104 + 4, true) * 4294967296 + v.getUint32(at + 104, true)),
-      (v.getInt32(at + 112 + 4, true) * 4294967296 + v.getUint32(at + 112, true)),
-      (v.getInt32(at + 120 + 4, true) * 4294967296 + v.getUint32(at + 120, true)),
-      (v.getInt32(at + 128 + 4, true) * 4294967296 + v.getUint32(at + 128, true)),
-      (v.getInt32(at + 136 + 4, true) * 4294967296 + v.getUint32(at + 136, true)),
-      (v.getInt32(at + 144 + 4, true) * 4294967296 + v.getUint32(at + 144, true)),
-      (v.getInt32(at + 152 + 4, true) * 4294967296 + v.getUint32(at + 152, true)),
-      (v.getInt32(at + 160 + 4, true) * 4294967296 + v.getUint32(at + 160, true)),
-    ],
-    probe_id: v.getUint32(at + 168, true),
-    pid: v.getUint32(at + 172, true),
-    tid: v.getUint32(at + 176, true),
-    entry_tid: v.getUint32(at + 180, true),
-    kind: v.getUint32(at + 184, true),
-    ret_site: v.getInt32(at + 188, true),
-    exit_code: v.getInt32(at + 192, true),
-    signal: v.getInt32(at + 196, true),
-    str_len: v.getUint32(at + 200, true),
-    nargs: v.getUint8(at + 204),
-    nrets: v.getUint8(at + 205),
-    has_latency: v.getUint8(at + 206),
-    has_str: v.getUint8(at + 207),
-    str: new Uint8Array(v.buffer, v.byteOffset + at + 208, 64),
-  };
+/** Reads lab_event records in place from `buffer` (little-endian, as the kernel wrote them); `at` is a record's byte offset. */
+export class LabEventReader {
+  private readonly u8: Uint8Array;
+  private readonly u32: Uint32Array;
+  private readonly i32: Int32Array;
+  private readonly bytes: Buffer;
+  constructor(readonly buffer: ArrayBuffer) {
+    this.u8 = new Uint8Array(buffer);
+    this.u32 = new Uint32Array(buffer, 0, buffer.byteLength >> 2);
+    this.i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.bytes = Buffer.from(buffer);
+  }
+  ts_ns(at: number): number {
+    return this.u32[((at + 0) >> 2) + 1] * 4294967296 + this.u32[(at + 0) >> 2];
+  }
+  latency_ns(at: number): number {
+    return this.u32[((at + 8) >> 2) + 1] * 4294967296 + this.u32[(at + 8) >> 2];
+  }
+  goroutine(at: number): number {
+    return this.u32[((at + 16) >> 2) + 1] * 4294967296 + this.u32[(at + 16) >> 2];
+  }
+  /** Element i (0 to 8). */
+  args(at: number, i: number): number {
+    return this.i32[((at + 24 + i * 8) >> 2) + 1] * 4294967296 + this.u32[(at + 24 + i * 8) >> 2];
+  }
+  /** Element i (0 to 8). */
+  ret(at: number, i: number): number {
+    return this.i32[((at + 96 + i * 8) >> 2) + 1] * 4294967296 + this.u32[(at + 96 + i * 8) >> 2];
+  }
+  probe_id(at: number): number {
+    return this.u32[(at + 168) >> 2];
+  }
+  pid(at: number): number {
+    return this.u32[(at + 172) >> 2];
+  }
+  tid(at: number): number {
+    return this.u32[(at + 176) >> 2];
+  }
+  entry_tid(at: number): number {
+    return this.u32[(at + 180) >> 2];
+  }
+  kind(at: number): number {
+    return this.u32[(at + 184) >> 2];
+  }
+  ret_site(at: number): number {
+    return this.i32[(at + 188) >> 2];
+  }
+  exit_code(at: number): number {
+    return this.i32[(at + 192) >> 2];
+  }
+  signal(at: number): number {
+    return this.i32[(at + 196) >> 2];
+  }
+  str_len(at: number): number {
+    return this.u32[(at + 200) >> 2];
+  }
+  nargs(at: number): number {
+    return this.u8[at + 204];
+  }
+  nrets(at: number): number {
+    return this.u8[at + 205];
+  }
+  has_latency(at: number): number {
+    return this.u8[at + 206];
+  }
+  has_str(at: number): number {
+    return this.u8[at + 207];
+  }
+  /** The first `length` bytes (at most 64) as UTF-8. */
+  str(at: number, length: number): string {
+    return this.bytes.toString('utf8', at + 208, at + 208 + Math.min(length, 64));
+  }
 }

@@ -1,14 +1,14 @@
 /**
  * The kernel side of the tracer API: one addon session per process (the BPF
  * objects loaded once, one ring buffer for every probe), probes as sets of
- * bpf_links told apart by their bpf_cookie, events decoded in batches and
- * routed to the probe that asked for them.
+ * bpf_links told apart by their bpf_cookie, events read in place from each
+ * batch and routed to the probe that asked for them.
  */
 import { existsSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { LabError } from '../../cli/errors.ts';
 import { at } from '../../cli/paths.ts';
 import { loadAddon, type NativeError, type NativeTracer } from './addon.ts';
-import { decodeLabEvent, LabEventKind, LAB_EVENT_SIZE, type LabEvent } from './events.gen.ts';
+import { LabEventKind, LabEventReader, LAB_EVENT_SIZE } from './events.gen.ts';
 
 export type ProbeKind = 'uprobe' | 'uretprobe' | 'ret';
 
@@ -45,6 +45,8 @@ export interface Probe extends Disposable, AsyncIterable<TraceEvent> {
   readonly symbol: string;
   readonly kind: ProbeKind;
   readonly closed: boolean;
+  /** The same events, as arrays of whatever has arrived: for consumers of millions of events a second. */
+  batches(): AsyncIterable<TraceEvent[]>;
   close(): void;
   drops(): number;
 }
@@ -196,6 +198,7 @@ class Session {
   readonly probes = new Map<number, ProbeImpl>();
   readonly exitWaiters = new Map<number, ((e: TraceEvent) => void)[]>();
   private nextId = 1;
+  private reader: LabEventReader | undefined;
   private readonly flushTimer: NodeJS.Timeout;
   private refs = 0;
 
@@ -203,7 +206,7 @@ class Session {
     preflight();
     const { Tracer } = loadAddon();
     try {
-      this.native = new Tracer(objects, (batch) => this.onBatch(batch));
+      this.native = new Tracer(objects, (batch, length) => this.onBatch(batch, length));
       this.native.attachTracing('lab_exit');
     } catch (e) {
       throw labError(e, 'cannot load the lab\'s BPF programs');
@@ -232,23 +235,31 @@ class Session {
     this.native.ref(this.refs > 0);
   }
 
-  private onBatch(batch: Buffer): void {
-    const view = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
-    for (let at = 0; at + LAB_EVENT_SIZE <= batch.byteLength; at += LAB_EVENT_SIZE) {
-      const raw = decodeLabEvent(view, at);
-      if (raw.kind === LabEventKind.LAB_EXIT) this.onExit(raw);
-      else this.probes.get(raw.probe_id)?.deliver(raw);
+  /** The addon's batch buffer is the same for the session's life, and only valid during this call. */
+  private onBatch(batch: ArrayBuffer, length: number): void {
+    if (this.reader?.buffer !== batch) this.reader = new LabEventReader(batch);
+    const r = this.reader;
+    let probe: ProbeImpl | undefined;
+    for (let at = 0; at + LAB_EVENT_SIZE <= length; at += LAB_EVENT_SIZE) {
+      if (r.kind(at) === LabEventKind.LAB_EXIT) {
+        this.onExit(r, at);
+        continue;
+      }
+      const id = r.probe_id(at);
+      if (probe?.id !== id) probe = this.probes.get(id);
+      probe?.deliver(r, at);
     }
   }
 
-  private onExit(raw: LabEvent): void {
+  private onExit(r: LabEventReader, at: number): void {
+    const pid = r.pid(at);
     const event: TraceEvent = {
-      kind: 'exit', symbol: '', pid: raw.pid, tid: raw.tid, goroutine: '0x0', ts_ns: raw.ts_ns,
-      args: [], ret: [], latency_ns: null, exit_code: raw.exit_code, signal: raw.signal,
+      kind: 'exit', symbol: '', pid, tid: r.tid(at), goroutine: '0x0', ts_ns: r.ts_ns(at),
+      args: [], ret: [], latency_ns: null, exit_code: r.exit_code(at), signal: r.signal(at),
     };
     for (const p of this.probes.values()) p.deliverExit(event);
-    const waiters = this.exitWaiters.get(raw.pid);
-    this.exitWaiters.delete(raw.pid);
+    const waiters = this.exitWaiters.get(pid);
+    this.exitWaiters.delete(pid);
     for (const w of waiters ?? []) w(event);
     this.releaseIfIdle();
   }
@@ -282,9 +293,24 @@ function currentSession(): Session {
 
 // ---------------------------------------------------------------- probes
 
-/** FIFO with O(1) shift: Array.shift() turns O(n) on large arrays, and a burst queues millions. */
+/** Goroutines are few and reused (g structs are pooled): name each once, not once per event. */
+const goroutineNames = new Map<number, string>();
+function goroutineName(g: number): string {
+  let name = goroutineNames.get(g);
+  if (name === undefined) {
+    if (goroutineNames.size >= 65536) goroutineNames.clear();
+    name = '0x' + g.toString(16);
+    goroutineNames.set(g, name);
+  }
+  return name;
+}
+
+/**
+ * FIFO with O(1) shift: Array.shift() turns O(n) on large arrays, and a burst queues millions.
+ * A read slot is cleared at once, so an event the consumer is done with can die young.
+ */
 class Fifo<T> {
-  private items: T[] = [];
+  private items: (T | undefined)[] = [];
   private head = 0;
   get length(): number {
     return this.items.length - this.head;
@@ -294,15 +320,19 @@ class Fifo<T> {
   }
   shift(): T | undefined {
     if (this.head === this.items.length) return undefined;
-    const item = this.items[this.head++];
-    if (this.head > 4096 && this.head * 2 > this.items.length) {
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
     return item;
   }
   takeAll(): T[] {
-    const all = this.items.slice(this.head);
+    const all = this.items.slice(this.head) as T[];
     this.items = [];
     this.head = 0;
     return all;
@@ -314,8 +344,12 @@ class ProbeImpl implements Probe {
   readonly kind: ProbeKind;
   private readonly links: number[] = [];
   private readonly queue = new Fifo<TraceEvent>();
-  private readonly waiting: ((r: IteratorResult<TraceEvent>) => void)[] = [];
+  /** Readers waiting for the next event (or the close). */
+  private readonly waiting: (() => void)[] = [];
   private readonly seenPids = new Set<number>();
+  private lastPid = -1;
+  private lastGoroutine = -1;
+  private lastGoroutineName = '';
   private overflow = 0;
   /** The kernel's drop count, kept when the maps go away with the last probe. */
   private finalDrops = 0;
@@ -370,24 +404,38 @@ class ProbeImpl implements Probe {
     return this.isClosed;
   }
 
-  deliver(raw: LabEvent): void {
+  deliver(r: LabEventReader, at: number): void {
     if (this.isClosed) return;
-    this.seenPids.add(raw.pid);
-    const kind = kindNames[raw.kind];
-    const event: TraceEvent = {
-      kind,
-      symbol: this.symbol,
-      pid: raw.pid,
-      tid: raw.tid,
-      goroutine: '0x' + raw.goroutine.toString(16),
-      ts_ns: raw.ts_ns,
-      args: raw.args.slice(0, raw.nargs),
-      ret: kind === 'entry' ? [] : raw.ret.slice(0, raw.nrets),
-      latency_ns: raw.has_latency ? raw.latency_ns : null,
-    };
-    if (raw.has_str) event.str = Buffer.from(raw.str.subarray(0, Math.min(raw.str_len, raw.str.length))).toString('utf8');
-    if (raw.ret_site >= 0) event.ret_site = raw.ret_site;
-    if (raw.entry_tid && raw.entry_tid !== raw.tid) event.entry_tid = raw.entry_tid;
+    const pid = r.pid(at);
+    if (pid !== this.lastPid) {
+      this.seenPids.add(pid);
+      this.lastPid = pid;
+    }
+    const kind = kindNames[r.kind(at)];
+    const nargs = r.nargs(at);
+    const args: number[] = new Array(nargs);
+    for (let i = 0; i < nargs; i++) args[i] = r.args(at, i);
+    const nrets = kind === 'entry' ? 0 : r.nrets(at);
+    const ret: number[] = new Array(nrets);
+    for (let i = 0; i < nrets; i++) ret[i] = r.ret(at, i);
+    const tid = r.tid(at);
+    const g = r.goroutine(at);
+    if (g !== this.lastGoroutine) {
+      this.lastGoroutine = g;
+      this.lastGoroutineName = goroutineName(g);
+    }
+    const goroutine = this.lastGoroutineName;
+    const ts_ns = r.ts_ns(at);
+    const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
+    const retSite = r.ret_site(at);
+    // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
+    const event: TraceEvent =
+      retSite >= 0
+        ? { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns, ret_site: retSite }
+        : { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns };
+    if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
+    const entryTid = r.entry_tid(at);
+    if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
     this.push(event);
   }
 
@@ -399,12 +447,22 @@ class ProbeImpl implements Probe {
   }
 
   private push(event: TraceEvent): void {
-    const waiter = this.waiting.shift();
-    if (waiter) {
-      this.session.hold(false);
-      waiter({ value: event, done: false });
-    } else if (this.queue.length < QUEUE_LIMIT) this.queue.push(event);
+    if (this.queue.length < QUEUE_LIMIT) this.queue.push(event);
     else this.overflow++;
+    if (this.waiting.length > 0) this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
+    for (const wake of this.waiting.splice(0)) {
+      this.session.hold(false);
+      wake();
+    }
+  }
+
+  /** Resolves when an event arrives or the probe closes. */
+  private arrival(): Promise<void> {
+    this.session.hold(true);
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   drops(): number {
@@ -419,10 +477,7 @@ class ProbeImpl implements Probe {
     this.finalDrops = s.native.drops(this.id);
     this.isClosed = true;
     s.probes.delete(this.id);
-    for (const w of this.waiting.splice(0)) {
-      s.hold(false);
-      w({ value: undefined, done: true });
-    }
+    this.wakeReaders();
     s.releaseIfIdle();
   }
 
@@ -431,16 +486,22 @@ class ProbeImpl implements Probe {
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
-    return {
-      next: () => {
-        const queued = this.queue.shift();
-        if (queued) return Promise.resolve({ value: queued, done: false });
-        if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
-        this.session.hold(true);
-        return new Promise((resolve) => this.waiting.push(resolve));
-      },
-      return: () => Promise.resolve({ value: undefined, done: true }),
+    const next = (): Promise<IteratorResult<TraceEvent>> => {
+      const queued = this.queue.shift();
+      if (queued) return Promise.resolve({ value: queued, done: false });
+      if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
+      return this.arrival().then(next);
     };
+    return { next, return: () => Promise.resolve({ value: undefined, done: true }) };
+  }
+
+  batches(): AsyncIterable<TraceEvent[]> {
+    const next = (): Promise<IteratorResult<TraceEvent[]>> => {
+      if (this.queue.length > 0) return Promise.resolve({ value: this.queue.takeAll(), done: false });
+      if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
+      return this.arrival().then(next);
+    };
+    return { [Symbol.asyncIterator]: () => ({ next, return: () => Promise.resolve({ value: undefined, done: true }) }) };
   }
 
   /** Events already received and not yet read (without waiting). */

@@ -9,9 +9,9 @@ export const benchResultsFile = at('bench', 'results.json');
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'run every benchmark (ring buffer, probe cost, latency, RSS, load, site, notebooks), print ratios, write bench/results.json',
+  summary: 'run every benchmark (ring buffer, probe cost, latency, RSS, load, site build, notebooks, start times), print ratios, write bench/results.json',
   usage:
-    './lab bench [--quick] [--only ringbuf,probes,latency,rss,load,site,notebooks] [--readme]\n' +
+    './lab bench [--quick] [--only ringbuf,probes,latency,rss,load,site,notebooks,start] [--readme]\n' +
     '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead\n' +
     '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)',
   async run(argv) {
