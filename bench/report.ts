@@ -139,6 +139,10 @@ export function readmeSection(r: BenchResults): string {
     '  CPU time (the traps and BPF programs run on it), median over rounds; "empty" is the cilium peer attaching',
     '  `bench/bpf/empty.bpf.c` at exactly the sites ret mode uses.',
     '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
+    '- **start**: `./lab start --no-app` until the docs site and JupyterLab both answer HTTP. Cold: a fresh `git clone` of HEAD',
+    '  with empty npm, pip and Go module caches (everything downloaded and built); Debian\'s packages are already installed',
+    '  (installing all of them took 24 s in this machine\'s first `./lab setup`). Warm: this checkout, everything built.',
+    '- **site build**: `docusaurus build` into a temporary directory; cold after removing `.docusaurus` and `node_modules/.cache`.',
     '',
   ].join('\n');
 }

@@ -48,8 +48,8 @@ async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): 
   const gone = new Promise<void>((resolve) => lab.once('close', () => ((exited = true), resolve())));
   try {
     while (performance.now() - t0 < limitMs && !exited) {
-      const site = /Docs site\s+(\S+)/.exec(out)?.[1];
-      const jupyter = /JupyterLab\s+(\S+)/.exec(out)?.[1];
+      const site = /Docs site\s+(http\S+)/.exec(out)?.[1];
+      const jupyter = /JupyterLab\s+(http\S+)/.exec(out)?.[1];
       if (site && jupyter && (await answers(site)) && (await answers(jupyter))) return { seconds: (performance.now() - t0) / 1000 };
       await sleep(250);
     }

@@ -53,9 +53,11 @@ export class EventTable {
   }
 
   private async consume(): Promise<void> {
-    for await (const e of this.probe) {
-      this.events.push(e);
-      this.waiters = this.waiters.filter((w) => (w.pred(e) ? (this.render(), w.resolve(e), false) : true));
+    for await (const batch of this.probe.batches()) {
+      for (const e of batch) {
+        this.events.push(e);
+        this.waiters = this.waiters.filter((w) => (w.pred(e) ? (this.render(), w.resolve(e), false) : true));
+      }
       this.timer ??= setTimeout(() => this.render(), 100);
     }
     this.done = true;
