@@ -87,6 +87,14 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       poll_->data = this;
       uv_poll_start(poll_, UV_READABLE, &Tracer::OnReadable);
       uv_unref(reinterpret_cast<uv_handle_t *>(poll_));  // an idle tracer never keeps Node alive
+      // The programs wake us only once much is waiting (bpf/maps.h); a timer
+      // brings the rest. Here rather than in JS: from a libuv callback each
+      // batch's readers run (microtasks) before the next batch is decoded.
+      flush_ = new uv_timer_t;
+      uv_timer_init(loop, flush_);
+      flush_->data = this;
+      uv_timer_start(flush_, &Tracer::OnFlushTimer, kFlushMs, kFlushMs);
+      uv_unref(reinterpret_cast<uv_handle_t *>(flush_));
     } catch (...) {
       Release();
       throw;
@@ -102,6 +110,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   int next_link_ = 1;
   ring_buffer *rb_ = nullptr;
   uv_poll_t *poll_ = nullptr;
+  uv_timer_t *flush_ = nullptr;
+  static constexpr uint64_t kFlushMs = 10;
   // A batch is about the wake-up threshold (bpf/maps.h): small enough that
   // its events are read, and die young in V8, before the next batch is
   // decoded (whole-ring batches made every event survive a GC). kMaxSample is
@@ -232,11 +242,16 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   static void OnReadable(uv_poll_t *handle, int status, int events) {
-    auto *self = static_cast<Tracer *>(handle->data);
-    Napi::Env env = self->Env();
+    static_cast<Tracer *>(handle->data)->DeliverFromLoop();
+  }
+
+  static void OnFlushTimer(uv_timer_t *handle) { static_cast<Tracer *>(handle->data)->DeliverFromLoop(); }
+
+  void DeliverFromLoop() {
+    Napi::Env env = Env();
     Napi::HandleScope scope(env);
     try {
-      self->DrainAndDeliver(env);
+      DrainAndDeliver(env);
     } catch (const Napi::Error &e) {
       napi_fatal_exception(env, e.Value());
     }
@@ -308,6 +323,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       uv_poll_stop(poll_);
       uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
       poll_ = nullptr;
+    }
+    if (flush_) {
+      uv_timer_stop(flush_);
+      uv_close(reinterpret_cast<uv_handle_t *>(flush_), [](uv_handle_t *h) { delete reinterpret_cast<uv_timer_t *>(h); });
+      flush_ = nullptr;
     }
     if (rb_) ring_buffer__free(rb_);
     rb_ = nullptr;

@@ -199,7 +199,6 @@ class Session {
   readonly exitWaiters = new Map<number, ((e: TraceEvent) => void)[]>();
   private nextId = 1;
   private reader: LabEventReader | undefined;
-  private readonly flushTimer: NodeJS.Timeout;
   private refs = 0;
 
   constructor() {
@@ -211,9 +210,6 @@ class Session {
     } catch (e) {
       throw labError(e, 'cannot load the lab\'s BPF programs');
     }
-    // The kernel side wakes us only when much is waiting; this catches the rest.
-    this.flushTimer = setInterval(() => this.drain(), 10);
-    this.flushTimer.unref();
   }
 
   allocateId(): number {
@@ -266,7 +262,6 @@ class Session {
 
   releaseIfIdle(): void {
     if (this.probes.size > 0 || this.exitWaiters.size > 0) return;
-    clearInterval(this.flushTimer);
     this.native.close();
     if (session === this) session = undefined;
   }
