@@ -22,17 +22,18 @@ export interface Sizes {
   loopRounds: number;
   latencyRequests: number;
   rssSeconds: number;
+  rssWarmupSeconds: number;
   loadRequests: number;
   loadConcurrency: number;
 }
 
 export const fullSizes: Sizes = {
   ringbufEvents: 500_000, ringbufReps: 3, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
-  latencyRequests: 200, rssSeconds: 60, loadRequests: 5000, loadConcurrency: 16,
+  latencyRequests: 200, rssSeconds: 60, rssWarmupSeconds: 10, loadRequests: 5000, loadConcurrency: 16,
 };
 export const quickSizes: Sizes = {
   ringbufEvents: 100_000, ringbufReps: 1, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
-  latencyRequests: 40, rssSeconds: 5, loadRequests: 1000, loadConcurrency: 8,
+  latencyRequests: 40, rssSeconds: 5, rssWarmupSeconds: 2, loadRequests: 1000, loadConcurrency: 8,
 };
 
 /** bench/results.json: provenance as top-level scalars, every table as an array of rows (the site renders both). */
@@ -68,7 +69,7 @@ async function provenance(sizes: Sizes, quick: boolean) {
     node_version: process.version,
     bpftrace_version: bpftrace.trim(),
     load_average_at_start: loadavg().map((l) => l.toFixed(2)).join(' '),
-    sizes: `${quick ? 'quick' : 'full'}: ring buffer ${sizes.ringbufReps} × ${sizes.ringbufEvents} events per consumer; Go loop ${sizes.loopRounds} rounds × ${sizes.loopReps} runs × ${sizes.loopCalls} calls; ${sizes.latencyRequests} latency requests; RSS over ${sizes.rssSeconds} s; load ${sizes.loadRequests} requests × ${sizes.loadConcurrency} connections`,
+    sizes: `${quick ? 'quick' : 'full'}: ring buffer ${sizes.ringbufReps} × ${sizes.ringbufEvents} events per consumer; Go loop ${sizes.loopRounds} rounds × ${sizes.loopReps} runs × ${sizes.loopCalls} calls; ${sizes.latencyRequests} latency requests; RSS over ${sizes.rssSeconds} s after ${sizes.rssWarmupSeconds} s of warm-up; load ${sizes.loadRequests} requests × ${sizes.loadConcurrency} connections`,
   };
 }
 
@@ -105,7 +106,7 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
     for (const tracer of ['ours', 'cilium'] as const) {
       if (wanted('latency')) results.latency.push(await step(`request → event latency (${tracer})`, () => requestToEvent(tracer, sizes.latencyRequests)));
       if (wanted('load')) results.load.push(await step(`server under load, ret mode (${tracer})`, () => tracedLoad(tracer, { requests: sizes.loadRequests, concurrency: sizes.loadConcurrency, maxMs: 120000 })));
-      if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds)));
+      if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst after ${sizes.rssWarmupSeconds} s of warm-up (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds, sizes.rssWarmupSeconds)));
     }
     if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));
     if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));

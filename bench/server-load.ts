@@ -135,18 +135,29 @@ export interface RssRun {
   tracer: 'ours' | 'cilium';
   process: string;
   seconds: number;
+  /** The same load first, for warmupSeconds: the heap sizes itself to it. */
+  warmup_seconds: number;
   requests: number;
   events: number;
+  /** Before the warm-up, just attached. */
+  attached_mb: number;
+  /** Highest RSS during the warm-up, above attached_mb. */
+  warmup_rise_mb: number;
+  /** After the warm-up: what the burst is compared with. */
   baseline_mb: number;
   peak_mb: number;
   growth_mb: number;
+  /** RSS above the baseline every 5 s of the burst. */
+  timeline_mb: number[];
 }
 
 /**
  * The tracer as users run it — `./lab run-tracer --mode ret --json` (ours, a Node process) and the
- * cilium peer — under load for `seconds`: resident memory after warm-up vs the peak.
+ * cilium peer — under load: first `warmupSeconds` of it (V8 grows its young generation to the
+ * allocation rate, Go its heap), then `seconds` more, resident memory sampled against the level
+ * after the warm-up. A leak grows through the burst; heap sizing happens in the warm-up.
  */
-export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number): Promise<RssRun> {
+export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number, warmupSeconds: number): Promise<RssRun> {
   using copy = privateServerBinary();
   await using srv = await ManagedServer.start({ binary: copy.binary });
   let events = 0;
@@ -157,19 +168,30 @@ export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number): Pro
       ? await startChild(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', copy.binary, '--pid', String(srv.pid)], { ready: /attached ret/, readyTimeoutMs: 120000, keepLines: false, onLine })
       : await startChild(peerBinary, await peerArgs(req), { ready: /attached /, keepLines: false, onLine });
   try {
-    await generateLoad(srv.url, { requests: 1000, concurrency: 8 });
+    const mb = (b: number) => b / (1024 * 1024);
+    const attached = rssOf(child.pid);
+    let warmPeak = attached;
+    const warmSampler = setInterval(() => (warmPeak = Math.max(warmPeak, rssOf(child.pid))), 250);
+    await generateLoad(srv.url, { requests: Number.MAX_SAFE_INTEGER, concurrency: 8, maxMs: warmupSeconds * 1000 });
+    clearInterval(warmSampler);
     await sleep(500);
     const baseline = rssOf(child.pid);
     let peak = baseline;
-    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(child.pid))), 250);
+    const timeline: number[] = [];
+    let ticks = 0;
+    const sampler = setInterval(() => {
+      const now = rssOf(child.pid);
+      peak = Math.max(peak, now);
+      if (++ticks % 20 === 0) timeline.push(Number(mb(now - baseline).toFixed(1)));
+    }, 250);
     const load = await generateLoad(srv.url, { requests: Number.MAX_SAFE_INTEGER, concurrency: 8, maxMs: seconds * 1000 });
     await sleep(500);
     clearInterval(sampler);
     peak = Math.max(peak, rssOf(child.pid));
-    const mb = (b: number) => b / (1024 * 1024);
     return {
-      tracer, process: tracer === 'ours' ? './lab run-tracer (node)' : 'cilium-tracer (go)', seconds, requests: load.requests, events,
-      baseline_mb: mb(baseline), peak_mb: mb(peak), growth_mb: mb(peak - baseline),
+      tracer, process: tracer === 'ours' ? './lab run-tracer (node)' : 'cilium-tracer (go)', seconds, warmup_seconds: warmupSeconds, requests: load.requests, events,
+      attached_mb: mb(attached), warmup_rise_mb: mb(warmPeak - attached),
+      baseline_mb: mb(baseline), peak_mb: mb(peak), growth_mb: mb(peak - baseline), timeline_mb: timeline,
     };
   } finally {
     await child.stop('SIGTERM');

@@ -13,20 +13,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { root } from '../cli/paths.ts';
 import { run } from '../cli/proc.ts';
+import { answers } from '../cli/site.ts';
 import { say } from '../cli/ui.ts';
 import type { Timing } from './external.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs `./lab start --no-app` in `dir` until both URLs it prints answer; stops it with Ctrl-C. */
 async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<{ seconds: number | null; error?: string }> {

@@ -164,7 +164,8 @@ async function freePort(host: string): Promise<number> {
   });
 }
 
-async function answers(url: string): Promise<boolean> {
+/** Whether `url` answers with a 2xx within 2 s. */
+export async function answers(url: string): Promise<boolean> {
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
