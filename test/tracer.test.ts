@@ -151,6 +151,20 @@ test('batches() yields the same decoded events as the per-event iterator, in arr
   assert.deepEqual(batches.flat().map((e) => e.args[0]), Array.from({ length: 301 }, (_, i) => i));
 });
 
+test('a per-event reader that stops early leaves the rest of its batch for the next reader, in order', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  using probe = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
+  assert.equal((await srv.get('/?arg=50')).status, 200);
+  await sleep(200); // all 51 calls queued, so the first reader takes them as one batch and stops inside it
+  const first: number[] = [];
+  for await (const e of probe) {
+    first.push(e.args[0]);
+    if (first.length === 10) break;
+  }
+  const rest = (await closeAndCollect(probe)).map((e) => e.args[0]);
+  assert.deepEqual([...first, ...rest], Array.from({ length: 51 }, (_, i) => i));
+});
+
 test('entry probes sit past the stack check: morestack restarts fire an offset-0 probe twice, ours once', async () => {
   await using srv = await ManagedServer.start({ binary });
   // growStack(2000) recurses 2001 times and grows the goroutine stack several times on the way.

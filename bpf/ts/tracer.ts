@@ -300,45 +300,12 @@ function goroutineName(g: number): string {
   return name;
 }
 
-/**
- * FIFO with O(1) shift: Array.shift() turns O(n) on large arrays, and a burst queues millions.
- * A read slot is cleared at once, so an event the consumer is done with can die young.
- */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-  get length(): number {
-    return this.items.length - this.head;
-  }
-  push(item: T): void {
-    this.items.push(item);
-  }
-  shift(): T | undefined {
-    if (this.head === this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items = [];
-      this.head = 0;
-    } else if (this.head > 4096 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-  takeAll(): T[] {
-    const all = this.items.slice(this.head) as T[];
-    this.items = [];
-    this.head = 0;
-    return all;
-  }
-}
-
 class ProbeImpl implements Probe {
   readonly symbol: string;
   readonly kind: ProbeKind;
   private readonly links: number[] = [];
-  private readonly queue = new Fifo<TraceEvent>();
+  /** Events not yet read; a reader takes the whole array (no copy) and the probe starts a new one. */
+  private queue: TraceEvent[] = [];
   /** Readers waiting for the next event (or the close). */
   private readonly waiting: (() => void)[] = [];
   private readonly seenPids = new Set<number>();
@@ -480,29 +447,52 @@ class ProbeImpl implements Probe {
     this.close();
   }
 
+  /** One event at a time, read from batches(): the same events, one more await each. */
   [Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
+    const batches = this.batches()[Symbol.asyncIterator]();
+    let batch: TraceEvent[] = [];
+    let i = 0;
     const next = (): Promise<IteratorResult<TraceEvent>> => {
-      const queued = this.queue.shift();
-      if (queued) return Promise.resolve({ value: queued, done: false });
-      if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
-      return this.arrival().then(next);
+      if (i < batch.length) {
+        const value = batch[i];
+        batch[i++] = undefined as unknown as TraceEvent; // read: let it die young
+        return Promise.resolve({ value, done: false });
+      }
+      return batches.next().then((r) => {
+        if (r.done) return r;
+        batch = r.value;
+        i = 0;
+        return next();
+      });
     };
-    return { next, return: () => Promise.resolve({ value: undefined, done: true }) };
+    // A reader that stops early leaves what it did not read for the next reader or take().
+    const stop = (): Promise<IteratorResult<TraceEvent>> => {
+      if (i < batch.length) this.queue = batch.slice(i).concat(this.queue);
+      batch = [];
+      return Promise.resolve({ value: undefined, done: true });
+    };
+    return { next, return: stop };
   }
 
   batches(): AsyncIterable<TraceEvent[]> {
     const next = (): Promise<IteratorResult<TraceEvent[]>> => {
-      if (this.queue.length > 0) return Promise.resolve({ value: this.queue.takeAll(), done: false });
+      if (this.queue.length > 0) return Promise.resolve({ value: this.takeQueued(), done: false });
       if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
       return this.arrival().then(next);
     };
     return { [Symbol.asyncIterator]: () => ({ next, return: () => Promise.resolve({ value: undefined, done: true }) }) };
   }
 
+  private takeQueued(): TraceEvent[] {
+    const all = this.queue;
+    this.queue = [];
+    return all;
+  }
+
   /** Events already received and not yet read (without waiting). */
   take(): TraceEvent[] {
     if (!this.isClosed) this.session.drain();
-    return this.queue.takeAll();
+    return this.takeQueued();
   }
 }
 
