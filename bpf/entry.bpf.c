@@ -42,18 +42,24 @@ static __always_inline void emit_entry(struct lab_pending *p, __u64 goroutine, _
 
 /* Remember the entry at this goroutine's next call depth: keyed by
  * goroutine, not thread (goroutines move between threads) nor stack pointer
- * (the stack moves when it grows). */
+ * (the stack moves when it grows). The goroutine's element stays after its
+ * calls return and is written in place by the next one: a map insert (and
+ * the delete that would go with it) costs several lookups. */
 static __always_inline void remember(struct lab_open_calls *call, __u64 goroutine, __u32 probe_id)
 {
 	struct lab_depth_key dk = { .goroutine = goroutine, .probe_id = probe_id };
-	if (!bpf_map_update_elem(&lab_depth, &dk, call, BPF_NOEXIST))
-		return; /* the outermost call: nearly always */
 	struct lab_open_calls *open = bpf_map_lookup_elem(&lab_depth, &dk);
-	if (!open)
+	if (!open) {
+		bpf_map_update_elem(&lab_depth, &dk, call, BPF_NOEXIST); /* the goroutine's first call */
 		return;
+	}
 	/* One goroutine runs on one thread at a time: no other CPU races us here. */
 	__u32 depth = open->depth + 1;
 	open->depth = depth;
+	if (depth == 1) {
+		open->outermost = call->outermost; /* nearly every call */
+		return;
+	}
 	struct lab_pending_key pk = { .goroutine = goroutine, .probe_id = probe_id, .depth = depth };
 	bpf_map_update_elem(&lab_pending, &pk, &call->outermost, BPF_ANY);
 }

@@ -51,9 +51,10 @@ struct lab_depth_key {
 };
 
 /* The calls of a probed function open on a goroutine: how many (recursion),
- * and the outermost one's entry, so a call that does not recurse (nearly
- * every call) costs one map insert at entry and one lookup and delete at
- * return. */
+ * and the outermost one's entry. The element outlives the calls (depth 0)
+ * and is rewritten in place, so a call that does not recurse (nearly every
+ * call) costs one lookup at entry and one at return; the LRU drops the
+ * elements of goroutines that stopped calling. */
 struct lab_open_calls {
 	__u32 depth;
 	__u32 pad;

@@ -68,12 +68,10 @@ int lab_ret(struct pt_regs *ctx)
 	}
 	lab_submit(e);
 
-	if (depth > 1) {
+	if (depth > 1)
 		bpf_map_delete_elem(&lab_pending, &pk);
-		open->depth = depth - 1;
-	} else if (open) {
-		bpf_map_delete_elem(&lab_depth, &dk);
-	}
+	if (depth > 0)
+		open->depth = depth - 1; /* the element stays for the goroutine's next call */
 	return 0;
 }
 

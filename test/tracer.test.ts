@@ -120,6 +120,20 @@ test('ret mode: arg=2000 survives with one call event; 50 concurrent calls pair 
   assert.equal(entered.filter((e) => e.args[0] === 2000).length, 1);
 });
 
+test('ret mode: a goroutine\'s later calls pair with their own entries, not an earlier call\'s (the element is reused)', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  using calls = exe.returnProbes('main.demo', { pid: srv.pid, rets: 1 });
+  // One keep-alive connection after another request: net/http serves them on one goroutine.
+  const args = [3, 1, 4, 1, 5, 9, 2, 6];
+  for (const n of args) assert.equal((await srv.get(`/?arg=${n}`)).status, 200);
+  const done = await eventsUntil(calls, (es) => es.length === args.length);
+  assert.deepEqual(done.map((e) => e.args[0]), args);
+  assert.ok(done.every((e) => e.ret[0] === e.args[0] && e.latency_ns !== null), 'each return carries its own entry');
+  const perGoroutine = new Map<string, number>();
+  for (const e of done) perGoroutine.set(e.goroutine, (perGoroutine.get(e.goroutine) ?? 0) + 1);
+  assert.ok(Math.max(...perGoroutine.values()) > 1, `some goroutine made several calls: ${[...perGoroutine.values()]}`);
+});
+
 test('ret mode pairs recursive calls by goroutine depth (growStack)', async () => {
   await using srv = await ManagedServer.start({ binary });
   const probe = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
