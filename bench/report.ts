@@ -31,13 +31,14 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const js = rb(consumer, 'lab');
     if (!js || !c) continue;
     const q = ratio(js.events_per_s, c.events_per_s);
+    const exact = js.events_per_s / c.events_per_s;
     rows.push({
       benchmark: `ring buffer → decoded JS TraceEvents, ${how} (vs plain C libbpf consumer)`,
       ours: `${m(js.events_per_s)}, ${js.drops} drops`,
       reference: m(c.events_per_s),
       ratio: q,
       target: '≥ 5 M/s, 0 drops, ≥ 0.70× C',
-      meets: yes(js.events_per_s >= 5e6 && js.drops === 0 && js.received === js.sent && (q ?? 0) >= 0.7),
+      meets: yes(js.events_per_s >= 5e6 && js.drops === 0 && js.received === js.sent && exact >= 0.7),
     });
     rows.push({
       benchmark: `consumer CPU per event, ${how} (vs plain C)`,
@@ -73,7 +74,9 @@ export function summarize(r: BenchResults): SummaryRow[] {
   }
   if (cost.has('ours ret') && cost.has('empty ret')) {
     const q = ratio(over('ours ret'), over('empty ret'));
-    rows.push({ benchmark: 'full ret-mode pipeline per call (vs the same probes, empty programs)', ours: cell('ours ret'), reference: cell('empty ret'), ratio: q, target: '≤ 1.05×', meets: q === null ? '—' : yes(q <= 1.05) });
+    // Judged on the unrounded ratio: 1.0547 shows as 1.05× but misses ≤ 1.05×.
+    const exact = (over('ours ret') ?? NaN) / (over('empty ret') ?? NaN);
+    rows.push({ benchmark: 'full ret-mode pipeline per call (vs the same probes, empty programs)', ours: cell('ours ret'), reference: cell('empty ret'), ratio: q, target: '≤ 1.05×', meets: q === null ? '—' : yes(exact <= 1.05) });
     const own = (over('ours ret') ?? 0) - (over('empty ret') ?? 0);
     rows.push({ benchmark: "ret mode: our programs' own cost per call (ours − empty programs)", ours: `${ns(own)}/call`, reference: '—', ratio: null, target: '—', meets: '—' });
   }
@@ -137,7 +140,8 @@ export function readmeSection(r: BenchResults): string {
     '- **ring buffer**: `bench/bpf/burst.bpf.c`, run with `BPF_PROG_TEST_RUN`, fills the lab\'s `lab_events` ring through',
     '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; consumers: plain C',
     '  libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API in this Node process, both ways it hands',
-    '  out decoded TraceEvents: `probe.batches()` (arrays of what arrived) and `for await (const e of probe)`.',
+    '  out decoded TraceEvents: `probe.batches()` (arrays of what arrived) and `for await (const e of probe)` (the same',
+    '  events, one more `await` each); a discarded first run of each lets V8 compile the consumer.',
     '- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread\'s',
     '  CPU time (the traps and BPF programs run on it), median over rounds; "empty" is the cilium peer attaching',
     '  `bench/bpf/empty.bpf.c` at exactly the sites ret mode uses.',
