@@ -124,5 +124,3 @@ export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
-
-export const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);

@@ -1,12 +1,13 @@
 /**
  * What a probe costs per call of a tight Go loop (bench/goloop, main.work //go:noinline): no probe,
  * our uprobe / uretprobe / ret mode, the cilium/ebpf peer, the same probe sites with an empty
- * program, and bpftrace's empty uprobe / uretprobe. Each cell is the median of `reps` runs.
+ * program, and bpftrace's empty uprobe / uretprobe. Each cell is the fastest of its runs over every
+ * round: a neighbour's load on this shared machine only ever adds time, and it came and went within
+ * seconds (medians of three rounds still swung ±15%).
  */
 import type { ProbeKind } from '../bpf/ts/index.ts';
 import { say } from '../cli/ui.ts';
 import { goloopBinary } from './build.ts';
-import { median } from './child.ts';
 import { GoLoop } from './goloop.ts';
 import { attach, eventsPerCall, type TracerName } from './tracers.ts';
 
@@ -59,7 +60,7 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
         if (ns === undefined) return 'crashed';
         runs.push(ns);
       }
-      return { wall: median(runs.map((r) => r.wall)), cpu: median(runs.map((r) => r.cpu)) };
+      return { wall: fastest(runs.map((r) => r.wall)), cpu: fastest(runs.map((r) => r.cpu)) };
     };
     const configs = probeConfigs.filter(([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)));
     // Rounds over every configuration, so a neighbour's load on this shared machine spreads over all of them.
@@ -98,9 +99,11 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
   } finally {
     await loop.stop();
   }
-  for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = median(xs);
-  for (const [name, xs] of wallSamples) if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = median(xs);
+  for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = fastest(xs);
+  for (const [name, xs] of wallSamples) if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = fastest(xs);
   return result;
 }
+
+const fastest = (xs: number[]) => Math.min(...xs);
 
 const fmt = (v: { wall: number; cpu: number } | 'crashed') => (v === 'crashed' ? 'crashed' : `${v.cpu.toFixed(1)} ns CPU (${v.wall.toFixed(1)} ns wall)`);
