@@ -18,6 +18,7 @@ import { GoLoop } from './goloop.ts';
 
 /** js: the probe's per-event async iterator; js-batches: probe.batches(), arrays of the same events. */
 export type Consumer = 'c' | 'cilium' | 'js' | 'js-batches';
+const inThisProcess = (c: Consumer): c is 'js' | 'js-batches' => c === 'js' || c === 'js-batches';
 export type WakeupPolicy = 'lab' | 'kernel';
 
 export interface RingbufRun {
@@ -144,13 +145,13 @@ export async function ringbufThroughput(opts: { events: number; reps?: number; c
   const consumers = opts.consumers ?? (['c', 'cilium', 'js', 'js-batches'] as const);
   // The C and Go consumers are compiled ahead of time; let V8 compile ours before it is measured.
   for (const consumer of consumers) {
-    if (consumer === 'js' || consumer === 'js-batches') await inNode(consumer, Math.ceil(opts.events / 5), 'lab');
+    if (inThisProcess(consumer)) await inNode(consumer, Math.ceil(opts.events / 5), 'lab');
   }
   // Repetitions interleave the consumers, so a neighbour's load on this machine hits them all alike.
   for (let rep = 0; rep < (opts.reps ?? 1); rep++) {
     for (const policy of opts.policies ?? ['lab', 'kernel']) {
       for (const consumer of consumers) {
-        const r = consumer === 'js' || consumer === 'js-batches' ? await inNode(consumer, opts.events, policy) : await external(consumer, opts.events, policy);
+        const r = inThisProcess(consumer) ? await inNode(consumer, opts.events, policy) : await external(consumer, opts.events, policy);
         say(`  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s, consumer CPU ${r.consumer_cpu_ns_per_event.toFixed(0)} ns/event`);
         const key = `${consumer}/${policy}`;
         runs.set(key, [...(runs.get(key) ?? []), r]);

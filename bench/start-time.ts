@@ -15,9 +15,8 @@ import { root } from '../cli/paths.ts';
 import { run } from '../cli/proc.ts';
 import { answers } from '../cli/site.ts';
 import { say } from '../cli/ui.ts';
+import { sleep } from './child.ts';
 import type { Timing } from './external.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `./lab start --no-app` in `dir` until both URLs it prints answer; stops it with Ctrl-C. */
 async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<{ seconds: number | null; error?: string }> {
