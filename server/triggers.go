@@ -124,8 +124,9 @@ func stackTrace(n int) string {
 	return strings.Join(out, "\n")
 }
 
-// addOne is small enough that the compiler inlines it at its only call site
-// (see `go build -gcflags=-m`): the binary has no main.addOne symbol to probe.
+// addOne is small enough that the compiler inlines it at every call site (see
+// `go build -gcflags=-m`; /inline and /shapes/inlined call it): the binary has no
+// main.addOne symbol to probe.
 func addOne(n int) int {
 	return n + 1
 }
