@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 
 export interface Child extends AsyncDisposable {
   readonly process: ChildProcess;

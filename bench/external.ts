@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { at, root } from '../cli/paths.ts';
-import { run } from '../cli/proc.ts';
+import { at, root } from '../core/paths.ts';
+import { run } from '../core/proc.ts';
 
 export interface Timing {
   what: string;

@@ -6,7 +6,7 @@
  * seconds (medians of three rounds still swung ±15%).
  */
 import type { ProbeKind } from '../bpf/ts/index.ts';
-import { say } from '../cli/ui.ts';
+import { say } from '../core/ui.ts';
 import { goloopBinary } from './build.ts';
 import { GoLoop } from './goloop.ts';
 import { attach, eventsPerCall, type TracerName } from './tracers.ts';

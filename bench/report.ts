@@ -1,5 +1,28 @@
 /** The benchmarks' one table of ratios: for the terminal, bench/results.json and the README. */
-import type { BenchResults } from './run.ts';
+import type { RingbufRun } from './ringbuf.ts';
+import type { LatencyRun, RssRun, TracedLoad } from './server-load.ts';
+import type { Timing } from './external.ts';
+
+export interface BenchResults {
+  date: string;
+  kernel: string;
+  machine: string;
+  nproc: number;
+  memory_gb: number;
+  go_version: string;
+  node_version: string;
+  bpftrace_version: string;
+  load_average_at_start: string;
+  sizes: string;
+  summary: SummaryRow[];
+  probe_cost: { config: string; ns_per_call: number | 'crashed'; wall_ns_per_call: number | null; overhead_ns: number | null; events: number | null; expected_events: number | null; drops: number | null; note: string }[];
+  ringbuf: RingbufRun[];
+  latency: LatencyRun[];
+  rss: RssRun[];
+  load: TracedLoad[];
+  timings: Timing[];
+}
+
 
 export interface SummaryRow {
   benchmark: string;

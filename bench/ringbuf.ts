@@ -10,8 +10,8 @@
 import { performance } from 'node:perf_hooks';
 import { openExecutable, type TraceEvent } from '../bpf/ts/index.ts';
 import { peerBinary } from '../bpf/cilium/build.ts';
-import { LabError } from '../cli/errors.ts';
-import { say } from '../cli/ui.ts';
+import { LabError } from '../core/errors.ts';
+import { say } from '../core/ui.ts';
 import { burstObject, goloopBinary, ringbufTool } from './build.ts';
 import { sleep, startChild } from './child.ts';
 import { GoLoop } from './goloop.ts';

@@ -1,15 +1,16 @@
 /** Runs every benchmark of the lab in one go and gathers bench/results.json. */
 import { cpus, loadavg, release, totalmem } from 'node:os';
-import { goToolchain } from '../cli/go.ts';
-import { run } from '../cli/proc.ts';
-import { step } from '../cli/ui.ts';
+import { goToolchain } from '../core/go.ts';
+import { run } from '../core/proc.ts';
+import { step } from '../core/ui.ts';
 import { closeAllProbes } from '../bpf/ts/index.ts';
 import { probeCost, type ProbeCostResult } from './probe-cost.ts';
 import { ringbufThroughput, type RingbufRun } from './ringbuf.ts';
 import { requestToEvent, tracedLoad, tracerRss, type LatencyRun, type RssRun, type TracedLoad } from './server-load.ts';
 import { notebookSuiteTime, siteBuildTimes, type Timing } from './external.ts';
 import { coldStartTime, warmStartTime } from './start-time.ts';
-import { summarize, type SummaryRow } from './report.ts';
+import { summarize, type BenchResults } from './report.ts';
+export type { BenchResults };
 
 export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'site', 'notebooks', 'start'] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
@@ -37,25 +38,6 @@ export const quickSizes: Sizes = {
 };
 
 /** bench/results.json: provenance as top-level scalars, every table as an array of rows (the site renders both). */
-export interface BenchResults {
-  date: string;
-  kernel: string;
-  machine: string;
-  nproc: number;
-  memory_gb: number;
-  go_version: string;
-  node_version: string;
-  bpftrace_version: string;
-  load_average_at_start: string;
-  sizes: string;
-  summary: SummaryRow[];
-  probe_cost: { config: string; ns_per_call: number | 'crashed'; wall_ns_per_call: number | null; overhead_ns: number | null; events: number | null; expected_events: number | null; drops: number | null; note: string }[];
-  ringbuf: RingbufRun[];
-  latency: LatencyRun[];
-  rss: RssRun[];
-  load: TracedLoad[];
-  timings: Timing[];
-}
 
 async function provenance(sizes: Sizes, quick: boolean) {
   const bpftrace = await run('bpftrace', ['--version'], { capture: true }).catch(() => 'not installed');

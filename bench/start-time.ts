@@ -11,10 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { root } from '../cli/paths.ts';
-import { run } from '../cli/proc.ts';
-import { answers } from '../cli/site.ts';
-import { say } from '../cli/ui.ts';
+import { root } from '../core/paths.ts';
+import { run } from '../core/proc.ts';
+import { answers } from '../engines/services/site.ts';
+import { say } from '../core/ui.ts';
 import { sleep } from './child.ts';
 import type { Timing } from './external.ts';
 

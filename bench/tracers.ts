@@ -4,7 +4,7 @@
  * and bpftrace. Each counts what it delivered so no event goes missing unnoticed.
  */
 import { openExecutable, type Probe, type ProbeKind, type TraceEvent } from '../bpf/ts/index.ts';
-import { peerArgs } from '../bpf/cilium/engine.ts';
+import { peerArgs } from '../engines/tracing/cilium.ts';
 import { peerBinary } from '../bpf/cilium/build.ts';
 import { sleep, startChild, type Child } from './child.ts';
 

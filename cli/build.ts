@@ -1,55 +1,50 @@
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { step } from './ui.ts';
-
-/** Newest modification time under the given files/directories (0 when none exist). */
-export async function newestMtime(paths: string[], include: (p: string) => boolean = () => true): Promise<number> {
-  let newest = 0;
-  for (const p of paths) {
-    const s = await stat(p).catch(() => undefined);
-    if (!s) continue;
-    if (s.isDirectory()) {
-      const entries = await readdir(p);
-      const children = entries.filter((e) => !['node_modules', 'build', 'bin', '.git'].includes(e));
-      newest = Math.max(newest, await newestMtime(children.map((e) => join(p, e)), include));
-    } else if (include(p)) {
-      newest = Math.max(newest, s.mtimeMs);
-    }
-  }
-  return newest;
-}
+import { LabError } from '../core/errors.ts';
+import { step } from '../core/ui.ts';
 
 export interface BuildOptions {
   /** Go toolchain for the server (`--go=/path/to/go`). */
   go?: string;
 }
 
-export interface BuildTarget {
-  name: string;
+/** The build's targets by id; each build is incremental. Only the CLI starts a build. */
+export const targetIds = ['server', 'kernelspec', 'bpf', 'addon', 'cilium', 'bench', 'site'] as const;
+export type TargetId = (typeof targetIds)[number];
+
+interface BuildTarget {
+  title: string;
+  needs: TargetId[];
   build(opts: BuildOptions): Promise<void>;
 }
 
-/** Every build target in dependency order; `./lab build` runs them all (each is incremental). */
-export const buildTargets: BuildTarget[] = [
-  {
-    name: 'Go server (server/server)',
-    async build(opts) {
-      const { buildDefaultServer } = await import('./go.ts');
-      await buildDefaultServer(opts.go);
-    },
-  },
-  { name: 'tslab kernelspec (.lab/jupyter)', build: async () => (await import('./jupyter.ts')).ensureKernelspec() },
-  { name: 'bpf objects (bpf/build, bpf/ts/events.gen.ts)', build: async () => (await import('../bpf/codegen/build.ts')).buildBpfObjects() },
-  { name: 'addon (bpf/addon, libbpf)', build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
-  { name: 'cilium/ebpf peer (bpf/cilium)', build: async () => (await import('../bpf/cilium/build.ts')).buildCiliumPeer() },
-  { name: 'bench tools (bench/build)', build: async () => (await import('../bench/build.ts')).buildBenchTools() },
-  { name: 'crash matrix data (docs/data/crash-matrix.json)', build: async () => (await import('./commands/crash-matrix.ts')).buildCrashMatrixData() },
-  { name: 'site (build/, docusaurus)', build: async () => (await import('./site.ts')).buildSite() },
-];
+const targets: Record<TargetId, BuildTarget> = {
+  server: { title: 'Go server (server/server)', needs: [], build: async (o) => void (await (await import('../core/go.ts')).buildDefaultServer(o.go)) },
+  kernelspec: { title: 'tslab kernelspec (.lab/jupyter)', needs: [], build: async () => (await import('../engines/services/jupyter.ts')).ensureKernelspec() },
+  bpf: { title: 'bpf objects (bpf/build, bpf/ts/events.gen.ts)', needs: [], build: async () => (await import('../bpf/codegen/build.ts')).buildBpfObjects() },
+  addon: { title: 'addon (bpf/addon, libbpf)', needs: ['bpf'], build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
+  cilium: { title: 'cilium/ebpf peer (bpf/cilium)', needs: ['bpf'], build: async () => (await import('../bpf/cilium/build.ts')).buildCiliumPeer() },
+  bench: { title: 'bench tools (bench/build)', needs: ['bpf'], build: async () => (await import('../bench/build.ts')).buildBenchTools() },
+  site: { title: 'site (build/, docusaurus)', needs: [], build: async () => (await import('../engines/services/site.ts')).buildSite() },
+};
 
-export async function buildAll(opts: BuildOptions = {}, only?: string[]): Promise<void> {
-  for (const t of buildTargets) {
-    if (only && !only.some((o) => t.name.toLowerCase().includes(o))) continue;
-    await step(`build ${t.name}`, () => t.build(opts));
-  }
+export function isTargetId(name: string): name is TargetId {
+  return (targetIds as readonly string[]).includes(name);
+}
+
+/** The targets to build for `wanted`, dependencies first, each once. */
+export function buildOrder(wanted: readonly TargetId[]): TargetId[] {
+  const order: TargetId[] = [];
+  const visit = (id: TargetId) => {
+    if (order.includes(id)) return;
+    targets[id].needs.forEach(visit);
+    order.push(id);
+  };
+  wanted.forEach(visit);
+  return order;
+}
+
+/** Builds the given targets (and what they need); every target when none are given. */
+export async function buildAll(opts: BuildOptions = {}, wanted: readonly string[] = targetIds): Promise<void> {
+  const unknown = wanted.filter((w) => !isTargetId(w));
+  if (unknown.length) throw new LabError(`unknown build target ${JSON.stringify(unknown[0]).slice(0, 80)}`, `pick from: ${targetIds.join(', ')}`);
+  for (const id of buildOrder(wanted as TargetId[])) await step(`build ${targets[id].title}`, () => targets[id].build(opts));
 }

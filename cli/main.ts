@@ -1,5 +1,5 @@
 import { commands } from './commands/index.ts';
-import { LabError } from './errors.ts';
+import { LabError } from '../core/errors.ts';
 
 async function main(argv: string[]): Promise<number> {
   const [name = 'help', ...rest] = argv;

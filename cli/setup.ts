@@ -1,7 +1,9 @@
-import { run, have } from './proc.ts';
-import { say, step } from './ui.ts';
-import { LabError } from './errors.ts';
-import { jupyterVenvStep, tslabKernelStep } from './jupyter.ts';
+import { run, have } from '../core/proc.ts';
+import { say, step } from '../core/ui.ts';
+import { LabError } from '../core/errors.ts';
+import type { SetupStep } from '../core/setup-step.ts';
+export type { SetupStep };
+import { jupyterVenvStep, tslabKernelStep } from '../engines/services/jupyter.ts';
 
 /** Debian packages the lab needs, with why — shown when they are installed. */
 export const aptPackages: Record<string, string> = {
@@ -22,12 +24,6 @@ export const aptPackages: Record<string, string> = {
   'python3-nbconvert': 'nbconvert for Debian\'s python3',
 };
 
-export interface SetupStep {
-  title: string;
-  /** What is missing, or nothing when the step has nothing to do. */
-  missing(): Promise<string[]>;
-  install(missing: string[]): Promise<void>;
-}
 
 let aptUpdated = false;
 async function aptInstall(pkgs: string[]): Promise<void> {

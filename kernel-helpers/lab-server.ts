@@ -5,9 +5,9 @@
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildServer as buildWith, goToolchain, type GoToolchain } from '../cli/go.ts';
-import { LabError } from '../cli/errors.ts';
-import { ManagedServer, type ServerExit } from './server.ts';
+import { buildServer as buildWith, goToolchain, type GoToolchain } from '../core/go.ts';
+import { LabError } from '../core/errors.ts';
+import { ManagedServer, type ServerExit } from '../engines/managed-server.ts';
 import { keep } from './registry.ts';
 import { escapeHtml, preHtml, showHtml, showTable } from './display.ts';
 

@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
-import { availableToolchains } from '../cli/go.ts';
+import { availableToolchains } from '../core/go.ts';
 import { missingCapabilities } from '../bpf/ts/index.ts';
 import { addonPath } from '../bpf/ts/addon.ts';
-import { at } from '../cli/paths.ts';
+import { at } from '../core/paths.ts';
 import { showTable } from './display.ts';
 
 export interface Check {

@@ -4,7 +4,7 @@
  * shown as a live table that grows while events arrive.
  */
 import { openExecutable, type Probe, type TraceEvent, type TracedExecutable } from '../bpf/ts/index.ts';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 import { keep } from './registry.ts';
 import { liveOutput, tableHtml, escapeHtml, type Cell, type LiveOutput } from './display.ts';
 

@@ -1,6 +1,6 @@
 import { closeAllProbes, openProbes } from '../bpf/ts/index.ts';
 import { releaseAll } from './registry.ts';
-import { liveServers, stopAllServers } from './server.ts';
+import { liveServers, stopAllServers } from '../engines/managed-server.ts';
 
 /** Closes everything this kernel holds: kept resources, then any probe or server left outside the registry. */
 export async function resetLab(): Promise<{ released: string[]; probes: number; servers: number }> {

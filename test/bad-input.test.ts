@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Executable } from '../bpf/ts/executable.ts';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 import { cProgram, damaged, objcopied, elf32, elf64, serverBuilds, serverWithLdflags, tempDir } from './fixtures/binaries.ts';
 
 const [{ binary: server, toolchain }] = await serverBuilds();

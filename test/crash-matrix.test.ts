@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCrashMatrix, triggers, type CrashMatrix } from '../kernel-helpers/crash-matrix.ts';
-import { goToolchain, oldGo } from '../cli/go.ts';
+import { runCrashMatrix, triggers, type CrashMatrix } from '../engines/crash-matrix.ts';
+import { goToolchain, oldGo } from '../core/go.ts';
 import { openProbes } from '../bpf/ts/index.ts';
 import { linksHeldBy } from '../bpf/ts/index.ts';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as zlib from 'node:zlib';
 import { Executable } from '../bpf/ts/executable.ts';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 import { ElfFile } from '../bpf/ts/elf.ts';
 import { damaged, objcopied, objdump, serverBuiltWith, serverBuilds, tempDir } from './fixtures/binaries.ts';
 

@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Executable } from '../bpf/ts/executable.ts';
-import { LabError } from '../cli/errors.ts';
-import { run } from '../cli/proc.ts';
-import { at } from '../cli/paths.ts';
+import { LabError } from '../core/errors.ts';
+import { run } from '../core/proc.ts';
+import { at } from '../core/paths.ts';
 import { objdump, objdumpAll, serverBuilds } from './fixtures/binaries.ts';
 
 const builds = await serverBuilds({ old: true });

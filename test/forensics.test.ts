@@ -4,11 +4,11 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { parseCrash, renderForensicsText, renderForensicsHtml } from '../kernel-helpers/forensics.ts';
-import { at, serverBinary } from '../cli/paths.ts';
-import { buildServer, goToolchain, oldGo } from '../cli/go.ts';
-import type { CrashRecording } from '../kernel-helpers/record-crash.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { parseCrash, renderForensicsText, renderForensicsHtml } from '../engines/forensics.ts';
+import { at, serverBinary } from '../core/paths.ts';
+import { buildServer, goToolchain, oldGo } from '../core/go.ts';
+import type { CrashRecording } from '../engines/record-crash.ts';
 
 /** Crashes a private copy of a server binary under bpftrace's uretprobe (an independent tracer). */
 async function crashUnderBpftrace(binary: string) {
@@ -88,7 +88,7 @@ test('parseCrash returns nothing for a clean exit', () => {
 });
 
 test('recordCrash captures a real crash with the lab tracer: slot, [uprobes] mapping, victim frame', async () => {
-  const { recordCrash } = await import('../kernel-helpers/record-crash.ts');
+  const { recordCrash } = await import('../engines/record-crash.ts');
   const rec = await recordCrash({ binary: serverBinary });
   const f = rec.forensics;
   assert.equal(f.kind, 'unexpected-return-pc');

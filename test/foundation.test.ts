@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { at } from '../cli/paths.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { at } from '../core/paths.ts';
 
 const lab = (...args: string[]) => execFileSync(at('lab'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startJupyter } from '../cli/jupyter.ts';
+import { startJupyter } from '../engines/services/jupyter.ts';
 import { notebookPaths, notebooksDir, type Notebook } from '../cli/commands/notebooks.ts';
 
 const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];

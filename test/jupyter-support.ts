@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
 import WebSocket from 'ws';
-import type { RunningJupyter } from '../cli/jupyter.ts';
+import type { RunningJupyter } from '../engines/services/jupyter.ts';
 
 export function settings(j: Pick<RunningJupyter, 'url' | 'token'>) {
   return ServerConnection.makeSettings({

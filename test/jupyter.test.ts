@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../cli/jupyter.ts';
-import { at } from '../cli/paths.ts';
+import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../engines/services/jupyter.ts';
+import { at } from '../core/paths.ts';
 import { alive, jupyterServerPid, kernelPids, managers } from './jupyter-support.ts';
 
 test('the tslab kernelspec is project-local and points at the project tslab by absolute path', () => {

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { at, serverBinary } from '../cli/paths.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { at, serverBinary } from '../core/paths.ts';
 import { openExecutable, loadedProgramIds, openProbes, programsAndLinks, tracefsUprobes } from '../bpf/ts/index.ts';
 import { tracerChild, waitGone } from './support/kernel.ts';
 

@@ -2,11 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startJupyter } from '../cli/jupyter.ts';
+import { startJupyter } from '../engines/services/jupyter.ts';
 import { executeNotebook, notebooksDir } from '../cli/commands/notebooks.ts';
 import { keep, kept, release, releaseAll } from '../kernel-helpers/registry.ts';
 import { LabServer } from '../kernel-helpers/lab-server.ts';
-import { serverBinary } from '../cli/paths.ts';
+import { serverBinary } from '../core/paths.ts';
 import { alive } from './jupyter-support.ts';
 
 const code = (source: string) => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null });

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { jupyterPath } from '../cli/jupyter.ts';
+import { jupyterPath } from '../engines/services/jupyter.ts';
 import { notebookPaths } from '../cli/commands/notebooks.ts';
 import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
 import { alive, childrenOf } from './jupyter-support.ts';

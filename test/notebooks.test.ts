@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { startJupyter } from '../cli/jupyter.ts';
+import { startJupyter } from '../engines/services/jupyter.ts';
 import { CellRunner, codeCells, connect, executeNotebook, notebookPaths, sourceOf, type Notebook } from '../cli/commands/notebooks.ts';
 import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
 import { alive, jupyterServerPid, kernelPids, serverChildren } from './jupyter-support.ts';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { measurePairing } from '../kernel-helpers/pairing.ts';
+import { measurePairing } from '../engines/pairing.ts';
 
 test('goroutines that hop threads: the goroutine key pairs every call, a thread key gets some wrong or loses them', async () => {
   const p = await measurePairing({ requests: 20 });

@@ -7,11 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tracedLoad } from '../bench/server-load.ts';
 import { closeAllProbes } from '../bpf/ts/index.ts';
-import { buildAll } from '../cli/build.ts';
 
 for (const tracer of ['ours', 'cilium'] as const) {
   test(`ret mode under load (${tracer}): requests == call events + drops, arguments match`, async () => {
-    await buildAll({}, ['cilium', 'bench']);
     try {
       const r = await tracedLoad(tracer, { requests: 1500, concurrency: 12, maxMs: 60000 });
       assert.equal(r.failed, 0, `every request answered: ${JSON.stringify(r)}`);

@@ -9,9 +9,9 @@ import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { at, serverBinary } from '../cli/paths.ts';
-import { tracerEngines, type TraceRequest, type TraceSession } from '../cli/commands/run-tracer.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { at, serverBinary } from '../core/paths.ts';
+import { tracerEngines, type TraceRequest, type TraceSession } from '../engines/tracing/index.ts';
 import { closeAllProbes, programsAndLinks, programsHeldBy, type TraceEvent } from '../bpf/ts/index.ts';
 import { childrenOf } from './jupyter-support.ts';
 

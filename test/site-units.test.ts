@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ansiToHtml } from '../src/lib/ansi.ts';
 import { notebookView } from '../src/lib/notebook.ts';
-import { parseCrash, parseMaps } from '../kernel-helpers/forensics.ts';
+import { parseCrash, parseMaps } from '../engines/forensics.ts';
 import { explorerModel } from '../src/components/StackExplorer/model.ts';
-import { at } from '../cli/paths.ts';
+import { at } from '../core/paths.ts';
 import type { CrashRecording } from '../src/lib/data-types.ts';
 
 test('ANSI colours become styled spans and text is HTML-escaped', () => {

@@ -6,10 +6,10 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { release } from 'node:os';
-import { buildSite, siteServe, type ServedSite } from '../cli/site.ts';
+import { buildSite, siteServe, type ServedSite } from '../engines/services/site.ts';
 import { notebookView } from '../src/lib/notebook.ts';
-import { parseCrash } from '../kernel-helpers/forensics.ts';
-import { at } from '../cli/paths.ts';
+import { parseCrash } from '../engines/forensics.ts';
+import { at } from '../core/paths.ts';
 import type { CrashRecording, CrashMatrix } from '../src/lib/data-types.ts';
 
 const screenshots = at('test-results', 'screenshots');
@@ -247,7 +247,7 @@ test('notebook pages show their recorded outputs and when they were recorded', a
 });
 
 test('with a real Jupyter server, Run executes cells on the tslab kernel and streams their output', async () => {
-  const { startJupyter } = await import('../cli/jupyter.ts');
+  const { startJupyter } = await import('../engines/services/jupyter.ts');
   await using jupyter = await startJupyter();
   const live = await siteServe({ jupyter: { url: jupyter.url, token: jupyter.token } });
   try {

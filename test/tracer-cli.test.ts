@@ -5,8 +5,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { at, serverBinary } from '../cli/paths.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { at, serverBinary } from '../core/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-cli-'));
 const binary = join(dir, 'server');

@@ -8,8 +8,8 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSy
 import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from '../kernel-helpers/server.ts';
-import { at, serverBinary } from '../cli/paths.ts';
+import { ManagedServer } from '../engines/managed-server.ts';
+import { at, serverBinary } from '../core/paths.ts';
 import {
   openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds, programsAndLinks,
   type Probe, type TraceEvent, type TracedExecutable,
@@ -369,7 +369,7 @@ test('without privileges the error names the missing capabilities', () => {
 });
 
 test('a Go 1.19 build traces the same: register-ABI args, ret-mode pairing across stack growth', async () => {
-  const { buildServer, goToolchain, oldGo } = await import('../cli/go.ts');
+  const { buildServer, goToolchain, oldGo } = await import('../core/go.ts');
   const old = join(dir, 'server-go1.19');
   copyFileSync(await buildServer(await goToolchain(oldGo)), old);
   const exe19 = await openExecutable(old);

@@ -9,7 +9,7 @@ import { startWorkshop, type RunningWorkshop } from '../workshop/start.ts';
 import { bpftoolView, linksHeldBy } from '../bpf/ts/index.ts';
 import { listProcesses } from '../workshop/processes.ts';
 import type { ResetReport } from '../workshop/reset.ts';
-import { at } from '../cli/paths.ts';
+import { at } from '../core/paths.ts';
 import { chromiumOptions, openSocket, workshopFixture } from './workshop-fixture.ts';
 
 const proofFile = join(tmpdir(), `lab-workshop-proof-${process.pid}`);
@@ -18,7 +18,7 @@ const labImport = `const lab = (p: string) => require('tsx/cjs/api').require('${
 const strayBin = join(tmpdir(), `lab-workshop-stray-${process.pid}`);
 const crashCell = `${labImport}
 const { openExecutable } = lab('bpf/ts/index.ts');
-const { ManagedServer } = lab('kernel-helpers/server.ts');
+const { ManagedServer } = lab('engines/managed-server.ts');
 const fs = require('fs');
 // A private copy: other people's servers run server/server, a uretprobe on it must never touch them.
 const bin = '${join(tmpdir(), 'lab-workshop-server-')}' + process.pid;
@@ -51,7 +51,7 @@ console.log('stray pid', stray.pid, 'bpftrace pid', tracer.pid);`;
 const releaseFile = join(tmpdir(), `lab-workshop-release-${process.pid}`);
 const eventsCell = `${labImport}
 const { openExecutable } = lab('bpf/ts/index.ts');
-const { ManagedServer } = lab('kernel-helpers/server.ts');
+const { ManagedServer } = lab('engines/managed-server.ts');
 const fs = require('fs');
 const bin = '${join(tmpdir(), 'lab-workshop-server-')}' + process.pid + '-events';
 fs.copyFileSync('${at('server', 'server')}', bin);

@@ -199,7 +199,7 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
   const { existsSync: exists, readFileSync: read } = await import('node:fs');
   const { loadAgenda } = await import('../workshop/agenda.ts');
   const { defaultAgenda } = await import('../workshop/start.ts');
-  const { at } = await import('../cli/paths.ts');
+  const { at } = await import('../core/paths.ts');
   const agenda = loadAgenda(defaultAgenda);
   const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}\s-]/gu, '').replace(/\s/g, '-');
   for (const s of agenda.sections) {
@@ -227,7 +227,7 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
 
 test('./lab workshop on an unprivileged account falls back to rehearsal and says why', { timeout: 90_000 }, async () => {
   const { spawn } = await import('node:child_process');
-  const { at } = await import('../cli/paths.ts');
+  const { at } = await import('../core/paths.ts');
   // The same machine, but as "nobody": no root, so no probes — the preflight must notice.
   const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', at('lab'), 'workshop', '--without-site'], {
     cwd: at(),
@@ -261,7 +261,7 @@ test('./lab workshop on an unprivileged account falls back to rehearsal and says
 
 test('./lab workshop refuses to listen beyond 127.0.0.1 without the explicit flag', async () => {
   const { spawnSync } = await import('node:child_process');
-  const { at } = await import('../cli/paths.ts');
+  const { at } = await import('../core/paths.ts');
   const r = spawnSync(at('lab'), ['workshop', '--host', '0.0.0.0'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--i-understand-attendees-reach-this-machine/);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 
 /** One section of the agenda file (workshop/agenda.json). */
 export interface AgendaSection {

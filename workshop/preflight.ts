@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { have } from '../cli/proc.ts';
+import { have } from '../core/proc.ts';
 
 /**
  * Why this machine cannot drive real probes, or [] when it can. Rehearsal mode shows these reasons.

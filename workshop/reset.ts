@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { at, serverDir } from '../cli/paths.ts';
+import { at, serverDir } from '../core/paths.ts';
 import type { CellRunner } from './runners.ts';
 // inspect.ts only, not the tracer's index: reset must work even where the tracer API does not load.
 import { bpftoolView, linksHeldBy, programsHeldBy, type HeldLink } from '../bpf/ts/inspect.ts';
@@ -52,7 +52,7 @@ export async function resetLab(opts: { marker: string; runner?: CellRunner; log?
   note(`before: ${linksBefore.length} probe attachment(s) held by ${new Set(linksBefore.map((l) => l.pid)).size} process(es) of ours`);
 
   // In this process: servers and probes the workshop itself opened (if the tracer is built at all).
-  const { stopAllServers, liveServers } = await import('../kernel-helpers/server.ts');
+  const { stopAllServers, liveServers } = await import('../engines/managed-server.ts');
   const n = liveServers().length;
   await stopAllServers();
   note(`stopped ${n} server(s) started by the workshop process`);

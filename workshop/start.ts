@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, relative } from 'node:path';
-import { at, root } from '../cli/paths.ts';
+import { at, root } from '../core/paths.ts';
 import { loadAgenda, type Agenda } from './agenda.ts';
 import { markerVar } from './processes.ts';
 import { livePreflight } from './preflight.ts';
@@ -42,13 +42,11 @@ export function workshopMarker(): string {
 }
 
 /**
- * Builds the site if it is stale and serves it (cli/site.ts). Never hands it the Jupyter token: the
+ * Builds the site if it is stale and serves it (engines/services/site.ts). Never hands it the Jupyter token: the
  * site would publish it in lab-config.json to everyone who can load a page, attendees included.
  */
 async function startSite(host: string, log: (line: string) => void): Promise<{ url: string; stop(): Promise<void> }> {
-  const path = at('cli', 'site.ts');
-  if (!existsSync(path)) throw new Error('cli/site.ts (siteServe) does not exist in this checkout');
-  const site = (await import(path)) as typeof import('../cli/site.ts');
+  const site = await import('../engines/services/site.ts');
   const stale = await site.siteStale();
   if (stale === 'no build yet') {
     log('building the site (no build yet); the views show the page names until it is served…');
@@ -80,7 +78,7 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     }
     if (!rehearsalReason) {
       try {
-        const { startJupyter } = await import('../cli/jupyter.ts');
+        const { startJupyter } = await import('../engines/services/jupyter.ts');
         log('starting Jupyter (tslab kernel)…');
         const j = await startJupyter();
         cleanups.push(() => j.stop());

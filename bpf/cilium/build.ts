@@ -1,10 +1,10 @@
 /** Builds the cilium/ebpf reference peer: bpf2go (go generate) from bpf/*.bpf.c, then go build. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { at } from '../../cli/paths.ts';
-import { run } from '../../cli/proc.ts';
-import { newestMtime } from '../../cli/build.ts';
-import { LabError } from '../../cli/errors.ts';
+import { at } from '../../core/paths.ts';
+import { run } from '../../core/proc.ts';
+import { newestMtime } from '../../core/files.ts';
+import { LabError } from '../../core/errors.ts';
 
 export const peerDir = at('bpf', 'cilium');
 export const peerBinary = join(peerDir, 'cilium-tracer');

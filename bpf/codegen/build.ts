@@ -2,10 +2,10 @@
 import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { at } from '../../cli/paths.ts';
-import { run } from '../../cli/proc.ts';
-import { newestMtime } from '../../cli/build.ts';
-import { LabError } from '../../cli/errors.ts';
+import { at } from '../../core/paths.ts';
+import { run } from '../../core/proc.ts';
+import { newestMtime } from '../../core/files.ts';
+import { LabError } from '../../core/errors.ts';
 import { generate } from './gen-events.ts';
 
 export const bpfDir = at('bpf');

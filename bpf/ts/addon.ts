@@ -1,8 +1,8 @@
 /** The compiled libbpf addon (bpf/addon), typed. Build it with ./lab build. */
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
-import { LabError } from '../../cli/errors.ts';
-import { at } from '../../cli/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { at } from '../../core/paths.ts';
 
 export const addonPath = at('bpf', 'addon', 'build', 'Release', 'lab_tracer.node');
 

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { LabError } from '../../cli/errors.ts';
+import { LabError } from '../../core/errors.ts';
 import { ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSection, type ElfSymbol } from './elf.ts';
 import { inliningIndex, type InliningIndex } from './dwarf.ts';
 import { goVersionOf } from './goversion.ts';

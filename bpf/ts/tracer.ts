@@ -5,8 +5,8 @@
  * batch and routed to the probe that asked for them.
  */
 import { existsSync, readFileSync, readlinkSync, statSync, type Stats } from 'node:fs';
-import { LabError } from '../../cli/errors.ts';
-import { at } from '../../cli/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { at } from '../../core/paths.ts';
 import { loadAddon, type NativeError, type NativeTracer } from './addon.ts';
 import { LabEventKind, LabEventReader, LAB_EVENT_SIZE } from './events.gen.ts';
 

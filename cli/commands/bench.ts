@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { at } from '../paths.ts';
-import { say } from '../ui.ts';
-import { LabError } from '../errors.ts';
+import { at } from '../../core/paths.ts';
+import { say } from '../../core/ui.ts';
+import { LabError } from '../../core/errors.ts';
 
 export const benchResultsFile = at('bench', 'results.json');
 
@@ -31,7 +31,7 @@ export const benchCommand: Command = {
       if (!(benchmarkNames as readonly string[]).includes(o)) throw new LabError(`unknown benchmark ${o}`, `pick from: ${benchmarkNames.join(', ')}`);
     }
     if (process.getuid?.() !== 0) throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
-    await buildAll({}, ['server', 'bpf objects', 'addon', 'cilium', 'bench']);
+    await buildAll({}, ['server', 'addon', 'cilium', 'bench']);
     const results = await runBenchmarks({ only: only as Parameters<typeof runBenchmarks>[0]['only'], quick: values.quick });
     const partial = values.quick || only !== undefined;
     const file = partial ? at('.lab', 'bench-partial.json') : benchResultsFile;

@@ -2,34 +2,17 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { availableToolchains, goToolchain } from '../go.ts';
-import { at } from '../paths.ts';
-import { say } from '../ui.ts';
-import { LabError } from '../errors.ts';
+import { availableToolchains, goToolchain } from '../../core/go.ts';
+import { at } from '../../core/paths.ts';
+import { say } from '../../core/ui.ts';
+import { LabError } from '../../core/errors.ts';
 
 export const crashMatrixPath = at('docs', 'data', 'crash-matrix.json');
 
-/**
- * The build's part: re-runs the whole matrix into docs/data (and the README) when the server,
- * the BPF programs or the classification changed since the recorded one. Needs root.
- */
-export async function buildCrashMatrixData(): Promise<void> {
-  const { matrixInputsHash, readMatrix, runCrashMatrix } = await import('../../kernel-helpers/crash-matrix.ts');
-  const { existsSync } = await import('node:fs');
-  const hash = matrixInputsHash();
-  if (existsSync(crashMatrixPath) && readMatrix(crashMatrixPath).inputsHash === hash) return;
-  if (process.getuid?.() !== 0) {
-    say('crash matrix is out of date, but re-running it needs root: run sudo ./lab crash-matrix --write');
-    return;
-  }
-  say('server or BPF programs changed: re-running the crash matrix for the docs (about a minute)…');
-  await saveMatrix(await runCrashMatrix({ toolchains: await availableToolchains({ fetchNewer: true }) }));
-}
-
 /** Stores a matrix for the site (docs/data) and the README's generated table. */
-async function saveMatrix(matrix: import('../../kernel-helpers/crash-matrix.ts').CrashMatrix): Promise<void> {
-  const { renderMatrixMarkdown } = await import('../../kernel-helpers/crash-matrix.ts');
-  const { updateReadmeBlock } = await import('../readme.ts');
+async function saveMatrix(matrix: import('../../engines/crash-matrix.ts').CrashMatrix): Promise<void> {
+  const { renderMatrixMarkdown } = await import('../../engines/crash-matrix.ts');
+  const { updateReadmeBlock } = await import('../../engines/readme.ts');
   await mkdir(dirname(crashMatrixPath), { recursive: true });
   await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
   await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
@@ -44,7 +27,7 @@ export const crashMatrixCommand: Command = {
     '  --write stores the result in docs/data/crash-matrix.json (the site) and the README table; --no-fetch skips Go 1.27.3 from the module proxy',
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { probeKinds, renderMatrixText, runCrashMatrix, triggers } = await import('../../kernel-helpers/crash-matrix.ts');
+    const { probeKinds, renderMatrixText, runCrashMatrix, triggers } = await import('../../engines/crash-matrix.ts');
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = flags(argv, {
       json: { type: 'boolean' },
@@ -61,7 +44,7 @@ export const crashMatrixCommand: Command = {
     const probes = (values.probe ?? [...probeKinds]) as ProbeKind[];
     const badProbe = probes.find((p) => !probeKinds.includes(p));
     if (badProbe) throw new LabError(`unknown probe kind ${badProbe}`, `pick from: ${probeKinds.join(', ')}`);
-    await buildAll({}, ['server', 'bpf', 'addon']);
+    await buildAll({}, ['server', 'addon']);
     const toolchains = values.go
       ? await Promise.all(values.go.map((g) => goToolchain(g)))
       : await availableToolchains({ fetchNewer: !values['no-fetch'] });

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { flags, type Command } from '../command.ts';
-import { buildServer, goToolchain, inliningReport, type GoToolchain } from '../go.ts';
-import { step } from '../ui.ts';
+import { buildServer, goToolchain, inliningReport, type GoToolchain } from '../../core/go.ts';
+import { step } from '../../core/ui.ts';
 import { Executable } from '../../bpf/ts/executable.ts';
 
 /** What inlining did to one function of package main, as far as a probe is concerned. */

@@ -7,11 +7,11 @@ import WebSocket from 'ws';
 import { flags, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { startJupyter, type RunningJupyter } from '../jupyter.ts';
-import { goToolchain } from '../go.ts';
-import { at, root } from '../paths.ts';
-import { LabError } from '../errors.ts';
-import { say, step } from '../ui.ts';
+import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
+import { goToolchain } from '../../core/go.ts';
+import { at, root } from '../../core/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { say, step } from '../../core/ui.ts';
 
 export const notebooksDir = at('notebooks');
 export const sourceOf = (c: { source: string | string[] }) => sourceText(c.source);

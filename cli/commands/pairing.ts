@@ -12,8 +12,8 @@ export const pairingCommand: Command = {
       path: { type: 'string' },
       json: { type: 'boolean' },
     });
-    await buildAll({}, ['server', 'bpf', 'addon']);
-    const { measurePairing, renderPairingText } = await import('../../kernel-helpers/pairing.ts');
+    await buildAll({}, ['server', 'addon']);
+    const { measurePairing, renderPairingText } = await import('../../engines/pairing.ts');
     const p = await measurePairing({ requests: values.requests ? Number(values.requests) : undefined, symbol: values.symbol, path: values.path });
     console.log(values.json ? JSON.stringify(p, null, 2) : renderPairingText(p));
   },

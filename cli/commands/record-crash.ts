@@ -2,8 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { at, root, serverBinary } from '../paths.ts';
-import { say } from '../ui.ts';
+import { at, root, serverBinary } from '../../core/paths.ts';
+import { say } from '../../core/ui.ts';
 
 export const crashRecordingPath = at('docs', 'data', 'crash-recording.json');
 
@@ -21,9 +21,9 @@ export const recordCrashCommand: Command = {
       write: { type: 'boolean' },
       json: { type: 'boolean' },
     });
-    const { recordCrash } = await import('../../kernel-helpers/record-crash.ts');
-    const { renderForensicsText } = await import('../../kernel-helpers/forensics.ts');
-    await buildAll({}, ['server', 'bpf', 'addon']);
+    const { recordCrash } = await import('../../engines/record-crash.ts');
+    const { renderForensicsText } = await import('../../engines/forensics.ts');
+    await buildAll({}, ['server', 'addon']);
     const rec = await recordCrash({ binary: values.binary ?? serverBinary, symbol: values.symbol, request: values.request });
     if (values.write) {
       await writeFile(crashRecordingPath, toJson({ ...rec, binary: relative(root, rec.binary) }) + '\n');

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { defaultServerAddr, serverBinary } from '../paths.ts';
+import { defaultServerAddr, serverBinary } from '../../core/paths.ts';
 
 export const runAppCommand: Command = {
   name: 'run-app',

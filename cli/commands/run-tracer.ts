@@ -1,42 +1,11 @@
 import { constants } from 'node:os';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { serverBinary } from '../paths.ts';
-import { say } from '../ui.ts';
-import { LabError } from '../errors.ts';
+import { serverBinary } from '../../core/paths.ts';
+import { say } from '../../core/ui.ts';
+import { LabError } from '../../core/errors.ts';
 import type { ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
-
-/** What the user asked to trace. */
-export interface TraceRequest {
-  mode: ProbeKind;
-  symbol: string;
-  binary: string;
-  pid?: number;
-  args: number;
-  rets: number;
-  stringArg?: number;
-}
-
-/** A running tracer: its events, and how to stop it. */
-export interface TraceSession {
-  events: AsyncIterable<TraceEvent>;
-  close(): void;
-}
-
-/** Tracing back-ends by --engine name; each yields the same TraceEvents. */
-export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceSession>> = {
-  async addon(req) {
-    const { openExecutable } = await import('../../bpf/ts/index.ts');
-    await buildAll({}, ['bpf objects', 'addon']);
-    const exe = await openExecutable(req.binary);
-    if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
-    const opts = { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg };
-    const probe =
-      req.mode === 'uprobe' ? exe.uprobe(req.symbol, opts) : req.mode === 'uretprobe' ? exe.uretprobe(req.symbol, opts) : exe.returnProbes(req.symbol, opts);
-    return { events: probe, close: () => probe.close() };
-  },
-  cilium: async (req) => (await import('../../bpf/cilium/engine.ts')).ciliumEngine(req),
-};
+import { tracerEngines, type TraceRequest } from '../../engines/tracing/index.ts';
 
 const modes: ProbeKind[] = ['uprobe', 'uretprobe', 'ret'];
 
@@ -73,6 +42,7 @@ export const runTracerCommand: Command = {
       stringArg: values['string-arg'] === undefined ? undefined : integer('--string-arg', values['string-arg']),
     };
 
+    await buildAll({}, values.engine === 'cilium' ? ['cilium'] : ['addon']);
     const session = await engine(req);
     let stopped = false;
     const stop = () => {

@@ -1,7 +1,7 @@
 import type { Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { say } from '../ui.ts';
+import { say } from '../../core/ui.ts';
 
 export const setupCommand: Command = {
   name: 'setup',

@@ -1,8 +1,8 @@
 import { flags, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { defaultServerAddr } from '../paths.ts';
-import { say, step } from '../ui.ts';
+import { defaultServerAddr } from '../../core/paths.ts';
+import { say, step } from '../../core/ui.ts';
 
 export const startCommand: Command = {
   name: 'start',
@@ -19,9 +19,9 @@ export const startCommand: Command = {
     const started = Date.now();
     await ensureSetup();
     await buildAll();
-    const { startJupyter } = await import('../jupyter.ts');
-    const { siteServe } = await import('../site.ts');
-    const { ManagedServer } = await import('../../kernel-helpers/server.ts');
+    const { startJupyter } = await import('../../engines/services/jupyter.ts');
+    const { siteServe } = await import('../../engines/services/site.ts');
+    const { ManagedServer } = await import('../../engines/managed-server.ts');
 
     const jupyter = await step('start JupyterLab (tslab kernel)', () =>
       startJupyter({ port: Number(values['jupyter-port'] ?? 0) }),

@@ -3,9 +3,9 @@ import { join, relative } from 'node:path';
 import type { Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { run } from '../proc.ts';
-import { at, root, serverDir } from '../paths.ts';
-import { step } from '../ui.ts';
+import { run } from '../../core/proc.ts';
+import { at, root, serverDir } from '../../core/paths.ts';
+import { step } from '../../core/ui.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
-import { LabError } from '../errors.ts';
-import { say } from '../ui.ts';
+import { LabError } from '../../core/errors.ts';
+import { say } from '../../core/ui.ts';
 
 const consent = 'i-understand-attendees-reach-this-machine';
 

@@ -1,7 +1,7 @@
 // The shapes of the recordings in docs/data/ (contract 4). No Docusaurus imports: tests use it too.
-import type { CrashRecording } from '../../kernel-helpers/record-crash.ts';
+import type { CrashRecording } from '../../engines/record-crash.ts';
 
-/** Written by ./lab record-crash --write (kernel-helpers/record-crash.ts owns the schema). */
+/** Written by ./lab record-crash --write (engines/record-crash.ts owns the schema). */
 export type { CrashRecording };
 
 export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';

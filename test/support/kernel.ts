@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { at } from '../../cli/paths.ts';
+import { at } from '../../core/paths.ts';
 import { programsAndLinks } from '../../bpf/ts/index.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.ts';
 import { at, serverBinary, serverDir } from './paths.ts';
-import { newestMtime } from './build.ts';
+import { newestMtime } from './files.ts';
 import { LabError } from './errors.ts';
 
 /** A Go toolchain: how to invoke it and which version it is. */

@@ -6,10 +6,10 @@
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ManagedServer } from './server.ts';
+import { ManagedServer } from './managed-server.ts';
 import { parseCrash, type CrashForensics } from './forensics.ts';
 import { openExecutable } from '../bpf/ts/index.ts';
-import { LabError } from '../cli/errors.ts';
+import { LabError } from '../core/errors.ts';
 
 export interface CrashRecording {
   recordedAt: string;

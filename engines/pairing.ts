@@ -5,7 +5,7 @@
  * gets wrong when goroutines move between OS threads.
  */
 import type { TraceEvent } from '../bpf/ts/index.ts';
-import { ManagedServer } from './server.ts';
+import { ManagedServer } from './managed-server.ts';
 import { openExecutable } from '../bpf/ts/index.ts';
 
 export interface KeyScore {

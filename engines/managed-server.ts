@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { LabError } from '../cli/errors.ts';
-import { serverBinary } from '../cli/paths.ts';
+import { LabError } from '../core/errors.ts';
+import { serverBinary } from '../core/paths.ts';
 
 export interface ServerExit {
   code: number | null;

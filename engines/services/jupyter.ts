@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { at, root } from './paths.ts';
-import { LabError } from './errors.ts';
-import { run } from './proc.ts';
-import type { SetupStep } from './setup.ts';
+import { at, root } from '../../core/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { run } from '../../core/proc.ts';
+import type { SetupStep } from '../../core/setup-step.ts';
 
 /** The project-local venv that holds JupyterLab + Jupyter Server (requirements-jupyter.txt). */
 export const venvDir = at('.venv');

@@ -5,16 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { LabError } from '../../cli/errors.ts';
-import { buildAll } from '../../cli/build.ts';
-import { say } from '../../cli/ui.ts';
-import type { TraceEvent } from '../ts/index.ts';
-import type { TraceRequest, TraceSession } from '../../cli/commands/run-tracer.ts';
-import { peerBinary } from './build.ts';
+import { LabError } from '../../core/errors.ts';
+import { say } from '../../core/ui.ts';
+import type { TraceEvent } from '../../bpf/ts/index.ts';
+import type { TraceRequest, TraceSession } from './types.ts';
+import { peerBinary } from '../../bpf/cilium/build.ts';
 
 /** The peer's command line for a request (relative offsets from the function's first byte). */
 export async function peerArgs(req: TraceRequest): Promise<string[]> {
-  const { openExecutable } = await import('../ts/index.ts');
+  const { openExecutable } = await import('../../bpf/ts/index.ts');
   const exe = await openExecutable(req.binary);
   if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
   const plan = exe.plan(req.symbol, req.mode);
@@ -27,7 +26,6 @@ export async function peerArgs(req: TraceRequest): Promise<string[]> {
 }
 
 export async function ciliumEngine(req: TraceRequest): Promise<TraceSession> {
-  await buildAll({}, ['cilium']);
   const child = spawn(peerBinary, await peerArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { at } from './paths.ts';
+import { at } from '../core/paths.ts';
 
 /**
  * Replaces the generated block `<!-- NAME:start -->…<!-- NAME:end -->` in README.md (appending

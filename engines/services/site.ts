@@ -6,10 +6,10 @@ import { spawn } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { at, root } from './paths.ts';
-import { LabError } from './errors.ts';
-import { newestMtime } from './build.ts';
-import { say } from './ui.ts';
+import { at, root } from '../../core/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { newestMtime } from '../../core/files.ts';
+import { say } from '../../core/ui.ts';
 
 export const siteBuildDir = at('build');
 const docusaurusBin = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');

@@ -7,12 +7,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { at } from '../cli/paths.ts';
+import { at } from '../core/paths.ts';
 import { release } from 'node:os';
-import { ManagedServer } from './server.ts';
+import { ManagedServer } from './managed-server.ts';
 import { parseCrash, crashSignature, type CrashKind } from './forensics.ts';
 import { openExecutable, type Probe } from '../bpf/ts/index.ts';
-import { availableToolchains, buildServer, type GoToolchain } from '../cli/go.ts';
+import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 
 export interface Trigger {
   id: string;
@@ -234,8 +234,8 @@ export function matrixInputsHash(): string {
   const files = [
     ...readdirSync(at('server')).filter((f) => f.endsWith('.go') || f === 'go.mod').map((f) => join('server', f)),
     ...readdirSync(at('bpf')).filter((f) => f.endsWith('.bpf.c') || f.endsWith('.h')).filter((f) => f !== 'vmlinux.h').map((f) => join('bpf', f)),
-    'kernel-helpers/crash-matrix.ts',
-    'kernel-helpers/forensics.ts',
+    'engines/crash-matrix.ts',
+    'engines/forensics.ts',
   ].sort();
   const h = createHash('sha256');
   for (const f of files) h.update(f).update(readFileSync(at(f)));

@@ -1,0 +1,44 @@
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** Newest modification time under the given files/directories (0 when none exist). */
+export async function newestMtime(paths: string[], include: (p: string) => boolean = () => true): Promise<number> {
+  let newest = 0;
+  for (const p of paths) {
+    const s = await stat(p).catch(() => undefined);
+    if (!s) continue;
+    if (s.isDirectory()) {
+      const entries = await readdir(p);
+      const children = entries.filter((e) => !['node_modules', 'build', 'bin', '.git'].includes(e));
+      newest = Math.max(newest, await newestMtime(children.map((e) => join(p, e)), include));
+    } else if (include(p)) {
+      newest = Math.max(newest, s.mtimeMs);
+    }
+  }
+  return newest;
+}
+
+/**
+ * Writes a file so that a reader (or an interrupted run) sees either the old content or the whole
+ * new one: a temporary file in the same directory, flushed, then renamed over the target.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Tracing back-ends: the lab's addon and the cilium/ebpf peer answer the same request with the
+ * same TraceEvents. The caller builds what an engine needs first (only the CLI starts a build).
+ */
+import { say } from '../../core/ui.ts';
+
+import type { TraceRequest, TraceSession } from './types.ts';
+export type { TraceRequest, TraceSession };
+
+/** Tracing back-ends by --engine name; each yields the same TraceEvents. */
+export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceSession>> = {
+  async addon(req) {
+    const { openExecutable } = await import('../../bpf/ts/index.ts');
+    const exe = await openExecutable(req.binary);
+    if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
+    const opts = { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg };
+    const probe =
+      req.mode === 'uprobe' ? exe.uprobe(req.symbol, opts) : req.mode === 'uretprobe' ? exe.uretprobe(req.symbol, opts) : exe.returnProbes(req.symbol, opts);
+    return { events: probe, close: () => probe.close() };
+  },
+  cilium: async (req) => (await import('./cilium.ts')).ciliumEngine(req),
+};
+
