@@ -1,5 +1,6 @@
 import { LabError } from '../core/errors.ts';
-import { step } from '../core/ui.ts';
+import { say, step } from '../core/ui.ts';
+import { describeStale, staleRecordings } from '../engines/recordings.ts';
 
 export interface BuildOptions {
   /** Go toolchain for the server (`--go=/path/to/go`). */
@@ -47,4 +48,5 @@ export async function buildAll(opts: BuildOptions = {}, wanted: readonly string[
   const unknown = wanted.filter((w) => !isTargetId(w));
   if (unknown.length) throw new LabError(`unknown build target ${JSON.stringify(unknown[0]).slice(0, 80)}`, `pick from: ${targetIds.join(', ')}`);
   for (const id of buildOrder(wanted as TargetId[])) await step(`build ${targets[id].title}`, () => targets[id].build(opts));
+  if (wanted === targetIds) for (const s of staleRecordings()) say(`note: ${describeStale(s)}`);
 }

@@ -4,41 +4,18 @@
  * comparing with the unprobed run of the same binary. Computed live, never
  * hard-coded.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { at } from '../core/paths.ts';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
+import { inputsHash, recording } from './recordings.ts';
 import { parseCrash, crashSignature, type CrashKind } from './forensics.ts';
 import { openExecutable, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
+import { LabError } from '../core/errors.ts';
+import { serverListing, type Trigger } from './server-listing.ts';
 
-export interface Trigger {
-  id: string;
-  title: string;
-  path: string;
-  symbol: string;
-  /** Reduces the body to what must not change between runs. */
-  normalize?: (body: string) => string;
-}
-
-export const triggers: Trigger[] = [
-  { id: 'plain', title: 'plain call', path: '/?arg=3', symbol: 'main.demo' },
-  { id: 'stack-growth', title: 'stack growth (copystack)', path: '/?arg=2000', symbol: 'main.demo' },
-  { id: 'gc', title: 'runtime.GC() stack scan', path: '/gc?arg=100', symbol: 'main.scanDuringGC' },
-  { id: 'panic-through', title: 'panic unwinding through the frame', path: '/panic?arg=1', symbol: 'main.panicThrough' },
-  { id: 'recover-inside', title: 'panic recovered inside the frame', path: '/recover?arg=4', symbol: 'main.recoverInside' },
-  { id: 'callers', title: 'runtime.Callers', path: '/callers?arg=1', symbol: 'main.countCallers' },
-  { id: 'debug-stack', title: 'debug.Stack', path: '/stack?arg=1', symbol: 'main.stackTrace' },
-  {
-    id: 'thread-hop',
-    title: 'return on another OS thread',
-    path: '/hop?arg=100',
-    symbol: 'main.hopThreads',
-    normalize: (b) => b.replace(/moved threads: \w+/, 'moved threads: ?'),
-  },
-];
+export type { Trigger };
 
 export const probeKinds = ['none', 'uprobe', 'uretprobe', 'ret'] as const;
 export type ProbeKind = (typeof probeKinds)[number];
@@ -65,7 +42,8 @@ export interface CrashMatrix {
   inputsHash?: string;
   kernel: string;
   toolchains: string[];
-  triggers: Pick<Trigger, 'id' | 'title' | 'path' | 'symbol'>[];
+  /** The triggers run, as the server listed them (`server -list`). */
+  triggers: Trigger[];
   probes: readonly ProbeKind[];
   cells: Cell[];
 }
@@ -126,44 +104,67 @@ async function runOnce(binary: string, trigger: Trigger, kind: ProbeKind): Promi
 
 export interface MatrixOptions {
   toolchains?: GoToolchain[];
-  triggers?: Trigger[];
+  /** Trigger ids to run; default every trigger the server lists. */
+  triggers?: readonly string[];
   probes?: readonly ProbeKind[];
   onCell?: (cell: Cell) => void;
 }
 
+/** The triggers a server binary lists (`server -list`), or the chosen ids of them. */
+export function chooseTriggers(binary: string, ids?: readonly string[]): Trigger[] {
+  const listed = serverListing(binary).triggers;
+  if (!ids) return listed;
+  const unknown = ids.filter((id) => !listed.some((t) => t.id === id));
+  if (unknown.length) {
+    const shown = unknown.map((id) => JSON.stringify(id.slice(0, 80))).join(', ');
+    throw new LabError(`unknown trigger ${shown}`, `the server lists: ${listed.map((t) => t.id).join(', ')}`);
+  }
+  return listed.filter((t) => ids.includes(t.id));
+}
+
+/** The cells the matrix runs on one server binary, in order: each chosen trigger × each probe kind. */
+export function matrixCells(binary: string, opts: Pick<MatrixOptions, 'triggers' | 'probes'> = {}): { trigger: Trigger; probe: ProbeKind }[] {
+  const probes = opts.probes ?? probeKinds;
+  return chooseTriggers(binary, opts.triggers).flatMap((trigger) => probes.map((probe) => ({ trigger, probe })));
+}
+
+/** The body reduced to what must not change between healthy runs (the trigger's `varies` part masked). */
+const comparable = (t: Trigger, body: string) => (t.varies ? body.replace(new RegExp(t.varies, 'g'), '?') : body);
+
 export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMatrix> {
   const toolchains = opts.toolchains ?? (await availableToolchains());
-  const chosen = opts.triggers ?? triggers;
   const probes = opts.probes ?? probeKinds;
   const cells: Cell[] = [];
+  let chosen: Trigger[] = [];
   for (const tc of toolchains) {
     const binary = await buildServer(tc);
-    for (const trigger of chosen) {
-      const normalize = trigger.normalize ?? ((b: string) => b);
-      const baseline = await runOnce(binary, trigger, 'none');
-      for (const kind of probes) {
-        const run = kind === 'none' ? baseline : await runOnce(binary, trigger, kind);
-        const cell: Cell = {
-          go: tc.version,
-          trigger: trigger.id,
-          probe: kind,
-          outcome: 'survive',
-          status: run.status,
-          events: run.events,
-          body: run.body.slice(0, 2000),
-        };
-        if (run.crashed) {
-          const f = parseCrash(run.stderr);
-          cell.outcome = 'crash';
-          cell.crashKind = f?.kind;
-          cell.signature = f ? crashSignature(f) : `died without a Go crash message: ${run.stderr.trim().split('\n').pop()}`;
-        } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
-          cell.outcome = 'survive-but-wrong';
-          cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));
-        }
-        cells.push(cell);
-        opts.onCell?.(cell);
+    chosen = chooseTriggers(binary, opts.triggers);
+    const baselines = new Map<string, Run>();
+    for (const { trigger, probe: kind } of matrixCells(binary, { triggers: opts.triggers, probes })) {
+      const normalize = (body: string) => comparable(trigger, body);
+      let baseline = baselines.get(trigger.id);
+      if (!baseline) baselines.set(trigger.id, (baseline = await runOnce(binary, trigger, 'none')));
+      const run = kind === 'none' ? baseline : await runOnce(binary, trigger, kind);
+      const cell: Cell = {
+        go: tc.version,
+        trigger: trigger.id,
+        probe: kind,
+        outcome: 'survive',
+        status: run.status,
+        events: run.events,
+        body: run.body.slice(0, 2000),
+      };
+      if (run.crashed) {
+        const f = parseCrash(run.stderr);
+        cell.outcome = 'crash';
+        cell.crashKind = f?.kind;
+        cell.signature = f ? crashSignature(f) : `died without a Go crash message: ${run.stderr.trim().split('\n').pop()}`;
+      } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
+        cell.outcome = 'survive-but-wrong';
+        cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));
       }
+      cells.push(cell);
+      opts.onCell?.(cell);
     }
   }
   return {
@@ -171,7 +172,7 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
     inputsHash: matrixInputsHash(),
     kernel: release(),
     toolchains: toolchains.map((t) => t.version),
-    triggers: chosen.map(({ id, title, path, symbol }) => ({ id, title, path, symbol })),
+    triggers: chosen,
     probes,
     cells,
   };
@@ -230,17 +231,7 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
 }
 
 /** What the matrix depends on: the server's sources, the BPF programs, the classification code. */
-export function matrixInputsHash(): string {
-  const files = [
-    ...readdirSync(at('server')).filter((f) => f.endsWith('.go') || f === 'go.mod').map((f) => join('server', f)),
-    ...readdirSync(at('bpf')).filter((f) => f.endsWith('.bpf.c') || f.endsWith('.h')).filter((f) => f !== 'vmlinux.h').map((f) => join('bpf', f)),
-    'engines/crash-matrix.ts',
-    'engines/forensics.ts',
-  ].sort();
-  const h = createHash('sha256');
-  for (const f of files) h.update(f).update(readFileSync(at(f)));
-  return h.digest('hex').slice(0, 16);
-}
+export const matrixInputsHash = (): string => inputsHash(recording('crash matrix'));
 
 /** Reads a recorded matrix (docs/data/crash-matrix.json). */
 export function readMatrix(path: string): CrashMatrix {

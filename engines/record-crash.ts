@@ -7,12 +7,15 @@ import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from './managed-server.ts';
+import { inputsHash, recording } from './recordings.ts';
 import { parseCrash, type CrashForensics } from './forensics.ts';
 import { openExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
 
 export interface CrashRecording {
   recordedAt: string;
+  /** The sources it was made from (engines/recordings.ts). */
+  inputsHash: string;
   kernel: string;
   goVersion: string;
   binary: string;
@@ -56,6 +59,7 @@ export async function recordCrash(opts: RecordCrashOptions): Promise<CrashRecord
     if (!forensics) throw new LabError(`the server died (${exit.signal ?? exit.code}) without a Go crash message`, 'see its stderr');
     return {
       recordedAt: new Date().toISOString(),
+      inputsHash: inputsHash(recording('crash forensics')),
       kernel: release(),
       goVersion: exe.goVersion ?? 'unknown',
       binary: `${opts.binary} (private copy)`,

@@ -3,13 +3,13 @@ import { have } from '../core/proc.ts';
 
 /**
  * Why this machine cannot drive real probes, or [] when it can. Rehearsal mode shows these reasons.
- * The lab's own preflight (kernel-helpers/preflight.ts, what notebook 00 runs) decides; the workshop
+ * The lab's own preflight (engines/preflight.ts, what notebook 00 shows) decides; the workshop
  * adds bpftool, which "Reset lab" needs to prove that nothing is left.
  */
 export async function livePreflight(): Promise<string[]> {
   const problems: string[] = [];
   try {
-    const { preflightChecks } = await import('../kernel-helpers/preflight.ts');
+    const { preflightChecks } = await import('../engines/preflight.ts');
     for (const c of await preflightChecks()) if (!c.ok && !c.optional) problems.push(`${c.name}: ${c.found} (${c.fix})`);
   } catch (e) {
     // The helpers cannot even load (e.g. no permission to load the tracer): check the essentials here.

@@ -6,7 +6,7 @@ export const doctorCommand: Command = {
   usage: './lab doctor [--json]   exits 1 when a required check fails',
   async run(argv) {
     const { values } = flags(argv, { json: { type: 'boolean' } });
-    const { preflightChecks } = await import('../../kernel-helpers/preflight.ts');
+    const { preflightChecks } = await import('../../engines/preflight.ts');
     const checks = await preflightChecks();
     const failed = checks.filter((c) => !c.ok && !c.optional);
     if (values.json) {

@@ -1,0 +1,81 @@
+/** The project's import graph, read from the sources (type-only imports too). */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { root } from '../../core/paths.ts';
+
+const skipped = new Set(['node_modules', 'build', '.git', '.docusaurus', '.venv', '.lab', 'test']);
+const extensions = ['.ts', '.tsx', '.mts', '.cts', '.js', '.mjs', '.cjs', '.jsx'];
+const importSpec = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((e) => {
+    if (skipped.has(e) || e.startsWith('.')) return [];
+    const p = join(dir, e);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return extensions.some((x) => e.endsWith(x)) && !/\.(test|spec)\./.test(e) ? [p] : [];
+  });
+}
+
+function resolveImport(from: string, spec: string): string | undefined {
+  if (!spec.startsWith('.')) return undefined;
+  const base = resolve(dirname(from), spec);
+  for (const c of [base, ...extensions.map((x) => base + x), ...extensions.map((x) => join(base, 'index' + x))])
+    if (existsSync(c) && statSync(c).isFile()) return relative(root, c);
+  return undefined;
+}
+
+/** file → the project files it imports (paths relative to the root). */
+export function importGraph(): Map<string, Set<string>> {
+  const graph = new Map<string, Set<string>>();
+  for (const f of sourceFiles(root)) {
+    const src = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const out = new Set<string>();
+    for (const m of src.matchAll(importSpec)) {
+      const t = resolveImport(f, m[1] ?? m[2] ?? m[3] ?? m[4]);
+      if (t) out.add(t);
+    }
+    graph.set(relative(root, f), out);
+  }
+  return graph;
+}
+
+/** Strongly connected components with more than one file (or a file importing itself). */
+export function importCycles(graph: Map<string, Set<string>>): string[][] {
+  let next = 0;
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const cycles: string[][] = [];
+  const visit = (v: string) => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!graph.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const component: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.push(w);
+      } while (w !== v);
+      if (component.length > 1 || graph.get(v)!.has(v)) cycles.push(component.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return cycles;
+}
+
+/** The room a file lives in: its top-level folder, with the site's pieces as one room. */
+export function roomOf(file: string): string {
+  if (file.startsWith('src/') || file.startsWith('docs/') || ['docusaurus.config.ts', 'sidebars.ts'].includes(file)) return 'site';
+  return file.includes('/') ? file.slice(0, file.indexOf('/')) : '(root)';
+}
