@@ -15,8 +15,11 @@ export function sameToken(given: string | undefined, expected: string): boolean 
 export function tokenOf(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  const url = new URL(req.url ?? '/', 'http://x');
-  return url.searchParams.get('token') ?? undefined;
+  try {
+    return new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
+  } catch {
+    return undefined; // not a URL at all: no token
+  }
 }
 
 /** 401 when no token was given, 403 when a wrong one was. */

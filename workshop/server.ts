@@ -25,6 +25,10 @@ export interface WorkshopOptions {
   siteProblem?: string;
   /** Why this is a rehearsal (shown in both views). */
   rehearsalReason?: string;
+  /** Where the transport reports what it refused or survived (bad frames, broken sockets); one line each. */
+  log?: (line: string) => void;
+  /** How often sockets are pinged; one that has not answered the previous ping is dropped (half-open). */
+  heartbeatMs?: number;
 }
 
 /** Addresses of this machine other machines may reach, for the attendee URL when bound beyond loopback. */
@@ -55,6 +59,8 @@ interface CellState {
 type Broadcast = { type: string; [k: string]: unknown };
 
 const publicDir = at('workshop', 'public');
+/** A view that lets this much pile up unread is too slow (or gone without saying so): it is dropped, not buffered for. */
+const maxBufferedBytes = 8 * 1024 * 1024;
 const assets: Record<string, string> = {
   '/attend': 'attend.html',
   '/attend/': 'attend.html',
@@ -89,7 +95,10 @@ export class WorkshopServer implements AsyncDisposable {
   private readonly instructors = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   /** Messages attendees tried to send (all refused); for the console and tests. */
   refusedAttendeeMessages = 0;
+  /** Sockets that failed (bad frames, oversized frames, resets) and were closed; counted, never fatal. */
+  socketErrors = 0;
   private http!: Server;
+  private heartbeat?: NodeJS.Timeout;
   private constructor(readonly opts: WorkshopOptions) {
     this.token = opts.token ?? newToken();
     this.timers = { section: 0, startedAt: Date.now(), spentMs: opts.agenda.sections.map(() => 0) };
@@ -97,19 +106,43 @@ export class WorkshopServer implements AsyncDisposable {
 
   static async start(opts: WorkshopOptions): Promise<WorkshopServer> {
     const ws = new WorkshopServer(opts);
-    ws.http = createServer((req, res) => {
+    // Slow or silent clients are cut off instead of held forever (requests carry at most a small JSON body).
+    ws.http = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 }, (req, res) => {
       ws.handle(req, res).catch((e: Error) => {
-        if (!res.headersSent) json(res, 500, { error: e.message });
-        else res.end();
+        ws.log(`request ${req.method} ${String(req.url).slice(0, 80)} failed: ${e.message}`);
+        try {
+          if (!res.headersSent) json(res, 500, { error: 'internal error', fix: 'see the terminal of ./lab workshop' });
+          else res.end();
+        } catch {
+          res.destroy();
+        }
       });
     });
-    ws.http.on('upgrade', (req, socket, head) => ws.upgrade(req, socket, head));
+    ws.http.maxConnections = 1024;
+    // Garbage that is not HTTP at all: answer 400 if the socket can still take it, never let it throw.
+    ws.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
+      if (socket.writable && e.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      socket.destroy();
+    });
+    ws.http.on('upgrade', (req, socket, head) => {
+      socket.on('error', () => socket.destroy());
+      try {
+        ws.upgrade(req, socket, head);
+      } catch (e) {
+        ws.log(`upgrade ${String(req.url).slice(0, 80)} failed: ${(e as Error).message}`);
+        socket.destroy();
+      }
+    });
+    for (const wss of [ws.attendees, ws.instructors]) wss.on('error', (e) => ws.log(`WebSocket server: ${e.message}`));
     ws.attendees.on('connection', (sock) => ws.onAttendee(sock));
     ws.instructors.on('connection', (sock) => {
+      ws.watch(sock, 'instructor');
       sock.send(JSON.stringify({ type: 'state', state: ws.snapshot(true) }));
       // The instructor socket only listens too; commands go through the token-checked HTTP routes.
       sock.on('message', () => undefined);
     });
+    ws.heartbeat = setInterval(() => ws.ping(), opts.heartbeatMs ?? 30_000);
+    ws.heartbeat.unref();
     await new Promise<void>((resolve, reject) => {
       ws.http.once('error', (e: NodeJS.ErrnoException) =>
         reject(
@@ -120,6 +153,7 @@ export class WorkshopServer implements AsyncDisposable {
       );
       ws.http.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => resolve());
     });
+    ws.http.on('error', (e) => ws.log(`workshop server: ${e.message}`));
     return ws;
   }
 
@@ -160,6 +194,7 @@ export class WorkshopServer implements AsyncDisposable {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.heartbeat);
     for (const c of [...this.attendees.clients, ...this.instructors.clients]) c.terminate();
     this.attendees.close();
     this.instructors.close();
@@ -223,8 +258,54 @@ export class WorkshopServer implements AsyncDisposable {
 
   private broadcast(msg: Broadcast, audience: 'all' | 'instructor' = 'all'): void {
     const data = JSON.stringify(msg);
-    for (const c of this.instructors.clients) if (c.readyState === c.OPEN) c.send(data);
-    if (audience === 'all') for (const c of this.attendees.clients) if (c.readyState === c.OPEN) c.send(data);
+    for (const c of this.instructors.clients) this.sendTo(c, data);
+    if (audience === 'all') for (const c of this.attendees.clients) this.sendTo(c, data);
+  }
+
+  private sendTo(sock: WebSocket, data: string): void {
+    if (sock.readyState !== sock.OPEN) return;
+    if (sock.bufferedAmount > maxBufferedBytes) {
+      this.log(`dropped a view that stopped reading (${sock.bufferedAmount} bytes unsent)`);
+      sock.terminate();
+      return;
+    }
+    sock.send(data);
+  }
+
+  private log(line: string): void {
+    try {
+      this.opts.log?.(line);
+    } catch {
+      // a broken log sink must not take the server down
+    }
+  }
+
+  /**
+   * Every socket gets an 'error' listener: ws has already answered a bad frame with its close code
+   * (1009 too big, 1002 protocol error: RSV1, unknown opcode, unmasked; 1007 invalid UTF-8); without a
+   * listener the same error would be thrown and end the process.
+   */
+  private watch(sock: WebSocket, who: 'attendee' | 'instructor'): void {
+    const alive = sock as WebSocket & { labAlive?: boolean };
+    alive.labAlive = true;
+    sock.on('pong', () => (alive.labAlive = true));
+    sock.on('error', (e: Error & { code?: string }) => {
+      this.socketErrors++;
+      this.log(`${who} socket closed: ${e.code ?? 'error'} ${e.message}`.slice(0, 200));
+    });
+  }
+
+  /** Drops sockets that did not answer the last ping (a laptop lid closed, a half-open connection). */
+  private ping(): void {
+    for (const c of [...this.attendees.clients, ...this.instructors.clients]) {
+      const alive = c as WebSocket & { labAlive?: boolean };
+      if (alive.labAlive === false) {
+        c.terminate();
+        continue;
+      }
+      alive.labAlive = false;
+      c.ping();
+    }
   }
 
   setStep(section: number, cell: string | null): Step {
@@ -332,7 +413,8 @@ export class WorkshopServer implements AsyncDisposable {
       this.cells.clear();
       this.lastReset = report;
       this.broadcast({ type: 'reset', report }, 'instructor');
-      for (const c of this.attendees.clients) c.send(JSON.stringify({ type: 'reset', report: { ok: report.ok, steps: report.steps } }));
+      const forAttendees = JSON.stringify({ type: 'reset', report: { ok: report.ok, steps: report.steps } });
+      for (const c of this.attendees.clients) this.sendTo(c, forAttendees);
       return report;
     } finally {
       this.resetting = false;
@@ -343,6 +425,7 @@ export class WorkshopServer implements AsyncDisposable {
   // ---- transport ---------------------------------------------------------------------------
 
   private onAttendee(sock: WebSocket): void {
+    this.watch(sock, 'attendee');
     sock.send(JSON.stringify({ type: 'state', state: this.snapshot(false) }));
     // Receive-only: anything an attendee sends closes the socket and is never looked at.
     sock.on('message', () => {
@@ -352,7 +435,7 @@ export class WorkshopServer implements AsyncDisposable {
   }
 
   private upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
-    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const path = pathOf(req);
     if (path === '/attend/ws') {
       this.attendees.handleUpgrade(req, socket, head, (s) => this.attendees.emit('connection', s, req));
       return;
@@ -366,16 +449,19 @@ export class WorkshopServer implements AsyncDisposable {
       socket.end(`HTTP/1.1 ${verdict} ${verdict === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       return;
     }
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    socket.end(`HTTP/1.1 ${path === null ? '400 Bad Request' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const path = url.pathname;
+    const path = pathOf(req);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('Referrer-Policy', 'no-referrer');
     res.setHeader('Cache-Control', 'no-store');
 
+    if (path === null) {
+      json(res, 400, { error: 'not a request path' });
+      return;
+    }
     if (path === '/favicon.ico') {
       res.writeHead(204).end();
       return;
@@ -428,7 +514,7 @@ export class WorkshopServer implements AsyncDisposable {
           if (!cell) throw new HttpError(400, `no cell ${JSON.stringify(body.key)} in the agenda's notebooks`);
           const jobs = path === '/instructor/run' ? [this.runCell(cell)] : this.runToHere(cell);
           // Answer once queued; with ?wait=1 (tests, scripts) once done.
-          if (new URL(req.url ?? '/', 'http://x').searchParams.get('wait')) {
+          if (queryOf(req).get('wait')) {
             const results = await Promise.all(jobs);
             return json(res, 200, { queued: jobs.length, results });
           }
@@ -457,6 +543,23 @@ class HttpError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** The path of a request, or null when its target is no URL at all ("//", "http://[", …). */
+function pathOf(req: IncomingMessage): string | null {
+  try {
+    return new URL(req.url ?? '/', 'http://x').pathname;
+  } catch {
+    return null;
+  }
+}
+
+function queryOf(req: IncomingMessage): URLSearchParams {
+  try {
+    return new URL(req.url ?? '/', 'http://x').searchParams;
+  } catch {
+    return new URLSearchParams();
   }
 }
 

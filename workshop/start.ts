@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, relative } from 'node:path';
 import { at, root } from '../core/paths.ts';
@@ -42,6 +42,29 @@ export function workshopMarker(): string {
 }
 
 /**
+ * Starts workshop/watchdog.ts on a pipe from this process: if this process dies without stopping what
+ * it started (SIGKILL, a crash), the watchdog kills every process carrying the marker. In its own
+ * process group (Ctrl-C is for the workshop), without the marker itself.
+ */
+function startWatchdog(marker: string): () => Promise<void> {
+  const env = { ...process.env };
+  delete env[markerVar];
+  const child = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'watchdog.ts'), marker, String(process.pid)], {
+    cwd: root,
+    env,
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  child.on('error', () => undefined);
+  child.stdin!.on('error', () => undefined);
+  child.unref();
+  (child.stdin as unknown as { unref(): void }).unref();
+  return async () => {
+    child.kill('SIGTERM');
+  };
+}
+
+/**
  * Builds the site if it is stale and serves it (engines/services/site.ts). Never hands it the Jupyter token: the
  * site would publish it in lab-config.json to everyone who can load a page, attendees included.
  */
@@ -62,7 +85,7 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
   const log = opts.log ?? (() => undefined);
   const marker = workshopMarker();
   const agenda = loadAgenda(opts.agendaPath ?? defaultAgenda, { notebooksDir: opts.notebooksDir });
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: (() => Promise<void>)[] = [startWatchdog(marker)];
   const stopAll = async () => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     cleanups.length = 0;
@@ -95,7 +118,7 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     cleanups.push(() => r.dispose());
 
     const siteProblem = opts.site === false ? 'not started (--without-site)' : 'starting (the first build takes a few minutes)…';
-    const server = await WorkshopServer.start({ agenda, runner, marker, host: opts.host, port: opts.port, siteProblem, rehearsalReason });
+    const server = await WorkshopServer.start({ agenda, runner, marker, host: opts.host, port: opts.port, siteProblem, rehearsalReason, log });
     cleanups.push(() => server.close());
 
     // The site comes up in the background: the room can connect while it builds.

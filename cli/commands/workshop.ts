@@ -37,6 +37,10 @@ export const workshopCommand: Command = {
 
     // Cells run the Go server; a failed rebuild (e.g. the binary is busy) still leaves a usable one.
     await buildAll({}, ['server']).catch((e: Error) => say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`));
+    // A bug reached by some input must not end the workshop mid-session (nor leave Jupyter behind):
+    // log it in one line and keep serving. The room's handlers are meant never to get here.
+    process.on('uncaughtException', (e) => say(`workshop: unexpected error, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`));
+    process.on('unhandledRejection', (e) => say(`workshop: unexpected rejection, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`));
     const { startWorkshop } = await import('../../workshop/start.ts');
     // @jupyterlab/services reports every kernel socket and status change on console.debug.
     console.debug = () => undefined;

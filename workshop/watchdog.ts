@@ -1,0 +1,42 @@
+// Runs beside the workshop with its stdin a pipe from it. When that pipe closes, the workshop process
+// is gone — cleanly, by SIGKILL, by the OOM killer or by a crash — and everything it started that
+// carries its marker (Jupyter, its kernels, servers and tracers the cells started) is killed, so no
+// Jupyter with its token outlives the workshop.
+import { readFileSync } from 'node:fs';
+import { isAlive, listProcesses } from './processes.ts';
+
+const [marker, parentPid] = [process.argv[2], Number(process.argv[3])];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined once it is gone. */
+function startTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+// Whoever started the workshop may carry the same marker (a test, an outer workshop): what was
+// running before the workshop started is not the workshop's to kill.
+const parentStarted = startTicks(parentPid) ?? 0;
+
+async function killMarked(): Promise<void> {
+  for (let round = 0; round < 4; round++) {
+    const left = listProcesses().filter((p) => p.marker === marker && p.pid !== process.pid && (startTicks(p.pid) ?? 0) >= parentStarted);
+    if (left.length === 0) return;
+    for (const p of left) {
+      try {
+        process.kill(p.pid, round === 0 ? 'SIGTERM' : 'SIGKILL');
+      } catch {
+        // gone already, or not ours to signal
+      }
+    }
+    for (let i = 0; i < 20 && left.some((p) => isAlive(p.pid)); i++) await sleep(100);
+  }
+}
+
+process.stdin.on('error', () => undefined);
+process.stdin.once('close', () => void killMarked().finally(() => process.exit(0)));
+process.stdin.resume();
