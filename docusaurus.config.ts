@@ -3,7 +3,7 @@ import type * as Preset from '@docusaurus/preset-classic';
 import { labSitePlugin } from './src/plugins/lab-site';
 
 // Everything is served from 127.0.0.1 by `./lab start`; nothing is fetched from the internet
-// (no Algolia, no web fonts, no analytics), so the site works offline.
+// (no Algolia, no web fonts, no analytics), so the site works offline; search is a local index.
 const config: Config = {
   title: 'The Go uretprobe lab',
   tagline: 'Why uretprobes crash Go programs, and how to trace Go safely with eBPF',
@@ -13,7 +13,25 @@ const config: Config = {
   trailingSlash: true,
   onBrokenLinks: 'throw',
   markdown: { mermaid: true, hooks: { onBrokenMarkdownLinks: 'throw' } },
-  themes: ['@docusaurus/theme-mermaid'],
+  themes: [
+    '@docusaurus/theme-mermaid',
+    // Full-text search built into the site at build time (lunr index in build/): no external service.
+    [
+      '@easyops-cn/docusaurus-search-local',
+      {
+        hashed: true,
+        indexDocs: true,
+        docsRouteBasePath: '/docs',
+        indexBlog: false,
+        // Pages outside docs/: the recorded notebooks (/notebooks/<slug>/) and the home page.
+        indexPages: true,
+        ignoreFiles: [/^live$/],
+        highlightSearchTermsOnTargetPage: true,
+        searchResultLimits: 10,
+        explicitSearchResultPath: true,
+      },
+    ],
+  ],
   i18n: { defaultLocale: 'en', locales: ['en'] },
   presets: [
     [
@@ -41,7 +59,16 @@ const config: Config = {
       style: 'dark',
       copyright: 'The Go uretprobe lab — recorded on a real Linux kernel; run it yourself with ./lab start.',
     },
-    mermaid: { theme: { light: 'neutral', dark: 'dark' } },
+    // Diagrams keep their natural size (text stays at the theme's 16 px) instead of shrinking to the
+    // column: one wider than the column scrolls inside its own box (src/css/custom.css).
+    mermaid: {
+      theme: { light: 'neutral', dark: 'dark' },
+      options: {
+        flowchart: { useMaxWidth: false },
+        sequence: { useMaxWidth: false },
+        timeline: { useMaxWidth: false },
+      },
+    },
     prism: { additionalLanguages: ['bash', 'go', 'c', 'nasm'] },
   } satisfies Preset.ThemeConfig,
 };
