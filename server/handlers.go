@@ -11,9 +11,9 @@ import (
 // route is one endpoint: the probe-able function it calls, what it shows, and the crash-matrix
 // rows it serves.
 type route struct {
-	path, symbol, shows string
-	triggers            []trigger
-	handle              http.HandlerFunc
+	path, symbol, params, shows string
+	triggers                    []trigger
+	handle                      http.HandlerFunc
 }
 
 // trigger is one row of the crash matrix: a request to its route that makes the runtime walk or
@@ -30,51 +30,51 @@ type trigger struct {
 
 func routes() []route {
 	return []route{
-		{"/", "main.demo", "the seed's demo(arg); arg=2000 grows the goroutine stack", []trigger{
+		{"/", "main.demo", "arg=N", "the seed's demo; arg=2000 recurses deep enough to grow the goroutine stack", []trigger{
 			{id: "plain", title: "plain call", query: "arg=3"},
 			{id: "stack-growth", title: "stack growth (copystack)", query: "arg=2000"},
 		}, withArg(func(n int) string {
 			return fmt.Sprintf("demo(%d) = %d\n", n, demo(n))
 		})},
-		{"/gc", "main.scanDuringGC", "runtime.GC() scans the stack while the probed frame is live", []trigger{
+		{"/gc", "main.scanDuringGC", "arg=N", "runtime.GC() scans the stack while the probed frame is live", []trigger{
 			{id: "gc", title: "runtime.GC() stack scan", query: "arg=100"},
 		}, withArg(func(n int) string {
 			return fmt.Sprintf("scanDuringGC(%d) = %d\n", n, scanDuringGC(n))
 		})},
-		{"/panic", "main.panicThrough", "a panic unwinds through the probed frame; the handler recovers", []trigger{
+		{"/panic", "main.panicThrough", "arg=N", "a panic unwinds through the probed frame; the handler recovers", []trigger{
 			{id: "panic-through", title: "panic unwinding through the frame", query: "arg=1"},
 		}, withArg(func(n int) (body string) {
 			defer func() { body = fmt.Sprintf("recovered: %v\n", recover()) }()
 			return fmt.Sprint(panicThrough(n))
 		})},
-		{"/recover", "main.recoverInside", "a panic is recovered inside the probed frame", []trigger{
+		{"/recover", "main.recoverInside", "arg=N", "a panic recovered inside the probed frame", []trigger{
 			{id: "recover-inside", title: "panic recovered inside the frame", query: "arg=4"},
 		}, withArg(func(n int) string {
 			return fmt.Sprintf("recoverInside(%d) = %d\n", n, recoverInside(n))
 		})},
-		{"/callers", "main.countCallers", "runtime.Callers from inside the probed frame", []trigger{
+		{"/callers", "main.countCallers", "arg=N", "runtime.Callers from inside the probed frame", []trigger{
 			{id: "callers", title: "runtime.Callers", query: "arg=1"},
 		}, withArg(func(n int) string {
 			names := countCallers(n)
 			return fmt.Sprintf("frames=%d\n%s\n", len(names), strings.Join(names, "\n"))
 		})},
-		{"/stack", "main.stackTrace", "debug.Stack from inside the probed frame", []trigger{
+		{"/stack", "main.stackTrace", "arg=N", "debug.Stack from inside the probed frame", []trigger{
 			{id: "debug-stack", title: "debug.Stack", query: "arg=1"},
 		}, withArg(func(n int) string {
 			return stackTrace(n) + "\n"
 		})},
-		{"/hop", "main.hopThreads", "the goroutine resumes on another OS thread before returning", []trigger{
+		{"/hop", "main.hopThreads", "arg=N", "the goroutine resumes on another OS thread before it returns (the kernel's SIGILL)", []trigger{
 			{id: "thread-hop", title: "return on another OS thread", query: "arg=100", varies: `moved threads: \w+`},
 		}, withArg(func(n int) string {
 			return fmt.Sprintf("hopThreads(%d) moved threads: %v\n", n, hopThreads(n) == 1)
 		})},
-		{"/inline", "main.addOne", "a function the compiler inlined: no symbol to probe", nil, withArg(func(n int) string {
+		{"/inline", "main.addOne", "arg=N", "inlined everywhere: no symbol to probe (main.square: partly inlined)", nil, withArg(func(n int) string {
 			return fmt.Sprintf("addOne(%d) = %d, square = %d, squareFunc = %d\n", n, addOne(n), square(n), squareFunc(n))
 		})},
-		{"/classify", "main.classify", "several RET instructions and a defer", nil, withArg(func(n int) string {
+		{"/classify", "main.classify", "arg=N", "several RET instructions and a defer", nil, withArg(func(n int) string {
 			return fmt.Sprintf("classify(%d) = %s\n", n, classify(n))
 		})},
-		{"/words", "main.wordStats", "a Go string argument and two return values", nil, func(w http.ResponseWriter, r *http.Request) {
+		{"/words", "main.wordStats", "s=TEXT", "a Go string argument (ptr+len) and two return values", nil, func(w http.ResponseWriter, r *http.Request) {
 			s := r.URL.Query().Get("s")
 			if len(s) > 4096 {
 				http.Error(w, "s is longer than 4096 bytes; send a shorter string", http.StatusBadRequest)
@@ -142,7 +142,7 @@ type listingJSON struct {
 func listing() listingJSON {
 	l := listingJSON{Endpoints: []endpointJSON{}, Triggers: []triggerJSON{}, Shapes: []endpointJSON{}}
 	for _, rt := range routes() {
-		l.Endpoints = append(l.Endpoints, endpointJSON{Path: rt.path, Symbol: rt.symbol, Shows: rt.shows})
+		l.Endpoints = append(l.Endpoints, endpointJSON{Path: rt.path, Symbol: rt.symbol, Params: rt.params, Shows: rt.shows})
 		for _, t := range rt.triggers {
 			l.Triggers = append(l.Triggers, triggerJSON{ID: t.id, Title: t.title, Path: rt.path + "?" + t.query, Symbol: rt.symbol, Varies: t.varies})
 		}

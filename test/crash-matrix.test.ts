@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCrashMatrix, triggers, type CrashMatrix } from '../engines/crash-matrix.ts';
+import { runCrashMatrix, type CrashMatrix } from '../engines/crash-matrix.ts';
 import { goToolchain, oldGo } from '../core/go.ts';
 import { openProbes } from '../bpf/ts/index.ts';
 import { linksHeldBy } from '../bpf/ts/index.ts';
@@ -14,7 +14,8 @@ const cell = (m: CrashMatrix, go: string, trigger: string, probe: string) => {
 test('crash matrix on the current Go: uretprobe crashes or lies, uprobe and ret never do', async () => {
   const tc = await goToolchain();
   const m = await runCrashMatrix({ toolchains: [tc] });
-  assert.equal(m.cells.length, triggers.length * 4);
+  assert.ok(m.triggers.length >= 8, 'the server lists its triggers');
+  assert.equal(m.cells.length, m.triggers.length * 4);
   const growth = cell(m, tc.version, 'stack-growth', 'uretprobe');
   assert.equal(growth.outcome, 'crash');
   assert.equal(growth.crashKind, 'unexpected-return-pc');
@@ -22,7 +23,7 @@ test('crash matrix on the current Go: uretprobe crashes or lies, uprobe and ret 
   const callers = cell(m, tc.version, 'callers', 'uretprobe');
   assert.equal(callers.outcome, 'survive-but-wrong');
   assert.match(callers.wrong!, /"frames=1" instead of "frames=\d+"/);
-  for (const t of triggers) {
+  for (const t of m.triggers) {
     const baseline = cell(m, tc.version, t.id, 'none');
     assert.equal(baseline.outcome, 'survive', `${t.id} unprobed`);
     for (const probe of ['uprobe', 'ret']) {
@@ -44,7 +45,7 @@ test('crash matrix on Go 1.19: the old runtime crashes on stack growth and lies 
   const tc = await goToolchain(oldGo);
   const m = await runCrashMatrix({
     toolchains: [tc],
-    triggers: triggers.filter((t) => ['stack-growth', 'callers'].includes(t.id)),
+    triggers: ['stack-growth', 'callers'],
     probes: ['none', 'uretprobe', 'ret'],
   });
   assert.equal(cell(m, tc.version, 'stack-growth', 'uretprobe').outcome, 'crash');

@@ -3,31 +3,45 @@ import { dirname } from 'node:path';
 import { flags, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { availableToolchains, goToolchain } from '../../core/go.ts';
-import { at } from '../../core/paths.ts';
+import { at, serverBinary } from '../../core/paths.ts';
+import { renderEndpointsMarkdown, serverListing } from '../../engines/server-listing.ts';
 import { say } from '../../core/ui.ts';
 import { LabError } from '../../core/errors.ts';
 
 export const crashMatrixPath = at('docs', 'data', 'crash-matrix.json');
 
-/** Stores a matrix for the site (docs/data) and the README's generated table. */
+/** Stores a matrix for the site (docs/data) and the README's generated tables: the matrix and the server's endpoints. */
 async function saveMatrix(matrix: import('../../engines/crash-matrix.ts').CrashMatrix): Promise<void> {
   const { renderMatrixMarkdown } = await import('../../engines/crash-matrix.ts');
   const { updateReadmeBlock } = await import('../../engines/readme.ts');
   await mkdir(dirname(crashMatrixPath), { recursive: true });
   await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
   await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
+  await updateReadmeBlock('endpoints', '## The server', renderEndpointsMarkdown(serverListing()));
+}
+
+/** The trigger ids for the usage text, from the built server (its route table is their one source). */
+function listedTriggerIds(): string {
+  try {
+    return serverListing().triggers.map((t) => t.id).join(', ');
+  } catch {
+    return 'those `server/server -list` prints (./lab build first)';
+  }
 }
 
 export const crashMatrixCommand: Command = {
   name: 'crash-matrix',
   summary: 'run every crash trigger under every probe kind and Go toolchain; classify each cell',
-  usage:
-    './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…]\n' +
-    '  triggers: plain, stack-growth, gc, panic-through, recover-inside, callers, debug-stack, thread-hop\n  probes: none, uprobe, uretprobe, ret\n' +
-    '  --write stores the result in docs/data/crash-matrix.json (the site) and the README table; --no-fetch skips Go 1.27.3 from the module proxy',
+  get usage() {
+    return (
+      './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…]\n' +
+      `  triggers: ${listedTriggerIds()}\n  probes: none, uprobe, uretprobe, ret\n` +
+      '  --write stores the result in docs/data/crash-matrix.json (the site) and the README tables; --no-fetch skips Go 1.27.3 from the module proxy'
+    );
+  },
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { probeKinds, renderMatrixText, runCrashMatrix, triggers } = await import('../../engines/crash-matrix.ts');
+    const { chooseTriggers, probeKinds, renderMatrixText, runCrashMatrix } = await import('../../engines/crash-matrix.ts');
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = flags(argv, {
       json: { type: 'boolean' },
@@ -37,21 +51,18 @@ export const crashMatrixCommand: Command = {
       trigger: { type: 'string', multiple: true },
       probe: { type: 'string', multiple: true },
     });
-    const chosen = values.trigger ? triggers.filter((t) => values.trigger!.includes(t.id)) : triggers;
-    if (values.trigger && chosen.length !== values.trigger.length) {
-      throw new LabError(`unknown trigger in ${values.trigger.join(',')}`, `pick from: ${triggers.map((t) => t.id).join(', ')}`);
-    }
     const probes = (values.probe ?? [...probeKinds]) as ProbeKind[];
     const badProbe = probes.find((p) => !probeKinds.includes(p));
     if (badProbe) throw new LabError(`unknown probe kind ${badProbe}`, `pick from: ${probeKinds.join(', ')}`);
     await buildAll({}, ['server', 'addon']);
+    const chosen = chooseTriggers(serverBinary, values.trigger);
     const toolchains = values.go
       ? await Promise.all(values.go.map((g) => goToolchain(g)))
       : await availableToolchains({ fetchNewer: !values['no-fetch'] });
     say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}`);
     const matrix = await runCrashMatrix({
       toolchains,
-      triggers: chosen,
+      triggers: values.trigger,
       probes,
       onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
     });
