@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../engines/services/jupyter.ts';
 import { at } from '../core/paths.ts';
-import { alive, jupyterServerPid, kernelPids, managers } from './jupyter-support.ts';
+import { alive, jupyterServerPid, kernelPids, managers, pids } from './jupyter-support.ts';
 
 test('the tslab kernelspec is project-local and points at the project tslab by absolute path', () => {
   assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
@@ -69,4 +70,43 @@ test('the tslab kernel runs TypeScript (1+1) through @jupyterlab/services, and s
   }
   assert.ok(!alive(kernelPid), `kernel ${kernelPid} still runs after stop()`);
   await assert.rejects(fetch(new URL('api/status', j.url)), 'the server still answers after stop()');
+});
+
+/** Every file under dir (a directory we may not enter is skipped: nobody else may either). */
+function filesUnder(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
+  } catch {
+    return [];
+  }
+}
+
+test('the token is on no command line, in no file another user can read, and terminals are off', async () => {
+  await using j = await startJupyter();
+  const cmdlines = pids().map((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  });
+  assert.ok(cmdlines.some((c) => c.includes('jupyter-lab')), 'no jupyter-lab process seen');
+  assert.deepEqual(cmdlines.filter((c) => c.includes(j.token)), [], 'the token is on a command line');
+
+  // A file holding the token must be the owner's alone, and so must every directory on the way to it.
+  const holders = filesUnder(at('.lab')).filter((f) => readFileSync(f, 'utf8').includes(j.token));
+  assert.ok(holders.some((f) => /jpserver-\d+\.json$/.test(f)), `Jupyter wrote no runtime file with its token: ${holders.join(', ')}`);
+  for (const f of holders) assert.equal(statSync(f).mode & 0o077, 0, `${f} is readable by others (${(statSync(f).mode & 0o777).toString(8)})`);
+  assert.equal(statSync(jupyterEnv().JUPYTER_RUNTIME_DIR!).mode & 0o077, 0, 'the runtime directory is open to others');
+
+  const headers = { Authorization: `token ${j.token}` };
+  const terminals = await fetch(new URL('api/terminals', j.url), { method: 'POST', headers });
+  assert.equal(terminals.status, 404, `POST api/terminals with the token → ${terminals.status} (terminals must be off)`);
+  assert.equal((await fetch(new URL('api/status', j.url), { headers })).status, 200);
+});
+
+test('terminals only when asked for', async () => {
+  await using j = await startJupyter({ terminals: true });
+  const list = await fetch(new URL('api/terminals', j.url), { headers: { Authorization: `token ${j.token}` } });
+  assert.equal(list.status, 200);
 });

@@ -1,9 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/proc.ts';
+import { say } from '../../core/ui.ts';
 import type { SetupStep } from '../../core/setup-step.ts';
 
 /** The project-local venv that holds JupyterLab + Jupyter Server (requirements-jupyter.txt). */
@@ -30,6 +34,8 @@ export function jupyterEnv(): NodeJS.ProcessEnv {
     JUPYTER_RUNTIME_DIR: at('.lab', 'jupyter', 'runtime'),
   };
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  // Jupyter writes the token into jpserver-*.json and jpserver-*-open.html here.
+  chmodSync(dirs.JUPYTER_RUNTIME_DIR, 0o700);
   return { ...process.env, ...dirs, JUPYTER_PLATFORM_DIRS: '1', PYDEVD_DISABLE_FILE_VALIDATION: '1' };
 }
 
@@ -44,14 +50,24 @@ export interface RunningJupyter extends AsyncDisposable {
 export interface StartJupyterOptions {
   /** Defaults to a free port chosen by the OS. */
   port?: number;
+  /** Jupyter's terminals (a root shell for whoever has the token): off unless asked for. */
+  terminals?: boolean;
 }
+
+/** Every lab Jupyter serves under this path, so the site can proxy it as is (engines/services/site.ts). */
+export const jupyterBasePath = '/jupyter/';
+
+/** One private directory (0700) per running server, holding the config file with its token. */
+const privateConfigRoot = at('.lab', 'jupyter', 'private');
 
 /** Origins allowed to call the server from a browser: the docs site and the workshop on loopback. */
 const loopbackOrigins = String.raw`^https?://(127\.0\.0\.1|localhost)(:\d+)?$`;
 
 /**
  * Starts JupyterLab (Jupyter Server 2) from the project venv on 127.0.0.1 with a random token
- * and the project-local tslab kernelspec; resolves once /api/status answers.
+ * and the project-local tslab kernelspec; resolves once /api/status answers. The token reaches it
+ * in a 0600 config file, never on its command line (`ps` shows that to every user), and the
+ * server runs with umask 077 so what it writes (jpserver-*.json, *-open.html) is its own.
  */
 export async function startJupyter(opts: StartJupyterOptions = {}): Promise<RunningJupyter> {
   const jupyterLab = at('.venv', 'bin', 'jupyter-lab');
@@ -62,33 +78,47 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     throw new LabError(`the tslab kernelspec is missing (${tslabKernelJson()})`, 'run ./lab setup');
   }
   const token = randomBytes(24).toString('hex');
+  const env = jupyterEnv();
+  mkdirSync(privateConfigRoot, { recursive: true, mode: 0o700 });
+  const configDir = mkdtempSync(join(privateConfigRoot, 'server-')); // 0700
+  const configFile = join(configDir, 'jupyter_server_config.json');
+  await writeFileAtomic(configFile, JSON.stringify({ IdentityProvider: { token } }), 0o600);
   const args = [
     '--no-browser',
     '--allow-root',
+    `--config=${configFile}`,
     '--ServerApp.ip=127.0.0.1',
     `--ServerApp.port=${opts.port ?? 0}`,
     '--ServerApp.port_retries=0',
-    `--IdentityProvider.token=${token}`,
+    `--ServerApp.base_url=${jupyterBasePath}`,
+    `--ServerApp.terminals_enabled=${opts.terminals ? 'True' : 'False'}`,
     `--ServerApp.allow_origin_pat=${loopbackOrigins}`,
     `--ServerApp.root_dir=${root}`,
     '--ServerApp.open_browser=False',
     '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
     '--LabApp.news_url=None',
   ];
-  // Own process group, so stop() can also reach anything the server spawned directly.
-  const child = spawn(jupyterLab, args, {
-    cwd: root,
-    env: jupyterEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
+  // Own process group, so stop() can also reach anything the server spawned directly. The umask is
+  // inherited at fork: set for this one synchronous spawn only.
+  const umask = process.umask(0o077);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(jupyterLab, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  } finally {
+    process.umask(umask);
+  }
+  const forgetConfig = () => rmSync(configDir, { recursive: true, force: true });
+  let stop: (() => Promise<void>) | undefined;
+  const pid = child.pid;
+  // Known to the exit hook from the start: a command that ends while Jupyter starts leaves nothing behind.
+  if (pid) live.set(pid, () => stop?.() ?? Promise.resolve(killNow(pid)));
   let log = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
       log += d;
       const m = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(log);
-      if (m) resolve(`http://127.0.0.1:${m[1]}/`);
+      if (m) resolve(`http://127.0.0.1:${m[1]}${jupyterBasePath}`);
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -101,21 +131,27 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
         ),
       ),
     );
+  }).catch((e: unknown) => {
+    forgetConfig();
+    if (pid) killNow(pid);
+    live.delete(pid!);
+    throw e;
   });
   let stopped: Promise<void> | undefined;
-  const stop = () => (stopped ??= stopServer(child.pid!, url, token, exited));
+  stop = () => (stopped ??= stopServer(pid!, url, token, exited).finally(forgetConfig));
   try {
     await waitForStatus(url, token, exited);
   } catch (e) {
     await stop();
+    live.delete(pid!);
     throw e;
   }
+  // It answers, so it has read its config: the token now lives in its memory and its 0600 runtime files only.
+  forgetConfig();
   // Drain output so the pipes never fill up and block the server.
   child.stdout!.removeAllListeners('data').resume();
   child.stderr!.removeAllListeners('data').resume();
-  const pid = child.pid!;
-  live.set(pid, stop);
-  const stopAndForget = () => stop().finally(() => live.delete(pid));
+  const stopAndForget = () => stop!().finally(() => live.delete(pid!));
   return { url, token, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
 }
 
@@ -212,17 +248,48 @@ export async function stopAllJupyters(): Promise<void> {
   await Promise.all([...live.values()].map((s) => s()));
 }
 
-process.once('exit', () => {
-  // Last resort when the caller never stopped it: no time for a clean shutdown here.
-  for (const pid of live.keys()) {
-    for (const p of [pid, ...descendants(pid)]) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+/**
+ * For a command that runs Jupyter until its work is done: SIGINT (Ctrl-C), SIGTERM and SIGHUP stop every
+ * Jupyter this process started, kernels first, then end the process as that signal would (exit 128+n).
+ * Jupyter runs in a process group of its own, so the terminal's Ctrl-C never reaches it: without this the
+ * default action would end Node alone, exit hooks unrun. A second signal ends it at once (the exit hook
+ * still kills what is left). Returns the function that removes the handlers.
+ */
+export function stopJupytersOnSignals(): () => void {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+  const onSignal = (sig: NodeJS.Signals) => {
+    const code = 128 + (constants.signals[sig] ?? 0);
+    for (const s of signals) {
+      process.off(s, onSignal);
+      process.once(s, () => process.exit(code));
+    }
+    say(`${sig}: stopping Jupyter…`);
+    void stopAllJupyters().finally(() => process.exit(code));
+  };
+  for (const s of signals) process.on(s, onSignal);
+  return () => signals.forEach((s) => process.off(s, onSignal));
+}
+
+/** SIGKILL for a server, its process group and every descendant (kernels run in sessions of their own). */
+function killNow(pid: number): void {
+  const all = [pid, ...descendants(pid)];
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // the group is gone
+  }
+  for (const p of all) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
     }
   }
+}
+
+// Last resort when the caller never stopped it: no time for a clean shutdown here.
+process.once('exit', () => {
+  for (const pid of live.keys()) killNow(pid);
 });
 
 // ---- set-up: the venv and the kernelspec (registered in cli/setup.ts) ----
