@@ -253,7 +253,19 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
   try {
     const nb = recordedNotebooks().find((n) => n.view.slug.includes('preflight'))?.view;
     assert.ok(nb, 'no preflight notebook (notebooks/00-preflight.ipynb) to run');
-    const { page, problems } = await open(`/notebooks/${nb.slug}/`, live.url);
+    // A browser that never opened the grant link gets no kernel, and is told what to do.
+    const stranger = await open(`/notebooks/${nb.slug}/`, live.url);
+    const refused = stranger.page.locator('[data-testid="live-bar"][data-live="unreachable"]');
+    await refused.waitFor({ timeout: 15_000 });
+    assert.match((await refused.textContent()) ?? '', /link \.\/lab start printed/);
+    assert.deepEqual(stranger.problems.filter((p) => !/HTTP 401 .*\/jupyter\/api\/status|status of 401/.test(p)), []);
+    await stranger.page.close();
+
+    // The link ./lab start prints: it sets the session cookie and lands on the clean URL.
+    assert.ok(live.grantUrl, 'siteServe with Jupyter made no grant link');
+    const { page, problems } = await open(live.grantUrl, live.url);
+    assert.equal(page.url(), live.url, 'the grant link does not redirect to the clean URL');
+    await page.goto(new URL(`notebooks/${nb.slug}/`, live.url).href, { waitUntil: 'networkidle' });
     await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 15_000 });
     const codeCells = nb.cells.filter((c) => c.kind === 'code');
     const target = codeCells.findIndex((c) => c.kind === 'code' && c.outputs.length > 0) + 1;

@@ -1,4 +1,4 @@
-import { flags, type Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { defaultServerAddr } from '../../core/paths.ts';
@@ -11,10 +11,12 @@ export const startCommand: Command = {
     './lab start [--site-port=N] [--jupyter-port=N] [--no-app]\n' +
     '  everything listens on 127.0.0.1; Ctrl-C stops it all (and releases every probe the notebooks attached)',
   async run(argv) {
-    const { values } = flags(argv, {
-      'site-port': { type: 'string' },
-      'jupyter-port': { type: 'string' },
-      'no-app': { type: 'boolean' },
+    const { values } = parse('start', argv, {
+      flags: {
+        'site-port': { type: 'int', min: 0, max: 65535, default: 0 },
+        'jupyter-port': { type: 'int', min: 0, max: 65535, default: 0 },
+        'no-app': { type: 'bool' },
+      },
     });
     const started = Date.now();
     await ensureSetup();
@@ -24,10 +26,10 @@ export const startCommand: Command = {
     const { ManagedServer } = await import('../../engines/managed-server.ts');
 
     const jupyter = await step('start JupyterLab (tslab kernel)', () =>
-      startJupyter({ port: Number(values['jupyter-port'] ?? 0) }),
+      startJupyter({ port: values['jupyter-port'] }),
     );
     const site = await step('serve the docs site', () =>
-      siteServe({ port: Number(values['site-port'] ?? 0), jupyter: { url: jupyter.url, token: jupyter.token } }),
+      siteServe({ port: values['site-port'], jupyter: { url: jupyter.url, token: jupyter.token } }),
     );
     const app = values['no-app']
       ? undefined
@@ -41,16 +43,17 @@ export const startCommand: Command = {
     console.log(`
   The lab is running (${((Date.now() - started) / 1000).toFixed(1)} s):
 
-    Docs site     ${site.url}
+    Docs site     ${site.grantUrl ?? site.url}
+                  (this link works once: it lets this browser run the notebook cells; then ${site.url})
     JupyterLab    ${jupyter.url}lab?token=${jupyter.token}
     Notebooks     ${jupyter.url}lab/tree/notebooks?token=${jupyter.token}
 ${app ? `    Demo server   ${app.url}/?arg=42   (curl 'localhost:8091?arg=42')\n` : ''}
   Ctrl-C stops everything.`);
 
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    await new Promise<void>((resolve) => signals.forEach((s) => process.once(s, () => resolve())));
+    // A second signal while stopping ends the process at once; its exit hooks still kill Jupyter and its kernels.
+    signals.forEach((s) => process.once(s, () => process.exit(130)));
     say('stopping…');
     await Promise.allSettled([app?.stop(), site.stop(), jupyter.stop()]);
     say('stopped: Jupyter, the site and the demo server are down');

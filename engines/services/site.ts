@@ -1,22 +1,20 @@
 /**
  * The tutorial site: the incremental Docusaurus build (a `buildTargets` entry) and siteServe(),
- * which serves the built site on loopback and tells it where the Jupyter server is.
+ * which serves the built site on loopback and proxies the lab's Jupyter for the live cells.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { newestMtime } from '../../core/files.ts';
 import { say } from '../../core/ui.ts';
+import { startSiteServer, type SiteServer } from './site-server.ts';
 
 export const siteBuildDir = at('build');
 const docusaurusBin = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');
 /** Written after a successful build; its mtime is the build's. */
 const stampFile = join(siteBuildDir, '.lab-site-built');
-/** Where the pages learn about Jupyter (fetched at runtime by the live-cell client); siteServe writes its own copy. */
-export const labConfigFile = join(siteBuildDir, 'lab-config.json');
 const lockDir = at('.lab', 'site-build.lock');
 
 /** Everything the site is built from. */
@@ -32,10 +30,7 @@ function siteInputs(): { paths: string[]; include: (p: string) => boolean } {
       at('bench', 'results.json'),
       at('package-lock.json'),
     ],
-    include: (p) =>
-      !p.includes('.ipynb_checkpoints') &&
-      !p.endsWith('lab-config.json') &&
-      (!p.startsWith(at('notebooks')) || p.endsWith('.ipynb')),
+    include: (p) => !p.includes('.ipynb_checkpoints') && (!p.startsWith(at('notebooks')) || p.endsWith('.ipynb')),
   };
 }
 
@@ -110,28 +105,20 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
   });
 }
 
-/**
- * Tells a served site which Jupyter server the notebook pages run cells on (null: none). Always
- * written: a missing file would be a 404 in every notebook page's console.
- */
-export function writeLabConfig(jupyter: { url: string; token: string } | null, file = labConfigFile): void {
-  writeFileSync(file, JSON.stringify({ jupyter }, null, 2) + '\n');
-  chmodSync(file, 0o600); // it holds the Jupyter token
-}
-
 export interface SiteServeOptions {
   /** 0 or absent: a free port. */
   port?: number;
   /** Defaults to 127.0.0.1. */
   host?: string;
-  /** The Jupyter server the notebook pages run cells on (written to build/lab-config.json). */
+  /** The Jupyter server the notebook pages run cells on, proxied under its base path (the token stays here). */
   jupyter?: { url: string; token: string };
 }
 
 export interface ServedSite extends AsyncDisposable {
   url: string;
   port: number;
-  pid: number;
+  /** With `jupyter`: the one-time link that lets a browser use it (print it to the user's terminal only). */
+  grantUrl: string | null;
   /** The snapshot of build/ being served. */
   dir: string;
   stop(): Promise<void>;
@@ -139,7 +126,7 @@ export interface ServedSite extends AsyncDisposable {
 
 /**
  * A private copy of build/, taken under the build lock: a rebuild by another ./lab command (which
- * empties build/ first) never breaks a running site, and each served copy has its own lab-config.json.
+ * empties build/ first) never breaks a running site.
  */
 async function snapshotBuild(): Promise<string> {
   return withBuildLock(async () => {
@@ -153,84 +140,41 @@ async function snapshotBuild(): Promise<string> {
   });
 }
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Whether `url` answers with a 2xx within 2 s. */
-export async function answers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    await res.arrayBuffer();
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
+const loopback = ['127.0.0.1', 'localhost', '::1'];
 
 /**
- * Serves the built site (`docusaurus serve`) and resolves once it answers. With `jupyter`, the
- * notebook pages' Run buttons use that server; without, build/lab-config.json says there is none,
- * so no stale token from an earlier run is offered.
+ * Serves the built site (engines/services/site-server.ts) in this process. With `jupyter`, the
+ * notebook pages' Run buttons use that server through the site's proxy, once the browser has opened
+ * grantUrl; /lab-config.json tells the pages where it is (never the token).
  */
 export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite> {
-  const dir = await snapshotBuild();
-  const configFile = join(dir, 'lab-config.json');
-  writeLabConfig(opts.jupyter ?? null, configFile);
-
   const host = opts.host ?? '127.0.0.1';
-  const port = opts.port || (await freePort(host));
-  const child = spawn(
-    process.execPath,
-    [docusaurusBin, 'serve', '--dir', dir, '--host', host, '--port', String(port), '--no-open'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DOCUSAURUS_TELEMETRY_DISABLED: '1' } },
-  );
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-      await exit;
-      clearTimeout(timer);
-    }
-    rmSync(dir, { recursive: true, force: true }); // with the token in its lab-config.json
-  };
-  const deadline = Date.now() + 60_000;
-  while (!(await answers(url))) {
-    if (exited || Date.now() > deadline) {
-      await stop();
-      const why = log.trim().split('\n').slice(-3).join(' | ');
-      throw new LabError(`the site server did not start on ${url}${why ? `: ${why}` : ''}`, `is port ${port} taken? pass another or leave it out`);
-    }
-    await sleep(200);
+  if (opts.jupyter && !loopback.includes(host)) {
+    throw new LabError(`the site proxies Jupyter and must listen on loopback, not ${host}`, 'leave --host out, or serve the site without Jupyter');
   }
-  live.set(stop, { kill: () => child.kill('SIGKILL'), dir });
-  const stopAndForget = () => stop().finally(() => live.delete(stop));
-  return { url, port, pid: child.pid!, dir, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
+  const dir = await snapshotBuild();
+  let site: SiteServer;
+  try {
+    site = await startSiteServer({ dir, host, port: opts.port ?? 0, jupyter: opts.jupyter });
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    const err = e as NodeJS.ErrnoException;
+    throw new LabError(`the site server did not start on ${host}:${opts.port ?? 0}: ${err.code ?? err.message}`, `is port ${opts.port} taken? pass another or leave it out`);
+  }
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${site.port}/`;
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= site.close().finally(() => {
+      rmSync(dir, { recursive: true, force: true });
+      live.delete(dir);
+    }));
+  live.add(dir);
+  const grantUrl = site.grantPath ? new URL(site.grantPath, url).href : null;
+  return { url, port: site.port, grantUrl, dir, stop, [Symbol.asyncDispose]: stop };
 }
 
-const live = new Map<() => Promise<void>, { kill(): void; dir: string }>();
+const live = new Set<string>();
 process.once('exit', () => {
-  // Synchronous last rites: kill the servers, remove their snapshots.
-  for (const { kill, dir } of live.values()) {
-    kill();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // Synchronous last rites: the snapshots go (the servers end with the process).
+  for (const dir of live) rmSync(dir, { recursive: true, force: true });
 });
