@@ -10,6 +10,7 @@ export * from './preflight.ts';
 export * from './lab-server.ts';
 export * from './probes.ts';
 export * from './charts.ts';
+export * from './exercises.ts';
 export { parseCrash, renderForensicsHtml, renderForensicsText } from '../engines/forensics.ts';
 export { resetLab } from './reset.ts';
 export * as crashMatrix from '../engines/crash-matrix.ts';

@@ -14,6 +14,7 @@ import { runTracerCommand } from './run-tracer.ts';
 import { inliningCommand } from './inlining.ts';
 import { notebooksCommand } from './notebooks.ts';
 import { benchCommand } from './bench.ts';
+import { exercisesCommand } from './exercises.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -29,6 +30,7 @@ export const commands: Command[] = [
   pairingCommand,
   inliningCommand,
   notebooksCommand,
+  exercisesCommand,
   benchCommand,
   workshopCommand,
 ];

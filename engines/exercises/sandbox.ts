@@ -1,0 +1,145 @@
+/**
+ * Where a check runs a learner's attempt: fresh private servers (a copy of the binary each, so no
+ * probe touches anyone else's process) and the attempt's probes, all closed when the check ends —
+ * whatever the attempt did or threw.
+ */
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { linksHeldBy, openExecutable, openProbes, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
+import { buildDefaultServer } from '../../core/go.ts';
+import { LabError } from '../../core/errors.ts';
+import { ManagedServer, type ServerExit } from '../managed-server.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A server an attempt may probe, crash or stop; `exe` is its private binary, opened for tracing. */
+export class SandboxServer {
+  private constructor(
+    readonly managed: ManagedServer,
+    readonly exe: TracedExecutable,
+    private readonly dir: string,
+  ) {}
+
+  static async start(binary: string): Promise<SandboxServer> {
+    const dir = await mkdtemp(join(tmpdir(), 'lab-exercise-'));
+    try {
+      const copy = join(dir, 'server');
+      await copyFile(binary, copy);
+      const managed = await ManagedServer.start({ binary: copy, dieWithParent: true });
+      return new SandboxServer(managed, await openExecutable(copy), dir);
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  get url(): string {
+    return this.managed.url;
+  }
+  get pid(): number {
+    return this.managed.pid;
+  }
+  get binary(): string {
+    return this.managed.binary;
+  }
+  get alive(): boolean {
+    return this.managed.alive;
+  }
+  get stderr(): string {
+    return this.managed.stderr;
+  }
+  get exit(): ServerExit | undefined {
+    return this.managed.exit;
+  }
+
+  /** GET a path; a dead server answers status 0 with the network error as body. */
+  get(path: string, timeoutMs = 15000): Promise<{ status: number; body: string }> {
+    return this.managed.get(path, timeoutMs);
+  }
+
+  /** /proc/PID/maps now ('' once the server is gone). */
+  async maps(): Promise<string> {
+    return readFile(`/proc/${this.pid}/maps`, 'utf8').catch(() => '');
+  }
+
+  /** True once the server has died, waiting at most `ms` for it. */
+  async diesWithin(ms: number): Promise<boolean> {
+    await Promise.race([this.managed.exited, sleep(ms)]);
+    return !this.alive;
+  }
+
+  async close(): Promise<void> {
+    await this.managed.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Uprobe links this process holds, as the kernel lists them (its own exit tracepoint aside). */
+const uprobeLinks = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint').length;
+
+/** What a "do it" attempt is called with. */
+export interface AttemptContext {
+  /** A fresh private server, started for this check. */
+  server: SandboxServer;
+  /** The server's binary, opened for tracing (server.exe). */
+  exe: TracedExecutable;
+  /** One more fresh server (with its own `exe`), for experiments that crash servers; closed with the check. */
+  startServer(): Promise<SandboxServer>;
+}
+
+export type Attempt = (ctx: AttemptContext) => unknown;
+
+/** Servers and probes made during one check; close() leaves none of them. */
+export class Sandbox {
+  private readonly servers: SandboxServer[] = [];
+  private readonly probesBefore = new Set<Probe>(openProbes());
+  private readonly linksBefore = uprobeLinks();
+
+  private constructor(readonly binary: string) {}
+
+  /** The machine's server build (rebuilt when its sources changed). */
+  static async open(): Promise<Sandbox> {
+    const binary = await buildDefaultServer().catch((e) => {
+      throw new LabError(`cannot build the server for the check: ${(e as Error).message}`, 'run ./lab build server', { cause: e });
+    });
+    return new Sandbox(binary);
+  }
+
+  async startServer(): Promise<SandboxServer> {
+    const s = await SandboxServer.start(this.binary);
+    this.servers.push(s);
+    return s;
+  }
+
+  async context(): Promise<AttemptContext> {
+    const server = await this.startServer();
+    return { server, exe: server.exe, startServer: () => this.startServer() };
+  }
+
+  /** Probes opened since the sandbox was, oldest first. */
+  newProbes(): Probe[] {
+    return openProbes().filter((p) => !this.probesBefore.has(p));
+  }
+
+  async close(): Promise<void> {
+    const probes = this.newProbes();
+    for (const p of probes) p.close();
+    await Promise.all(probes.map((p) => p.detached));
+    await Promise.all(this.servers.splice(0).map((s) => s.close()));
+    // Probes the attempt closed itself detach in the background: wait until the kernel shows none of them.
+    for (let i = 0; i < 60 && uprobeLinks() > this.linksBefore; i++) await sleep(50);
+  }
+}
+
+/** An attempt saved as source (what Function.prototype.toString gave in the kernel) made callable again. */
+export function attemptFromSource(source: string): Attempt {
+  let fn: unknown;
+  try {
+    fn = new Function(`"use strict"; return (${source});`)();
+  } catch (e) {
+    throw new LabError(`the saved attempt does not compile: ${(e as Error).message}`, 'run the exercise cell again');
+  }
+  if (typeof fn !== 'function') throw new LabError('the saved attempt is not a function', 'run the exercise cell again');
+  return fn as Attempt;
+}

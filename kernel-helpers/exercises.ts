@@ -1,0 +1,124 @@
+/**
+ * Exercises as cells use them:
+ *   lab.exercise("03-kill-the-server")            the card: task, choices, state on this machine
+ *   lab.predict("02-arg-register", "a")           lock a prediction in
+ *   await lab.attempt("05-survive-growth", async ({ server, exe }) => { … })   save and check (the Check button)
+ *   await lab.explain("04-hijacked-slot", { slot, frame }, { stderr, maps })
+ *   await lab.check("02-arg-register")            judge what is saved, on the real kernel
+ *   lab.hint(name) · lab.solution(name) · await lab.resetExercises("05")
+ * The checks live in engines/exercises (the CLI runs the same ones).
+ */
+import { LabError } from '../core/errors.ts';
+import { exercise as find, exercisesOf, attemptSignature, checkSaved, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
+import { parseCrash } from '../engines/forensics.ts';
+import { escapeHtml, showHtml, preHtml } from './display.ts';
+
+function known(name: string): Exercise {
+  const ex = find(name);
+  if (!ex) throw new LabError(`no exercise named "${name}"`, 'see ./lab exercises --names');
+  return ex;
+}
+
+const md = (s: string) => escapeHtml(s).replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>');
+const kindLabel = { predict: 'Predict, then run', do: 'Do it', explain: 'Explain the evidence' } as const;
+
+/** The card of an exercise as HTML (the workshop can put the same card on screen). */
+export function exerciseHtml(ex: Exercise, state?: { answer?: string; result?: Verdict }): string {
+  const choices =
+    ex.kind === 'predict'
+      ? `<ol type="a" style="list-style:none;padding-left:0">${ex.choices.map((c) => `<li><code>${escapeHtml(c.id)}</code> ${md(c.text)}${state?.answer === c.id ? ' ← your answer' : ''}</li>`).join('')}</ol>`
+      : '';
+  const result = state?.result ? `<p>${state.result.pass ? '✅ passed' : '❌ not yet'}: ${escapeHtml(state.result.message)}</p>` : '';
+  return `<div class="lab-exercise" data-exercise="${escapeHtml(ex.name)}"><p><b>${kindLabel[ex.kind]} · ${escapeHtml(ex.title)}</b> <code>${escapeHtml(ex.name)}</code></p><p>${md(ex.prompt)}</p>${choices}${result}</div>`;
+}
+
+/** Shows the exercise's card with what this machine has saved for it. */
+export async function exercise(name: string): Promise<void> {
+  const ex = known(name);
+  const saved = (await readProgress())[name];
+  showHtml(exerciseHtml(ex, saved));
+}
+
+function say(name: string, v: Verdict): Verdict {
+  console.log(`${v.pass ? '✓ pass' : '✗ not yet'} · ${name}: ${v.message}`);
+  return v;
+}
+
+/** Locks a prediction in; an empty choice says how to answer, a second answer is refused. */
+export async function predict(name: string, choice: string): Promise<void> {
+  const ex = known(name);
+  if (ex.kind !== 'predict') throw new LabError(`${name} is not a prediction`, `use lab.${ex.kind === 'do' ? 'attempt' : 'explain'}`);
+  const ids = ex.choices.map((c) => c.id);
+  const saved = (await readProgress())[name];
+  if (saved?.answer !== undefined) {
+    console.log(`${name}: locked in as ${saved.answer} (lab.resetExercises("${name}") to answer again)`);
+    return;
+  }
+  if (!choice) {
+    console.log(`${name}: no answer yet — put one of ${ids.join(', ')} between the quotes and run this cell`);
+    return;
+  }
+  if (!ids.includes(choice)) throw new LabError(`"${choice}" is none of the choices`, `answer one of ${ids.join(', ')}`);
+  await save(name, { answer: choice });
+  console.log(`${name}: locked in ${choice} — now run the next cells; lab.check("${name}") says who was right`);
+}
+
+/** The Check button of a "do it" cell: saves the attempt (its source, for ./lab exercises --check) and checks it on a fresh server. */
+export async function attempt(name: string, fn: Attempt): Promise<Verdict> {
+  const ex = known(name);
+  if (ex.kind !== 'do') throw new LabError(`${name} is not a "do it" exercise`, ex.kind === 'predict' ? 'use lab.predict' : 'use lab.explain');
+  if (typeof fn !== 'function') throw new LabError('pass your attempt as a function', `${attemptSignature} { … }`);
+  await save(name, { attempt: fn.toString() });
+  return say(name, await checkSaved(name, fn));
+}
+
+/** Points at the evidence in a crash: saves what you pointed at with the crash text, and checks it. */
+export async function explain(name: string, answer: { slot: string; frame: string }, crash: { stderr: string; maps?: string }): Promise<Verdict> {
+  const ex = known(name);
+  if (ex.kind !== 'explain') throw new LabError(`${name} is not an "explain" exercise`, 'use lab.predict or lab.attempt');
+  await save(name, { evidence: { slot: String(answer?.slot ?? ''), frame: String(answer?.frame ?? ''), stderr: crash.stderr, maps: crash.maps ?? '' } });
+  return say(name, await checkSaved(name));
+}
+
+/** Judges what is saved for the exercise on the real kernel and prints the one-line verdict. */
+export async function check(name: string): Promise<Verdict> {
+  const ex = known(name);
+  const v = await checkSaved(name);
+  if (ex.kind === 'predict' && (await readProgress())[name]?.answer !== undefined) console.log(`why: ${ex.why}`);
+  return say(name, v);
+}
+
+/** The next hint (each call shows one more). */
+export async function hint(name: string): Promise<void> {
+  const ex = known(name);
+  const shown = Math.min(((await readProgress())[name]?.hints ?? 0) + 1, ex.hints.length);
+  await save(name, { hints: shown });
+  ex.hints.slice(0, shown).forEach((h, i) => console.log(`hint ${i + 1}/${ex.hints.length}: ${h}`));
+}
+
+/** The solution, to read (run it by pasting it into the attempt). */
+export function solution(name: string): void {
+  const ex = known(name);
+  if (ex.kind === 'predict') console.log(`answer: ${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)?.text} — ${ex.why}`);
+  else showHtml(`${preHtml(ex.kind === 'do' ? `${attemptSignature} {\n${indent(ex.solution)}\n}` : ex.solution)}<p>${md(ex.why)}</p>`);
+}
+
+const indent = (s: string) => s.replace(/^/gm, '  ');
+
+/** The runtime's crash lines up to the end of its stack dump: what the "explain" exercise asks you to read. */
+export function showCrashDump(stderr: string): void {
+  const lines = stderr.split('\n');
+  const from = lines.findIndex((l) => /unexpected return pc/.test(l));
+  if (from < 0 || !parseCrash(stderr)) throw new LabError('this text holds no "unexpected return pc" crash', 'crash the server under a uretprobe first');
+  const end = lines.findIndex((l, i) => i > from + 2 && !/^([0-9a-f]{16}:|0x[0-9a-f]{16}:|\s+\^|\s+7 6 5 4)/.test(l));
+  console.log(lines.slice(from, end < 0 ? undefined : end).join('\n'));
+}
+
+/** Forgets this machine's progress: one exercise by name, a notebook's by its number, or all. */
+export async function resetExercises(which?: string): Promise<string[]> {
+  const names = which === undefined ? undefined : find(which) ? [which] : exercisesOf(which).map((e) => e.name);
+  if (names?.length === 0) throw new LabError(`"${which}" is neither an exercise nor a notebook number`, 'pass e.g. "05" or "05-survive-growth"');
+  const gone = await forget(names);
+  console.log(`forgot ${gone.length} exercise(s)`);
+  return gone;
+}
