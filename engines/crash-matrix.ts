@@ -233,6 +233,36 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
 /** What the matrix depends on: the server's sources, the BPF programs, the classification code. */
 export const matrixInputsHash = (): string => inputsHash(recording('crash matrix'));
 
+/**
+ * A partial run laid over the recorded matrix: its cells replace the same (go, trigger, probe)
+ * cells and every other recorded cell stays. Triggers keep the recorded order (updated from the
+ * run), a trigger new to the run comes last. The merged file keeps the run's inputs hash only when the
+ * recorded cells were made from the same sources — otherwise it stays stale, as it is.
+ */
+export function mergeMatrix(recorded: CrashMatrix, run: CrashMatrix): CrashMatrix {
+  const key = (c: Cell) => `${c.go}\0${c.trigger}\0${c.probe}`;
+  const fresh = new Set(run.cells.map(key));
+  const cells = [...recorded.cells.filter((c) => !fresh.has(key(c))), ...run.cells];
+  const fromRun = (t: Trigger) => run.triggers.find((r) => r.id === t.id) ?? t;
+  const triggers = [...recorded.triggers.map(fromRun), ...run.triggers.filter((r) => !recorded.triggers.some((t) => t.id === r.id))];
+  const union = <T>(a: readonly T[], b: readonly T[]) => [...a, ...b.filter((x) => !a.includes(x))];
+  const probes = probeKinds.filter((p) => recorded.probes.includes(p) || run.probes.includes(p));
+  const toolchains = union(recorded.toolchains, run.toolchains);
+  const order = (c: Cell) => [toolchains.indexOf(c.go), triggers.findIndex((t) => t.id === c.trigger), probes.indexOf(c.probe)];
+  cells.sort((a, b) => {
+    const [x, y] = [order(a), order(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  });
+  return {
+    ...run,
+    inputsHash: recorded.inputsHash === run.inputsHash ? run.inputsHash : recorded.inputsHash,
+    toolchains,
+    triggers,
+    probes,
+    cells,
+  };
+}
+
 /** Reads a recorded matrix (docs/data/crash-matrix.json). */
 export function readMatrix(path: string): CrashMatrix {
   return JSON.parse(readFileSync(path, 'utf8')) as CrashMatrix;

@@ -1,5 +1,6 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { at } from '../core/paths.ts';
+import { writeFileAtomic } from '../core/files.ts';
 
 /**
  * Replaces the generated block `<!-- NAME:start -->…<!-- NAME:end -->` in README.md (appending
@@ -14,5 +15,5 @@ export async function updateReadmeBlock(name: string, heading: string, markdown:
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
   const next = i >= 0 && j > i ? readme.slice(0, i) + block + readme.slice(j + end.length) : `${readme.trimEnd()}\n\n${heading}\n\n${block}\n`;
-  await writeFile(path, next);
+  await writeFileAtomic(path, next);
 }

@@ -37,15 +37,24 @@ export interface RecordCrashOptions {
   request?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Resolves undefined after ms unless cancelled: a pending timer would keep the process alive. */
+function timeout(ms: number): { done: Promise<undefined>; cancel(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const done = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+  });
+  return { done, cancel: () => clearTimeout(timer) };
+}
 
 export async function recordCrash(opts: RecordCrashOptions): Promise<CrashRecording> {
   const { symbol = 'main.demo', warmup = '/?arg=1', request = '/?arg=2000' } = opts;
+  // Refused before anything runs or is copied: a missing file or one that is not a Go program.
+  await openExecutable(opts.binary);
   // A private copy: the uretprobe must not touch anyone else's server.
   const dir = await mkdtemp(join(tmpdir(), 'lab-crash-'));
   const binary = join(dir, 'server');
-  await copyFile(opts.binary, binary);
   try {
+    await copyFile(opts.binary, binary);
     await using server = await ManagedServer.start({ binary });
     const exe = await openExecutable(binary);
     using _probe = exe.uretprobe(symbol, { pid: server.pid });
@@ -53,7 +62,8 @@ export async function recordCrash(opts: RecordCrashOptions): Promise<CrashRecord
     if (warm.status !== 200) throw new LabError(`warm-up ${warmup} failed: ${warm.status} ${warm.body}`, 'check the server output');
     const maps = await readFile(`/proc/${server.pid}/maps`, 'utf8');
     await server.get(request);
-    const exit = await Promise.race([server.exited, sleep(10000).then(() => undefined)]);
+    const wait = timeout(10000);
+    const exit = await Promise.race([server.exited, wait.done]).finally(wait.cancel);
     if (!exit) throw new LabError(`${request} did not crash the server under a uretprobe on ${symbol}`, 'pick a request that grows the stack');
     const forensics = parseCrash(exit.stderr, maps);
     if (!forensics) throw new LabError(`the server died (${exit.signal ?? exit.code}) without a Go crash message`, 'see its stderr');

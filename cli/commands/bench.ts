@@ -1,5 +1,6 @@
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { flags, type Command } from '../command.ts';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { parse, shown, type Command } from '../command.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { buildAll } from '../build.ts';
 import { at } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
@@ -15,20 +16,20 @@ export const benchCommand: Command = {
     '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead\n' +
     '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)',
   async run(argv) {
-    const { values } = flags(argv, { quick: { type: 'boolean', default: false }, only: { type: 'string' }, readme: { type: 'boolean', default: false } });
+    const { values } = parse('bench', argv, { flags: { quick: { type: 'bool' }, only: { type: 'string', multiple: true }, readme: { type: 'bool' } } });
     const { readmeSection, renderTable, withBenchmarkSection } = await import('../../bench/report.ts');
     if (values.readme) {
       if (!existsSync(benchResultsFile)) throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
       const results = JSON.parse(readFileSync(benchResultsFile, 'utf8'));
       const readme = at('README.md');
-      writeFileSync(readme, withBenchmarkSection(readFileSync(readme, 'utf8'), readmeSection(results)));
+      await writeFileAtomic(readme, withBenchmarkSection(readFileSync(readme, 'utf8'), readmeSection(results)));
       say(`README.md: Benchmarks section regenerated from bench/results.json (${results.date})`);
       return 0;
     }
     const { benchmarkNames, runBenchmarks } = await import('../../bench/run.ts');
-    const only = values.only?.split(',').map((s) => s.trim()).filter(Boolean);
+    const only = values.only;
     for (const o of only ?? []) {
-      if (!(benchmarkNames as readonly string[]).includes(o)) throw new LabError(`unknown benchmark ${o}`, `pick from: ${benchmarkNames.join(', ')}`);
+      if (!(benchmarkNames as readonly string[]).includes(o)) throw new LabError(`unknown benchmark ${shown(o)}`, `pick from: ${benchmarkNames.join(', ')}`);
     }
     if (process.getuid?.() !== 0) throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
     await buildAll({}, ['server', 'addon', 'cilium', 'bench']);
@@ -36,7 +37,7 @@ export const benchCommand: Command = {
     const partial = values.quick || only !== undefined;
     const file = partial ? at('.lab', 'bench-partial.json') : benchResultsFile;
     mkdirSync(at('.lab'), { recursive: true });
-    writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+    await writeFileAtomic(file, JSON.stringify(results, null, 2) + '\n');
     process.stdout.write(renderTable(results.summary) + '\n');
     say(`results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`);
     return 0;

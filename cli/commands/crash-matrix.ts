@@ -1,21 +1,26 @@
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { flags, type Command } from '../command.ts';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { callerDir, parse, type Command } from '../command.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { buildAll } from '../build.ts';
 import { availableToolchains, goToolchain } from '../../core/go.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import { renderEndpointsMarkdown, serverListing } from '../../engines/server-listing.ts';
 import { say } from '../../core/ui.ts';
-import { LabError } from '../../core/errors.ts';
 
 export const crashMatrixPath = at('docs', 'data', 'crash-matrix.json');
 
-/** Stores a matrix for the site (docs/data) and the README's generated tables: the matrix and the server's endpoints. */
-async function saveMatrix(matrix: import('../../engines/crash-matrix.ts').CrashMatrix): Promise<void> {
-  const { renderMatrixMarkdown } = await import('../../engines/crash-matrix.ts');
+/**
+ * Stores a run for the site (docs/data) and the README's generated tables (the matrix and the
+ * server's endpoints), merged into the recorded matrix: a partial run replaces only its own cells.
+ */
+async function saveMatrix(run: import('../../engines/crash-matrix.ts').CrashMatrix): Promise<void> {
+  const { mergeMatrix, readMatrix, renderMatrixMarkdown } = await import('../../engines/crash-matrix.ts');
   const { updateReadmeBlock } = await import('../../engines/readme.ts');
+  const matrix = existsSync(crashMatrixPath) ? mergeMatrix(readMatrix(crashMatrixPath), run) : run;
   await mkdir(dirname(crashMatrixPath), { recursive: true });
-  await writeFile(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
+  await writeFileAtomic(crashMatrixPath, JSON.stringify(matrix, null, 2) + '\n');
   await updateReadmeBlock('crash-matrix', '## The crash matrix', renderMatrixMarkdown(matrix));
   await updateReadmeBlock('endpoints', '## The server', renderEndpointsMarkdown(serverListing()));
 }
@@ -43,21 +48,22 @@ export const crashMatrixCommand: Command = {
     // Loaded here so `./lab help` works before the tracer is built.
     const { chooseTriggers, probeKinds, renderMatrixText, runCrashMatrix } = await import('../../engines/crash-matrix.ts');
     type ProbeKind = (typeof probeKinds)[number];
-    const { values } = flags(argv, {
-      json: { type: 'boolean' },
-      write: { type: 'boolean' },
-      go: { type: 'string', multiple: true },
-      'no-fetch': { type: 'boolean' },
-      trigger: { type: 'string', multiple: true },
-      probe: { type: 'string', multiple: true },
+    const { values } = parse('crash-matrix', argv, {
+      flags: {
+        json: { type: 'bool' },
+        write: { type: 'bool' },
+        go: { type: 'string', multiple: true },
+        'no-fetch': { type: 'bool' },
+        trigger: { type: 'string', multiple: true },
+        probe: { type: 'enum', values: probeKinds, multiple: true },
+      },
     });
-    const probes = (values.probe ?? [...probeKinds]) as ProbeKind[];
-    const badProbe = probes.find((p) => !probeKinds.includes(p));
-    if (badProbe) throw new LabError(`unknown probe kind ${badProbe}`, `pick from: ${probeKinds.join(', ')}`);
+    const probes: readonly ProbeKind[] = values.probe ?? probeKinds;
+    const program = (g: string) => (g.includes('/') && !isAbsolute(g) ? resolve(callerDir(), g) : g);
     await buildAll({}, ['server', 'addon']);
     const chosen = chooseTriggers(serverBinary, values.trigger);
     const toolchains = values.go
-      ? await Promise.all(values.go.map((g) => goToolchain(g)))
+      ? await Promise.all(values.go.map((g) => goToolchain(program(g))))
       : await availableToolchains({ fetchNewer: !values['no-fetch'] });
     say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}`);
     const matrix = await runCrashMatrix({
@@ -68,7 +74,7 @@ export const crashMatrixCommand: Command = {
     });
     if (values.write) {
       await saveMatrix(matrix);
-      say(`wrote ${crashMatrixPath} and the README's crash-matrix table`);
+      say(`merged into ${crashMatrixPath} and the README's crash-matrix and endpoint tables`);
     }
     console.log(values.json ? JSON.stringify(matrix, null, 2) : renderMatrixText(matrix));
   },

@@ -1,11 +1,11 @@
-import { flags, type Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 
 export const doctorCommand: Command = {
   name: 'doctor',
   summary: 'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer) — each with a fix',
   usage: './lab doctor [--json]   exits 1 when a required check fails',
   async run(argv) {
-    const { values } = flags(argv, { json: { type: 'boolean' } });
+    const { values } = parse('doctor', argv, { flags: { json: { type: 'bool' } } });
     const { preflightChecks } = await import('../../engines/preflight.ts');
     const checks = await preflightChecks();
     const failed = checks.filter((c) => !c.ok && !c.optional);

@@ -1,11 +1,12 @@
-import type { Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 
 export function helpCommand(all: () => Command[]): Command {
   return {
     name: 'help',
     summary: 'list every command (./lab <command> --help for its options)',
     usage: './lab help',
-    async run() {
+    async run(argv) {
+      parse('help', argv);
       const cmds = all();
       const width = Math.max(...cmds.map((c) => c.name.length));
       console.log('Go uretprobe lab — usage: ./lab <command> [options]\n');

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import { flags, type Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 import { buildServer, goToolchain, inliningReport, type GoToolchain } from '../../core/go.ts';
 import { step } from '../../core/ui.ts';
 import { Executable } from '../../bpf/ts/executable.ts';
@@ -125,7 +125,7 @@ export const inliningCommand: Command = {
   summary: "the compiler's inlining decisions for the server and which functions they leave without a probe-able symbol",
   usage: './lab inlining [--go=/path/to/go] [--json]   e.g. ./lab inlining --go=/usr/lib/go-1.19/bin/go',
   async run(argv) {
-    const { values } = flags(argv, { go: { type: 'string' }, json: { type: 'boolean' } });
+    const { values } = parse('inlining', argv, { flags: { go: { type: 'program' }, json: { type: 'bool' } } });
     const tc = await goToolchain(values.go);
     const summary = await step(`inlining report (${tc.version})`, () => inliningSummary(tc));
     console.log(values.json ? JSON.stringify(summary, null, 2) : render(summary));

@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { basename, join, relative } from 'node:path';
 import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
 import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import WebSocket from 'ws';
-import { flags, type Command } from '../command.ts';
+import { parse, shown, type Command } from '../command.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
@@ -209,7 +210,7 @@ export async function saveRecording(run: NotebookRun): Promise<void> {
   const go = await goToolchain().then((t) => t.version).catch(() => 'unknown');
   nb.metadata.lab = { recordedAt: new Date().toISOString(), kernel: release(), go };
   for (const c of nb.cells) c.source = lines(sourceText(c.source));
-  writeFileSync(run.path, JSON.stringify(nb, null, 1) + '\n');
+  await writeFileAtomic(run.path, JSON.stringify(nb, null, 1) + '\n');
 }
 
 export const notebooksCommand: Command = {
@@ -217,10 +218,10 @@ export const notebooksCommand: Command = {
   summary: 'execute every notebook headless on tslab (Jupyter Server); --update records their outputs',
   usage: './lab notebooks [--update] [name…]   — names pick notebooks whose file name contains the text',
   async run(argv) {
-    const { values, positionals } = flags(argv, { update: { type: 'boolean' } });
+    const { values, positionals } = parse('notebooks', argv, { flags: { update: { type: 'bool' } }, positionals: { name: 'name', max: Infinity } });
     console.debug = () => undefined; // @jupyterlab/services logs every WebSocket it opens
     const paths = notebookPaths(positionals);
-    if (paths.length === 0) throw new LabError(`no notebook matches ${positionals.join(', ')}`, `pick from: ${notebookPaths().map((p) => basename(p)).join(', ')}`);
+    if (paths.length === 0) throw new LabError(`no notebook matches ${positionals.map((n) => shown(n)).join(', ')}`, `pick from: ${notebookPaths().map((p) => basename(p)).join(', ')}`);
     await ensureSetup();
     await buildAll();
     const jupyter = await step('start Jupyter (tslab kernel)', () => startJupyter());

@@ -1,6 +1,6 @@
-import { writeFile } from 'node:fs/promises';
 import { relative } from 'node:path';
-import { flags, type Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
+import { writeFileAtomic } from '../../core/files.ts';
 import { buildAll } from '../build.ts';
 import { at, root, serverBinary } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
@@ -14,19 +14,21 @@ export const recordCrashCommand: Command = {
   async run(argv) {
     // Stack words are BigInts; in JSON they are hex strings like every other address.
     const toJson = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x), 2);
-    const { values } = flags(argv, {
-      binary: { type: 'string' },
-      symbol: { type: 'string' },
-      request: { type: 'string' },
-      write: { type: 'boolean' },
-      json: { type: 'boolean' },
+    const { values } = parse('record-crash', argv, {
+      flags: {
+        binary: { type: 'path' },
+        symbol: { type: 'string' },
+        request: { type: 'string' },
+        write: { type: 'bool' },
+        json: { type: 'bool' },
+      },
     });
     const { recordCrash } = await import('../../engines/record-crash.ts');
     const { renderForensicsText } = await import('../../engines/forensics.ts');
     await buildAll({}, ['server', 'addon']);
     const rec = await recordCrash({ binary: values.binary ?? serverBinary, symbol: values.symbol, request: values.request });
     if (values.write) {
-      await writeFile(crashRecordingPath, toJson({ ...rec, binary: relative(root, rec.binary) }) + '\n');
+      await writeFileAtomic(crashRecordingPath, toJson({ ...rec, binary: relative(root, rec.binary) }) + '\n');
       say(`wrote ${relative(root, crashRecordingPath)}`);
     }
     console.log(values.json ? toJson(rec) : renderForensicsText(rec.forensics));

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { flags, type Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { defaultServerAddr, serverBinary } from '../../core/paths.ts';
 
@@ -8,7 +8,7 @@ export const runAppCommand: Command = {
   summary: 'build and run the Go server on 127.0.0.1:8091 in the foreground',
   usage: './lab run-app [--addr=127.0.0.1:8091] [--go=/path/to/go]',
   async run(argv) {
-    const { values } = flags(argv, { addr: { type: 'string' }, go: { type: 'string' } });
+    const { values } = parse('run-app', argv, { flags: { addr: { type: 'string' }, go: { type: 'program' } } });
     await buildAll({ go: values.go }, ['server']);
     const child = spawn(serverBinary, ['-addr', values.addr ?? defaultServerAddr], { stdio: 'inherit' });
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => child.kill(sig));

@@ -1,4 +1,4 @@
-import type { Command } from '../command.ts';
+import { parse, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { say } from '../../core/ui.ts';
@@ -7,7 +7,8 @@ export const setupCommand: Command = {
   name: 'setup',
   summary: 'install what is missing (Debian packages, npm, Python venv) and build; idempotent',
   usage: './lab setup   — safe to re-run: a ready machine finishes in seconds and says so',
-  async run() {
+  async run(argv) {
+    parse('setup', argv);
     const started = Date.now();
     const worked = await ensureSetup();
     await buildAll();

@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Command } from '../command.ts';
+import { parse, shown, UsageError, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { run } from '../../core/proc.ts';
@@ -20,16 +20,18 @@ export const testCommand: Command = {
   summary: 'install what is missing, build, run every test suite (go test + node:test on the real kernel)',
   usage: './lab test [filter…]   — filters pick test files whose path contains the text',
   async run(argv) {
-    await ensureSetup();
-    await buildAll();
-    const filters = argv.filter((a) => !a.startsWith('-'));
-    if (filters.length === 0 || filters.includes('go')) {
-      await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
-    }
+    const { positionals: filters } = parse('test', argv, { positionals: { name: 'filter', max: Infinity } });
     const files = testFiles(at('test'))
       .map((f) => relative(root, f))
       .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
       .sort();
+    const matchesNothing = filters.find((x) => x !== 'go' && !files.some((f) => f.includes(x)));
+    if (matchesNothing !== undefined) throw new UsageError(`no test file matches ${shown(matchesNothing)}`, 'filters pick test files under test/ whose path contains the text (or go for go test)');
+    await ensureSetup();
+    await buildAll();
+    if (filters.length === 0 || filters.includes('go')) {
+      await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
+    }
     if (files.length === 0) return;
     await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
       cwd: root,

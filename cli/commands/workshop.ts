@@ -1,5 +1,6 @@
-import { resolve } from 'node:path';
-import { flags, type Command } from '../command.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { parse, shown, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { LabError } from '../../core/errors.ts';
 import { say } from '../../core/ui.ts';
@@ -13,25 +14,26 @@ export const workshopCommand: Command = {
     `./lab workshop [--rehearsal] [--port=N] [--agenda=workshop/agenda.json] [--without-site]\n` +
     `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)`,
   async run(argv) {
-    const { values } = flags(argv, {
-      rehearsal: { type: 'boolean' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      agenda: { type: 'string' },
-      'without-site': { type: 'boolean' },
-      [consent]: { type: 'boolean' },
+    const { values } = parse('workshop', argv, {
+      flags: {
+        rehearsal: { type: 'bool' },
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'int', min: 0, max: 65535, default: 0 },
+        agenda: { type: 'path' },
+        'without-site': { type: 'bool' },
+        [consent]: { type: 'bool' },
+      },
     });
-    const host = values.host ?? '127.0.0.1';
-    if (host !== '127.0.0.1' && !values[consent]) {
+    const { host, port } = values;
+    const loopback = await onlyLoopback(host);
+    if (!loopback && !values[consent]) {
       throw new LabError(
-        `--host ${host} lets every machine that reaches this one open the workshop server (the attendee view, and the instructor console to anyone holding the token)`,
+        `--host ${shown(host)} lets every machine that reaches this one open the workshop server (the attendee view, and the instructor console to anyone holding the token)`,
         `add --${consent} if that is what you want, or leave --host out to stay on 127.0.0.1`,
       );
     }
-    const port = values.port === undefined ? 0 : Number(values.port);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LabError(`--port ${values.port} is not a port number`, 'pass 0..65535, or leave it out for a free port');
     if (port === 8091) throw new LabError('port 8091 is reserved for the Go server (./lab run-app)', 'pick another --port or leave it out');
-    if (host !== '127.0.0.1') {
+    if (!loopback) {
       say(`WARNING: binding the workshop server to ${host}: attendees reach this machine. Jupyter stays on 127.0.0.1 and is never proxied; attendees cannot execute anything.`);
     }
 
@@ -48,7 +50,7 @@ export const workshopCommand: Command = {
       rehearsal: values.rehearsal,
       host,
       port,
-      agendaPath: values.agenda ? resolve(values.agenda) : undefined,
+      agendaPath: values.agenda,
       site: !values['without-site'],
       log: say,
     });
@@ -71,3 +73,13 @@ export const workshopCommand: Command = {
     return done;
   },
 };
+
+/** True when every address the host names is a loopback one (127/8, ::1): no other machine reaches it. */
+async function onlyLoopback(host: string): Promise<boolean> {
+  const isLoopbackIp = (ip: string) => /^(::ffff:)?127\./.test(ip) || ip === '::1';
+  if (isIP(host)) return isLoopbackIp(host);
+  const addresses = await lookup(host, { all: true }).catch(() => {
+    throw new LabError(`--host ${shown(host)} does not resolve to an address`, 'pass an IP address or a name this machine resolves, or leave --host out for 127.0.0.1');
+  });
+  return addresses.every((a) => isLoopbackIp(a.address));
+}
