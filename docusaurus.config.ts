@@ -65,7 +65,8 @@ const config: Config = {
       theme: { light: 'neutral', dark: 'dark' },
       options: {
         flowchart: { useMaxWidth: false },
-        sequence: { useMaxWidth: false },
+        // Compact sequence diagrams: narrow actor boxes, long messages wrapped.
+        sequence: { useMaxWidth: false, actorMargin: 24, width: 110, wrap: true, messageAlign: 'center' },
         timeline: { useMaxWidth: false },
       },
     },
