@@ -7,23 +7,7 @@
 #include <bpf/bpf_tracing.h>
 #include "maps.h"
 
-static __always_inline void read_go_string(struct lab_pending *p, __s64 regs[LAB_MAX_REGS], int slot)
-{
-	__u64 ptr = 0, len = 0;
-	for (int i = 0; i < LAB_MAX_REGS - 1; i++) {
-		if (i == slot) {
-			ptr = regs[i];
-			len = regs[i + 1];
-		}
-	}
-	__u32 n = len < LAB_STR_MAX ? len : LAB_STR_MAX;
-	p->has_str = 1;
-	p->str_len = len;
-	if (bpf_probe_read_user(p->str, n, (void *)ptr))
-		p->str_len = 0;
-}
-
-static __always_inline void emit_entry(struct lab_pending *p, __u64 goroutine, __u32 probe_id, __u32 pid)
+static __always_inline void emit_entry(struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u32 pid)
 {
 	struct lab_event *e = lab_scratch_event();
 	if (!e)
@@ -31,7 +15,9 @@ static __always_inline void emit_entry(struct lab_pending *p, __u64 goroutine, _
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = LAB_ENTRY;
 	e->ts_ns = p->ts_ns;
-	e->goroutine = goroutine;
+	e->goroutine = gr->g;
+	e->goid = gr->goid;
+	e->depth = gr->depth;
 	e->probe_id = probe_id;
 	e->pid = pid;
 	e->tid = p->tid;
@@ -40,28 +26,35 @@ static __always_inline void emit_entry(struct lab_pending *p, __u64 goroutine, _
 	lab_submit(e);
 }
 
-/* Remember the entry at this goroutine's next call depth: keyed by
- * goroutine, not thread (goroutines move between threads) nor stack pointer
- * (the stack moves when it grows). The goroutine's element stays after its
- * calls return and is written in place by the next one: a map insert (and
- * the delete that would go with it) costs several lookups. */
-static __always_inline void remember(struct lab_open_calls *call, __u64 goroutine, __u32 probe_id)
+/* Push the entry on this goroutine's chain of open frames, after popping the
+ * frames that have ended (a panic unwound them). Keyed by goroutine, not
+ * thread (goroutines move between threads), and by depth from the stack top,
+ * not SP (the stack moves when it grows). */
+static __always_inline void remember(struct lab_open_calls *call, const struct lab_goroutine *gr, __u32 probe_id)
 {
-	struct lab_depth_key dk = { .goroutine = goroutine, .probe_id = probe_id };
+	struct lab_depth_key dk = { .goroutine = gr->key, .probe_id = probe_id };
 	struct lab_open_calls *open = bpf_map_lookup_elem(&lab_depth, &dk);
+	__u32 depth = gr->depth;
 	if (!open) {
+		call->count = 1;
+		call->top = depth;
 		bpf_map_update_elem(&lab_depth, &dk, call, BPF_NOEXIST); /* the goroutine's first call */
 		return;
 	}
 	/* One goroutine runs on one thread at a time: no other CPU races us here. */
-	__u32 depth = open->depth + 1;
-	open->depth = depth;
-	if (depth == 1) {
-		open->outermost = call->outermost; /* nearly every call */
+	if (open->count > 0 && open->top >= depth)
+		lab_pop_ended(open, gr, probe_id, depth, 1, call->bottom.ts_ns);
+	if (open->count == 0) {
+		open->bottom = call->bottom; /* nearly every call */
+		open->top = depth;
+		open->count = 1;
 		return;
 	}
-	struct lab_pending_key pk = { .goroutine = goroutine, .probe_id = probe_id, .depth = depth };
-	bpf_map_update_elem(&lab_pending, &pk, &call->outermost, BPF_ANY);
+	call->bottom.prev_depth = open->top;
+	struct lab_pending_key pk = { .goroutine = gr->key, .probe_id = probe_id, .depth = depth };
+	bpf_map_update_elem(&lab_pending, &pk, &call->bottom, BPF_ANY);
+	open->top = depth;
+	open->count += 1;
 }
 
 SEC("uprobe")
@@ -72,20 +65,36 @@ int lab_entry(struct pt_regs *ctx)
 	__u32 probe_id = LAB_COOKIE_PROBE(cookie);
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 pid = id >> 32;
-	__u64 goroutine = ctx->r14;
+	__u32 zero = 0;
+	struct lab_open_calls *call = bpf_map_lookup_elem(&lab_scratch_call, &zero);
+	if (!call)
+		return 0;
+	const struct lab_probe_config *cfg = lab_probe_config(probe_id);
+	struct lab_goroutine gr;
+	lab_goroutine(ctx, cfg, ctx->sp, &gr);
 
-	struct lab_open_calls call = { .depth = 1 };
-	struct lab_pending *p = &call.outermost;
+	struct lab_pending *p = &call->bottom;
 	p->ts_ns = bpf_ktime_get_ns();
 	p->tid = (__u32)id;
+	p->depth = gr.depth;
+	p->prev_depth = 0;
 	p->nargs = LAB_COOKIE_NARGS(cookie);
 	__s64 regs[LAB_MAX_REGS];
 	lab_go_regs(ctx, regs);
 	for (int i = 0; i < LAB_MAX_REGS; i++)
 		p->args[i] = i < p->nargs ? regs[i] : 0;
 	int slot = LAB_COOKIE_STR_SLOT(cookie);
-	if (slot >= 0 && slot < LAB_MAX_REGS - 1)
-		read_go_string(p, regs, slot);
+	p->has_str = 0;
+	p->str_len = 0;
+	if (slot >= 0 && slot < LAB_MAX_REGS - 1) {
+		__u64 ptr, len;
+		lab_string_regs(regs, slot, &ptr, &len);
+		p->has_str = 1;
+		p->str_len = lab_read_string(p->str, ptr, len);
+	}
+	p->stack_words = cfg ? cfg->stack_words : 0;
+	if (p->stack_words)
+		lab_read_stack(p->arg_stack, ctx->sp + 8, p->stack_words); /* 0(SP) is the return address */
 
 	if (!bpf_map_lookup_elem(&lab_watched, &pid)) {
 		__u8 yes = 1;
@@ -93,9 +102,9 @@ int lab_entry(struct pt_regs *ctx)
 	}
 
 	if (mode != LAB_MODE_RET)
-		emit_entry(p, goroutine, probe_id, pid);
+		emit_entry(p, &gr, probe_id, pid);
 	if (mode != LAB_MODE_UPROBE)
-		remember(&call, goroutine, probe_id);
+		remember(call, &gr, probe_id);
 	return 0;
 }
 

@@ -31,34 +31,40 @@ struct {
 	__type(value, struct lab_event);
 } lab_scratch SEC(".maps");
 
-/* What a return needs of its entry: a third of struct lab_event, so entries
- * store, and returns copy, only this. */
+/* What a return needs of its entry, and where the frame below it is: a
+ * goroutine's open frames of a probe form a chain through prev_depth, top
+ * (deepest) first. */
 struct lab_pending {
 	__u64 ts_ns;
 	__s64 args[LAB_MAX_REGS];
+	__u64 arg_stack[LAB_STACK_WORDS];
 	__u32 tid;
 	__u32 str_len;
+	__u32 depth;      /* bytes from the stack top: this frame's key */
+	__u32 prev_depth; /* the next open frame down the chain */
 	__u8 nargs;
 	__u8 has_str;
-	__u8 pad[6];
+	__u8 stack_words;
+	__u8 pad[5];
 	char str[LAB_STR_MAX];
 };
 
 struct lab_depth_key {
-	__u64 goroutine;
+	__u64 goroutine; /* goid when known, else the g pointer */
 	__u32 probe_id;
 	__u32 pad;
 };
 
-/* The calls of a probed function open on a goroutine: how many (recursion),
- * and the outermost one's entry. The element outlives the calls (depth 0)
- * and is rewritten in place, so a call that does not recurse (nearly every
- * call) costs one lookup at entry and one at return; the LRU drops the
- * elements of goroutines that stopped calling. */
+/* The frames of a probed function open on a goroutine: how many, the depth
+ * of the deepest, and the bottom one's entry (nearly every call is the only
+ * one open, so it never touches lab_pending). The element outlives the calls
+ * (count 0) and is rewritten in place: a call that does not recurse costs one
+ * lookup at entry and one at return. The LRU drops the elements of
+ * goroutines that stopped calling. */
 struct lab_open_calls {
-	__u32 depth;
-	__u32 pad;
-	struct lab_pending outermost;
+	__u32 count;
+	__u32 top;
+	struct lab_pending bottom;
 };
 
 struct {
@@ -68,21 +74,49 @@ struct {
 	__type(value, struct lab_open_calls);
 } lab_depth SEC(".maps");
 
+/* A frame is keyed by its depth in bytes from the goroutine's stack top
+ * (runtime.g.stack.hi - SP): the stack may move when it grows (copystack),
+ * but a frame's distance from its top does not, and an entry and its RET see
+ * the same SP. */
 struct lab_pending_key {
 	__u64 goroutine;
 	__u32 probe_id;
 	__u32 depth;
 };
 
-/* Entries of recursive calls (depth 2 and deeper) waiting for their return.
- * LRU, like lab_depth: a panic that skips every RET must not leak an entry
- * forever. */
+/* Entries of frames above the bottom one (recursion). LRU, like lab_depth:
+ * whatever a dead goroutine left cannot fill it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct lab_pending_key);
 	__type(value, struct lab_pending);
 } lab_pending SEC(".maps");
+
+/* Per-CPU scratch for the entry being built (too big for the BPF stack). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lab_open_calls);
+} lab_scratch_call SEC(".maps");
+
+/* Per-probe settings from user space (struct lab_probe_config), by probe id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct lab_probe_config);
+} lab_config SEC(".maps");
+
+/* Open frames whose lab_pending entry the LRU dropped, per probe id: their
+ * returns cannot be paired (the chain restarts from the bottom frame). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} lab_lost SEC(".maps");
 
 /* Processes whose exit the tracer reports: every process a probe fired in,
  * plus the PIDs user space asks about. */
@@ -93,13 +127,18 @@ struct {
 	__type(value, __u8);
 } lab_watched SEC(".maps");
 
-static __always_inline void lab_count_drop(__u32 probe_id)
+static __always_inline void lab_count(void *counts, __u32 probe_id)
 {
-	__u64 one = 1, *n = bpf_map_lookup_elem(&lab_drops, &probe_id);
+	__u64 one = 1, *n = bpf_map_lookup_elem(counts, &probe_id);
 	if (n)
 		*n += 1;
 	else
-		bpf_map_update_elem(&lab_drops, &probe_id, &one, BPF_NOEXIST);
+		bpf_map_update_elem(counts, &probe_id, &one, BPF_NOEXIST);
+}
+
+static __always_inline void lab_count_drop(__u32 probe_id)
+{
+	lab_count(&lab_drops, probe_id);
 }
 
 static __always_inline void lab_submit(struct lab_event *e)
@@ -144,8 +183,134 @@ static __always_inline void lab_copy_entry(struct lab_event *e, const struct lab
 	e->str_len = p->str_len;
 	if (p->has_str)
 		__builtin_memcpy(e->str, p->str, sizeof(e->str));
-	else
-		__builtin_memset(e->str, 0, sizeof(e->str));
+	e->stack_words = p->stack_words;
+	if (p->stack_words)
+		__builtin_memcpy(e->arg_stack, p->arg_stack, sizeof(e->arg_stack));
+}
+
+static __always_inline const struct lab_probe_config *lab_probe_config(__u32 probe_id)
+{
+	return bpf_map_lookup_elem(&lab_config, &probe_id);
+}
+
+/* Who runs the call: the g (r14 in Go's register ABI), its goid, and the
+ * frame's depth from the goroutine's stack top. */
+struct lab_goroutine {
+	__u64 g;
+	__u64 goid;
+	__u64 key; /* goid when known (g structs are reused by later goroutines), else g */
+	__u32 depth;
+};
+
+static __always_inline void lab_goroutine(struct pt_regs *ctx, const struct lab_probe_config *cfg, __u64 sp, struct lab_goroutine *out)
+{
+	__u64 hi = 0;
+	out->g = ctx->r14;
+	out->goid = 0;
+	__u32 hi_off = cfg && cfg->stack_hi_offset ? cfg->stack_hi_offset : 8;
+	bpf_probe_read_user(&hi, sizeof(hi), (void *)(out->g + hi_off));
+	if (cfg && cfg->goid_offset)
+		bpf_probe_read_user(&out->goid, sizeof(out->goid), (void *)(out->g + cfg->goid_offset));
+	out->key = out->goid ? out->goid : out->g;
+	out->depth = hi > sp ? (__u32)(hi - sp) : 0;
+}
+
+/* A Go string at (ptr, len): its first LAB_STR_MAX bytes. */
+static __always_inline __u32 lab_read_string(char *dst, __u64 ptr, __u64 len)
+{
+	__u32 n = len < LAB_STR_MAX ? len : LAB_STR_MAX;
+	if (bpf_probe_read_user(dst, n, (void *)ptr))
+		return 0;
+	return len > 0xffffffff ? 0xffffffff : (__u32)len;
+}
+
+/* The register pair (ptr, len) at slot: constant indexes only (the verifier
+ * rejects computed stack offsets into regs). */
+static __always_inline void lab_string_regs(const __s64 regs[LAB_MAX_REGS], int slot, __u64 *ptr, __u64 *len)
+{
+	*ptr = 0;
+	*len = 0;
+	for (int i = 0; i < LAB_MAX_REGS - 1; i++) {
+		if (i == slot) {
+			*ptr = regs[i];
+			*len = regs[i + 1];
+		}
+	}
+}
+
+/* words of the stack argument area starting at sp (n: 0 to LAB_STACK_WORDS) */
+static __always_inline void lab_read_stack(__u64 *dst, __u64 sp, __u32 n)
+{
+	__u32 bytes = n * 8;
+	if (bytes > LAB_STACK_WORDS * 8)
+		bytes = LAB_STACK_WORDS * 8;
+	if (bytes)
+		bpf_probe_read_user(dst, bytes, (void *)sp);
+}
+
+/* A frame a panic unwound: its entry, reported so it is neither lost nor
+ * paired with another call's return. */
+static __always_inline void lab_report_unwound(const struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u64 now)
+{
+	struct lab_event *e = lab_scratch_event();
+	if (!e)
+		return;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = LAB_UNWOUND;
+	e->ts_ns = now;
+	e->latency_ns = now - p->ts_ns;
+	e->goroutine = gr->g;
+	e->goid = gr->goid;
+	e->probe_id = probe_id;
+	__u64 id = bpf_get_current_pid_tgid();
+	e->pid = id >> 32;
+	e->tid = (__u32)id;
+	e->entry_tid = p->tid;
+	e->ret_site = -1;
+	e->depth = p->depth;
+	lab_copy_entry(e, p);
+	lab_submit(e);
+}
+
+#define LAB_UNWIND_MAX 32
+
+/* Pops the frames of this goroutine's chain that are over: at an entry at
+ * depth d, every open frame at d or deeper (a new call there means they have
+ * ended); at a return from d, every frame deeper than d. Ended frames that no
+ * RET closed were unwound by a panic (or Goexit): each is reported. At most
+ * LAB_UNWIND_MAX per call; the rest stay in the chain for the next call. */
+static __always_inline __u32 lab_pop_ended(struct lab_open_calls *open, const struct lab_goroutine *gr, __u32 probe_id, __u32 depth,
+					   int including_depth, __u64 now)
+{
+	__u32 n = 0;
+	for (int i = 0; i < LAB_UNWIND_MAX; i++) {
+		if (open->count == 0)
+			break;
+		__u32 top = open->top;
+		if (including_depth ? top < depth : top <= depth)
+			break;
+		n++;
+		if (open->count == 1) {
+			lab_report_unwound(&open->bottom, gr, probe_id, now);
+			open->count = 0;
+			break;
+		}
+		struct lab_pending_key pk = { .goroutine = gr->key, .probe_id = probe_id, .depth = top };
+		struct lab_pending *p = bpf_map_lookup_elem(&lab_pending, &pk);
+		if (!p) {
+			/* the LRU dropped it: the chain above the bottom frame is lost */
+			lab_count(&lab_lost, probe_id);
+			open->count = 1;
+			open->top = open->bottom.depth;
+			n--;
+			continue;
+		}
+		lab_report_unwound(p, gr, probe_id, now);
+		open->top = p->prev_depth;
+		open->count -= 1;
+		bpf_map_delete_elem(&lab_pending, &pk);
+	}
+	return n;
 }
 
 #endif

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Return of a probed Go function, attached either as a uretprobe or as a
  * plain uprobe on one of the function's RET instructions: reads the result
- * registers and, when its entry is pending on the same goroutine, the
- * arguments and the latency. */
+ * registers and, when its entry is open at the same depth of the same
+ * goroutine, the arguments and the latency. Frames deeper than this one that
+ * are still open were unwound by a panic: they are reported as such. */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -14,35 +15,42 @@ int lab_ret(struct pt_regs *ctx)
 	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u64 now = bpf_ktime_get_ns();
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 goroutine = ctx->r14;
 	__u32 probe_id = LAB_COOKIE_PROBE(cookie);
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
-		return 0;
+	__u32 mode = LAB_COOKIE_MODE(cookie);
+	const struct lab_probe_config *cfg = lab_probe_config(probe_id);
+	/* At a RET, SP points at the return address, as at the entry; a
+	 * uretprobe fires after the RET popped it. */
+	__u64 sp = mode == LAB_MODE_RET ? ctx->sp : ctx->sp - 8;
+	struct lab_goroutine gr;
+	lab_goroutine(ctx, cfg, sp, &gr);
 
-	struct lab_depth_key dk = { .goroutine = goroutine, .probe_id = probe_id };
+	struct lab_depth_key dk = { .goroutine = gr.key, .probe_id = probe_id };
 	struct lab_open_calls *open = bpf_map_lookup_elem(&lab_depth, &dk);
-	struct lab_pending_key pk = { .goroutine = goroutine, .probe_id = probe_id };
+	struct lab_pending_key pk = { .goroutine = gr.key, .probe_id = probe_id, .depth = gr.depth };
 	struct lab_pending *entry = 0;
-	__u32 depth = 0;
+	__u32 unwound = 0;
 	if (open) {
-		depth = open->depth;
-		pk.depth = depth;
-		if (depth == 1)
-			entry = &open->outermost;
-		else if (depth > 1)
+		if (open->count > 0 && open->top > gr.depth)
+			unwound = lab_pop_ended(open, &gr, probe_id, gr.depth, 0, now);
+		if (open->count == 1 && open->top == gr.depth)
+			entry = &open->bottom;
+		else if (open->count > 1 && open->top == gr.depth)
 			entry = bpf_map_lookup_elem(&lab_pending, &pk);
 	}
 
-	/* Every field is set below: no memset of the whole event. */
-	e->kind = LAB_COOKIE_MODE(cookie) == LAB_MODE_RET ? LAB_CALL : LAB_RETURN;
+	struct lab_event *e = lab_scratch_event();
+	if (!e)
+		return 0;
+	__builtin_memset(e, 0, sizeof(*e));
+	e->kind = mode == LAB_MODE_RET ? LAB_CALL : LAB_RETURN;
 	e->ts_ns = now;
-	e->goroutine = goroutine;
+	e->goroutine = gr.g;
+	e->goid = gr.goid;
+	e->depth = gr.depth;
+	e->unwound = unwound;
 	e->probe_id = probe_id;
 	e->pid = id >> 32;
 	e->tid = (__u32)id;
-	e->exit_code = 0;
-	e->signal = 0;
 	__u32 site = LAB_COOKIE_RET_SITE(cookie);
 	e->ret_site = site == LAB_NO_RET_SITE ? -1 : (__s32)site;
 	e->nrets = LAB_COOKIE_NRETS(cookie);
@@ -50,28 +58,34 @@ int lab_ret(struct pt_regs *ctx)
 	lab_go_regs(ctx, regs);
 	for (int i = 0; i < LAB_MAX_REGS; i++)
 		e->ret[i] = i < e->nrets ? regs[i] : 0;
+	if (cfg && cfg->ret_str_slot > 0 && cfg->ret_str_slot < LAB_MAX_REGS) {
+		__u64 ptr, len;
+		lab_string_regs(regs, cfg->ret_str_slot - 1, &ptr, &len);
+		e->has_ret_str = 1;
+		e->ret_str_len = lab_read_string(e->ret_str, ptr, len);
+	}
+	if (cfg && cfg->stack_words) {
+		e->stack_words = cfg->stack_words;
+		lab_read_stack(e->ret_stack, sp + 8, cfg->stack_words);
+	}
+	__u32 prev = 0;
 	if (entry) {
 		e->has_latency = 1;
 		e->latency_ns = now - entry->ts_ns;
 		e->entry_tid = entry->tid;
+		prev = entry->prev_depth;
 		lab_copy_entry(e, entry);
-	} else {
-		/* the call began before the probe was attached (or was evicted) */
-		e->has_latency = 0;
-		e->latency_ns = 0;
-		e->entry_tid = 0;
-		e->nargs = 0;
-		__builtin_memset(e->args, 0, sizeof(e->args));
-		e->has_str = 0;
-		e->str_len = 0;
-		__builtin_memset(e->str, 0, sizeof(e->str));
 	}
+	/* (no entry: the call began before the probe was attached, or its entry was lost) */
 	lab_submit(e);
 
-	if (depth > 1)
-		bpf_map_delete_elem(&lab_pending, &pk);
-	if (depth > 0)
-		open->depth = depth - 1; /* the element stays for the goroutine's next call */
+	if (entry && open) {
+		if (open->count > 1) {
+			bpf_map_delete_elem(&lab_pending, &pk);
+			open->top = prev;
+		}
+		open->count -= 1; /* the element stays for the goroutine's next call */
+	}
 	return 0;
 }
 

@@ -8,7 +8,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSection, type ElfSymbol } from './elf.ts';
-import { inliningIndex, type InliningIndex } from './dwarf.ts';
+import { readDwarf, type DwarfInfo, type InliningIndex } from './dwarf.ts';
+import { assign, memberOffset, signatureOf, type Signature } from './abi.ts';
+import { suggestNames } from './names.ts';
 import { goVersionOf } from './goversion.ts';
 import { decodeFunction } from './retsites.ts';
 
@@ -40,7 +42,7 @@ export class Executable {
 
   protected readonly elf: ElfFile;
   private readonly symbolsByName = new Map<string, ElfSymbol>();
-  private inlining?: { index: InliningIndex; error?: LabError };
+  private inlining?: { index: InliningIndex; dwarf?: DwarfInfo; error?: LabError };
 
   /** Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. */
   static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array) => T, path: string): Promise<T> {
@@ -235,7 +237,7 @@ export class Executable {
     return { index, problem: error ? (error.cause as Error).message : undefined };
   }
 
-  private readInlining(): { index: InliningIndex; error?: LabError } {
+  private readInlining(): { index: InliningIndex; dwarf?: DwarfInfo; error?: LabError } {
     if (this.inlining) return this.inlining;
     const info = this.elf.section('.debug_info') ?? this.elf.section('.zdebug_info');
     const abbrev = this.elf.section('.debug_abbrev') ?? this.elf.section('.zdebug_abbrev');
@@ -244,15 +246,20 @@ export class Executable {
     try {
       const sections = str ? [info, abbrev, str] : [info, abbrev];
       const key = contentKey(sections.map((s) => this.elf.rawSection(s)));
-      let index = parsedDwarf.get(key);
-      if (!index) {
-        const data = (s: ElfSection) => this.elf.sectionData(s);
-        index = inliningIndex(data(info), data(abbrev), str ? data(str) : undefined);
-        parsedDwarf.set(key, index);
+      let dwarf = parsedDwarf.get(key);
+      const data = (s: ElfSection) => this.elf.sectionData(s);
+      if (!dwarf) {
+        dwarf = readDwarf(data(info), data(abbrev), str ? data(str) : undefined);
+        parsedDwarf.set(key, dwarf);
         // Keep only a few: one per binary a session works with.
         if (parsedDwarf.size > 4) parsedDwarf.delete(parsedDwarf.keys().next().value!);
       }
-      this.inlining = { index };
+      const more = (...names: string[]) => {
+        const s = names.map((n) => this.elf.section(n)).find(Boolean);
+        return s ? data(s) : undefined;
+      };
+      dwarf.more = { addr: more('.debug_addr', '.zdebug_addr'), ranges: more('.debug_ranges', '.zdebug_ranges'), rnglists: more('.debug_rnglists', '.zdebug_rnglists') };
+      this.inlining = { index: dwarf.inlining, dwarf };
     } catch (e) {
       if (e instanceof ElfUnsupportedError) {
         const fix = `decompress it (objcopy --decompress-debug-sections ${this.fileName}) or rebuild it (./lab build)`;
@@ -263,6 +270,71 @@ export class Executable {
     }
     return this.inlining;
   }
+
+  /**
+   * A function's parameters and results with their types and places (Go's register ABI), from
+   * DWARF; undefined with the reason when the binary cannot tell.
+   */
+  signature(name: string): { signature?: Signature; problem?: string } {
+    const { dwarf, error } = this.readInlining();
+    if (error) return { problem: (error.cause as Error).message };
+    if (!dwarf) return { problem: `${this.fileName} has no DWARF (built with -ldflags=-w?), so the types of ${name}'s values are unknown` };
+    const real = this.func(name).name;
+    const die = dwarf.subprogram(real);
+    if (!die) return { problem: `${this.fileName}'s DWARF does not describe ${real}` };
+    try {
+      const { params, results } = signatureOf(dwarf, die);
+      return { signature: assign(params, results) };
+    } catch (e) {
+      if (e instanceof ElfFormatError) return { problem: `${this.fileName}'s DWARF for ${real} cannot be read: ${e.message}` };
+      throw e;
+    }
+  }
+
+  /** Where runtime.g keeps the goroutine id and the stack's top, from DWARF (undefined when it does not say). */
+  goroutineLayout(): { goid?: number; stackHi?: number } {
+    const { dwarf } = this.readInlining();
+    if (!dwarf) return {};
+    try {
+      const stack = memberOffset(dwarf, 'runtime.g', 'stack');
+      const hi = memberOffset(dwarf, 'runtime.stack', 'hi');
+      return { goid: memberOffset(dwarf, 'runtime.g', 'goid'), stackHi: stack !== undefined && hi !== undefined ? stack + hi : undefined };
+    } catch (e) {
+      if (e instanceof ElfFormatError) return {};
+      throw e;
+    }
+  }
+
+  /** Entry addresses of the inlined copies of a function (DW_TAG_inlined_subroutine), with the function each sits in. */
+  inlinedCopies(name: string): { caller: string; address: number; fileOffset: number }[] {
+    const { dwarf } = this.readInlining();
+    if (!dwarf) return [];
+    const out: { caller: string; address: number; fileOffset: number }[] = [];
+    const seen = new Set<number>();
+    for (const c of dwarf.inlinedCopies(name)) {
+      const fileOffset = this.elf.fileOffset(c.address);
+      if (fileOffset === undefined || seen.has(c.address)) continue;
+      seen.add(c.address);
+      out.push({ ...c, fileOffset });
+    }
+    return out.sort((a, b) => a.address - b.address);
+  }
+
+  /** Bytes of the file's mapped image at a virtual address, or undefined when the file does not hold them. */
+  readImage(address: number, size: number): Uint8Array | undefined {
+    try {
+      return this.elf.readAt(address, size, 'memory');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The address of a data or function symbol (runtime.types, …). */
+  symbolAddress(name: string): number | undefined {
+    this.allSymbols ??= new Map(this.elf.symbols().filter((s) => s.name).map((s) => [s.name, s.value]));
+    return this.allSymbols.get(name);
+  }
+  private allSymbols?: Map<string, number>;
 
   private toGoFunction(sym: ElfSymbol): GoFunction {
     const fileOffset = this.elf.fileOffset(sym.value);
@@ -275,36 +347,10 @@ export class Executable {
     return { name: sym.name, address: sym.value, fileOffset, size: sym.size };
   }
 
-  /** Function names close to a misspelt one: small edit distance on the whole name or on the part after the package. */
+  /** Function names close to a misspelt one: symbols and inlined-away functions alike. */
   private suggest(name: string): string[] {
-    // Receivers are spelt (*T).M in symbols; people often write T.M or *T.M, so compare without them.
-    const plain = (n: string) => n.toLowerCase().replace(/[()*]/g, '');
-    const wanted = plain(name);
-    const tail = wanted.slice(wanted.lastIndexOf('.') + 1);
-    const limit = Math.max(2, Math.floor(wanted.length / 4));
-    const tailLimit = Math.max(1, Math.floor(tail.length / 4));
-    const scored: { n: string; score: number }[] = [];
     // Inlined-away functions are worth suggesting too: func() then explains where they went.
-    const candidates = new Set([...this.symbolsByName.keys(), ...this.dwarfInlining().index.keys()]);
-    for (const n of candidates) {
-      const lower = plain(n);
-      if (lower.endsWith(`/${wanted}`)) {
-        scored.push({ n, score: 0 }); // http.Serve → net/http.Serve: symbols carry the full import path
-        continue;
-      }
-      const dist = editDistance(wanted, lower, limit);
-      if (dist <= limit) {
-        scored.push({ n, score: dist });
-        continue;
-      }
-      const symTail = lower.slice(lower.lastIndexOf('.') + 1);
-      const tailDist = tail.length >= 3 ? editDistance(tail, symTail, tailLimit) : tailLimit + 1;
-      if (tailDist <= tailLimit) scored.push({ n, score: limit + tailDist });
-      else if (tail.length >= 4 && lower.includes(tail)) scored.push({ n, score: limit + tailLimit + 1 + lower.length / 1000 });
-    }
-    // main.* first: the lab's own functions are what people usually mean.
-    const rank = (x: { n: string; score: number }) => x.score + (x.n.startsWith('main.') ? 0 : 0.5);
-    return scored.sort((a, b) => rank(a) - rank(b)).slice(0, 3).map((x) => x.n);
+    return suggestNames(name, new Set([...this.symbolsByName.keys(), ...this.dwarfInlining().index.keys()]));
   }
 
   private compilerComment(): string | undefined {
@@ -344,7 +390,7 @@ function checkIdentity(name: string, bytes: Uint8Array): void {
  * Parsing DWARF costs ~100 ms; the lab opens the same binary over and over (every probe, every
  * crash-matrix cell), so indexes are shared by the content of the DWARF sections.
  */
-const parsedDwarf = new Map<string, InliningIndex>();
+const parsedDwarf = new Map<string, DwarfInfo>();
 
 function contentKey(parts: Uint8Array[]): string {
   const hash = createHash('sha1');
@@ -366,21 +412,4 @@ function listNames(names: string[], conjunction: 'and' | 'or'): string {
   const more = names.length > shown.length ? ` ${conjunction} ${names.length - shown.length} more` : '';
   if (more) return shown.join(', ') + more;
   return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} ${conjunction} ${shown[shown.length - 1]}`;
-}
-
-/** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */
-function editDistance(a: string, b: string, limit: number): number {
-  if (Math.abs(a.length - b.length) > limit) return limit + 1;
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    let best = i;
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      best = Math.min(best, cur[j]);
-    }
-    if (best > limit) return limit + 1;
-    prev = cur;
-  }
-  return prev[b.length];
 }
