@@ -1,4 +1,5 @@
 import { run, have } from '../core/proc.ts';
+import { runInstaller } from '../core/installer-log.ts';
 import { say, step } from '../core/ui.ts';
 import { LabError } from '../core/errors.ts';
 import type { SetupStep } from '../core/setup-step.ts';
@@ -32,10 +33,10 @@ async function aptInstall(pkgs: string[]): Promise<void> {
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
-    await run('apt-get', ['update', '-qq'], { env });
+    await runInstaller('apt', 'apt-get', ['update'], { env, fix: 'check that the Debian mirrors are reachable, then run ./lab setup again' });
     aptUpdated = true;
   }
-  await run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env });
+  await runInstaller('apt', 'apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env });
 }
 
 async function installedDebs(names: string[]): Promise<Set<string>> {

@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
-import { writeFileAtomic } from '../../core/files.ts';
+import { writeFileAtomic, writeFileAtomicSync } from '../../core/files.ts';
+import { runInstaller } from '../../core/installer-log.ts';
 import { LabError } from '../../core/errors.ts';
 import { run } from '../../core/proc.ts';
 import { say } from '../../core/ui.ts';
@@ -306,12 +307,12 @@ export const jupyterVenvStep: SetupStep = {
   async install() {
     if (!existsSync(venvPython)) {
       // Debian's python3 with python3-venv (aptPackages): the venv must not depend on a user's pyenv.
-      await run('/usr/bin/python3', ['-m', 'venv', venvDir], { fix: 'install python3-venv (./lab setup as root)' });
+      await runInstaller('pip', '/usr/bin/python3', ['-m', 'venv', venvDir], { fix: 'install python3-venv (./lab setup as root)' });
     }
-    await run(venvPython, ['-m', 'pip', 'install', '-q', '--require-virtualenv', '-r', requirementsFile], {
+    await runInstaller('pip', venvPython, ['-m', 'pip', 'install', '--progress-bar=off', '--require-virtualenv', '-r', requirementsFile], {
       fix: 'check that PyPI is reachable, then run ./lab setup again',
     });
-    writeFileSync(requirementsStamp, readFileSync(requirementsFile, 'utf8'));
+    writeFileAtomicSync(requirementsStamp, readFileSync(requirementsFile, 'utf8'));
   },
 };
 
@@ -343,5 +344,5 @@ export async function ensureKernelspec(): Promise<void> {
   const dir = `${jupyterPath()}/kernels/tslab`;
   mkdirSync(dir, { recursive: true });
   const spec = { argv: [tslabBinary, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript', language: 'typescript' };
-  writeFileSync(`${dir}/kernel.json`, JSON.stringify(spec));
+  writeFileAtomicSync(`${dir}/kernel.json`, JSON.stringify(spec));
 }
