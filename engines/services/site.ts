@@ -3,11 +3,11 @@
  * which serves the built site on loopback and proxies the lab's Jupyter for the live cells.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
-import { newestMtime } from '../../core/files.ts';
+import { newestMtime, writeFileAtomicSync } from '../../core/files.ts';
 import { say } from '../../core/ui.ts';
 import { startSiteServer, type SiteServer } from './site-server.ts';
 
@@ -50,7 +50,7 @@ async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
   for (;;) {
     try {
       mkdirSync(lockDir);
-      writeFileSync(join(lockDir, 'pid'), String(process.pid));
+      writeFileAtomicSync(join(lockDir, 'pid'), String(process.pid));
       break;
     } catch {
       const holder = Number(readFileSync(join(lockDir, 'pid'), 'utf8').trim() || 0);
@@ -99,7 +99,7 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
       throw new LabError(`the site build failed (docusaurus build exit ${code}):\n${tail}\n`, 'fix the page or component named above, then ./lab build site');
     }
     // The stamp carries the build's start time: a source edited during the build is newer than it.
-    writeFileSync(stampFile, new Date(started).toISOString() + '\n');
+    writeFileAtomicSync(stampFile, new Date(started).toISOString() + '\n');
     utimesSync(stampFile, new Date(started), new Date(started));
     say(`  docusaurus production build: ${((Date.now() - started) / 1000).toFixed(1)} s → build/`);
   });
