@@ -8,7 +8,7 @@ import { parse, shown, type Command } from '../command.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
-import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
+import { startJupyter, stopJupytersOnSignals, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { goToolchain } from '../../core/go.ts';
 import { at, root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
@@ -224,8 +224,19 @@ export const notebooksCommand: Command = {
     if (paths.length === 0) throw new LabError(`no notebook matches ${positionals.map((n) => shown(n)).join(', ')}`, `pick from: ${notebookPaths().map((p) => basename(p)).join(', ')}`);
     await ensureSetup();
     await buildAll();
+    await runNotebooks(paths, { update: values.update });
+  },
+};
+
+/**
+ * The notebooks command once the lab is built: one Jupyter for every notebook, stopped on every way
+ * out — SIGINT (Ctrl-C), SIGTERM and SIGHUP included, kernels and all.
+ */
+export async function runNotebooks(paths: string[], opts: { update?: boolean } = {}): Promise<void> {
+  const releaseSignals = stopJupytersOnSignals();
+  let failed = 0;
+  try {
     const jupyter = await step('start Jupyter (tslab kernel)', () => startJupyter());
-    let failed = 0;
     try {
       for (const p of paths) {
         const name = basename(p);
@@ -236,7 +247,7 @@ export const notebooksCommand: Command = {
         if (run.failures.length > 0) {
           failed++;
           for (const f of run.failures) say(`✗ ${name} cell ${f.cell}: ${f.reason}\n${f.text}`);
-        } else if (values.update) {
+        } else if (opts.update) {
           await saveRecording(run);
           say(`recorded ${name} (${run.seconds.toFixed(1)} s)`);
         }
@@ -244,7 +255,10 @@ export const notebooksCommand: Command = {
     } finally {
       await jupyter.stop();
     }
-    if (failed > 0) throw new LabError(`${failed} of ${paths.length} notebooks failed`, 'see the failing cells above');
-    say(`${paths.length} notebooks ran without an error${values.update ? ' and were recorded' : ''}`);
-  },
-};
+  } finally {
+    releaseSignals();
+  }
+  if (failed > 0) throw new LabError(`${failed} of ${paths.length} notebooks failed`, 'see the failing cells above');
+  say(`${paths.length} notebooks ran without an error${opts.update ? ' and were recorded' : ''}`);
+}
+
