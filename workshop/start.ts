@@ -65,8 +65,8 @@ function startWatchdog(marker: string): () => Promise<void> {
 }
 
 /**
- * Builds the site if it is stale and serves it (engines/services/site.ts). Never hands it the Jupyter token: the
- * site would publish it in lab-config.json to everyone who can load a page, attendees included.
+ * Builds the site if it is stale and serves it (engines/services/site.ts). Never hands it the Jupyter: the
+ * site would proxy it, and attendees load its pages (the room reaches the kernel through the workshop server).
  */
 async function startSite(host: string, log: (line: string) => void): Promise<{ url: string; stop(): Promise<void> }> {
   const site = await import('../engines/services/site.ts');
