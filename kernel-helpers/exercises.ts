@@ -39,9 +39,8 @@ export async function exercise(name: string): Promise<void> {
   showHtml(exerciseHtml(ex, saved));
 }
 
-function say(name: string, v: Verdict): Verdict {
+function say(name: string, v: Verdict): void {
   console.log(`${v.pass ? '✓ pass' : '✗ not yet'} · ${name}: ${v.message}`);
-  return v;
 }
 
 /** Locks a prediction in; an empty choice says how to answer, a second answer is refused. */
@@ -64,28 +63,28 @@ export async function predict(name: string, choice: string): Promise<void> {
 }
 
 /** The Check button of a "do it" cell: saves the attempt (its source, for ./lab exercises --check) and checks it on a fresh server. */
-export async function attempt(name: string, fn: Attempt): Promise<Verdict> {
+export async function attempt(name: string, fn: Attempt): Promise<void> {
   const ex = known(name);
   if (ex.kind !== 'do') throw new LabError(`${name} is not a "do it" exercise`, ex.kind === 'predict' ? 'use lab.predict' : 'use lab.explain');
   if (typeof fn !== 'function') throw new LabError('pass your attempt as a function', `${attemptSignature} { … }`);
   await save(name, { attempt: fn.toString() });
-  return say(name, await checkSaved(name, fn));
+  say(name, await checkSaved(name, fn));
 }
 
 /** Points at the evidence in a crash: saves what you pointed at with the crash text, and checks it. */
-export async function explain(name: string, answer: { slot: string; frame: string }, crash: { stderr: string; maps?: string }): Promise<Verdict> {
+export async function explain(name: string, answer: { slot: string; frame: string }, crash: { stderr: string; maps?: string }): Promise<void> {
   const ex = known(name);
   if (ex.kind !== 'explain') throw new LabError(`${name} is not an "explain" exercise`, 'use lab.predict or lab.attempt');
   await save(name, { evidence: { slot: String(answer?.slot ?? ''), frame: String(answer?.frame ?? ''), stderr: crash.stderr, maps: crash.maps ?? '' } });
-  return say(name, await checkSaved(name));
+  say(name, await checkSaved(name));
 }
 
 /** Judges what is saved for the exercise on the real kernel and prints the one-line verdict. */
-export async function check(name: string): Promise<Verdict> {
+export async function check(name: string): Promise<void> {
   const ex = known(name);
   const v = await checkSaved(name);
   if (ex.kind === 'predict' && (await readProgress())[name]?.answer !== undefined) console.log(`why: ${ex.why}`);
-  return say(name, v);
+  say(name, v);
 }
 
 /** The next hint (each call shows one more). */
@@ -115,10 +114,9 @@ export function showCrashDump(stderr: string): void {
 }
 
 /** Forgets this machine's progress: one exercise by name, a notebook's by its number, or all. */
-export async function resetExercises(which?: string): Promise<string[]> {
+export async function resetExercises(which?: string): Promise<void> {
   const names = which === undefined ? undefined : find(which) ? [which] : exercisesOf(which).map((e) => e.name);
   if (names?.length === 0) throw new LabError(`"${which}" is neither an exercise nor a notebook number`, 'pass e.g. "05" or "05-survive-growth"');
   const gone = await forget(names);
   console.log(`forgot ${gone.length} exercise(s)`);
-  return gone;
 }

@@ -2,11 +2,13 @@
 // message, and no probe, link or server is left after any check.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exercises, attemptSignature, judge, checkedNames, Sandbox, type Exercise, type Submission } from '../engines/exercises/index.ts';
 import { parseCrash } from '../engines/forensics.ts';
+import { withExerciseCells } from '../engines/exercises/cells.ts';
+import { at } from '../core/paths.ts';
 import { liveServers } from '../engines/managed-server.ts';
 import { linksHeldBy, loadedProgramIds, openProbes } from '../bpf/ts/index.ts';
 
@@ -85,6 +87,15 @@ test('every exercise of the catalog has a check, notebooks 02-07 have 2 to 4 eac
   }
   for (const e of exercises) assert.ok(e.name.startsWith(`${e.notebook}-`), e.name);
   for (const e of exercises.filter((x) => x.kind === 'do')) assert.ok(wrong[e.name]?.length, `${e.name} has wrong attempts in this test`);
+});
+
+test('the exercise cells of notebooks 02-07 are the catalog\'s (./lab exercises --write-cells changes nothing)', () => {
+  for (const f of readdirSync(at('notebooks')).filter((n) => /^0[2-7]-.*\.ipynb$/.test(n))) {
+    const nb = JSON.parse(readFileSync(at('notebooks', f), 'utf8'));
+    assert.deepEqual(withExerciseCells(nb, f.slice(0, 2)).cells, nb.cells, `${f}: run ./lab exercises --write-cells`);
+    const named = new Set(nb.cells.map((c: { metadata: { lab?: { exercise?: { name: string } } } }) => c.metadata.lab?.exercise?.name).filter(Boolean));
+    assert.deepEqual([...named].sort(), exercises.filter((e) => e.notebook === f.slice(0, 2)).map((e) => e.name).sort(), `${f} has a card and an answer cell for each of its exercises`);
+  }
 });
 
 for (const ex of exercises.filter((e): e is Extract<Exercise, { kind: 'predict' }> => e.kind === 'predict')) {

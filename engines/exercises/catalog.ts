@@ -160,7 +160,7 @@ export const exercises: Exercise[] = [
     prompt: 'In the crash dump above (the runtime\'s hex dump of the stack), find the **stack address** whose word is the trampoline address, and name the **frame** whose return address it was. Fill them in; the check reads the same crash with the lab\'s forensics.',
     hints: [
       'The runtime\'s line `unexpected return pc for F called from 0x…` names the frame.',
-      'Look for the word `0x7fffffffe000` in the dump; in Go ≥ 1.21 it is printed as two halves `7fffffff fffe000`… read the line\'s address and add 8 for the second column.',
+      'Look for the word `0x7fffffffe000`: Go ≥ 1.21 prints each 8-byte word as two halves, `00007fff ffffe000`. A line starts with its first word\'s address; the second word on the line is 8 bytes further.',
       'The slot sits just below the caller\'s frame pointer: the `fp` of `frame={sp:…, fp:…}` minus 8.',
     ],
     starter: '{ slot: "0x…", frame: "main.…" }',

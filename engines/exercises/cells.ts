@@ -61,7 +61,7 @@ function cellsOf(ex: Exercise): { ask: RawCell[]; check?: RawCell } {
   if (ex.kind === 'predict') {
     const ids = ex.choices.map((c) => c.id).join(', ');
     return {
-      ask: [card(ex), cell(ex, 'answer', 'code', `lab.predict("${ex.name}", ""); // your choice: ${ids}`)],
+      ask: [card(ex), cell(ex, 'answer', 'code', `await lab.predict("${ex.name}", ""); // your choice: ${ids}`)],
       check: cell(ex, 'check', 'code', `await lab.check("${ex.name}");`),
     };
   }
@@ -71,8 +71,9 @@ function cellsOf(ex: Exercise): { ask: RawCell[]; check?: RawCell } {
   return {
     ask: [
       card(ex),
+      // tslab shares a cell's top-level names with later cells but not through shorthand properties: write maps: maps.
       cell(ex, 'dump', 'code', 'lab.showCrashDump(exit.stderr);'),
-      cell(ex, 'answer', 'code', `await lab.explain("${ex.name}", ${ex.starter}, { stderr: exit.stderr, maps });`),
+      cell(ex, 'answer', 'code', `await lab.explain("${ex.name}", ${ex.starter}, { stderr: exit.stderr, maps: maps });`),
     ],
   };
 }

@@ -275,7 +275,7 @@ function judgeEvidence(e: NonNullable<Submission['evidence']>): Verdict {
   const vma = f.hijackedPc && vmaFor(f.hijackedPc, parseMaps(e.maps));
   const where = vma ? ` — ${f.hijackedPc} lies in ${vma.name || 'an anonymous mapping'}` : '';
   const slot = hexNorm(e.slot ?? '');
-  if (!slot) return fail(`"${e.slot}" is not an address — copy the stack address (0xc…) whose word is ${f.hijackedPc}`);
+  if (!slot) return fail(`"${e.slot}" is not an address — copy the stack address whose word is ${f.hijackedPc}`);
   if (slot !== f.slot.address) {
     const word = f.words.find((w) => `0x${w.address.toString(16)}` === slot);
     return fail(`${slot} is not the hijacked slot: ${word ? `it holds 0x${word.value.toString(16)}` : 'it is not in the dump'} — find the word ${f.hijackedPc}`);
