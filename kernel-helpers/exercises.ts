@@ -9,7 +9,8 @@
  * The checks live in engines/exercises (the CLI runs the same ones).
  */
 import { LabError } from '../core/errors.ts';
-import { exercise as find, exercisesOf, attemptSignature, checkSaved, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
+import { exercise as find, exercisesOf, checkSaved, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
+import { attemptCell, exerciseHtml, inlineHtml } from '../engines/exercises/card.ts';
 import { parseCrash } from '../engines/forensics.ts';
 import { escapeHtml, showHtml, preHtml } from './display.ts';
 
@@ -17,19 +18,6 @@ function known(name: string): Exercise {
   const ex = find(name);
   if (!ex) throw new LabError(`no exercise named "${name}"`, 'see ./lab exercises --names');
   return ex;
-}
-
-const md = (s: string) => escapeHtml(s).replace(/`([^`]+)`/g, '<code>$1</code>').replace(/\*\*([^*]+)\*\*/g, '<b>$1</b>');
-const kindLabel = { predict: 'Predict, then run', do: 'Do it', explain: 'Explain the evidence' } as const;
-
-/** The card of an exercise as HTML (the workshop can put the same card on screen). */
-export function exerciseHtml(ex: Exercise, state?: { answer?: string; result?: Verdict }): string {
-  const choices =
-    ex.kind === 'predict'
-      ? `<ol type="a" style="list-style:none;padding-left:0">${ex.choices.map((c) => `<li><code>${escapeHtml(c.id)}</code> ${md(c.text)}${state?.answer === c.id ? ' ← your answer' : ''}</li>`).join('')}</ol>`
-      : '';
-  const result = state?.result ? `<p>${state.result.pass ? '✅ passed' : '❌ not yet'}: ${escapeHtml(state.result.message)}</p>` : '';
-  return `<div class="lab-exercise" data-exercise="${escapeHtml(ex.name)}"><p><b>${kindLabel[ex.kind]} · ${escapeHtml(ex.title)}</b> <code>${escapeHtml(ex.name)}</code></p><p>${md(ex.prompt)}</p>${choices}${result}</div>`;
 }
 
 /** Shows the exercise's card with what this machine has saved for it. */
@@ -66,7 +54,7 @@ export async function predict(name: string, choice: string): Promise<void> {
 export async function attempt(name: string, fn: Attempt): Promise<void> {
   const ex = known(name);
   if (ex.kind !== 'do') throw new LabError(`${name} is not a "do it" exercise`, ex.kind === 'predict' ? 'use lab.predict' : 'use lab.explain');
-  if (typeof fn !== 'function') throw new LabError('pass your attempt as a function', `${attemptSignature} { … }`);
+  if (typeof fn !== 'function') throw new LabError('pass your attempt as a function', attemptCell(name, '…').split('\n')[0]);
   await save(name, { attempt: fn.toString() });
   say(name, await checkSaved(name, fn));
 }
@@ -99,10 +87,8 @@ export async function hint(name: string): Promise<void> {
 export function solution(name: string): void {
   const ex = known(name);
   if (ex.kind === 'predict') console.log(`answer: ${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)?.text} — ${ex.why}`);
-  else showHtml(`${preHtml(ex.kind === 'do' ? `${attemptSignature} {\n${indent(ex.solution)}\n}` : ex.solution)}<p>${md(ex.why)}</p>`);
+  else showHtml(`${preHtml(ex.kind === 'do' ? attemptCell(name, ex.solution) : ex.solution)}<p>${inlineHtml(ex.why)}</p>`);
 }
-
-const indent = (s: string) => s.replace(/^/gm, '  ');
 
 /** The runtime's crash lines up to the end of its stack dump: what the "explain" exercise asks you to read. */
 export function showCrashDump(stderr: string): void {

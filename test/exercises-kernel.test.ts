@@ -72,7 +72,7 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
     writeFileSync(path, JSON.stringify(nb));
     const run = await executeNotebook(path, jupyter);
     assert.deepEqual(run.failures, []);
-    const out = run.notebook.cells.map(cellText);
+    const out = run.notebook.cells.map((c) => cellText(c as Parameters<typeof cellText>[0]));
     assert.match(out[1], /05-demo-ret-count: locked in 1/);
     assert.match(out[2], /locked in as 1/, 'a second answer does not replace the first');
     assert.match(out[3], /✓ pass · 05-demo-ret-count: right: 1\) 1 — the disassembler finds 1 RET/);

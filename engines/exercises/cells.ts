@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
-import { exercises, attemptSignature, type Exercise } from './catalog.ts';
+import { exercises, type Exercise } from './catalog.ts';
+import { attemptCell, kindLabel } from './card.ts';
 
 export type CellPart = 'card' | 'answer' | 'check' | 'dump';
 
@@ -33,10 +34,8 @@ const placement: Record<string, { askBefore?: string; checkAfter?: string }> = {
   '07-quiet-damage': { askBefore: '07-02', checkAfter: '07-02' },
 };
 
-const kindLabel = { predict: 'Predict, then run', do: 'Do it', explain: 'Explain the evidence' } as const;
 const lines = (s: string) => s.split(/(?<=\n)/);
 const short = (ex: Exercise) => ex.name.slice(3);
-const indent = (s: string) => s.replace(/^/gm, '  ');
 
 function cell(ex: Exercise, part: CellPart, type: 'markdown' | 'code', source: string): RawCell {
   const c: RawCell = { cell_type: type, id: `${ex.notebook}-ex-${short(ex)}-${part}`.slice(0, 64), metadata: { lab: { exercise: { name: ex.name, part } } }, source: lines(source) };
@@ -66,7 +65,7 @@ function cellsOf(ex: Exercise): { ask: RawCell[]; check?: RawCell } {
     };
   }
   if (ex.kind === 'do') {
-    return { ask: [card(ex), cell(ex, 'answer', 'code', `await lab.attempt("${ex.name}", ${attemptSignature} {\n${indent(ex.starter)}\n});`)] };
+    return { ask: [card(ex), cell(ex, 'answer', 'code', attemptCell(ex.name, ex.starter))] };
   }
   return {
     ask: [

@@ -7,7 +7,8 @@
 import { LabError } from '../../core/errors.ts';
 import { goToolchain, oldGo } from '../../core/go.ts';
 import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
-import { parseCrash, parseMaps, vmaFor, crashSignature } from '../forensics.ts';
+import { parseCrash, crashSignature } from '../forensics.ts';
+import { judgeEvidence } from './evidence.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
 import { exercise, type Exercise, type Prediction } from './catalog.ts';
 import { attemptFromSource, Sandbox, type Attempt, type SandboxServer } from './sandbox.ts';
@@ -256,32 +257,6 @@ async function retCount(sandbox: Sandbox, symbol: string) {
   // The last choice of a count reads "N or more" when its text says so.
   const choice = ids.includes(String(n)) ? String(n) : ex.choices.at(-1)!.text.includes('or more') && n > Number(ids.at(-1)) ? ids.at(-1) : undefined;
   return { choice, seen: `the disassembler finds ${n} RET instruction(s) in ${symbol}` };
-}
-
-// ---------------------------------------------------------------- explain the evidence
-
-const hexNorm = (s: string) => {
-  try {
-    return `0x${BigInt(s.trim()).toString(16)}`;
-  } catch {
-    return undefined;
-  }
-};
-
-function judgeEvidence(e: NonNullable<Submission['evidence']>): Verdict {
-  const f = parseCrash(e.stderr, e.maps);
-  if (!f || f.kind !== 'unexpected-return-pc') return fail('the crash text you point into holds no "unexpected return pc" — crash the server under a uretprobe first (the cells above)');
-  if (!f.slot) return fail('the lab\'s forensics find no hex dump in that crash text — pass the whole stderr of the crash');
-  const vma = f.hijackedPc && vmaFor(f.hijackedPc, parseMaps(e.maps));
-  const where = vma ? ` — ${f.hijackedPc} lies in ${vma.name || 'an anonymous mapping'}` : '';
-  const slot = hexNorm(e.slot ?? '');
-  if (!slot) return fail(`"${e.slot}" is not an address — copy the stack address whose word is ${f.hijackedPc}`);
-  if (slot !== f.slot.address) {
-    const word = f.words.find((w) => `0x${w.address.toString(16)}` === slot);
-    return fail(`${slot} is not the hijacked slot: ${word ? `it holds 0x${word.value.toString(16)}` : 'it is not in the dump'} — find the word ${f.hijackedPc}`);
-  }
-  if ((e.frame ?? '').trim() !== f.victim) return fail(`the slot is right, but it held the return address of ${f.victim}, not ${JSON.stringify(e.frame)} — read the runtime's "unexpected return pc for …" line`);
-  return pass(`${f.slot.address} held ${f.slot.value}, ${f.victim}'s return address${where}`);
 }
 
 // ---------------------------------------------------------------- one entry point

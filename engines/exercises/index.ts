@@ -4,3 +4,5 @@ export { judge, checkedNames, type Verdict, type Submission } from './checks.ts'
 export { Sandbox, SandboxServer, attemptFromSource, type Attempt, type AttemptContext } from './sandbox.ts';
 export { readProgress, save, forget, recordVerdict, progressFile, type Saved, type Progress } from './progress.ts';
 export { checkSaved } from './run.ts';
+export { exerciseHtml, exerciseScreen, attemptCell } from './card.ts';
+export { judgeEvidence } from './evidence.ts';
