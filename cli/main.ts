@@ -39,13 +39,24 @@ function readerGone(e: NodeJS.ErrnoException): void {
   if (endingQuietly) return;
   endingQuietly = true;
   process.exitCode = 0;
-  if (process.listenerCount('SIGTERM') > 0) {
+  if (process.listenerCount('SIGTERM') > 1) {
     process.emit('SIGTERM' as NodeJS.Signals);
     setTimeout(() => process.exit(0), 5000).unref();
   } else {
     process.exit(0);
   }
 }
+/**
+ * Ctrl-C, kill, a closed terminal: a command with no handler of its own ends at once, and the exit
+ * hooks stop what it started (servers are killed, half-written temp files removed). A command
+ * that handles the signal itself (run-tracer detaching, start stopping its services) does so.
+ */
+for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+  process.on(signal, () => {
+    if (process.listenerCount(signal) === 1) process.exit(128 + number);
+  });
+}
+
 process.stdout.on('error', readerGone);
 process.stderr.on('error', readerGone);
 for (const event of ['uncaughtException', 'unhandledRejection'] as const) {

@@ -20,12 +20,22 @@ export async function newestMtime(paths: string[], include: (p: string) => boole
   return newest;
 }
 
+/** Temp files of writes in flight: a process that exits mid-write (Ctrl-C) removes them. */
+const inFlight = new Set<string>();
+process.on('exit', () => inFlight.forEach((tmp) => rmSync(tmp, { force: true })));
+
+function tempBeside(path: string): string {
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  inFlight.add(tmp);
+  return tmp;
+}
+
 /**
  * Writes a file so that a reader (or an interrupted run) sees either the old content or the whole
  * new one: a temporary file in the same directory, flushed, then renamed over the target.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(path);
   const fh = await open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -41,12 +51,14 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  } finally {
+    inFlight.delete(tmp);
   }
 }
 
 /** writeFileAtomic for synchronous code (build steps, stamps): same temp file, fsync and rename. */
 export function writeFileAtomicSync(path: string, data: string | Uint8Array, mode = 0o644): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = tempBeside(path);
   const fd = openSync(tmp, 'wx', mode);
   try {
     writeFileSync(fd, data);
@@ -61,5 +73,7 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array, mod
     }
     rmSync(tmp, { force: true });
     throw err;
+  } finally {
+    inFlight.delete(tmp);
   }
 }
