@@ -1,4 +1,3 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isAbsolute, resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
 
@@ -166,11 +165,3 @@ function items(name: string, text: string): string[] {
   return list;
 }
 
-/** @deprecated the old node:util parseArgs front: use parse(). Kept until every command has moved. */
-export function flags<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
-  } catch (e) {
-    throw new UsageError(String((e as Error).message).split('\n')[0], 'see ./lab <command> --help');
-  }
-}

@@ -1,4 +1,4 @@
-import { flags, type Command } from '../command.ts';
+import { parse, UsageError, type Command } from '../command.ts';
 import { LabError } from '../../core/errors.ts';
 
 export const exercisesCommand: Command = {
@@ -13,13 +13,17 @@ export const exercisesCommand: Command = {
     '  --reset [X]    forget progress: all, one exercise, or notebook NN\n' +
     '  --write-cells  rewrite the exercise cells in notebooks/02-07 from the catalog (no other cell changes)',
   async run(argv) {
-    const { values, positionals } = flags(argv, {
-      names: { type: 'boolean' },
-      check: { type: 'string' },
-      answer: { type: 'string' },
-      reset: { type: 'boolean' },
-      'write-cells': { type: 'boolean' },
+    const { values, positionals } = parse('exercises', argv, {
+      flags: {
+        names: { type: 'bool' },
+        check: { type: 'string' },
+        answer: { type: 'string' },
+        reset: { type: 'bool' },
+        'write-cells': { type: 'bool' },
+      },
+      positionals: { name: 'exercise or notebook number (with --reset)', max: 1 },
     });
+    if (positionals.length && !values.reset) throw new UsageError(`./lab exercises: unexpected argument ${JSON.stringify(positionals[0].slice(0, 80))}`, 'only --reset takes one (see ./lab exercises --help)');
     const ex = await import('../../engines/exercises/index.ts');
     if (values.names) {
       for (const e of ex.exercises) console.log(e.name);

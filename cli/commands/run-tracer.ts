@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
-import { flags, type Command } from '../command.ts';
+import { existsSync, readlinkSync, statSync } from 'node:fs';
+import { parse, shown, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { serverBinary } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
@@ -17,29 +18,31 @@ export const runTracerCommand: Command = {
     '                 [--args N] [--rets N] [--string-arg SLOT] [--engine addon|cilium]\n' +
     '  default: uretprobe on main.demo in server/server, every process; Ctrl-C detaches and exits',
   async run(argv) {
-    const { values } = flags(argv, {
-      mode: { type: 'string', default: 'uretprobe' },
-      symbol: { type: 'string', default: 'main.demo' },
-      binary: { type: 'string', default: serverBinary },
-      pid: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      args: { type: 'string', default: '1' },
-      rets: { type: 'string', default: '1' },
-      'string-arg': { type: 'string' },
-      engine: { type: 'string', default: 'addon' },
+    const { values } = parse('run-tracer', argv, {
+      flags: {
+        mode: { type: 'enum', values: modes, default: 'uretprobe' },
+        symbol: { type: 'string', default: 'main.demo' },
+        binary: { type: 'path', default: serverBinary },
+        pid: { type: 'int', min: 1, max: 4194304 },
+        json: { type: 'bool' },
+        // The tracer checks the exact register limits (bpf/events.h); these bound the typing.
+        args: { type: 'int', min: 0, max: 64, default: 1 },
+        rets: { type: 'int', min: 0, max: 64, default: 1 },
+        'string-arg': { type: 'int', min: 0, max: 64 },
+        engine: { type: 'enum', values: Object.keys(tracerEngines), default: 'addon' },
+      },
     });
     const mode = values.mode as ProbeKind;
-    if (!modes.includes(mode)) throw new LabError(`unknown mode ${values.mode}`, `pick one of: ${modes.join(', ')}`);
+    if (values.pid !== undefined) checkPid(values.pid, values.binary);
     const engine = tracerEngines[values.engine];
-    if (!engine) throw new LabError(`unknown engine ${values.engine}`, `pick one of: ${Object.keys(tracerEngines).join(', ')}`);
     const req: TraceRequest = {
       mode,
       symbol: values.symbol,
       binary: values.binary,
-      pid: values.pid === undefined ? undefined : integer('--pid', values.pid),
-      args: integer('--args', values.args),
-      rets: integer('--rets', values.rets),
-      stringArg: values['string-arg'] === undefined ? undefined : integer('--string-arg', values['string-arg']),
+      pid: values.pid,
+      args: values.args,
+      rets: values.rets,
+      stringArg: values['string-arg'],
     };
 
     await buildAll({}, values.engine === 'cilium' ? ['cilium'] : ['addon']);
@@ -74,10 +77,21 @@ export const runTracerCommand: Command = {
   },
 };
 
-function integer(flag: string, text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) throw new LabError(`${flag} ${text} is not a whole number`, `pass e.g. ${flag} 1`);
-  return n;
+/** --pid must name a live process started from --binary: probes on another file never fire. */
+function checkPid(pid: number, binary: string): void {
+  const file = statSync(binary, { throwIfNoEntry: false });
+  if (!file) return; // the tracer says there is no such file
+  if (!existsSync(`/proc/${pid}`)) throw new LabError(`no process ${pid} to trace`, 'pass the PID of a running server, e.g. from ./lab run-app, or leave --pid out');
+  let exe: string;
+  let same: boolean;
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+    const running = statSync(`/proc/${pid}/exe`);
+    same = running.dev === file.dev && running.ino === file.ino;
+  } catch {
+    throw new LabError(`cannot tell which program process ${pid} runs (a kernel thread, or outside this container)`, 'pass the PID of a server the lab can see, or leave --pid out');
+  }
+  if (!same) throw new LabError(`process ${pid} runs ${shown(exe)}, not ${shown(binary)}`, 'pass --binary for that program, or the PID of a process started from it');
 }
 
 const shortName = (symbol: string) => symbol.slice(symbol.lastIndexOf('.') + 1);
