@@ -17,6 +17,8 @@ export interface StartServerOptions {
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
   /** Kill the server when this Node process dies, even by SIGKILL (setpriv --pdeathsig): a killed notebook kernel leaves no server behind. */
   dieWithParent?: boolean;
+  /** How much of each stream to keep (its end: where a crash is); default 1 MiB. */
+  keepBytes?: number;
 }
 
 /** A Go server process the lab started and will stop: its URL, PID, output and exit. */
@@ -65,12 +67,15 @@ export class ManagedServer implements AsyncDisposable {
     // One set of listeners for the server's whole life: the instance reads the same buffers.
     const output = { stdout: '', stderr: '' };
     let onListening: ((url: string) => void) | undefined;
+    const keep = opts.keepBytes ?? 1 << 20;
+    // A long-lived server under load prints without end: keep the latest output, not all of it.
+    const kept = (text: string) => (text.length > keep ? text.slice(-keep) : text);
     child.stdout!.on('data', (d) => {
-      output.stdout += d;
+      output.stdout = kept(output.stdout + d);
       opts.onOutput?.(String(d), 'stdout');
     });
     child.stderr!.on('data', (d) => {
-      output.stderr += d;
+      output.stderr = kept(output.stderr + d);
       opts.onOutput?.(String(d), 'stderr');
       const m = onListening && /listening on (http:\/\/\S+)/.exec(output.stderr);
       if (m) onListening!(m[1]);

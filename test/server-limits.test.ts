@@ -94,3 +94,11 @@ test('a slow-loris client (headers never finished) is disconnected by the header
   assert.ok(closedAfter >= 1000 && closedAfter < 12000, `closed after ${closedAfter} ms`);
   assert.equal((await srv.get('/?arg=1')).status, 200);
 });
+
+test('ManagedServer keeps the end of a chatty server\'s output, not all of it', async () => {
+  await using srv = await ManagedServer.start({ binary, keepBytes: 4096 });
+  for (let i = 0; i < 400; i++) await srv.get(`/?arg=${i}`);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.ok(srv.stdout.length <= 4096, `kept ${srv.stdout.length} bytes`);
+  assert.match(srv.stdout, /demo called with 399\n$/, 'the latest line is kept');
+});
