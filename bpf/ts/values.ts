@@ -277,7 +277,7 @@ export function formatResults(e: Pick<CallLike, 'ret' | 'results'>): string {
   return parts.length === 1 ? parts[0] : `(${parts.join(', ')})`;
 }
 
-export const formatLatency = (ns: number | null) => (ns === null ? '' : ns >= 1e6 ? `${(ns / 1e6).toFixed(2)}ms` : `${(ns / 1000).toFixed(1)}µs`);
+export const formatLatency = (ns: number | null) => (ns === null ? '' : `${(ns / 1000).toFixed(1)}µs`);
 
 /**
  * One line per event that reads like Go:
@@ -288,6 +288,8 @@ export function formatCall(e: CallLike): string {
   const call = e.kind === 'return' || e.kind === 'call' ? (e.params && e.latency_ns === null ? `${e.symbol}(?)` : `${e.symbol}(${formatArgs(e)})`) : `${e.symbol}(${formatArgs(e)})`;
   const tail = [formatLatency(e.latency_ns), who, e.ret_site !== undefined && e.ret_site >= 0 ? `RET#${e.ret_site}` : ''];
   switch (e.kind) {
+    case 'exit':
+      return `${e.symbol}: traced process exited`;
     case 'entry':
       return [`→ ${call}`, who].join('  ');
     case 'unwound':
