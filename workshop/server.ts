@@ -121,7 +121,8 @@ export class WorkshopServer implements AsyncDisposable {
     ws.http.maxConnections = 1024;
     // Garbage that is not HTTP at all: answer 400 if the socket can still take it, never let it throw.
     ws.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
-      if (socket.writable && e.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      const status = e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable && e.code !== 'ECONNRESET') socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     });
     ws.http.on('upgrade', (req, socket, head) => {
@@ -272,7 +273,21 @@ export class WorkshopServer implements AsyncDisposable {
     sock.send(data);
   }
 
+  private logWindow = { startedAt: 0, lines: 0, suppressed: 0 };
+
+  /** At most 20 lines a minute: an attendee looping over bad frames must not flood the instructor's terminal. */
   private log(line: string): void {
+    const w = this.logWindow;
+    const now = Date.now();
+    if (now - w.startedAt > 60_000) {
+      if (w.suppressed) this.emitLog(`(${w.suppressed} more such lines in the last minute were not shown)`);
+      Object.assign(w, { startedAt: now, lines: 0, suppressed: 0 });
+    }
+    if (++w.lines > 20) w.suppressed++;
+    else this.emitLog(line);
+  }
+
+  private emitLog(line: string): void {
     try {
       this.opts.log?.(line);
     } catch {
@@ -531,7 +546,11 @@ export class WorkshopServer implements AsyncDisposable {
       }
       throw new HttpError(404, `no instructor action ${path}`);
     } catch (e) {
-      if (e instanceof HttpError) return json(res, e.status, { error: e.message });
+      if (e instanceof HttpError) {
+        // The body was refused before it was read whole: this connection cannot carry another request.
+        if (!req.complete) res.setHeader('Connection', 'close');
+        return json(res, e.status, { error: e.message });
+      }
       throw e;
     }
   }
