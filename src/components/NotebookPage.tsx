@@ -1,4 +1,5 @@
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import clsx from 'clsx';
 import Layout from '@theme/Layout';
 import Heading from '@theme/Heading';
 import CodeBlock from '@theme/CodeBlock';
@@ -6,10 +7,14 @@ import Mermaid from '@theme/Mermaid';
 import Link from '@docusaurus/Link';
 import useBaseUrl from '@docusaurus/useBaseUrl';
 import type { CellView, NotebookView } from '../lib/notebook';
-import { checkTarget, findTarget, LiveSession, type JupyterTarget, type KernelState, type LiveOutput } from '../lib/live';
-import type { OutputView } from '../lib/notebook';
+import { outputView, type OutputView } from '../lib/notebook';
+import { diagnosisText, proxied } from '../lib/live';
 import { Outputs } from './NotebookView/Outputs';
+import { CellEditor } from './NotebookView/CellEditor';
+import { dropEdit, loadEdit, saveEdit } from './NotebookView/edits';
+import { useLiveNotebook, type CellRun } from './NotebookView/useLiveNotebook';
 import styles from './NotebookView/styles.module.css';
+import ExerciseCard, { exerciseCellRole, outputsText } from './Exercise';
 
 type Neighbour = { slug: string; title: string } | null;
 type Props = { notebook: NotebookView & { previous: Neighbour; next: Neighbour } };
@@ -33,12 +38,6 @@ export function RecordingNote({ nb }: { nb: Pick<NotebookView, 'recording' | 'fi
   );
 }
 
-type LiveState =
-  | { phase: 'looking' }
-  | { phase: 'offline' }
-  | { phase: 'unreachable'; target: JupyterTarget; reason: string }
-  | { phase: 'ready'; target: JupyterTarget };
-
 function Markdown({ cell }: { cell: Extract<CellView, { kind: 'markdown' }> }) {
   return (
     <div className={styles.cell}>
@@ -49,168 +48,172 @@ function Markdown({ cell }: { cell: Extract<CellView, { kind: 'markdown' }> }) {
   );
 }
 
+const stateWords: Record<string, string> = {
+  none: 'not started (starts at the first Run)',
+  starting: 'starting',
+  idle: 'idle',
+  busy: 'busy',
+  restarting: 'restarting',
+  dead: 'dead',
+  disconnected: 'disconnected',
+};
+
+const runWords: Partial<Record<CellRun, string>> = { queued: 'queued', running: 'running…', error: 'failed', aborted: 'not run' };
+
 export default function NotebookPage({ notebook: nb }: Props) {
   const baseUrl = useBaseUrl('/');
-  const [live, setLive] = useState<LiveState>({ phase: 'looking' });
-  const [kernelState, setKernelState] = useState<KernelState | 'none'>('none');
-  const [liveOutputs, setLiveOutputs] = useState<Record<number, OutputView[]>>({});
-  const [running, setRunning] = useState<number | null>(null);
-  const [liveCounts, setLiveCounts] = useState<Record<number, number | null>>({});
-  const [error, setError] = useState<string | null>(null);
-  const session = useRef<Promise<LiveSession> | null>(null);
-
-  useEffect(() => {
-    let cancelled = false;
-    (async () => {
-      const target = await findTarget(baseUrl);
-      if (cancelled) return;
-      if (!target) return setLive({ phase: 'offline' });
-      try {
-        await checkTarget(target);
-        if (!cancelled) setLive({ phase: 'ready', target });
-      } catch (e) {
-        if (!cancelled) setLive({ phase: 'unreachable', target, reason: (e as Error).message });
-      }
-    })();
-    return () => {
-      cancelled = true;
-    };
-  }, [baseUrl]);
-
-  // The kernel belongs to this page: shut it down when the reader leaves.
-  useEffect(() => {
-    const stop = () => {
-      const s = session.current;
-      session.current = null;
-      s?.then((k) => k.shutdown()).catch(() => undefined);
-    };
-    window.addEventListener('pagehide', stop);
-    return () => {
-      window.removeEventListener('pagehide', stop);
-      stop();
-    };
-  }, []);
-
-  const kernel = useCallback(() => {
-    if (live.phase !== 'ready') throw new Error('no Jupyter server');
-    session.current ??= LiveSession.start(live.target, nb.kernelName, `notebooks/${nb.file}`, setKernelState).catch((e) => {
-      session.current = null;
-      throw e;
-    });
-    return session.current;
-  }, [live, nb.kernelName]);
-
-  const run = useCallback(
-    async (index: number, code: string) => {
-      setError(null);
-      setRunning(index);
-      setLiveOutputs((o) => ({ ...o, [index]: [] }));
-      try {
-        const k = await kernel();
-        let clearPending = false;
-        const reply = await k.execute(code, (out: LiveOutput) => {
-          if ('clear' in out) {
-            if (out.wait) clearPending = true;
-            else setLiveOutputs((o) => ({ ...o, [index]: [] }));
-            return;
-          }
-          setLiveOutputs((o) => {
-            const before = clearPending ? [] : (o[index] ?? []);
-            clearPending = false;
-            return { ...o, [index]: [...before, out] };
-          });
-        });
-        setLiveCounts((c) => ({ ...c, [index]: reply.count }));
-      } catch (e) {
-        setError(`could not run the cell: ${(e as Error).message}`);
-      } finally {
-        setRunning(null);
-      }
+  const original = useMemo(() => nb.cells.map((c) => (c.kind === 'code' ? c.source : '')), [nb]);
+  const [sources, setSources] = useState<string[]>(original);
+  // Edits live in this browser: restored after the first render (the server-rendered page is the original).
+  useEffect(() => setSources(original.map((s, i) => (nb.cells[i].kind === 'code' ? (loadEdit(nb.slug, i, s) ?? s) : s))), [nb, original]);
+  const edit = useCallback(
+    (i: number, source: string) => {
+      saveEdit(nb.slug, i, original[i], source);
+      setSources((s) => s.map((x, j) => (j === i ? source : x)));
     },
-    [kernel],
+    [nb.slug, original],
   );
-
-  const interrupt = async () => {
-    const s = await session.current?.catch(() => null);
-    await s?.interrupt().catch((e: Error) => setError(`interrupt failed: ${e.message}`));
-  };
-  const restart = async () => {
-    const s = await session.current?.catch(() => null);
-    if (!s) return;
-    setLiveOutputs({});
-    setLiveCounts({});
-    await s.restart().catch((e: Error) => setError(`restart failed: ${e.message}`));
+  const reset = (i: number) => {
+    dropEdit(nb.slug, i);
+    setSources((s) => s.map((x, j) => (j === i ? original[i] : x)));
   };
 
-  let codeIndex = 0;
+  const live = useLiveNotebook({ baseUrl, kernelName: nb.kernelName, path: `notebooks/${nb.file}`, sources });
+  const ready = live.live.phase === 'ready';
+  const codeCells = nb.cells.flatMap((c, i) => (c.kind === 'code' ? [i] : []));
+  const numberOf = (i: number) => codeCells.indexOf(i) + 1;
+  const upTo = (i: number) => codeCells.filter((c) => c <= i);
+  const restartAndRunAll = async () => {
+    if (live.started && !(await live.restart())) return;
+    await live.runCells(codeCells);
+  };
+  const state = live.kernelState;
+  /** What an exercise's cell printed: live when this page's kernel ran it, else as recorded. */
+  const exerciseOutputs = (name: string, part: string) => {
+    const j = nb.cells.findIndex((c) => c.exercise?.name === name && c.exercise.part === part);
+    const c = nb.cells[j];
+    return c && outputsText(live.outputs[j] ?? (c.kind === 'code' ? c.outputs : undefined));
+  };
+  const target = live.live.phase === 'ready' ? live.live.target : null;
+
   return (
     <Layout title={nb.title} description={nb.summary}>
       <main className="container margin-vert--lg" data-notebook={nb.slug}>
         <Heading as="h1">{nb.title}</Heading>
         <RecordingNote nb={nb} />
-        <div className={styles.liveBar} data-testid="live-bar" data-live={live.phase}>
-          {live.phase === 'looking' && <span className={styles.grow}>Looking for a Jupyter server…</span>}
-          {live.phase === 'offline' && (
+        <div className={styles.liveBar} data-testid="live-bar" data-live={live.live.phase}>
+          {live.live.phase === 'looking' && <span className={styles.grow}>Looking for a Jupyter server…</span>}
+          {live.live.phase === 'offline' && (
             <span className={styles.grow}>
-              No Jupyter server is configured, so this page shows the recorded outputs. To run the cells yourself on a privileged
-              kernel, start the lab with <code>./lab start</code> or set a server in <Link to="/live/">Live mode</Link>.
+              No Jupyter server is configured, so this page shows the recorded outputs. To run and edit the cells yourself on a
+              privileged notebook kernel, start the lab with <code>./lab start</code> or set a server in <Link to="/live/">Live mode</Link>.
             </span>
           )}
-          {live.phase === 'unreachable' && (
-            <span className={styles.grow}>
-              Live mode is off: {live.reason}. Showing the recorded outputs. <Link to="/live/">Change the server</Link>.
+          {live.live.phase === 'unreachable' && (
+            <span className={styles.grow} data-testid="live-diagnosis" data-problem={live.live.diagnosis.problem}>
+              Live mode is off: {diagnosisText(live.live.diagnosis)}. Showing the recorded outputs. <Link to="/live/">Check the server in Live mode</Link>.
             </span>
           )}
-          {live.phase === 'ready' && (
+          {target && (
             <>
               <span className={styles.grow}>
-                Live: cells run on the <code>{nb.kernelName}</code> kernel at <code>{live.target.url}</code>
-                {live.target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} · kernel{' '}
-                <strong data-testid="kernel-state">{kernelState === 'none' ? 'not started' : kernelState}</strong> ·{' '}
-                <a href={`${live.target.url}lab/tree/notebooks/${encodeURIComponent(nb.file)}?token=${encodeURIComponent(live.target.token)}`} target="_blank" rel="noreferrer">
+                Live: cells run on the <code>{nb.kernelName}</code> notebook kernel through{' '}
+                {proxied(target) ? 'this site (the lab’s Jupyter)' : <code>{target.url}</code>}
+                {target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} · notebook kernel{' '}
+                <strong data-testid="kernel-state" data-state={state} className={clsx(styles.state, styles[`state-${state}`])}>
+                  {state === 'none' ? 'not started' : state}
+                </strong>
+                <span className={styles.visuallyHidden}> ({stateWords[state]})</span> ·{' '}
+                <a
+                  href={`${target.url}lab/tree/notebooks/${encodeURIComponent(nb.file)}${target.token ? `?token=${encodeURIComponent(target.token)}` : ''}`}
+                  target="_blank"
+                  rel="noreferrer"
+                >
                   open in JupyterLab
                 </a>
               </span>
-              <button type="button" className="button button--sm button--secondary" onClick={interrupt} aria-label="Interrupt the kernel" disabled={kernelState === 'none'}>
-                Interrupt
-              </button>
-              <button type="button" className="button button--sm button--secondary" onClick={restart} aria-label="Restart the kernel" disabled={kernelState === 'none'}>
-                Restart
-              </button>
+              <span className={styles.buttons}>
+                <button type="button" className="button button--sm button--primary" onClick={() => live.runCells(codeCells)} disabled={live.busy}>
+                  ▶▶ Run all
+                </button>
+                <button type="button" className="button button--sm button--secondary" onClick={restartAndRunAll} disabled={live.busy && !live.started}>
+                  Restart &amp; run all
+                </button>
+                <button type="button" className="button button--sm button--secondary" onClick={live.interrupt} aria-label="Interrupt the notebook kernel" disabled={!live.busy}>
+                  ■ Interrupt
+                </button>
+                <button type="button" className="button button--sm button--secondary" onClick={live.restart} aria-label="Restart the notebook kernel" disabled={!live.started}>
+                  ↻ Restart
+                </button>
+              </span>
             </>
           )}
         </div>
-        {error && (
-          <div className="alert alert--danger margin-bottom--md" role="alert">
-            {error}
+        {live.problem && (
+          <div className="alert alert--danger margin-bottom--md" role="alert" data-testid="session-problem" data-problem={live.problem.problem}>
+            {diagnosisText(live.problem)}
+          </div>
+        )}
+        {live.notice && (
+          <div className={clsx('alert margin-bottom--md', live.notice.tone === 'danger' ? 'alert--danger' : 'alert--info')} role={live.notice.tone === 'danger' ? 'alert' : 'status'} data-testid="live-notice">
+            {live.notice.text}
           </div>
         )}
         {nb.cells.length === 0 && <p>This notebook has no cells.</p>}
         {nb.cells.map((cell, i) => {
+          const role = cell.exercise && exerciseCellRole(cell.exercise);
+          if (role === 'hidden') return null;
+          if (role === 'card') return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} outputsOf={(part) => exerciseOutputs(cell.exercise!.name, part)} />;
           if (cell.kind === 'markdown') return <Markdown key={i} cell={cell} />;
-          const n = ++codeIndex;
-          const liveOut = liveOutputs[i];
+          const n = numberOf(i);
+          const run = live.runs[i];
+          const liveOut = live.outputs[i];
+          const edited = sources[i] !== original[i];
+          const needed = live.needs[i] ?? [];
+          const views = liveOut?.map(outputView).filter((o): o is OutputView => o !== null);
           return (
-            <div key={i} className={styles.cell} data-cell={n}>
+            <div key={i} className={clsx(styles.cell, run === 'running' && styles.cellRunning)} data-cell={n} data-run={run ?? 'none'}>
               <div className={styles.codeHeader}>
                 <span className={styles.grow}>
-                  In [{running === i ? '*' : i in liveCounts ? (liveCounts[i] ?? ' ') : (cell.count ?? ' ')}]
-                  {running === i && <span className={styles.running}> running…</span>}
+                  In [{run === 'running' || run === 'queued' ? '*' : i in live.counts ? (live.counts[i] ?? ' ') : (cell.count ?? ' ')}]
+                  {run && runWords[run] && <span className={clsx(styles.runState, run === 'running' && styles.running)}> {runWords[run]}</span>}
+                  {edited && <span className={styles.edited}> · edited</span>}
                 </span>
-                {live.phase === 'ready' && (
-                  <button
-                    type="button"
-                    className="button button--sm button--primary"
-                    onClick={() => run(i, cell.source)}
-                    disabled={running !== null}
-                    aria-label={`Run cell ${n}`}
-                  >
-                    ▶ Run
-                  </button>
+                {ready && (
+                  <>
+                    {edited && (
+                      <button type="button" className="button button--sm button--link" onClick={() => reset(i)} aria-label={`Reset cell ${n} to the original`}>
+                        Reset
+                      </button>
+                    )}
+                    <button type="button" className="button button--sm button--secondary" onClick={() => live.runCells(upTo(i))} disabled={live.busy} aria-label={`Run cells 1 to ${n}`}>
+                      Run to here
+                    </button>
+                    <button type="button" className="button button--sm button--primary" onClick={() => live.runCells([i])} disabled={live.busy} aria-label={`Run cell ${n}`}>
+                      ▶ Run
+                    </button>
+                  </>
                 )}
               </div>
-              <CodeBlock language={nb.language === 'typescript' ? 'typescript' : nb.language}>{cell.source}</CodeBlock>
-              {liveOut ? <Outputs outputs={liveOut} live /> : <Outputs outputs={cell.outputs} live={false} />}
+              {ready ? (
+                <CellEditor value={sources[i]} label={`Code of cell ${n}`} onChange={(s) => edit(i, s)} onRun={() => !live.busy && live.runCells([i])} />
+              ) : (
+                <CodeBlock language={nb.language === 'typescript' ? 'typescript' : nb.language}>{cell.source}</CodeBlock>
+              )}
+              {needed.length > 0 && (
+                <div className="alert alert--warning margin-bottom--sm" data-testid="needs-above">
+                  This cell uses what cell{needed.length > 1 ? 's' : ''} {needed.map(numberOf).join(', ')} above define{needed.length > 1 ? '' : 's'}, and the
+                  notebook kernel has not run {needed.length > 1 ? 'them' : 'it'} yet: run the cells above first.{' '}
+                  <button type="button" className="button button--sm button--warning" onClick={() => live.runCells(upTo(i))} disabled={live.busy}>
+                    Run cells 1–{n}
+                  </button>
+                </div>
+              )}
+              {views ? (
+                <Outputs outputs={views} live collapsed={needed.length > 0} />
+              ) : (
+                <Outputs outputs={cell.outputs} live={false} />
+              )}
             </div>
           );
         })}

@@ -1,15 +1,20 @@
-// Live mode: run notebook cells on a real Jupyter server (tslab kernel) through
+// Live mode: run notebook cells on a real Jupyter server (tslab notebook kernel) through
 // @jupyterlab/services, straight from the page. The server comes from /lab-config.json (written by
-// `./lab start` next to the built site) or from what the reader pasted (localStorage).
-import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
-import { outputView, type OutputView } from './notebook';
+// `./lab start` next to the built site) or from what the reader pasted (localStorage). When the site
+// server proxies Jupyter (at /jupyter/ on the site's own origin) the page holds no token: the proxy
+// adds it for a browser that holds the session cookie.
+import type { Kernel, KernelMessage, ServerConnection, Session } from '@jupyterlab/services';
 
 export interface JupyterTarget {
+  /** Base URL, ending with a slash. */
   url: string;
   token: string;
-  /** 'lab': from ./lab start; 'reader': pasted into the Live mode form. */
+  /** 'lab': from ./lab start (direct or through the site's proxy); 'reader': pasted into the Live mode form. */
   source: 'lab' | 'reader';
 }
+
+/** Whether the target is the site's own proxy: same origin, no token in the page, the cookie is the grant. */
+export const proxied = (t: JupyterTarget) => !t.token && new URL(t.url).origin === location.origin;
 
 const storageKey = 'go-uretprobe-lab.jupyter';
 
@@ -31,9 +36,10 @@ export function forgetTarget(): void {
 }
 
 export function normalizeUrl(url: string): string {
-  const u = new URL(url.trim());
-  // A pasted "http://127.0.0.1:8888/lab?token=…" carries the token; the base URL is the origin.
-  return `${u.origin}/`;
+  const u = new URL(url.trim(), location.href);
+  // A pasted "http://127.0.0.1:8888/lab?token=…" carries the token; the base URL is what comes before /lab.
+  const base = u.pathname.replace(/\/(lab|tree|notebooks)(\/.*)?$/, '/');
+  return `${u.origin}${base.endsWith('/') ? base : `${base}/`}`;
 }
 
 /** The token inside a pasted URL (…?token=…), if any. */
@@ -50,8 +56,10 @@ export async function labTarget(baseUrl: string): Promise<JupyterTarget | null> 
   try {
     const res = await fetch(`${baseUrl}lab-config.json`, { cache: 'no-store' });
     if (!res.ok) return null;
-    const config = (await res.json()) as { jupyter?: { url?: string; token?: string } };
-    return config.jupyter?.url ? { url: config.jupyter.url, token: config.jupyter.token ?? '', source: 'lab' } : null;
+    const config = (await res.json()) as { jupyter?: { url?: string; token?: string } | null };
+    const url = config.jupyter?.url;
+    // A relative URL ("/jupyter/") is the site's proxy.
+    return url ? { url: normalizeUrl(new URL(url, location.href).href), token: config.jupyter?.token ?? '', source: 'lab' } : null;
   } catch {
     return null;
   }
@@ -62,100 +70,335 @@ export async function findTarget(baseUrl: string): Promise<JupyterTarget | null>
   return savedTarget() ?? (await labTarget(baseUrl));
 }
 
-/** Checks that the server answers and accepts the token; throws a one-line reason otherwise. */
-export async function checkTarget(t: JupyterTarget): Promise<void> {
-  let res: Response;
-  try {
-    res = await fetch(`${t.url}api/status`, { headers: { Authorization: `token ${t.token}` }, cache: 'no-store' });
-  } catch {
-    throw new Error(
-      `cannot reach Jupyter at ${t.url} — is it running, and does it allow this page's origin (${location.origin})?`,
-    );
-  }
-  if (res.status === 403 || res.status === 401) throw new Error(`Jupyter at ${t.url} rejected the token — paste the current one`);
-  if (!res.ok) throw new Error(`Jupyter at ${t.url} answered HTTP ${res.status}`);
+/** What is wrong with a Jupyter server, in one line, and what to do about it. */
+export interface Diagnosis {
+  problem: 'unreachable' | 'origin' | 'forbidden' | 'http' | 'gone' | 'kernel-died' | 'kernel-dead' | 'no-kernel';
+  what: string;
+  fix: string;
 }
 
-export type LiveOutput = { clear: true; wait: boolean } | OutputView;
-export type KernelState = 'starting' | 'idle' | 'busy' | 'restarting' | 'dead' | 'unknown';
+export const diagnosisText = (d: Diagnosis) => `${d.what} — ${d.fix}`;
 
-/** One tslab kernel for one notebook page. */
+const requestInit = (t: JupyterTarget): RequestInit =>
+  proxied(t)
+    ? { cache: 'no-store', credentials: 'same-origin' }
+    : { cache: 'no-store', credentials: 'omit', headers: t.token ? { Authorization: `token ${t.token}` } : {} };
+
+function forbidden(t: JupyterTarget, status: number): Diagnosis {
+  return proxied(t)
+    ? {
+        problem: 'forbidden',
+        what: `Jupyter refused this browser (HTTP ${status}): it holds no grant for this lab`,
+        fix: 'open the one-time link ./lab start printed, in this browser (a new ./lab start prints a new one)',
+      }
+    : {
+        problem: 'forbidden',
+        what: `Jupyter at ${t.url} refused the token (HTTP ${status})`,
+        fix: t.source === 'reader' ? 'paste the current token in Live mode' : 'reload this page after ./lab start; a restarted Jupyter has a new token',
+      };
+}
+
+/** Checks that the server answers and lets this page in; null when it does. */
+export async function diagnose(t: JupyterTarget, timeoutMs = 5000): Promise<Diagnosis | null> {
+  let res: Response;
+  try {
+    res = await fetch(`${t.url}api/status`, { ...requestInit(t), signal: AbortSignal.timeout(timeoutMs) });
+  } catch {
+    if (!proxied(t)) {
+      // Jupyter answers a wrong token with a 403 that carries no CORS header, so the page cannot
+      // read it: /api (no token needed) tells whether this origin is allowed at all.
+      const originAllowed = await fetch(`${t.url}api`, { cache: 'no-store', credentials: 'omit', signal: AbortSignal.timeout(timeoutMs) })
+        .then((r) => r.ok)
+        .catch(() => false);
+      if (originAllowed) return forbidden(t, 403);
+      // A refused origin fails the CORS check exactly like a dead server; an opaque request still
+      // gets an answer from a live one.
+      const answered = await fetch(`${t.url}api/status`, { mode: 'no-cors', cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) })
+        .then(() => true)
+        .catch(() => false);
+      if (answered) {
+        return {
+          problem: 'origin',
+          what: `Jupyter at ${t.url} answers but refuses requests from this page's origin (${location.origin})`,
+          fix: `start it with --ServerApp.allow_origin_pat matching ${location.origin} (./lab start does), or open this site from an allowed origin`,
+        };
+      }
+    }
+    return {
+      problem: 'unreachable',
+      what: proxied(t) ? `the site server's Jupyter proxy (${t.url}) does not answer` : `nothing answers at ${t.url}`,
+      fix: proxied(t) ? 'the lab is not running: start it with ./lab start and reload this page' : 'start Jupyter (./lab start) or set the server you run in Live mode',
+    };
+  }
+  if (res.status === 403 || res.status === 401) return forbidden(t, res.status);
+  if (res.status === 502 || res.status === 503 || res.status === 504) {
+    return { problem: 'unreachable', what: `the site server cannot reach Jupyter (HTTP ${res.status})`, fix: 'restart the lab with ./lab start, then reload this page' };
+  }
+  if (!res.ok) return { problem: 'http', what: `Jupyter at ${t.url} answered HTTP ${res.status} to /api/status`, fix: 'is this URL a Jupyter server? check it in Live mode' };
+  return null;
+}
+
+/** Every state the page tells the reader: the notebook kernel's own, and the connection's. */
+export type KernelState = 'starting' | 'idle' | 'busy' | 'restarting' | 'dead' | 'disconnected';
+
+export interface SessionEvents {
+  onState(state: KernelState): void;
+  /** An iopub message that changes outputs, for the cell that sent the request it answers. */
+  onOutput(cell: number, msgType: string, content: object): void;
+  /** Something went wrong outside any one cell (the kernel died, the server left). */
+  onProblem(d: Diagnosis | null): void;
+}
+
+export type Reply = { status: 'ok' | 'error' | 'abort'; count: number | null };
+
+const outputTypes = new Set(['stream', 'display_data', 'execute_result', 'error', 'update_display_data', 'clear_output']);
+
+/** tslab aborts every request it gets in the 200 ms after a failed cell (its queue reset). */
+const tslabAbortWindowMs = 250;
+
+/** One tslab notebook kernel for one notebook page, shared with JupyterLab's session for the same notebook. */
 export class LiveSession {
+  private readonly cellOf = new Map<string, number>();
+  /** Requests of our own (releasing after an interrupt): their outputs belong to no cell. */
+  private readonly internalIds = new Set<string>();
+  private lastCell: number | null = null;
+  private lastErrorAt = 0;
+  private wasConnected = false;
+  private state: KernelState = 'starting';
+  private disposed = false;
+  /** A restart the reader asked for is no death. */
+  private restartAsked = false;
+
   private constructor(
+    readonly target: JupyterTarget,
     private readonly session: Session.ISessionConnection,
     private readonly kernel: Kernel.IKernelConnection,
+    private readonly events: SessionEvents,
     private readonly disposeManagers: () => void,
-  ) {}
+    /** True when the notebook kernel was already running (a reload, another tab, JupyterLab). */
+    readonly reused: boolean,
+  ) {
+    kernel.statusChanged.connect((_, s) => this.onStatus(s));
+    kernel.connectionStatusChanged.connect((_, c) => this.onConnection(c));
+    kernel.iopubMessage.connect((_, msg) => this.onIOPub(msg));
+    kernel.disposed.connect(() => {
+      if (!this.disposed) this.setState('dead');
+    });
+    this.onConnection(kernel.connectionStatus);
+    this.onStatus(kernel.status);
+  }
 
   /**
-   * Starts a kernel through a Jupyter session for the notebook's path, so the kernel's working
-   * directory is the notebook's directory — as when the notebook runs in JupyterLab (cells require
-   * "../kernel-helpers/…").
+   * Connects to the notebook's session, or starts one: Jupyter keeps one session per path, so a
+   * reload finds the notebook kernel it left — with everything the earlier cells defined. The path
+   * is the notebook's, so the kernel's working directory is notebooks/ (cells require "../kernel-helpers/…").
    */
-  static async start(t: JupyterTarget, kernelName: string, notebookPath: string, onState: (s: KernelState) => void): Promise<LiveSession> {
+  static async connect(t: JupyterTarget, kernelName: string, notebookPath: string, events: SessionEvents): Promise<LiveSession> {
     const { ServerConnection, KernelManager, SessionManager } = await import('@jupyterlab/services');
-    const serverSettings = ServerConnection.makeSettings({
+    const serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings({
       baseUrl: t.url,
       wsUrl: t.url.replace(/^http/, 'ws'),
       token: t.token,
-      appendToken: true,
-      init: { cache: 'no-store', credentials: 'omit' },
+      appendToken: Boolean(t.token),
+      init: requestInit(t),
     });
     const kernelManager = new KernelManager({ serverSettings });
     const sessionManager = new SessionManager({ kernelManager, serverSettings });
-    await sessionManager.ready;
-    const session = await sessionManager.startNew({
-      path: notebookPath,
-      type: 'notebook',
-      name: notebookPath.split('/').pop() ?? notebookPath,
-      kernel: { name: kernelName },
-    });
-    const kernel = session.kernel;
-    if (!kernel) throw new Error(`Jupyter started no ${kernelName} kernel`);
-    kernel.statusChanged.connect((_, status) => onState(status as KernelState));
-    onState(kernel.status as KernelState);
-    return new LiveSession(session, kernel, () => {
+    const dispose = () => {
       sessionManager.dispose();
       kernelManager.dispose();
-    });
+    };
+    try {
+      await sessionManager.ready;
+      const existing = await sessionManager.findByPath(notebookPath);
+      const reused = Boolean(existing?.kernel && existing.kernel.name === kernelName);
+      const session = await sessionManager.startNew({
+        path: notebookPath,
+        type: 'notebook',
+        name: notebookPath.split('/').pop() ?? notebookPath,
+        kernel: { name: kernelName },
+      });
+      const kernel = session.kernel;
+      if (!kernel) throw new Error(`Jupyter started no ${kernelName} notebook kernel`);
+      return new LiveSession(t, session, kernel, events, dispose, reused);
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+  }
+
+  /** Whether a session for this notebook is running already (so the page can join it at load). */
+  static async running(t: JupyterTarget, notebookPath: string): Promise<boolean> {
+    try {
+      const res = await fetch(`${t.url}api/sessions`, { ...requestInit(t), signal: AbortSignal.timeout(5000) });
+      const sessions = res.ok ? ((await res.json()) as { path?: string; kernel?: { execution_state?: string } | null }[]) : [];
+      return sessions.some((s) => s.path === notebookPath && s.kernel && s.kernel.execution_state !== 'dead');
+    } catch {
+      return false;
+    }
   }
 
   get id(): string {
     return this.kernel.id;
   }
 
-  /** Runs code; outputs stream to onOutput as they arrive. Resolves with the reply's status and count. */
-  async execute(code: string, onOutput: (o: LiveOutput) => void): Promise<{ status: 'ok' | 'error' | 'abort'; count: number | null }> {
-    const future = this.kernel.requestExecute({ code, stop_on_error: true });
-    future.onIOPub = (msg: KernelMessage.IIOPubMessage) => {
-      const type = msg.header.msg_type;
-      if (type === 'clear_output') {
-        onOutput({ clear: true, wait: Boolean((msg.content as { wait?: boolean }).wait) });
-        return;
-      }
-      if (type === 'stream' || type === 'execute_result' || type === 'display_data' || type === 'error') {
-        const view = outputView({ output_type: type, ...(msg.content as object) });
-        if (view) onOutput(view);
-      }
+  get current(): KernelState {
+    return this.state;
+  }
+
+  private setState(s: KernelState): void {
+    if (s === this.state) return;
+    this.state = s;
+    this.events.onState(s);
+  }
+
+  private onStatus(s: Kernel.Status): void {
+    if (this.state === 'disconnected' && this.kernel.connectionStatus !== 'connected') return;
+    if (s === 'autorestarting' && !this.restartAsked) {
+      this.events.onProblem({
+        problem: 'kernel-died',
+        what: 'the notebook kernel died (its process exited) and Jupyter restarted it: what earlier cells defined is gone',
+        fix: 'run the cells from the top again (Run all)',
+      });
+    }
+    if (s === 'dead') {
+      this.events.onProblem({ problem: 'kernel-dead', what: 'the notebook kernel is dead and Jupyter gave up restarting it', fix: 'use Restart the notebook kernel, then Run all' });
+    }
+    const shown: Record<Kernel.Status, KernelState> = {
+      unknown: 'starting',
+      starting: 'starting',
+      idle: 'idle',
+      busy: 'busy',
+      terminating: 'restarting',
+      restarting: 'restarting',
+      autorestarting: 'restarting',
+      dead: 'dead',
     };
-    const reply = await future.done;
-    const content = reply?.content as { status?: 'ok' | 'error' | 'abort'; execution_count?: number } | undefined;
-    return { status: content?.status ?? 'ok', count: content?.execution_count ?? null };
+    this.setState(shown[s]);
+  }
+
+  private onConnection(c: Kernel.ConnectionStatus): void {
+    if (c === 'connected') {
+      if (this.state === 'disconnected') this.events.onProblem(null);
+      this.wasConnected = true;
+      this.onStatus(this.kernel.status);
+      return;
+    }
+    if (!this.wasConnected) return; // the first connection is still being made: "starting"
+    this.setState('disconnected');
+    void this.explainDisconnection();
+  }
+
+  /** Why the WebSocket dropped: the server went away, or only the connection did. */
+  async explainDisconnection(): Promise<Diagnosis> {
+    const d = (await diagnose(this.target, 3000)) ?? {
+      problem: 'gone' as const,
+      what: 'the connection to the notebook kernel dropped; Jupyter still answers',
+      fix: 'wait for it to reconnect, or reload this page (the notebook kernel keeps running)',
+    };
+    const gone: Diagnosis =
+      d.problem === 'unreachable'
+        ? { problem: 'gone', what: `Jupyter stopped answering mid-session (${d.what})`, fix: 'start the lab again with ./lab start, then reload this page; earlier cells must run again' }
+        : d;
+    if (this.state === 'disconnected') this.events.onProblem(gone);
+    return gone;
+  }
+
+  private onIOPub(msg: KernelMessage.IIOPubMessage): void {
+    const type = msg.header.msg_type;
+    if (!outputTypes.has(type)) return;
+    // Outputs that come after their cell finished (a live table, a late log line) still belong to it;
+    // tslab sends them with the header of the cell that ran last.
+    const parent = (msg.parent_header as Partial<KernelMessage.IHeader>).msg_id;
+    if (parent && this.internalIds.has(parent)) return;
+    const known = parent ? this.cellOf.get(parent) : undefined;
+    const cell = known ?? this.lastCell;
+    if (cell === null) return;
+    this.events.onOutput(cell, type, msg.content);
+  }
+
+  /** Runs code for cell `cell`; outputs arrive through onOutput. Resolves with the reply. */
+  async execute(cell: number, code: string): Promise<Reply> {
+    if (this.state === 'disconnected') throw new DiagnosisError(await this.explainDisconnection());
+    if (this.state === 'dead') {
+      throw new DiagnosisError({ problem: 'kernel-dead', what: 'the notebook kernel is dead', fix: 'use Restart the notebook kernel, then Run all' });
+    }
+    const wait = this.lastErrorAt + tslabAbortWindowMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const future = this.kernel.requestExecute({ code, stop_on_error: true });
+    this.cellOf.set(future.msg.header.msg_id, cell);
+    this.lastCell = cell;
+    let reply: KernelMessage.IExecuteReplyMsg;
+    try {
+      reply = await future.done;
+    } catch (e) {
+      // A future is disposed when the connection or the kernel goes away.
+      const now = this.current; // changed while we waited
+      if (now === 'disconnected') throw new DiagnosisError(await this.explainDisconnection());
+      if (now === 'restarting' || now === 'dead') return { status: 'abort', count: null };
+      throw e;
+    }
+    const content = reply.content as { status?: 'ok' | 'error' | 'abort'; execution_count?: number };
+    const status = content.status ?? 'ok';
+    if (status === 'error') this.lastErrorAt = Date.now();
+    return { status, count: content.execution_count ?? null };
+  }
+
+  /** Runs code of our own (not a reader's cell) and returns what it printed. */
+  async internal(code: string): Promise<{ reply: Reply; text: string }> {
+    const wait = this.lastErrorAt + tslabAbortWindowMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    let text = '';
+    const future = this.kernel.requestExecute({ code, stop_on_error: false, silent: false, store_history: false });
+    this.internalIds.add(future.msg.header.msg_id);
+    future.onIOPub = (msg) => {
+      const c = msg.content as { text?: string; data?: Record<string, string> };
+      if (msg.header.msg_type === 'stream') text += c.text ?? '';
+      if (msg.header.msg_type === 'execute_result') text += c.data?.['text/plain'] ?? '';
+    };
+    const reply = (await future.done).content as { status: 'ok' | 'error' | 'abort'; execution_count?: number };
+    if (reply.status === 'error') this.lastErrorAt = Date.now();
+    return { reply: { status: reply.status, count: null }, text };
   }
 
   interrupt(): Promise<void> {
     return this.kernel.interrupt();
   }
 
-  restart(): Promise<void> {
-    return this.kernel.restart();
+  async restart(): Promise<void> {
+    this.cellOf.clear();
+    this.lastCell = null;
+    this.events.onProblem(null);
+    this.restartAsked = true;
+    try {
+      await this.kernel.restart();
+      // restart() resolves when Jupyter says so; the new process answers a moment later.
+      await this.kernel.requestKernelInfo();
+    } finally {
+      this.restartAsked = false;
+    }
+  }
+
+  /** Leaves the notebook kernel running (a reload reconnects to it). */
+  disconnect(): void {
+    this.disposed = true;
+    this.session.dispose();
+    this.disposeManagers();
   }
 
   async shutdown(): Promise<void> {
+    this.disposed = true;
     try {
       await this.session.shutdown();
     } finally {
       this.disposeManagers();
     }
+  }
+}
+
+/** An error that carries its diagnosis. */
+export class DiagnosisError extends Error {
+  constructor(readonly diagnosis: Diagnosis) {
+    super(diagnosisText(diagnosis));
   }
 }

@@ -2,6 +2,7 @@
 // apart so the theme can draw them), code cells with their recorded outputs, ANSI → HTML.
 import { Marked } from 'marked';
 import { ansiToHtml } from './ansi.ts';
+import { terminalText, type KernelOutput } from '../../engines/notebook/live-outputs.ts';
 
 export type OutputView =
   | { kind: 'stream'; name: string; html: string }
@@ -13,9 +14,12 @@ export type OutputView =
 
 export type MarkdownPart = { html: string } | { mermaid: string };
 
+/** A cell of an exercise (metadata.lab.exercise, written by ./lab exercises --write-cells). */
+export type ExerciseRef = { name: string; part: string };
+
 export type CellView =
-  | { kind: 'markdown'; parts: MarkdownPart[] }
-  | { kind: 'code'; source: string; count: number | null; outputs: OutputView[] };
+  | { kind: 'markdown'; parts: MarkdownPart[]; exercise?: ExerciseRef }
+  | { kind: 'code'; source: string; count: number | null; outputs: OutputView[]; exercise?: ExerciseRef };
 
 export interface RecordingInfo {
   recordedAt?: string;
@@ -37,24 +41,16 @@ export interface NotebookView {
 type Multiline = string | string[];
 const joined = (s: Multiline | undefined) => (Array.isArray(s) ? s.join('') : (s ?? ''));
 
-interface RawOutput {
-  output_type: string;
-  name?: string;
-  text?: Multiline;
-  data?: Record<string, Multiline>;
-  ename?: string;
-  evalue?: string;
-  traceback?: string[];
-}
+type RawOutput = KernelOutput;
 
 /** One Jupyter output (recorded in a file or streamed from a live kernel) as a view. */
 export function outputView(o: RawOutput): OutputView | null {
-  if (o.output_type === 'stream') return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(joined(o.text)) };
+  if (o.output_type === 'stream') return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(terminalText(joined(o.text))) };
   if (o.output_type === 'error') {
     const tb = o.traceback?.length ? o.traceback.join('\n') : `${o.ename}: ${o.evalue}`;
     return { kind: 'error', html: ansiToHtml(tb) };
   }
-  const data = o.data ?? {};
+  const data = (o.data ?? {}) as Record<string, Multiline>;
   if (data['text/html']) return { kind: 'html', html: joined(data['text/html']) };
   if (data['image/png']) return { kind: 'png', base64: joined(data['image/png']).replace(/\s/g, '') };
   if (data['image/svg+xml']) return { kind: 'svg', svg: joined(data['image/svg+xml']) };
@@ -86,9 +82,11 @@ const shorten = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, s.l
 
 const plain = (md: string) => md.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*#>]/g, '').trim();
 
+const exerciseOf = (c: { metadata?: { lab?: { exercise?: ExerciseRef } } }) => (c.metadata?.lab?.exercise ? { exercise: c.metadata.lab.exercise } : {});
+
 export function notebookView(file: string, text: string): NotebookView {
   const nb = JSON.parse(text) as {
-    cells?: { cell_type: string; source: Multiline; outputs?: RawOutput[]; execution_count?: number | null }[];
+    cells?: { cell_type: string; source: Multiline; outputs?: RawOutput[]; execution_count?: number | null; metadata?: { lab?: { exercise?: ExerciseRef } } }[];
     metadata?: { lab?: RecordingInfo; kernelspec?: { name?: string }; language_info?: { name?: string } };
   };
   const slug = file.replace(/\.ipynb$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
@@ -103,11 +101,11 @@ export function notebookView(file: string, text: string): NotebookView {
         source = source.replace(/^#\s+.+$\n?/m, '');
         headingShown = true;
       }
-      return source.trim() ? [{ kind: 'markdown', parts: markdownParts(source) }] : [];
+      return source.trim() ? [{ kind: 'markdown', parts: markdownParts(source), ...exerciseOf(c) }] : [];
     }
     if (c.cell_type === 'code') {
       const outputs = (c.outputs ?? []).map(outputView).filter((o): o is OutputView => o !== null);
-      return [{ kind: 'code', source, count: c.execution_count ?? null, outputs }];
+      return [{ kind: 'code', source, count: c.execution_count ?? null, outputs, ...exerciseOf(c) }];
     }
     return [];
   });

@@ -4,20 +4,32 @@ import Heading from '@theme/Heading';
 import Link from '@docusaurus/Link';
 import useBaseUrl from '@docusaurus/useBaseUrl';
 import {
-  checkTarget,
+  diagnose,
+  diagnosisText,
   forgetTarget,
   labTarget,
   normalizeUrl,
+  proxied,
   saveTarget,
   savedTarget,
   tokenFromUrl,
+  type Diagnosis,
   type JupyterTarget,
 } from '../lib/live';
+
+/** A server and whether it answers right now (undefined: still checking). */
+type Checked = { target: JupyterTarget; diagnosis: Diagnosis | null | undefined };
+
+function describe(t: JupyterTarget): string {
+  if (t.source === 'reader') return 'set here';
+  return proxied(t) ? 'the lab’s Jupyter, reached through this site (announced by ./lab start)' : 'announced by ./lab start';
+}
 
 export default function LiveMode() {
   const baseUrl = useBaseUrl('/');
   const [lab, setLab] = useState<JupyterTarget | null | undefined>(undefined);
   const [saved, setSaved] = useState<JupyterTarget | null>(null);
+  const [current, setCurrent] = useState<Checked | null>(null);
   const [url, setUrl] = useState('');
   const [token, setToken] = useState('');
   const [status, setStatus] = useState<string>('');
@@ -29,18 +41,35 @@ export default function LiveMode() {
 
   const active = saved ?? lab ?? null;
 
+  // The server is called current only once it answered.
+  useEffect(() => {
+    if (!active) return setCurrent(null);
+    let cancelled = false;
+    setCurrent({ target: active, diagnosis: undefined });
+    diagnose(active).then((d) => !cancelled && setCurrent({ target: active, diagnosis: d }));
+    return () => {
+      cancelled = true;
+    };
+  }, [active?.url, active?.token, active?.source]);
+
   const onSubmit = async (e: FormEvent) => {
     e.preventDefault();
+    let t: JupyterTarget;
     try {
-      const t: JupyterTarget = { url: normalizeUrl(url), token: token.trim() || tokenFromUrl(url) || '', source: 'reader' };
-      setStatus('checking…');
-      await checkTarget(t);
-      saveTarget(t.url, t.token);
-      setSaved(savedTarget());
-      setStatus(`saved: notebook pages will run cells on ${t.url}`);
-    } catch (err) {
-      setStatus(`not saved: ${(err as Error).message}`);
+      t = { url: normalizeUrl(url), token: token.trim() || tokenFromUrl(url) || '', source: 'reader' };
+    } catch {
+      setStatus(`not saved: "${url}" is not a URL`);
+      return;
     }
+    setStatus('checking…');
+    const d = await diagnose(t);
+    if (d) {
+      setStatus(`not saved: ${diagnosisText(d)}`);
+      return;
+    }
+    saveTarget(t.url, t.token);
+    setSaved(savedTarget());
+    setStatus(`saved: notebook pages will run cells on ${t.url}`);
   };
 
   return (
@@ -48,29 +77,37 @@ export default function LiveMode() {
       <main className="container margin-vert--lg" style={{ maxWidth: 800 }}>
         <Heading as="h1">Live mode</Heading>
         <p>
-          Every <Link to="/notebooks/">notebook page</Link> shows the outputs recorded on a real kernel. With a Jupyter server
-          that has the lab's <code>tslab</code> kernel, each code cell also gets a <strong>Run</strong> button: the cell runs
-          on your machine, through the Jupyter server, and its real output streams into the page. Running cells attaches
-          probes and starts processes, so it needs a privileged kernel (root, or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN).
+          Every <Link to="/notebooks/">notebook page</Link> shows the outputs recorded on a real Linux kernel. With a Jupyter server
+          that has the lab's <code>tslab</code> notebook kernel, the code cells become editable and runnable: <strong>Run</strong>,{' '}
+          <strong>Run to here</strong>, <strong>Run all</strong>, <strong>Restart &amp; run all</strong> and{' '}
+          <strong>Interrupt</strong>, as in JupyterLab. A cell runs on your machine, through the Jupyter server, and its real
+          output streams into the page; live tables fill in as events arrive. Your edits stay in this browser, and each edited
+          cell has a <strong>Reset</strong> back to the original. Running cells attaches probes and starts processes, so it
+          needs a privileged notebook kernel (root, or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN).
         </p>
         <p>
-          <code>./lab start</code> starts that server on 127.0.0.1 with a fresh token and tells this site about it — nothing to
-          do. To use another server (for example a lab started on another port), paste its URL and token below; they are kept
-          in this browser only (localStorage). The server must allow this page's origin (
-          <code>--ServerApp.allow_origin_pat</code> matching <code>http://127.0.0.1:PORT</code>).
+          <code>./lab start</code> starts that server on 127.0.0.1 and tells this site about it — nothing to do. To use another
+          server (for example a lab started on another port), paste its URL and token below; they are kept in this browser only
+          (localStorage). The server must allow this page's origin (<code>--ServerApp.allow_origin_pat</code> matching{' '}
+          <code>http://127.0.0.1:PORT</code>).
         </p>
         <Heading as="h2">Current server</Heading>
-        <p data-testid="live-current">
-          {active ? (
-            <>
-              <code>{active.url}</code> ({active.source === 'reader' ? 'set here' : 'announced by ./lab start'})
-            </>
-          ) : lab === undefined ? (
-            'looking…'
-          ) : (
-            'none — the notebook pages show their recordings only'
+        <div data-testid="live-current" data-answers={current ? String(current.diagnosis === null) : 'none'}>
+          {!active && lab === undefined && <p>looking…</p>}
+          {!active && lab === null && <p>none — the notebook pages show their recordings only</p>}
+          {current && (
+            <p>
+              <code>{current.target.url}</code> ({describe(current.target)}):{' '}
+              {current.diagnosis === undefined && 'checking that it answers…'}
+              {current.diagnosis === null && <strong>answers — the notebook pages run their cells there</strong>}
+              {current.diagnosis && (
+                <>
+                  <strong>not usable</strong>: {diagnosisText(current.diagnosis)}. The notebook pages show their recordings until it is fixed.
+                </>
+              )}
+            </p>
           )}
-        </p>
+        </div>
         {saved && (
           <button
             type="button"

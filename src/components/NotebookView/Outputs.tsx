@@ -23,14 +23,21 @@ export function Output({ o }: { o: OutputView }) {
   }
 }
 
-export function Outputs({ outputs, live }: { outputs: OutputView[]; live: boolean }) {
+/** A cell's outputs; `collapsed` folds them behind a summary (compiler errors a hint explains). */
+export function Outputs({ outputs, live, collapsed = false }: { outputs: OutputView[]; live: boolean; collapsed?: boolean }) {
   if (outputs.length === 0) return null;
+  const list = outputs.map((o, i) => <Output key={i} o={o} />);
   return (
-    <div className={clsx(styles.outputs, live && styles.live)} data-output={live ? 'live' : 'recorded'}>
+    <div className={clsx(styles.outputs, live && styles.live)} data-output={live ? 'live' : 'recorded'} aria-live={live ? 'polite' : undefined}>
       <div className={styles.outputLabel}>{live ? 'live output' : 'recorded output'}</div>
-      {outputs.map((o, i) => (
-        <Output key={i} o={o} />
-      ))}
+      {collapsed ? (
+        <details>
+          <summary>what the notebook kernel said</summary>
+          {list}
+        </details>
+      ) : (
+        list
+      )}
     </div>
   );
 }
