@@ -3,7 +3,7 @@
  * API, events decoded in this process), the cilium/ebpf peer (and its empty-program baseline)
  * and bpftrace. Each counts what it delivered so no event goes missing unnoticed.
  */
-import { openExecutable, type Probe, type ProbeKind, type TraceEvent } from '../bpf/ts/index.ts';
+import { openExecutable, probeKindNames, probeKinds, type ProbeKind, type TraceEvent } from '../bpf/ts/index.ts';
 import { peerArgs } from '../engines/tracing/cilium.ts';
 import { peerBinary } from '../bpf/cilium/build.ts';
 import { sleep, startChild, type Child } from './child.ts';
@@ -30,7 +30,7 @@ export interface Attached {
 }
 
 /** Events one call produces in each mode (uretprobe: entry + return; ret: one 'call'). */
-export const eventsPerCall: Record<ProbeKind, number> = { uprobe: 1, uretprobe: 2, ret: 1 };
+export const eventsPerCall = Object.fromEntries(probeKindNames.map((k) => [k, probeKinds[k].eventsPerCall])) as Record<ProbeKind, number>;
 
 export interface AttachOptions {
   /** Keep every event in `kept`. */
@@ -54,7 +54,7 @@ export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opt
 async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachOptions): Promise<Attached> {
   const exe = await openExecutable(t.binary);
   const o = { pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 };
-  const probe: Probe = mode === 'uprobe' ? exe.uprobe(t.symbol, o) : mode === 'uretprobe' ? exe.uretprobe(t.symbol, o) : exe.returnProbes(t.symbol, o);
+  const probe = exe.probe(mode, t.symbol, o);
   let count = 0;
   const kept: TraceEvent[] = [];
   const reading = (async () => {
@@ -73,6 +73,7 @@ async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachO
     async close() {
       probe.close();
       await reading;
+      await probe.detached;
       finalDrops = probe.drops();
     },
   };

@@ -10,12 +10,16 @@
 #define LAB_MAX_REGS 9
 /* Bytes of a Go string argument copied into the event (power of two). */
 #define LAB_STR_MAX 64
+/* Words of the caller's stack argument area (above the return address) an
+ * event can carry: Go's stack-assigned arguments and results. */
+#define LAB_STACK_WORDS 8
 
 enum lab_event_kind {
 	LAB_ENTRY = 1,  /* a function was entered */
 	LAB_RETURN = 2, /* a uretprobe fired */
 	LAB_CALL = 3,   /* ret mode: one completed call, entry paired with a RET */
 	LAB_EXIT = 4,   /* a traced process died */
+	LAB_UNWOUND = 5, /* ret mode: an entry whose frame a panic unwound (no RET will come) */
 };
 
 enum lab_probe_mode {
@@ -28,8 +32,11 @@ struct lab_event {
 	__u64 ts_ns;
 	__u64 latency_ns;      /* valid when has_latency */
 	__u64 goroutine;       /* r14: the g the call runs on */
+	__u64 goid;            /* runtime.g's goid (0: its offset is not known) */
 	__s64 args[LAB_MAX_REGS];
 	__s64 ret[LAB_MAX_REGS];
+	__u64 arg_stack[LAB_STACK_WORDS]; /* the stack argument area at entry (stack_words of them) */
+	__u64 ret_stack[LAB_STACK_WORDS]; /* the same area at return: stack-assigned results */
 	__u32 probe_id;
 	__u32 pid;             /* tgid */
 	__u32 tid;
@@ -39,25 +46,63 @@ struct lab_event {
 	__s32 exit_code;       /* LAB_EXIT: exit status */
 	__s32 signal;          /* LAB_EXIT: terminating signal, 0 when none */
 	__u32 str_len;         /* full length of the Go string argument */
+	__u32 ret_str_len;     /* full length of the Go string result */
+	__u32 depth;           /* bytes from the goroutine's stack top to the frame: the pairing key */
+	__u32 unwound;         /* frames of this probe a panic skipped, found (and reported) by this event */
 	__u8 nargs;
 	__u8 nrets;
 	__u8 has_latency;
 	__u8 has_str;
+	__u8 has_ret_str;
+	__u8 stack_words;
+	__u8 pad[2];
 	char str[LAB_STR_MAX]; /* its first bytes (not NUL-terminated) */
+	char ret_str[LAB_STR_MAX];
 };
 
-/* bpf_cookie of every link: one ring buffer serves all probes. */
-#define LAB_COOKIE(probe_id, ret_site, mode, nargs, nrets, str_slot)                         \
-	(((__u64)(probe_id) & 0xffff) | (((__u64)(ret_site) & 0xffff) << 16) |                 \
-	 (((__u64)(mode) & 0xff) << 32) | (((__u64)(nargs) & 0xff) << 40) |                   \
-	 (((__u64)(nrets) & 0xff) << 48) | ((((__u64)(str_slot) + 1) & 0xff) << 56))
-#define LAB_COOKIE_PROBE(c) ((__u32)((c) & 0xffff))
-#define LAB_COOKIE_RET_SITE(c) ((__u32)(((c) >> 16) & 0xffff))
-#define LAB_COOKIE_MODE(c) ((__u32)(((c) >> 32) & 0xff))
-#define LAB_COOKIE_NARGS(c) ((__u32)(((c) >> 40) & 0xff))
-#define LAB_COOKIE_NRETS(c) ((__u32)(((c) >> 48) & 0xff))
+/* What user space tells the programs about a probe, by probe id (lab_config):
+ * all zero for a probe nobody configured (the cilium peer's), which then reads
+ * what its cookie says and keys frames by the g pointer. */
+struct lab_probe_config {
+	__u16 goid_offset;     /* of goid in runtime.g (from DWARF); 0: unknown */
+	__u16 stack_hi_offset; /* of stack.hi in runtime.g; 0: 8, as in every Go so far */
+	__u8 ret_str_slot;     /* 1 + the register of a string result's pointer (its length is in the next); 0: none */
+	__u8 stack_words;      /* words of the stack argument area to copy at entry and return */
+	__u8 pad[2];
+};
+
+/* bpf_cookie of every link: one ring buffer serves all probes, and the cookie
+ * tells a program which probe fired and how to read it. Its fields, lowest bits
+ * first, as X(NAME, first bit, width, bias): a field holds value + bias.
+ * bpf/codegen/gen-constants.ts turns this table into the TypeScript and Go
+ * packers (bpf/ts/constants.gen.ts, bpf/cilium/constants.gen.go): edit here only. */
+#define LAB_COOKIE_FIELDS(X)                                                     \
+	X(PROBE, 0, 16, 0)     /* probe id: whose queue the event goes to */         \
+	X(RET_SITE, 16, 16, 0) /* index of the RET, LAB_NO_RET_SITE when none */     \
+	X(MODE, 32, 8, 0)      /* enum lab_probe_mode */                             \
+	X(NARGS, 40, 8, 0)     /* argument registers to read */                      \
+	X(NRETS, 48, 8, 0)     /* result registers to read */                        \
+	X(STR_SLOT, 56, 8, 1)  /* register slot of a Go string's pointer, -1: none */
+
+#define LAB_COOKIE_LAYOUT(name, shift, bits, bias) \
+	LAB_COOKIE_##name##_SHIFT = (shift), LAB_COOKIE_##name##_MASK = (1 << (bits)) - 1, LAB_COOKIE_##name##_BIAS = (bias),
+enum { LAB_COOKIE_FIELDS(LAB_COOKIE_LAYOUT) };
+#undef LAB_COOKIE_LAYOUT
+
+#define LAB_COOKIE_GET(c, name) \
+	((int)(((c) >> LAB_COOKIE_##name##_SHIFT) & LAB_COOKIE_##name##_MASK) - LAB_COOKIE_##name##_BIAS)
+#define LAB_COOKIE_PUT(v, name) \
+	((((__u64)(v) + LAB_COOKIE_##name##_BIAS) & LAB_COOKIE_##name##_MASK) << LAB_COOKIE_##name##_SHIFT)
+#define LAB_COOKIE(probe_id, ret_site, mode, nargs, nrets, str_slot)                                 \
+	(LAB_COOKIE_PUT(probe_id, PROBE) | LAB_COOKIE_PUT(ret_site, RET_SITE) | LAB_COOKIE_PUT(mode, MODE) | \
+	 LAB_COOKIE_PUT(nargs, NARGS) | LAB_COOKIE_PUT(nrets, NRETS) | LAB_COOKIE_PUT(str_slot, STR_SLOT))
+#define LAB_COOKIE_PROBE(c) ((__u32)LAB_COOKIE_GET(c, PROBE))
+#define LAB_COOKIE_RET_SITE(c) ((__u32)LAB_COOKIE_GET(c, RET_SITE))
+#define LAB_COOKIE_MODE(c) ((__u32)LAB_COOKIE_GET(c, MODE))
+#define LAB_COOKIE_NARGS(c) ((__u32)LAB_COOKIE_GET(c, NARGS))
+#define LAB_COOKIE_NRETS(c) ((__u32)LAB_COOKIE_GET(c, NRETS))
 /* -1 when the probe reads no string argument */
-#define LAB_COOKIE_STR_SLOT(c) ((int)(((c) >> 56) & 0xff) - 1)
+#define LAB_COOKIE_STR_SLOT(c) LAB_COOKIE_GET(c, STR_SLOT)
 #define LAB_NO_RET_SITE 0xffff
 
 #endif

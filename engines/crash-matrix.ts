@@ -10,14 +10,15 @@ import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
 import { parseCrash, crashSignature, type CrashKind } from './forensics.ts';
-import { openExecutable, type Probe } from '../bpf/ts/index.ts';
+import { openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
 import { serverListing, type Trigger } from './server-listing.ts';
 
 export type { Trigger };
 
-export const probeKinds = ['none', 'uprobe', 'uretprobe', 'ret'] as const;
+/** No probe, then every kind of the tracer's table. */
+export const probeKinds = ['none', ...probeKindNames] as const;
 export type ProbeKind = (typeof probeKinds)[number];
 export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
 
@@ -51,16 +52,7 @@ export interface CrashMatrix {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function attach(exe: Awaited<ReturnType<typeof openExecutable>>, kind: ProbeKind, symbol: string, pid: number): Probe | undefined {
-  switch (kind) {
-    case 'none':
-      return undefined;
-    case 'uprobe':
-      return exe.uprobe(symbol, { pid });
-    case 'uretprobe':
-      return exe.uretprobe(symbol, { pid });
-    case 'ret':
-      return exe.returnProbes(symbol, { pid });
-  }
+  return kind === 'none' ? undefined : exe.probe(kind, symbol, { pid });
 }
 
 /** The first line that differs between two bodies, and how long each is, for the table. */

@@ -3,7 +3,7 @@
  * the registry under a name (a re-run detaches the previous run's probe), and
  * shown as a live table that grows while events arrive.
  */
-import { openExecutable, type Probe, type TraceEvent, type TracedExecutable } from '../bpf/ts/index.ts';
+import { describeDrops, openExecutable, type Probe, type TraceEvent, type TracedExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
 import { keep } from './registry.ts';
 import { liveOutput, tableHtml, escapeHtml, type Cell, type LiveOutput } from './display.ts';
@@ -70,7 +70,9 @@ export class EventTable {
     const shown = this.events.slice(-this.maxRows);
     const hidden = this.events.length - shown.length;
     const state = this.done || this.probe.closed ? 'probe closed' : 'live';
-    const caption = `${this.probe.kind} ${this.probe.symbol}: ${this.events.length} event(s), ${state}${hidden ? `, showing the last ${shown.length}` : ''}`;
+    const drops = this.probe.drops();
+    const lost = drops ? `, ${drops} dropped (${describeDrops(this.probe.dropCounts())})` : ', 0 dropped';
+    const caption = `${this.probe.kind} ${this.probe.symbol}: ${this.events.length} event(s)${lost}, ${state}${hidden ? `, showing the last ${shown.length}` : ''}`;
     this.out.html(tableHtml(columns, shown.map(eventRow), caption));
   }
 

@@ -25,10 +25,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await using srv = await ManagedServer.start({ binary });
     const { child, first, output } = await tracerChild(`
       import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+      import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
       const exe = await openExecutable(${JSON.stringify(binary)});
       const probe = exe.returnProbes('main.demo', { pid: ${srv.pid} });
       console.log(JSON.stringify(loadedProgramIds()));
-      for await (const e of probe) console.log(JSON.stringify(e));
+      for await (const e of probe) console.log(eventJson(e));
     `);
     const ids = first as number[];
     assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links are live');

@@ -4,6 +4,8 @@
 // batches, so the event loop never blocks and one JS call carries many events.
 // Batches go through one ArrayBuffer that lives as long as the tracer: JS
 // reads each batch in place during the callback, with no copy or allocation.
+// Detaching waits for the kernel (~100 ms a uprobe link), so links are
+// destroyed on a thread of their own, never on the loop.
 #include <napi.h>
 #include <uv.h>
 #include <bpf/bpf.h>
@@ -12,8 +14,11 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -21,6 +26,7 @@ namespace {
 // libbpf's own messages (verifier log, attach failures): kept for the next
 // error instead of printed, so a failure reads as one line plus its reason.
 std::string libbpf_log;
+std::mutex libbpf_log_lock;  // detaching threads may log too
 
 int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
@@ -32,6 +38,7 @@ int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list
   std::string line(n + 1, '\0');
   vsnprintf(line.data(), line.size(), fmt, args);
   line.resize(n);
+  std::lock_guard<std::mutex> hold(libbpf_log_lock);
   libbpf_log += line;
   if (libbpf_log.size() > 16384) libbpf_log.erase(0, libbpf_log.size() - 16384);
   return n;
@@ -42,10 +49,97 @@ Napi::Error bpf_error(Napi::Env env, const std::string &what, int err) {
   std::string msg = what + ": " + strerror(err);
   auto e = Napi::Error::New(env, msg);
   e.Set("errno", Napi::Number::New(env, err));
+  std::lock_guard<std::mutex> hold(libbpf_log_lock);
   e.Set("libbpfLog", Napi::String::New(env, libbpf_log));
   libbpf_log.clear();
   return e;
 }
+
+// The kernel serialises uprobe unregistration (~100 ms a link on 6.18, the
+// same with 64 threads at once: measured), so one thread per tracer detaches,
+// off the event loop and off libuv's thread pool (which fs and dns share).
+class Detacher {
+ public:
+  explicit Detacher(uv_loop_t *loop) {
+    async_ = new uv_async_t;
+    uv_async_init(loop, async_, &Detacher::OnDone);
+    async_->data = this;
+    uv_unref(reinterpret_cast<uv_handle_t *>(async_));
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  // The promise resolves on the loop once every link of the batch is gone.
+  void Submit(std::vector<bpf_link *> links, Napi::Promise::Deferred deferred) {
+    std::lock_guard<std::mutex> hold(lock_);
+    uint64_t id = next_++;
+    pending_.emplace(id, std::move(deferred));
+    work_.push_back({id, std::move(links)});
+    wake_.notify_one();
+  }
+
+  // Waits for the queued work (none, when JS awaited its promises), then stops.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> hold(lock_);
+      stopping_ = true;
+      wake_.notify_one();
+    }
+    thread_.join();
+    uv_close(reinterpret_cast<uv_handle_t *>(async_), [](uv_handle_t *h) { delete reinterpret_cast<uv_async_t *>(h); });
+    // Promises still pending settle now: their links are gone.
+    Napi::Env env = pending_.empty() ? Napi::Env(nullptr) : pending_.begin()->second.Env();
+    for (auto &[id, d] : pending_) d.Resolve(env.Undefined());
+    pending_.clear();
+  }
+
+ private:
+  struct Batch {
+    uint64_t id;
+    std::vector<bpf_link *> links;
+  };
+  std::thread thread_;
+  std::mutex lock_;
+  std::condition_variable wake_;
+  std::vector<Batch> work_;
+  std::vector<uint64_t> done_;
+  std::map<uint64_t, Napi::Promise::Deferred> pending_;  // touched on the loop only
+  uint64_t next_ = 1;
+  bool stopping_ = false;
+  uv_async_t *async_ = nullptr;
+
+  void Run() {
+    std::unique_lock<std::mutex> hold(lock_);
+    for (;;) {
+      wake_.wait(hold, [this] { return stopping_ || !work_.empty(); });
+      if (work_.empty()) return;
+      Batch b = std::move(work_.front());
+      work_.erase(work_.begin());
+      hold.unlock();
+      for (auto *l : b.links) bpf_link__destroy(l);
+      hold.lock();
+      done_.push_back(b.id);
+      uv_async_send(async_);
+    }
+  }
+
+  static void OnDone(uv_async_t *h) {
+    auto *self = static_cast<Detacher *>(h->data);
+    std::vector<uint64_t> done;
+    {
+      std::lock_guard<std::mutex> hold(self->lock_);
+      done.swap(self->done_);
+    }
+    if (done.empty()) return;
+    Napi::Env env = self->pending_.begin()->second.Env();
+    Napi::HandleScope scope(env);
+    for (auto id : done) {
+      auto it = self->pending_.find(id);
+      if (it == self->pending_.end()) continue;
+      it->second.Resolve(env.Undefined());
+      self->pending_.erase(it);
+    }
+  }
+};
 
 class Tracer : public Napi::ObjectWrap<Tracer> {
  public:
@@ -54,9 +148,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       InstanceMethod("attachUprobe", &Tracer::AttachUprobe),
       InstanceMethod("attachTracing", &Tracer::AttachTracing),
       InstanceMethod("detach", &Tracer::Detach),
+      InstanceMethod("detachAsync", &Tracer::DetachAsync),
+      InstanceMethod("clearDrops", &Tracer::ClearDrops),
       InstanceMethod("drain", &Tracer::Drain),
       InstanceMethod("drops", &Tracer::Drops),
       InstanceMethod("watch", &Tracer::Watch),
+      InstanceMethod("configure", &Tracer::Configure),
       InstanceMethod("ref", &Tracer::Ref),
       InstanceMethod("close", &Tracer::Close),
       InstanceMethod("programIds", &Tracer::ProgramIds),
@@ -95,6 +192,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       flush_->data = this;
       uv_timer_start(flush_, &Tracer::OnFlushTimer, kFlushMs, kFlushMs);
       uv_unref(reinterpret_cast<uv_handle_t *>(flush_));
+      detacher_ = new Detacher(loop);
     } catch (...) {
       Release();
       throw;
@@ -111,6 +209,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   ring_buffer *rb_ = nullptr;
   uv_poll_t *poll_ = nullptr;
   uv_timer_t *flush_ = nullptr;
+  Detacher *detacher_ = nullptr;
   static constexpr uint64_t kFlushMs = 10;
   // A batch is about the wake-up threshold (bpf/maps.h): small enough that
   // its events are read, and die young in V8, before the next batch is
@@ -203,6 +302,35 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return info.Env().Undefined();
   }
 
+  // detachAsync(linkIds) -> Promise: the links stop being ours now, the kernel lets go later.
+  Napi::Value DetachAsync(const Napi::CallbackInfo &info) {
+    auto ids = info[0].As<Napi::Array>();
+    std::vector<bpf_link *> links;
+    for (uint32_t i = 0; i < ids.Length(); i++) {
+      auto it = links_.find(ids.Get(i).As<Napi::Number>().Int32Value());
+      if (it == links_.end()) continue;
+      links.push_back(it->second);
+      links_.erase(it);
+    }
+    auto deferred = Napi::Promise::Deferred::New(info.Env());
+    auto promise = deferred.Promise();
+    if (links.empty() || !detacher_) {
+      deferred.Resolve(info.Env().Undefined());
+    } else {
+      detacher_->Submit(std::move(links), std::move(deferred));
+    }
+    return promise;
+  }
+
+  // clearDrops(probeId): a reused probe id starts from zero drops
+  Napi::Value ClearDrops(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    if (closed_ || !shared_maps_.count("lab_drops")) return env.Undefined();
+    uint32_t key = info[0].As<Napi::Number>().Uint32Value();
+    bpf_map_delete_elem(shared_maps_["lab_drops"], &key);  // ENOENT: nothing to clear
+    return env.Undefined();
+  }
+
   static int OnSample(void *ctx, void *data, size_t size) {
     auto *self = static_cast<Tracer *>(ctx);
     if (size > kMaxSample) return 0;  // never sent by the lab's programs
@@ -285,6 +413,23 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return env.Undefined();
   }
 
+  // configure(probeId, bytes): the probe's struct lab_probe_config (bpf/events.h) in lab_config
+  Napi::Value Configure(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    uint32_t key = info[0].As<Napi::Number>().Uint32Value();
+    auto bytes = info[1].As<Napi::Uint8Array>();
+    int fd = shared_maps_.count("lab_config") ? shared_maps_["lab_config"] : -1;
+    if (fd < 0) throw Napi::Error::New(env, "the loaded BPF objects have no lab_config map");
+    bpf_map_info map_info = {};
+    uint32_t info_len = sizeof(map_info);
+    if (bpf_obj_get_info_by_fd(fd, &map_info, &info_len) || map_info.value_size != bytes.ByteLength())
+      throw Napi::Error::New(env, "configure: the config is " + std::to_string(bytes.ByteLength()) + " bytes, lab_config holds " + std::to_string(map_info.value_size));
+    int err = bpf_map_update_elem(fd, &key, bytes.Data(), BPF_ANY);
+    if (err) throw bpf_error(env, "cannot configure probe " + std::to_string(key), errno);
+    return env.Undefined();
+  }
+
   // ref(true) while someone awaits events, ref(false) when idle
   Napi::Value Ref(const Napi::CallbackInfo &info) {
     if (poll_ && !closed_) {
@@ -317,6 +462,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   void Release() {
     if (closed_) return;
     closed_ = true;
+    if (detacher_) detacher_->Stop();
+    delete detacher_;
+    detacher_ = nullptr;
     for (auto &[id, link] : links_) bpf_link__destroy(link);
     links_.clear();
     if (poll_) {

@@ -20,7 +20,7 @@ func decode(raw []byte) (*event, bool) {
 	return (*event)(unsafe.Pointer(&raw[0])), true
 }
 
-var kindNames = map[uint32]string{kindEntry: "entry", kindReturn: "return", kindCall: "call", kindExit: "exit"}
+var kindNames = map[uint32]string{labEntry: "entry", labReturn: "return", labCall: "call", labExit: "exit"}
 
 // printer writes events as the seed's tracer did (one readable line each) or as JSON lines with
 // the tracer API's TraceEvent field names.
@@ -50,7 +50,7 @@ func (p *printer) Print(e *event) {
 	p.buf = append(p.buf, '\n')
 	p.w.Write(p.buf)
 	// Keep lines flowing to a reader that waits for them, without a write per event.
-	if e.Kind == kindExit || time.Since(p.lastFlush) > 20*time.Millisecond {
+	if e.Kind == labExit || time.Since(p.lastFlush) > 20*time.Millisecond {
 		p.Flush()
 	}
 }
@@ -113,7 +113,7 @@ func appendJSON(b []byte, e *event, symbol string) []byte {
 		b = append(b, `,"ret_site":`...)
 		b = strconv.AppendInt(b, int64(e.RetSite), 10)
 	}
-	if e.Kind == kindExit {
+	if e.Kind == labExit {
 		b = append(b, `,"exit_code":`...)
 		b = strconv.AppendInt(b, int64(e.ExitCode), 10)
 		b = append(b, `,"signal":`...)
@@ -124,14 +124,14 @@ func appendJSON(b []byte, e *event, symbol string) []byte {
 
 func appendText(b []byte, e *event, symbol string) []byte {
 	switch e.Kind {
-	case kindExit:
+	case labExit:
 		if e.Signal != 0 {
 			return fmt.Appendf(b, "process %d died: killed by signal %d", e.Pid, e.Signal)
 		}
 		return fmt.Appendf(b, "process %d exited with code %d", e.Pid, e.ExitCode)
-	case kindEntry:
+	case labEntry:
 		b = fmt.Appendf(b, "entry  %s", symbol)
-	case kindReturn:
+	case labReturn:
 		b = fmt.Appendf(b, "return %s", symbol)
 	default:
 		b = fmt.Appendf(b, "call   %s", symbol)
@@ -140,7 +140,7 @@ func appendText(b []byte, e *event, symbol string) []byte {
 	if e.HasStr != 0 {
 		b = strconv.AppendQuote(append(b, " str="...), goString(e))
 	}
-	if e.Kind != kindEntry {
+	if e.Kind != labEntry {
 		b = appendInts(append(b, " ret="...), e.Ret[:min(int(e.Nrets), len(e.Ret))])
 	}
 	if e.HasLatency != 0 {

@@ -24,21 +24,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Values of enum lab_probe_mode and enum lab_event_kind in bpf/events.h.
-const (
-	modeUprobe    = 1
-	modeUretprobe = 2
-	modeRet       = 3
-
-	kindEntry  = 1
-	kindReturn = 2
-	kindCall   = 3
-	kindExit   = 4
-
-	noRetSite = 0xffff
-	// The peer traces one symbol, so every link carries the same probe id.
-	probeID = 1
-)
+// The peer traces one symbol, so every link carries the same probe id. The enums, constants and
+// the cookie packer (labCookie) are generated from bpf/events.h into constants.gen.go.
+const probeID = 1
 
 type options struct {
 	binary      string
@@ -100,10 +88,9 @@ func parseFlags() (options, error) {
 	return o, nil
 }
 
-// cookie packs a link's bpf_cookie exactly like LAB_COOKIE in bpf/events.h.
+// cookie packs a link's bpf_cookie: LAB_COOKIE in bpf/events.h, through the generated packer.
 func cookie(retSite, mode, nargs, nrets, strSlot int) uint64 {
-	return uint64(probeID)&0xffff | (uint64(retSite)&0xffff)<<16 | (uint64(mode)&0xff)<<32 |
-		(uint64(nargs)&0xff)<<40 | (uint64(nrets)&0xff)<<48 | (uint64(strSlot+1)&0xff)<<56
+	return labCookie(cookieFields{Probe: probeID, RetSite: retSite, Mode: mode, Nargs: nargs, Nrets: nrets, StrSlot: strSlot})
 }
 
 // programs is the lab's BPF programs loaded into the kernel, sharing one set of maps.
@@ -168,7 +155,7 @@ func attach(o options, p *programs) ([]link.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	mode := map[string]int{"uprobe": modeUprobe, "uretprobe": modeUretprobe, "ret": modeRet}[o.mode]
+	mode := map[string]int{"uprobe": labModeUprobe, "uretprobe": labModeUretprobe, "ret": labModeRet}[o.mode]
 	var links []link.Link
 	add := func(l link.Link, err error) error {
 		if err != nil {
@@ -187,17 +174,17 @@ func attach(o options, p *programs) ([]link.Link, error) {
 	if o.empty {
 		entryProg, retProg = p.empty.LabEmpty, p.empty.LabEmpty
 	}
-	entryCookie := cookie(noRetSite, mode, o.args, 0, o.stringArg)
+	entryCookie := cookie(labNoRetSite, mode, o.args, 0, o.stringArg)
 	if err := add(ex.Uprobe(o.symbol, entryProg, &link.UprobeOptions{PID: o.pid, Offset: o.entryOffset, Cookie: entryCookie})); err != nil {
 		return closeAll(fmt.Errorf("uprobe on %s: %w", o.symbol, err))
 	}
 	switch mode {
-	case modeUretprobe:
-		c := cookie(noRetSite, mode, 0, o.rets, -1)
+	case labModeUretprobe:
+		c := cookie(labNoRetSite, mode, 0, o.rets, -1)
 		if err := add(ex.Uretprobe(o.symbol, retProg, &link.UprobeOptions{PID: o.pid, Cookie: c})); err != nil {
 			return closeAll(fmt.Errorf("uretprobe on %s: %w", o.symbol, err))
 		}
-	case modeRet:
+	case labModeRet:
 		for i, off := range o.retOffsets {
 			c := cookie(i, mode, 0, o.rets, -1)
 			if err := add(ex.Uprobe(o.symbol, retProg, &link.UprobeOptions{PID: o.pid, Offset: off, Cookie: c})); err != nil {
@@ -289,7 +276,7 @@ func run() error {
 			continue
 		}
 		out.Print(e)
-		if e.Kind == kindExit && o.pid != 0 && int(e.Pid) == o.pid {
+		if e.Kind == labExit && o.pid != 0 && int(e.Pid) == o.pid {
 			break // the only traced process is gone
 		}
 	}

@@ -1,25 +1,17 @@
 /** Build steps for bpf/: BPF objects + generated event types, and the Node addon. */
-import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
-import { newestMtime } from '../../core/files.ts';
+import { newestMtime, writeFileAtomicSync } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
 import { generate } from './gen-events.ts';
+import { addonDir, addonPath as addonBinary, bpfBuildDir, bpfDir, bpfObject, bpfPrograms } from '../ts/artifacts.ts';
+import { constantsGenGo, constantsGenTs, eventsHeader, generateConstants } from './gen-constants.ts';
 
-export const bpfDir = at('bpf');
-export const bpfBuildDir = at('bpf', 'build');
-export const vmlinuxH = at('bpf', 'vmlinux.h');
-export const eventsGenTs = at('bpf', 'ts', 'events.gen.ts');
-export const addonDir = at('bpf', 'addon');
-export const addonBinary = at('bpf', 'addon', 'build', 'Release', 'lab_tracer.node');
-
-/** One object per bpf/*.bpf.c. */
-export function bpfPrograms(): string[] {
-  return readdirSync(bpfDir).filter((f) => f.endsWith('.bpf.c')).map((f) => f.slice(0, -'.bpf.c'.length)).sort();
-}
-export const bpfObject = (program: string) => join(bpfBuildDir, `${program}.bpf.o`);
+const vmlinuxH = at('bpf', 'vmlinux.h');
+const eventsGenTs = at('bpf', 'ts', 'events.gen.ts');
 
 const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 
@@ -32,7 +24,7 @@ export async function buildBpfObjects(): Promise<void> {
       capture: true,
       fix: 'install bpftool (./lab setup)',
     });
-    writeFileSync(vmlinuxH, header);
+    writeFileAtomicSync(vmlinuxH, header);
   }
   await mkdir(bpfBuildDir, { recursive: true });
   const headers = await newestMtime([bpfDir], (p) => p.endsWith('.h') && !p.includes('/node_modules/'));
@@ -47,7 +39,13 @@ export async function buildBpfObjects(): Promise<void> {
   const source = bpfObject('entry');
   const generator = at('bpf', 'codegen', 'gen-events.ts');
   if (mtime(eventsGenTs) < Math.max(mtime(source), mtime(generator))) {
-    writeFileSync(eventsGenTs, generate(source, ['lab_event']));
+    writeFileAtomicSync(eventsGenTs, generate(source, ['lab_event']));
+  }
+  const constantsInputs = Math.max(mtime(eventsHeader), mtime(at('bpf', 'codegen', 'gen-constants.ts')));
+  if (Math.min(mtime(constantsGenTs), mtime(constantsGenGo)) < constantsInputs) {
+    const { ts, go } = generateConstants();
+    writeFileAtomicSync(constantsGenTs, ts);
+    writeFileAtomicSync(constantsGenGo, go);
   }
 }
 

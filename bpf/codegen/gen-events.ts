@@ -1,12 +1,12 @@
 /**
- * BTF → TypeScript: turns the structs and enums of a compiled BPF object into
- * constants and a reader class, so a field added in bpf/events.h
+ * BTF → TypeScript: turns the structs of a compiled BPF object into a reader class
+ * (enums and constants come from the header itself: gen-constants.ts), so a field added in bpf/events.h
  * reaches TypeScript without a hand edit.
  *
  *   node --import tsx bpf/codegen/gen-events.ts bpf/build/entry.bpf.o bpf/ts/events.gen.ts
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../core/files.ts';
 import { relative } from 'node:path';
 
 interface BtfType {
@@ -19,7 +19,6 @@ interface BtfType {
   encoding?: string;
   nr_elems?: number;
   members?: { name: string; type_id: number; bits_offset: number }[];
-  values?: { name: string; val: number }[];
 }
 
 /** A member's shape as the decoder reads it. */
@@ -86,6 +85,8 @@ const views: Record<string, [string, string]> = {
   i16: ['Int16Array', 'new Int16Array(buffer, 0, buffer.byteLength >> 1)'],
   u32: ['Uint32Array', 'new Uint32Array(buffer, 0, buffer.byteLength >> 2)'],
   i32: ['Int32Array', 'new Int32Array(buffer, 0, buffer.byteLength >> 2)'],
+  u64: ['BigUint64Array', 'new BigUint64Array(buffer, 0, buffer.byteLength >> 3)'],
+  i64: ['BigInt64Array', 'new BigInt64Array(buffer, 0, buffer.byteLength >> 3)'],
   bytes: ['Buffer', 'Buffer.from(buffer)'],
 };
 
@@ -100,11 +101,6 @@ export function generate(object: string, structs: string[]): string {
     '// change bpf/events.h and run ./lab build.',
     '',
   ];
-  for (const e of types.filter((t) => t.kind === 'ENUM' && t.name.startsWith('lab_'))) {
-    out.push(`export const ${camel(e.name)} = {`);
-    for (const v of e.values!) out.push(`  ${v.name}: ${v.val},`);
-    out.push('} as const;', '');
-  }
   for (const name of structs) {
     const { size, fields } = structFields(types, name);
     if (size % 8) throw new Error(`${name} is ${size} bytes: records must stay 8-byte aligned in a batch`);
@@ -112,15 +108,20 @@ export function generate(object: string, structs: string[]): string {
     out.push(`export const ${name.toUpperCase()}_SIZE = ${size};`, '');
     const methods: string[] = [];
     for (const f of fields) {
-      if (f.kind === 'int') methods.push(`  ${f.name}(at: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset}`)};`, '  }');
-      else if (f.kind === 'ints') {
+      // 64-bit fields also read exactly, as BigInts (Go's int64 values do not fit a Number).
+      const exact = (at: string) => `this.${f.kind !== 'bytes' && f.signed ? 'i64' : 'u64'}[(${at}) >> 3]`;
+      if (f.kind === 'int') {
+        methods.push(`  ${f.name}(at: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset}`)};`, '  }');
+        if (f.size === 8) methods.push(`  ${f.name}Exact(at: number): bigint {`, `    return ${exact(`at + ${f.offset}`)};`, '  }');
+      } else if (f.kind === 'ints') {
         methods.push(`  /** Element i (0 to ${f.count - 1}). */`, `  ${f.name}(at: number, i: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset} + i * ${f.size}`)};`, '  }');
+        if (f.size === 8) methods.push(`  /** Element i (0 to ${f.count - 1}), exactly. */`, `  ${f.name}Exact(at: number, i: number): bigint {`, `    return ${exact(`at + ${f.offset} + i * 8`)};`, '  }');
       } else {
         methods.push(`  /** The first \`length\` bytes (at most ${f.count}) as UTF-8. */`, `  ${f.name}(at: number, length: number): string {`, `    return this.bytes.toString('utf8', at + ${f.offset}, at + ${f.offset} + Math.min(length, ${f.count}));`, '  }');
       }
     }
     // Only the views some field reads.
-    const used = Object.entries(views).filter(([v]) => methods.some((m) => m.includes(`this.${v}`)));
+    const used = Object.entries(views).filter(([v]) => methods.some((m) => m.includes(`this.${v}[`) || m.includes(`this.${v}.`)));
     out.push(
       `/** Reads ${name} records in place from \`buffer\` (little-endian, as the kernel wrote them); \`at\` is a record's byte offset. */`,
       `export class ${type}Reader {`,
@@ -137,5 +138,5 @@ export function generate(object: string, structs: string[]): string {
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split('/').pop()!)) {
   const [object, output] = process.argv.slice(2);
-  writeFileSync(output, generate(object, ['lab_event']));
+  writeFileAtomicSync(output, generate(object, ['lab_event']));
 }

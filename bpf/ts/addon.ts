@@ -2,9 +2,9 @@
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
-import { at } from '../../core/paths.ts';
+import { addonPath } from './artifacts.ts';
 
-export const addonPath = at('bpf', 'addon', 'build', 'Release', 'lab_tracer.node');
+export { addonPath };
 
 /** An Error thrown by the addon: errno and libbpf's last messages attached. */
 export interface NativeError extends Error {
@@ -17,10 +17,16 @@ export interface NativeTracer {
   attachUprobe(program: string, binary: string, offset: number, funcName: string | null, pid: number, retprobe: boolean, cookie: bigint): number;
   attachTracing(program: string): number;
   detach(linkId: number): void;
+  /** The links are no longer the tracer's at once; the promise settles once the kernel has released them (worker threads). */
+  detachAsync(linkIds: number[]): Promise<void>;
+  /** Zeroes a probe id's drop counter (ids are reused). */
+  clearDrops(probeId: number): void;
   /** Consumes what the ring buffer holds now and delivers it to onEvents; returns the record count. */
   drain(): number;
   drops(probeId: number): number;
   watch(pid: number): void;
+  /** Writes a probe id's struct lab_probe_config (bpf/events.h) into lab_config. */
+  configure(probeId: number, config: Uint8Array): void;
   /** Keep Node alive while someone awaits events (true), or not (false, the default). */
   ref(on: boolean): void;
   programIds(): number[];

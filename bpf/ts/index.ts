@@ -2,53 +2,87 @@
  * The lab's tracer API, in the spirit of cilium/ebpf's link package:
  *
  *   const exe = await openExecutable('server/server');
- *   using probe = exe.uprobe('main.demo', { pid });
+ *   using probe = exe.probe('uprobe', 'main.demo', { pid });
  *   for await (const e of probe) console.log(e.args[0]);
  *
- * uprobe: entry events. uretprobe: entry + return events (and it crashes Go
- * programs — that is what the lab shows). returnProbes: the safe way — a
- * uprobe on every RET instruction, paired with the entry by goroutine, one
- * 'call' event per completed call.
+ * The kinds are one table (probe-kinds.ts): uprobe, entry events; uretprobe, entry + return
+ * events (and it crashes Go programs — that is what the lab shows); ret, the safe way — a uprobe
+ * on every RET instruction, paired with the entry by goroutine, one 'call' event per call.
  */
 import { openSync, readSync, closeSync } from 'node:fs';
+import { LabError } from '../../core/errors.ts';
 import { Executable } from './executable.ts';
+import { goBuildId, statIdentity, type FileIdentity } from './file-identity.ts';
 import { bodyOffset } from './prologue.ts';
-import { openProbe, type Probe, type ProbeKind, type ProbeOptions, type ProbePlan } from './tracer.ts';
+import { probeKinds, type ProbeKind } from './probe-kinds.ts';
+import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
+import { typedValuesOf } from './values-probe.ts';
+import { probeServiceEnv, remoteProbe } from './probe-service-client.ts';
 
 export type { GoFunction, RetSite } from './executable.ts';
 export { Executable } from './executable.ts';
-export type { Probe, ProbeKind, ProbeOptions, TraceEvent } from './tracer.ts';
-export { watchExit, openProbes, closeAllProbes, loadedProgramIds, missingCapabilities, processAlive } from './tracer.ts';
+export type { Probe, ProbeOptions, ProbePlan } from './probes.ts';
+export { openProbes, DEFAULT_QUEUE_LIMIT } from './probes.ts';
+export { probeKinds, probeKindNames, isProbeKind, type ProbeKind, type ProbeKindInfo } from './probe-kinds.ts';
+export { describeDrops, type DropCounts, type TraceEvent } from './trace-event.ts';
+export type { FileIdentity } from './file-identity.ts';
+export { watchExit, closeAllProbes, loadedProgramIds } from './session.ts';
+export { missingCapabilities } from './capabilities.ts';
+export { processAlive } from './process-checks.ts';
 export { linksHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type BpftoolView } from './inspect.ts';
 
 export class TracedExecutable extends Executable {
+  /** The file this was read from (set by open(); bytes given directly have none to check). */
+  identity?: FileIdentity;
+
+  /** Opens a probe of any kind in the table: exe.probe('ret', 'main.demo', { pid }). */
+  probe(kind: ProbeKind, symbol: string, opts?: ProbeOptions): Probe {
+    // Without CAP_BPF (a hands-on attendee) the same call goes through the probe service.
+    const service = process.env[probeServiceEnv];
+    if (service && process.getuid?.() !== 0) {
+      this.func(symbol); // an unknown symbol is the same one-line error either way
+      if (!opts?.pid) throw new LabError('through the probe service you may probe only a process of your own', 'pass { pid: server.pid }');
+      return remoteProbe(service, kind, symbol, { pid: opts.pid });
+    }
+    return openProbe(this.plan(symbol, kind), opts);
+  }
+
   /** Entry events. */
   uprobe(symbol: string, opts?: ProbeOptions): Probe {
-    return openProbe(this.plan(symbol, 'uprobe'), opts);
+    return this.probe('uprobe', symbol, opts);
   }
 
   /** Entry + uretprobe return events with results and latency. Crashes Go programs: that's the point. */
   uretprobe(symbol: string, opts?: ProbeOptions): Probe {
-    return openProbe(this.plan(symbol, 'uretprobe'), opts);
+    return this.probe('uretprobe', symbol, opts);
   }
 
   /** Safe return tracing: entry uprobe + a uprobe on every RET; one 'call' event per completed call. */
   returnProbes(symbol: string, opts?: ProbeOptions): Probe {
-    return openProbe(this.plan(symbol, 'ret'), opts);
+    return this.probe('ret', symbol, opts);
   }
 
   /** Where each link of a probe goes, without attaching anything. */
   plan(symbol: string, kind: ProbeKind): ProbePlan {
+    if (!this.identity) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path) to attach probes');
     const f = this.func(symbol);
     const head = this.readFileBytes(f.fileOffset, Math.min(f.size || 64, 64));
     return {
       binary: this.path,
+      identity: this.identity,
       symbol,
       kind,
       entryOffset: f.fileOffset + bodyOffset(head),
       functionOffset: f.fileOffset,
-      retOffsets: kind === 'ret' ? this.retSites(symbol).sites.map((s) => s.fileOffset) : [],
+      retOffsets: probeKinds[kind].returns === 'ret-sites' ? this.retSites(symbol).sites.map((s) => s.fileOffset) : [],
+      typed: typedValuesOf(this, symbol).typed,
     };
+  }
+
+  /** The Go build id from .note.go.buildid, if the binary has one. */
+  buildId(): string | undefined {
+    const note = this.elf.section('.note.go.buildid');
+    return note ? goBuildId(this.elf.rawSection(note)) : undefined;
   }
 
   private readFileBytes(offset: number, length: number): Uint8Array {
@@ -63,8 +97,25 @@ export class TracedExecutable extends Executable {
   }
 }
 
-/** Opens a Go binary for tracing; every problem with the file is a one-line LabError. */
+/**
+ * Opens a Go binary for tracing; every problem with the file is a one-line LabError. The file's
+ * identity is taken before and after reading it: a file that changed meanwhile is read again.
+ */
 export async function openExecutable(path: string): Promise<TracedExecutable> {
-  return TracedExecutable.open(path);
+  for (let attempt = 0; ; attempt++) {
+    let before: ReturnType<typeof statIdentity> | undefined;
+    try {
+      before = statIdentity(path);
+    } catch {
+      // open() says what is wrong with a missing or unreadable path
+    }
+    const exe = await TracedExecutable.open(path);
+    const after = statIdentity(exe.path);
+    const same = before && before.dev === after.dev && before.ino === after.ino && before.size === after.size && before.mtimeNs === after.mtimeNs;
+    if (same || attempt === 2) {
+      if (!same) throw new LabError(`${path} kept changing while it was read`, 'wait for the build writing it to finish, then open it again');
+      exe.identity = { ...after, buildId: exe.buildId() };
+      return exe;
+    }
+  }
 }
-

@@ -8,6 +8,7 @@ import { availableToolchains, goToolchain } from '../../core/go.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import { renderEndpointsMarkdown, serverListing } from '../../engines/server-listing.ts';
 import { say } from '../../core/ui.ts';
+import { probeKindNames } from '../../bpf/ts/probe-kinds.ts';
 
 export const crashMatrixPath = at('docs', 'data', 'crash-matrix.json');
 
@@ -40,7 +41,7 @@ export const crashMatrixCommand: Command = {
   get usage() {
     return (
       './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…]\n' +
-      `  triggers: ${listedTriggerIds()}\n  probes: none, uprobe, uretprobe, ret\n` +
+      `  triggers: ${listedTriggerIds()}\n  probes: none, ${probeKindNames.join(', ')}\n` +
       '  --write stores the result in docs/data/crash-matrix.json (the site) and the README tables; --no-fetch skips Go 1.27.3 from the module proxy'
     );
   },

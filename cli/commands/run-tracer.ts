@@ -5,18 +5,28 @@ import { buildAll } from '../build.ts';
 import { serverBinary } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
 import { LabError } from '../../core/errors.ts';
-import type { ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
-import { tracerEngines, type TraceRequest } from '../../engines/tracing/index.ts';
+import { once } from 'node:events';
+import { DEFAULT_QUEUE_LIMIT, describeDrops, probeKinds, probeKindNames, type DropCounts, type ProbeKind } from '../../bpf/ts/index.ts';
+import { eventJson, formatCall } from '../../bpf/ts/values.ts';
+import { tracerEngines, type TraceRequest, type TraceSession } from '../../engines/tracing/index.ts';
 
-const modes: ProbeKind[] = ['uprobe', 'uretprobe', 'ret'];
+const modes = probeKindNames;
+/** The exit status when events were lost (drops): the trace is incomplete. */
+export const EXIT_EVENTS_LOST = 3;
+/** How often a line reports drops while they happen. */
+const DROP_REPORT_MS = 5000;
 
 export const runTracerCommand: Command = {
   name: 'run-tracer',
-  summary: 'trace a Go function live: uprobe (entries), uretprobe (returns; crashes Go) or ret (safe returns)',
+  summary: `trace a Go function live: ${modes.map((m) => `${m} (${probeKinds[m].description.split(':')[0]})`).join(', ')}`,
   usage:
-    './lab run-tracer [--mode uprobe|uretprobe|ret] [--symbol main.demo] [--binary server/server] [--pid N] [--json]\n' +
-    '                 [--args N] [--rets N] [--string-arg SLOT] [--engine addon|cilium]\n' +
-    '  default: uretprobe on main.demo in server/server, every process; Ctrl-C detaches and exits',
+    `./lab run-tracer [--mode ${modes.join('|')}] [--symbol main.demo] [--binary server/server] [--pid N] [--json]\n` +
+    '                 [--args N] [--rets N] [--string-arg SLOT] [--queue N] [--engine addon|cilium]\n' +
+    '  default: uretprobe on main.demo in server/server, every process; Ctrl-C detaches and exits\n' +
+    modes.map((m) => `  --mode ${m}: ${probeKinds[m].description}\n`).join('') +
+    `  --queue N: events held for a slow reader (stdout not drained) before they are dropped (default ${DEFAULT_QUEUE_LIMIT})\n` +
+    '  lost events are never silent: a line every 5 s while they happen, a summary at the end (--json: {"kind":"drops",…} records)\n' +
+    `  exit status: 0 all events delivered, 1 error, ${EXIT_EVENTS_LOST} events were lost (the kernel's ring buffer or the queue was full)`,
   async run(argv) {
     const { values } = parse('run-tracer', argv, {
       flags: {
@@ -25,11 +35,13 @@ export const runTracerCommand: Command = {
         binary: { type: 'path', default: serverBinary },
         pid: { type: 'int', min: 1, max: 4194304 },
         json: { type: 'bool' },
+        // Overrides only: without them the tracer reads the function's own typed values (DWARF).
         // The tracer checks the exact register limits (bpf/events.h); these bound the typing.
-        args: { type: 'int', min: 0, max: 64, default: 1 },
-        rets: { type: 'int', min: 0, max: 64, default: 1 },
+        args: { type: 'int', min: 0, max: 64 },
+        rets: { type: 'int', min: 0, max: 64 },
         'string-arg': { type: 'int', min: 0, max: 64 },
         engine: { type: 'enum', values: Object.keys(tracerEngines), default: 'addon' },
+        queue: { type: 'int', min: 1, max: 100_000_000, default: DEFAULT_QUEUE_LIMIT },
       },
     });
     const mode = values.mode as ProbeKind;
@@ -43,23 +55,31 @@ export const runTracerCommand: Command = {
       args: values.args,
       rets: values.rets,
       stringArg: values['string-arg'],
+      queueLimit: values.queue,
     };
 
     await buildAll({}, values.engine === 'cilium' ? ['cilium'] : ['addon']);
     const session = await engine(req);
     let stopped = false;
+    let stopNow!: () => void;
+    const stopping = new Promise<void>((r) => (stopNow = r));
     const stop = () => {
       stopped = true;
-      session.close(); // ends the event loop below
+      stopNow();
+      void session.close(); // ends the event loop below
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     say(`attached ${mode} to ${req.symbol} in ${req.binary} (${req.pid ? `pid ${req.pid}` : 'every process'}) — Ctrl-C to stop`);
     if (mode === 'uretprobe') say('uretprobe mode: a Go program whose stack moves while the probed function runs will crash — watch it happen');
 
+    const write = (line: string) => process.stdout.write(line + '\n');
+    const reporter = new DropReporter(session, values.json ? write : undefined);
     for await (const e of session.events) {
-      if (values.json) process.stdout.write(JSON.stringify(e) + '\n');
-      else if (e.kind !== 'exit') process.stdout.write(describeEvent(e) + '\n');
+      const line = values.json ? eventJson(e) : e.kind !== 'exit' ? formatCall(e) : undefined;
+      // A full pipe (a reader that stopped reading): stop taking events until it drains, so they
+      // wait in the probe's bounded queue and beyond it are dropped and counted, not buffered here.
+      if (line !== undefined && !write(line)) await Promise.race([once(process.stdout, 'drain'), stopping]);
       if (e.kind === 'exit') {
         say(`traced process ${e.pid} died: ${describeExit(e)}`);
         if (mode === 'uretprobe' && (e.signal || e.exit_code)) {
@@ -71,11 +91,42 @@ export const runTracerCommand: Command = {
         if (req.pid === e.pid) break; // nothing left to trace
       }
     }
-    session.close();
+    await session.close();
     say(stopped ? 'detached' : 'tracer stopped');
-    return 0;
+    return reporter.finish() > 0 ? EXIT_EVENTS_LOST : 0;
   },
 };
+
+/** Says how many events were lost and why: every few seconds while it happens, and in the end. */
+class DropReporter {
+  private reported: DropCounts = { ring: 0, reader: 0 };
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly session: TraceSession,
+    private readonly json?: (line: string) => void,
+  ) {
+    this.timer = setInterval(() => this.report(false), DROP_REPORT_MS).unref();
+  }
+
+  private report(final: boolean): number {
+    const now = this.session.drops();
+    const total = now.ring + now.reader;
+    const since = { ring: now.ring - this.reported.ring, reader: now.reader - this.reported.reader };
+    const fresh = since.ring + since.reader;
+    if (fresh > 0 || final) this.json?.(JSON.stringify({ kind: 'drops', total, ring: now.ring, reader: now.reader, final }));
+    if (final) say(total ? `lost ${total} events: ${describeDrops(now)}` : 'no events lost');
+    else if (fresh > 0) say(`lost ${fresh} events in the last ${DROP_REPORT_MS / 1000} s: ${describeDrops(since)} (${total} in all)`);
+    this.reported = now;
+    return total;
+  }
+
+  /** The final count (printed, and a final JSON record); call once the session is closed. */
+  finish(): number {
+    clearInterval(this.timer);
+    return this.report(true);
+  }
+}
 
 /** --pid must name a live process started from --binary: probes on another file never fire. */
 function checkPid(pid: number, binary: string): void {
@@ -92,23 +143,6 @@ function checkPid(pid: number, binary: string): void {
     throw new LabError(`cannot tell which program process ${pid} runs (a kernel thread, or outside this container)`, 'pass the PID of a server the lab can see, or leave --pid out');
   }
   if (!same) throw new LabError(`process ${pid} runs ${shown(exe)}, not ${shown(binary)}`, 'pass --binary for that program, or the PID of a process started from it');
-}
-
-const shortName = (symbol: string) => symbol.slice(symbol.lastIndexOf('.') + 1);
-const listed = (name: string, values: number[]) => (values.length === 1 ? `${name}=${values[0]}` : `${name}s=${values.join(',')}`);
-
-function describeEvent(e: TraceEvent): string {
-  const who = `pid=${e.pid} tid=${e.tid} goroutine=${e.goroutine}`;
-  const args = [e.args.length ? listed('arg', e.args) : '', e.str !== undefined ? `str=${JSON.stringify(e.str)}` : ''].filter(Boolean).join(' ');
-  const latency = e.latency_ns === null ? 'latency=? (entry not seen)' : `latency=${(e.latency_ns / 1000).toFixed(1)}µs`;
-  switch (e.kind) {
-    case 'entry':
-      return `${shortName(e.symbol)} called: ${args} ${who}`;
-    case 'return':
-      return `${shortName(e.symbol)} returned: ${listed('ret', e.ret)} ${args} ${latency} ${who}`;
-    default:
-      return `${shortName(e.symbol)} returned at RET #${e.ret_site}: ${listed('ret', e.ret)} ${args} ${latency} ${who}`;
-  }
 }
 
 export function describeExit(e: { exit_code?: number; signal?: number }): string {

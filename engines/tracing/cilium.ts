@@ -18,7 +18,7 @@ export async function peerArgs(req: TraceRequest): Promise<string[]> {
   if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
   const plan = exe.plan(req.symbol, req.mode);
   const args = ['-json', '-binary', exe.path, '-symbol', req.symbol, '-mode', req.mode];
-  args.push('-args', String(req.args), '-rets', String(req.rets), '-entry-offset', String(plan.entryOffset - plan.functionOffset));
+  args.push('-args', String(req.args ?? 1), '-rets', String(req.rets ?? 1), '-entry-offset', String(plan.entryOffset - plan.functionOffset));
   if (req.pid !== undefined) args.push('-pid', String(req.pid));
   if (req.stringArg !== undefined) args.push('-string-arg', String(req.stringArg));
   if (req.mode === 'ret') args.push('-ret-offsets', plan.retOffsets.map((o) => o - plan.functionOffset).join(','));
@@ -39,8 +39,13 @@ export async function ciliumEngine(req: TraceRequest): Promise<TraceSession> {
     });
   });
   child.removeAllListeners('exit');
-  // Later messages from the peer (drop counts) still reach the user.
-  child.stderr!.on('data', (d) => process.stderr.write(d));
+  // Later messages from the peer still reach the user; its drop count is the tracer's to report.
+  let later = '';
+  child.stderr!.on('data', (d) => {
+    later += d;
+    process.stderr.write(String(d).replace(/^.*dropped \d+ events.*\n?/gm, ''));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
   async function* events(): AsyncGenerator<TraceEvent> {
     for await (const line of createInterface({ input: child.stdout! })) {
       if (line.startsWith('{')) yield JSON.parse(line) as TraceEvent;
@@ -48,8 +53,11 @@ export async function ciliumEngine(req: TraceRequest): Promise<TraceSession> {
   }
   return {
     events: events(),
-    close: () => {
+    // The peer counts what the ring buffer had no room for and says so as it exits; it queues nothing itself.
+    drops: () => ({ ring: Number(/dropped (\d+) events/.exec(later)?.[1] ?? 0), reader: 0 }),
+    close: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); // detaches, flushes, exits
+      await exited;
     },
   };
 }

@@ -13,10 +13,15 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
     const { openExecutable } = await import('../../bpf/ts/index.ts');
     const exe = await openExecutable(req.binary);
     if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
-    const opts = { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg };
-    const probe =
-      req.mode === 'uprobe' ? exe.uprobe(req.symbol, opts) : req.mode === 'uretprobe' ? exe.uretprobe(req.symbol, opts) : exe.returnProbes(req.symbol, opts);
-    return { events: probe, close: () => probe.close() };
+    const probe = exe.probe(req.mode, req.symbol, { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg, queueLimit: req.queueLimit });
+    return {
+      events: probe,
+      drops: () => probe.dropCounts(),
+      close: async () => {
+        probe.close();
+        await probe.detached;
+      },
+    };
   },
   cilium: async (req) => (await import('./cilium.ts')).ciliumEngine(req),
 };

@@ -1,4 +1,4 @@
-import type { ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
+import type { DropCounts, ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
 
 /** What the user asked to trace. */
 export interface TraceRequest {
@@ -6,13 +6,19 @@ export interface TraceRequest {
   symbol: string;
   binary: string;
   pid?: number;
-  args: number;
-  rets: number;
+  /** Raw register overrides; without them the addon reads the function's typed values. */
+  args?: number;
+  rets?: number;
   stringArg?: number;
+  /** Events held for a slow reader before they count as drops (the addon's probe queue). */
+  queueLimit?: number;
 }
 
 /** A running tracer: its events, and how to stop it. */
 export interface TraceSession {
   events: AsyncIterable<TraceEvent>;
-  close(): void;
+  /** Events lost so far, by reason; final once close() has resolved. */
+  drops(): DropCounts;
+  /** Stops tracing; resolves once everything is detached. */
+  close(): Promise<void>;
 }

@@ -1,0 +1,350 @@
+/**
+ * Probes: sets of bpf_links on one function, told apart in the shared ring buffer by the probe
+ * id in their bpf_cookie. Each keeps a bounded queue of decoded events for its reader; what does
+ * not fit is counted as a drop, as the kernel counts what does not fit in the ring buffer.
+ */
+import { LabError } from '../../core/errors.ts';
+import { LAB_MAX_REGS, LAB_NO_RET_SITE, LabEventKind, labCookie } from './constants.gen.ts';
+import type { LabEventReader } from './events.gen.ts';
+import { checkSameFile, type FileIdentity } from './file-identity.ts';
+import { translateLibbpfError } from './libbpf-errors.ts';
+import { checkPid, checkRuns } from './process-checks.ts';
+import { probeKinds, type ProbeKind } from './probe-kinds.ts';
+import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
+import type { DropCounts, TraceEvent } from './trace-event.ts';
+import { decorate, probeConfig, typedCounts, type TypedValues } from './values-probe.ts';
+
+export interface ProbeOptions {
+  /** Trace only this process (default: every process running the binary). */
+  pid?: number;
+  /**
+   * Overrides for a raw probe: integer argument registers to read (at most 9). Without args, rets
+   * and stringArg, a probe reads the function's own parameters and results, typed, from DWARF.
+   */
+  args?: number;
+  /** Raw probe: register slot i holds a Go string: pointer in slot i, length in slot i + 1. */
+  stringArg?: number;
+  /** Raw probe: result registers to read at return (at most 9). */
+  rets?: number;
+  /** Events held for a reader that is behind (default 65536); beyond it they count as drops. */
+  queueLimit?: number;
+  /** Told when the probed file changes while attached (default: a warning on stderr). */
+  onNotice?: (message: string) => void;
+}
+
+export interface Probe extends Disposable, AsyncDisposable, AsyncIterable<TraceEvent> {
+  readonly symbol: string;
+  readonly kind: ProbeKind;
+  readonly closed: boolean;
+  /** Resolves once the kernel has let go of every link (close() returns before that). */
+  readonly detached: Promise<void>;
+  /** The same events, as arrays of whatever has arrived: for consumers of millions of events a second. */
+  batches(): AsyncIterable<TraceEvent[]>;
+  /** Starts detaching (in worker threads: the event loop never waits for the kernel) and ends the readers. */
+  close(): void;
+  /** Events lost so far, all reasons. */
+  drops(): number;
+  /** Events lost so far, by reason. */
+  dropCounts(): DropCounts;
+}
+
+/** Where a probe's links go, in file offsets of the binary. */
+export interface ProbePlan {
+  binary: string;
+  /** The file the offsets were read from: attaching refuses another. */
+  identity: FileIdentity;
+  symbol: string;
+  kind: ProbeKind;
+  /** Entry program: after the stack check (see prologue.ts). */
+  entryOffset: number;
+  /** uretprobe: the function's first byte (the kernel hijacks the return address there). */
+  functionOffset: number;
+  /** ret mode: every RET instruction. */
+  retOffsets: number[];
+  /** The function's typed values (DWARF); absent: events carry raw registers. */
+  typed?: TypedValues;
+}
+
+const kindNames: Record<number, TraceEvent['kind']> = {
+  [LabEventKind.LAB_ENTRY]: 'entry',
+  [LabEventKind.LAB_RETURN]: 'return',
+  [LabEventKind.LAB_CALL]: 'call',
+  [LabEventKind.LAB_EXIT]: 'exit',
+  [LabEventKind.LAB_UNWOUND]: 'unwound',
+};
+
+/** ~15 MB of decoded events: enough for any burst a live reader catches up with. */
+export const DEFAULT_QUEUE_LIMIT = 65536;
+
+/** Goroutines are few and reused (g structs are pooled): name each once, not once per event. */
+const goroutineNames = new Map<number, string>();
+function goroutineName(g: number): string {
+  let name = goroutineNames.get(g);
+  if (name === undefined) {
+    if (goroutineNames.size >= 65536) goroutineNames.clear();
+    name = '0x' + g.toString(16);
+    goroutineNames.set(g, name);
+  }
+  return name;
+}
+
+function checkOptions(plan: ProbePlan, opts: ProbeOptions): { nargs: number; nrets: number; strSlot: number; queueLimit: number; typed?: TypedValues } {
+  const raw = opts.args !== undefined || opts.rets !== undefined || opts.stringArg !== undefined;
+  const typed = raw ? undefined : plan.typed;
+  const counts = typed ? typedCounts(typed) : undefined;
+  const nargs = opts.args ?? counts?.nargs ?? 4;
+  const nrets = opts.rets ?? counts?.nrets ?? 2;
+  const strSlot = opts.stringArg ?? counts?.strSlot ?? -1;
+  const queueLimit = opts.queueLimit ?? DEFAULT_QUEUE_LIMIT;
+  for (const [name, v] of [['args', nargs], ['rets', nrets]] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > LAB_MAX_REGS) throw new LabError(`${name}: ${v} is not between 0 and ${LAB_MAX_REGS}`, `Go passes at most ${LAB_MAX_REGS} integers in registers`);
+  }
+  if (opts.stringArg !== undefined && (!Number.isInteger(strSlot) || strSlot < 0 || strSlot > LAB_MAX_REGS - 2)) {
+    throw new LabError(`stringArg: ${strSlot} is not a register slot from 0 to ${LAB_MAX_REGS - 2}`, 'pass the slot of the string\'s pointer (its length is in the next slot)');
+  }
+  if (!Number.isSafeInteger(queueLimit) || queueLimit < 1) throw new LabError(`queueLimit: ${queueLimit} is not a positive whole number`, 'pass how many events a probe may hold for its reader, e.g. 65536');
+  if (opts.pid !== undefined) {
+    checkPid(opts.pid);
+    checkRuns(opts.pid, plan.binary);
+  }
+  if (plan.kind === 'ret' && plan.retOffsets.length === 0) {
+    throw new LabError(`${plan.symbol} has no RET instruction to probe`, 'trace its entry with a uprobe instead');
+  }
+  checkSameFile(plan.binary, plan.identity);
+  return { nargs, nrets, strSlot, queueLimit, typed };
+}
+
+class ProbeImpl implements Probe, SessionProbe {
+  readonly symbol: string;
+  readonly kind: ProbeKind;
+  readonly binary: string;
+  readonly identity: FileIdentity;
+  detached: Promise<void> = Promise.resolve();
+  private readonly links: number[] = [];
+  /** Events not yet read; a reader takes the whole array (no copy) and the probe starts a new one. */
+  private queue: TraceEvent[] = [];
+  /** Readers waiting for the next event (or the close). */
+  private readonly waiting: (() => void)[] = [];
+  private readonly seenPids = new Set<number>();
+  private lastPid = -1;
+  private lastGoroutine = -1;
+  private lastGoroutineName = '';
+  private readerDrops = 0;
+  /** The kernel's drop count, kept when the probe closes. */
+  private finalRingDrops = 0;
+  private isClosed = false;
+  private told = false;
+  private constructor(
+    private readonly session: Session,
+    readonly id: number,
+    plan: ProbePlan,
+    private readonly pid: number | undefined,
+    private readonly queueLimit: number,
+    private readonly onNotice: (message: string) => void,
+    private readonly typed: TypedValues | undefined,
+  ) {
+    this.symbol = plan.symbol;
+    this.kind = plan.kind;
+    this.binary = plan.binary;
+    this.identity = plan.identity;
+  }
+
+  static open(plan: ProbePlan, opts: ProbeOptions = {}): ProbeImpl {
+    const { nargs, nrets, strSlot, queueLimit, typed } = checkOptions(plan, opts);
+    const s = currentSession();
+    const probe = new ProbeImpl(s, s.allocateId(), plan, opts.pid, queueLimit, opts.onNotice ?? notice, typed);
+    // The goroutine id is read for raw probes too; the rest only for typed ones. Before any link: ids are reused.
+    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.typed?.goidOffset, stackHiOffset: plan.typed?.stackHiOffset }));
+    const { mode, returns } = probeKinds[plan.kind];
+    const attach = (program: string, offset: number, retprobe: boolean, retSite: number) =>
+      probe.links.push(s.native.attachUprobe(program, plan.binary, offset, null, opts.pid ?? -1, retprobe, labCookie({ probe: probe.id, retSite, mode, nargs, nrets, strSlot })));
+    s.add(probe);
+    try {
+      // RET sites first: a function whose body is one RET (func f(v int) int { return v }) has its
+      // entry and RET at one address, and the kernel runs the last-attached program there first.
+      if (returns === 'ret-sites') plan.retOffsets.forEach((off, i) => attach('lab_ret', off, false, i));
+      attach('lab_entry', plan.entryOffset, false, LAB_NO_RET_SITE);
+      if (returns === 'uretprobe') attach('lab_ret', plan.functionOffset, true, LAB_NO_RET_SITE);
+      if (opts.pid !== undefined) s.native.watch(opts.pid);
+      // The path was resolved once per link: if it changed meanwhile, some links may sit on the new file.
+      checkSameFile(plan.binary, plan.identity);
+    } catch (e) {
+      probe.close();
+      throw translateLibbpfError(e, `cannot attach ${plan.kind} to ${plan.symbol} in ${plan.binary}`);
+    }
+    return probe;
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  deliver(r: LabEventReader, at: number): void {
+    if (this.isClosed) return;
+    const pid = r.pid(at);
+    if (pid !== this.lastPid) {
+      this.seenPids.add(pid);
+      this.lastPid = pid;
+    }
+    // Counted before decoding: a stalled reader costs no allocation.
+    if (this.queue.length >= this.queueLimit) {
+      this.readerDrops++;
+      return;
+    }
+    const kind = kindNames[r.kind(at)];
+    const nargs = r.nargs(at);
+    const args: number[] = new Array(nargs);
+    for (let i = 0; i < nargs; i++) args[i] = r.args(at, i);
+    const nrets = kind === 'entry' ? 0 : r.nrets(at);
+    const ret: number[] = new Array(nrets);
+    for (let i = 0; i < nrets; i++) ret[i] = r.ret(at, i);
+    const tid = r.tid(at);
+    const g = r.goroutine(at);
+    if (g !== this.lastGoroutine) {
+      this.lastGoroutine = g;
+      this.lastGoroutineName = goroutineName(g);
+    }
+    const goroutine = this.lastGoroutineName;
+    const ts_ns = r.ts_ns(at);
+    const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
+    const retSite = r.ret_site(at);
+    // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
+    const event: TraceEvent =
+      retSite >= 0
+        ? { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns, ret_site: retSite }
+        : { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns };
+    if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
+    const entryTid = r.entry_tid(at);
+    if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
+    decorate(event, r, at, this.typed);
+    this.push(event);
+  }
+
+  /** Exits are queued past the limit: they are few, and a reader waiting for one must see it. */
+  deliverExit(event: TraceEvent): void {
+    if (this.isClosed) return;
+    if (this.pid === event.pid || (this.pid === undefined && this.seenPids.has(event.pid))) {
+      this.push({ ...event, symbol: this.symbol });
+    }
+  }
+
+  fileChanged(how: 'replaced' | 'modified' | 'gone'): void {
+    if (how === 'modified') {
+      this.close();
+      this.onNotice(
+        `${this.binary} was rewritten in place while ${this.kind} ${this.symbol} was attached: its probes were detached, since their offsets no longer match the code ` +
+          '(a process started from the new file would have crashed) — open the file again to trace it',
+      );
+      return;
+    }
+    if (this.told) return;
+    this.told = true;
+    this.onNotice(
+      `${this.binary} was ${how === 'gone' ? 'deleted' : 'replaced by another file'} while ${this.kind} ${this.symbol} was attached: the probes stay on the old file ` +
+        '(processes already running it), and processes started from the new file are not traced — open it again to trace them',
+    );
+  }
+
+  private push(event: TraceEvent): void {
+    this.queue.push(event);
+    if (this.waiting.length > 0) this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
+    for (const wake of this.waiting.splice(0)) {
+      this.session.hold(false);
+      wake();
+    }
+  }
+
+  /** Resolves when an event arrives or the probe closes. */
+  private arrival(): Promise<void> {
+    this.session.hold(true);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  dropCounts(): DropCounts {
+    return { ring: this.isClosed ? this.finalRingDrops : this.session.drops(this.id), reader: this.readerDrops };
+  }
+
+  drops(): number {
+    const d = this.dropCounts();
+    return d.ring + d.reader;
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    const s = this.session;
+    s.drain(); // what the kernel sent before the close still belongs to us
+    this.finalRingDrops = s.drops(this.id);
+    this.isClosed = true;
+    this.detached = s.retire(this.id, this.links.splice(0));
+    this.wakeReaders();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.detached;
+  }
+
+  /** One event at a time, read from batches(): the same events, one more await each. */
+  [Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
+    const batches = this.batches()[Symbol.asyncIterator]();
+    let batch: TraceEvent[] = [];
+    let i = 0;
+    const next = (): Promise<IteratorResult<TraceEvent>> => {
+      if (i < batch.length) {
+        const value = batch[i];
+        batch[i++] = undefined as unknown as TraceEvent; // read: let it die young
+        return Promise.resolve({ value, done: false });
+      }
+      return batches.next().then((r) => {
+        if (r.done) return r;
+        batch = r.value;
+        i = 0;
+        return next();
+      });
+    };
+    // A reader that stops early leaves what it did not read for the next reader or take().
+    const stop = (): Promise<IteratorResult<TraceEvent>> => {
+      if (i < batch.length) this.queue = batch.slice(i).concat(this.queue);
+      batch = [];
+      return Promise.resolve({ value: undefined, done: true });
+    };
+    return { next, return: stop };
+  }
+
+  batches(): AsyncIterable<TraceEvent[]> {
+    const next = (): Promise<IteratorResult<TraceEvent[]>> => {
+      if (this.queue.length > 0) return Promise.resolve({ value: this.takeQueued(), done: false });
+      if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
+      return this.arrival().then(next);
+    };
+    return { [Symbol.asyncIterator]: () => ({ next, return: () => Promise.resolve({ value: undefined, done: true }) }) };
+  }
+
+  private takeQueued(): TraceEvent[] {
+    const all = this.queue;
+    this.queue = [];
+    return all;
+  }
+
+  /** Events already received and not yet read (without waiting). */
+  take(): TraceEvent[] {
+    if (!this.isClosed) this.session.drain();
+    return this.takeQueued();
+  }
+}
+
+export function openProbe(plan: ProbePlan, opts?: ProbeOptions): Probe & { take(): TraceEvent[] } {
+  return ProbeImpl.open(plan, opts);
+}
+
+/** The probes open in this process. */
+export function openProbes(): Probe[] {
+  return sessionProbes() as ProbeImpl[];
+}

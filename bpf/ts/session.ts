@@ -1,0 +1,249 @@
+/**
+ * The process-wide ring-buffer session: the BPF objects loaded once and shared by every probe of
+ * this process, one ring buffer for all of them, each batch read in place and routed to the
+ * probe whose id is in the event. The objects outlive their last probe by LINGER_MS, so closing
+ * a probe and opening the next (a notebook re-run, the crash matrix) does not reload them.
+ */
+import { say } from '../../core/ui.ts';
+import { loadAddon, type NativeTracer } from './addon.ts';
+import { checkCanTrace, tracerObjects } from './capabilities.ts';
+import { LabEventKind } from './constants.gen.ts';
+import { LabEventReader, LAB_EVENT_SIZE } from './events.gen.ts';
+import { compareIdentity, type FileIdentity } from './file-identity.ts';
+import { translateLibbpfError } from './libbpf-errors.ts';
+import { checkPid, processAlive } from './process-checks.ts';
+import { LabError } from '../../core/errors.ts';
+import type { TraceEvent } from './trace-event.ts';
+
+/** What the session needs of a probe. */
+export interface SessionProbe {
+  readonly id: number;
+  readonly binary: string;
+  readonly identity: FileIdentity;
+  deliver(r: LabEventReader, at: number): void;
+  deliverExit(event: TraceEvent): void;
+  /** The file it was attached to changed: say so, and detach if its offsets are now wrong. */
+  fileChanged(how: 'replaced' | 'modified' | 'gone'): void;
+  close(): void;
+  readonly detached: Promise<void>;
+}
+
+/** How long loaded objects wait for the next probe before they are unloaded. */
+const LINGER_MS = 2000;
+/** How often the files of attached probes are checked for replacement. */
+const FILE_CHECK_MS = 1000;
+
+export class Session {
+  readonly native: NativeTracer;
+  readonly probes = new Map<number, SessionProbe>();
+  readonly exitWaiters = new Map<number, ((e: TraceEvent) => void)[]>();
+  /** Ids whose links are still being detached: not reused until the kernel has let them go. */
+  private readonly retiring = new Map<number, Promise<void>>();
+  private nextId = 1;
+  private reader: LabEventReader | undefined;
+  private refs = 0;
+  private linger: ReturnType<typeof setTimeout> | undefined;
+  private fileCheck: ReturnType<typeof setInterval> | undefined;
+  private released = false;
+
+  constructor() {
+    checkCanTrace();
+    const { Tracer } = loadAddon();
+    try {
+      this.native = new Tracer(tracerObjects(), (batch, length) => this.onBatch(batch, length));
+      this.native.attachTracing('lab_exit');
+    } catch (e) {
+      throw translateLibbpfError(e, 'cannot load the lab\'s BPF programs');
+    }
+  }
+
+  /** A free probe id (1..65534, the cookie's 16 bits less LAB_NO_RET_SITE's), its old drop count cleared. */
+  allocateId(): number {
+    for (let i = 0; i < 0xfffe; i++) {
+      const id = this.nextId;
+      this.nextId = (this.nextId % 0xfffe) + 1;
+      if (this.probes.has(id) || this.retiring.has(id)) continue;
+      this.native.clearDrops(id);
+      return id;
+    }
+    throw new LabError('65534 probes are open in this process', 'close probes you no longer need');
+  }
+
+  add(probe: SessionProbe): void {
+    clearTimeout(this.linger);
+    this.linger = undefined;
+    this.probes.set(probe.id, probe);
+    this.fileCheck ??= setInterval(() => this.checkFiles(), FILE_CHECK_MS).unref();
+  }
+
+  /** The probe is closed: its links go in worker threads; the id is free once they are gone. */
+  retire(id: number, links: number[]): Promise<void> {
+    this.probes.delete(id);
+    const done = links.length === 0 ? Promise.resolve() : this.native.detachAsync(links);
+    const settled = done.catch(() => {}).then(() => {
+      this.retiring.delete(id);
+      this.releaseIfIdle();
+    });
+    this.retiring.set(id, settled);
+    this.releaseIfIdle();
+    return settled;
+  }
+
+  drain(): void {
+    if (!this.released) this.native.drain();
+  }
+
+  drops(id: number): number {
+    return this.released ? 0 : this.native.drops(id);
+  }
+
+  /** Someone awaits events: keep Node alive until they have them. */
+  hold(on: boolean): void {
+    this.refs += on ? 1 : -1;
+    if (!this.released) this.native.ref(this.refs > 0);
+  }
+
+  /** The addon's batch buffer is the same for the session's life, and only valid during this call. */
+  private onBatch(batch: ArrayBuffer, length: number): void {
+    if (this.reader?.buffer !== batch) this.reader = new LabEventReader(batch);
+    const r = this.reader;
+    let probe: SessionProbe | undefined;
+    for (let at = 0; at + LAB_EVENT_SIZE <= length; at += LAB_EVENT_SIZE) {
+      if (r.kind(at) === LabEventKind.LAB_EXIT) {
+        this.onExit(r, at);
+        continue;
+      }
+      const id = r.probe_id(at);
+      if (probe?.id !== id) probe = this.probes.get(id);
+      probe?.deliver(r, at);
+    }
+  }
+
+  private onExit(r: LabEventReader, at: number): void {
+    const pid = r.pid(at);
+    const event: TraceEvent = {
+      kind: 'exit', symbol: '', pid, tid: r.tid(at), goroutine: '0x0', ts_ns: r.ts_ns(at),
+      args: [], ret: [], latency_ns: null, exit_code: r.exit_code(at), signal: r.signal(at),
+    };
+    for (const p of this.probes.values()) p.deliverExit(event);
+    const waiters = this.exitWaiters.get(pid);
+    this.exitWaiters.delete(pid);
+    for (const w of waiters ?? []) w(event);
+    this.releaseIfIdle();
+  }
+
+  /** A periodic stat of each attached file (cheaper than watching every exec). */
+  private checkFiles(): void {
+    const verdicts = new Map<string, ReturnType<typeof compareIdentity>>();
+    for (const p of [...this.probes.values()]) {
+      const key = `${p.binary}\0${p.identity.ino}`;
+      let how = verdicts.get(key);
+      if (how === undefined) verdicts.set(key, (how = compareIdentity(p.binary, p.identity)));
+      if (how !== 'same') p.fileChanged(how);
+    }
+  }
+
+  releaseIfIdle(): void {
+    if (this.released || this.probes.size > 0 || this.exitWaiters.size > 0) return;
+    clearInterval(this.fileCheck);
+    this.fileCheck = undefined;
+    if (this.linger || this.retiring.size > 0) return;
+    this.linger = setTimeout(() => {
+      this.linger = undefined;
+      if (this.probes.size === 0 && this.exitWaiters.size === 0 && this.retiring.size === 0) this.release();
+    }, LINGER_MS).unref();
+  }
+
+  /** Unloads everything now (links still attached are destroyed first). */
+  release(): void {
+    if (this.released) return;
+    clearTimeout(this.linger);
+    clearInterval(this.fileCheck);
+    this.released = true;
+    this.native.close();
+    if (session === this) session = undefined;
+  }
+
+  /** Resolves when every link being detached is gone. */
+  async settled(): Promise<void> {
+    while (this.retiring.size > 0) await Promise.all(this.retiring.values());
+  }
+}
+
+let session: Session | undefined;
+let exitHooksInstalled = false;
+
+export function currentSession(): Session {
+  if (!exitHooksInstalled) {
+    exitHooksInstalled = true;
+    // At exit the kernel closes whatever is left; unloading here would only delay the exit.
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const onSignal = () => {
+        void closeAllProbes();
+        // Nobody else handles it: die of the signal as we would have.
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      };
+      process.once(sig, onSignal);
+    }
+  }
+  return (session ??= new Session());
+}
+
+/** The session if one is loaded (nothing is loaded to ask). */
+export const existingSession = (): Session | undefined => session;
+
+export function sessionProbes(): SessionProbe[] {
+  return session ? [...session.probes.values()] : [];
+}
+
+/** Closes every probe and unloads the BPF objects; resolves once the kernel has released the links. */
+export async function closeAllProbes(): Promise<void> {
+  const s = session;
+  if (!s) return;
+  for (const p of [...s.probes.values()]) p.close();
+  await s.settled();
+  if (s.probes.size === 0 && s.exitWaiters.size === 0) s.release();
+}
+
+/** Ids of the BPF programs this process has loaded (empty when none), for leak checks. */
+export function loadedProgramIds(): number[] {
+  return session ? session.native.programIds() : [];
+}
+
+/** Resolves when the process exits, with its exit code or the signal that killed it. */
+export async function watchExit(pid: number): Promise<{ pid: number; code: number; signal: number }> {
+  checkPid(pid);
+  const s = currentSession();
+  const exited = new Promise<TraceEvent>((resolve) => {
+    const list = s.exitWaiters.get(pid) ?? [];
+    list.push(resolve);
+    s.exitWaiters.set(pid, list);
+  });
+  s.hold(true);
+  try {
+    try {
+      s.native.watch(pid);
+    } catch (e) {
+      s.exitWaiters.delete(pid);
+      s.releaseIfIdle();
+      throw translateLibbpfError(e, `cannot watch process ${pid}`);
+    }
+    if (!processAlive(pid)) {
+      // It may have died between the check and the watch: its exit event may or may not come.
+      await new Promise((r) => setTimeout(r, 50));
+      s.drain();
+      if (s.exitWaiters.has(pid)) {
+        s.exitWaiters.delete(pid);
+        s.releaseIfIdle();
+        throw new LabError(`process ${pid} exited before it could be watched`, 'watch it while it is still running');
+      }
+    }
+    const e = await exited;
+    return { pid, code: e.exit_code ?? 0, signal: e.signal ?? 0 };
+  } finally {
+    s.hold(false);
+  }
+}
+
+/** For messages a probe cannot return to anyone (its file changed while attached). */
+export const notice = (message: string) => say(`warning: ${message}`);
