@@ -91,8 +91,8 @@ export function parse<F extends Record<string, FlagSpec> = Record<string, never>
     }
     const m = /^--([^=]+)(?:=([^]*))?$/.exec(arg);
     const name = m?.[1];
-    const flag = name === undefined ? undefined : flags[name];
-    if (!m || !flag || !Object.hasOwn(flags, name!)) {
+    const flag = name !== undefined && Object.hasOwn(flags, name) ? flags[name] : undefined;
+    if (!m || !flag) {
       const known = Object.keys(flags).map((f) => `--${f}`);
       throw new UsageError(`./lab ${command}: unknown flag ${shown(arg.split('=')[0])}`, known.length ? `its flags: ${known.join(', ')} (${help})` : `it takes no flags (${help})`);
     }
@@ -103,7 +103,7 @@ export function parse<F extends Record<string, FlagSpec> = Record<string, never>
     }
     let text = m[2];
     if (text === undefined) {
-      if (i + 1 >= argv.length) throw new UsageError(`--${name} needs a value`, `write --${name}=VALUE (${help})`);
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`--${name} needs a value`, `write --${name}=VALUE (${help})`);
       text = argv[++i];
     }
     const value = check(name!, flag, text, help);

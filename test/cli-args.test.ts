@@ -42,6 +42,7 @@ const usageCases: [string[], RegExp][] = [
   [['build', 'no-such-target'], /unknown target "no-such-target".*pick from: server/],
   [['build', '--go='], /--go is empty/],
   [['build', '--go'], /--go needs a value/],
+  [['run-app', '--go', '--addr=127.0.0.1:0'], /--go needs a value/],
   [['pairing', '--requests=1e12'], /--requests "1e12" is not a decimal whole number/],
   [['pairing', '--requests=abc'], /--requests "abc" is not a decimal whole number/],
   [['pairing', '--requests=-5'], /--requests -5 is out of range/],
