@@ -38,23 +38,47 @@ export default function MatrixExcerpt({ triggers, probe, crashKind, showBody }: 
       </div>
     );
   }
+  // One row per distinct message: the same crash on three Go versions is one row naming all three.
+  const same = (text: string) => text.replace(/\bg \d+:/g, 'g N:');
+  const rows = new Map<string, { cell: MatrixCell; gos: string[] }>();
+  for (const c of cells) {
+    const key = `${c.trigger}|${c.probe}|${c.outcome}|${same(c.signature ?? c.wrong ?? '')}`;
+    const row = rows.get(key);
+    if (row) row.gos.push(c.go);
+    else rows.set(key, { cell: c, gos: [c.go] });
+  }
   return (
-    <ul className={styles.details}>
-      {cells.map((c) => (
-        <li key={`${c.go}-${c.trigger}-${c.probe}`}>
-          <strong>
-            {title(c.trigger)} under a {c.probe}, {c.go}
-          </strong>{' '}
-          — {c.outcome === 'crash' ? 'crashed' : 'survived with a wrong result'}:
-          <pre>{c.signature ?? c.wrong}</pre>
-          {showBody && c.body && (
-            <details>
-              <summary>what the probed server answered</summary>
-              <pre>{c.body}</pre>
-            </details>
-          )}
-        </li>
-      ))}
-    </ul>
+    <div className={styles.table}>
+      <table data-testid="matrix-excerpt">
+        <thead>
+          <tr>
+            <th>trigger, probe</th>
+            <th>Go</th>
+            <th>outcome</th>
+            <th>what the runtime or the kernel said</th>
+          </tr>
+        </thead>
+        <tbody>
+          {[...rows.values()].map(({ cell: c, gos }) => (
+            <tr key={`${c.trigger}-${c.probe}-${gos.join()}`}>
+              <td>
+                {title(c.trigger)}, {c.probe}
+              </td>
+              <td>{gos.length === m.toolchains.length ? 'every version' : gos.join(', ')}</td>
+              <td className={styles[c.outcome]}>{c.outcome === 'crash' ? '✗ crash' : '⚠ wrong result'}</td>
+              <td>
+                <code>{same(c.signature ?? c.wrong ?? '')}</code>
+                {showBody && c.body && (
+                  <details>
+                    <summary>what the probed server answered</summary>
+                    <pre>{c.body}</pre>
+                  </details>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
