@@ -73,11 +73,13 @@ class Detacher {
     std::lock_guard<std::mutex> hold(lock_);
     uint64_t id = next_++;
     pending_.emplace(id, std::move(deferred));
+    // Someone awaits the detach: Node stays up until the kernel has let go.
+    uv_ref(reinterpret_cast<uv_handle_t *>(async_));
     work_.push_back({id, std::move(links)});
     wake_.notify_one();
   }
 
-  // Waits for the queued work (none, when JS awaited its promises), then stops.
+  // Finishes the queued work (none, when JS awaited its promises), then stops.
   void Stop() {
     {
       std::lock_guard<std::mutex> hold(lock_);
@@ -86,9 +88,8 @@ class Detacher {
     }
     thread_.join();
     uv_close(reinterpret_cast<uv_handle_t *>(async_), [](uv_handle_t *h) { delete reinterpret_cast<uv_async_t *>(h); });
-    // Promises still pending settle now: their links are gone.
-    Napi::Env env = pending_.empty() ? Napi::Env(nullptr) : pending_.begin()->second.Env();
-    for (auto &[id, d] : pending_) d.Resolve(env.Undefined());
+    // Left unsettled: JS awaits its detaches before it closes the tracer, and a
+    // finalizer (the only other caller) may not run JavaScript.
     pending_.clear();
   }
 
@@ -135,9 +136,12 @@ class Detacher {
     for (auto id : done) {
       auto it = self->pending_.find(id);
       if (it == self->pending_.end()) continue;
-      it->second.Resolve(env.Undefined());
+      auto deferred = std::move(it->second);
       self->pending_.erase(it);
+      deferred.Resolve(env.Undefined());
     }
+    // Idle again: an idle tracer never keeps Node alive.
+    if (self->pending_.empty()) uv_unref(reinterpret_cast<uv_handle_t *>(h));
   }
 };
 
