@@ -83,7 +83,7 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
     let firstCpu = process.cpuUsage();
     let cpuUs = 0;
     const onEvent = (e: TraceEvent) => {
-      const seq = e.args[0];
+      const seq = Number(e.args[0]); // a raw probe (args: 1): registers as numbers
       if (received === 0) {
         first = performance.now();
         firstCpu = process.cpuUsage();

@@ -88,7 +88,7 @@ export async function tracedLoad(tracer: 'ours' | 'cilium', opts: { requests: nu
   const want = new Map<number, number>();
   for (let i = 0; i < load.requests; i++) want.set(argFor(i), (want.get(argFor(i)) ?? 0) + 1);
   const got = new Map<number, number>();
-  for (const e of attached.kept) if (e.kind === 'call') got.set(e.args[0], (got.get(e.args[0]) ?? 0) + 1);
+  for (const e of attached.kept) if (e.kind === 'call') got.set(Number(e.args[0]), (got.get(Number(e.args[0])) ?? 0) + 1);
   const calls = attached.kept.filter((e) => e.kind === 'call').length;
   const argsMatch = [...want].every(([a, n]) => got.get(a) === n) && got.size === want.size;
   return {

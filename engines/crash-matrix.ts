@@ -9,7 +9,7 @@ import { at } from '../core/paths.ts';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
-import { parseCrash, crashSignature, type CrashKind } from './forensics.ts';
+import { parseCrash, crashSignature, classifyDeath, type CrashKind } from './forensics.ts';
 import { openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
@@ -30,6 +30,8 @@ export interface Cell {
   status: number;
   /** Runtime throw vs kernel signal, for crashes. */
   crashKind?: CrashKind;
+  /** The death was the probe's doing (classifyDeath), not the program's own. */
+  probeCrash?: boolean;
   signature?: string;
   /** What differs from the unprobed run, for survive-but-wrong. */
   wrong?: string;
@@ -70,6 +72,8 @@ interface Run {
   crashed: boolean;
   stderr: string;
   events: number;
+  /** How it ended, when it died. */
+  exit?: { code: number | null; signal: string | null };
 }
 
 async function runOnce(binary: string, trigger: Trigger, kind: ProbeKind): Promise<Run> {
@@ -88,7 +92,8 @@ async function runOnce(binary: string, trigger: Trigger, kind: ProbeKind): Promi
     await Promise.race([server.exited, sleep(400)]);
     probe?.close();
     await counting;
-    return { status: res.status, body: res.body, crashed: !server.alive, stderr: server.stderr, events };
+    const exit = server.alive ? undefined : await server.exited;
+    return { status: res.status, body: res.body, crashed: exit !== undefined, stderr: server.stderr, events, exit };
   } finally {
     probe?.close();
   }
@@ -150,7 +155,10 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
         const f = parseCrash(run.stderr);
         cell.outcome = 'crash';
         cell.crashKind = f?.kind;
-        cell.signature = f ? crashSignature(f) : `died without a Go crash message: ${run.stderr.trim().split('\n').pop()}`;
+        // Classified from what happened: a runtime throw or signal at the trampoline, or an exit of its own.
+        const death = classifyDeath({ code: run.exit?.code, signal: run.exit?.signal, stderr: run.stderr });
+        cell.probeCrash = death.probeCrash;
+        cell.signature = f ? crashSignature(f) : death.summary;
       } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
         cell.outcome = 'survive-but-wrong';
         cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));

@@ -272,3 +272,123 @@ ${rows ? `<table><thead><tr><th>frame (innermost last shown)</th><th>sp</th><th>
 ${words ? `<table><thead><tr><th>address</th><th>word</th><th>runtime's mark</th></tr></thead><tbody>${words}</tbody></table>` : ''}
 </div>`;
 }
+
+// ---------------------------------------------------------------- how a traced process died
+
+/** Where Linux maps the uretprobe trampoline page ([uprobes]) on x86-64, when /proc/PID/maps was not captured. */
+export const UPROBES_PAGE = 0x7fffffffe000n;
+
+/** What a process's death left behind: its status, its stderr (when captured), and what the tracer's witnesses saw. */
+export interface DeathEvidence {
+  code?: number | null;
+  /** A signal number or name (SIGKILL), when a signal ended it. */
+  signal?: number | string | null;
+  stderr?: string;
+  maps?: string;
+  /** Messages the Go runtime threw (runtime.throw), in order, as a witness probe saw them. */
+  throws?: string[];
+  /** Fatal signals the runtime's handler received, with the PC they hit. */
+  signals?: { signal: number; pc?: string; inUprobes?: boolean }[];
+}
+
+export type DeathKind =
+  | 'uretprobe-return-pc' // the runtime's unwinder met the trampoline's return address
+  | 'trampoline-signal' // SIGILL/SIGSEGV whose PC is in the [uprobes] page
+  | 'runtime-throw' // another fatal runtime error
+  | 'fatal-signal' // a fatal signal elsewhere
+  | 'killed' // a signal from outside (SIGKILL, SIGTERM, …)
+  | 'exit-status' // the program exited non-zero on its own
+  | 'exit-0';
+
+export interface Death {
+  kind: DeathKind;
+  /** The probe caused it. */
+  probeCrash: boolean;
+  /** One line: what happened and whose fault it is. */
+  summary: string;
+  forensics?: CrashForensics;
+}
+
+const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const signalName = (s: number | string) => (typeof s === 'number' ? (SIGNALS[s] ?? `signal ${s}`) : s);
+
+function inUprobesPage(pc: string | undefined, maps: string | undefined, vma?: Vma): boolean {
+  if (!pc) return false;
+  if (vma) return vma.name === '[uprobes]';
+  if (maps) return vmaFor(pc, parseMaps(maps))?.name === '[uprobes]';
+  const a = BigInt(pc);
+  return a >= UPROBES_PAGE && a < UPROBES_PAGE + 0x1000n;
+}
+
+/**
+ * Classifies a death from what happened, not from the fact that it happened under a probe: the
+ * runtime's "unexpected return pc … 0x7fffffffe000" throw, a SIGILL/SIGSEGV whose PC is in the
+ * [uprobes] page, or an ordinary exit status with no runtime throw at all.
+ */
+export function classifyDeath(ev: DeathEvidence): Death {
+  const status = ev.code ?? 0;
+  const f = ev.stderr ? parseCrash(ev.stderr, ev.maps ?? '') : undefined;
+  if (f?.kind === 'unexpected-return-pc') {
+    const trampoline = inUprobesPage(f.hijackedPc, ev.maps, f.uprobesVma);
+    return {
+      kind: trampoline ? 'uretprobe-return-pc' : 'runtime-throw',
+      probeCrash: trampoline,
+      summary: trampoline
+        ? `the Go runtime threw "${crashSignature(f)}": ${f.hijackedPc} is the uretprobe trampoline ([uprobes] page), which Go's stack unwinder cannot follow${f.during ? ` (during ${f.during})` : ''}`
+        : `the Go runtime threw "${crashSignature(f)}" — the return pc is not in the [uprobes] page, so not the uretprobe's trampoline`,
+      forensics: f,
+    };
+  }
+  if (f?.kind === 'sigill' || f?.kind === 'signal') {
+    const pc = /PC=(0x[0-9a-f]+)/.exec(f.signature)?.[1];
+    const name = /^(SIG[A-Z]+)/.exec(f.fatal ?? '')?.[1] ?? 'a signal';
+    const trampoline = inUprobesPage(pc, ev.maps, f.uprobesVma);
+    // A fault inside the runtime's own stack walker: it followed a return address into garbage.
+    const walker = f.frames.slice(0, 3).find((fr) => /^runtime\.(\(\*unwinder\)|gentraceback|adjustframe|copystack|scanframeworker)/.test(fr.func));
+    const where = f.frames[0] ? ` in ${f.frames[0].func}` : '';
+    return {
+      kind: trampoline ? 'trampoline-signal' : 'fatal-signal',
+      probeCrash: trampoline || walker !== undefined,
+      summary: trampoline
+        ? `${name} at PC=${pc}, in the [uprobes] page: the CPU ran the kernel's uretprobe trampoline as the program's own code (a return through a hijacked address after the stack moved), and the Go runtime died of the signal`
+        : walker
+          ? `${name} at PC=${pc}${where}: Go's stack unwinder faulted while walking a goroutine's stack — where following a return address it does not know (a uretprobe's trampoline) leads`
+          : `${name}${pc ? ` at PC=${pc}` : ''}${where}, outside the [uprobes] page and the runtime's stack walker — the program's own fault, not the probe's`,
+      forensics: f,
+    };
+  }
+  const witnessed = ev.signals?.find((s) => s.signal === 4 || s.signal === 11 || s.signal === 7);
+  if (witnessed && status !== 0 && !witnessed.pc) {
+    const name = signalName(witnessed.signal);
+    return { kind: 'fatal-signal', probeCrash: false, summary: `${name}, then exit status ${status} — the process was gone before the PC it hit could be read, so whether it was the [uprobes] page is not known` };
+  }
+  if (witnessed && status !== 0) {
+    const name = signalName(witnessed.signal);
+    const trampoline = witnessed.inUprobes ?? inUprobesPage(witnessed.pc, ev.maps);
+    return {
+      kind: trampoline ? 'trampoline-signal' : 'fatal-signal',
+      probeCrash: trampoline,
+      summary: trampoline
+        ? `${name} at PC=${witnessed.pc}, in the [uprobes] page: the CPU ran the uretprobe trampoline as the program's own code, and the Go runtime exited with status ${status}`
+        : `${name}${witnessed.pc ? ` at PC=${witnessed.pc}` : ''} — not in the [uprobes] page; the runtime exited with status ${status}`,
+    };
+  }
+  const thrown = ev.throws?.[ev.throws.length - 1];
+  if (thrown !== undefined && status !== 0) {
+    // Its unwinder's words for a return address it does not know: under a uretprobe, the trampoline.
+    const unwinder = /unknown caller pc|traceback did not unwind completely|unexpected return pc/.test(thrown);
+    return {
+      kind: unwinder ? 'uretprobe-return-pc' : 'runtime-throw',
+      probeCrash: unwinder,
+      summary: unwinder
+        ? `the Go runtime threw "${thrown}": its stack unwinder met a return address it does not know — the uretprobe's trampoline — and the program exited with status ${status}`
+        : `the Go runtime threw "${thrown}" and exited with status ${status} — not the unwinder error a uretprobe causes`,
+    };
+  }
+  if (f?.kind === 'other-fatal') {
+    return { kind: 'runtime-throw', probeCrash: false, summary: `${f.signature} — a fatal error of the program, not the probe's`, forensics: f };
+  }
+  if (ev.signal) return { kind: 'killed', probeCrash: false, summary: `killed by ${signalName(ev.signal)} — sent from outside, not a probe crash` };
+  if (status !== 0) return { kind: 'exit-status', probeCrash: false, summary: `exited with status ${status} — not a probe crash (no runtime throw, no fatal signal)` };
+  return { kind: 'exit-0', probeCrash: false, summary: 'exited normally (status 0)' };
+}

@@ -3,6 +3,8 @@
  * when the helpers run outside a notebook kernel (tests, the CLI).
  */
 import { createRequire } from 'node:module';
+import type { TraceEvent } from '../bpf/ts/index.ts';
+import { formatArgs, formatLatency, formatResults } from '../bpf/ts/values.ts';
 
 interface TslabDisplay {
   html(s: string): void;
@@ -97,3 +99,15 @@ export function showTable(columns: string[], rows: Cell[][], caption?: string): 
 
 /** Preformatted text (a crash, a log) as HTML, so it keeps its layout. */
 export const preHtml = (text: string) => `<pre style="white-space:pre-wrap">${escapeHtml(text)}</pre>`;
+
+/** The columns of an event table: one row per event, its call written as Go. */
+export const eventColumns = ['kind', 'call', 'pid', 'tid', 'goroutine', 'latency µs', 'RET #'];
+
+/** One event as a table row: main.wordStats(s="hello big world") = (3, 4) — the values typed from DWARF. */
+export function eventRow(e: TraceEvent): Cell[] {
+  if (e.kind === 'exit') return [e.kind, e.signal ? `killed by signal ${e.signal}` : `exit status ${e.exit_code}`, e.pid, e.tid, '', '', ''];
+  const args = e.kind === 'call' && e.latency_ns === null ? '?' : formatArgs(e);
+  const results = e.kind === 'call' || e.kind === 'return' ? (e.ret.length ? ` = ${formatResults(e)}` : '') : e.kind === 'unwound' ? ' — unwound by a panic' : '';
+  const goroutine = e.goid ? `g${e.goid}` : e.goroutine;
+  return [e.kind, `${e.symbol}(${args})${results}`, e.pid, e.tid, goroutine, formatLatency(e.latency_ns).replace('µs', ''), e.ret_site ?? ''];
+}

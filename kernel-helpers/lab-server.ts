@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { buildServer as buildWith, goToolchain, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
 import { ManagedServer, type ServerExit } from '../engines/managed-server.ts';
+import { classifyDeath } from '../engines/forensics.ts';
 import { keep } from './registry.ts';
 import { escapeHtml, preHtml, showHtml, showTable } from './display.ts';
 
@@ -118,5 +119,5 @@ export function showExit(exit: ServerExit, lines = 40): void {
   const how = exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
   const text = exit.stderr.trim().split('\n');
   const tail = text.slice(0, lines).join('\n') + (text.length > lines ? `\n… (${text.length - lines} more lines)` : '');
-  showHtml(`<p><b>server died: ${escapeHtml(how)}</b></p>${preHtml(tail)}`);
+  showHtml(`<p><b>server died: ${escapeHtml(how)}</b> — ${escapeHtml(classifyDeath(exit).summary)}</p>${preHtml(tail)}`);
 }

@@ -6,7 +6,7 @@
 import { describeDrops, openExecutable, type Probe, type TraceEvent, type TracedExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
 import { keep } from './registry.ts';
-import { liveOutput, tableHtml, escapeHtml, type Cell, type LiveOutput } from './display.ts';
+import { liveOutput, tableHtml, escapeHtml, eventColumns as columns, eventRow, type LiveOutput } from './display.ts';
 
 export type { Probe, TraceEvent, TracedExecutable };
 
@@ -22,18 +22,6 @@ export async function attach(name: string, open: () => Probe): Promise<Probe> {
   console.log(`attached ${probe.kind} on ${probe.symbol} (kept as "${name}")`);
   return probe;
 }
-
-const micros = (ns: number | null) => (ns === null ? '' : (ns / 1000).toFixed(1));
-
-function eventRow(e: TraceEvent): Cell[] {
-  if (e.kind === 'exit') {
-    return [e.kind, '', e.pid, e.tid, '', '', e.signal ? `signal ${e.signal}` : `exit ${e.exit_code}`, '', ''];
-  }
-  const args = e.kind === 'entry' || e.kind === 'call' ? e.args.join(', ') + (e.str !== undefined ? ` "${e.str}"` : '') : '';
-  return [e.kind, e.symbol, e.pid, e.tid, e.goroutine, args, e.kind === 'entry' ? '' : e.ret.join(', '), micros(e.latency_ns), e.ret_site ?? ''];
-}
-
-const columns = ['kind', 'symbol', 'pid', 'tid', 'goroutine', 'args', 'ret', 'latency µs', 'RET #'];
 
 /** A table of a probe's events that grows in place as they arrive (update_display_data). */
 export class EventTable {

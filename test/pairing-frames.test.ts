@@ -87,7 +87,7 @@ for (const which of ['1.19', '1.26', '1.27']) {
         const traced = tracedCalls(events, String(d.goroutine));
         // The program logs each call when it ends (its deferred logger); the tracer reports a call at its RET,
         // and unwound ones when the recovering call's RET finds them: same set, compared level by level.
-        const byLevel = (xs: { level: number }[]) => [...xs].sort((a, b) => a.level - b.level);
+        const byLevel = <T extends { level: number }>(xs: T[]) => [...xs].sort((a, b) => a.level - b.level);
         assert.deepEqual(
           byLevel(traced).map(({ level, result, unwound }) => ({ level, result, unwound })),
           byLevel(d.calls).map(({ level, result, unwound }) => ({ level, result: unwound ? undefined : result, unwound })),

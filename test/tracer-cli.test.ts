@@ -47,15 +47,17 @@ async function until(cond: () => boolean): Promise<void> {
 
 const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
 
-test('run-tracer --mode uprobe --json prints entry events with the TraceEvent fields and stops cleanly on SIGTERM', async () => {
+test('run-tracer --mode uprobe --json prints entry events with the TraceEvent fields (typed: names, types, exact ints as decimal strings) and stops cleanly on SIGTERM', async () => {
   await using srv = await ManagedServer.start({ binary });
   const t = await startTracer('--mode', 'uprobe', '--json', '--binary', binary, '--pid', String(srv.pid));
   await srv.get('/?arg=42');
   await until(() => jsonLines(t.stdout()).length > 0);
   const [e] = jsonLines(t.stdout());
-  assert.deepEqual(Object.keys(e).sort(), ['args', 'goroutine', 'kind', 'latency_ns', 'pid', 'ret', 'symbol', 'tid', 'ts_ns'].sort());
+  assert.deepEqual(Object.keys(e).sort(), ['args', 'goid', 'goroutine', 'kind', 'latency_ns', 'params', 'pid', 'regs', 'results', 'ret', 'symbol', 'tid', 'ts_ns'].sort());
   assert.equal(e.kind, 'entry');
-  assert.equal(e.args[0], 42);
+  assert.deepEqual(e.args, ['42']);
+  assert.deepEqual(e.params, [{ name: 'arg', type: 'int' }]);
+  assert.match(e.goid, /^\d+$/);
   assert.equal(e.pid, srv.pid);
   t.child.kill('SIGTERM');
   assert.deepEqual(await t.exited, { code: 0, signal: null });
@@ -66,13 +68,13 @@ test('run-tracer in uretprobe mode reports the crash of the traced server with i
   await using srv = await ManagedServer.start({ binary });
   const t = await startTracer('--mode', 'uretprobe', '--binary', binary, '--pid', String(srv.pid));
   await srv.get('/?arg=3');
-  await until(() => /demo returned: ret=3 arg=3 latency=/.test(t.stdout()));
+  await until(() => /^main\.demo\(arg=3\) = 3  [\d.]+µs  g\d+$/m.test(t.stdout()));
   await srv.get('/?arg=2000');
   const exit = await srv.exited;
   assert.match(exit.stderr, /unexpected return pc/);
   // with --pid, the tracer ends by itself once its process is gone
   assert.deepEqual(await t.exited, { code: 0, signal: null });
-  assert.match(t.stderr(), new RegExp(`traced process ${srv.pid} died: exit code ${exit.code}`));
+  assert.match(t.stderr(), new RegExp(`traced process ${srv.pid} died: the Go runtime threw "unknown caller pc": its stack unwinder met a return address it does not know — the uretprobe's trampoline — and the program exited with status ${exit.code}`));
   assert.match(t.stderr(), /this is the uretprobe crash the lab is about/);
 });
 
@@ -80,21 +82,21 @@ test('run-tracer in ret mode prints one line per completed call and the server s
   await using srv = await ManagedServer.start({ binary });
   const t = await startTracer('--mode', 'ret', '--binary', binary, '--pid', String(srv.pid));
   assert.equal((await srv.get('/?arg=2000')).status, 200);
-  await until(() => /demo returned at RET #0: ret=2000 arg=2000 latency=[\d.]+µs/.test(t.stdout()));
+  await until(() => /^main\.demo\(arg=2000\) = 2000  [\d.]+µs  g\d+  RET#0$/m.test(t.stdout()));
   assert.ok(srv.alive);
   t.child.kill('SIGINT');
   assert.deepEqual(await t.exited, { code: 0, signal: null });
 });
 
-test('run-tracer errors are one line with a fix and exit 1', () => {
-  for (const [args, re] of [
-    [['--binary', join(dir, 'missing')], /no file at .*missing — /],
-    [['--binary', binary, '--symbol', 'main.demoo'], /did you mean main\.demo\?/],
-    [['--mode', 'sideways'], /unknown mode sideways — pick one of: uprobe, uretprobe, ret/],
-    [['--pid', 'abc'], /--pid abc is not a whole number/],
+test('run-tracer errors are one line with a fix and exit 1 (2 for a usage error)', () => {
+  for (const [args, re, status] of [
+    [['--binary', join(dir, 'missing')], /no file at .*missing — /, 1],
+    [['--binary', binary, '--symbol', 'main.demoo'], /did you mean main\.demo\?/, 1],
+    [['--mode', 'sideways'], /--mode "sideways" is not one of its values — pick from: uprobe, uretprobe, ret/, 2],
+    [['--pid', 'abc'], /--pid "abc" is not a decimal whole number/, 2],
   ] as const) {
     const r = spawnSync(at('lab'), ['run-tracer', ...args], { encoding: 'utf8' });
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.status, status, r.stderr);
     const errors = r.stderr.split('\n').filter((l) => l.startsWith('[lab]') && !/[▸✓]/.test(l));
     assert.equal(errors.length, 1, r.stderr);
     assert.match(errors[0], re);

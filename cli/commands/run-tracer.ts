@@ -1,4 +1,3 @@
-import { constants } from 'node:os';
 import { existsSync, readlinkSync, statSync } from 'node:fs';
 import { parse, shown, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
@@ -8,6 +7,9 @@ import { LabError } from '../../core/errors.ts';
 import { once } from 'node:events';
 import { DEFAULT_QUEUE_LIMIT, describeDrops, probeKinds, probeKindNames, type DropCounts, type ProbeKind } from '../../bpf/ts/index.ts';
 import { eventJson, formatCall } from '../../bpf/ts/values.ts';
+import { openExecutable } from '../../bpf/ts/index.ts';
+import { classifyDeath } from '../../engines/forensics.ts';
+import { DeathWitness } from '../../engines/death-witness.ts';
 import { tracerEngines, type TraceRequest, type TraceSession } from '../../engines/tracing/index.ts';
 
 const modes = probeKindNames;
@@ -60,6 +62,8 @@ export const runTracerCommand: Command = {
 
     await buildAll({}, values.engine === 'cilium' ? ['cilium'] : ['addon']);
     const session = await engine(req);
+    // What the program's runtime threw or was signalled before dying: the exit status alone cannot tell a probe crash.
+    const witness = values.engine === 'addon' ? new DeathWitness(await openExecutable(req.binary), req.pid) : undefined;
     let stopped = false;
     let stopNow!: () => void;
     const stopping = new Promise<void>((r) => (stopNow = r));
@@ -81,8 +85,9 @@ export const runTracerCommand: Command = {
       // wait in the probe's bounded queue and beyond it are dropped and counted, not buffered here.
       if (line !== undefined && !write(line)) await Promise.race([once(process.stdout, 'drain'), stopping]);
       if (e.kind === 'exit') {
-        say(`traced process ${e.pid} died: ${describeExit(e)}`);
-        if (mode === 'uretprobe' && (e.signal || e.exit_code)) {
+        const death = classifyDeath({ code: e.exit_code, signal: e.signal, ...witness?.evidence(e.pid) });
+        say(`traced process ${e.pid} died: ${death.summary}`);
+        if (mode === 'uretprobe' && death.probeCrash) {
           say(
             'this is the uretprobe crash the lab is about: the kernel replaced the return address with its trampoline, and Go’s stack unwinder ' +
               '("unexpected return pc") cannot follow it — trace returns safely with --mode ret',
@@ -91,6 +96,7 @@ export const runTracerCommand: Command = {
         if (req.pid === e.pid) break; // nothing left to trace
       }
     }
+    witness?.close();
     await session.close();
     say(stopped ? 'detached' : 'tracer stopped');
     return reporter.finish() > 0 ? EXIT_EVENTS_LOST : 0;
@@ -145,10 +151,3 @@ function checkPid(pid: number, binary: string): void {
   if (!same) throw new LabError(`process ${pid} runs ${shown(exe)}, not ${shown(binary)}`, 'pass --binary for that program, or the PID of a process started from it');
 }
 
-export function describeExit(e: { exit_code?: number; signal?: number }): string {
-  if (e.signal) {
-    const name = Object.entries(constants.signals).find(([, n]) => n === e.signal)?.[0] ?? `signal ${e.signal}`;
-    return `killed by signal ${name} (${e.signal})`;
-  }
-  return e.exit_code ? `exit code ${e.exit_code}` : 'exited normally (exit code 0)';
-}
