@@ -1,12 +1,13 @@
 /** ./lab run-tracer end to end: a real tracer process against a private copy of the server. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../engines/managed-server.ts';
 import { at, serverBinary } from '../core/paths.ts';
+import { kernelDrops } from './support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-tracer-cli-'));
 const binary = join(dir, 'server');
@@ -101,4 +102,50 @@ test('run-tracer errors are one line with a fix and exit 1 (2 for a usage error)
     assert.equal(errors.length, 1, r.stderr);
     assert.match(errors[0], re);
   }
+});
+
+const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+
+test('a stalled reader under load: the printed and JSON drop counts equal what the kernel and the queue counted, exit 3, RSS bounded', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  // stdout is piped and never read until the end: a reader that stalled (run-tracer --json | (sleep; cat)).
+  const child = spawn(at('lab'), ['run-tracer', '--mode', 'uprobe', '--symbol', 'main.growStack', '--args', '1', '--json', '--queue', '2000', '--binary', binary, '--pid', String(srv.pid)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  started.push(child);
+  child.stdout!.pause();
+  let err = '';
+  child.stderr!.on('data', (d) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  await until(() => /attached/.test(err));
+  const rssBefore = rssKb(child.pid!);
+  const load = async (n: number) => {
+    for (let i = 0; i < n; i++) assert.equal((await srv.get('/?arg=10000', 30000)).status, 200);
+  };
+  // The tracer's process stopped: the ring buffer fills and the kernel counts what it cannot hold.
+  child.kill('SIGSTOP');
+  await load(3);
+  child.kill('SIGCONT');
+  // Running again with stdout full: the probe's queue fills and the rest is counted as the reader's.
+  await load(3);
+  const fired = 6 * 10001;
+  await until(() => /lost \d+ events in the last 5 s/.test(err)); // said while it happens
+  const ringCounted = kernelDrops(child.pid!);
+  const rssAfter = rssKb(child.pid!);
+  child.kill('SIGTERM');
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stdout!.resume();
+  assert.deepEqual(await exited, { code: 3, signal: null }, err);
+  const lines = jsonLines(out);
+  const delivered = lines.filter((l) => l.kind === 'entry').length;
+  const final = lines.filter((l) => l.kind === 'drops').pop();
+  assert.ok(final?.final, `a final drops record: ${JSON.stringify(final)}`);
+  assert.ok(final.ring > 0 && final.reader > 0, `both reasons happened: ${JSON.stringify(final)}`);
+  assert.equal(final.ring, ringCounted.get(1), 'the ring-buffer drops are what the BPF programs counted for the probe (id 1)');
+  assert.equal(final.total, final.ring + final.reader);
+  assert.equal(delivered + final.total, fired, 'every call is either delivered or counted');
+  assert.match(err, new RegExp(`lost ${final.total} events: ${final.ring} because the ring buffer was full .* and ${final.reader} because the reader was too slow`));
+  assert.ok(rssAfter - rssBefore < 60 * 1024, `RSS grew ${((rssAfter - rssBefore) / 1024).toFixed(1)} MB behind the stalled pipe`);
+  assert.ok(srv.alive);
 });

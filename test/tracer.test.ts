@@ -4,7 +4,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, renameSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -422,4 +422,54 @@ test('the event types are generated from the object\'s BTF: a field added in C a
   execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I', dir, '-I', at('bpf'), '-c', join(dir, 'probe.bpf.c'), '-o', obj]);
   const ts = generate(obj, ['lab_event']);
   assert.match(ts, /^ {2}added_in_c\(at: number\): number \{\n {4}return this\.u32\[\(at \+ \d+\) >> 2\];$/m);
+});
+
+test('a binary replaced since it was read: attaching is refused (copied over in place, or renamed over); replaced while attached: reported, and detached when rewritten in place', async () => {
+  const { buildServer, goToolchain, oldGo } = await import('../core/go.ts');
+  const other = await buildServer(await goToolchain(oldGo)); // the same program, other code at other offsets
+  const oneLine = (re: RegExp) => (e: Error) => {
+    assert.equal(e.name, 'LabError');
+    assert.doesNotMatch(e.message, /\n/);
+    assert.match(e.message, re);
+    return true;
+  };
+  const path = join(dir, 'replaced');
+  copyFileSync(binary, path);
+  const stale = await openExecutable(path);
+  assert.match(stale.identity?.buildId ?? '', /\//, 'the Go build id is recorded');
+  copyFileSync(other, path); // cp new over: same inode, new bytes
+  assert.throws(() => stale.returnProbes('main.demo'), oneLine(/replaced was rewritten in place since it was opened.* — open it again/));
+  const renamed = join(dir, 'replaced.new');
+  copyFileSync(binary, renamed);
+  const stale2 = await openExecutable(path);
+  renameSync(renamed, path); // a rebuild renamed over it: another inode
+  assert.throws(() => stale2.uprobe('main.demo'), oneLine(/replaced was replaced by another file since it was opened/));
+  assert.equal(openProbes().length, 0);
+  {
+    // The process started from the file as it is now is never probed with the old offsets.
+    await using srv = await ManagedServer.start({ binary: path });
+    assert.throws(() => stale.returnProbes('main.demo', { pid: srv.pid }), /since it was opened/);
+    assert.equal((await srv.get('/?arg=2000')).status, 200);
+    assert.ok(srv.alive);
+  }
+
+  // While attached: a rename is told (the probes stay on the old inode), a rewrite detaches.
+  const notices: string[] = [];
+  const fresh = await openExecutable(path);
+  const probe = fresh.returnProbes('main.demo', { onNotice: (m) => notices.push(m) });
+  copyFileSync(other, renamed);
+  renameSync(renamed, path);
+  for (let i = 0; i < 50 && notices.length === 0; i++) await sleep(100);
+  assert.match(notices[0] ?? '', /replaced by another file while ret main\.demo was attached: the probes stay on the old file/);
+  assert.ok(!probe.closed);
+  probe.close();
+  const inPlace = await openExecutable(path);
+  const attached = inPlace.returnProbes('main.demo', { onNotice: (m) => notices.push(m) });
+  copyFileSync(binary, path);
+  for (let i = 0; i < 50 && !attached.closed; i++) await sleep(100);
+  assert.ok(attached.closed, 'a file rewritten under its probes is detached');
+  assert.match(notices.at(-1)!, /rewritten in place while ret main\.demo was attached: its probes were detached/);
+  await using srv = await ManagedServer.start({ binary: path });
+  assert.equal((await srv.get('/?arg=2000')).status, 200);
+  assert.ok(srv.alive, 'the process started from the rewritten file runs untouched');
 });
