@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lab-site-fuzz-'));
   writeFileSync(join(dir, 'index.html'), '<!doctype html><p>home</p>');
   writeFileSync(join(dir, '404.html'), '<!doctype html><p>not here</p>');
+  mkdirSync(join(dir, 'docs')); // a directory: /docs redirects to /docs/
   site = await startSiteServer({ dir, host: '127.0.0.1', port: 0, jupyter: { url: jupyter.url, token: jupyter.token } });
   host = `127.0.0.1:${site.port}`;
   const grant = await fetch(`http://${host}${site.grantPath}`, { redirect: 'manual' });
@@ -117,6 +118,11 @@ test('hostile Hosts are refused (421) on the pages, the config and the proxy, co
   // The loopback names it does answer to.
   for (const h of [host, `localhost:${site.port}`, `LOCALHOST:${site.port}`, `[::1]:${site.port}`]) {
     assert.equal(statusOf(await raw(`GET / HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`)), 200, h);
+  }
+  // No redirect leaves the site (a protocol-relative Location would).
+  for (const path of ['//evil.example/?grant=x', '//evil.example', '//docs', '///docs', '/\\evil.example/']) {
+    const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+    assert.doesNotMatch(answer, /^location: *(\/\/|\/\\|[a-z]+:)/im, `${path} → ${answer.slice(0, 200)}`);
   }
   await stillAnswering('hostile Hosts');
 });

@@ -192,7 +192,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     }
     const grant = url.searchParams.get('grant');
     if (grant !== null && access) {
-      const clean = url.pathname;
+      const clean = url.pathname.replace(/^\/+/, '/'); // never //elsewhere
       const session = access.redeem(grant);
       if (session) return send(res, 303, `see ${clean}\n`, { Location: clean, 'Set-Cookie': access.setCookie(session), 'Referrer-Policy': 'no-referrer' });
       if (access.admits(req)) return send(res, 303, `see ${clean}\n`, { Location: clean });
