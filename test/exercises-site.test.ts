@@ -1,13 +1,18 @@
-// Exercises on the built site in Chromium (no Jupyter): a prediction locked in gets its verdict,
+// Exercises on the built site in Chromium. Without Jupyter: a prediction locked in gets its verdict,
 // the evidence is judged on the recorded crash dump, progress survives a reload, reset clears it.
+// With a real Jupyter: a "do it" cell edited to the solution and run (its Check) passes on the kernel.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { buildSite, siteServe, type ServedSite } from '../engines/services/site.ts';
 import { parseCrash } from '../engines/forensics.ts';
-import { exercise, type Prediction } from '../engines/exercises/catalog.ts';
+import { exercise, type Prediction, type Task } from '../engines/exercises/catalog.ts';
+import { attemptCell } from '../engines/exercises/card.ts';
+import { startJupyter } from '../engines/services/jupyter.ts';
+import { notebookView } from '../src/lib/notebook.ts';
 import { at } from '../core/paths.ts';
 
 const screenshots = at('test-results', 'screenshots');
@@ -101,4 +106,58 @@ test('explain the evidence on the recorded crash dump; a "do it" card says what 
   assert.match((await task.textContent()) ?? '', /returnProbes\("main\.demo"/);
   assert.deepEqual(problems, []);
   await ctx.close();
+});
+
+test('live: a "do it" cell edited to the solution and run is checked on the kernel, and the card keeps the pass', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lab-exercises-site-'));
+  process.env.LAB_EXERCISES_FILE = join(dir, 'exercises.json'); // the notebook kernel inherits it
+  await using jupyter = await startJupyter();
+  const live = await siteServe({ jupyter: { url: jupyter.url, token: jupyter.token } });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  try {
+    const grant = await ctx.newPage();
+    await grant.goto(live.grantUrl!);
+    await grant.close();
+    const page = await ctx.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(new URL('/notebooks/05-tracing-safely/', live.url).href, { waitUntil: 'networkidle' });
+    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+    const code = notebookView('05-tracing-safely.ipynb', readFileSync(at('notebooks', '05-tracing-safely.ipynb'), 'utf8')).cells.filter((c) => c.kind === 'code');
+    const n = code.findIndex((c) => c.exercise?.name === '05-survive-growth' && c.exercise.part === 'answer') + 1;
+    const helpers = code.findIndex((c) => c.kind === 'code' && /kernel-helpers\/load\.cjs/.test(c.source)) + 1;
+    assert.ok(n > 0 && helpers > 0);
+    const card = page.locator('[data-exercise="05-survive-growth"]');
+    assert.match((await card.getByTestId('exercise-how').textContent()) ?? '', /running it is the Check/);
+    const run = async (k: number) => {
+      await page.getByRole('button', { name: `Run cell ${k}`, exact: true }).click();
+      await page.waitForFunction((x) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') ?? ''), k, { timeout: 120_000 });
+      const out = page.locator(`[data-cell="${k}"] [data-output="live"]`);
+      return (await out.count()) > 0 ? out.first().textContent() : '';
+    };
+    await run(helpers);
+    const editor = page.locator(`[data-cell="${n}"] .cm-content`);
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(attemptCell('05-survive-growth', (exercise('05-survive-growth') as Task).starter));
+    assert.match((await run(n)) ?? '', /✗ not yet · 05-survive-growth: the server died: unexpected return pc/);
+    await card.getByTestId('exercise-verdict').waitFor();
+    assert.equal(await card.getByTestId('exercise-verdict').getAttribute('data-pass'), 'false');
+    await editor.click();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.insertText(attemptCell('05-survive-growth', (exercise('05-survive-growth') as Task).solution));
+    assert.match((await run(n)) ?? '', /✓ pass · 05-survive-growth: the server survived demo\(2000\)/);
+    await page.waitForFunction(() => document.querySelector('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"]')?.getAttribute('data-pass') === 'true');
+    await page.screenshot({ path: join(screenshots, 'exercise-live-check.png'), fullPage: false });
+    await page.reload({ waitUntil: 'networkidle' });
+    await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"][data-pass="true"]').waitFor();
+    assert.match((await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-progress"]').textContent()) ?? '', /^1 of 3/);
+    const saved = JSON.parse(readFileSync(process.env.LAB_EXERCISES_FILE!, 'utf8'));
+    assert.equal(saved['05-survive-growth'].result.pass, true, 'the kernel kept the pass for ./lab exercises too');
+    assert.deepEqual(errors, []);
+  } finally {
+    await ctx.close();
+    await live.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
