@@ -1,0 +1,171 @@
+/**
+ * The tracer API through the probe service: for a process without CAP_BPF (a hands-on attendee).
+ * `remoteProbe(socket, kind, symbol, { pid })` gives the same Probe a root process gets from
+ * `openExecutable(path).probe(…)`: an async iterable of TraceEvents with batches(), drops() and
+ * close(). The service decides what may be probed; its refusals arrive as LabErrors.
+ */
+import { connect, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
+import { LabError } from '../../core/errors.ts';
+import type { Probe } from './probes.ts';
+import type { ProbeKind } from './probe-kinds.ts';
+import type { DropCounts, TraceEvent } from './trace-event.ts';
+import type { GoValue, ValueInfo } from './values.ts';
+
+/** Where the hands-on workshop's probe service listens (set in each attendee's environment). */
+export const probeServiceEnv = 'LAB_PROBE_SERVICE';
+
+type Message = { op: string; id?: number; error?: string; event?: TraceEvent; count?: number; reason?: string; kernelDrops?: number };
+
+class ServiceConnection {
+  private socket: Socket;
+  private handlers = new Map<number, (m: Message) => void>();
+  private nextId = 1;
+  private broken?: string;
+
+  constructor(readonly path: string) {
+    this.socket = connect(path);
+    this.socket.unref();
+    this.socket.on('error', (e) => this.fail(`cannot reach the probe service at ${path}: ${e.message}`));
+    this.socket.on('close', () => this.fail('the probe service closed the connection'));
+    createInterface({ input: this.socket }).on('line', (line) => {
+      let m: Message;
+      try {
+        m = JSON.parse(line) as Message;
+      } catch {
+        return;
+      }
+      if (m.id === undefined) {
+        if (m.op === 'error') this.fail(`probe service: ${m.error}`);
+        return;
+      }
+      this.handlers.get(m.id)?.(m);
+    });
+  }
+
+  private fail(why: string): void {
+    this.broken ??= why;
+    for (const h of this.handlers.values()) h({ op: 'error', error: why });
+    this.handlers.clear();
+  }
+
+  open(request: object, onMessage: (m: Message) => void): number {
+    const id = this.nextId++;
+    if (this.broken) {
+      queueMicrotask(() => onMessage({ op: 'error', id, error: this.broken }));
+      return id;
+    }
+    this.handlers.set(id, onMessage);
+    this.socket.ref();
+    this.socket.write(JSON.stringify({ ...request, op: 'attach', id }) + '\n');
+    return id;
+  }
+
+  release(id: number): void {
+    if (!this.handlers.delete(id)) return;
+    if (!this.broken) this.socket.write(JSON.stringify({ op: 'detach', id }) + '\n');
+    if (this.handlers.size === 0) this.socket.unref();
+  }
+}
+
+const connections = new Map<string, ServiceConnection>();
+
+const integerType = /^(u?int(8|16|32|64)?|uintptr)$/;
+const revive = (values: GoValue[], info?: ValueInfo[]) =>
+  values.map((v, i) => (typeof v === 'string' && info?.[i] && integerType.test(info[i].type) && /^-?\d+$/.test(v) ? BigInt(v) : v));
+
+/** JSON carried 64-bit integers as decimal strings; give them back the types a direct probe delivers. */
+function reviveEvent(e: TraceEvent): TraceEvent {
+  if (e.params) e.args = revive(e.args, e.params);
+  if (e.results) e.ret = revive(e.ret, e.results);
+  if (e.regs) e.regs = { args: e.regs.args.map((x) => BigInt(x)), ret: e.regs.ret.map((x) => BigInt(x)) };
+  return e;
+}
+
+/** A probe held by the probe service on this process's behalf. */
+export class RemoteProbe implements Probe {
+  readonly ready: Promise<void>;
+  private queue: TraceEvent[] = [];
+  private wake?: () => void;
+  private error?: LabError;
+  private dropped = 0;
+  private id: number;
+  private conn: ServiceConnection;
+  closed = false;
+
+  constructor(socketPath: string, readonly kind: ProbeKind, readonly symbol: string, pid: number) {
+    let conn = connections.get(socketPath);
+    if (!conn) connections.set(socketPath, (conn = new ServiceConnection(socketPath)));
+    this.conn = conn;
+    let attached!: () => void;
+    let refused!: (e: LabError) => void;
+    this.ready = new Promise<void>((res, rej) => ((attached = res), (refused = rej)));
+    this.ready.catch(() => {});
+    this.id = conn.open({ kind, symbol, pid }, (m) => {
+      if (m.op === 'attached') attached();
+      else if (m.op === 'event' && m.event) this.queue.push(reviveEvent(m.event));
+      else if (m.op === 'drops') this.dropped += m.count ?? 0;
+      else if (m.op === 'detached') {
+        this.dropped += m.kernelDrops ?? 0;
+        this.closed = true;
+      } else if (m.op === 'error') {
+        this.error = new LabError(`probe service: ${String(m.error)}`);
+        refused(this.error);
+        this.closed = true;
+      }
+      this.wake?.();
+    });
+  }
+
+  drops(): number {
+    return this.dropped;
+  }
+
+  /** The service reports one total: counted as the ring's (it holds the queue on its side). */
+  dropCounts(): DropCounts {
+    return { ring: this.dropped, reader: 0 };
+  }
+
+  /** The service detaches on its side; nothing here waits for the kernel. */
+  readonly detached: Promise<void> = Promise.resolve();
+
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return this.detached;
+  }
+
+  async *batches(): AsyncIterable<TraceEvent[]> {
+    for (;;) {
+      if (this.queue.length) {
+        const batch = this.queue;
+        this.queue = [];
+        yield batch;
+        continue;
+      }
+      if (this.error && !this.closed) throw this.error;
+      if (this.error) throw this.error;
+      if (this.closed) return;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = undefined;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TraceEvent> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  close(): void {
+    if (this.closed && !this.wake) return;
+    this.closed = true;
+    this.conn.release(this.id);
+    this.wake?.();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export function remoteProbe(socketPath: string, kind: ProbeKind, symbol: string, opts: { pid: number }): RemoteProbe {
+  return new RemoteProbe(socketPath, kind, symbol, opts.pid);
+}

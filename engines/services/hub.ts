@@ -1,0 +1,180 @@
+/**
+ * JupyterHub for a hands-on workshop: the hub and its configurable-http-proxy on 127.0.0.1, one
+ * tslab notebook server per attendee spawned as that attendee's Linux user (LocalProcessSpawner),
+ * sign-in with a per-attendee code. Config, database and secrets live in a root-only directory;
+ * what attendees' servers must read (the kernelspec) lives in a world-readable one.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { at } from '../../core/paths.ts';
+import { LabError } from '../../core/errors.ts';
+import { writeFileAtomic } from '../../core/files.ts';
+import { tslabBinary, venvDir } from './jupyter.ts';
+
+export const hubBinary = join(venvDir, 'bin', 'jupyterhub');
+export const singleuserBinary = join(venvDir, 'bin', 'jupyterhub-singleuser');
+export const proxyBinary = at('node_modules', 'configurable-http-proxy', 'bin', 'configurable-http-proxy');
+
+export interface HubAttendee {
+  name: string;
+  code: string;
+  /** Extra environment for this attendee's notebook server. */
+  env: Record<string, string>;
+}
+
+export interface HubOptions {
+  /** Root-only state: config, sqlite, cookie secret. */
+  stateDir: string;
+  /** World-readable: the kernelspec the attendees' servers use. */
+  publicDir: string;
+  attendees: HubAttendee[];
+  /** Environment for every attendee's notebook server. */
+  env: Record<string, string>;
+  onLog?: (line: string) => void;
+}
+
+export interface RunningHub {
+  url: string;
+  apiToken: string;
+  process: ChildProcess;
+  /** GET on the hub's REST API as the instructor's service. */
+  api<T>(path: string, method?: string): Promise<T>;
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const py = (v: unknown) => JSON.stringify(v); // JSON literals are Python literals for str/int/list/dict/bool-free data
+
+function hubConfig(o: { port: number; hubPort: number; proxyApiPort: number; stateDir: string; jupyterPath: string; attendees: HubAttendee[]; env: Record<string, string> }): string {
+  const codes = Object.fromEntries(o.attendees.map((a) => [a.name, a.code]));
+  const perUser = Object.fromEntries(o.attendees.map((a) => [a.name, a.env]));
+  return `# Written by ./lab workshop --hands-on (engines/services/hub.ts); removed when it stops.
+import hmac, os
+from jupyterhub.auth import Authenticator
+
+CODES = ${py(codes)}
+PER_USER_ENV = ${py(perUser)}
+
+class SignInCodeAuthenticator(Authenticator):
+    """Each attendee signs in with their name and the code the instructor handed out."""
+    async def authenticate(self, handler, data):
+        name = (data or {}).get("username", "")
+        code = (data or {}).get("password", "")
+        want = CODES.get(name)
+        if want and hmac.compare_digest(want.encode(), code.encode()):
+            return name
+        return None
+
+c = get_config()  # noqa
+c.JupyterHub.bind_url = "http://127.0.0.1:${o.port}/"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:${o.hubPort}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:${o.proxyApiPort}"
+c.ConfigurableHTTPProxy.command = [${py(proxyBinary)}]
+c.ConfigurableHTTPProxy.auth_token = os.environ["LAB_PROXY_TOKEN"]
+c.JupyterHub.db_url = "sqlite:///" + ${py(join(o.stateDir, 'jupyterhub.sqlite'))}
+c.JupyterHub.cookie_secret_file = ${py(join(o.stateDir, 'cookie_secret'))}
+c.JupyterHub.pid_file = ${py(join(o.stateDir, 'jupyterhub.pid'))}
+c.JupyterHub.cleanup_servers = True
+c.JupyterHub.authenticator_class = SignInCodeAuthenticator
+c.Authenticator.allowed_users = set(CODES)
+c.JupyterHub.services = [{"name": "lab-instructor", "api_token": os.environ["LAB_HUB_API_TOKEN"]}]
+c.JupyterHub.load_roles = [{"name": "lab-instructor", "scopes": ["list:users", "read:users", "read:servers", "servers", "admin:servers", "tokens"], "services": ["lab-instructor"]}]
+c.Spawner.cmd = [${py(singleuserBinary)}]
+c.Spawner.ip = "127.0.0.1"
+c.Spawner.notebook_dir = "/home/{username}/notebooks"
+c.Spawner.default_url = "/lab"
+c.Spawner.args = ["--ServerApp.terminals_enabled=False", "--MappingKernelManager.cull_idle_timeout=0"]
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 90
+BASE_ENV = ${py({ ...o.env, JUPYTER_PATH: o.jupyterPath })}
+def _env(spawner):
+    env = dict(BASE_ENV)
+    env.update(PER_USER_ENV.get(spawner.user.name, {}))
+    return env
+c.Spawner.environment = {k: (lambda spawner, k=k: _env(spawner)[k]) for k in set(BASE_ENV) | {k for e in PER_USER_ENV.values() for k in e}}
+`;
+}
+
+/** The tslab kernelspec attendees' servers find through JUPYTER_PATH (world-readable, no secrets). */
+async function writeKernelspec(publicDir: string): Promise<string> {
+  const jupyterPath = join(publicDir, 'jupyter');
+  const dir = join(jupyterPath, 'kernels', 'tslab');
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const spec = { argv: [process.execPath, tslabBinary, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript (tslab)', language: 'typescript' };
+  await writeFileAtomic(join(dir, 'kernel.json'), JSON.stringify(spec, null, 1));
+  return jupyterPath;
+}
+
+export async function startHub(o: HubOptions): Promise<RunningHub> {
+  await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  await chmod(o.stateDir, 0o700);
+  await mkdir(o.publicDir, { recursive: true, mode: 0o755 });
+  await chmod(o.publicDir, 0o755);
+  const jupyterPath = await writeKernelspec(o.publicDir);
+  const [port, hubPort, proxyApiPort] = [await freePort(), await freePort(), await freePort()];
+  const apiToken = randomBytes(24).toString('hex');
+  const configFile = join(o.stateDir, 'jupyterhub_config.py');
+  await writeFileAtomic(configFile, hubConfig({ port, hubPort, proxyApiPort, stateDir: o.stateDir, jupyterPath, attendees: o.attendees, env: o.env }), 0o600);
+  const child = spawn(hubBinary, ['-f', configFile], {
+    cwd: o.stateDir,
+    env: { ...process.env, LAB_HUB_API_TOKEN: apiToken, LAB_PROXY_TOKEN: randomBytes(24).toString('hex'), PATH: `${join(venvDir, 'bin')}:${process.env.PATH}` },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group: the proxy and the attendees' servers go with it
+  });
+  const url = `http://127.0.0.1:${port}/`;
+  let log = '';
+  const onData = (d: Buffer) => {
+    log = (log + d).slice(-20000);
+    for (const line of String(d).split('\n')) if (line.trim()) o.onLog?.(line);
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const api = async <T,>(path: string, method = 'GET'): Promise<T> => {
+    const r = await fetch(`${url}hub/api${path}`, { method, headers: { Authorization: `token ${apiToken}` } });
+    if (!r.ok) throw new LabError(`JupyterHub ${method} ${path}: HTTP ${r.status}`, 'see the hub log');
+    const body = await r.text();
+    return (body ? JSON.parse(body) : undefined) as T;
+  };
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {}
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+    }
+    await rm(o.stateDir, { recursive: true, force: true });
+    await rm(o.publicDir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      await stop();
+      throw new LabError(`JupyterHub exited while starting: ${log.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`, 'see the hub log above');
+    }
+    const up = await fetch(`${url}hub/api/`).then((r) => r.ok, () => false);
+    if (up) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new LabError('JupyterHub did not answer within 90 s', 'see the hub log');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return { url, apiToken, process: child, api, stop };
+}

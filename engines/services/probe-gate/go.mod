@@ -1,0 +1,3 @@
+module labprobegate
+
+go 1.19
