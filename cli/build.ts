@@ -8,7 +8,7 @@ export interface BuildOptions {
 }
 
 /** The build's targets by id; each build is incremental. Only the CLI starts a build. */
-export const targetIds = ['server', 'kernelspec', 'bpf', 'addon', 'cilium', 'bench', 'site'] as const;
+export const targetIds = ['server', 'kernelspec', 'bpf', 'addon', 'cilium', 'bench', 'probe-gate', 'site'] as const;
 export type TargetId = (typeof targetIds)[number];
 
 interface BuildTarget {
@@ -24,6 +24,7 @@ const targets: Record<TargetId, BuildTarget> = {
   addon: { title: 'addon (bpf/addon, libbpf)', needs: ['bpf'], build: async () => (await import('../bpf/codegen/build.ts')).buildAddon() },
   cilium: { title: 'cilium/ebpf peer (bpf/cilium)', needs: ['bpf'], build: async () => (await import('../bpf/cilium/build.ts')).buildCiliumPeer() },
   bench: { title: 'bench tools (bench/build)', needs: ['bpf'], build: async () => (await import('../bench/build.ts')).buildBenchTools() },
+  'probe-gate': { title: 'probe gate (engines/services/probe-gate, SO_PEERCRED front door)', needs: [], build: async () => (await import('../engines/services/probe-gate.ts')).buildProbeGate() },
   site: { title: 'site (build/, docusaurus)', needs: [], build: async () => (await import('../engines/services/site.ts')).buildSite() },
 };
 
