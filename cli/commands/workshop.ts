@@ -12,7 +12,9 @@ export const workshopCommand: Command = {
   summary: 'instructor mode: Jupyter + site + workshop server; prints the instructor console and attendee URLs',
   usage:
     `./lab workshop [--rehearsal] [--port=N] [--agenda=workshop/agenda.json] [--without-site]\n` +
-    `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)`,
+    `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)\n` +
+    `./lab workshop --hands-on N   every attendee gets an account, a notebook server (JupyterHub) and their own Go server;\n` +
+    `                               they probe their own processes through the probe service (root only; 127.0.0.1)`,
   async run(argv) {
     const { values } = parse('workshop', argv, {
       flags: {
@@ -22,8 +24,10 @@ export const workshopCommand: Command = {
         agenda: { type: 'path' },
         'without-site': { type: 'bool' },
         [consent]: { type: 'bool' },
+        'hands-on': { type: 'int', min: 1, max: 40 },
       },
     });
+    if (values['hands-on'] !== undefined) return handsOn(values['hands-on']);
     const { host, port } = values;
     const loopback = await onlyLoopback(host);
     if (!loopback && !values[consent]) {
@@ -82,4 +86,34 @@ async function onlyLoopback(host: string): Promise<boolean> {
     throw new LabError(`--host ${shown(host)} does not resolve to an address`, 'pass an IP address or a name this machine resolves, or leave --host out for 127.0.0.1');
   });
   return addresses.every((a) => isLoopbackIp(a.address));
+}
+
+/** `--hands-on N`: the room of unprivileged attendees (workshop/hands-on.ts), until a signal ends it. */
+async function handsOn(attendees: number): Promise<number> {
+  await buildAll({}, ['server', 'addon', 'kernelspec', 'probe-gate']);
+  const { startHandsOn } = await import('../../workshop/hands-on.ts');
+  say(`creating ${attendees} attendee account(s), their Go servers, the probe service and JupyterHub…`);
+  const room = await startHandsOn({ attendees, log: say });
+  let stopping: Promise<void> | undefined;
+  const done = new Promise<number>((res) => {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.once(sig, () => {
+        say('stopping: JupyterHub, the probe service, every attendee process and account…');
+        void (stopping ??= room.stop()).then(() => (say('hands-on room removed'), res(0)));
+      });
+  });
+  console.log('JupyterHub (hand this URL out):');
+  console.log(room.hubUrl);
+  console.log('Sign-in codes (one per attendee: name / code):');
+  for (const a of room.attendees) console.log(`  ${a.account.name} / ${a.code}`);
+  say(`ready: ${attendees} attendee(s); Ctrl-C removes the room (accounts, processes, probes)`);
+  const report = setInterval(() => {
+    void room.roomView().then((states) => {
+      for (const s of states)
+        if (s.crashedUnder.length || s.probes.length)
+          say(`room: ${s.name}: ${s.notebookServer ? 'notebook server up' : 'no notebook server'}, probes ${s.probes.length}, crashed under ${s.crashedUnder.join('; ') || 'nothing'}${s.tracedSafely ? ', traced safely' : ''}`);
+    }, () => {});
+  }, 15000);
+  report.unref();
+  return done.finally(() => clearInterval(report));
 }
