@@ -7,7 +7,7 @@
 #include <bpf/bpf_tracing.h>
 #include "maps.h"
 
-static __always_inline void emit_entry(struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u32 pid)
+static __always_inline void emit_entry(struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u32 pid, __u32 site)
 {
 	struct lab_event *e = lab_scratch_event();
 	if (!e)
@@ -21,7 +21,8 @@ static __always_inline void emit_entry(struct lab_pending *p, const struct lab_g
 	e->probe_id = probe_id;
 	e->pid = pid;
 	e->tid = p->tid;
-	e->ret_site = -1;
+	/* an entry link's site: which inlined copy of the function it sits on (none: its own body) */
+	e->ret_site = site == LAB_NO_RET_SITE ? -1 : (__s32)site;
 	lab_copy_entry(e, p);
 	lab_submit(e);
 }
@@ -102,7 +103,7 @@ int lab_entry(struct pt_regs *ctx)
 	}
 
 	if (mode != LAB_MODE_RET)
-		emit_entry(p, &gr, probe_id, pid);
+		emit_entry(p, &gr, probe_id, pid, LAB_COOKIE_RET_SITE(cookie));
 	if (mode != LAB_MODE_UPROBE)
 		remember(call, &gr, probe_id);
 	return 0;

@@ -167,7 +167,7 @@ export class Executable {
   }
 
   /** The RET instructions of a function, found by disassembly, plus what a RET-site tracer should know. */
-  retSites(name: string): { sites: RetSite[]; warnings: string[] } {
+  retSites(name: string): { sites: RetSite[]; tailCalls: (RetSite & { target: string })[]; warnings: string[] } {
     const f = this.func(name);
     const code = this.code(name);
     const decoded = decodeFunction(code, f.address);
@@ -180,11 +180,13 @@ export class Executable {
     const warnings: string[] = [];
     const hex = (n: number) => `+0x${n.toString(16)}`;
     const jumpTarget = (j: { target: number; text: string }) => this.functionAt(j.target) ?? j.text;
+    // A tail jump leaves the function as a RET would: the frame is gone, SP points at the return address.
+    const tailCalls = decoded.tailJumps.map((j) => ({ offset: j.offset, address: f.address + j.offset, fileOffset: f.fileOffset + j.offset, text: j.text, target: jumpTarget(j) }));
     if (f.size === 0) warnings.push(`${name} has size 0 in the symbol table, so there is no code to look for RETs in`);
     else if (sites.length === 0 && decoded.tailJumps.length > 0) {
       const targets = [...new Set(decoded.tailJumps.map(jumpTarget))];
       warnings.push(
-        `${name} has no RET instruction: it ends in a tail call (jmp to ${targets.join(', ')}) whose RET returns straight to ${name}'s caller, so RET-site probes on ${name} never fire — trace its entry with a uprobe, or the RETs of ${targets[0]}`,
+        `${name} has no RET instruction: it ends in a tail call (jmp to ${targets.join(', ')}) whose RET returns straight to ${name}'s caller — ret mode probes the jump instead: a call ends there, and its results are ${targets[0]}'s (not read)`,
       );
     } else if (sites.length === 0) {
       warnings.push(
@@ -192,7 +194,7 @@ export class Executable {
       );
     } else {
       for (const j of decoded.tailJumps) {
-        warnings.push(`${name} also leaves at ${hex(j.offset)} by a tail call (jmp to ${jumpTarget(j)}): calls that return through it are not seen at its RET sites`);
+        warnings.push(`${name} also leaves at ${hex(j.offset)} by a tail call (jmp to ${jumpTarget(j)}): ret mode probes that jump too, and a call that leaves there has ${jumpTarget(j)}'s results (not read)`);
       }
     }
     if (decoded.invalid.length > 0) {
@@ -207,7 +209,7 @@ export class Executable {
       warnings.push(`${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`);
     }
     if (problem) warnings.push(`could not check whether ${name} is also inlined elsewhere (those calls would not be traced): ${problem}`);
-    return { sites, warnings };
+    return { sites, tailCalls, warnings };
   }
 
   /** The functions the compiler inlined `name` into, from DWARF ([] if none or no DWARF). */

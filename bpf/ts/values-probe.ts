@@ -55,9 +55,24 @@ function goidName(g: bigint): string {
 }
 
 /** Adds the goroutine id, and for a typed probe replaces args/ret with the function's typed values. */
-export function decorate(event: TraceEvent, r: LabEventReader, at: number, t: TypedValues | undefined): void {
+/** What a probe's links other than its own entry and RETs are: inlined copies' entries, tail jumps. */
+export interface ProbeSites {
+  inlinedCallers?: string[];
+  tailCalls?: (string | undefined)[];
+}
+
+export function decorate(event: TraceEvent, r: LabEventReader, at: number, t: TypedValues | undefined, sites: ProbeSites): void {
   const goid = r.goidExact(at);
   if (goid !== 0n) event.goid = goidName(goid);
+  const inlinedCallers = sites.inlinedCallers;
+  if (event.kind === 'entry' && event.ret_site !== undefined && inlinedCallers) {
+    // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
+    event.inlined_into = inlinedCallers[event.ret_site];
+    event.args = [];
+    event.ret = [];
+    delete event.ret_site;
+    return;
+  }
   if (!t) return;
   const v = t.values;
   const kind = event.kind;
@@ -73,11 +88,13 @@ export function decorate(event: TraceEvent, r: LabEventReader, at: number, t: Ty
   };
   if (r.has_str(at)) raw.argStr = { text: r.str(at, r.str_len(at)), len: r.str_len(at) };
   if (r.has_ret_str(at)) raw.retStr = { text: r.ret_str(at, r.ret_str_len(at)), len: r.ret_str_len(at) };
-  const d = decodeValues(v, raw, withArgs, withRet, t.memory, event.pid);
+  const tail = event.ret_site !== undefined ? sites.tailCalls?.[event.ret_site] : undefined;
+  const d = decodeValues(v, raw, withArgs, withRet && !tail, t.memory, event.pid);
   event.args = d.args;
   event.ret = d.ret;
   event.params = d.params;
   event.results = d.results;
+  if (tail) event.tail_call = tail;
   event.regs = { args: raw.argRegs, ret: raw.retRegs };
   delete event.str;
   const unwound = r.unwound(at);

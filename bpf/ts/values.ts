@@ -267,6 +267,8 @@ export interface CallLike {
   goid?: string;
   ret_site?: number;
   unwound?: number;
+  inlined_into?: string;
+  tail_call?: string;
 }
 
 export const formatArgs = (e: Pick<CallLike, 'args' | 'params'>): string =>
@@ -291,11 +293,12 @@ export function formatCall(e: CallLike): string {
     case 'exit':
       return `${e.symbol}: traced process exited`;
     case 'entry':
+      if (e.inlined_into) return [`→ ${e.symbol} (inlined into ${e.inlined_into}: its arguments are not in registers)`, who].join('  ');
       return [`→ ${call}`, who].join('  ');
     case 'unwound':
       return [`${call} unwound by a panic (no return)`, ...tail].filter(Boolean).join('  ');
     default: {
-      const results = e.ret.length > 0 ? ` = ${formatResults(e)}` : '';
+      const results = e.tail_call ? ` → tail call to ${e.tail_call} (its results)` : e.ret.length > 0 ? ` = ${formatResults(e)}` : '';
       const unwound = e.unwound ? `  (${e.unwound} deeper call${e.unwound > 1 ? 's' : ''} unwound)` : '';
       const unpaired = e.latency_ns === null ? '  (entry not seen)' : '';
       return [`${call}${results}`, ...tail].filter(Boolean).join('  ') + unpaired + unwound;
