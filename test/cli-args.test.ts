@@ -122,11 +122,21 @@ test('record-crash: a missing binary is one line and leaves no temp dir; a non-G
     rmSync(dir, { recursive: true, force: true });
   }
 
-  // The crash itself comes within a second; the command used to wait out a 10 s timer after it.
-  const r = lab(['record-crash', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  assert.ok(JSON.parse(r.stdout).forensics, 'forensics in the JSON');
-  assert.ok(r.ms < 8000, `record-crash took ${r.ms} ms`);
+  // The command used to wait out a 10 s timer after printing the forensics: time from its last output to its exit.
+  const child = spawn(at('lab'), ['record-crash', '--json'], { cwd: at('.'), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  let lastOutput = 0;
+  child.stdout.on('data', (d) => {
+    out += d;
+    lastOutput = Date.now();
+  });
+  child.stderr.on('data', (d) => (err += d));
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  const lingered = Date.now() - lastOutput;
+  assert.equal(code, 0, err);
+  assert.ok(JSON.parse(out).forensics, 'forensics in the JSON');
+  assert.ok(lingered < 2000, `record-crash lingered ${lingered} ms after its output`);
   assert.deepEqual(crashDirs(), before, 'a temp dir was left behind');
 });
 
@@ -148,5 +158,5 @@ test('run-tracer --json | head -3: the closed pipe ends the tracer quietly, exit
   // `sh -c` reports head's status; the tracer's own end is in its last line and the absence of a stack.
   assert.equal(out.trim().split('\n').length, 3);
   assert.doesNotMatch(err, /EPIPE|^\s+at /m, err);
-  assert.match(err.trim().split('\n').pop()!, /detached|tracer stopped/);
+  assert.match(err, /^\[lab\] (detached|tracer stopped)/m, 'the tracer ended by itself');
 });
