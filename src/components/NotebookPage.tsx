@@ -88,11 +88,11 @@ export default function NotebookPage({ notebook: nb }: Props) {
     await live.runCells(codeCells);
   };
   const state = live.kernelState;
-  /** What an exercise's cell printed: live when this page's kernel ran it, else as recorded. */
-  const exerciseOutputs = (name: string, part: string) => {
+  /** What an exercise's cell printed: live when this page's kernel ran it, else as recorded (unless liveOnly). */
+  const exerciseOutputs = (name: string, part: string, liveOnly?: boolean) => {
     const j = nb.cells.findIndex((c) => c.exercise?.name === name && c.exercise.part === part);
     const c = nb.cells[j];
-    return c && outputsText(live.outputs[j] ?? (c.kind === 'code' ? c.outputs : undefined));
+    return c && outputsText(live.outputs[j] ?? (c.kind === 'code' && !liveOnly ? c.outputs : undefined));
   };
   const target = live.live.phase === 'ready' ? live.live.target : null;
 
@@ -163,7 +163,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
         {nb.cells.map((cell, i) => {
           const role = cell.exercise && exerciseCellRole(cell.exercise);
           if (role === 'hidden') return null;
-          if (role === 'card') return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} outputsOf={(part) => exerciseOutputs(cell.exercise!.name, part)} />;
+          if (role === 'card') return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)} />;
           if (cell.kind === 'markdown') return <Markdown key={i} cell={cell} />;
           const n = numberOf(i);
           const run = live.runs[i];

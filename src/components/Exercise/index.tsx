@@ -11,8 +11,8 @@ import { useProgress, type CardState } from './progress';
 import styles from './styles.module.css';
 
 export type ExercisePart = 'card' | 'answer' | 'check' | 'dump';
-/** The text a part's cell printed, live (the page's notebook kernel ran it) or as recorded. */
-export type OutputsOf = (part: ExercisePart) => string | undefined;
+/** The text a part's cell printed: live (the page's notebook kernel ran it), else as recorded unless liveOnly. */
+export type OutputsOf = (part: ExercisePart, liveOnly?: boolean) => string | undefined;
 
 /** How the page shows an exercise cell: the card, the cell as usual, or not at all (the card stands for it). */
 export function exerciseCellRole(x: { name: string; part: string }): 'card' | 'cell' | 'hidden' {
@@ -126,7 +126,7 @@ function Predict({ ex, state, update }: { ex: Prediction; state: CardState; upda
 
 function DoIt({ ex, state, live, outputsOf, update }: { ex: Extract<Exercise, { kind: 'do' }>; state: CardState; live: boolean; outputsOf: OutputsOf; update: (s: CardState) => void }) {
   const [solution, setSolution] = useState(false);
-  const answer = outputsOf('answer');
+  const answer = outputsOf('answer', true);
   // The cell below is the Check: when the page's kernel ran it, its one-line verdict is the result.
   useEffect(() => {
     if (!live || answer === undefined) return;
