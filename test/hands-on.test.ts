@@ -192,3 +192,23 @@ test("an attendee's probes go when their kernel does, the other's keep streaming
   const more = await execute(kb, `await lab.request(srv, "/?arg=9"); await tb.waitFor((e) => e.kind === "call" && String(e.args[0]) === "9"); console.log("still streaming")`);
   assert.match(more.text, /still streaming/, `${more.error ?? ''}`);
 });
+
+test('the room view: each attendee, their crash and exercises; refused without its token; reset releases one attendee', { timeout: 120_000 }, async () => {
+  const { startRoomView } = await import('../workshop/room-view.ts');
+  const view = await startRoomView(room);
+  try {
+    const bare = view.url.replace(/\?token=.*/, 'room.json');
+    assert.equal((await fetch(bare)).status, 401);
+    assert.equal((await fetch(`${bare}?token=wrong`)).status, 401);
+    const states = (await (await fetch(view.url.replace('/?', '/room.json?'))).json()) as { name: string; goServers: number[]; crashedUnder: string[] }[];
+    assert.deepEqual(states.map((s) => s.name).sort(), room.attendees.map((a) => a.account.name).sort());
+    const b = room.attendees[1];
+    const reset = await fetch(view.url.replace('/?', '/reset?') + `&name=${b.account.name}`, { method: 'POST', redirect: 'manual' });
+    assert.equal(reset.status, 303);
+    assert.equal(room.service.roomActivity().find((x) => x.uid === b.account.uid)?.probes.length ?? 0, 0, "B's probes released by the reset");
+    for (let i = 0; i < 50 && (await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0), 200, "B's room server is started again");
+  } finally {
+    await view.stop();
+  }
+});

@@ -46,6 +46,8 @@ export interface AttendeeState {
 }
 
 const runDir = (marker: string) => `/run/go-uretprobe-lab-${marker}`;
+/** Where an attendee's notebook kernel keeps their exercise progress (LAB_EXERCISES_FILE). */
+export const attendeeProgressFile = (home: string) => join(home, '.lab', 'exercises.json');
 
 async function pidsOf(uid: number): Promise<{ pid: number; exe: string }[]> {
   const out: { pid: number; exe: string }[] = [];
@@ -75,6 +77,7 @@ async function prepareHome(a: Account): Promise<void> {
   await cp(at('notebooks'), join(a.home, 'notebooks'), { recursive: true, filter: (src) => !src.includes('.ipynb_checkpoints') });
   // Notebooks load the helpers as ../kernel-helpers/load.cjs; the helpers themselves stay the lab's (read-only).
   await symlink(at('kernel-helpers'), join(a.home, 'kernel-helpers'));
+  await mkdir(join(a.home, '.lab'), { mode: 0o700 });
   await new Promise<void>((resolve, reject) => execFile('chown', ['-R', '-h', `${a.uid}:${a.gid}`, a.home], (e) => (e ? reject(e) : resolve())));
 }
 
@@ -110,7 +113,11 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
     hub = await startHub({
       stateDir: at('.lab', 'hands-on', marker),
       publicDir: join(runDir(marker), 'public'),
-      attendees: attendees.map((a) => ({ name: a.account.name, code: a.code, env: { LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/` } })),
+      attendees: attendees.map((a) => ({
+        name: a.account.name,
+        code: a.code,
+        env: { LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`, LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home) },
+      })),
       env: { [probeServiceEnv]: probeSocket },
       onLog: (line) => {
         if (process.env.LAB_HUB_LOG || /error|Traceback/i.test(line)) opts.log(`hub: ${line.slice(0, 300)}`);

@@ -94,16 +94,20 @@ async function handsOn(attendees: number): Promise<number> {
   const { startHandsOn } = await import('../../workshop/hands-on.ts');
   say(`creating ${attendees} attendee account(s), their Go servers, the probe service and JupyterHub…`);
   const room = await startHandsOn({ attendees, log: say });
+  const { startRoomView } = await import('../../workshop/room-view.ts');
+  const view = await startRoomView(room).catch(async (e: Error) => (await room.stop(), Promise.reject(e)));
   let stopping: Promise<void> | undefined;
   const done = new Promise<number>((res) => {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
       process.once(sig, () => {
         say('stopping: JupyterHub, the probe service, every attendee process and account…');
-        void (stopping ??= room.stop()).then(() => (say('hands-on room removed'), res(0)));
+        void (stopping ??= view.stop().then(() => room.stop())).then(() => (say('hands-on room removed'), res(0)));
       });
   });
   console.log('JupyterHub (hand this URL out):');
   console.log(room.hubUrl);
+  console.log('Room view for the instructor (secret):');
+  console.log(view.url);
   console.log('Sign-in codes (one per attendee: name / code):');
   for (const a of room.attendees) console.log(`  ${a.account.name} / ${a.code}`);
   say(`ready: ${attendees} attendee(s); Ctrl-C removes the room (accounts, processes, probes)`);
