@@ -1,6 +1,16 @@
 import type { Config } from '@docusaurus/types';
 import type * as Preset from '@docusaurus/preset-classic';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { labSitePlugin } from './src/plugins/lab-site';
+
+/** `import text from '…/file.c?raw'`: a file's text, read when the site is built (the BPF page shows bpf/*.bpf.c). */
+function rawSourcePlugin() {
+  return {
+    name: 'raw-source',
+    configureWebpack: () => ({ module: { rules: [{ resourceQuery: /raw/, type: 'asset/source' }] } }),
+  };
+}
 
 // Everything is served from 127.0.0.1 by `./lab start`; nothing is fetched from the internet
 // (no Algolia, no web fonts, no analytics), so the site works offline; search is a local index.
@@ -20,6 +30,9 @@ const config: Config = {
       '@easyops-cn/docusaurus-search-local',
       {
         hashed: true,
+        // The 'zh' tokenizer splits on every non-word character, so "runtime.morestack" and
+        // "main.demo" are found by "morestack" and "demo" (lunr's English one splits on spaces only).
+        language: ['en', 'zh'],
         indexDocs: true,
         docsRouteBasePath: '/docs',
         indexBlog: false,
@@ -44,7 +57,9 @@ const config: Config = {
       } satisfies Preset.Options,
     ],
   ],
-  plugins: [labSitePlugin],
+  plugins: [labSitePlugin, rawSourcePlugin],
+  // Recorded outputs are shown with paths relative to this checkout (src/components/relativePaths.ts).
+  customFields: { repoRoot: dirname(fileURLToPath(import.meta.url)) },
   themeConfig: {
     colorMode: { respectPrefersColorScheme: true },
     navbar: {

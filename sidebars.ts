@@ -25,7 +25,7 @@ const sidebars: SidebarsConfig = {
       type: 'category',
       label: 'Tracing Go safely',
       link: { type: 'doc', id: 'safe-tracing/index' },
-      items: ['safe-tracing/pairing', 'safe-tracing/edge-cases', 'safe-tracing/overhead'],
+      items: ['safe-tracing/bpf-programs', 'safe-tracing/pairing', 'safe-tracing/edge-cases', 'safe-tracing/overhead'],
     },
     'troubleshooting',
     'references',

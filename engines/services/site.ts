@@ -27,6 +27,10 @@ function siteInputs(): { paths: string[]; include: (p: string) => boolean } {
       at('notebooks'),
       at('docusaurus.config.ts'),
       at('sidebars.ts'),
+      // The BPF page shows these sources, imported when the site is built.
+      at('bpf', 'entry.bpf.c'),
+      at('bpf', 'ret.bpf.c'),
+      at('bpf', 'maps.h'),
       at('bench', 'results.json'),
       at('package-lock.json'),
     ],
