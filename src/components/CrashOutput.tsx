@@ -1,8 +1,8 @@
-import { useLabData } from '../lib/data';
+import { useCrashRecording } from './useCrashRecording';
 
 /** Lines of the recorded crash output (docs/data/crash-recording.json) matching a pattern, verbatim. */
 export default function CrashOutput({ lines = 'signature' }: { lines?: 'signature' | 'runtime-stack' | 'goroutine' }) {
-  const { crashRecording: r } = useLabData();
+  const r = useCrashRecording();
   if (!r) return <p>No crash recorded yet (docs/data/crash-recording.json).</p>;
   const all = r.stderr.split('\n');
   let shown: string[] = [];

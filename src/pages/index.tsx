@@ -2,10 +2,11 @@ import Link from '@docusaurus/Link';
 import Layout from '@theme/Layout';
 import Heading from '@theme/Heading';
 import { useLabData } from '../lib/data';
+import { privileges } from '../components/Privileges';
 import styles from './index.module.css';
 
 const chapters = [
-  { to: '/docs/go-stacks/', title: "Go's stacks", text: 'Small goroutine stacks that move, and a runtime that must walk every frame.' },
+  { to: '/docs/go-stacks/', title: 'Go stacks', text: 'Small goroutine stacks that move, and a runtime that must walk every frame.' },
   { to: '/docs/uprobes/', title: 'Uprobes & uretprobes', text: 'int3 at a function, and the return address the kernel swaps for 0x7fffffffe000.' },
   { to: '/docs/crash/', title: 'The crash', text: 'Step through a recorded crash; two signatures; the quiet damage; the crash matrix.' },
   { to: '/docs/safe-tracing/', title: 'Tracing Go safely', text: 'A uprobe on every RET, paired per goroutine — and what it costs.' },
@@ -61,7 +62,7 @@ export default function Home() {
             ./lab test{'    '}# every test, on the real kernel
           </pre>
           <p>
-            Needs root (or CAP_BPF + CAP_PERFMON) on Linux with BTF and uprobes — see <Link to="/docs/intro/">what a privileged kernel means</Link>.
+            Needs {privileges} on Linux with BTF and uprobes — see <Link to="/docs/intro/">what a privileged kernel means</Link>.
             Without one, every page here shows what the lab recorded.
           </p>
         </section>

@@ -1,7 +1,7 @@
 import { useCallback, useMemo, useState, type KeyboardEvent } from 'react';
 import clsx from 'clsx';
 import Link from '@docusaurus/Link';
-import { useLabData } from '../../lib/data';
+import { useCrashRecording } from '../useCrashRecording';
 import { explorerModel, type StackRow } from './model';
 import styles from './styles.module.css';
 
@@ -61,7 +61,7 @@ function CopyView({ copy }: { copy: NonNullable<ReturnType<typeof explorerModel>
 
 /** Steps through the recorded crash: frames, the hijacked return slot, morestack, the unwinder. */
 export default function StackExplorer() {
-  const { crashRecording } = useLabData();
+  const crashRecording = useCrashRecording();
   const model = useMemo(() => (crashRecording ? explorerModel(crashRecording) : null), [crashRecording]);
   const [index, setIndex] = useState(0);
   const count = model?.steps.length ?? 0;
