@@ -27,6 +27,7 @@ const sidebars: SidebarsConfig = {
       link: { type: 'doc', id: 'safe-tracing/index' },
       items: ['safe-tracing/bpf-programs', 'safe-tracing/pairing', 'safe-tracing/edge-cases', 'safe-tracing/overhead'],
     },
+    'workshop',
     'troubleshooting',
     'references',
   ],

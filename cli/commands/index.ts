@@ -15,6 +15,7 @@ import { inliningCommand } from './inlining.ts';
 import { notebooksCommand } from './notebooks.ts';
 import { benchCommand } from './bench.ts';
 import { exercisesCommand } from './exercises.ts';
+import { probeServiceCommand } from './probe-service.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -33,5 +34,6 @@ export const commands: Command[] = [
   exercisesCommand,
   benchCommand,
   workshopCommand,
+  probeServiceCommand,
 ];
 commands.push(helpCommand(() => commands));

@@ -12,7 +12,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { spawn, execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -48,7 +48,6 @@ interface Caller {
   pid: number;
 }
 
-const probeKinds: Record<ProbeKind, 'uprobe' | 'uretprobe' | 'returnProbes'> = { uprobe: 'uprobe', uretprobe: 'uretprobe', ret: 'returnProbes' };
 /** Request fields that would mean "load this program": the service loads only the lab's own. */
 const foreignCode = ['object', 'program', 'programs', 'bpf', 'insns', 'elf', 'path', 'binary'];
 
@@ -76,6 +75,23 @@ function callerMayRead(caller: Caller, path: string): Promise<boolean> {
       execFile('setpriv', [`--reuid=${caller.uid}`, `--regid=${caller.gid}`, '--clear-groups', 'test', '-r', path], (err) => resolve(!err)),
     );
   });
+}
+
+/**
+ * The PID a caller names is in their own PID namespace (a container's, on a per-node daemon); the
+ * kernel told us the caller's PID in ours. Find the process they mean: same namespace, and the
+ * innermost of its NSpid numbers is the one they gave.
+ */
+async function hostPidOf(callerPid: number, requested: number): Promise<number> {
+  const [ours, theirs] = await Promise.all([readlink('/proc/self/ns/pid'), readlink(`/proc/${callerPid}/ns/pid`).catch(() => '')]);
+  if (!theirs || theirs === ours) return requested;
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    if ((await readlink(`/proc/${entry}/ns/pid`).catch(() => '')) !== theirs) continue;
+    const nspid = /^NSpid:\s+(.*)$/m.exec(await readFile(`/proc/${entry}/status`, 'utf8').catch(() => ''))?.[1].trim().split(/\s+/);
+    if (nspid && Number(nspid[nspid.length - 1]) === requested) return Number(entry);
+  }
+  refuse(`no process ${requested} in your PID namespace — start your server first (lab.startServer())`);
 }
 
 class AttendeeConnection {
@@ -123,23 +139,24 @@ class AttendeeConnection {
     if (this.probes.has(id)) refuse(`probe id ${id} is in use`);
     const code = foreignCode.find((k) => k in req);
     if (code) refuse(`"${code}" refused: the probe service loads only the lab's own BPF programs, on your own process's executable`);
+    const { isProbeKind, probeKindNames, openExecutable } = await import('../../bpf/ts/index.ts');
     const kind = req.kind as ProbeKind;
-    if (!(kind in probeKinds)) refuse(`unknown probe kind ${JSON.stringify(String(req.kind)).slice(0, 40)} — pick ${Object.keys(probeKinds).join(', ')}`);
+    if (!isProbeKind(kind)) refuse(`unknown probe kind ${JSON.stringify(String(req.kind)).slice(0, 40)} — pick ${probeKindNames.join(', ')}`);
     const symbol = typeof req.symbol === 'string' ? req.symbol : refuse('attach needs a symbol');
     if (!/^[\w./()*\[\]-]{1,200}$/.test(symbol)) refuse('that symbol is not a Go function name');
-    const pid = typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0 ? req.pid : refuse('attach needs the pid of your own process');
+    const asked = typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0 ? req.pid : refuse('attach needs the pid of your own process');
+    const pid = await hostPidOf(this.caller.pid, asked);
     if (this.probes.size >= this.service.limits.maxProbes) refuse(`you already hold ${this.probes.size} probes (the cap is ${this.service.limits.maxProbes}) — close one first`);
     const owner = await realUid(pid);
     if (owner !== this.caller.uid) refuse(`process ${pid} is not yours (it belongs to uid ${owner}) — probe your own server`);
     const exe = await readlink(`/proc/${pid}/exe`).catch(() => refuse(`cannot see process ${pid}'s executable`));
     if (!(await callerMayRead(this.caller, exe))) refuse(`you may not read ${exe}, so you may not probe it`);
-    const { openExecutable } = await import('../../bpf/ts/index.ts');
     const traced = await openExecutable(exe);
-    const probe = traced[probeKinds[kind]](symbol, { pid });
+    const probe = traced.probe(kind, symbol, { pid });
     if (this.closed) return probe.close();
     this.probes.set(id, { probe, kind, symbol, pid });
     this.service.noteAttach(this.caller.uid, kind);
-    this.send({ op: 'attached', id, kind, symbol, pid });
+    this.send({ op: 'attached', id, kind, symbol, pid: asked });
     void this.pump(id, probe, kind);
   }
 

@@ -1,0 +1,34 @@
+# JupyterHub on Kubernetes for a room larger than one machine: the next step after
+# `./lab workshop --hands-on N`, which runs everything on one host. NOT TESTED in this lab's CI
+# (no cluster here); see docs/workshop.mdx for what was tested and what was not.
+#
+# Layout: attendee pods are scheduled only onto nodes labelled lab.go-uretprobe/probe-node=true;
+# each such node runs one probe service (probe-service-daemonset.yaml) whose socket is mounted
+# into the attendee pods on that node. Attendee pods run unprivileged, each with its own uid, so
+# the probe service's SO_PEERCRED check tells them apart. Scheduling is KubeSpawner's, not ours.
+import hashlib
+
+c = get_config()  # noqa
+
+c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
+c.KubeSpawner.image = "registry.example/go-uretprobe-lab-attendee:latest"  # the lab checkout + node + Go + tslab
+c.KubeSpawner.node_selector = {"lab.go-uretprobe/probe-node": "true"}
+c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.args = ["--ServerApp.terminals_enabled=False"]
+c.KubeSpawner.notebook_dir = "/home/jovyan/notebooks"
+
+
+def attendee_uid(spawner):
+    # One uid per attendee (stable across restarts): the probe service trusts the kernel's uid only.
+    return 20000 + int(hashlib.sha256(spawner.user.name.encode()).hexdigest(), 16) % 40000
+
+
+c.KubeSpawner.uid = attendee_uid
+c.KubeSpawner.gid = attendee_uid
+c.KubeSpawner.allow_privilege_escalation = False
+c.KubeSpawner.container_security_context = {"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": False}
+c.KubeSpawner.volumes = [{"name": "probe-service", "hostPath": {"path": "/run/go-uretprobe-lab", "type": "Directory"}}]
+c.KubeSpawner.volume_mounts = [{"name": "probe-service", "mountPath": "/run/go-uretprobe-lab", "readOnly": True}]
+c.KubeSpawner.environment = {"LAB_PROBE_SERVICE": "/run/go-uretprobe-lab/probe.sock"}
+c.KubeSpawner.cpu_limit = 1
+c.KubeSpawner.mem_limit = "1G"
