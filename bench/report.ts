@@ -2,6 +2,7 @@
 import type { RingbufRun } from './ringbuf.ts';
 import type { LatencyRun, RssRun, TracedLoad } from './server-load.ts';
 import type { Timing } from './external.ts';
+import type { ProbeServiceRun } from './probe-service.ts';
 
 export interface BenchResults {
   date: string;
@@ -19,6 +20,8 @@ export interface BenchResults {
   ringbuf: RingbufRun[];
   latency: LatencyRun[];
   rss: RssRun[];
+  /** Hands-on attendees' path (probe-gate + service) beside a direct attach; absent in results recorded before it existed. */
+  probe_service?: ProbeServiceRun[];
   load: TracedLoad[];
   timings: Timing[];
 }
@@ -103,6 +106,12 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const own = (over('ours ret') ?? 0) - (over('empty ret') ?? 0);
     rows.push({ benchmark: "ret mode: our programs' own cost per call (ours − empty programs)", ours: `${ns(own)}/call`, reference: '—', ratio: null, target: '—', meets: '—' });
   }
+  if (cost.has('typed ret') && cost.has('empty ret')) {
+    const q = ratio(over('typed ret'), over('empty ret'));
+    const exact = (over('typed ret') ?? NaN) / (over('empty ret') ?? NaN);
+    rows.push({ benchmark: 'typed ret-mode pipeline per call: goid, frame depth, DWARF-typed values (vs empty programs)', ours: cell('typed ret'), reference: cell('empty ret'), ratio: q, target: '≤ 1.05×', meets: q === null ? '—' : yes(exact <= 1.05) });
+    if (cost.has('ours ret')) rows.push({ benchmark: 'typed vs untyped ret-mode pipeline per call', ours: cell('typed ret'), reference: cell('ours ret'), ratio: ratio(over('typed ret'), over('ours ret')), target: '—', meets: '—' });
+  }
 
   const lat = (t: string) => r.latency.find((x) => x.tracer === t);
   if (lat('ours')) {
@@ -126,6 +135,13 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const acc = (x: typeof o) => `${x.calls}+${x.drops} of ${x.requests} ${x.accounted ? '✓' : '✗'}`;
     rows.push({ benchmark: 'server under load, ret mode: calls + drops = requests (vs cilium peer)', ours: acc(o), reference: ci ? acc(ci) : 'not measured', ratio: null, target: 'exact', meets: yes(o.accounted) });
     rows.push({ benchmark: 'server under load: traced req/s (vs cilium peer traced)', ours: `${o.req_per_s.toFixed(0)} req/s (untraced ${o.untraced_req_per_s.toFixed(0)})`, reference: ci ? `${ci.req_per_s.toFixed(0)} req/s` : 'not measured', ratio: ratio(o.req_per_s, ci?.req_per_s), target: '—', meets: '—' });
+  }
+  const svc = (t: string) => r.probe_service?.find((x) => x.transport === t);
+  const viaService = svc('probe service');
+  const direct = svc('direct');
+  if (viaService && direct) {
+    const per = (x: ProbeServiceRun) => `${(x.cpu_ns_per_call / 1000).toFixed(1)} µs/call, ${(x.events_per_s / 1000).toFixed(1)} k events/s, last event ${x.drain_ms} ms after the loop`;
+    rows.push({ benchmark: 'hands-on: ret probe through the probe service (vs attaching directly)', ours: per(viaService), reference: per(direct), ratio: ratio(viaService.cpu_ns_per_call, direct.cpu_ns_per_call), target: '—', meets: '—' });
   }
   for (const t of r.timings) {
     rows.push({ benchmark: t.what, ours: t.seconds === null ? t.note : `${t.seconds.toFixed(1)} s`, reference: '—', ratio: null, target: `< ${t.target_s} s`, meets: t.seconds === null ? '—' : yes(t.seconds < t.target_s) });

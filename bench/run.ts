@@ -10,9 +10,10 @@ import { requestToEvent, tracedLoad, tracerRss, type LatencyRun, type RssRun, ty
 import { notebookSuiteTime, siteBuildTimes, type Timing } from './external.ts';
 import { coldStartTime, warmStartTime } from './start-time.ts';
 import { summarize, type BenchResults } from './report.ts';
+import { probeServiceCost } from './probe-service.ts';
 export type { BenchResults };
 
-export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'site', 'notebooks', 'start'] as const;
+export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'service', 'site', 'notebooks', 'start'] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
 
 export interface Sizes {
@@ -77,7 +78,7 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
   const wanted = (b: BenchmarkName) => !opts.only || opts.only.includes(b);
   const results: BenchResults = {
     ...(await provenance(sizes, opts.quick ?? false)),
-    summary: [], probe_cost: [], ringbuf: [], latency: [], rss: [], load: [], timings: [],
+    summary: [], probe_cost: [], ringbuf: [], latency: [], rss: [], load: [], probe_service: [], timings: [],
   };
   try {
     if (wanted('ringbuf')) results.ringbuf = await step('ring buffer → consumer throughput', () => ringbufThroughput({ events: sizes.ringbufEvents, reps: sizes.ringbufReps }));
@@ -90,6 +91,7 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       if (wanted('load')) results.load.push(await step(`server under load, ret mode (${tracer})`, () => tracedLoad(tracer, { requests: sizes.loadRequests, concurrency: sizes.loadConcurrency, maxMs: 120000 })));
       if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst after ${sizes.rssWarmupSeconds} s of warm-up (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds, sizes.rssWarmupSeconds)));
     }
+    if (wanted('service')) results.probe_service = await step('the probe service vs attaching directly (ret mode, Go loop)', () => probeServiceCost({ calls: sizes.loopCalls, reps: sizes.loopReps }));
     if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));
     if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));
     if (wanted('start')) {
