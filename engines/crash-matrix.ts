@@ -236,8 +236,9 @@ export const matrixInputsHash = (): string => inputsHash(recording('crash matrix
 /**
  * A partial run laid over the recorded matrix: its cells replace the same (go, trigger, probe)
  * cells and every other recorded cell stays. Triggers keep the recorded order (updated from the
- * run), a trigger new to the run comes last. The merged file keeps the run's inputs hash only when the
- * recorded cells were made from the same sources — otherwise it stays stale, as it is.
+ * run), a trigger new to the run comes last. The merged file takes the run's inputs hash when it
+ * holds only the run's cells or the recorded ones were made from the same sources; otherwise it
+ * stays stale, as it is.
  */
 export function mergeMatrix(recorded: CrashMatrix, run: CrashMatrix): CrashMatrix {
   const key = (c: Cell) => `${c.go}\0${c.trigger}\0${c.probe}`;
@@ -255,7 +256,8 @@ export function mergeMatrix(recorded: CrashMatrix, run: CrashMatrix): CrashMatri
   });
   return {
     ...run,
-    inputsHash: recorded.inputsHash === run.inputsHash ? run.inputsHash : recorded.inputsHash,
+    // Fresh when every cell is the run's, or the recorded ones came from the same sources.
+    inputsHash: cells.every((c) => fresh.has(key(c))) || recorded.inputsHash === run.inputsHash ? run.inputsHash : recorded.inputsHash,
     toolchains,
     triggers,
     probes,

@@ -113,3 +113,15 @@ test('crash-matrix --write --trigger=plain --probe=none merges its cells into th
     rmSync(backup, { recursive: true, force: true });
   }
 });
+
+test('mergeMatrix: a run covering every recorded cell refreshes the inputs hash; a partial run over older cells keeps them marked stale', async () => {
+  const { mergeMatrix, readMatrix } = await import('../engines/crash-matrix.ts');
+  const recorded = { ...readMatrix(at('docs', 'data', 'crash-matrix.json')), inputsHash: 'old' };
+  const full = { ...recorded, inputsHash: 'new', recordedAt: 'now' };
+  assert.equal(mergeMatrix(recorded, full).inputsHash, 'new');
+  const partial = { ...full, cells: full.cells.slice(0, 1) };
+  const merged = mergeMatrix(recorded, partial);
+  assert.equal(merged.inputsHash, 'old', 'older cells are still from the old sources');
+  assert.equal(merged.cells.length, recorded.cells.length);
+  assert.equal(mergeMatrix({ ...recorded, inputsHash: 'new' }, partial).inputsHash, 'new');
+});
