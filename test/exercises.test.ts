@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exercises, attemptSignature, judge, checkedNames, Sandbox, type Exercise, type Submission } from '../engines/exercises/index.ts';
+import { exercises, attemptSignature, judge, checkedNames, exerciseScreen, Sandbox, type Exercise, type Submission } from '../engines/exercises/index.ts';
 import { parseCrash } from '../engines/forensics.ts';
 import { withExerciseCells } from '../engines/exercises/cells.ts';
 import { at } from '../core/paths.ts';
@@ -87,6 +87,16 @@ test('every exercise of the catalog has a check, notebooks 02-07 have 2 to 4 eac
   }
   for (const e of exercises) assert.ok(e.name.startsWith(`${e.notebook}-`), e.name);
   for (const e of exercises.filter((x) => x.kind === 'do')) assert.ok(wrong[e.name]?.length, `${e.name} has wrong attempts in this test`);
+});
+
+test('the workshop can put any exercise on screen: card, hints, solution', () => {
+  for (const e of exercises) {
+    const s = exerciseScreen(e.name)!;
+    assert.match(s.html, new RegExp(`data-exercise="${e.name}"`));
+    assert.deepEqual(s.hints, e.hints);
+    assert.ok(s.solution.length > 0 && s.why.length > 0);
+  }
+  assert.equal(exerciseScreen('no-such-exercise'), undefined);
 });
 
 test('the exercise cells of notebooks 02-07 are the catalog\'s (./lab exercises --write-cells changes nothing)', () => {

@@ -4,9 +4,10 @@
  * forensics, a live run of the crash matrix — and says pass or what is still wrong, in one line.
  * Every server and probe a check makes is closed before it returns.
  */
+import { readFileSync } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
 import { goToolchain, oldGo } from '../../core/go.ts';
-import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
+import { kernelLinkIds, linksHeldBy, type HeldLink, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
 import { parseCrash, crashSignature } from '../forensics.ts';
 import { judgeEvidence } from './evidence.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
@@ -80,9 +81,21 @@ function death(s: SandboxServer): string {
   return e?.signal ? `killed by ${e.signal}` : `exit status ${e?.code}`;
 }
 
+/** The file offsets a uprobe_multi link probes, from the kernel's fdinfo ([] for other links). */
+function kernelOffsets(l: HeldLink): number[] {
+  let info = '';
+  try {
+    info = readFileSync(`/proc/${l.pid}/fdinfo/${l.fd}`, 'utf8');
+  } catch {
+    return [];
+  }
+  return [...info.matchAll(/^\d+\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => parseInt(m[1], 16));
+}
+
 // ---------------------------------------------------------------- do it
 
-type TaskCheck = (result: unknown, ctx: { server: SandboxServer; sandbox: Sandbox }) => Promise<Verdict>;
+/** links: the uprobe links the attempt attached, as this process holds them (fdinfo). */
+type TaskCheck = (result: unknown, ctx: { server: SandboxServer; sandbox: Sandbox; links: HeldLink[] }) => Promise<Verdict>;
 
 const tasks: Record<string, TaskCheck> = {
   async '02-read-the-string'(result, { server }) {
@@ -150,11 +163,11 @@ const tasks: Record<string, TaskCheck> = {
     return fail(`your probe saw no call of panicThrough(1) (${seen.events.length} event(s)) — read its argument (args: 1) and attach to server.pid`);
   },
 
-  async '06-which-ret'(result, { server }) {
+  async '06-which-ret'(result, { server, links }) {
     const probe = probeOn(result, 'main.classify');
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
-    const args = [-1, 0, 4, 7, 2001];
+    const args = [0, 4, 7, 2001];
     for (const a of args) await server.get(`/classify?arg=${a}`);
     await seen.waitFor((e) => arg0(e) === 2001 && e.kind !== 'entry', 1500);
     const calls = seen.events.filter((e) => e.kind !== 'exit' && args.includes(arg0(e)));
@@ -164,8 +177,17 @@ const tasks: Record<string, TaskCheck> = {
     const sites = server.exe.retSites('main.classify').sites.length;
     const bad = sited.find((e) => e.ret_site! >= sites);
     if (bad) return fail(`an event names RET #${bad.ret_site}, but main.classify has ${sites} RETs`);
+    // What the kernel has attached, not what the tracer says: the links in bpftool's list, and the
+    // file offsets they probe as the kernel shows them (fdinfo of uprobe_multi links).
+    const listed = kernelLinkIds();
+    const ours = links.filter((l) => listed.has(l.linkId!));
+    const offsets = ours.flatMap((l) => kernelOffsets(l));
+    const rets = server.exe.retSites('main.classify').sites;
+    const missing = offsets.length > 0 ? rets.findIndex((r) => !offsets.includes(r.fileOffset)) : ours.length < sites + 1 ? 0 : -1;
+    if (missing >= 0) return fail(`the kernel has no probe of yours on RET #${missing} of main.classify (file offset 0x${rets[missing].fileOffset.toString(16)}) — every RET needs its own probe`);
+    const attached = offsets.length || ours.length;
     const used = [...new Set(sited.map((e) => e.ret_site))].sort();
-    return pass(`${sited.length} calls, each with its RET #: ${sited.map((e) => `classify(${arg0(e)}) → #${e.ret_site}`).join(', ')} (RETs used: ${used.join(', ')} of ${sites})`);
+    return pass(`${sited.length} calls, each with its RET #: ${sited.map((e) => `classify(${arg0(e)}) → #${e.ret_site}`).join(', ')} (RETs used: ${used.join(', ')} of ${sites}; the kernel probes ${attached} sites)`);
   },
 
   async '07-go-version-matters'(result) {
@@ -297,13 +319,16 @@ async function judgeKnown(ex: Exercise, submission: Submission, attempt?: Attemp
   const sandbox = await Sandbox.open();
   try {
     const ctx = await sandbox.context();
+    const held = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint');
+    const before = new Set(held().map((l) => l.linkId));
     let result: unknown;
     try {
       result = await fn(ctx);
     } catch (e) {
       return fail(`your attempt threw: ${(e as Error).message ?? e}`);
     }
-    return await tasks[ex.name](result, { server: ctx.server, sandbox });
+    const links = held().filter((l) => !before.has(l.linkId));
+    return await tasks[ex.name](result, { server: ctx.server, sandbox, links });
   } finally {
     await sandbox.close();
   }
