@@ -8,7 +8,8 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startJupyter, type RunningJupyter } from '../engines/services/jupyter.ts';
-import { executeNotebook, notebooksDir } from '../cli/commands/notebooks.ts';
+import { notebooksDir } from '../engines/notebook/io.ts';
+import { executeNotebook } from '../engines/notebook/run.ts';
 import { exercise, exercises, attemptSignature, type Task } from '../engines/exercises/index.ts';
 import { at } from '../core/paths.ts';
 
@@ -50,12 +51,14 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
   const nb = {
     cells: [
       code('const lab = require("../kernel-helpers/load.cjs");'),
+      code(`await lab.attempt("06-which-ret", ${attemptSignature} {\n${task('06-which-ret').starter}\n});`),
       code('await lab.predict("05-demo-ret-count", "1");'),
       code('await lab.predict("05-demo-ret-count", "2");'),
       code('await lab.check("05-demo-ret-count");'),
       code(`await lab.attempt("05-survive-growth", ${attemptSignature} {\n${task('05-survive-growth').solution}\n});`),
       code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n${task('05-survive-panic').starter}\n});`),
       code('await lab.hint("05-survive-panic");\nawait lab.hint("05-survive-panic");'),
+      code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n  return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });\n});`),
       code('await lab.exercise("05-survive-growth");'),
       // The kernel's own view (fdinfo) of the links this kernel process still holds, its exit tracepoint aside.
       code([
@@ -72,28 +75,34 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
     writeFileSync(path, JSON.stringify(nb));
     const run = await executeNotebook(path, jupyter);
     assert.deepEqual(run.failures, []);
-    const out = run.notebook.cells.map((c) => cellText(c as Parameters<typeof cellText>[0]));
+    const all = run.notebook.cells.map((c) => cellText(c as Parameters<typeof cellText>[0]));
+    const starterOut = all[1];
+    const out = [all[0], ...all.slice(2)];
+    assert.match(starterOut, /✗ not yet · 06-which-ret: your uprobe's events carry no RET #/);
     assert.match(out[1], /05-demo-ret-count: locked in 1/);
     assert.match(out[2], /locked in as 1/, 'a second answer does not replace the first');
     assert.match(out[3], /✓ pass · 05-demo-ret-count: right: 1\) 1 — the disassembler finds 1 RET/);
     assert.match(out[4], /✓ pass · 05-survive-growth: the server survived demo\(2000\)/);
     assert.match(out[5], /✗ not yet · 05-survive-panic: the server died: unexpected return pc for main\.panicThrough/);
     assert.match(out[6], /hint 1\/3: .*\nhint 2\/3: /);
-    assert.match(out[7], /data-exercise="05-survive-growth"|Trace returns and survive/);
-    assert.match(out[8], /uprobe links held: 0/, 'the kernel holds no uprobe link after the checks');
+    assert.match(out[7], /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
+    assert.match(out[8], /data-exercise="05-survive-growth"|Trace returns and survive/);
+    assert.match(out[9], /uprobe links held: 0/, 'the kernel holds no uprobe link after the checks');
     assert.deepEqual(exerciseServers(), [], 'no check server is left running');
   } finally {
     rmSync(path, { force: true });
   }
   const saved = JSON.parse(readFileSync(progress, 'utf8'));
   assert.match(saved['05-survive-growth'].attempt, /returnProbes\("main\.demo"/, 'the kernel saved the attempt as source');
+  assert.equal(saved['06-which-ret'], undefined, 'running the unchanged starter is not an attempt');
+  assert.match(saved['05-survive-panic'].attempt, /returnProbes\("main\.panicThrough"/, 'the edited attempt is kept, the unchanged starter was not');
 
   const solved = lab('--check', '05-survive-growth');
   assert.equal(solved.code, 0, solved.out);
   assert.match(solved.out, /✓ pass · 05-survive-growth/);
   const failed = lab('--check', '05-survive-panic');
   assert.equal(failed.code, 1, failed.out);
-  assert.match(failed.out, /✗ not yet · 05-survive-panic: the server died: unexpected return pc/);
+  assert.match(failed.out, /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
   assert.deepEqual(exerciseServers(), []);
   const table = lab();
   assert.match(table.out, /^05\s+05-survive-growth\s+do\s+pass\b/m);
