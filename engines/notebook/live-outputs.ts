@@ -8,18 +8,20 @@
  * Browser-safe and free of any UI: the site's notebook pages, the workshop server and the workshop's
  * views all keep their outputs in an OutputStore; the workshop views load it as a script
  * (`liveOutputsScript()` in ./live-bundle.ts bundles it as the global `LabLiveOutputs`).
+ * The site's Babel spreads loosely ([...iterable] becomes [].concat(iterable)): iterables go through
+ * Array.from here.
  */
 
-type Multiline = string | string[];
+import { joinText, type Multiline, type Transient } from './format.ts';
 
-/** One output as the notebook format (nbformat 4) and the kernel messages carry it. */
+/** One output as the kernel messages carry it (format.ts's Output, loosely typed: any message type). */
 export interface KernelOutput {
   output_type: string;
   name?: string;
   text?: Multiline;
   data?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
-  transient?: { display_id?: string };
+  transient?: Transient;
   execution_count?: number | null;
   ename?: string;
   evalue?: string;
@@ -33,7 +35,7 @@ export const isOutputMessage = (msgType: string) => outputTypes.has(msgType);
 
 export const displayIdOf = (o: KernelOutput): string | undefined => o.transient?.display_id || undefined;
 
-const text = (t: Multiline | undefined) => (Array.isArray(t) ? t.join('') : (t ?? ''));
+const text = joinText;
 
 /**
  * Stream text as a terminal leaves it: a carriage return starts the line again (progress lines
@@ -65,7 +67,7 @@ export class OutputStore<Key extends string = string> {
 
   /** Every cell that has outputs. */
   keys(): Key[] {
-    return [...this.cells.keys()];
+    return Array.from(this.cells.keys());
   }
 
   /** Calls `fn` with the keys of the cells that changed, after every change. */
@@ -121,7 +123,7 @@ export class OutputStore<Key extends string = string> {
         // A display shown again with the same id updates its earlier copies too (nbformat's rule).
         const id = msgType === 'display_data' ? displayIdOf(output) : undefined;
         const changed = id ? this.updateDisplay(id, output) : [];
-        return [...new Set([...changed, ...this.append(key, output)])];
+        return Array.from(new Set(changed.concat(this.append(key, output))));
       }
     }
     return [];

@@ -27,7 +27,7 @@ export function RecordingNote({ nb }: { nb: Pick<NotebookView, 'recording' | 'fi
         <>
           Outputs recorded {r.recordedAt.slice(0, 19).replace('T', ' ')} UTC
           {r.kernel && <> on Linux {r.kernel}</>}
-          {r.go && <> with {r.go}</>} by running <code>notebooks/{nb.file}</code> on a real kernel.
+          {r.go && <> with {r.go}</>} by running <code>notebooks/{nb.file}</code> on a real Linux kernel.
         </>
       ) : (
         <>

@@ -4,6 +4,7 @@
 // server proxies Jupyter (at /jupyter/ on the site's own origin) the page holds no token: the proxy
 // adds it for a browser that holds the session cookie.
 import type { Kernel, KernelMessage, ServerConnection, Session } from '@jupyterlab/services';
+import { isOutputMessage } from '../../engines/notebook/live-outputs.ts';
 
 export interface JupyterTarget {
   /** Base URL, ending with a slash. */
@@ -151,7 +152,9 @@ export interface SessionEvents {
 
 export type Reply = { status: 'ok' | 'error' | 'abort'; count: number | null };
 
-const outputTypes = new Set(['stream', 'display_data', 'execute_result', 'error', 'update_display_data', 'clear_output']);
+/** Problems a restored connection ends (a dead notebook kernel stays told). */
+const connectionProblems: Diagnosis['problem'][] = ['gone', 'unreachable', 'forbidden', 'origin', 'http'];
+const reconnectGraceMs = 1500;
 
 /** tslab aborts every request it gets in the 200 ms after a failed cell (its queue reset). */
 const tslabAbortWindowMs = 250;
@@ -166,6 +169,8 @@ export class LiveSession {
   private wasConnected = false;
   private state: KernelState = 'starting';
   private disposed = false;
+  private problem: Diagnosis | null = null;
+  private dropTimer?: ReturnType<typeof setTimeout>;
   /** A restart the reader asked for is no death. */
   private restartAsked = false;
 
@@ -220,7 +225,11 @@ export class LiveSession {
       });
       const kernel = session.kernel;
       if (!kernel) throw new Error(`Jupyter started no ${kernelName} notebook kernel`);
-      return new LiveSession(t, session, kernel, events, dispose, reused);
+      const live = new LiveSession(t, session, kernel, events, dispose, reused);
+      // An idle notebook kernel says nothing: its answer to kernel_info is what tells its state.
+      await kernel.info;
+      live.onStatus(kernel.status);
+      return live;
     } catch (e) {
       dispose();
       throw e;
@@ -255,14 +264,14 @@ export class LiveSession {
   private onStatus(s: Kernel.Status): void {
     if (this.state === 'disconnected' && this.kernel.connectionStatus !== 'connected') return;
     if (s === 'autorestarting' && !this.restartAsked) {
-      this.events.onProblem({
+      this.report({
         problem: 'kernel-died',
         what: 'the notebook kernel died (its process exited) and Jupyter restarted it: what earlier cells defined is gone',
         fix: 'run the cells from the top again (Run all)',
       });
     }
     if (s === 'dead') {
-      this.events.onProblem({ problem: 'kernel-dead', what: 'the notebook kernel is dead and Jupyter gave up restarting it', fix: 'use Restart the notebook kernel, then Run all' });
+      this.report({ problem: 'kernel-dead', what: 'the notebook kernel is dead and Jupyter gave up restarting it', fix: 'use Restart the notebook kernel, then Run all' });
     }
     const shown: Record<Kernel.Status, KernelState> = {
       unknown: 'starting',
@@ -278,15 +287,28 @@ export class LiveSession {
   }
 
   private onConnection(c: Kernel.ConnectionStatus): void {
+    clearTimeout(this.dropTimer);
     if (c === 'connected') {
-      if (this.state === 'disconnected') this.events.onProblem(null);
       this.wasConnected = true;
+      if (this.state === 'disconnected') {
+        if (this.problem && connectionProblems.includes(this.problem.problem)) this.report(null);
+        this.state = 'starting'; // the next status wins, whatever it is
+      }
       this.onStatus(this.kernel.status);
       return;
     }
     if (!this.wasConnected) return; // the first connection is still being made: "starting"
-    this.setState('disconnected');
-    void this.explainDisconnection();
+    // A reconnect of a moment (after an automatic restart, say) is no disconnection.
+    this.dropTimer = setTimeout(() => {
+      if (this.kernel.connectionStatus === 'connected' || this.disposed) return;
+      this.setState('disconnected');
+      void this.explainDisconnection();
+    }, reconnectGraceMs);
+  }
+
+  private report(d: Diagnosis | null): void {
+    this.problem = d;
+    this.events.onProblem(d);
   }
 
   /** Why the WebSocket dropped: the server went away, or only the connection did. */
@@ -300,13 +322,13 @@ export class LiveSession {
       d.problem === 'unreachable'
         ? { problem: 'gone', what: `Jupyter stopped answering mid-session (${d.what})`, fix: 'start the lab again with ./lab start, then reload this page; earlier cells must run again' }
         : d;
-    if (this.state === 'disconnected') this.events.onProblem(gone);
+    if (this.state === 'disconnected') this.report(gone);
     return gone;
   }
 
   private onIOPub(msg: KernelMessage.IIOPubMessage): void {
     const type = msg.header.msg_type;
-    if (!outputTypes.has(type)) return;
+    if (!isOutputMessage(type)) return;
     // Outputs that come after their cell finished (a live table, a late log line) still belong to it;
     // tslab sends them with the header of the cell that ran last.
     const parent = (msg.parent_header as Partial<KernelMessage.IHeader>).msg_id;
@@ -368,7 +390,7 @@ export class LiveSession {
   async restart(): Promise<void> {
     this.cellOf.clear();
     this.lastCell = null;
-    this.events.onProblem(null);
+    this.report(null);
     this.restartAsked = true;
     try {
       await this.kernel.restart();

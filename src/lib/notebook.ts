@@ -3,6 +3,9 @@
 import { Marked } from 'marked';
 import { ansiToHtml } from './ansi.ts';
 import { terminalText, type KernelOutput } from '../../engines/notebook/live-outputs.ts';
+import { joinText as joined, parseNotebook, sourceOf, type Multiline, type RecordingInfo } from '../../engines/notebook/format.ts';
+
+export type { RecordingInfo };
 
 export type OutputView =
   | { kind: 'stream'; name: string; html: string }
@@ -21,12 +24,6 @@ export type CellView =
   | { kind: 'markdown'; parts: MarkdownPart[]; exercise?: ExerciseRef }
   | { kind: 'code'; source: string; count: number | null; outputs: OutputView[]; exercise?: ExerciseRef };
 
-export interface RecordingInfo {
-  recordedAt?: string;
-  kernel?: string;
-  go?: string;
-}
-
 export interface NotebookView {
   slug: string;
   file: string;
@@ -38,13 +35,8 @@ export interface NotebookView {
   cells: CellView[];
 }
 
-type Multiline = string | string[];
-const joined = (s: Multiline | undefined) => (Array.isArray(s) ? s.join('') : (s ?? ''));
-
-type RawOutput = KernelOutput;
-
 /** One Jupyter output (recorded in a file or streamed from a live kernel) as a view. */
-export function outputView(o: RawOutput): OutputView | null {
+export function outputView(o: KernelOutput): OutputView | null {
   if (o.output_type === 'stream') return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(terminalText(joined(o.text))) };
   if (o.output_type === 'error') {
     const tb = o.traceback?.length ? o.traceback.join('\n') : `${o.ename}: ${o.evalue}`;
@@ -82,19 +74,19 @@ const shorten = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, s.l
 
 const plain = (md: string) => md.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*#>]/g, '').trim();
 
-const exerciseOf = (c: { metadata?: { lab?: { exercise?: ExerciseRef } } }) => (c.metadata?.lab?.exercise ? { exercise: c.metadata.lab.exercise } : {});
+const exerciseOf = (c: { metadata?: Record<string, unknown> }) => {
+  const exercise = (c.metadata?.lab as { exercise?: ExerciseRef } | undefined)?.exercise;
+  return exercise ? { exercise } : {};
+};
 
 export function notebookView(file: string, text: string): NotebookView {
-  const nb = JSON.parse(text) as {
-    cells?: { cell_type: string; source: Multiline; outputs?: RawOutput[]; execution_count?: number | null; metadata?: { lab?: { exercise?: ExerciseRef } } }[];
-    metadata?: { lab?: RecordingInfo; kernelspec?: { name?: string }; language_info?: { name?: string } };
-  };
+  const nb = parseNotebook(text, file);
   const slug = file.replace(/\.ipynb$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
-  const markdown = (nb.cells ?? []).filter((c) => c.cell_type === 'markdown').map((c) => joined(c.source));
+  const markdown = nb.cells.filter((c) => c.cell_type === 'markdown').map(sourceOf);
   const heading = markdown.map((m) => /^#\s+(.+)$/m.exec(m)?.[1]).find(Boolean);
   let headingShown = false;
-  const cells: CellView[] = (nb.cells ?? []).flatMap((c): CellView[] => {
-    let source = joined(c.source);
+  const cells: CellView[] = nb.cells.flatMap((c): CellView[] => {
+    let source = sourceOf(c);
     if (c.cell_type === 'markdown') {
       // The page title is the notebook's first heading: don't print it twice.
       if (!headingShown && heading && source.includes(`# ${heading}`)) {

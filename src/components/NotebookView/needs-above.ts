@@ -11,8 +11,8 @@ export function undefinedNames(outputs: readonly KernelOutput[]): string[] {
     .map((o) => [o.output_type === 'stream' ? [o.text ?? ''].flat().join('') : '', o.evalue ?? '', ...(o.traceback ?? [])].join('\n'))
     .join('\n')
     .replace(ansi, '');
-  const names = [...text.matchAll(/Cannot find name '([\w$]+)'|\b([\w$]+) is not defined\b/g)].map((m) => m[1] ?? m[2]);
-  return [...new Set(names)];
+  const names = Array.from(text.matchAll(/Cannot find name '([\w$]+)'|\b([\w$]+) is not defined\b/g), (m) => m[1] ?? m[2]);
+  return Array.from(new Set(names));
 }
 
 /** Whether `source` declares `name` at its top level (const/let/var/function/class, or a destructuring). */
@@ -40,5 +40,5 @@ export function cellsNeeded(sources: readonly string[], index: number, outputs: 
       }
     }
   }
-  return [...needed].sort((a, b) => a - b);
+  return Array.from(needed).sort((a, b) => a - b);
 }

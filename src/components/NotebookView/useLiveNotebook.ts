@@ -21,17 +21,25 @@ export interface Notice {
 
 /** Names a cell keeps in the kernel helpers' registry: attach("name", …), keep("name", …), startServer("name"). */
 export function keptNames(source: string): string[] {
-  const names = [...source.matchAll(/\b(?:attach|keep|startServer)\(\s*(["'`])([^"'`]+)\1/g)].map((m) => m[2]);
+  const names = Array.from(source.matchAll(/\b(?:attach|keep|startServer)\(\s*(["'`])([^"'`]+)\1/g), (m) => m[2]);
   if (/\bstartServer\(\s*\)/.test(source)) names.push('server');
-  return [...new Set(names)];
+  return Array.from(new Set(names));
 }
 
-const releaseCode = (names: string[]) => `await (async () => {
+/**
+ * Releases `names` from the registry and prints what it released. A declaration, not a bare
+ * `await (…)()`: tslab turns a cell's last expression into an assignment that breaks top-level await.
+ */
+const releaseCode = (names: string[]) => {
+  const v = `labReleased${Date.now()}`;
+  return `const ${v} = await (async () => {
   const helpers = require("../kernel-helpers/load.cjs");
   const released: string[] = [];
   for (const name of ${JSON.stringify(names)}) if (helpers.kept().includes(name)) { await helpers.release(name); released.push(name); }
-  console.log(JSON.stringify({ released, kept: helpers.kept() }));
-})();`;
+  return { released, kept: helpers.kept() as string[] };
+})();
+console.log(JSON.stringify(${v}));`;
+};
 
 export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; path: string; sources: string[] }) {
   const { baseUrl, kernelName, path } = opts;
@@ -128,6 +136,7 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
       if (cells.length === 0) return;
       stopBatch.current = false;
       setNotice(null);
+      setProblem((p) => (p?.problem === 'kernel-died' ? null : p));
       setRuns((r) => ({ ...r, ...Object.fromEntries(cells.map((c) => [c, 'queued' as const])) }));
       let s: LiveSession;
       try {
@@ -187,15 +196,18 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
     // the reader no longer watches): release the names it keeps in the helpers' registry.
     for (let i = 0; i < 100 && running.current === cell; i++) await new Promise((r) => setTimeout(r, 50));
     const names = keptNames(sources.current[cell]);
-    if (names.length === 0) return setNotice({ tone: 'info', text: `Interrupted cell ${cell + 1}; it keeps nothing in the lab’s registry, so nothing to release.` });
-    const { text } = await s.internal(releaseCode(names)).catch(() => ({ text: '' }));
-    const result = /\{.*\}/.exec(text)?.[0];
-    const { released = [] } = result ? (JSON.parse(result) as { released?: string[] }) : {};
+    if (names.length === 0) return setNotice({ tone: 'info', text: 'Interrupted; the cell keeps nothing in the lab’s registry, so there is nothing to release.' });
+    const { text, reply } = await s.internal(releaseCode(names)).catch((e: Error) => ({ text: e.message, reply: { status: 'error' as const } }));
+    const result = /^\{.*\}$/m.exec(text)?.[0];
+    if (reply.status !== 'ok' || !result) {
+      return setNotice({ tone: 'danger', text: `Interrupted, but releasing ${names.join(', ')} failed: ${text.trim().split('\n')[0] || reply.status} — use Restart the notebook kernel` });
+    }
+    const { released } = JSON.parse(result) as { released: string[] };
     setNotice({
       tone: 'info',
       text: released.length
         ? `Interrupted; released what the cell had attached or started: ${released.join(', ')}.`
-        : `Interrupted; the cell had not attached or started anything yet (${names.join(', ')} not kept).`,
+        : `Interrupted before the cell kept anything (${names.join(', ')}): nothing to release.`,
     });
   }, []);
 
