@@ -100,11 +100,13 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     '--LabApp.news_url=None',
   ];
   // Own process group, so stop() can also reach anything the server spawned directly. The umask is
-  // inherited at fork: set for this one synchronous spawn only.
+  // inherited at fork: set for this one synchronous spawn only. setpriv (util-linux) execs Jupyter with
+  // a parent-death signal: should this process be killed outright (no exit hook runs), Jupyter gets
+  // SIGTERM and shuts its kernels down itself.
   const umask = process.umask(0o077);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(jupyterLab, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = spawn('setpriv', ['--pdeathsig=SIGTERM', jupyterLab, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   } finally {
     process.umask(umask);
   }
