@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startJupyter, type RunningJupyter } from '../engines/services/jupyter.ts';
 import { startSiteServer, type SiteServer } from '../engines/services/site-server.ts';
+import { siteServe } from '../engines/services/site.ts';
 
 let jupyter: RunningJupyter;
 let site: SiteServer;
@@ -213,4 +214,22 @@ test('broken and oversized WebSocket frames through the proxy end that socket on
   assert.equal((await websocket('/not-proxied', { Cookie: cookie }, randomBytes(64))).status, 404, 'a path outside the proxy');
   await raw(`GET ${channels} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: ${cookie}\r\nSec-WebSocket-Version: 99\r\n\r\n${randomBytes(256).toString('latin1')}`);
   await stillAnswering('WebSocket refusals');
+});
+
+test('a site that proxies Jupyter listens on loopback only; a site of pages answers any name', async () => {
+  await assert.rejects(siteServe({ host: '0.0.0.0', jupyter: { url: jupyter.url, token: jupyter.token } }), /must listen on loopback/);
+  const pages = await startSiteServer({ dir, host: '127.0.0.1', port: 0 });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      let got = '';
+      const s = connect(pages.port, '127.0.0.1', () => s.write('GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n'));
+      s.on('data', (d) => (got += d));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
+    });
+    assert.equal(statusOf(answer), 200, answer.slice(0, 80));
+    assert.match(answer, /\{"jupyter":null\}/);
+  } finally {
+    await pages.close();
+  }
 });

@@ -31,7 +31,6 @@ export interface SiteServer {
 
 /** The names a loopback-only site answers to; any other Host (DNS rebinding) is refused. */
 const loopbackNames = ['127.0.0.1', 'localhost', '[::1]'];
-const wildcardHosts = ['0.0.0.0', '::', ''];
 
 const randomToken = () => randomBytes(32).toString('base64url');
 const digest = (s: string) => createHash('sha256').update(s).digest();
@@ -150,10 +149,9 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
   const jupyter = opts.jupyter ? { target: new URL(opts.jupyter.url), token: opts.jupyter.token } : undefined;
   const base = jupyter?.target.pathname ?? null;
   const access = jupyter ? new Access() : null;
-  const bound = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
   let hosts = new Set<string>(); // once the port is known
-  // Without Jupyter and on every interface (a workshop room): pages only, by any name the room uses.
-  const anyHost = !jupyter && wildcardHosts.includes(opts.host);
+  // Without Jupyter there is nothing to protect from a rebound DNS name: pages only, by any name (a workshop room).
+  const anyHost = !jupyter;
 
   const hostHeaders = (req: IncomingMessage) => req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host').length;
   const hostAllowed = (req: IncomingMessage) => anyHost || (hostHeaders(req) === 1 && hosts.has((req.headers.host ?? '').toLowerCase()));
@@ -239,7 +237,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       server.off('error', reject);
       server.on('error', () => undefined);
       const { port } = server.address() as { port: number };
-      hosts = new Set([...loopbackNames, bound].map((n) => `${n}:${port}`));
+      hosts = new Set(loopbackNames.map((n) => `${n}:${port}`));
       if (access) access.cookieName = `lab-session-${port}`;
       resolve({
         server,
