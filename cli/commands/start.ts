@@ -8,14 +8,16 @@ export const startCommand: Command = {
   name: 'start',
   summary: 'the main job: install what is missing, build, start Jupyter + the site + the demo server, print URLs',
   usage:
-    './lab start [--site-port=N] [--jupyter-port=N] [--no-app]\n' +
-    '  everything listens on 127.0.0.1; Ctrl-C stops it all (and releases every probe the notebooks attached)',
+    './lab start [--site-port=N] [--jupyter-port=N] [--no-app] [--terminals]\n' +
+    '  everything listens on 127.0.0.1; Ctrl-C stops it all (and releases every probe the notebooks attached)\n' +
+    '  --terminals: JupyterLab terminals too (a root shell for whoever holds the token; off by default)',
   async run(argv) {
     const { values } = parse('start', argv, {
       flags: {
         'site-port': { type: 'int', min: 0, max: 65535, default: 0 },
         'jupyter-port': { type: 'int', min: 0, max: 65535, default: 0 },
         'no-app': { type: 'bool' },
+        terminals: { type: 'bool' },
       },
     });
     const started = Date.now();
@@ -26,7 +28,7 @@ export const startCommand: Command = {
     const { ManagedServer } = await import('../../engines/managed-server.ts');
 
     const jupyter = await step('start JupyterLab (tslab kernel)', () =>
-      startJupyter({ port: values['jupyter-port'] }),
+      startJupyter({ port: values['jupyter-port'], terminals: values.terminals }),
     );
     const site = await step('serve the docs site', () =>
       siteServe({ port: values['site-port'], jupyter: { url: jupyter.url, token: jupyter.token } }),
