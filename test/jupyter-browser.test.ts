@@ -4,7 +4,8 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startJupyter } from '../engines/services/jupyter.ts';
-import { notebookPaths, notebooksDir, type Notebook } from '../cli/commands/notebooks.ts';
+import { notebookPaths, notebooksDir } from '../engines/notebook/io.ts';
+import type { Notebook } from '../engines/notebook/format.ts';
 
 const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { jupyterPath } from '../engines/services/jupyter.ts';
-import { notebookPaths } from '../cli/commands/notebooks.ts';
+import { notebookPaths } from '../engines/notebook/io.ts';
 import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
 import { alive, childrenOf } from './jupyter-support.ts';
 

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { startJupyter } from '../engines/services/jupyter.ts';
-import { CellRunner, codeCells, connect, executeNotebook, notebookPaths, sourceOf, type Notebook } from '../cli/commands/notebooks.ts';
+import { codeCells, sourceOf, type Notebook } from '../engines/notebook/format.ts';
+import { notebookPaths } from '../engines/notebook/io.ts';
+import { CellRunner, connect } from '../engines/notebook/kernel-client.ts';
+import { executeNotebook } from '../engines/notebook/run.ts';
 import { kernelLinkIds, linksHeldBy } from '../bpf/ts/index.ts';
 import { alive, jupyterServerPid, kernelPids, serverChildren } from './jupyter-support.ts';
 
