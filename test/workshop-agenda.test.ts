@@ -6,7 +6,8 @@ import { linksHeldBy } from '../bpf/ts/index.ts';
 import { listProcesses } from '../workshop/processes.ts';
 import type { ResetReport } from '../workshop/reset.ts';
 
-const crashCell = '03-uretprobe-crash.ipynb#11';
+// The crash cell by its id: other cells (exercises) come and go around it.
+const crashCell = (ws: RunningWorkshop) => ws.agenda.notebookCells.get('03-uretprobe-crash.ipynb')!.find((c) => c.id === '03-11')!.key;
 const running: RunningWorkshop[] = [];
 after(async () => {
   for (const w of running) await w.stop();
@@ -30,9 +31,9 @@ async function runTo(ws: RunningWorkshop, key: string) {
 test('rehearsal: "run to here" on the crash section replays the recorded crash to the room', { timeout: 60_000 }, async () => {
   const ws = await startWorkshop({ rehearsal: true, site: false });
   running.push(ws);
-  const { results, cells } = await runTo(ws, crashCell);
+  const { results, cells } = await runTo(ws, crashCell(ws));
   assert.ok(results.length >= 5, 'every code cell up to the crash cell');
-  assert.match(outputText(cells[crashCell]), /unexpected return pc for main\.demo/, 'the recording holds the crash');
+  assert.match(outputText(cells[crashCell(ws)]), /unexpected return pc for main\.demo/, 'the recording holds the crash');
   await ws.stop();
 });
 
@@ -40,13 +41,13 @@ test('live: the crash section runs for real on the tslab kernel, and Reset lab l
   const ws = await startWorkshop({ site: false });
   running.push(ws);
   assert.equal(ws.mode, 'live', `rehearsal instead of live: ${ws.rehearsalReason}`);
-  const { results, cells } = await runTo(ws, crashCell);
+  const { results, cells } = await runTo(ws, crashCell(ws));
   assert.deepEqual(
     results.map((r) => r.status),
     results.map(() => 'ok'),
     Object.entries(cells).map(([k, c]) => `${k} ${c.status}: ${outputText(c).slice(0, 300)}`).join('\n'),
   );
-  assert.match(outputText(cells[crashCell]), /unexpected return pc for main\.demo called from 0x7fffffffe000/);
+  assert.match(outputText(cells[crashCell(ws)]), /unexpected return pc for main\.demo called from 0x7fffffffe000/);
 
   const res = await fetch(`${ws.server.url}/instructor/reset`, { method: 'POST', headers: { Authorization: `Bearer ${ws.server.token}` } });
   const report = (await res.json()) as ResetReport;

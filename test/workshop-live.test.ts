@@ -73,8 +73,11 @@ const fixture = workshopFixture([
   { id: 'events', source: eventsCell },
   // Spins for a minute unless interrupted: a broken interrupt fails the test instead of hanging it.
   { id: 'spin', source: `console.log('spin' + 'ning'); const end = Date.now() + 60_000; while (Date.now() < end) {}` },
+  // A live table (the helpers' liveOutput: display_data with a display id) that a later cell updates.
+  { id: 'table', source: `${labImport}\n(globalThis as any).liveTable = lab('kernel-helpers/display.ts').liveOutput();\n(globalThis as any).liveTable.html('<table><caption>live rows 1</caption></table>');` },
+  { id: 'grow', source: `(globalThis as any).liveTable.html('<table><caption>live rows 2</caption></table>');\nconsole.log('grown');` },
 ]);
-const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash', 'events', 'spin'].indexOf(id) + 1}`;
+const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash', 'events', 'spin', 'table', 'grow'].indexOf(id) + 1}`;
 
 let ws: RunningWorkshop;
 let browser: Browser | undefined;
@@ -159,6 +162,41 @@ test('instructor runs a cell in the console: the attendee page shows the live ou
   browser = undefined;
 });
 
+test('a display updated by a later cell changes in place in both views (update_display_data with its display id)', { timeout: 120_000 }, async () => {
+  browser = await chromium.launch(chromiumOptions);
+  const ins = await (await browser.newContext()).newPage();
+  const att = await (await browser.newContext()).newPage();
+  await ins.goto(ws.server.instructorUrl);
+  await att.goto(ws.server.attendeeUrl);
+  await ins.waitForSelector('body[data-conn="connected"]');
+  await att.waitForSelector('body[data-conn="connected"]');
+  await post('/instructor/step', { section: 0, cell: key('table') }, asInstructor());
+  // HTML outputs render in sandboxed frames: their markup is in srcdoc, not in the page's text.
+  const html = (p: typeof att, sel: string) =>
+    p.evaluate((s) => Array.from(document.querySelectorAll(`${s} iframe`)).map((f) => f.getAttribute('srcdoc')).join('\n'), sel);
+  const until = async (p: typeof att, sel: string, re: RegExp) => {
+    for (let i = 0; i < 100 && !re.test(await html(p, sel)); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(await html(p, sel), re);
+  };
+  const tableSel = `.cell[data-key="${key('table')}"] .outputs`;
+  assert.equal((await run('table')).status, 'ok');
+  for (const p of [ins, att]) await until(p, tableSel, /live rows 1/);
+  assert.equal((await run('grow')).status, 'ok');
+  for (const p of [ins, att]) {
+    await until(p, tableSel, /live rows 2/);
+    assert.doesNotMatch(await html(p, tableSel), /live rows 1/, 'the table was replaced, not appended to');
+    assert.equal(await p.locator(`${tableSel} > *`).count(), 1, 'one output in the table cell');
+    const grow = `.cell[data-key="${key('grow')}"] .outputs`;
+    assert.doesNotMatch(await html(p, grow), /live rows/, 'the update did not land in the cell that sent it');
+    assert.match((await p.textContent(grow))!, /grown/);
+  }
+  // A late joiner gets the updated table from the server's copy of the outputs.
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { data?: Record<string, string> }[] }> };
+  assert.deepEqual(state.cells[key('table')].outputs.map((o) => /live rows (\d)/.exec(o.data?.['text/html'] ?? '')?.[1]), ['2']);
+  await browser.close();
+  browser = undefined;
+});
+
 test('the live event stream reaches the attendee while the cell is still running; interrupt stops a runaway cell', { timeout: 120_000 }, async () => {
   browser = await chromium.launch(chromiumOptions);
   const att = await (await browser.newContext()).newPage();
@@ -167,11 +205,9 @@ test('the live event stream reaches the attendee while the cell is still running
   await post('/instructor/step', { section: 0, cell: key('events') }, asInstructor());
   const cell = `.cell[data-key="${key('events')}"]`;
   assert.equal((await post('/instructor/run', { key: key('events') }, asInstructor())).status, 202);
-  await att.waitForFunction(
-    (sel) => /event entry main\.demo arg 13/.test(document.querySelector(`${sel} .outputs`)?.textContent ?? ''),
-    cell,
-    { timeout: 30_000 },
-  );
+  await att
+    .waitForFunction((sel) => /event entry main\.demo arg 13/.test(document.querySelector(`${sel} .outputs`)?.textContent ?? ''), cell, { timeout: 30_000 })
+    .catch(async (e: Error) => assert.fail(`${e.message}; the cell shows: ${(await att.textContent(`${cell} .outputs`))?.slice(-800)}`));
   assert.equal(await att.getAttribute(cell, 'data-status'), 'running', 'events arrived before the cell finished');
   const text = (await att.textContent(`${cell} .outputs`))!;
   assert.match(text, /arg 11[\s\S]*arg 12[\s\S]*arg 13/);

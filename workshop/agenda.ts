@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
+import { codeCells, plainOutput, sourceOf, type Output } from '../engines/notebook/format.ts';
+import { readNotebookFile } from '../engines/notebook/io.ts';
 
 /** One section of the agenda file (workshop/agenda.json). */
 export interface AgendaSection {
@@ -26,11 +28,6 @@ export interface AgendaFile {
   sections: AgendaSection[];
 }
 
-export interface RecordedOutput {
-  output_type: 'stream' | 'display_data' | 'execute_result' | 'error' | 'update_display_data';
-  [k: string]: unknown;
-}
-
 export interface AgendaCell {
   /** Stable key: "<notebook>#<index>". */
   key: string;
@@ -38,7 +35,8 @@ export interface AgendaCell {
   index: number;
   id?: string;
   source: string;
-  recorded: RecordedOutput[];
+  /** The outputs recorded in the notebook, multi-line strings joined (what rehearsal replays). */
+  recorded: Output[];
 }
 
 export interface Section extends Omit<AgendaSection, 'cells' | 'notes'> {
@@ -56,38 +54,15 @@ export interface Agenda {
   notebookCells: Map<string, AgendaCell[]>;
 }
 
-interface NotebookJson {
-  cells: { cell_type: string; id?: string; source: string | string[]; outputs?: RecordedOutput[] }[];
-}
-
-const text = (s: string | string[] | undefined) => (Array.isArray(s) ? s.join('') : (s ?? ''));
-
 function readNotebook(path: string, name: string): AgendaCell[] {
-  let nb: NotebookJson;
-  try {
-    nb = JSON.parse(readFileSync(path, 'utf8')) as NotebookJson;
-  } catch (e) {
-    throw new LabError(`cannot read notebook ${path}: ${(e as Error).message}`, 'fix or re-record the notebook');
-  }
-  return nb.cells.flatMap((c, index) =>
-    c.cell_type === 'code'
-      ? [{ key: `${name}#${index}`, notebook: name, index, id: c.id, source: text(c.source), recorded: normalizeOutputs(c.outputs ?? []) }]
-      : [],
-  );
-}
-
-/** nbformat stores multi-line strings as arrays of lines; the workshop sends plain strings. */
-function normalizeOutputs(outputs: RecordedOutput[]): RecordedOutput[] {
-  return outputs.map((o) => {
-    const out: RecordedOutput = { ...o };
-    if ('text' in out) out.text = text(out.text as string | string[]);
-    if (out.data && typeof out.data === 'object') {
-      out.data = Object.fromEntries(
-        Object.entries(out.data as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'object' && !Array.isArray(v) ? v : text(v as string | string[])]),
-      );
-    }
-    return out;
-  });
+  return codeCells(readNotebookFile(path)).map(([c, index]) => ({
+    key: `${name}#${index}`,
+    notebook: name,
+    index,
+    id: c.id,
+    source: sourceOf(c),
+    recorded: (c.outputs ?? []).map(plainOutput),
+  }));
 }
 
 /** Loads the agenda, its notebooks and speaker notes; problems are kept per section, not thrown, so the console can show them. */

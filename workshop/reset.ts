@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { at, serverDir } from '../core/paths.ts';
-import type { CellRunner } from './runners.ts';
+import type { RoomRunner } from './runners.ts';
 // inspect.ts only, not the tracer's index: reset must work even where the tracer API does not load.
 import { bpftoolView, linksHeldBy, programsHeldBy, type HeldLink } from '../bpf/ts/inspect.ts';
 import { ancestorsOf, descendantsOf, isAlive, listProcesses, type ProcessInfo } from './processes.ts';
@@ -43,7 +43,7 @@ function leftovers(marker: string): ProcessInfo[] {
  * Stops every server and probe the lab started from this workshop, restarts the kernel, then proves
  * it with the process table and bpftool: nothing carrying our marker holds a link or runs a server.
  */
-export async function resetLab(opts: { marker: string; runner?: CellRunner; log?: (line: string) => void }): Promise<ResetReport> {
+export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?: (line: string) => void }): Promise<ResetReport> {
   const steps: string[] = [];
   const note = (s: string) => (steps.push(s), opts.log?.(s));
   const ours = () => listProcesses().filter((p) => p.marker === opts.marker);

@@ -1,14 +1,6 @@
-import { KernelManager, ServerConnection, type Kernel, type KernelMessage } from '@jupyterlab/services';
-import WebSocket from 'ws';
-import type { AgendaCell, RecordedOutput } from './agenda.ts';
-
-/** Where a running cell's outputs go, as they happen. */
-export interface OutputSink {
-  output(o: RecordedOutput): void;
-  /** `update_display_data`: replace the output that carries this display id. */
-  update(displayId: string, o: RecordedOutput): void;
-  clear(): void;
-}
+import type { Kernel } from '@jupyterlab/services';
+import type { AgendaCell } from './agenda.ts';
+import { CellRunner, connect, type JupyterConnection, type JupyterServer, type OutputListener } from '../engines/notebook/kernel-client.ts';
 
 export interface CellResult {
   status: 'ok' | 'error' | 'aborted';
@@ -16,9 +8,10 @@ export interface CellResult {
 }
 
 /** Executes agenda cells: on the Jupyter server's tslab kernel (live) or by replaying recorded outputs (rehearsal). */
-export interface CellRunner {
+export interface RoomRunner {
   readonly mode: 'live' | 'rehearsal';
-  execute(cell: AgendaCell, sink: OutputSink): Promise<CellResult>;
+  /** Runs the cell; its output messages (iopub type and content) go to `onOutput` as they come. */
+  execute(cell: AgendaCell, onOutput: OutputListener): Promise<CellResult>;
   interrupt(): Promise<void>;
   /** Restarts the kernel: its exit handlers release probes and stop servers started by cells. */
   restart(): Promise<void>;
@@ -30,20 +23,20 @@ export interface CellRunner {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Replays the outputs recorded in the notebook, one by one, so the room sees them arrive. */
-export class RehearsalRunner implements CellRunner {
+export class RehearsalRunner implements RoomRunner {
   readonly mode = 'rehearsal';
   private count = 0;
   private generation = 0;
   constructor(private readonly delayMs = 120) {}
 
-  async execute(cell: AgendaCell, sink: OutputSink): Promise<CellResult> {
+  async execute(cell: AgendaCell, onOutput: OutputListener): Promise<CellResult> {
     const gen = this.generation;
     for (const o of cell.recorded) {
       await sleep(this.delayMs);
       if (gen !== this.generation) return { status: 'aborted', executionCount: null };
-      const displayId = (o.transient as { display_id?: string } | undefined)?.display_id;
-      if (o.output_type === 'update_display_data' && displayId) sink.update(displayId, o);
-      else sink.output(o);
+      // A recording holds each display in its last state (files carry no display ids): plain outputs.
+      const { output_type, ...content } = o;
+      onOutput(output_type, content);
     }
     const failed = cell.recorded.some((o) => o.output_type === 'error');
     return { status: failed ? 'error' : 'ok', executionCount: ++this.count };
@@ -67,48 +60,37 @@ export class RehearsalRunner implements CellRunner {
   }
 }
 
-/** Runs cells on a tslab kernel of a Jupyter server; only this process holds the Jupyter token. */
-export class JupyterRunner implements CellRunner {
+/** Runs cells on a tslab kernel of a Jupyter server (engines/notebook's client); only this process holds the Jupyter token. */
+export class JupyterRunner implements RoomRunner {
   readonly mode = 'live';
   private constructor(
-    private readonly manager: KernelManager,
-    private kernel: Kernel.IKernelConnection,
+    private readonly conn: JupyterConnection,
+    private readonly kernel: Kernel.IKernelConnection,
+    private readonly cells: CellRunner,
   ) {}
 
-  /**
-   * `cwd`: the kernel's working directory relative to Jupyter's root (notebooks require "../kernel-helpers/…"
-   * relative to it). Jupyter's REST API takes it as `path`; the TypeScript types of KernelManager omit it.
-   */
-  static async start(jupyter: { url: string; token: string }, opts: { kernelName?: string; cwd?: string } = {}): Promise<JupyterRunner> {
-    const serverSettings = ServerConnection.makeSettings({
-      baseUrl: jupyter.url,
-      wsUrl: jupyter.url.replace(/^http/, 'ws'),
-      token: jupyter.token,
-      appendToken: true,
-      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-    });
-    const manager = new KernelManager({ serverSettings });
-    await manager.ready;
-    const kernel = await manager.startNew({ name: opts.kernelName ?? 'tslab', ...(opts.cwd ? { path: opts.cwd } : {}) } as { name: string });
-    return new JupyterRunner(manager, kernel);
+  /** `cwd`: the kernel's working directory relative to Jupyter's root (see connect().startKernel). */
+  static async start(jupyter: JupyterServer, opts: { kernelName?: string; cwd?: string } = {}): Promise<JupyterRunner> {
+    const conn = connect(jupyter);
+    try {
+      const kernel = await conn.startKernel({ name: opts.kernelName, cwd: opts.cwd });
+      return new JupyterRunner(conn, kernel, new CellRunner(kernel));
+    } catch (e) {
+      conn.dispose();
+      throw e;
+    }
   }
 
   get kernelId(): string {
     return this.kernel.id;
   }
 
-  async execute(cell: AgendaCell, sink: OutputSink): Promise<CellResult> {
-    const future = this.kernel.requestExecute({ code: cell.source, stop_on_error: false });
-    future.onIOPub = (msg) => forward(msg, sink);
-    const reply = await future.done;
-    const content = reply.content as KernelMessage.IExecuteReply;
-    const status = content.status as 'ok' | 'error' | 'aborted';
+  async execute(cell: AgendaCell, onOutput: OutputListener): Promise<CellResult> {
+    // The instructor interrupts a runaway cell by hand: no timeout; a failing cell does not abort the queue.
+    const r = await this.cells.run(cell.source, { onOutput, timeoutMs: Infinity, stopOnError: false });
     // tslab aborts every request that arrives within 200 ms of a failed one; let that window pass.
-    if (status === 'error') await sleep(300);
-    return {
-      status: status === 'ok' ? 'ok' : status === 'error' ? 'error' : 'aborted',
-      executionCount: content.execution_count ?? null,
-    };
+    if (r.status === 'error') await sleep(300);
+    return { status: r.status, executionCount: r.executionCount };
   }
 
   async interrupt(): Promise<void> {
@@ -126,32 +108,12 @@ export class JupyterRunner implements CellRunner {
   }
 
   async dispose(): Promise<void> {
+    this.cells.dispose();
     try {
       await this.kernel.shutdown();
     } catch {
       // the Jupyter server may already be gone
     }
-    this.manager.dispose();
-  }
-}
-
-function forward(msg: KernelMessage.IIOPubMessage, sink: OutputSink): void {
-  const type = msg.header.msg_type;
-  const c = msg.content as Record<string, unknown>;
-  switch (type) {
-    case 'stream':
-    case 'display_data':
-    case 'execute_result':
-    case 'error':
-      sink.output({ output_type: type, ...c });
-      return;
-    case 'update_display_data': {
-      const id = (c.transient as { display_id?: string } | undefined)?.display_id;
-      if (id) sink.update(id, { output_type: 'display_data', ...c });
-      return;
-    }
-    case 'clear_output':
-      sink.clear();
-      return;
+    this.conn.dispose();
   }
 }

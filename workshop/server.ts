@@ -6,14 +6,16 @@ import { networkInterfaces } from 'node:os';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { at } from '../core/paths.ts';
 import { LabError } from '../core/errors.ts';
-import type { Agenda, AgendaCell, RecordedOutput } from './agenda.ts';
+import type { Agenda } from './agenda.ts';
 import { checkInstructor, newToken } from './auth.ts';
-import type { CellRunner, CellResult } from './runners.ts';
-import { resetLab, type ResetReport } from './reset.ts';
+import type { RoomRunner } from './runners.ts';
+import { resetLab } from './reset.ts';
+import { Room, RoomError, type Audience, type RoomMessage } from './room.ts';
+import { liveOutputsScript } from '../engines/notebook/live-bundle.ts';
 
 export interface WorkshopOptions {
   agenda: Agenda;
-  runner: CellRunner;
+  runner: RoomRunner;
   /** Marks every process the workshop starts (see processes.ts); reset only ever kills those. */
   marker: string;
   token?: string;
@@ -40,24 +42,6 @@ export function lanAddresses(host: string): string[] {
     .flatMap((a) => (a && a.family === 'IPv4' && !a.internal ? [a.address] : []));
 }
 
-export interface Step {
-  section: number;
-  /** Key of the cell the instructor is on ("notebook#index"), or null for the section's page. */
-  cell: string | null;
-}
-
-export type CellStatus = 'idle' | 'queued' | 'running' | 'ok' | 'error' | 'aborted';
-
-interface CellState {
-  status: CellStatus;
-  executionCount: number | null;
-  outputs: RecordedOutput[];
-  /** Live run or a replay of the recording. */
-  source?: 'live' | 'rehearsal';
-}
-
-type Broadcast = { type: string; [k: string]: unknown };
-
 const publicDir = at('workshop', 'public');
 /** A view that lets this much pile up unread is too slow (or gone without saying so): it is dropped, not buffered for. */
 const maxBufferedBytes = 8 * 1024 * 1024;
@@ -79,17 +63,13 @@ const csp =
   "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
   "connect-src 'self'; frame-src http: https: about:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
-/** The workshop server: instructor console (token), attendee view (receive-only), broadcast of steps and cell outputs. */
+/**
+ * The workshop's transport: HTTP routes and the two WebSockets (instructor console with its token,
+ * attendee views receive-only) around one Room, whose messages it sends to the views.
+ */
 export class WorkshopServer implements AsyncDisposable {
   readonly token: string;
-  private step: Step = { section: 0, cell: null };
-  private cells = new Map<string, CellState>();
-  /** Cells that ran fine since the last kernel (re)start — "run to here" skips them. */
-  private ranOk = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
-  private timers: { section: number; startedAt: number; spentMs: number[] };
-  private lastReset?: ResetReport;
-  private resetting = false;
+  readonly room: Room;
   // Nobody needs to send us anything big: attendees send nothing at all, instructors act over HTTP.
   private readonly attendees = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly instructors = new WebSocketServer({ noServer: true, maxPayload: 4096 });
@@ -101,7 +81,11 @@ export class WorkshopServer implements AsyncDisposable {
   private heartbeat?: NodeJS.Timeout;
   private constructor(readonly opts: WorkshopOptions) {
     this.token = opts.token ?? newToken();
-    this.timers = { section: 0, startedAt: Date.now(), spentMs: opts.agenda.sections.map(() => 0) };
+    const { agenda, runner, marker, siteUrl, siteProblem, rehearsalReason } = opts;
+    this.room = new Room(
+      { agenda, runner, siteUrl, siteProblem, rehearsalReason, resetLab: (log) => resetLab({ marker, runner, log }) },
+      (msg, audience) => this.broadcast(msg, audience),
+    );
   }
 
   static async start(opts: WorkshopOptions): Promise<WorkshopServer> {
@@ -184,14 +168,11 @@ export class WorkshopServer implements AsyncDisposable {
 
   /** The site came up (or failed) after the workshop started: every view switches its page frame. */
   setSite(siteUrl: string | undefined, siteProblem?: string): void {
-    this.opts.siteUrl = siteUrl;
-    this.opts.siteProblem = siteProblem;
-    const { site, siteProblem: problem } = this.snapshot(false);
-    this.broadcast({ type: 'site', site, siteProblem: problem });
+    this.room.setSite(siteUrl, siteProblem);
   }
 
   get mode(): 'live' | 'rehearsal' {
-    return this.opts.runner.mode;
+    return this.room.mode;
   }
 
   async close(): Promise<void> {
@@ -199,7 +180,7 @@ export class WorkshopServer implements AsyncDisposable {
     for (const c of [...this.attendees.clients, ...this.instructors.clients]) c.terminate();
     this.attendees.close();
     this.instructors.close();
-    await this.opts.runner.interrupt().catch(() => undefined);
+    await this.room.interrupt().catch(() => undefined);
     this.http.closeAllConnections();
     await new Promise<void>((resolve) => this.http.close(() => resolve()));
   }
@@ -208,59 +189,17 @@ export class WorkshopServer implements AsyncDisposable {
     await this.close();
   }
 
-  // ---- state -------------------------------------------------------------------------------
-
-  private cellState(key: string): CellState {
-    let s = this.cells.get(key);
-    if (!s) this.cells.set(key, (s = { status: 'idle', executionCount: null, outputs: [] }));
-    return s;
-  }
-
-  private findCell(key: unknown): AgendaCell | undefined {
-    if (typeof key !== 'string') return undefined;
-    for (const cells of this.opts.agenda.notebookCells.values()) {
-      const c = cells.find((x) => x.key === key);
-      if (c) return c;
-    }
-    return undefined;
-  }
-
-  /** Everything a view needs to draw itself from scratch (late joiners get this first). */
+  /** The room's state for a view; the instructor's also carries the URLs to give the room. */
   snapshot(instructor: boolean) {
-    const { agenda, siteUrl, siteProblem, rehearsalReason } = this.opts;
-    const site = siteUrl ? new URL(siteUrl) : undefined;
-    return {
-      title: agenda.title,
-      mode: this.mode,
-      rehearsalReason,
-      kernel: this.opts.runner.describe(),
-      site: site ? { port: Number(site.port), path: site.pathname } : null,
-      siteProblem,
-      step: this.step,
-      timers: this.timers,
-      now: Date.now(),
-      sections: agenda.sections.map((s) => ({
-        id: s.id,
-        title: s.title,
-        minutes: s.minutes,
-        page: s.page,
-        anchor: s.anchor,
-        notebook: s.notebook,
-        problems: s.problems,
-        notes: instructor ? s.notes : undefined,
-        cells: s.cells.map((c) => ({ key: c.key, notebook: c.notebook, index: c.index, id: c.id, source: c.source })),
-      })),
-      cells: Object.fromEntries(this.cells),
-      attendeeUrls: instructor ? this.attendeeUrls : undefined,
-      lastReset: this.lastReset && (instructor ? this.lastReset : { ok: this.lastReset.ok, steps: this.lastReset.steps }),
-      resetting: this.resetting,
-    };
+    return { ...this.room.snapshot(instructor), attendeeUrls: instructor ? this.attendeeUrls : undefined };
   }
 
-  private broadcast(msg: Broadcast, audience: 'all' | 'instructor' = 'all'): void {
+  // ---- transport ---------------------------------------------------------------------------
+
+  private broadcast(msg: RoomMessage, audience: Audience): void {
     const data = JSON.stringify(msg);
-    for (const c of this.instructors.clients) this.sendTo(c, data);
-    if (audience === 'all') for (const c of this.attendees.clients) this.sendTo(c, data);
+    if (audience !== 'attendees') for (const c of this.instructors.clients) this.sendTo(c, data);
+    if (audience !== 'instructor') for (const c of this.attendees.clients) this.sendTo(c, data);
   }
 
   private sendTo(sock: WebSocket, data: string): void {
@@ -323,122 +262,6 @@ export class WorkshopServer implements AsyncDisposable {
     }
   }
 
-  setStep(section: number, cell: string | null): Step {
-    const sections = this.opts.agenda.sections;
-    if (!Number.isInteger(section) || section < 0 || section >= sections.length) throw new HttpError(400, `no section ${section}`);
-    if (cell !== null && !sections[section].cells.some((c) => c.key === cell)) {
-      throw new HttpError(400, `section ${sections[section].id} has no cell ${cell}`);
-    }
-    if (section !== this.timers.section) {
-      const now = Date.now();
-      this.timers.spentMs[this.timers.section] += now - this.timers.startedAt;
-      this.timers = { ...this.timers, section, startedAt: now };
-    }
-    this.step = { section, cell };
-    this.broadcast({ type: 'step', step: this.step, timers: this.timers, now: Date.now() });
-    return this.step;
-  }
-
-  /** Zeroes every section's timer (the server usually starts well before the room does). */
-  restartTimers(): void {
-    this.timers = { section: this.step.section, startedAt: Date.now(), spentMs: this.timers.spentMs.map(() => 0) };
-    this.broadcast({ type: 'step', step: this.step, timers: this.timers, now: Date.now() });
-  }
-
-  /** Queues a cell; outputs stream to every view as they arrive. */
-  runCell(cell: AgendaCell, batch?: { failed: boolean }): Promise<CellResult> {
-    const state = this.cellState(cell.key);
-    state.status = 'queued';
-    this.broadcast({ type: 'cell', key: cell.key, status: 'queued', executionCount: state.executionCount });
-    const job = this.queue.then(async (): Promise<CellResult> => {
-      if (state.status !== 'queued') return { status: 'aborted', executionCount: null };
-      if (batch?.failed) {
-        // "Run to here" stops at the first failing cell, like Jupyter's run-all.
-        state.status = 'aborted';
-        this.broadcast({ type: 'cell', key: cell.key, status: 'aborted', executionCount: state.executionCount });
-        return { status: 'aborted', executionCount: null };
-      }
-      Object.assign(state, { status: 'running', outputs: [], source: this.mode });
-      this.broadcast({ type: 'cell', key: cell.key, status: 'running', executionCount: null, clear: true, source: this.mode });
-      let result: CellResult;
-      try {
-        result = await this.opts.runner.execute(cell, {
-          output: (o) => {
-            state.outputs.push(o);
-            this.broadcast({ type: 'output', key: cell.key, output: o });
-          },
-          update: (displayId, o) => {
-            for (const [i, prev] of state.outputs.entries()) {
-              if ((prev.transient as { display_id?: string } | undefined)?.display_id === displayId) state.outputs[i] = { ...o, output_type: prev.output_type };
-            }
-            this.broadcast({ type: 'update', key: cell.key, displayId, output: o });
-          },
-          clear: () => {
-            state.outputs = [];
-            this.broadcast({ type: 'clear', key: cell.key });
-          },
-        });
-      } catch (e) {
-        const err: RecordedOutput = { output_type: 'error', ename: 'WorkshopError', evalue: (e as Error).message, traceback: [] };
-        state.outputs.push(err);
-        this.broadcast({ type: 'output', key: cell.key, output: err });
-        result = { status: 'error', executionCount: null };
-      }
-      state.status = result.status;
-      state.executionCount = result.executionCount;
-      if (result.status === 'ok') this.ranOk.add(cell.key);
-      else if (batch) batch.failed = true;
-      this.broadcast({ type: 'cell', key: cell.key, status: state.status, executionCount: state.executionCount });
-      this.broadcast({ type: 'kernel', kernel: this.opts.runner.describe() });
-      return result;
-    });
-    this.queue = job.catch(() => undefined);
-    return job;
-  }
-
-  /** Every code cell of the notebook up to and including this one that has not run fine since the kernel started. */
-  runToHere(cell: AgendaCell): Promise<CellResult>[] {
-    const all = this.opts.agenda.notebookCells.get(cell.notebook) ?? [];
-    const batch = { failed: false };
-    return all.filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key))).map((c) => this.runCell(c, batch));
-  }
-
-  async interrupt(): Promise<void> {
-    for (const [key, s] of this.cells) {
-      if (s.status === 'queued') {
-        s.status = 'aborted';
-        this.broadcast({ type: 'cell', key, status: 'aborted', executionCount: s.executionCount });
-      }
-    }
-    await this.opts.runner.interrupt();
-  }
-
-  async reset(): Promise<ResetReport> {
-    if (this.resetting) throw new HttpError(409, 'a reset is already running');
-    this.resetting = true;
-    this.broadcast({ type: 'resetting' });
-    try {
-      await this.interrupt();
-      const report = await resetLab({
-        marker: this.opts.marker,
-        runner: this.opts.runner,
-        log: (line) => this.broadcast({ type: 'reset-step', line }, 'instructor'),
-      });
-      this.ranOk.clear();
-      this.cells.clear();
-      this.lastReset = report;
-      this.broadcast({ type: 'reset', report }, 'instructor');
-      const forAttendees = JSON.stringify({ type: 'reset', report: { ok: report.ok, steps: report.steps } });
-      for (const c of this.attendees.clients) this.sendTo(c, forAttendees);
-      return report;
-    } finally {
-      this.resetting = false;
-      this.broadcast({ type: 'kernel', kernel: this.opts.runner.describe() });
-    }
-  }
-
-  // ---- transport ---------------------------------------------------------------------------
-
   private onAttendee(sock: WebSocket): void {
     this.watch(sock, 'attendee');
     sock.send(JSON.stringify({ type: 'state', state: this.snapshot(false) }));
@@ -485,6 +308,12 @@ export class WorkshopServer implements AsyncDisposable {
       res.writeHead(302, { Location: '/attend' }).end();
       return;
     }
+    if (req.method === 'GET' && path === '/assets/live-outputs.js') {
+      // The views' output model is the engine's own module, bundled from its source (never a copy).
+      res.writeHead(200, { 'Content-Type': contentTypes.js, 'Content-Security-Policy': csp });
+      res.end(liveOutputsScript());
+      return;
+    }
     if (req.method === 'GET' && assets[path]) {
       const file = assets[path];
       res.writeHead(200, { 'Content-Type': contentTypes[file.split('.').pop()!], 'Content-Security-Policy': csp });
@@ -520,14 +349,15 @@ export class WorkshopServer implements AsyncDisposable {
       if (req.method === 'GET' && path === '/instructor/state') return json(res, 200, this.snapshot(true));
       if (req.method !== 'POST') throw new HttpError(405, `${req.method} ${path} is not an instructor action`);
       const body = await readJson(req);
+      const room = this.room;
       switch (path) {
         case '/instructor/step':
-          return json(res, 200, { step: this.setStep(Number(body.section), (body.cell as string | null | undefined) ?? null) });
+          return json(res, 200, { step: room.setStep(body.section, body.cell ?? null) });
         case '/instructor/run':
         case '/instructor/run-to': {
-          const cell = this.findCell(body.key);
+          const cell = room.findCell(body.key);
           if (!cell) throw new HttpError(400, `no cell ${JSON.stringify(body.key)} in the agenda's notebooks`);
-          const jobs = path === '/instructor/run' ? [this.runCell(cell)] : this.runToHere(cell);
+          const jobs = path === '/instructor/run' ? [room.runCell(cell)] : room.runToHere(cell);
           // Answer once queued; with ?wait=1 (tests, scripts) once done.
           if (queryOf(req).get('wait')) {
             const results = await Promise.all(jobs);
@@ -536,17 +366,16 @@ export class WorkshopServer implements AsyncDisposable {
           return json(res, 202, { queued: jobs.length });
         }
         case '/instructor/timers':
-          this.restartTimers();
-          return json(res, 200, { timers: this.timers });
+          return json(res, 200, { timers: room.restartTimers() });
         case '/instructor/interrupt':
-          await this.interrupt();
+          await room.interrupt();
           return json(res, 200, { interrupted: true });
         case '/instructor/reset':
-          return json(res, 200, await this.reset());
+          return json(res, 200, await room.reset());
       }
       throw new HttpError(404, `no instructor action ${path}`);
     } catch (e) {
-      if (e instanceof HttpError) {
+      if (e instanceof HttpError || e instanceof RoomError) {
         // The body was refused before it was read whole: this connection cannot carry another request.
         if (!req.complete) res.setHeader('Connection', 'close');
         return json(res, e.status, { error: e.message });

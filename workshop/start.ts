@@ -5,7 +5,7 @@ import { at, root } from '../core/paths.ts';
 import { loadAgenda, type Agenda } from './agenda.ts';
 import { markerVar } from './processes.ts';
 import { livePreflight } from './preflight.ts';
-import { JupyterRunner, RehearsalRunner, type CellRunner } from './runners.ts';
+import { JupyterRunner, RehearsalRunner, type RoomRunner } from './runners.ts';
 import { WorkshopServer } from './server.ts';
 
 export const defaultAgenda = at('workshop', 'agenda.json');
@@ -91,7 +91,7 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     cleanups.length = 0;
   };
   try {
-    let runner: CellRunner | undefined;
+    let runner: RoomRunner | undefined;
     let rehearsalReason: string | undefined;
     let jupyter: { url: string; token: string } | undefined;
     if (opts.rehearsal) rehearsalReason = 'started with --rehearsal';

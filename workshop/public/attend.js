@@ -81,9 +81,10 @@
   }, (msg) => {
     if (!state) return;
     const changed = apply(state, msg);
-    if (changed === 'cell' && redrawCell(state, msg.key)) return;
-    if (changed === 'cell' || changed === 'kernel') return; // a cell of a section not on screen
-    render(changed);
+    // Cells of a section not on screen are not drawn: nothing to redraw.
+    if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key));
+    if (changed.what === 'kernel') return;
+    render(changed.what);
   }, (status) => {
     $('conn').textContent = status;
     document.body.dataset.conn = status;

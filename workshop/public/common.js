@@ -1,7 +1,11 @@
 // Shared by the attendee view and the instructor console: state, socket, rendering of cell outputs.
+// Outputs live in an OutputStore (engines/notebook/live-outputs.ts, loaded as LabLiveOutputs), the
+// model the site's live cells and the workshop server keep too: every kernel output message is applied
+// as it came, so an update_display_data replaces its table in place, in whichever cell shows it.
 'use strict';
 
 const Workshop = (() => {
+  const outputs = new LabLiveOutputs.OutputStore();
   const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;
   const el = (tag, attrs = {}, ...children) => {
     const e = document.createElement(tag);
@@ -20,7 +24,7 @@ const Workshop = (() => {
   /** One Jupyter output as DOM. HTML runs in a sandboxed frame without scripts: outputs never execute in a browser. */
   function renderOutput(o) {
     const data = o.data || {};
-    if (o.output_type === 'stream') return el('pre', { class: `out stream ${o.name || ''}`, text: String(o.text || '').replace(ansi, '') });
+    if (o.output_type === 'stream') return el('pre', { class: `out stream ${o.name || ''}`, text: LabLiveOutputs.terminalText(String(o.text || '')).replace(ansi, '') });
     if (o.output_type === 'error') {
       const tb = (o.traceback || []).join('\n').replace(ansi, '');
       return el('pre', { class: 'out error', text: tb || `${o.ename}: ${o.evalue}` });
@@ -45,53 +49,50 @@ const Workshop = (() => {
     return el('pre', { class: 'out', text: `(${o.output_type} with ${Object.keys(data).join(', ') || 'no data'})` });
   }
 
-  const displayIdOf = (o) => (o.transient && o.transient.display_id) || undefined;
+  /** A full state from the server (first message of every connection): outputs included. */
+  function load(state) {
+    outputs.resetAll();
+    for (const [key, c] of Object.entries(state.cells)) outputs.set(key, c.outputs || []);
+  }
 
-  /** Applies one broadcast message to the local copy of the state; returns what changed. */
+  /** Applies one broadcast message to the local copy of the state; says what changed (and which cells). */
   function apply(state, msg) {
-    const cell = (key) => (state.cells[key] ??= { status: 'idle', executionCount: null, outputs: [] });
+    const cell = (key) => (state.cells[key] ??= { status: 'idle', executionCount: null });
     switch (msg.type) {
       case 'step':
         state.step = msg.step;
         state.timers = msg.timers;
         state.clockSkew = Date.now() - msg.now;
-        return 'step';
+        return { what: 'step' };
       case 'cell': {
         const c = cell(msg.key);
         c.status = msg.status;
         c.executionCount = msg.executionCount;
-        if (msg.clear) c.outputs = [];
+        if (msg.clear) outputs.reset(msg.key);
         if (msg.source) c.source = msg.source;
-        return 'cell';
+        return { what: 'cell', keys: [msg.key] };
       }
       case 'output':
-        cell(msg.key).outputs.push(msg.output);
-        return 'cell';
-      case 'update': {
-        const c = cell(msg.key);
-        c.outputs = c.outputs.map((o) => (displayIdOf(o) === msg.displayId ? { ...msg.output, output_type: o.output_type } : o));
-        return 'cell';
-      }
-      case 'clear':
-        cell(msg.key).outputs = [];
-        return 'cell';
+        // An update may change a display in another cell than the one running, or in several.
+        return { what: 'cell', keys: outputs.apply(msg.key, msg.msgType, msg.content) };
       case 'kernel':
         state.kernel = msg.kernel;
-        return 'kernel';
+        return { what: 'kernel' };
       case 'site':
         state.site = msg.site;
         state.siteProblem = msg.siteProblem;
-        return 'site';
+        return { what: 'site' };
       case 'resetting':
         state.resetting = true;
-        return 'reset';
+        return { what: 'reset' };
       case 'reset':
         state.resetting = false;
         state.lastReset = msg.report;
         state.cells = {};
-        return 'reset';
+        outputs.resetAll();
+        return { what: 'reset' };
     }
-    return undefined;
+    return { what: undefined };
   }
 
   /** A socket that reconnects, and starts every connection with a full state (late joiners, dropped Wi-Fi). */
@@ -107,6 +108,7 @@ const Workshop = (() => {
         const msg = JSON.parse(ev.data);
         if (msg.type === 'state') {
           msg.state.clockSkew = Date.now() - msg.state.now;
+          load(msg.state);
           onState(msg.state);
         } else onMessage(msg);
       };
@@ -144,7 +146,7 @@ const Workshop = (() => {
   }
 
   function renderCell(state, c, extra) {
-    const s = state.cells[c.key] || { status: 'idle', executionCount: null, outputs: [] };
+    const s = state.cells[c.key] || { status: 'idle', executionCount: null };
     const current = state.step.cell === c.key;
     return el(
       'div',
@@ -155,7 +157,7 @@ const Workshop = (() => {
         el('span', { class: 'status', text: s.status === 'idle' ? '' : s.source === 'rehearsal' && s.status !== 'queued' ? `${s.status} (replayed)` : s.status }),
         extra || null),
       el('pre', { class: 'source', text: c.source }),
-      el('div', { class: 'outputs' }, s.outputs.map(renderOutput)),
+      el('div', { class: 'outputs' }, outputs.outputs(c.key).map(renderOutput)),
     );
   }
 

@@ -140,10 +140,9 @@
     }
     if (msg.type === 'resetting') state.resetLog = [];
     const changed = apply(state, msg);
-    if (changed === 'cell' && redrawCell(state, msg.key, cellActions)) return;
-    if (changed === 'kernel') return void ($('kernel').textContent = state.kernel);
-    if (changed === 'cell') return;
-    render(changed);
+    if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key, cellActions));
+    if (changed.what === 'kernel') return void ($('kernel').textContent = state.kernel);
+    render(changed.what);
   }, (status) => {
     $('conn').textContent = status;
     document.body.dataset.conn = status;
