@@ -59,7 +59,7 @@ export default function MatrixExcerpt({ triggers, probe, crashKind, showBody }: 
           </tr>
         </thead>
         <tbody>
-          {[...rows.values()].map(({ cell: c, gos }) => (
+          {Array.from(rows.values()).map(({ cell: c, gos }) => (
             <tr key={`${c.trigger}-${c.probe}-${gos.join()}`}>
               <td>
                 {title(c.trigger)}, {c.probe}
