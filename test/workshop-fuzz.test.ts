@@ -244,6 +244,32 @@ test('garbage HTTP gets a 4xx answer or a closed socket, never a dead server', {
   await stillServing('garbage HTTP');
 });
 
+test('a socket that stops answering pings (half-open) is dropped; a live view is kept', { timeout: 30_000 }, async () => {
+  const { WorkshopServer } = await import('../workshop/server.ts');
+  const { RehearsalRunner } = await import('../workshop/runners.ts');
+  const { loadAgenda } = await import('../workshop/agenda.ts');
+  const { defaultAgenda } = await import('../workshop/start.ts');
+  const server = await WorkshopServer.start({ agenda: loadAgenda(defaultAgenda), runner: new RehearsalRunner(0), marker, heartbeatMs: 300 });
+  try {
+    const url = new URL(server.url);
+    // A raw connection that completes the handshake and then never answers a ping.
+    const silent = connect(Number(url.port), url.hostname, () =>
+      silent.write(`GET /attend/ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+    );
+    silent.on('error', () => undefined);
+    silent.resume();
+    const live = await openSocket(`${server.url.replace('http', 'ws')}/attend/ws`);
+    assert.deepEqual(await live.opened, { ok: true });
+    const t0 = Date.now();
+    await new Promise<void>((r) => silent.once('close', () => r()));
+    assert.ok(Date.now() - t0 < 5_000, 'the silent socket was dropped after missing a ping');
+    assert.equal(live.ws.readyState, live.ws.OPEN, 'the view that answers pings is still connected');
+    live.ws.close();
+  } finally {
+    await server.close();
+  }
+});
+
 test('the workshop process killed outright (SIGKILL) leaves no Jupyter and nothing else of its own', { timeout: 60_000 }, async () => {
   const ours = () => listProcesses().filter((p) => p.marker === marker);
   assert.ok(ours().some((p) => /jupyter/.test(p.cmdline)), 'Jupyter runs before the kill');
