@@ -46,7 +46,7 @@ test('a prediction: locked in, judged with the reason, kept across a reload, cle
   const ex = exercise('02-arg-register') as Prediction;
   const card = page.locator(`[data-exercise="${ex.name}"]`);
   await card.waitFor();
-  assert.equal(await page.getByText('lab.predict("02-arg-register"').count(), 0, 'the prediction cells are the card on the site');
+  assert.ok(!(await page.locator('[data-folded-cell]').first().evaluate((d) => (d as HTMLDetailsElement).open)), 'the prediction cells are folded under the card on the site');
   const wrong = ex.choices.find((c) => c.id !== ex.answer)!;
   await card.getByLabel(`${wrong.id}) ${wrong.text}`).check();
   await card.getByTestId('exercise-lock-in').click();

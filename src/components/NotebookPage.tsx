@@ -14,7 +14,7 @@ import { CellEditor } from './NotebookView/CellEditor';
 import { dropEdit, loadEdit, saveEdit } from './NotebookView/edits';
 import { useLiveNotebook, type CellRun } from './NotebookView/useLiveNotebook';
 import styles from './NotebookView/styles.module.css';
-import ExerciseCard, { exerciseCellRole, outputsText } from './Exercise';
+import ExerciseCard, { exerciseCellRole, FoldedCell, outputsText } from './Exercise';
 
 type Neighbour = { slug: string; title: string } | null;
 type Props = { notebook: NotebookView & { previous: Neighbour; next: Neighbour } };
@@ -162,7 +162,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
         {nb.cells.length === 0 && <p>This notebook has no cells.</p>}
         {nb.cells.map((cell, i) => {
           const role = cell.exercise && exerciseCellRole(cell.exercise);
-          if (role === 'hidden') return null;
+          if (role === 'folded' && cell.kind === 'code') return <FoldedCell key={i} cell={cell} />;
           if (role === 'card') return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)} />;
           if (cell.kind === 'markdown') return <Markdown key={i} cell={cell} />;
           const n = numberOf(i);

@@ -7,6 +7,8 @@ import CodeBlock from '@theme/CodeBlock';
 import { exercise, exercisesOf, type Exercise, type Prediction } from '../../../engines/exercises/catalog.ts';
 import { attemptCell, inlineHtml, kindLabel } from '../../../engines/exercises/card.ts';
 import { judgeEvidence } from '../../../engines/exercises/evidence.ts';
+import type { CellView } from '../../lib/notebook';
+import { Outputs } from '../NotebookView/Outputs';
 import { useProgress, type CardState } from './progress';
 import styles from './styles.module.css';
 
@@ -14,13 +16,26 @@ export type ExercisePart = 'card' | 'answer' | 'check' | 'dump';
 /** The text a part's cell printed: live (the page's notebook kernel ran it), else as recorded unless liveOnly. */
 export type OutputsOf = (part: ExercisePart, liveOnly?: boolean) => string | undefined;
 
-/** How the page shows an exercise cell: the card, the cell as usual, or not at all (the card stands for it). */
-export function exerciseCellRole(x: { name: string; part: string }): 'card' | 'cell' | 'hidden' {
+/** How the page shows an exercise cell: the card, the cell as usual, or folded away (the card stands for it). */
+export function exerciseCellRole(x: { name: string; part: string }): 'card' | 'cell' | 'folded' {
   if (x.part === 'card') return 'card';
   const kind = exercise(x.name)?.kind;
-  if (kind === 'predict') return 'hidden';
-  if (kind === 'explain' && x.part === 'answer') return 'hidden';
+  if (kind === 'predict') return 'folded';
+  if (kind === 'explain' && x.part === 'answer') return 'folded';
   return 'cell';
+}
+
+/** A cell the card stands for on the site (lab.predict, lab.check…): folded, with what the notebook recorded. */
+export function FoldedCell({ cell }: { cell: Extract<CellView, { kind: 'code' }> }) {
+  return (
+    <details className={styles.folded} data-folded-cell>
+      <summary>
+        In JupyterLab this is a cell: <code>{cell.source.split('\n')[0]}</code>
+      </summary>
+      <CodeBlock language="typescript">{cell.source}</CodeBlock>
+      <Outputs outputs={cell.outputs} live={false} />
+    </details>
+  );
 }
 
 /** Plain text of outputs: recorded views ({ html }) or live kernel outputs (nbformat). */
