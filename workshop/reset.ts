@@ -4,6 +4,7 @@ import type { RoomRunner } from './runners.ts';
 // inspect.ts only, not the tracer's index: reset must work even where the tracer API does not load.
 import { bpftoolView, linksHeldBy, programsHeldBy, type HeldLink } from '../bpf/ts/inspect.ts';
 import { ancestorsOf, descendantsOf, isAlive, listProcesses, type ProcessInfo } from './processes.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ResetReport {
   ok: boolean;
@@ -22,8 +23,6 @@ export interface ResetReport {
   bpftoolLinkList: string;
   bpftoolPerfList: string;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Processes of ours that must not outlive a reset: orphans (whatever a dead kernel left behind: servers,

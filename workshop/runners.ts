@@ -1,6 +1,7 @@
 import type { Kernel } from '@jupyterlab/services';
 import type { AgendaCell } from './agenda.ts';
 import { CellRunner, connect, type JupyterConnection, type JupyterServer, type OutputListener } from '../engines/notebook/kernel-client.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface CellResult {
   status: 'ok' | 'error' | 'aborted';
@@ -19,8 +20,6 @@ export interface RoomRunner {
   describe(): string;
   dispose(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Replays the outputs recorded in the notebook, one by one, so the room sees them arrive. */
 export class RehearsalRunner implements RoomRunner {

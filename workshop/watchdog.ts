@@ -4,9 +4,9 @@
 // Jupyter with its token outlives the workshop.
 import { readFileSync } from 'node:fs';
 import { isAlive, listProcesses } from './processes.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const [marker, parentPid] = [process.argv[2], Number(process.argv[3])];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined once it is gone. */
 function startTicks(pid: number): number | undefined {
