@@ -87,6 +87,7 @@ export class JupyterRunner implements RoomRunner {
   async execute(cell: AgendaCell, onOutput: OutputListener): Promise<CellResult> {
     // The instructor interrupts a runaway cell by hand: no timeout; a failing cell does not abort the queue.
     const r = await this.cells.run(cell.source, { onOutput, timeoutMs: Infinity, stopOnError: false });
+    this.cells.forget(r.id); // the room keeps the outputs (a day of event streams is not kept twice)
     // tslab aborts every request that arrives within 200 ms of a failed one; let that window pass.
     if (r.status === 'error') await sleep(300);
     return { status: r.status, executionCount: r.executionCount };

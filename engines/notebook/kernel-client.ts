@@ -75,6 +75,11 @@ export class CellRunner {
     return this.store.outputs(id).map((o) => fileOutput(o as Output));
   }
 
+  /** Drops a finished request's kept outputs (its listener still gets what comes later): for callers that keep their own. */
+  forget(id: string): void {
+    this.store.reset(id);
+  }
+
   /** Runs `code`; resolves with the reply status and the outputs. */
   async run(code: string, opts: RunOptions = {}): Promise<RunResult> {
     const timeoutMs = opts.timeoutMs ?? 180_000;
