@@ -16,12 +16,43 @@ export interface Recording {
   refresh: string;
   /** The files (relative to the root) whose content the recording depends on. */
   inputs(): string[];
+  /** Inputs that live inside the recording itself (a notebook's code cells), as text. */
+  ownInputs?(): string;
+  /** The inputs hash the recording carries (default: its top-level `inputsHash`). */
+  storedHash?(): string | undefined;
 }
 
 const sourcesIn = (dir: string, keep: (f: string) => boolean) =>
   readdirSync(at(dir)).filter(keep).map((f) => join(dir, f));
 const serverSources = () => sourcesIn('server', (f) => (f.endsWith('.go') && !f.endsWith('_test.go')) || f === 'go.mod');
 const bpfSources = () => sourcesIn('bpf', (f) => (f.endsWith('.bpf.c') || f.endsWith('.h')) && f !== 'vmlinux.h');
+
+const sourcesUnder = (dir: string): string[] =>
+  readdirSync(at(dir), { withFileTypes: true }).flatMap((e) => {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'node_modules' || e.name === 'build' ? [] : sourcesUnder(p);
+    return /\.(ts|cjs)$/.test(e.name) && !e.name.endsWith('.gen.ts') ? [p] : [];
+  });
+
+/** What a notebook's recorded outputs come from: its code, the helpers and engines it runs, the tracer, the programs, the server. */
+function notebookRecording(file: string): Recording {
+  const path = join('notebooks', file);
+  const notebook = () => JSON.parse(readFileSync(at(path), 'utf8')) as { cells: { cell_type: string; source: string | string[] }[]; metadata?: { lab?: { inputsHash?: string } } };
+  return {
+    name: `notebook ${file.replace(/\.ipynb$/, '')}`,
+    path,
+    refresh: `./lab notebooks --update ${file.replace(/\.ipynb$/, '')}`,
+    inputs: () => [...sourcesUnder('kernel-helpers'), ...sourcesUnder('engines'), ...sourcesUnder('bpf/ts'), ...sourcesUnder('core'), ...serverSources(), ...bpfSources()],
+    ownInputs: () =>
+      notebook()
+        .cells.filter((c) => c.cell_type === 'code')
+        .map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source))
+        .join('\n\0'),
+    storedHash: () => notebook().metadata?.lab?.inputsHash,
+  };
+}
+
+const notebookRecordings = () => readdirSync(at('notebooks')).filter((f) => /^\d\d-.*\.ipynb$/.test(f)).sort().map(notebookRecording);
 
 export const recordings: Recording[] = [
   {
@@ -36,6 +67,7 @@ export const recordings: Recording[] = [
     refresh: './lab record-crash --write',
     inputs: () => [...serverSources(), ...bpfSources(), 'engines/record-crash.ts', 'engines/forensics.ts'],
   },
+  ...notebookRecordings(),
 ];
 
 export function recording(name: string): Recording {
@@ -48,6 +80,7 @@ export function recording(name: string): Recording {
 export function inputsHash(r: Recording): string {
   const h = createHash('sha256');
   for (const f of r.inputs().sort()) h.update(f).update('\0').update(readFileSync(at(f)));
+  if (r.ownInputs) h.update('\0own\0').update(r.ownInputs());
   return h.digest('hex').slice(0, 16);
 }
 
@@ -65,7 +98,7 @@ export function staleRecordings(): Staleness[] {
       stale.push({ recording: r, reason: `${r.path} is missing` });
       continue;
     }
-    const stored = (JSON.parse(readFileSync(file, 'utf8')) as { inputsHash?: string }).inputsHash;
+    const stored = r.storedHash ? r.storedHash() : (JSON.parse(readFileSync(file, 'utf8')) as { inputsHash?: string }).inputsHash;
     const now = inputsHash(r);
     if (stored !== now) stale.push({ recording: r, reason: `${r.path} was made from other sources (inputs ${stored ?? 'unknown'}, now ${now})` });
   }

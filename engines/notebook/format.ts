@@ -55,6 +55,8 @@ export interface RecordingInfo {
   recordedAt?: string;
   kernel?: string;
   go?: string;
+  /** What the outputs were made from (engines/recordings.ts). */
+  inputsHash?: string;
 }
 
 export interface NotebookMetadata {

@@ -1,5 +1,6 @@
 // Running a notebook headless on a tslab kernel and recording its outputs (./lab notebooks, tests).
 import { release } from 'node:os';
+import { basename } from 'node:path';
 import type { Kernel } from '@jupyterlab/services';
 import { goToolchain } from '../../core/go.ts';
 import { codeCells, sourceOf, type Cell, type Notebook } from './format.ts';
@@ -62,6 +63,8 @@ export async function executeNotebook(
 /** Writes a run's outputs back into its .ipynb (atomically), with where and when they were recorded. */
 export async function saveRecording(run: NotebookRun): Promise<void> {
   const go = await goToolchain().then((t) => t.version).catch(() => 'unknown');
-  run.notebook.metadata.lab = { recordedAt: new Date().toISOString(), kernel: release(), go };
+  const { inputsHash, recording } = await import('../recordings.ts');
+  const name = `notebook ${basename(run.path).replace(/\.ipynb$/, '')}`;
+  run.notebook.metadata.lab = { recordedAt: new Date().toISOString(), kernel: release(), go, inputsHash: inputsHash(recording(name)) };
   await writeNotebookFile(run.path, run.notebook);
 }
