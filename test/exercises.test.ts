@@ -18,11 +18,13 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const attempt = (body: string) => `${attemptSignature} {\n${body}\n}`;
 
-/** Servers of a check run from private copies in lab-exercise-* directories. */
+/** Servers this process started for a check (private copies in lab-exercise-* directories), from the process table. */
 function exerciseServers(): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
     try {
-      return /lab-exercise-[^/]+\/server/.test(readlinkSync(`/proc/${pid}/exe`));
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      return ppid === process.pid && /lab-exercise-[^/]+\/server/.test(readlinkSync(`/proc/${pid}/exe`));
     } catch {
       return false;
     }
@@ -48,6 +50,7 @@ const wrong: Record<string, [string, RegExp][]> = {
   '02-read-the-string': [
     ['return exe.uprobe("main.wordStats", { pid: server.pid, args: 2 });', /none carries the string/],
     ['return exe.uprobe("main.demo", { pid: server.pid, args: 2, stringArg: 0 });', /your probe is on main\.demo; the task asks for main\.wordStats/],
+    ['return { symbol: "main.wordStats", kind: "uprobe", closed: false, batches: () => [[{ kind: "entry", str: "checks read" }]] };', /not a probe the tracer attached/],
   ],
   '03-kill-the-server': [
     ['exe.uprobe("main.demo", { pid: server.pid });\nawait server.get("/?arg=2000");', /still alive/],

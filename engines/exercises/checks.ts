@@ -64,8 +64,10 @@ class Collected {
   }
 }
 
-function probeOn(result: unknown, symbol: string): Probe | Verdict {
+/** The attempt's result as a probe on `symbol` that the attempt really attached (not a look-alike object). */
+function probeOn(result: unknown, symbol: string, sandbox: Sandbox): Probe | Verdict {
   if (!isProbe(result)) return fail(`your attempt returned ${describe(result)}, not a probe — return the probe you attached (return exe.uprobe(…))`);
+  if (!result.closed && !sandbox.newProbes().includes(result)) return fail('what your attempt returned is not a probe the tracer attached — return what exe.uprobe / exe.returnProbes gave you');
   if (result.symbol !== symbol) return fail(`your probe is on ${result.symbol}; the task asks for ${symbol}`);
   if (result.closed) return fail('your probe is already closed — return it open, the check closes it');
   return result;
@@ -98,8 +100,8 @@ function kernelOffsets(l: HeldLink): number[] {
 type TaskCheck = (result: unknown, ctx: { server: SandboxServer; sandbox: Sandbox; links: HeldLink[] }) => Promise<Verdict>;
 
 const tasks: Record<string, TaskCheck> = {
-  async '02-read-the-string'(result, { server }) {
-    const probe = probeOn(result, 'main.wordStats');
+  async '02-read-the-string'(result, { server, sandbox }) {
+    const probe = probeOn(result, 'main.wordStats', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     const text = `checks read ${nonce()} strings`;
@@ -139,8 +141,8 @@ const tasks: Record<string, TaskCheck> = {
     return pass(`arg=${n} crashes, arg=${n - 1} survives: from ${n} frames on, demo's recursion outgrows the goroutine's first stack`);
   },
 
-  async '05-survive-growth'(result, { server }) {
-    const probe = probeOn(result, 'main.demo');
+  async '05-survive-growth'(result, { server, sandbox }) {
+    const probe = probeOn(result, 'main.demo', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     await server.get('/?arg=3');
@@ -152,8 +154,8 @@ const tasks: Record<string, TaskCheck> = {
     return fail(`your probe delivered no event for demo(2000) (${seen.events.length} event(s) in all) — read the argument (args: 1) and attach to server.pid`);
   },
 
-  async '05-survive-panic'(result, { server }) {
-    const probe = probeOn(result, 'main.panicThrough');
+  async '05-survive-panic'(result, { server, sandbox }) {
+    const probe = probeOn(result, 'main.panicThrough', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     await server.get('/panic?arg=1');
@@ -163,8 +165,8 @@ const tasks: Record<string, TaskCheck> = {
     return fail(`your probe saw no call of panicThrough(1) (${seen.events.length} event(s)) — read its argument (args: 1) and attach to server.pid`);
   },
 
-  async '06-which-ret'(result, { server, links }) {
-    const probe = probeOn(result, 'main.classify');
+  async '06-which-ret'(result, { server, sandbox, links }) {
+    const probe = probeOn(result, 'main.classify', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     const args = [0, 4, 7, 2001];
