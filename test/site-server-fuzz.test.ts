@@ -62,12 +62,12 @@ const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.
 
 /** The site answers its page, the proxy answers Jupyter's status, and the kernel is still there. */
 async function stillAnswering(after: string): Promise<void> {
-  const page = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(5000) });
+  const page = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(15_000) });
   assert.equal(page.status, 200, `after ${after}: the page → ${page.status}`);
   assert.match(await page.text(), /home/);
-  const status = await fetch(`http://${host}/jupyter/api/status`, { headers: { cookie }, signal: AbortSignal.timeout(5000) });
+  const status = await fetch(`http://${host}/jupyter/api/status`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
   assert.equal(status.status, 200, `after ${after}: Jupyter through the proxy → ${status.status}`);
-  const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, { headers: { cookie }, signal: AbortSignal.timeout(5000) });
+  const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
   assert.equal(kernel.status, 200, `after ${after}: the kernel → ${kernel.status}`);
 }
 
@@ -167,6 +167,8 @@ function websocket(path: string, headers: Record<string, string>, bytes?: Buffer
           // A client that vanishes mid-frame: the proxy's sockets see ECONNRESET.
           if (opts.reset) s.resetAndDestroy();
         }
+        // What the server does with the bytes gets a second; the handshake itself may take longer on a busy machine.
+        setTimeout(() => s.destroy(), 1000);
       }
     });
     s.on('error', () => undefined);
@@ -175,7 +177,7 @@ function websocket(path: string, headers: Record<string, string>, bytes?: Buffer
     setTimeout(() => {
       s.destroy();
       done();
-    }, 1500);
+    }, 20_000);
   });
 }
 

@@ -185,7 +185,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       return proxyHttp(req, res, jupyter.target, jupyter.token, url.pathname + url.search);
     }
     if (url.pathname === '/lab-config.json') {
-      const config = { jupyter: jupyter && base ? { url: base, session: access!.admits(req) } : null };
+      const config = { jupyter: base ? { url: base } : null };
       return send(res, 200, JSON.stringify(config) + '\n', { 'Content-Type': 'application/json; charset=utf-8' });
     }
     const grant = url.searchParams.get('grant');
