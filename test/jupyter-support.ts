@@ -1,25 +1,7 @@
-// Shared by the notebook and Jupyter tests: Jupyter connections and the processes it runs (what they
-// hold in the kernel: bpf/ts/inspect.ts).
+// Shared by the notebook and Jupyter tests: the processes Jupyter runs (what they hold in the kernel:
+// bpf/ts/inspect.ts). Connections to Jupyter are engines/notebook/kernel-client.ts's.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { KernelManager, ServerConnection, SessionManager } from '@jupyterlab/services';
-import WebSocket from 'ws';
-import type { RunningJupyter } from '../engines/services/jupyter.ts';
-
-export function settings(j: Pick<RunningJupyter, 'url' | 'token'>) {
-  return ServerConnection.makeSettings({
-    baseUrl: j.url,
-    wsUrl: j.url.replace(/^http/, 'ws'),
-    token: j.token,
-    WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-  });
-}
-
-export function managers(j: Pick<RunningJupyter, 'url' | 'token'>) {
-  const serverSettings = settings(j);
-  const kernelManager = new KernelManager({ serverSettings });
-  return { kernelManager, sessions: new SessionManager({ serverSettings, kernelManager }) };
-}
 
 function ppidOf(pid: number): number | undefined {
   try {

@@ -5,7 +5,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../engines/services/jupyter.ts';
 import { at } from '../core/paths.ts';
-import { alive, jupyterServerPid, kernelPids, managers, pids } from './jupyter-support.ts';
+import { alive, jupyterServerPid, kernelPids, pids } from './jupyter-support.ts';
+import { CellRunner, connect } from '../engines/notebook/kernel-client.ts';
 
 test('the tslab kernelspec is project-local and points at the project tslab by absolute path', () => {
   assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
@@ -45,27 +46,21 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
   assert.notEqual(j.token.length, 0);
 });
 
-test('the tslab kernel runs TypeScript (1+1) through @jupyterlab/services, and stop() ends it', async () => {
+test('the tslab kernel runs TypeScript (1+1) through the lab\'s kernel client (@jupyterlab/services), and stop() ends it', async () => {
   const j = await startJupyter();
-  const { kernelManager, sessions } = managers(j);
+  const conn = connect(j);
   let kernelPid = 0;
   try {
-    const kernel = await kernelManager.startNew({ name: 'tslab' });
-    const out: string[] = [];
-    const future = kernel.requestExecute({ code: 'const n: number = 1 + 1; n' });
-    future.onIOPub = (m) => {
-      if (m.header.msg_type === 'stream') out.push((m.content as { text: string }).text);
-    };
-    const reply = await future.done;
-    assert.equal(reply.content.status, 'ok');
-    assert.equal(out.join('').trim(), '2');
+    const runner = new CellRunner(await conn.startKernel());
+    const reply = await runner.run('const n: number = 1 + 1; n');
+    runner.dispose();
+    assert.equal(reply.status, 'ok');
+    assert.equal(reply.text.trim(), '2');
     const pids = kernelPids(jupyterServerPid(j.url));
     assert.equal(pids.length, 1, `one tslab kernel process, found ${pids.length}`);
     kernelPid = pids[0];
   } finally {
-    // Their polls would keep the process alive.
-    sessions.dispose();
-    kernelManager.dispose();
+    conn.dispose(); // its polls would keep the process alive
     await j.stop();
   }
   assert.ok(!alive(kernelPid), `kernel ${kernelPid} still runs after stop()`);
