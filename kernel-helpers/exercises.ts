@@ -9,10 +9,10 @@
  * The checks live in engines/exercises (the CLI runs the same ones).
  */
 import { LabError } from '../core/errors.ts';
-import { exercise as find, exercisesOf, checkSaved, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
+import { exercise as find, exercisesOf, checkSaved, judgeEvidence, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
 import { attemptCell, exerciseHtml, inlineHtml } from '../engines/exercises/card.ts';
 import { parseCrash } from '../engines/forensics.ts';
-import { escapeHtml, showHtml, preHtml } from './display.ts';
+import { showHtml, preHtml } from './display.ts';
 
 function known(name: string): Exercise {
   const ex = find(name);
@@ -67,7 +67,11 @@ export async function attempt(name: string, fn: Attempt): Promise<void> {
 export async function explain(name: string, answer: { slot: string; frame: string }, crash: { stderr: string; maps?: string }): Promise<void> {
   const ex = known(name);
   if (ex.kind !== 'explain') throw new LabError(`${name} is not an "explain" exercise`, 'use lab.predict or lab.attempt');
-  await save(name, { evidence: { slot: String(answer?.slot ?? ''), frame: String(answer?.frame ?? ''), stderr: crash.stderr, maps: crash.maps ?? '' } });
+  const evidence = { slot: String(answer?.slot ?? ''), frame: String(answer?.frame ?? ''), stderr: crash.stderr, maps: crash.maps ?? '' };
+  // The placeholders as the notebook ships them are judged but not kept, like an unchanged starter.
+  const unchanged = squash(`{ slot: ${JSON.stringify(evidence.slot)}, frame: ${JSON.stringify(evidence.frame)} }`) === squash(ex.starter);
+  if (unchanged) return say(name, judgeEvidence(evidence));
+  await save(name, { evidence });
   say(name, await checkSaved(name));
 }
 
