@@ -270,6 +270,31 @@ test('a socket that stops answering pings (half-open) is dropped; a live view is
   }
 });
 
+test('one address cannot take every connection: attendee sockets past its share get 503, others still connect', { timeout: 30_000 }, async () => {
+  const { WorkshopServer } = await import('../workshop/server.ts');
+  const { RehearsalRunner } = await import('../workshop/runners.ts');
+  const { loadAgenda } = await import('../workshop/agenda.ts');
+  const { defaultAgenda } = await import('../workshop/start.ts');
+  const server = await WorkshopServer.start({ agenda: loadAgenda(defaultAgenda), runner: new RehearsalRunner(0), marker, maxAttendeeSocketsPerAddress: 5 });
+  const wsUrl = `${server.url.replace('http', 'ws')}/attend/ws`;
+  try {
+    const held = await Promise.all(Array.from({ length: 5 }, () => openSocket(wsUrl)));
+    for (const h of held) assert.deepEqual(await h.opened, { ok: true });
+    assert.deepEqual(await (await openSocket(wsUrl)).opened, { ok: false, status: 503 });
+    // The instructor's socket is not an attendee's: it still connects.
+    const ins = await openSocket(`${server.url.replace('http', 'ws')}/instructor/ws?token=${server.token}`);
+    assert.deepEqual(await ins.opened, { ok: true });
+    held[0].ws.close();
+    await held[0].closed;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await (await openSocket(wsUrl)).opened, { ok: true }, 'a freed slot can be used again');
+    for (const h of held) h.ws.close();
+    ins.ws.close();
+  } finally {
+    await server.close();
+  }
+});
+
 test('the workshop process killed outright (SIGKILL) leaves no Jupyter and nothing else of its own', { timeout: 60_000 }, async () => {
   const ours = () => listProcesses().filter((p) => p.marker === marker);
   assert.ok(ours().some((p) => /jupyter/.test(p.cmdline)), 'Jupyter runs before the kill');

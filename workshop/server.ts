@@ -31,6 +31,11 @@ export interface WorkshopOptions {
   log?: (line: string) => void;
   /** How often sockets are pinged; one that has not answered the previous ping is dropped (half-open). */
   heartbeatMs?: number;
+  /**
+   * Attendee sockets one address may hold (default 256: a classroom behind one NAT still fits); past
+   * it, 503. One script cannot take every connection the server has.
+   */
+  maxAttendeeSocketsPerAddress?: number;
 }
 
 /** Addresses of this machine other machines may reach, for the attendee URL when bound beyond loopback. */
@@ -119,7 +124,7 @@ export class WorkshopServer implements AsyncDisposable {
       }
     });
     for (const wss of [ws.attendees, ws.instructors]) wss.on('error', (e) => ws.log(`WebSocket server: ${e.message}`));
-    ws.attendees.on('connection', (sock) => ws.onAttendee(sock));
+    ws.attendees.on('connection', (sock, req: IncomingMessage) => ws.onAttendee(sock, req));
     ws.instructors.on('connection', (sock) => {
       ws.watch(sock, 'instructor');
       sock.send(JSON.stringify({ type: 'state', state: ws.snapshot(true) }));
@@ -262,7 +267,8 @@ export class WorkshopServer implements AsyncDisposable {
     }
   }
 
-  private onAttendee(sock: WebSocket): void {
+  private onAttendee(sock: WebSocket, req: IncomingMessage): void {
+    (sock as WebSocket & { labFrom?: string }).labFrom = req.socket.remoteAddress;
     this.watch(sock, 'attendee');
     sock.send(JSON.stringify({ type: 'state', state: this.snapshot(false) }));
     // Receive-only: anything an attendee sends closes the socket and is never looked at.
@@ -275,6 +281,14 @@ export class WorkshopServer implements AsyncDisposable {
   private upgrade(req: IncomingMessage, socket: import('node:stream').Duplex, head: Buffer): void {
     const path = pathOf(req);
     if (path === '/attend/ws') {
+      const from = req.socket.remoteAddress;
+      let held = 0;
+      for (const c of this.attendees.clients) if ((c as WebSocket & { labFrom?: string }).labFrom === from) held++;
+      if (held >= (this.opts.maxAttendeeSocketsPerAddress ?? 256)) {
+        this.log(`refused an attendee socket from ${from}: it holds ${held} already`);
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
       this.attendees.handleUpgrade(req, socket, head, (s) => this.attendees.emit('connection', s, req));
       return;
     }
