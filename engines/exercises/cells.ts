@@ -22,16 +22,19 @@ interface RawCell {
   execution_count?: number | null;
 }
 
-/** Where each exercise's cells go: before a cell of the notebook (by id); "do it" cells go before the closing resetLab cell. */
-const placement: Record<string, { askBefore?: string; checkAfter?: string }> = {
-  '02-arg-register': { askBefore: '02-07', checkAfter: '02-07' },
-  '03-which-request-kills': { askBefore: '03-05', checkAfter: '03-11' },
+/**
+ * Where each exercise's cells go: before a cell of the notebook (by id); "do it" cells go before the
+ * closing resetLab cell. A prediction's check goes after the cell that reveals it (its revealedBy).
+ */
+const placement: Record<string, { askBefore?: string }> = {
+  '02-arg-register': { askBefore: '02-07' },
+  '03-which-request-kills': { askBefore: '03-05' },
   '04-hijacked-slot': { askBefore: '04-05' },
-  '04-what-walked-the-stack': { askBefore: '04-05', checkAfter: '04-06' },
-  '05-demo-ret-count': { askBefore: '05-04', checkAfter: '05-04' },
-  '06-classify-ret-count': { askBefore: '06-08', checkAfter: '06-08' },
-  '06-square-calls': { askBefore: '06-06', checkAfter: '06-06' },
-  '07-quiet-damage': { askBefore: '07-02', checkAfter: '07-02' },
+  '04-what-walked-the-stack': { askBefore: '04-05' },
+  '05-demo-ret-count': { askBefore: '05-04' },
+  '06-classify-ret-count': { askBefore: '06-08' },
+  '06-square-calls': { askBefore: '06-06' },
+  '07-quiet-damage': { askBefore: '07-02' },
 };
 
 const lines = (s: string) => s.split(/(?<=\n)/);
@@ -55,7 +58,7 @@ function card(ex: Exercise): RawCell {
   return cell(ex, 'card', 'markdown', `${head}\nThe next cell prints the runtime's words and its stack dump; fill in your answer in the cell after it. \`await lab.hint("${ex.name}")\` helps.`);
 }
 
-/** The cells of one exercise: before `askBefore` (or the closing cell), and the check after `checkAfter`. */
+/** The cells of one exercise: what goes before `askBefore` (or the closing cell), and a prediction's check. */
 function cellsOf(ex: Exercise): { ask: RawCell[]; check?: RawCell } {
   if (ex.kind === 'predict') {
     const ids = ex.choices.map((c) => c.id).join(', ');
@@ -94,7 +97,7 @@ export function withExerciseCells(nb: { cells: RawCell[] }, number: string): { c
     const { ask, check } = cellsOf(ex);
     const place = placement[ex.name] ?? {};
     cells.splice(place.askBefore ? index(place.askBefore) : index(closingId!), 0, ...ask);
-    if (check) cells.splice(index(place.checkAfter!) + 1, 0, check);
+    if (check && ex.kind === 'predict') cells.splice(index(ex.revealedBy) + 1, 0, check);
   }
   // A cell whose source is unchanged keeps what a recording put there.
   return {
