@@ -33,6 +33,8 @@ after(() => {
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** lab_entry, lab_ret, lab_exit, and lab_entry and lab_ret again as uprobe_multi programs (a program is one kind or the other). */
+const PROGRAMS = 5;
 
 /** Everything the probe received: closing drains what the kernel already sent. */
 async function closeAndCollect(probe: Probe): Promise<TraceEvent[]> {
@@ -267,10 +269,10 @@ test('close() and an exception inside a using block leave no program or link beh
   await using srv = await ManagedServer.start({ binary });
   const probe = exe.returnProbes('main.demo', { pid: srv.pid });
   const ids = loadedProgramIds();
-  assert.equal(ids.length, 3);
+  assert.equal(ids.length, PROGRAMS);
   const live = programsAndLinks(ids);
-  assert.equal(live.progs.length, 3);
-  assert.equal(live.links.length, 1 + 1 + 1, 'entry, one RET, the exit tracepoint');
+  assert.equal(live.progs.length, PROGRAMS);
+  assert.equal(live.links.length, 1 + 1 + 1, 'entry, the RET sites, the exit tracepoint');
   probe.close();
   probe.close(); // idempotent
   assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
@@ -282,7 +284,7 @@ test('close() and an exception inside a using block leave no program or link beh
     assert.ok(!p.closed);
     throw new Error('boom');
   }, /boom/);
-  assert.equal(inside.length, 3);
+  assert.equal(inside.length, PROGRAMS);
   assert.equal(openProbes().length, 0);
   assert.deepEqual(await waitGone(inside), { progs: [], links: [] });
   assert.ok(srv.alive);
@@ -298,7 +300,8 @@ test('SIGKILL of a tracing process leaves no program or link behind', async () =
     setInterval(() => {}, 1000);
   `);
   const ids = first as number[];
-  assert.equal(programsAndLinks(ids).links.length, 1 + sitesOf('main.classify') + 1);
+  // uprobe_multi: one link for the entry, one for every RET site, and the exit tracepoint's.
+  assert.equal(programsAndLinks(ids).links.length, 1 + 1 + 1, `classify has ${sitesOf('main.classify')} RET sites`);
   child.kill('SIGKILL');
   await new Promise((r) => child.once('exit', r));
   assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
@@ -317,7 +320,7 @@ test('an idle probe does not keep Node alive, and exiting detaches it', async ()
   const code = child.exitCode ?? (await new Promise((r) => child.once('exit', (c) => r(c))));
   assert.equal(code, 0);
   const ids = first as number[];
-  assert.equal(ids.length, 3);
+  assert.equal(ids.length, PROGRAMS);
   assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
 });
 

@@ -11,6 +11,9 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -55,6 +58,17 @@ Napi::Error bpf_error(Napi::Env env, const std::string &what, int err) {
   return e;
 }
 
+// A link: libbpf's (perf-event uprobes, tracing programs), or the fd of a
+// uprobe_multi link made by the syscall (libbpf 1.1 predates uprobe_multi).
+struct Link {
+  bpf_link *link = nullptr;
+  int fd = -1;
+  void Destroy() {
+    if (link) bpf_link__destroy(link);
+    if (fd >= 0) close(fd);
+  }
+};
+
 // The kernel serialises uprobe unregistration (~100 ms a link on 6.18, the
 // same with 64 threads at once: measured), so one thread per tracer detaches,
 // off the event loop and off libuv's thread pool (which fs and dns share).
@@ -69,7 +83,7 @@ class Detacher {
   }
 
   // The promise resolves on the loop once every link of the batch is gone.
-  void Submit(std::vector<bpf_link *> links, Napi::Promise::Deferred deferred) {
+  void Submit(std::vector<Link> links, Napi::Promise::Deferred deferred) {
     std::lock_guard<std::mutex> hold(lock_);
     uint64_t id = next_++;
     pending_.emplace(id, std::move(deferred));
@@ -96,7 +110,7 @@ class Detacher {
  private:
   struct Batch {
     uint64_t id;
-    std::vector<bpf_link *> links;
+    std::vector<Link> links;
   };
   std::thread thread_;
   std::mutex lock_;
@@ -108,17 +122,40 @@ class Detacher {
   bool stopping_ = false;
   uv_async_t *async_ = nullptr;
 
+  // uprobe_multi links release without the lock perf-event uprobes take, so
+  // their grace periods overlap: many at once cost about one.
+ public:
+  static void DestroyAll(std::vector<Link> &links) {
+    std::vector<Link> perf, multi;
+    for (auto &l : links) (l.fd >= 0 ? multi : perf).push_back(l);
+    std::vector<std::thread> pool;
+    constexpr size_t kThreads = 32;
+    size_t n = std::min(kThreads, multi.size());
+    for (size_t t = 0; t < n; t++) {
+      pool.emplace_back([&multi, t, n] {
+        for (size_t i = t; i < multi.size(); i += n) multi[i].Destroy();
+      });
+    }
+    for (auto &l : perf) l.Destroy();
+    for (auto &th : pool) th.join();
+  }
+
+
+ private:
   void Run() {
     std::unique_lock<std::mutex> hold(lock_);
     for (;;) {
       wake_.wait(hold, [this] { return stopping_ || !work_.empty(); });
       if (work_.empty()) return;
-      Batch b = std::move(work_.front());
-      work_.erase(work_.begin());
+      // Everything queued goes at once: closes that arrive together overlap in the kernel.
+      std::vector<Batch> batches;
+      batches.swap(work_);
       hold.unlock();
-      for (auto *l : b.links) bpf_link__destroy(l);
+      std::vector<Link> all;
+      for (auto &b : batches) all.insert(all.end(), b.links.begin(), b.links.end());
+      DestroyAll(all);
       hold.lock();
-      done_.push_back(b.id);
+      for (auto &b : batches) done_.push_back(b.id);
       uv_async_send(async_);
     }
   }
@@ -153,6 +190,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       InstanceMethod("attachTracing", &Tracer::AttachTracing),
       InstanceMethod("detach", &Tracer::Detach),
       InstanceMethod("detachAsync", &Tracer::DetachAsync),
+      InstanceMethod("attachUprobeMulti", &Tracer::AttachUprobeMulti),
+      InstanceAccessor("uprobeMulti", &Tracer::UprobeMulti, nullptr),
       InstanceMethod("clearDrops", &Tracer::ClearDrops),
       InstanceMethod("drain", &Tracer::Drain),
       InstanceMethod("drops", &Tracer::Drops),
@@ -177,6 +216,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     batch_ref_ = Napi::Persistent(batch);
     try {
       for (uint32_t i = 0; i < paths.Length(); i++) Load(env, paths.Get(i).As<Napi::String>().Utf8Value());
+      // The same uprobe programs once more, as uprobe_multi programs (a program is one or the
+      // other); a kernel without uprobe_multi (before 6.6) keeps the perf-event links.
+      multi_ = true;
+      for (uint32_t i = 0; i < paths.Length() && multi_; i++) multi_ = LoadMulti(paths.Get(i).As<Napi::String>().Utf8Value());
+      libbpf_log.clear();
       int rb_fd = shared_maps_.count("lab_events") ? shared_maps_["lab_events"] : -1;
       if (rb_fd < 0) throw Napi::Error::New(env, "no lab_events ring buffer in the BPF objects");
       rb_ = ring_buffer__new(rb_fd, &Tracer::OnSample, this, nullptr);
@@ -208,7 +252,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
  private:
   std::vector<bpf_object *> objects_;
   std::map<std::string, int> shared_maps_;  // name -> fd of the first object's map
-  std::map<int, bpf_link *> links_;
+  std::map<int, Link> links_;
+  std::vector<bpf_object *> multi_objects_;  // the uprobe programs again, loaded for uprobe_multi links
+  bool multi_ = false;
   int next_link_ = 1;
   ring_buffer *rb_ = nullptr;
   uv_poll_t *poll_ = nullptr;
@@ -249,6 +295,86 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     }
   }
 
+  bool LoadMulti(const std::string &path) {
+    bpf_object *obj = bpf_object__open_file(path.c_str(), nullptr);
+    if (!obj) return false;
+    bool any = false;
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, obj) {
+      bool uprobe = std::string(bpf_program__section_name(prog)).rfind("uprobe", 0) == 0;
+      bpf_program__set_autoload(prog, uprobe);
+      if (uprobe) bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kTraceUprobeMulti));
+      any = any || uprobe;
+    }
+    if (!any) {
+      bpf_object__close(obj);
+      return true;
+    }
+    bpf_map *map;
+    bpf_object__for_each_map(map, obj) {
+      auto it = shared_maps_.find(bpf_map__name(map));
+      if (it != shared_maps_.end() && bpf_map__reuse_fd(map, it->second)) {
+        bpf_object__close(obj);
+        return false;
+      }
+    }
+    if (bpf_object__load(obj)) {
+      bpf_object__close(obj);
+      return false;
+    }
+    multi_objects_.push_back(obj);
+    return true;
+  }
+
+  static constexpr int kTraceUprobeMulti = 48;  // BPF_TRACE_UPROBE_MULTI (Linux 6.6)
+  static constexpr uint32_t kUprobeMultiReturn = 1;  // BPF_F_UPROBE_MULTI_RETURN
+
+  // attachUprobeMulti(program, binary, offsets: number[], cookies: bigint[], pid, retprobe) -> link id:
+  // one link for every site, one unregistration for all of them when it goes.
+  Napi::Value AttachUprobeMulti(const Napi::CallbackInfo &info) {
+    Napi::Env env = info.Env();
+    CheckOpen(env);
+    if (!multi_) throw Napi::Error::New(env, "this kernel has no uprobe_multi links");
+    std::string name = info[0].As<Napi::String>();
+    bpf_program *prog = nullptr;
+    for (auto *obj : multi_objects_) {
+      if ((prog = bpf_object__find_program_by_name(obj, name.c_str()))) break;
+    }
+    if (!prog) throw Napi::Error::New(env, "no uprobe program " + name + " in the loaded objects");
+    std::string binary = info[1].As<Napi::String>();
+    auto offsets = info[2].As<Napi::Array>();
+    auto cookies = info[3].As<Napi::Array>();
+    int pid = info[4].As<Napi::Number>().Int32Value();
+    bool retprobe = info[5].As<Napi::Boolean>();
+    std::vector<uint64_t> offs(offsets.Length()), cks(offsets.Length());
+    bool lossless;
+    for (uint32_t i = 0; i < offsets.Length(); i++) {
+      offs[i] = static_cast<uint64_t>(offsets.Get(i).As<Napi::Number>().Int64Value());
+      cks[i] = cookies.Get(i).As<Napi::BigInt>().Uint64Value(&lossless);
+    }
+    // union bpf_attr's link_create with its uprobe_multi member (linux/bpf.h, 6.6)
+    struct {
+      uint32_t prog_fd, target_fd, attach_type, flags;
+      uint64_t path, offsets, ref_ctr_offsets, cookies;
+      uint32_t cnt, multi_flags, pid;
+      uint8_t rest[64];
+    } attr = {};
+    attr.prog_fd = bpf_program__fd(prog);
+    attr.attach_type = kTraceUprobeMulti;
+    attr.path = reinterpret_cast<uint64_t>(binary.c_str());
+    attr.offsets = reinterpret_cast<uint64_t>(offs.data());
+    attr.cookies = reinterpret_cast<uint64_t>(cks.data());
+    attr.cnt = offs.size();
+    attr.multi_flags = retprobe ? kUprobeMultiReturn : 0;
+    attr.pid = pid > 0 ? pid : 0;
+    int fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof attr);
+    if (fd < 0) {
+      throw bpf_error(env, std::string("cannot attach ") + (retprobe ? "uretprobes" : "uprobes") + " (uprobe_multi) to " + binary + " at " +
+                               std::to_string(offs.size()) + " site(s)", errno);
+    }
+    return Napi::Number::New(env, Remember(Link{nullptr, fd}));
+  }
+
   bpf_program *Program(Napi::Env env, const std::string &name) {
     for (auto *obj : objects_) {
       if (auto *p = bpf_object__find_program_by_name(obj, name.c_str())) return p;
@@ -260,10 +386,11 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (closed_) throw Napi::Error::New(env, "tracer is closed");
   }
 
-  int Remember(bpf_link *link) {
+  int Remember(Link link) {
     links_[next_link_] = link;
     return next_link_++;
   }
+  int Remember(bpf_link *link) { return Remember(Link{link, -1}); }
 
   // attachUprobe(program, binary, offset, funcName|null, pid, retprobe, cookie: bigint) -> link id
   Napi::Value AttachUprobe(const Napi::CallbackInfo &info) {
@@ -300,7 +427,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   Napi::Value Detach(const Napi::CallbackInfo &info) {
     auto it = links_.find(info[0].As<Napi::Number>().Int32Value());
     if (it != links_.end()) {
-      bpf_link__destroy(it->second);
+      it->second.Destroy();
       links_.erase(it);
     }
     return info.Env().Undefined();
@@ -309,7 +436,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   // detachAsync(linkIds) -> Promise: the links stop being ours now, the kernel lets go later.
   Napi::Value DetachAsync(const Napi::CallbackInfo &info) {
     auto ids = info[0].As<Napi::Array>();
-    std::vector<bpf_link *> links;
+    std::vector<Link> links;
     for (uint32_t i = 0; i < ids.Length(); i++) {
       auto it = links_.find(ids.Get(i).As<Napi::Number>().Int32Value());
       if (it == links_.end()) continue;
@@ -443,16 +570,20 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return info.Env().Undefined();
   }
 
+  Napi::Value UprobeMulti(const Napi::CallbackInfo &info) { return Napi::Boolean::New(info.Env(), multi_); }
+
   Napi::Value ProgramIds(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
     auto out = Napi::Array::New(env);
     uint32_t i = 0;
-    for (auto *obj : objects_) {
+    std::vector<bpf_object *> all(objects_);
+    all.insert(all.end(), multi_objects_.begin(), multi_objects_.end());
+    for (auto *obj : all) {
       bpf_program *p;
       bpf_object__for_each_program(p, obj) {
         bpf_prog_info pi = {};
         uint32_t len = sizeof pi;
-        if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &pi, &len) == 0) out.Set(i++, Napi::Number::New(env, pi.id));
+        if (bpf_program__fd(p) >= 0 && bpf_obj_get_info_by_fd(bpf_program__fd(p), &pi, &len) == 0) out.Set(i++, Napi::Number::New(env, pi.id));
       }
     }
     return out;
@@ -469,8 +600,10 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (detacher_) detacher_->Stop();
     delete detacher_;
     detacher_ = nullptr;
-    for (auto &[id, link] : links_) bpf_link__destroy(link);
+    std::vector<Link> left;
+    for (auto &[id, link] : links_) left.push_back(link);
     links_.clear();
+    Detacher::DestroyAll(left);
     if (poll_) {
       uv_poll_stop(poll_);
       uv_close(reinterpret_cast<uv_handle_t *>(poll_), [](uv_handle_t *h) { delete reinterpret_cast<uv_poll_t *>(h); });
@@ -485,6 +618,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     rb_ = nullptr;
     for (auto *obj : objects_) bpf_object__close(obj);
     objects_.clear();
+    for (auto *obj : multi_objects_) bpf_object__close(obj);
+    multi_objects_.clear();
     shared_maps_.clear();
   }
 };

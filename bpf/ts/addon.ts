@@ -16,6 +16,10 @@ export interface NativeTracer {
   /** Returns a link id. `funcName` null: attach at `offset` (a file offset) directly. */
   attachUprobe(program: string, binary: string, offset: number, funcName: string | null, pid: number, retprobe: boolean, cookie: bigint): number;
   attachTracing(program: string): number;
+  /** One uprobe_multi link for every site (file offsets), each with its cookie; pid -1: every process. */
+  attachUprobeMulti(program: string, binary: string, offsets: number[], cookies: bigint[], pid: number, retprobe: boolean): number;
+  /** The kernel takes uprobe_multi links (Linux 6.6+) and the programs were loaded for them. */
+  readonly uprobeMulti: boolean;
   detach(linkId: number): void;
   /** The links are no longer the tracer's at once; the promise settles once the kernel has released them (worker threads). */
   detachAsync(linkIds: number[]): Promise<void>;

@@ -12,7 +12,7 @@
 import { openSync, readSync, closeSync } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
 import { Executable } from './executable.ts';
-import { goBuildId, statIdentity, type FileIdentity } from './file-identity.ts';
+import { checkSameFile, goBuildId, statIdentity, type FileIdentity } from './file-identity.ts';
 import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
@@ -65,7 +65,24 @@ export class TracedExecutable extends Executable {
   /** Where each link of a probe goes, without attaching anything. */
   plan(symbol: string, kind: ProbeKind): ProbePlan {
     if (!this.identity) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path) to attach probes');
-    const f = this.func(symbol);
+    checkSameFile(this.path, this.identity); // before reading its prologue: the bytes must be the ones parsed
+    const copies = probeKinds[kind].returns === 'none' ? this.inlinedCopies(symbol) : [];
+    let f: ReturnType<Executable['func']>;
+    try {
+      f = this.func(symbol);
+    } catch (e) {
+      if (!(e instanceof LabError) || !/inlined it everywhere/.test(e.message)) throw e;
+      if (copies.length === 0 && probeKinds[kind].returns !== 'none') {
+        const n = this.inlinedCopies(symbol).length;
+        throw new LabError(
+          `${e.message.split(' — add //go:noinline')[0]}; returns of inlined code cannot be probed (an inlined copy has no call and no RET)`,
+          n > 0 ? `trace the entries of its ${n} inlined cop${n === 1 ? 'y' : 'ies'} with a uprobe (--mode uprobe), or add //go:noinline and rebuild` : e.fix,
+        );
+      }
+      if (copies.length === 0) throw e;
+      // Inlined everywhere: its entries are the inlined copies' first instructions.
+      return { binary: this.path, identity: this.identity, symbol, kind, entryOffset: -1, functionOffset: -1, retOffsets: [], inlinedCopies: copies, layout: this.goroutineLayout() };
+    }
     const head = this.readFileBytes(f.fileOffset, Math.min(f.size || 64, 64));
     return {
       binary: this.path,
@@ -74,9 +91,19 @@ export class TracedExecutable extends Executable {
       kind,
       entryOffset: f.fileOffset + bodyOffset(head),
       functionOffset: f.fileOffset,
-      retOffsets: probeKinds[kind].returns === 'ret-sites' ? this.retSites(symbol).sites.map((s) => s.fileOffset) : [],
+      ...this.returnSites(symbol, kind),
       typed: typedValuesOf(this, symbol).typed,
+      inlinedCopies: copies.length > 0 ? copies : undefined,
+      layout: this.goroutineLayout(),
     };
+  }
+
+  /** ret mode: every RET, then every tail jump (the call ends there too; its results are the jump target's). */
+  private returnSites(symbol: string, kind: ProbeKind): Pick<ProbePlan, 'retOffsets' | 'tailCalls'> {
+    if (probeKinds[kind].returns !== 'ret-sites') return { retOffsets: [] };
+    const { sites, tailCalls } = this.retSites(symbol);
+    const retOffsets = [...sites, ...tailCalls].map((s) => s.fileOffset);
+    return tailCalls.length ? { retOffsets, tailCalls: [...sites.map(() => undefined), ...tailCalls.map((t) => t.target)] } : { retOffsets };
   }
 
   /** The Go build id from .note.go.buildid, if the binary has one. */

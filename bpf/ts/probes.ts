@@ -12,7 +12,7 @@ import { checkPid, checkRuns } from './process-checks.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
-import { decorate, probeConfig, typedCounts, type TypedValues } from './values-probe.ts';
+import { decorate, probeConfig, typedCounts, type ProbeSites, type TypedValues } from './values-probe.ts';
 
 export interface ProbeOptions {
   /** Trace only this process (default: every process running the binary). */
@@ -63,6 +63,12 @@ export interface ProbePlan {
   retOffsets: number[];
   /** The function's typed values (DWARF); absent: events carry raw registers. */
   typed?: TypedValues;
+  /** ret mode, by RET-site index: the function a tail jump goes to (undefined: a RET). */
+  tailCalls?: (string | undefined)[];
+  /** Where runtime.g keeps the goroutine id and the stack's top (DWARF), for probes without typed values too. */
+  layout?: { goid?: number; stackHi?: number };
+  /** uprobe: the entries of the function's inlined copies (DW_TAG_inlined_subroutine), and the function each sits in. */
+  inlinedCopies?: { caller: string; fileOffset: number }[];
 }
 
 const kindNames: Record<number, TraceEvent['kind']> = {
@@ -147,24 +153,36 @@ class ProbeImpl implements Probe, SessionProbe {
     this.kind = plan.kind;
     this.binary = plan.binary;
     this.identity = plan.identity;
+    this.sites = { inlinedCallers: plan.inlinedCopies?.map((c) => c.caller), tailCalls: plan.tailCalls };
   }
+  private readonly sites: ProbeSites;
 
   static open(plan: ProbePlan, opts: ProbeOptions = {}): ProbeImpl {
     const { nargs, nrets, strSlot, queueLimit, typed } = checkOptions(plan, opts);
     const s = currentSession();
     const probe = new ProbeImpl(s, s.allocateId(), plan, opts.pid, queueLimit, opts.onNotice ?? notice, typed);
     // The goroutine id is read for raw probes too; the rest only for typed ones. Before any link: ids are reused.
-    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.typed?.goidOffset, stackHiOffset: plan.typed?.stackHiOffset }));
+    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.layout?.goid, stackHiOffset: plan.layout?.stackHi }));
     const { mode, returns } = probeKinds[plan.kind];
-    const attach = (program: string, offset: number, retprobe: boolean, retSite: number) =>
-      probe.links.push(s.native.attachUprobe(program, plan.binary, offset, null, opts.pid ?? -1, retprobe, labCookie({ probe: probe.id, retSite, mode, nargs, nrets, strSlot })));
+    /** One uprobe_multi link for a program's sites, or (older kernels, LAB_UPROBE_LINKS=perf) a perf-event link each. */
+    const attach = (program: string, retprobe: boolean, sites: [offset: number, retSite: number][]) => {
+      if (sites.length === 0) return;
+      const cookies = sites.map(([, retSite]) => labCookie({ probe: probe.id, retSite, mode, nargs, nrets, strSlot }));
+      const pid = opts.pid ?? -1;
+      if (s.uprobeMulti) probe.links.push(s.native.attachUprobeMulti(program, plan.binary, sites.map(([o]) => o), cookies, pid, retprobe));
+      else sites.forEach(([offset], i) => probe.links.push(s.native.attachUprobe(program, plan.binary, offset, null, pid, retprobe, cookies[i])));
+    };
     s.add(probe);
     try {
       // RET sites first: a function whose body is one RET (func f(v int) int { return v }) has its
       // entry and RET at one address, and the kernel runs the last-attached program there first.
-      if (returns === 'ret-sites') plan.retOffsets.forEach((off, i) => attach('lab_ret', off, false, i));
-      attach('lab_entry', plan.entryOffset, false, LAB_NO_RET_SITE);
-      if (returns === 'uretprobe') attach('lab_ret', plan.functionOffset, true, LAB_NO_RET_SITE);
+      if (returns === 'ret-sites') attach('lab_ret', false, plan.retOffsets.map((off, i) => [off, i]));
+      attach('lab_entry', false, [
+        ...(plan.entryOffset >= 0 ? [[plan.entryOffset, LAB_NO_RET_SITE] as [number, number]] : []), // -1: inlined everywhere
+        // An inlined copy's entry link carries the copy's index where RET links carry theirs.
+        ...(plan.inlinedCopies ?? []).map((c, i): [number, number] => [c.fileOffset, i]),
+      ]);
+      if (returns === 'uretprobe') attach('lab_ret', true, [[plan.functionOffset, LAB_NO_RET_SITE]]);
       if (opts.pid !== undefined) s.native.watch(opts.pid);
       // The path was resolved once per link: if it changed meanwhile, some links may sit on the new file.
       checkSameFile(plan.binary, plan.identity);
@@ -216,7 +234,7 @@ class ProbeImpl implements Probe, SessionProbe {
     if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
     const entryTid = r.entry_tid(at);
     if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
-    decorate(event, r, at, this.typed);
+    decorate(event, r, at, this.typed, this.sites);
     this.push(event);
   }
 

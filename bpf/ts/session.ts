@@ -45,6 +45,8 @@ export class Session {
   private linger: ReturnType<typeof setTimeout> | undefined;
   private fileCheck: ReturnType<typeof setInterval> | undefined;
   private released = false;
+  /** Links are uprobe_multi links (one per program of a probe), unless the kernel lacks them or LAB_UPROBE_LINKS=perf asks for perf-event links. */
+  readonly uprobeMulti: boolean;
 
   constructor() {
     checkCanTrace();
@@ -55,6 +57,7 @@ export class Session {
     } catch (e) {
       throw translateLibbpfError(e, 'cannot load the lab\'s BPF programs');
     }
+    this.uprobeMulti = this.native.uprobeMulti && process.env.LAB_UPROBE_LINKS !== 'perf';
   }
 
   /** A free probe id (1..65534, the cookie's 16 bits less LAB_NO_RET_SITE's), its old drop count cleared. */

@@ -24,6 +24,10 @@ export type TraceEvent = {
   regs?: { args: bigint[]; ret: bigint[] };
   /** Calls of this function deeper on the goroutine that a panic unwound, found at this return. */
   unwound?: number;
+  /** ret mode: the call left by a tail jump to this function, whose results it returns (not read). */
+  tail_call?: string;
+  /** An entry of an inlined copy of the function: the function whose code holds it (its arguments cannot be read). */
+  inlined_into?: string;
   latency_ns: number | null;
   ret_site?: number;
   /** The thread the paired entry ran on, when it differs from `tid`: the goroutine moved between threads. */
