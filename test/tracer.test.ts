@@ -476,3 +476,26 @@ test('a binary replaced since it was read: attaching is refused (copied over in 
   assert.equal((await srv.get('/?arg=2000')).status, 200);
   assert.ok(srv.alive, 'the process started from the rewritten file runs untouched');
 });
+
+test('closing 500 probes never blocks the event loop for more than 50 ms, and every link goes', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const probes = Array.from({ length: 500 }, (_, i) => exe.probe(i % 2 ? 'ret' : 'uprobe', 'main.demo', { pid: srv.pid }));
+  const ids = loadedProgramIds();
+  assert.equal(programsAndLinks(ids).links.length, 250 * 1 + 250 * 2 + 1, 'the probes are attached');
+  // A 5 ms timer: the longest gap between its ticks is the longest the loop was blocked.
+  let last = performance.now();
+  let worst = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    worst = Math.max(worst, now - last - 5);
+    last = now;
+  }, 5);
+  const started = performance.now();
+  for (const p of probes) p.close();
+  await Promise.all(probes.map((p) => p.detached));
+  const took = performance.now() - started;
+  clearInterval(tick);
+  assert.ok(worst < 50, `the event loop was blocked for ${worst.toFixed(1)} ms at once while 500 probes closed (in ${took.toFixed(0)} ms)`);
+  assert.equal(programsAndLinks(ids).links.length, 1, 'every probe link is gone: only the exit tracepoint\'s is left until the objects unload');
+  assert.ok(srv.alive);
+});
