@@ -133,8 +133,13 @@ export function parse<F extends Record<string, FlagSpec> = Record<string, never>
   return { values: values as Values<F>, positionals };
 }
 
+/** No flag takes a value longer than a path can be, or one with control characters in it. */
+const maxValue = 4096;
+
 function check(name: string, flag: Exclude<FlagSpec, { type: 'bool' }>, text: string, help: string): unknown {
   if (text === '') throw new UsageError(`--${name} is empty`, `give it a value or leave it out (${help})`);
+  if (text.length > maxValue) throw new UsageError(`--${name} is ${text.length} characters long (${shown(text, 40)})`, `at most ${maxValue}`);
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) throw new UsageError(`--${name} ${shown(text)} has control characters`, 'type it without them');
   switch (flag.type) {
     case 'string':
       return flag.multiple ? items(name, text) : text;
