@@ -43,7 +43,7 @@ export default function CrashMatrix() {
             <thead>
               <tr>
                 <th>trigger</th>
-                <th>endpoint → function</th>
+                <th className={styles.endpoint}>endpoint → function</th>
                 {m.probes.map((p) => (
                   <th key={p}>{probeTitle[p] ?? p}</th>
                 ))}
@@ -53,7 +53,7 @@ export default function CrashMatrix() {
               {m.triggers.map((t) => (
                 <tr key={t.id}>
                   <td>{t.title}</td>
-                  <td>
+                  <td className={styles.endpoint}>
                     <code>{t.path}</code> → <code>{t.symbol}</code>
                   </td>
                   {m.probes.map((p) => {
