@@ -30,6 +30,7 @@ export interface ProbeCostResult {
 export const probeConfigs: [TracerName, ProbeKind][] = [
   ['ours', 'uprobe'],
   ['ours', 'ret'],
+  ['typed', 'ret'],
   ['empty', 'uprobe'],
   ['empty', 'ret'],
   ['cilium', 'uprobe'],
@@ -86,7 +87,7 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
           continue;
         }
         add(name, cell);
-        if (tracer === 'ours' || tracer === 'cilium') {
+        if (tracer === 'ours' || tracer === 'typed' || tracer === 'cilium') {
           const d = (result.delivered[name] ??= { events: 0, drops: 0, expected: 0 });
           d.events += attached.events();
           d.drops += attached.drops();

@@ -23,6 +23,10 @@ export interface BenchResults {
   /** Hands-on attendees' path (probe-gate + service) beside a direct attach; absent in results recorded before it existed. */
   probe_service?: ProbeServiceRun[];
   load: TracedLoad[];
+  /** Opening and closing many probes, by link kind; absent in results recorded before it existed. */
+  lifecycle?: LifecycleRun[];
+  /** run-tracer behind a pipe nobody reads; absent in results recorded before it existed. */
+  stalled_pipe?: StalledPipeRun[];
   timings: Timing[];
 }
 

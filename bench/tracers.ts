@@ -8,7 +8,8 @@ import { peerArgs } from '../engines/tracing/cilium.ts';
 import { peerBinary } from '../bpf/cilium/build.ts';
 import { sleep, startChild, type Child } from './child.ts';
 
-export type TracerName = 'ours' | 'cilium' | 'empty' | 'bpftrace';
+/** ours: raw registers (args/rets set); typed: the same programs reading the function's typed values from DWARF. */
+export type TracerName = 'ours' | 'typed' | 'cilium' | 'empty' | 'bpftrace';
 
 export interface Target {
   binary: string;
@@ -42,7 +43,8 @@ export interface AttachOptions {
 export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opts: AttachOptions = {}): Promise<Attached> {
   switch (tracer) {
     case 'ours':
-      return attachOurs(mode, t, opts);
+    case 'typed':
+      return attachOurs(mode, t, opts, tracer === 'typed');
     case 'cilium':
     case 'empty':
       return attachPeer(mode, t, tracer === 'empty', opts);
@@ -51,9 +53,9 @@ export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opt
   }
 }
 
-async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachOptions): Promise<Attached> {
+async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachOptions, typed = false): Promise<Attached> {
   const exe = await openExecutable(t.binary);
-  const o = { pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 };
+  const o = typed ? { pid: t.pid } : { pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 };
   const probe = exe.probe(mode, t.symbol, o);
   let count = 0;
   const kept: TraceEvent[] = [];

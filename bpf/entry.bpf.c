@@ -16,7 +16,7 @@ static __always_inline void emit_entry(struct lab_pending *p, const struct lab_g
 	e->kind = LAB_ENTRY;
 	e->ts_ns = p->ts_ns;
 	e->goroutine = gr->g;
-	e->goid = gr->goid;
+	e->goid = p->goid;
 	e->depth = gr->depth;
 	e->probe_id = probe_id;
 	e->pid = pid;
@@ -27,57 +27,20 @@ static __always_inline void emit_entry(struct lab_pending *p, const struct lab_g
 	lab_submit(e);
 }
 
-/* Push the entry on this goroutine's chain of open frames, after popping the
- * frames that have ended (a panic unwound them). Keyed by goroutine, not
+/* The entry is pushed on this goroutine's chain of open frames, after popping
+ * the frames that have ended (a panic unwound them). Keyed by goroutine, not
  * thread (goroutines move between threads), and by depth from the stack top,
- * not SP (the stack moves when it grows). */
-static __always_inline void remember(struct lab_open_calls *call, const struct lab_goroutine *gr, __u32 probe_id)
-{
-	struct lab_depth_key dk = { .goroutine = gr->key, .probe_id = probe_id };
-	struct lab_open_calls *open = bpf_map_lookup_elem(&lab_depth, &dk);
-	__u32 depth = gr->depth;
-	if (!open) {
-		call->count = 1;
-		call->top = depth;
-		bpf_map_update_elem(&lab_depth, &dk, call, BPF_NOEXIST); /* the goroutine's first call */
-		return;
-	}
-	/* One goroutine runs on one thread at a time: no other CPU races us here. */
-	if (open->count > 0 && open->top >= depth)
-		lab_pop_ended(open, gr, probe_id, depth, 1, call->bottom.ts_ns);
-	if (open->count == 0) {
-		open->bottom = call->bottom; /* nearly every call */
-		open->top = depth;
-		open->count = 1;
-		return;
-	}
-	call->bottom.prev_depth = open->top;
-	struct lab_pending_key pk = { .goroutine = gr->key, .probe_id = probe_id, .depth = depth };
-	bpf_map_update_elem(&lab_pending, &pk, &call->bottom, BPF_ANY);
-	open->top = depth;
-	open->count += 1;
-}
+ * not SP (the stack moves when it grows). Nearly every call finds its
+ * goroutine's element with no frame open and is written into it in place. */
 
-SEC("uprobe")
-int lab_entry(struct pt_regs *ctx)
+/* Reads the entry into p. */
+static __always_inline void read_entry(struct lab_pending *p, struct pt_regs *ctx, __u64 cookie, const struct lab_probe_config *cfg,
+				       const struct lab_goroutine *gr, __u32 tid)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
-	__u32 mode = LAB_COOKIE_MODE(cookie);
-	__u32 probe_id = LAB_COOKIE_PROBE(cookie);
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 pid = id >> 32;
-	__u32 zero = 0;
-	struct lab_open_calls *call = bpf_map_lookup_elem(&lab_scratch_call, &zero);
-	if (!call)
-		return 0;
-	const struct lab_probe_config *cfg = lab_probe_config(probe_id);
-	struct lab_goroutine gr;
-	lab_goroutine(ctx, cfg, ctx->sp, &gr);
-
-	struct lab_pending *p = &call->bottom;
 	p->ts_ns = bpf_ktime_get_ns();
-	p->tid = (__u32)id;
-	p->depth = gr.depth;
+	p->goid = gr->goid;
+	p->tid = tid;
+	p->depth = gr->depth;
 	p->prev_depth = 0;
 	p->nargs = LAB_COOKIE_NARGS(cookie);
 	__s64 regs[LAB_MAX_REGS];
@@ -96,16 +59,63 @@ int lab_entry(struct pt_regs *ctx)
 	p->stack_words = cfg ? cfg->stack_words : 0;
 	if (p->stack_words)
 		lab_read_stack(p->arg_stack, ctx->sp + 8, p->stack_words); /* 0(SP) is the return address */
+}
+
+SEC("uprobe")
+int lab_entry(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 mode = LAB_COOKIE_MODE(cookie);
+	__u32 probe_id = LAB_COOKIE_PROBE(cookie);
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 pid = id >> 32;
+	const struct lab_probe_config *cfg = lab_probe_config(probe_id);
+	struct lab_goroutine gr;
+	lab_goroutine(ctx, cfg, ctx->sp, 1, &gr);
+	__u32 depth = gr.depth;
 
 	if (!bpf_map_lookup_elem(&lab_watched, &pid)) {
 		__u8 yes = 1;
 		bpf_map_update_elem(&lab_watched, &pid, &yes, BPF_ANY);
 	}
 
+	struct lab_depth_key dk = { .goroutine = gr.key, .probe_id = probe_id };
+	struct lab_open_calls *open = 0;
+	if (mode != LAB_MODE_UPROBE) {
+		open = bpf_map_lookup_elem(&lab_depth, &dk);
+		/* One goroutine runs on one thread at a time: no other CPU races us here. */
+		if (open && open->count > 0 && open->top >= depth)
+			lab_pop_ended(open, &gr, probe_id, depth, 1, bpf_ktime_get_ns());
+	}
+	if (open && open->count == 0) {
+		read_entry(&open->bottom, ctx, cookie, cfg, &gr, (__u32)id); /* nearly every call */
+		open->top = depth;
+		open->count = 1;
+		if (mode != LAB_MODE_RET)
+			emit_entry(&open->bottom, &gr, probe_id, pid, LAB_COOKIE_RET_SITE(cookie));
+		return 0;
+	}
+
+	__u32 zero = 0;
+	struct lab_open_calls *call = bpf_map_lookup_elem(&lab_scratch_call, &zero);
+	if (!call)
+		return 0;
+	read_entry(&call->bottom, ctx, cookie, cfg, &gr, (__u32)id);
 	if (mode != LAB_MODE_RET)
-		emit_entry(p, &gr, probe_id, pid, LAB_COOKIE_RET_SITE(cookie));
-	if (mode != LAB_MODE_UPROBE)
-		remember(call, &gr, probe_id);
+		emit_entry(&call->bottom, &gr, probe_id, pid, LAB_COOKIE_RET_SITE(cookie));
+	if (mode == LAB_MODE_UPROBE)
+		return 0;
+	if (!open) {
+		call->count = 1;
+		call->top = depth;
+		bpf_map_update_elem(&lab_depth, &dk, call, BPF_NOEXIST); /* the goroutine's first call */
+		return 0;
+	}
+	call->bottom.prev_depth = open->top;
+	struct lab_pending_key pk = { .goroutine = gr.key, .probe_id = probe_id, .depth = depth };
+	bpf_map_update_elem(&lab_pending, &pk, &call->bottom, BPF_ANY);
+	open->top = depth;
+	open->count += 1;
 	return 0;
 }
 

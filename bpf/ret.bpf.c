@@ -22,7 +22,7 @@ int lab_ret(struct pt_regs *ctx)
 	 * uretprobe fires after the RET popped it. */
 	__u64 sp = mode == LAB_MODE_RET ? ctx->sp : ctx->sp - 8;
 	struct lab_goroutine gr;
-	lab_goroutine(ctx, cfg, sp, &gr);
+	lab_goroutine(ctx, cfg, sp, 0, &gr);
 
 	struct lab_depth_key dk = { .goroutine = gr.key, .probe_id = probe_id };
 	struct lab_open_calls *open = bpf_map_lookup_elem(&lab_depth, &dk);
@@ -41,12 +41,17 @@ int lab_ret(struct pt_regs *ctx)
 	struct lab_event *e = lab_scratch_event();
 	if (!e)
 		return 0;
-	__builtin_memset(e, 0, sizeof(*e));
+	/* Every field a reader looks at is set below (no memset of the whole event): arrays are read
+	 * only as far as nargs, nrets, stack_words and the string lengths say. */
 	e->kind = mode == LAB_MODE_RET ? LAB_CALL : LAB_RETURN;
 	e->ts_ns = now;
 	e->goroutine = gr.g;
-	e->goid = gr.goid;
 	e->depth = gr.depth;
+	e->exit_code = 0;
+	e->signal = 0;
+	e->has_ret_str = 0;
+	e->ret_str_len = 0;
+	e->stack_words = 0;
 	e->unwound = unwound;
 	e->probe_id = probe_id;
 	e->pid = id >> 32;
@@ -73,10 +78,19 @@ int lab_ret(struct pt_regs *ctx)
 		e->has_latency = 1;
 		e->latency_ns = now - entry->ts_ns;
 		e->entry_tid = entry->tid;
+		e->goid = entry->goid;
 		prev = entry->prev_depth;
 		lab_copy_entry(e, entry);
+	} else {
+		/* the call began before the probe was attached, or its entry was lost */
+		e->has_latency = 0;
+		e->latency_ns = 0;
+		e->entry_tid = 0;
+		e->goid = lab_goid(cfg, gr.g);
+		e->nargs = 0;
+		e->has_str = 0;
+		e->str_len = 0;
 	}
-	/* (no entry: the call began before the probe was attached, or its entry was lost) */
 	lab_submit(e);
 
 	if (entry && open) {
