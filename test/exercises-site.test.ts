@@ -108,7 +108,7 @@ test('explain the evidence on the recorded crash dump; a "do it" card says what 
   await ctx.close();
 });
 
-test('live: a "do it" cell edited to the solution and run is checked on the kernel, and the card keeps the pass', async () => {
+test('live: a prediction locked in runs the notebook down to its truth; a "do it" cell edited to the solution and run is checked on the kernel, and the card keeps the pass', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lab-exercises-site-'));
   process.env.LAB_EXERCISES_FILE = join(dir, 'exercises.json'); // the notebook kernel inherits it
   await using jupyter = await startJupyter();
@@ -135,7 +135,15 @@ test('live: a "do it" cell edited to the solution and run is checked on the kern
       const out = page.locator(`[data-cell="${k}"] [data-output="live"]`);
       return (await out.count()) > 0 ? out.first().textContent() : '';
     };
-    await run(helpers);
+    // Predict, then run: the answer is locked in, Run it runs the notebook down to the cell that shows the truth.
+    const predict = page.locator('[data-exercise="05-demo-ret-count"]');
+    await predict.getByLabel('1) 1').check();
+    await predict.getByTestId('exercise-lock-in').click();
+    assert.equal(await predict.getByTestId('exercise-verdict').getAttribute('data-pass'), 'true');
+    const reveal = code.findIndex((c) => c.exercise?.name === '05-demo-ret-count' && c.exercise.part === 'check');
+    await predict.getByTestId('exercise-run-reveal').click();
+    await page.waitForFunction((x) => document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') === 'ok', reveal, { timeout: 120_000 });
+    assert.match((await page.locator(`[data-cell="${reveal}"] [data-output="live"]`).textContent()) ?? '', /ret/i, 'the RET table ran live');
     const editor = page.locator(`[data-cell="${n}"] .cm-content`);
     await editor.click();
     await page.keyboard.press('Control+A');
@@ -151,7 +159,7 @@ test('live: a "do it" cell edited to the solution and run is checked on the kern
     await page.screenshot({ path: join(screenshots, 'exercise-live-check.png'), fullPage: false });
     await page.reload({ waitUntil: 'networkidle' });
     await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"][data-pass="true"]').waitFor();
-    assert.match((await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-progress"]').textContent()) ?? '', /^1 of 3/);
+    assert.match((await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-progress"]').textContent()) ?? '', /^2 of 3/, 'the prediction and the task');
     const saved = JSON.parse(readFileSync(process.env.LAB_EXERCISES_FILE!, 'utf8'));
     assert.equal(saved['05-survive-growth'].result.pass, true, 'the kernel kept the pass for ./lab exercises too');
     assert.deepEqual(errors, []);

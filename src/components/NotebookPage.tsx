@@ -163,7 +163,12 @@ export default function NotebookPage({ notebook: nb }: Props) {
         {nb.cells.map((cell, i) => {
           const role = cell.exercise && exerciseCellRole(cell.exercise);
           if (role === 'folded' && cell.kind === 'code') return <FoldedCell key={i} cell={cell} />;
-          if (role === 'card') return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)} />;
+          if (role === 'card') {
+            // A prediction's check cell follows the cell that shows the truth: Run it runs the notebook up to that cell.
+            const check = nb.cells.findIndex((c) => c.exercise?.name === cell.exercise!.name && c.exercise.part === 'check');
+            const runReveal = ready && check > 0 && !live.busy ? () => live.runCells(upTo(check - 1)) : undefined;
+            return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} runReveal={runReveal} outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)} />;
+          }
           if (cell.kind === 'markdown') return <Markdown key={i} cell={cell} />;
           const n = numberOf(i);
           const run = live.runs[i];

@@ -96,7 +96,7 @@ function Verdict({ state }: { state: CardState }) {
   );
 }
 
-function Predict({ ex, state, update }: { ex: Prediction; state: CardState; update: (s: CardState) => void }) {
+function Predict({ ex, state, update, runReveal }: { ex: Prediction; state: CardState; update: (s: CardState) => void; runReveal?: () => void }) {
   const [choice, setChoice] = useState<string | null>(null);
   const locked = state.answer;
   const right = ex.choices.find((c) => c.id === ex.answer)!;
@@ -131,7 +131,17 @@ function Predict({ ex, state, update }: { ex: Prediction; state: CardState; upda
         </button>
       ) : (
         <p className={styles.note}>
-          Locked in: <b>{locked}</b>. The recorded run below shows what happened.
+          Locked in: <b>{locked}</b>.{' '}
+          {runReveal ? (
+            <>
+              Now run it on the notebook kernel: the cells down to the one that shows the truth run live.{' '}
+              <button type="button" className="button button--sm button--primary" onClick={runReveal} data-testid="exercise-run-reveal">
+                ▶ Run it
+              </button>
+            </>
+          ) : (
+            'The recorded run below shows what happened.'
+          )}
         </p>
       )}
       <Verdict state={state} />
@@ -197,7 +207,8 @@ function Explain({ ex, state, outputsOf, update }: { ex: Extract<Exercise, { kin
   );
 }
 
-export default function ExerciseCard({ name, notebook, live, outputsOf }: { name: string; notebook: string; live: boolean; outputsOf: OutputsOf }) {
+/** runReveal: runs the notebook down to the cell that shows a prediction's truth (live pages only). */
+export default function ExerciseCard({ name, notebook, live, outputsOf, runReveal }: { name: string; notebook: string; live: boolean; outputsOf: OutputsOf; runReveal?: () => void }) {
   const ex = exercise(name);
   const { progress, update, reset } = useProgress(notebook);
   if (!ex) return <div className="alert alert--warning">Unknown exercise {name}</div>;
@@ -211,7 +222,7 @@ export default function ExerciseCard({ name, notebook, live, outputsOf }: { name
         <Progress notebook={notebook} progress={progress} reset={reset} />
       </div>
       <p dangerouslySetInnerHTML={{ __html: inlineHtml(ex.prompt) }} />
-      {ex.kind === 'predict' && <Predict ex={ex} state={state} update={set} />}
+      {ex.kind === 'predict' && <Predict ex={ex} state={state} update={set} runReveal={runReveal} />}
       {ex.kind === 'do' && <DoIt ex={ex} state={state} live={live} outputsOf={outputsOf} update={set} />}
       {ex.kind === 'explain' && <Explain ex={ex} state={state} outputsOf={outputsOf} update={set} />}
       {!(ex.kind === 'predict' && state.answer !== undefined) && <Hints ex={ex} shown={state.hints ?? 0} show={(n) => set({ hints: n })} />}
