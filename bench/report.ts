@@ -3,6 +3,7 @@ import type { RingbufRun } from './ringbuf.ts';
 import type { LatencyRun, RssRun, TracedLoad } from './server-load.ts';
 import type { Timing } from './external.ts';
 import type { ProbeServiceRun } from './probe-service.ts';
+import type { LifecycleRun, StalledPipeRun } from './lifecycle.ts';
 
 export interface BenchResults {
   date: string;
@@ -139,6 +140,25 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const acc = (x: typeof o) => `${x.calls}+${x.drops} of ${x.requests} ${x.accounted ? '✓' : '✗'}`;
     rows.push({ benchmark: 'server under load, ret mode: calls + drops = requests (vs cilium peer)', ours: acc(o), reference: ci ? acc(ci) : 'not measured', ratio: null, target: 'exact', meets: yes(o.accounted) });
     rows.push({ benchmark: 'server under load: traced req/s (vs cilium peer traced)', ours: `${o.req_per_s.toFixed(0)} req/s (untraced ${o.untraced_req_per_s.toFixed(0)})`, reference: ci ? `${ci.req_per_s.toFixed(0)} req/s` : 'not measured', ratio: ratio(o.req_per_s, ci?.req_per_s), target: '—', meets: '—' });
+  }
+  const life = (l: LifecycleRun['links']) => r.lifecycle?.find((x) => x.links === l);
+  const multi = life('uprobe_multi');
+  const perf = life('perf-event');
+  if (multi) {
+    const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
+    rows.push({ benchmark: `close ${multi.probes} probes until the kernel released every link: uprobe_multi (vs perf-event links)`, ours: s(multi.close_ms), reference: perf ? s(perf.close_ms) : 'not measured', ratio: ratio(multi.close_ms, perf?.close_ms), target: '—', meets: '—' });
+    rows.push({ benchmark: `open ${multi.probes} probes (vs perf-event links)`, ours: s(multi.open_ms), reference: perf ? s(perf.open_ms) : 'not measured', ratio: ratio(multi.open_ms, perf?.open_ms), target: '—', meets: '—' });
+    rows.push({ benchmark: `${multi.cycles} open/close cycles of a uprobe, objects loaded once (vs perf-event links)`, ours: s(multi.cycles_ms), reference: perf ? s(perf.cycles_ms) : 'not measured', ratio: ratio(multi.cycles_ms, perf?.cycles_ms), target: '—', meets: '—' });
+    const worst = Math.max(multi.worst_stall_ms, perf?.worst_stall_ms ?? 0);
+    rows.push({ benchmark: `longest event-loop stall while ${multi.probes} probes close (either link kind)`, ours: ms(worst), reference: '—', ratio: null, target: '< 50 ms', meets: yes(worst < 50) });
+  }
+  const pipe: StalledPipeRun | undefined = r.stalled_pipe?.[0];
+  if (pipe) {
+    rows.push({
+      benchmark: `run-tracer --json RSS behind a stalled pipe over ${pipe.seconds} s of load (calls = delivered + counted drops)`,
+      ours: `${mb(pipe.growth_mb)} (${mb(pipe.rss_start_mb)} → ${mb(pipe.rss_end_mb)}; ${pipe.delivered}+${pipe.dropped} of ${pipe.calls} ${pipe.accounted ? '✓' : '✗'})`,
+      reference: '—', ratio: null, target: '< 50 MB, exact', meets: yes(pipe.growth_mb < 50 && pipe.accounted),
+    });
   }
   const svc = (t: string) => r.probe_service?.find((x) => x.transport === t);
   const viaService = svc('probe service');

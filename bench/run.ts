@@ -11,9 +11,10 @@ import { notebookSuiteTime, siteBuildTimes, type Timing } from './external.ts';
 import { coldStartTime, warmStartTime } from './start-time.ts';
 import { summarize, type BenchResults } from './report.ts';
 import { probeServiceCost } from './probe-service.ts';
+import { probeLifecycle, stalledPipeRss } from './lifecycle.ts';
 export type { BenchResults };
 
-export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'service', 'site', 'notebooks', 'start'] as const;
+export const benchmarkNames = ['ringbuf', 'probes', 'latency', 'rss', 'load', 'lifecycle', 'service', 'site', 'notebooks', 'start'] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
 
 export interface Sizes {
@@ -27,15 +28,20 @@ export interface Sizes {
   rssWarmupSeconds: number;
   loadRequests: number;
   loadConcurrency: number;
+  lifecycleProbes: number;
+  lifecycleCycles: number;
+  stalledPipeSeconds: number;
 }
 
 export const fullSizes: Sizes = {
   ringbufEvents: 500_000, ringbufReps: 3, loopCalls: 20_000, loopReps: 3, loopRounds: 3,
   latencyRequests: 200, rssSeconds: 60, rssWarmupSeconds: 10, loadRequests: 5000, loadConcurrency: 16,
+  lifecycleProbes: 500, lifecycleCycles: 500, stalledPipeSeconds: 45,
 };
 export const quickSizes: Sizes = {
   ringbufEvents: 100_000, ringbufReps: 1, loopCalls: 5_000, loopReps: 2, loopRounds: 1,
   latencyRequests: 40, rssSeconds: 5, rssWarmupSeconds: 2, loadRequests: 1000, loadConcurrency: 8,
+  lifecycleProbes: 50, lifecycleCycles: 50, stalledPipeSeconds: 5,
 };
 
 /** bench/results.json: provenance as top-level scalars, every table as an array of rows (the site renders both). */
@@ -91,6 +97,12 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       if (wanted('load')) results.load.push(await step(`server under load, ret mode (${tracer})`, () => tracedLoad(tracer, { requests: sizes.loadRequests, concurrency: sizes.loadConcurrency, maxMs: 120000 })));
       if (wanted('rss')) results.rss.push(await step(`tracer RSS over a ${sizes.rssSeconds} s burst after ${sizes.rssWarmupSeconds} s of warm-up (${tracer})`, () => tracerRss(tracer, sizes.rssSeconds, sizes.rssWarmupSeconds)));
     }
+    if (wanted('lifecycle')) {
+      results.lifecycle = await step(`open and close ${sizes.lifecycleProbes} probes, ${sizes.lifecycleCycles} open/close cycles (uprobe_multi vs perf-event links)`, () =>
+        probeLifecycle({ probes: sizes.lifecycleProbes, cycles: sizes.lifecycleCycles }),
+      );
+      results.stalled_pipe = [await step(`run-tracer RSS behind a stalled pipe, ${sizes.stalledPipeSeconds} s of load`, () => stalledPipeRss(sizes.stalledPipeSeconds))];
+    }
     if (wanted('service')) results.probe_service = await step('the probe service vs attaching directly (ret mode, Go loop)', () => probeServiceCost({ calls: sizes.loopCalls, reps: sizes.loopReps }));
     if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));
     if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));
@@ -100,7 +112,7 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       if (!opts.quick || opts.only?.includes('start')) results.timings.push(await step('workshop room cold start (fresh clone, empty caches)', coldStartTime));
     }
   } finally {
-    closeAllProbes();
+    await closeAllProbes();
   }
   results.summary = summarize(results);
   return results;
