@@ -499,3 +499,17 @@ test('closing 500 probes never blocks the event loop for more than 50 ms, and ev
   assert.equal(programsAndLinks(ids).links.length, 1, 'every probe link is gone: only the exit tracepoint\'s is left until the objects unload');
   assert.ok(srv.alive);
 });
+
+test('the cookie packer, the enums and the LAB_* constants are generated from bpf/events.h for TypeScript and Go, and round-trip', async () => {
+  const { generateConstants, readHeader, generateTs } = await import('../bpf/codegen/gen-constants.ts');
+  const { ts, go } = generateConstants();
+  assert.equal(readFileSync(at('bpf/ts/constants.gen.ts'), 'utf8'), ts, 'constants.gen.ts is up to date (./lab build)');
+  assert.equal(readFileSync(at('bpf/cilium/constants.gen.go'), 'utf8'), go, 'constants.gen.go is up to date (./lab build)');
+  const { labCookie, readCookie } = await import('../bpf/ts/constants.gen.ts');
+  const fields = { probe: 65534, retSite: 0xffff, mode: 3, nargs: 9, nrets: 2, strSlot: -1 };
+  assert.deepEqual(readCookie(labCookie(fields)), fields);
+  assert.equal(labCookie({ ...fields, strSlot: 7 }) >> 56n, 8n, 'STR_SLOT is stored as slot + 1');
+  // A field moved in the header's table moves in the generated packer: nothing else to edit.
+  const moved = readFileSync(at('bpf/events.h'), 'utf8').replace('X(NRETS, 48, 8, 0)', 'X(NRETS, 48, 4, 0)');
+  assert.match(generateTs(readHeader(moved)), /BigInt\(\(f\.nrets\) & 0xf\) << 48n/);
+});
