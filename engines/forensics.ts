@@ -334,7 +334,7 @@ export function classifyDeath(ev: DeathEvidence): Death {
       kind: trampoline ? 'uretprobe-return-pc' : 'runtime-throw',
       probeCrash: trampoline,
       summary: trampoline
-        ? `the Go runtime threw "${crashSignature(f)}": ${f.hijackedPc} is the uretprobe trampoline ([uprobes] page), which Go's stack unwinder cannot follow${f.during ? ` (during ${f.during})` : ''}`
+        ? `the Go runtime threw "${crashSignature(f)}": ${f.hijackedPc} is the uretprobe trampoline ([uprobes] page), which Go's stack unwinder cannot follow${f.during ? ` — while ${f.during}` : ''}`
         : `the Go runtime threw "${crashSignature(f)}" — the return pc is not in the [uprobes] page, so not the uretprobe's trampoline`,
       forensics: f,
     };
