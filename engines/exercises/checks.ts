@@ -310,8 +310,9 @@ async function judgeKnown(ex: Exercise, submission: Submission, attempt?: Attemp
       const truth = await truths[ex.name](sandbox);
       if (truth.choice === undefined) return fail(`none of the choices matches this machine: ${truth.seen}`);
       const right = ex.choices.find((c) => c.id === truth.choice)!;
-      if (submission.answer === truth.choice) return pass(`right: ${right.id}) ${right.text} — ${truth.seen}`);
-      return fail(`you said ${submission.answer}; this machine shows ${right.id}) ${right.text} — ${truth.seen}`);
+      const text = right.text.replace(/`/g, ''); // a terminal line, not markdown
+      if (submission.answer === truth.choice) return pass(`right: ${right.id}) ${text} — ${truth.seen}`);
+      return fail(`you said ${submission.answer}; this machine shows ${right.id}) ${text} — ${truth.seen}`);
     } finally {
       await sandbox.close();
     }
