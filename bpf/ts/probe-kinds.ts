@@ -16,6 +16,8 @@ export interface ProbeKindInfo {
   eventsPerCall: number;
   /** It hijacks return addresses, so Go programs whose stacks move crash under it. */
   crashesGo: boolean;
+  /** A few words, for lists: "safe returns". */
+  summary: string;
   description: string;
 }
 
@@ -26,6 +28,7 @@ export const probeKinds = {
     returns: 'none',
     eventsPerCall: 1,
     crashesGo: false,
+    summary: 'entries',
     description: 'entries: one event per call, with its arguments',
   },
   uretprobe: {
@@ -34,6 +37,7 @@ export const probeKinds = {
     returns: 'uretprobe',
     eventsPerCall: 2,
     crashesGo: true,
+    summary: 'returns; crashes Go',
     description: 'entries and returns through the kernel\'s uretprobe (crashes Go)',
   },
   ret: {
@@ -42,6 +46,7 @@ export const probeKinds = {
     returns: 'ret-sites',
     eventsPerCall: 1,
     crashesGo: false,
+    summary: 'safe returns',
     description: 'safe returns: a uprobe on every RET, one call event with arguments, results and latency',
   },
 } as const satisfies Record<string, ProbeKindInfo>;

@@ -20,7 +20,7 @@ const DROP_REPORT_MS = 5000;
 
 export const runTracerCommand: Command = {
   name: 'run-tracer',
-  summary: `trace a Go function live: ${modes.map((m) => `${m} (${probeKinds[m].description.split(':')[0]})`).join(', ')}`,
+  summary: `trace a Go function live: ${modes.map((m) => `${m} (${probeKinds[m].summary})`).join(', ')}`,
   usage:
     `./lab run-tracer [--mode ${modes.join('|')}] [--symbol main.demo] [--binary server/server] [--pid N] [--json]\n` +
     '                 [--args N] [--rets N] [--string-arg SLOT] [--queue N] [--engine addon|cilium]\n' +
@@ -28,7 +28,7 @@ export const runTracerCommand: Command = {
     modes.map((m) => `  --mode ${m}: ${probeKinds[m].description}\n`).join('') +
     `  --queue N: events held for a slow reader (stdout not drained) before they are dropped (default ${DEFAULT_QUEUE_LIMIT})\n` +
     '  lost events are never silent: a line every 5 s while they happen, a summary at the end (--json: {"kind":"drops",…} records)\n' +
-    `  exit status: 0 all events delivered, 1 error, ${EXIT_EVENTS_LOST} events were lost (the kernel's ring buffer or the queue was full)`,
+    `  exit status: 0 all events delivered, 1 error, 2 usage error, ${EXIT_EVENTS_LOST} events were lost (the kernel's ring buffer or the queue was full)`,
   async run(argv) {
     const { values } = parse('run-tracer', argv, {
       flags: {
