@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startJupyter, type RunningJupyter } from '../engines/services/jupyter.ts';
 import { notebooksDir } from '../engines/notebook/io.ts';
 import { executeNotebook } from '../engines/notebook/run.ts';
-import { exercise, exercises, attemptSignature, type Task } from '../engines/exercises/index.ts';
+import { exercise, exercises, attemptSignature, type Evidence, type Task } from '../engines/exercises/index.ts';
 import { at } from '../core/paths.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-exercises-kernel-'));
@@ -51,6 +51,19 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
       code('await lab.hint("05-survive-panic");\nawait lab.hint("05-survive-panic");'),
       code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n  return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });\n});`),
       code('await lab.exercise("05-survive-growth");'),
+      // Explain the evidence on a live crash in this kernel, with the catalog's solution.
+      code([
+        'const server = await lab.startServer("explain-server");',
+        'const exe = await lab.traced(server);',
+        'await lab.attach("explain-uretprobe", () => exe.uretprobe("main.demo", { pid: server.pid }));',
+        'await server.get("/?arg=3");',
+        'const maps = server.maps();',
+        'await server.get("/?arg=2000");',
+        'const exit = await server.crashed();',
+        `await lab.explain("04-hijacked-slot", ${(exercise('04-hijacked-slot') as Evidence).solution}, { stderr: exit.stderr, maps: maps });`,
+        'await lab.explain("04-hijacked-slot", { slot: lab.parseCrash(exit.stderr, maps).slot.address, frame: "main.growStack" }, { stderr: exit.stderr, maps: maps });',
+        'await lab.resetLab();',
+      ].join('\n')),
       // The kernel's own view (fdinfo) of the links this kernel process still holds, its exit tracepoint aside.
       code([
         'const fs = require("fs");',
@@ -80,14 +93,18 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
     assert.match(out[6], /hint 1\/3: .*\nhint 2\/3: /);
     assert.match(out[7], /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
     assert.match(out[8], /data-exercise="05-survive-growth"|Trace returns and survive/);
-    assert.match(out[9], /uprobe links held: 0/, 'the kernel holds no uprobe link after the checks');
-    assert.match(out[9], /check servers running: 0/, 'the kernel left no check server running (its children, from the process table)');
+    assert.match(out[9], /✓ pass · 04-hijacked-slot: 0x[0-9a-f]+ held 0x7fffffffe000, main\.demo's return address — 0x7fffffffe000 lies in \[uprobes\]/);
+    assert.match(out[9], /✗ not yet · 04-hijacked-slot: the slot is right, but it held the return address of main\.demo, not "main\.growStack"/);
+    assert.match(out[10], /uprobe links held: 0/, 'the kernel holds no uprobe link after the checks');
+    assert.match(out[10], /check servers running: 0/, 'the kernel left no check server running (its children, from the process table)');
   } finally {
     rmSync(path, { force: true });
   }
   const saved = JSON.parse(readFileSync(progress, 'utf8'));
   assert.match(saved['05-survive-growth'].attempt, /returnProbes\("main\.demo"/, 'the kernel saved the attempt as source');
   assert.equal(saved['06-which-ret'], undefined, 'running the unchanged starter is not an attempt');
+  assert.equal(saved['04-hijacked-slot'].result.pass, false, 'the last explain (the wrong frame) is what is kept');
+  assert.match(saved['04-hijacked-slot'].evidence.stderr, /unexpected return pc/, 'with the crash it points into');
   assert.match(saved['05-survive-panic'].attempt, /returnProbes\("main\.panicThrough"/, 'the edited attempt is kept, the unchanged starter was not');
 
   const solved = lab('--check', '05-survive-growth');
@@ -96,6 +113,9 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
   const failed = lab('--check', '05-survive-panic');
   assert.equal(failed.code, 1, failed.out);
   assert.match(failed.out, /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
+  const evidence = lab('--check', '04-hijacked-slot');
+  assert.equal(evidence.code, 1, evidence.out);
+  assert.match(evidence.out, /the slot is right, but it held the return address of main\.demo, not "main\.growStack"/, 'the CLI re-reads the saved crash with the forensics');
   const table = lab();
   assert.match(table.out, /^05\s+05-survive-growth\s+do\s+pass\b/m);
   assert.match(table.out, /^05\s+05-survive-panic\s+do\s+fail\b/m);
