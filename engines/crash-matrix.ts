@@ -37,6 +37,16 @@ export interface Cell {
   wrong?: string;
   events: number;
   body: string;
+  /**
+   * When the cell was run more than once (--repeat N): how many runs it had and how often each
+   * outcome happened; the fields above describe the first run with the most frequent outcome.
+   */
+  runs?: number;
+  outcomes?: Partial<Record<Outcome, number>>;
+  /** Share of the runs that crashed (0 … 1), for repeated cells. */
+  rate?: number;
+  /** How often each kind of crash happened, when the runs crashed in more than one way. */
+  crashKinds?: Record<string, number>;
 }
 
 export interface CrashMatrix {
@@ -104,6 +114,8 @@ export interface MatrixOptions {
   /** Trigger ids to run; default every trigger the server lists. */
   triggers?: readonly string[];
   probes?: readonly ProbeKind[];
+  /** Runs of each cell, each on a fresh server; above 1 the cell records how often each outcome happened. */
+  repeat?: number;
   onCell?: (cell: Cell) => void;
 }
 
@@ -131,6 +143,8 @@ const comparable = (t: Trigger, body: string) => (t.varies ? body.replace(new Re
 export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMatrix> {
   const toolchains = opts.toolchains ?? (await availableToolchains());
   const probes = opts.probes ?? probeKinds;
+  const repeat = opts.repeat ?? 1;
+  if (!Number.isInteger(repeat) || repeat < 1) throw new LabError(`repeat ${repeat} is not a whole number of runs`, 'repeat each cell 1 or more times');
   const cells: Cell[] = [];
   let chosen: Trigger[] = [];
   for (const tc of toolchains) {
@@ -138,31 +152,14 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
     chosen = chooseTriggers(binary, opts.triggers);
     const baselines = new Map<string, Run>();
     for (const { trigger, probe: kind } of matrixCells(binary, { triggers: opts.triggers, probes })) {
-      const normalize = (body: string) => comparable(trigger, body);
       let baseline = baselines.get(trigger.id);
       if (!baseline) baselines.set(trigger.id, (baseline = await runOnce(binary, trigger, 'none')));
-      const run = kind === 'none' ? baseline : await runOnce(binary, trigger, kind);
-      const cell: Cell = {
-        go: tc.version,
-        trigger: trigger.id,
-        probe: kind,
-        outcome: 'survive',
-        status: run.status,
-        events: run.events,
-        body: run.body.slice(0, 2000),
-      };
-      if (run.crashed) {
-        const f = parseCrash(run.stderr);
-        cell.outcome = 'crash';
-        cell.crashKind = f?.kind;
-        // Classified from what happened: a runtime throw or signal at the trampoline, or an exit of its own.
-        const death = classifyDeath({ code: run.exit?.code, signal: run.exit?.signal, stderr: run.stderr });
-        cell.probeCrash = death.probeCrash;
-        cell.signature = f ? crashSignature(f) : death.summary;
-      } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
-        cell.outcome = 'survive-but-wrong';
-        cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));
+      const runs: Cell[] = [];
+      for (let i = 0; i < repeat; i++) {
+        const run = kind === 'none' && i === 0 ? baseline : await runOnce(binary, trigger, kind);
+        runs.push(classify(tc.version, trigger, kind, run, baseline));
       }
+      const cell = repeat > 1 ? summarize(runs) : runs[0];
       cells.push(cell);
       opts.onCell?.(cell);
     }
@@ -178,6 +175,53 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
   };
 }
 
+/** One run of a cell, classified against the unprobed run of the same binary. */
+function classify(go: string, trigger: Trigger, kind: ProbeKind, run: Run, baseline: Run): Cell {
+  const normalize = (body: string) => comparable(trigger, body);
+  const cell: Cell = {
+    go,
+    trigger: trigger.id,
+    probe: kind,
+    outcome: 'survive',
+    status: run.status,
+    events: run.events,
+    body: run.body.slice(0, 2000),
+  };
+  if (run.crashed) {
+    const f = parseCrash(run.stderr);
+    cell.outcome = 'crash';
+    cell.crashKind = f?.kind;
+    // Classified from what happened: a runtime throw or signal at the trampoline, or an exit of its own.
+    const death = classifyDeath({ code: run.exit?.code, signal: run.exit?.signal, stderr: run.stderr });
+    cell.probeCrash = death.probeCrash;
+    cell.signature = f ? crashSignature(f) : death.summary;
+  } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
+    cell.outcome = 'survive-but-wrong';
+    cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));
+  }
+  return cell;
+}
+
+/**
+ * Several runs of one cell as one record: the most frequent outcome (a tie goes to the crash, the
+ * outcome a reader must not miss) with its first run's details, and how often each outcome happened.
+ */
+function summarize(runs: Cell[]): Cell {
+  const outcomes: Partial<Record<Outcome, number>> = {};
+  for (const r of runs) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+  const severity: Outcome[] = ['crash', 'survive-but-wrong', 'survive'];
+  const most = severity.reduce((best, o) => ((outcomes[o] ?? 0) > (outcomes[best] ?? 0) ? o : best));
+  const first = runs.find((r) => r.outcome === most)!;
+  const cell: Cell = { ...first, runs: runs.length, outcomes, rate: (outcomes.crash ?? 0) / runs.length };
+  const kinds: Record<string, number> = {};
+  for (const r of runs) if (r.outcome === 'crash') kinds[r.crashKind ?? 'unknown'] = (kinds[r.crashKind ?? 'unknown'] ?? 0) + 1;
+  if (Object.keys(kinds).length > 1) cell.crashKinds = kinds;
+  return cell;
+}
+
+/** "3/5" for a repeated cell: crashed runs of all runs. */
+const crashedRuns = (c: Cell) => (c.runs ? ` ${c.outcomes?.crash ?? 0}/${c.runs}` : '');
+
 const mark: Record<Outcome, string> = { survive: '✓ survive', crash: '✗ CRASH', 'survive-but-wrong': '⚠ WRONG' };
 
 /** The matrix as text tables, one per toolchain. */
@@ -190,7 +234,7 @@ export function renderMatrixText(m: CrashMatrix): string {
     for (const t of m.triggers) {
       const row = m.probes.map((p) => {
         const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-        return (c ? mark[c.outcome] : '-').padEnd(12);
+        return (c ? mark[c.outcome] + crashedRuns(c) : '-').padEnd(12);
       });
       out.push(`${t.title.padEnd(w)}  ${row.join(' ')}`);
     }
@@ -218,7 +262,7 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
   for (const t of m.triggers) {
     const cells = cols.map(({ go, p }) => {
       const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-      return c ? emoji[c.outcome] : '–';
+      return c ? emoji[c.outcome] + (c.runs ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '') : '–';
     });
     out.push(`| ${t.title} (\`${t.path}\`) | ${cells.join(' | ')} |`);
   }

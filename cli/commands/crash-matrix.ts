@@ -40,8 +40,9 @@ export const crashMatrixCommand: Command = {
   summary: 'run every crash trigger under every probe kind and Go toolchain; classify each cell',
   get usage() {
     return (
-      './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…]\n' +
+      './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…] [--repeat=N]\n' +
       `  triggers: ${listedTriggerIds()}\n  probes: none, ${probeKindNames.join(', ')}\n` +
+      '  --repeat=N runs each cell N times on fresh servers and records how often each outcome happened (for the cells chance decides)\n' +
       '  --write stores the result in docs/data/crash-matrix.json (the site) and the README tables; --no-fetch skips Go 1.27.3 from the module proxy'
     );
   },
@@ -57,6 +58,7 @@ export const crashMatrixCommand: Command = {
         'no-fetch': { type: 'bool' },
         trigger: { type: 'string', multiple: true },
         probe: { type: 'enum', values: probeKinds, multiple: true },
+        repeat: { type: 'int', min: 1, max: 100, default: 1 },
       },
     });
     const probes: readonly ProbeKind[] = values.probe ?? probeKinds;
@@ -66,12 +68,14 @@ export const crashMatrixCommand: Command = {
     const toolchains = values.go
       ? await Promise.all(values.go.map((g) => goToolchain(program(g))))
       : await availableToolchains({ fetchNewer: !values['no-fetch'] });
-    say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}`);
+    const times = values.repeat > 1 ? `, ${values.repeat} runs each` : '';
+    say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}${times}`);
     const matrix = await runCrashMatrix({
       toolchains,
       triggers: values.trigger,
       probes,
-      onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
+      repeat: values.repeat,
+      onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.outcomes ? ` ${JSON.stringify(c.outcomes)}` : ''}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
     });
     if (values.write) {
       await saveMatrix(matrix);
