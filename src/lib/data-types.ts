@@ -17,7 +17,14 @@ export interface MatrixCell {
   wrong?: string;
   events: number;
   body?: string;
+  /** Repeated cells (./lab crash-matrix --repeat N): runs, how often each outcome happened, share that crashed. */
+  runs?: number;
+  outcomes?: Partial<Record<Outcome, number>>;
+  rate?: number;
 }
+
+/** "crashed 3 of 5 runs" for a cell that was run several times. */
+export const crashedRuns = (c: MatrixCell) => (c.runs && c.rate !== undefined ? `crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs` : undefined);
 
 export interface CrashMatrix {
   recordedAt: string;

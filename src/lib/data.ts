@@ -3,6 +3,7 @@ import { usePluginData } from '@docusaurus/useGlobalData';
 import type { LabData } from './data-types';
 
 export type { CrashRecording, CrashMatrix, MatrixCell, Outcome, LabData } from './data-types';
+export { crashedRuns } from './data-types';
 
 export function useLabData(): LabData {
   return usePluginData('lab-site') as LabData;

@@ -1,4 +1,4 @@
-import { useLabData, type MatrixCell } from '../../lib/data';
+import { crashedRuns, useLabData, type MatrixCell } from '../../lib/data';
 import { explanations } from './explanations';
 import styles from './styles.module.css';
 
@@ -40,6 +40,7 @@ export default function MatrixDifferences() {
               {cells.map((c, i) => (
                 <td key={m.toolchains[i]} className={c ? styles[c.outcome] : undefined}>
                   {outcome(c)}
+                  {c && crashedRuns(c) && <div>{crashedRuns(c)}</div>}
                 </td>
               ))}
               <td className={styles.why}>

@@ -1,5 +1,5 @@
 import clsx from 'clsx';
-import { useLabData, type MatrixCell } from '../../lib/data';
+import { crashedRuns, useLabData, type MatrixCell } from '../../lib/data';
 import styles from './styles.module.css';
 
 const label: Record<MatrixCell['outcome'], string> = {
@@ -66,6 +66,7 @@ export default function CrashMatrix() {
                       >
                         {c ? label[c.outcome] : '—'}
                         {c?.crashKind && <div className={styles.kind}>{c.crashKind}</div>}
+                        {c && crashedRuns(c) && <div className={styles.kind}>{crashedRuns(c)}</div>}
                       </td>
                     );
                   })}
