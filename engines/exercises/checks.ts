@@ -73,6 +73,9 @@ function probeOn(result: unknown, symbol: string, sandbox: Sandbox): Probe | Ver
   return result;
 }
 
+/** How a message names the learner's probe ("ret" is the lab's RET-site probes). */
+const probeWords = (p: Probe) => (p.kind === 'ret' ? 'RET-site probes' : p.kind);
+
 const describe = (v: unknown) => (v === undefined ? 'nothing' : typeof v === 'object' && v !== null ? 'an object' : JSON.stringify(v));
 
 /** How the server died, in the runtime's words. */
@@ -107,7 +110,7 @@ const tasks: Record<string, TaskCheck> = {
     const text = `checks read ${nonce()} strings`;
     await server.get(`/words?s=${encodeURIComponent(text)}`);
     const hit = await seen.waitFor((e) => e.str === text);
-    if (hit) return pass(`your ${probe.kind} read main.wordStats(${JSON.stringify(hit.str)}) from the server's memory`);
+    if (hit) return pass(`your ${probeWords(probe)} read main.wordStats(${JSON.stringify(hit.str)}) from the server's memory`);
     if (seen.events.length === 0) return fail('your probe delivered no event for /words — attach it to this server (pid: server.pid)');
     const got = seen.events.find((e) => e.str !== undefined)?.str;
     if (got !== undefined) return fail(`your events carry ${JSON.stringify(got)}, not the text sent (${JSON.stringify(text)}) — the pointer is slot 0, the length slot 1`);
@@ -149,7 +152,7 @@ const tasks: Record<string, TaskCheck> = {
     await server.get('/?arg=2000');
     if (await server.diesWithin(300)) return fail(`the server died: ${death(server)} — a uretprobe hijacks the return address; trace returns at the RET instructions instead`);
     const done = await seen.waitFor((e) => arg0(e) === 2000 && e.latency_ns !== null);
-    if (done) return pass(`the server survived demo(2000), and your ${probe.kind} reported it returning after ${(done.latency_ns! / 1000).toFixed(0)} µs`);
+    if (done) return pass(`the server survived demo(2000), and your ${probeWords(probe)} reported it returning after ${(done.latency_ns! / 1000).toFixed(0)} µs`);
     if (seen.events.some((e) => arg0(e) === 2000)) return fail('your probe saw demo(2000) enter but never return: no latency — trace the returns too');
     return fail(`your probe delivered no event for demo(2000) (${seen.events.length} event(s) in all) — read the argument (args: 1) and attach to server.pid`);
   },
@@ -160,7 +163,7 @@ const tasks: Record<string, TaskCheck> = {
     const seen = new Collected(probe);
     await server.get('/panic?arg=1');
     if (await server.diesWithin(300)) return fail(`the server died: ${death(server)} — the panic unwound through a hijacked return address`);
-    if (await seen.waitFor((e) => e.kind !== 'exit' && arg0(e) === 1, 1000)) return pass(`the server survived the panic, and your ${probe.kind} saw panicThrough(1)`);
+    if (await seen.waitFor((e) => e.kind !== 'exit' && arg0(e) === 1, 1000)) return pass(`the server survived the panic, and your ${probeWords(probe)} saw panicThrough(1)`);
     if (probe.kind === 'ret') return fail('the server survived but your RET-site probes saw nothing: a panicking call never reaches a RET — watch its entry');
     return fail(`your probe saw no call of panicThrough(1) (${seen.events.length} event(s)) — read its argument (args: 1) and attach to server.pid`);
   },
@@ -175,7 +178,7 @@ const tasks: Record<string, TaskCheck> = {
     const calls = seen.events.filter((e) => e.kind !== 'exit' && args.includes(arg0(e)));
     if (calls.length === 0) return fail('your probe delivered no event for the /classify requests — attach it to server.pid and read the argument (args: 1)');
     const sited = calls.filter((e) => e.ret_site !== undefined);
-    if (sited.length === 0) return fail(`your ${probe.kind}'s events carry no RET # (${calls.map((e) => e.kind).join(', ')}) — put a probe on each RET instruction`);
+    if (sited.length === 0) return fail(`your ${probeWords(probe)}'s events carry no RET # (${calls.map((e) => e.kind).join(', ')}) — put a probe on each RET instruction`);
     const sites = server.exe.retSites('main.classify').sites.length;
     const bad = sited.find((e) => e.ret_site! >= sites);
     if (bad) return fail(`an event names RET #${bad.ret_site}, but main.classify has ${sites} RETs`);
