@@ -27,18 +27,18 @@ export function keptNames(source: string): string[] {
 }
 
 /**
- * Releases `names` from the registry and prints what it released. A declaration, not a bare
- * `await (…)()`: tslab turns a cell's last expression into an assignment that breaks top-level await.
+ * Releases `names` from the registry and prints what it released. Through a named function: tslab
+ * leaves `await (async () => …)()` at top level untransformed ("await is not defined").
  */
 const releaseCode = (names: string[]) => {
-  const v = `labReleased${Date.now()}`;
-  return `const ${v} = await (async () => {
+  const fn = `labRelease${Date.now()}`;
+  return `async function ${fn}() {
   const helpers = require("../kernel-helpers/load.cjs");
   const released: string[] = [];
   for (const name of ${JSON.stringify(names)}) if (helpers.kept().includes(name)) { await helpers.release(name); released.push(name); }
   return { released, kept: helpers.kept() as string[] };
-})();
-console.log(JSON.stringify(${v}));`;
+}
+console.log(JSON.stringify(await ${fn}()));`;
 };
 
 export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; path: string; sources: string[] }) {
