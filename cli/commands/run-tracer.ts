@@ -4,7 +4,6 @@ import { buildAll } from '../build.ts';
 import { serverBinary } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
 import { LabError } from '../../core/errors.ts';
-import { once } from 'node:events';
 import { DEFAULT_QUEUE_LIMIT, describeDrops, probeKinds, probeKindNames, type DropCounts, type ProbeKind } from '../../bpf/ts/index.ts';
 import { eventJson, formatCall } from '../../bpf/ts/values.ts';
 import { openExecutable } from '../../bpf/ts/index.ts';
@@ -83,7 +82,7 @@ export const runTracerCommand: Command = {
       const line = values.json ? eventJson(e) : e.kind !== 'exit' ? formatCall(e) : undefined;
       // A full pipe (a reader that stopped reading): stop taking events until it drains, so they
       // wait in the probe's bounded queue and beyond it are dropped and counted, not buffered here.
-      if (line !== undefined && !write(line)) await Promise.race([once(process.stdout, 'drain'), stopping]);
+      if (line !== undefined && !write(line) && !stopped) await drainedOrStopped(stopping);
       if (e.kind === 'exit') {
         const death = classifyDeath({ code: e.exit_code, signal: e.signal, ...witness?.evidence(e.pid) });
         say(`traced process ${e.pid} died: ${death.summary}`);
@@ -102,6 +101,18 @@ export const runTracerCommand: Command = {
     return reporter.finish() > 0 ? EXIT_EVENTS_LOST : 0;
   },
 };
+
+/** Resolves when stdout has drained or the tracer is told to stop (then what is queued is written without waiting). */
+function drainedOrStopped(stopping: Promise<void>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.stdout.off('drain', done);
+      resolve();
+    };
+    process.stdout.once('drain', done);
+    void stopping.then(done);
+  });
+}
 
 /** Says how many events were lost and why: every few seconds while it happens, and in the end. */
 class DropReporter {
