@@ -56,6 +56,15 @@ static __always_inline void read_entry(struct lab_pending *p, struct pt_regs *ct
 		p->has_str = 1;
 		p->str_len = lab_read_string(p->str, ptr, len);
 	}
+	p->deref = 0;
+	if (cfg && cfg->deref_slot) {
+		__u64 ptr = 0;
+		for (int i = 0; i < LAB_MAX_REGS; i++)
+			if (i == cfg->deref_slot - 1)
+				ptr = regs[i];
+		if (ptr)
+			bpf_probe_read_user(&p->deref, sizeof(p->deref), (void *)(ptr + (__u64)cfg->deref_word * 8));
+	}
 	p->stack_words = cfg ? cfg->stack_words : 0;
 	if (p->stack_words)
 		lab_read_stack(p->arg_stack, ctx->sp + 8, p->stack_words); /* 0(SP) is the return address */

@@ -33,6 +33,7 @@ struct lab_event {
 	__u64 latency_ns;      /* valid when has_latency */
 	__u64 goroutine;       /* r14: the g the call runs on */
 	__u64 goid;            /* runtime.g's goid (0: its offset is not known) */
+	__u64 deref;           /* the word lab_probe_config.deref_* asked for, read at entry while the process lives */
 	__s64 args[LAB_MAX_REGS];
 	__s64 ret[LAB_MAX_REGS];
 	__u64 arg_stack[LAB_STACK_WORDS]; /* the stack argument area at entry (stack_words of them) */
@@ -68,7 +69,8 @@ struct lab_probe_config {
 	__u16 stack_hi_offset; /* of stack.hi in runtime.g; 0: 8, as in every Go so far */
 	__u8 ret_str_slot;     /* 1 + the register of a string result's pointer (its length is in the next); 0: none */
 	__u8 stack_words;      /* words of the stack argument area to copy at entry and return */
-	__u8 pad[2];
+	__u8 deref_slot;       /* 1 + an argument register holding a pointer: the entry reads one word through it; 0: none */
+	__u8 deref_word;       /* which word of what it points to (a signal context's RIP, for the crash witness) */
 };
 
 /* bpf_cookie of every link: one ring buffer serves all probes, and the cookie

@@ -37,6 +37,7 @@ struct {
 struct lab_pending {
 	__u64 ts_ns;
 	__u64 goid;       /* read once, at entry */
+	__u64 deref;      /* lab_probe_config.deref_* */
 	__s64 args[LAB_MAX_REGS];
 	__u64 arg_stack[LAB_STACK_WORDS];
 	__u32 tid;
@@ -184,6 +185,7 @@ static __always_inline void lab_copy_entry(struct lab_event *e, const struct lab
 	e->str_len = p->str_len;
 	if (p->has_str)
 		__builtin_memcpy(e->str, p->str, sizeof(e->str));
+	e->deref = p->deref;
 	e->stack_words = p->stack_words;
 	if (p->stack_words)
 		__builtin_memcpy(e->arg_stack, p->arg_stack, sizeof(e->arg_stack));

@@ -12,7 +12,7 @@ import { checkPid, checkRuns } from './process-checks.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
-import { decorate, probeConfig, typedCounts, type ProbeSites, type TypedValues } from './values-probe.ts';
+import { decorate, probeConfig, typedCounts, type ProbeSites, type ReadThrough, type TypedValues } from './values-probe.ts';
 
 export interface ProbeOptions {
   /** Trace only this process (default: every process running the binary). */
@@ -28,6 +28,8 @@ export interface ProbeOptions {
   rets?: number;
   /** Events held for a reader that is behind (default 65536); beyond it they count as drops. */
   queueLimit?: number;
+  /** Read one word through a pointer argument at entry (register slot, word index), into each entry event's `word`. */
+  readThrough?: ReadThrough;
   /** Told when the probed file changes while attached (default: a warning on stderr). */
   onNotice?: (message: string) => void;
 }
@@ -162,7 +164,8 @@ class ProbeImpl implements Probe, SessionProbe {
     const s = currentSession();
     const probe = new ProbeImpl(s, s.allocateId(), plan, opts.pid, queueLimit, opts.onNotice ?? notice, typed);
     // The goroutine id is read for raw probes too; the rest only for typed ones. Before any link: ids are reused.
-    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.layout?.goid, stackHiOffset: plan.layout?.stackHi }));
+    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.layout?.goid, stackHiOffset: plan.layout?.stackHi }, opts.readThrough));
+    if (opts.readThrough) probe.sites.readThrough = true;
     const { mode, returns } = probeKinds[plan.kind];
     /** One uprobe_multi link for a program's sites, or (older kernels, LAB_UPROBE_LINKS=perf) a perf-event link each. */
     const attach = (program: string, retprobe: boolean, sites: [offset: number, retSite: number][]) => {

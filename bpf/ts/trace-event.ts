@@ -24,6 +24,8 @@ export type TraceEvent = {
   regs?: { args: bigint[]; ret: bigint[] };
   /** Calls of this function deeper on the goroutine that a panic unwound, found at this return. */
   unwound?: number;
+  /** Entries of a probe opened with readThrough: the word read through that pointer argument, as the call began. */
+  word?: bigint;
   /** ret mode: the call left by a tail jump to this function, whose results it returns (not read). */
   tail_call?: string;
   /** An entry of an inlined copy of the function: the function whose code holds it (its arguments cannot be read). */

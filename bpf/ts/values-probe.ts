@@ -26,13 +26,23 @@ export function typedValuesOf(exe: Executable, symbol: string): { typed?: TypedV
   return { typed: { values: planValues(signature, LAB_STACK_WORDS), goidOffset: layout.goid, stackHiOffset: layout.stackHi, memory: new ProcessMemory(exe) } };
 }
 
-/** struct lab_probe_config (bpf/events.h): u16 goid_offset, u16 stack_hi_offset, u8 ret_str_slot + 1, u8 stack_words, u8 pad[2]. */
-export function probeConfig(t: Pick<TypedValues, 'goidOffset' | 'stackHiOffset'> & { values?: ValuePlan }): Uint8Array {
+/** A word to read at entry through a pointer argument: register slot, then which 8-byte word it points to. */
+export interface ReadThrough {
+  slot: number;
+  word: number;
+}
+
+/** struct lab_probe_config (bpf/events.h): u16 goid_offset, u16 stack_hi_offset, u8 ret_str_slot + 1, u8 stack_words, u8 deref_slot + 1, u8 deref_word. */
+export function probeConfig(t: Pick<TypedValues, 'goidOffset' | 'stackHiOffset'> & { values?: ValuePlan }, through?: ReadThrough): Uint8Array {
   const b = Buffer.alloc(8);
   b.writeUInt16LE(t.goidOffset ?? 0, 0);
   b.writeUInt16LE(t.stackHiOffset ?? 0, 2);
   b.writeUInt8(t.values && t.values.retStringSlot >= 0 ? t.values.retStringSlot + 1 : 0, 4);
   b.writeUInt8(t.values?.stackWords ?? 0, 5);
+  if (through) {
+    b.writeUInt8(through.slot + 1, 6);
+    b.writeUInt8(through.word, 7);
+  }
   return b;
 }
 
@@ -59,11 +69,14 @@ function goidName(g: bigint): string {
 export interface ProbeSites {
   inlinedCallers?: string[];
   tailCalls?: (string | undefined)[];
+  /** The probe asked for a word read through an argument (ProbeOptions.readThrough). */
+  readThrough?: boolean;
 }
 
 export function decorate(event: TraceEvent, r: LabEventReader, at: number, t: TypedValues | undefined, sites: ProbeSites): void {
   const goid = r.goidExact(at);
   if (goid !== 0n) event.goid = goidName(goid);
+  if (sites.readThrough && event.kind === 'entry') event.word = r.derefExact(at);
   const inlinedCallers = sites.inlinedCallers;
   if (event.kind === 'entry' && event.ret_site !== undefined && inlinedCallers) {
     // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
