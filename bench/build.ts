@@ -6,9 +6,11 @@ import { at } from '../core/paths.ts';
 import { run } from '../core/proc.ts';
 import { newestMtime } from '../core/files.ts';
 import { LabError } from '../core/errors.ts';
+import { buildGoLoop, goloopBinary } from '../engines/overhead.ts';
+
+export { goloopBinary };
 
 export const benchBuildDir = at('bench', 'build');
-export const goloopBinary = join(benchBuildDir, 'goloop');
 export const burstObject = join(benchBuildDir, 'burst.bpf.o');
 export const ringbufTool = join(benchBuildDir, 'ringbuf-bench');
 
@@ -20,10 +22,7 @@ async function stale(output: string, inputs: string[]): Promise<boolean> {
 
 export async function buildBenchTools(): Promise<void> {
   await mkdir(benchBuildDir, { recursive: true });
-  const goloopDir = at('bench', 'goloop');
-  if (await stale(goloopBinary, [goloopDir])) {
-    await run('go', ['build', '-o', goloopBinary, '.'], { cwd: goloopDir, env: { ...process.env, CGO_ENABLED: '0' }, fix: 'fix the Go error in bench/goloop shown above' });
-  }
+  await buildGoLoop();
   const bpfDir = at('bpf');
   if (!existsSync(join(bpfDir, 'vmlinux.h'))) throw new LabError('bpf/vmlinux.h is missing', 'run ./lab build (the bpf objects target writes it)');
   const burstSrc = at('bench', 'bpf', 'burst.bpf.c');

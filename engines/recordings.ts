@@ -25,6 +25,8 @@ export interface Recording {
 const sourcesIn = (dir: string, keep: (f: string) => boolean) =>
   readdirSync(at(dir)).filter(keep).map((f) => join(dir, f));
 const serverSources = () => sourcesIn('server', (f) => (f.endsWith('.go') && !f.endsWith('_test.go')) || f === 'go.mod');
+/** The Go loop the overhead measurement (engines/overhead.ts) runs. */
+const goloopSources = () => sourcesIn('bench/goloop', (f) => f.endsWith('.go') || f === 'go.mod');
 const bpfSources = () => sourcesIn('bpf', (f) => (f.endsWith('.bpf.c') || f.endsWith('.h')) && f !== 'vmlinux.h');
 
 const sourcesUnder = (dir: string): string[] =>
@@ -42,7 +44,7 @@ function notebookRecording(file: string): Recording {
     name: `notebook ${file.replace(/\.ipynb$/, '')}`,
     path,
     refresh: `./lab notebooks --update ${file.replace(/\.ipynb$/, '')}`,
-    inputs: () => [...sourcesUnder('kernel-helpers'), ...sourcesUnder('engines'), ...sourcesUnder('bpf/ts'), ...sourcesUnder('core'), ...serverSources(), ...bpfSources()],
+    inputs: () => [...sourcesUnder('kernel-helpers'), ...sourcesUnder('engines'), ...sourcesUnder('bpf/ts'), ...sourcesUnder('core'), ...serverSources(), ...bpfSources(), ...goloopSources()],
     ownInputs: () =>
       notebook()
         .cells.filter((c) => c.cell_type === 'code')

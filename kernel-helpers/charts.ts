@@ -4,6 +4,9 @@ import { escapeHtml, showSvg } from './display.ts';
 export interface Bar {
   label: string;
   value: number;
+  /** The spread around the value (e.g. fastest and slowest run), drawn as a whisker. */
+  low?: number;
+  high?: number;
 }
 
 /** Horizontal bars with their values written beside them. */
@@ -12,15 +15,23 @@ export function barChartSvg(bars: Bar[], opts: { title?: string; unit?: string }
   const labelW = 190;
   const barW = 320;
   const top = opts.title ? 28 : 8;
-  const max = Math.max(...bars.map((b) => b.value), 1e-9);
+  const max = Math.max(...bars.map((b) => b.high ?? b.value), 1e-9);
   const rows = bars.map((b, i) => {
     const y = top + i * rowH;
     const w = Math.max(1, (b.value / max) * barW);
     const v = `${Number.isInteger(b.value) ? b.value : b.value.toFixed(2)}${opts.unit ? ` ${opts.unit}` : ''}`;
+    const x = (n: number) => (labelW + Math.max(1, (n / max) * barW)).toFixed(1);
+    const whisker =
+      b.low !== undefined && b.high !== undefined
+        ? `<line x1="${x(b.low)}" x2="${x(b.high)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1.5"/>` +
+          [b.low, b.high].map((n) => `<line x1="${x(n)}" x2="${x(n)}" y1="${y + 6}" y2="${y + rowH - 6}" stroke="#222" stroke-width="1.5"/>`).join('')
+        : '';
+    const textX = labelW + Math.max(w, b.high !== undefined ? Math.max(1, (b.high / max) * barW) : 0) + 6;
     return (
       `<text x="${labelW - 6}" y="${y + 15}" text-anchor="end" font-size="12">${escapeHtml(b.label)}</text>` +
       `<rect x="${labelW}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 6}" fill="#4a7bd0"/>` +
-      `<text x="${labelW + w + 6}" y="${y + 15}" font-size="12">${escapeHtml(v)}</text>`
+      whisker +
+      `<text x="${textX.toFixed(1)}" y="${y + 15}" font-size="12">${escapeHtml(v)}</text>`
     );
   });
   const h = top + bars.length * rowH + 8;

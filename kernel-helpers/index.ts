@@ -10,6 +10,7 @@ export * from './preflight.ts';
 export * from './lab-server.ts';
 export * from './probes.ts';
 export * from './charts.ts';
+export * from './overhead.ts';
 export * from './exercises.ts';
 export { parseCrash, renderForensicsHtml, renderForensicsText, classifyDeath } from '../engines/forensics.ts';
 export { formatCall } from '../bpf/ts/values.ts';
