@@ -110,9 +110,10 @@ async function attachPeer(mode: ProbeKind, t: Target, empty: boolean, { keep, on
 }
 
 async function attachBpftrace(mode: ProbeKind, t: Target): Promise<Attached> {
-  if (mode === 'ret') throw new Error('bpftrace has no ret mode here');
+  const { returns } = probeKinds[mode];
+  if (returns === 'ret-sites') throw new Error(`bpftrace has no ${mode} mode here`);
   const probes = [`uprobe:${t.binary}:${t.symbol} {}`];
-  if (mode === 'uretprobe') probes.push(`uretprobe:${t.binary}:${t.symbol} {}`);
+  if (returns === 'uretprobe') probes.push(`uretprobe:${t.binary}:${t.symbol} {}`);
   const bt = await startChild('bpftrace', ['-p', String(t.pid), '-e', probes.join(' ')], { ready: /Attaching \d+ probe/, readyTimeoutMs: 60000 });
   await sleep(1000); // it says "Attaching" before it has attached
   return {

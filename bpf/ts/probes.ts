@@ -118,7 +118,7 @@ function checkOptions(plan: ProbePlan, opts: ProbeOptions): { nargs: number; nre
     checkPid(opts.pid);
     checkRuns(opts.pid, plan.binary);
   }
-  if (plan.kind === 'ret' && plan.retOffsets.length === 0) {
+  if (probeKinds[plan.kind].returns === 'ret-sites' && plan.retOffsets.length === 0) {
     throw new LabError(`${plan.symbol} has no RET instruction to probe`, 'trace its entry with a uprobe instead');
   }
   checkSameFile(plan.binary, plan.identity);

@@ -74,7 +74,7 @@ export const runTracerCommand: Command = {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     say(`attached ${mode} to ${req.symbol} in ${req.binary} (${req.pid ? `pid ${req.pid}` : 'every process'}) — Ctrl-C to stop`);
-    if (mode === 'uretprobe') say('uretprobe mode: a Go program whose stack moves while the probed function runs will crash — watch it happen');
+    if (probeKinds[mode].crashesGo) say(`${mode} mode: a Go program whose stack moves while the probed function runs will crash — watch it happen`);
 
     const write = (line: string) => process.stdout.write(line + '\n');
     const reporter = new DropReporter(session, values.json ? write : undefined);
@@ -86,7 +86,7 @@ export const runTracerCommand: Command = {
       if (e.kind === 'exit') {
         const death = classifyDeath({ code: e.exit_code, signal: e.signal, ...witness?.evidence(e.pid) });
         say(`traced process ${e.pid} died: ${death.summary}`);
-        if (mode === 'uretprobe' && death.probeCrash) {
+        if (probeKinds[mode].crashesGo && death.probeCrash) {
           say(
             'this is the uretprobe crash the lab is about: the kernel replaced the return address with its trampoline, and Go’s stack unwinder ' +
               '("unexpected return pc") cannot follow it — trace returns safely with --mode ret',

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { LabError } from '../../core/errors.ts';
 import { say } from '../../core/ui.ts';
 import type { TraceEvent } from '../../bpf/ts/index.ts';
+import { probeKinds } from '../../bpf/ts/probe-kinds.ts';
 import type { TraceRequest, TraceSession } from './types.ts';
 import { peerBinary } from '../../bpf/cilium/build.ts';
 
@@ -15,13 +16,14 @@ import { peerBinary } from '../../bpf/cilium/build.ts';
 export async function peerArgs(req: TraceRequest): Promise<string[]> {
   const { openExecutable } = await import('../../bpf/ts/index.ts');
   const exe = await openExecutable(req.binary);
-  if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
+  const retSites = probeKinds[req.mode].returns === 'ret-sites';
+  if (retSites) for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
   const plan = exe.plan(req.symbol, req.mode);
   const args = ['-json', '-binary', exe.path, '-symbol', req.symbol, '-mode', req.mode];
   args.push('-args', String(req.args ?? 1), '-rets', String(req.rets ?? 1), '-entry-offset', String(plan.entryOffset - plan.functionOffset));
   if (req.pid !== undefined) args.push('-pid', String(req.pid));
   if (req.stringArg !== undefined) args.push('-string-arg', String(req.stringArg));
-  if (req.mode === 'ret') args.push('-ret-offsets', plan.retOffsets.map((o) => o - plan.functionOffset).join(','));
+  if (retSites) args.push('-ret-offsets', plan.retOffsets.map((o) => o - plan.functionOffset).join(','));
   return args;
 }
 

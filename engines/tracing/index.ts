@@ -10,9 +10,9 @@ export type { TraceRequest, TraceSession };
 /** Tracing back-ends by --engine name; each yields the same TraceEvents. */
 export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceSession>> = {
   async addon(req) {
-    const { openExecutable } = await import('../../bpf/ts/index.ts');
+    const { openExecutable, probeKinds } = await import('../../bpf/ts/index.ts');
     const exe = await openExecutable(req.binary);
-    if (req.mode === 'ret') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
+    if (probeKinds[req.mode].returns === 'ret-sites') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
     const probe = exe.probe(req.mode, req.symbol, { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg, queueLimit: req.queueLimit });
     return {
       events: probe,
