@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { at } from '../core/paths.ts';
-import type { CrashMatrix } from '../engines/crash-matrix.ts';
+import { mergeMatrix, readMatrix, type CrashMatrix } from '../engines/crash-matrix.ts';
 
 test('crash-matrix --repeat 2 on plain × none: the cell carries outcome counts that sum to 2, and nothing is written', () => {
   const recorded = readFileSync(at('docs', 'data', 'crash-matrix.json'), 'utf8');
@@ -28,4 +28,22 @@ test('crash-matrix --repeat refuses a count that is not a positive whole number,
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, /repeat/);
   assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+});
+
+test('the recorded matrix holds 5 runs of each cell that differs between Go versions, on every Go, and a merge keeps them', () => {
+  const m = readMatrix(at('docs', 'data', 'crash-matrix.json'));
+  assert.ok(m.toolchains.length >= 3, `recorded on ${m.toolchains.join(', ')}`);
+  for (const trigger of ['thread-hop', 'recover-inside', 'gc'])
+    for (const go of m.toolchains) {
+      const c = m.cells.find((x) => x.go === go && x.trigger === trigger && x.probe === 'uretprobe');
+      assert.ok(c, `${go} ${trigger} × uretprobe recorded`);
+      assert.equal(c.runs, 5, `${go} ${trigger} × uretprobe: ./lab crash-matrix --trigger=${trigger} --probe=uretprobe --repeat=5 --write`);
+      assert.equal(Object.values(c.outcomes ?? {}).reduce((a, b) => a + (b ?? 0), 0), 5);
+      assert.equal(c.rate, (c.outcomes?.crash ?? 0) / 5);
+    }
+  // A later single run of another cell leaves the repeated cells as they are.
+  const other = m.cells.find((c) => c.trigger === 'plain' && c.probe === 'none')!;
+  const merged = mergeMatrix(m, { ...m, cells: [other] });
+  assert.equal(merged.cells.length, m.cells.length);
+  assert.deepEqual(merged.cells.filter((c) => c.runs), m.cells.filter((c) => c.runs));
 });
