@@ -129,13 +129,18 @@ struct {
 	__type(value, __u8);
 } lab_watched SEC(".maps");
 
+static __always_inline void lab_count_n(void *counts, __u32 probe_id, __u64 by)
+{
+	__u64 *n = bpf_map_lookup_elem(counts, &probe_id);
+	if (n)
+		*n += by;
+	else
+		bpf_map_update_elem(counts, &probe_id, &by, BPF_NOEXIST);
+}
+
 static __always_inline void lab_count(void *counts, __u32 probe_id)
 {
-	__u64 one = 1, *n = bpf_map_lookup_elem(counts, &probe_id);
-	if (n)
-		*n += 1;
-	else
-		bpf_map_update_elem(counts, &probe_id, &one, BPF_NOEXIST);
+	lab_count_n(counts, probe_id, 1);
 }
 
 static __always_inline void lab_count_drop(__u32 probe_id)
@@ -343,8 +348,8 @@ static __always_inline __u32 lab_pop_ended(struct lab_open_calls *open, const st
 		struct lab_pending_key pk = { .goroutine = gr->key, .probe_id = probe_id, .depth = top };
 		struct lab_pending *p = bpf_map_lookup_elem(&lab_pending, &pk);
 		if (!p) {
-			/* the LRU dropped it: the chain above the bottom frame is lost */
-			lab_count(&lab_lost, probe_id);
+			/* the LRU dropped it: the chain above the bottom frame is lost, every frame of it */
+			lab_count_n(&lab_lost, probe_id, open->count - 1);
 			open->count = 1;
 			open->top = open->bottom.depth;
 			n--;

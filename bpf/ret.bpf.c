@@ -34,8 +34,15 @@ int lab_ret(struct pt_regs *ctx)
 			unwound = lab_pop_ended(open, &gr, probe_id, gr.depth, 0, now);
 		if (open->count == 1 && open->top == gr.depth)
 			entry = &open->bottom;
-		else if (open->count > 1 && open->top == gr.depth)
+		else if (open->count > 1 && open->top == gr.depth) {
 			entry = bpf_map_lookup_elem(&lab_pending, &pk);
+			if (!entry) {
+				/* the LRU dropped this frame's entry: the chain above the bottom frame is lost */
+				lab_count_n(&lab_lost, probe_id, open->count - 1);
+				open->count = 1;
+				open->top = open->bottom.depth;
+			}
+		}
 	}
 
 	struct lab_event *e = lab_scratch_event();

@@ -146,3 +146,22 @@ for (const which of ['1.19', '1.26', '1.27']) {
     }
   });
 }
+
+test('64 goroutines 1000 calls deep at once: the bounded maps drop entries, the tracer counts every frame it lost and pairs no return with another call\'s entry', async () => {
+  const { server } = build('1.26');
+  const exe = await openExecutable(server);
+  await using srv = await ManagedServer.start({ binary: server });
+  const probe = exe.returnProbes('main.descend', { pid: srv.pid, queueLimit: 200_000 });
+  const res = await srv.get('/shapes/recurse?depth=1000&goroutines=64', 120000);
+  assert.equal(res.status, 200, res.body);
+  await sleep(200);
+  const calls = (await closeAndCollect(probe)).filter((e) => e.kind === 'call');
+  assert.equal(probe.drops(), 0);
+  assert.equal(calls.length, 64 * 1001, 'every return seen');
+  const paired = calls.filter((e) => e.latency_ns !== null);
+  // descend(level) returns level when nothing panics: a return paired with another call's entry would show it.
+  assert.ok(paired.every((e) => e.args[0] === e.ret[0]), 'every paired return carries its own entry');
+  const unpaired = calls.length - paired.length;
+  assert.equal(unpaired, probe.framesLost!(), `unpaired returns (${unpaired}) are the frames counted as lost`);
+  assert.ok(unpaired > 0, 'the load went past what the maps hold (16384 open frames)');
+});

@@ -459,6 +459,7 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     if (closed_ || !shared_maps_.count("lab_drops")) return env.Undefined();
     uint32_t key = info[0].As<Napi::Number>().Uint32Value();
     bpf_map_delete_elem(shared_maps_["lab_drops"], &key);  // ENOENT: nothing to clear
+    if (shared_maps_.count("lab_lost")) bpf_map_delete_elem(shared_maps_["lab_lost"], &key);
     return env.Undefined();
   }
 
@@ -521,13 +522,16 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   // drops(probeId) -> events the ring buffer had no room for
+  // drops(probeId, counter = "lab_drops"): a per-CPU count by probe id (lab_lost: open frames the LRU dropped)
   Napi::Value Drops(const Napi::CallbackInfo &info) {
     Napi::Env env = info.Env();
-    if (closed_ || !shared_maps_.count("lab_drops")) return Napi::Number::New(env, 0);
+    std::string counter = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "lab_drops";
+    if (counter != "lab_drops" && counter != "lab_lost") throw Napi::Error::New(env, "drops: no counter " + counter);
+    if (closed_ || !shared_maps_.count(counter)) return Napi::Number::New(env, 0);
     uint32_t key = info[0].As<Napi::Number>().Uint32Value();
     int ncpu = libbpf_num_possible_cpus();
     std::vector<uint64_t> values(ncpu > 0 ? ncpu : 1);
-    if (bpf_map_lookup_elem(shared_maps_["lab_drops"], &key, values.data())) return Napi::Number::New(env, 0);
+    if (bpf_map_lookup_elem(shared_maps_[counter], &key, values.data())) return Napi::Number::New(env, 0);
     uint64_t sum = 0;
     for (auto v : values) sum += v;
     return Napi::Number::New(env, static_cast<double>(sum));

@@ -27,7 +27,8 @@ export interface NativeTracer {
   clearDrops(probeId: number): void;
   /** Consumes what the ring buffer holds now and delivers it to onEvents; returns the record count. */
   drain(): number;
-  drops(probeId: number): number;
+  /** A per-CPU count by probe id: lab_drops (the ring buffer was full), or lab_lost (open frames the LRU dropped). */
+  drops(probeId: number, counter?: 'lab_drops' | 'lab_lost'): number;
   watch(pid: number): void;
   /** Writes a probe id's struct lab_probe_config (bpf/events.h) into lab_config. */
   configure(probeId: number, config: Uint8Array): void;

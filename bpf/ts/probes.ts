@@ -48,6 +48,12 @@ export interface Probe extends Disposable, AsyncDisposable, AsyncIterable<TraceE
   drops(): number;
   /** Events lost so far, by reason. */
   dropCounts(): DropCounts;
+  /**
+   * ret/uretprobe: open calls whose entries the bounded maps had to drop (their returns then carry no
+   * entry). Calls a panic unwound are not lost: they arrive as 'unwound' events. (Local probes; the
+   * probe service's do not say.)
+   */
+  framesLost?(): number;
 }
 
 /** Where a probe's links go, in file offsets of the binary. */
@@ -291,6 +297,11 @@ class ProbeImpl implements Probe, SessionProbe {
     return { ring: this.isClosed ? this.finalRingDrops : this.session.drops(this.id), reader: this.readerDrops };
   }
 
+  framesLost(): number {
+    return this.isClosed ? this.finalFramesLost : this.session.native.drops(this.id, 'lab_lost');
+  }
+  private finalFramesLost = 0;
+
   drops(): number {
     const d = this.dropCounts();
     return d.ring + d.reader;
@@ -301,6 +312,7 @@ class ProbeImpl implements Probe, SessionProbe {
     const s = this.session;
     s.drain(); // what the kernel sent before the close still belongs to us
     this.finalRingDrops = s.drops(this.id);
+    this.finalFramesLost = s.native.drops(this.id, 'lab_lost');
     this.isClosed = true;
     this.detached = s.retire(this.id, this.links.splice(0));
     this.wakeReaders();
