@@ -10,7 +10,7 @@ import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
 import { parseCrash, crashSignature, classifyDeath, type CrashKind } from './forensics.ts';
-import { openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
+import { linksReleased, openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
 import { serverListing, type Trigger } from './server-listing.ts';
@@ -106,6 +106,7 @@ async function runOnce(binary: string, trigger: Trigger, kind: ProbeKind): Promi
     return { status: res.status, body: res.body, crashed: exit !== undefined, stderr: server.stderr, events, exit };
   } finally {
     probe?.close();
+    await probe?.detached; // the next cell starts with nothing of this one attached
   }
 }
 
@@ -114,8 +115,11 @@ export interface MatrixOptions {
   /** Trigger ids to run; default every trigger the server lists. */
   triggers?: readonly string[];
   probes?: readonly ProbeKind[];
-  /** Runs of each cell, each on a fresh server; above 1 the cell records how often each outcome happened. */
-  repeat?: number;
+  /**
+   * Runs of each cell, each on a fresh server; above 1 the cell records how often each outcome
+   * happened. A function decides per cell (the CLI keeps a recorded cell's number of runs).
+   */
+  repeat?: number | ((cell: { go: string; trigger: string; probe: ProbeKind }) => number);
   onCell?: (cell: Cell) => void;
 }
 
@@ -143,8 +147,11 @@ const comparable = (t: Trigger, body: string) => (t.varies ? body.replace(new Re
 export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMatrix> {
   const toolchains = opts.toolchains ?? (await availableToolchains());
   const probes = opts.probes ?? probeKinds;
-  const repeat = opts.repeat ?? 1;
-  if (!Number.isInteger(repeat) || repeat < 1) throw new LabError(`repeat ${repeat} is not a whole number of runs`, 'repeat each cell 1 or more times');
+  const repeatFor = (cell: { go: string; trigger: string; probe: ProbeKind }): number => {
+    const n = typeof opts.repeat === 'function' ? opts.repeat(cell) : (opts.repeat ?? 1);
+    if (!Number.isInteger(n) || n < 1) throw new LabError(`repeat ${n} is not a whole number of runs`, 'repeat each cell 1 or more times');
+    return n;
+  };
   const cells: Cell[] = [];
   let chosen: Trigger[] = [];
   for (const tc of toolchains) {
@@ -154,6 +161,7 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
     for (const { trigger, probe: kind } of matrixCells(binary, { triggers: opts.triggers, probes })) {
       let baseline = baselines.get(trigger.id);
       if (!baseline) baselines.set(trigger.id, (baseline = await runOnce(binary, trigger, 'none')));
+      const repeat = repeatFor({ go: tc.version, trigger: trigger.id, probe: kind });
       const runs: Cell[] = [];
       for (let i = 0; i < repeat; i++) {
         const run = kind === 'none' && i === 0 ? baseline : await runOnce(binary, trigger, kind);
@@ -164,6 +172,7 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
       opts.onCell?.(cell);
     }
   }
+  await linksReleased(); // the exit tracepoint's link too: nothing of the matrix is left attached
   return {
     recordedAt: new Date().toISOString(),
     inputsHash: matrixInputsHash(),

@@ -26,7 +26,7 @@ export { openProbes, DEFAULT_QUEUE_LIMIT } from './probes.ts';
 export { probeKinds, probeKindNames, isProbeKind, type ProbeKind, type ProbeKindInfo } from './probe-kinds.ts';
 export { describeDrops, type DropCounts, type TraceEvent } from './trace-event.ts';
 export type { FileIdentity } from './file-identity.ts';
-export { watchExit, closeAllProbes, loadedProgramIds } from './session.ts';
+export { watchExit, closeAllProbes, loadedProgramIds, linksReleased } from './session.ts';
 export { missingCapabilities } from './capabilities.ts';
 export { processAlive } from './process-checks.ts';
 export { linksHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type BpftoolView } from './inspect.ts';

@@ -45,6 +45,9 @@ export class Session {
   private linger: ReturnType<typeof setTimeout> | undefined;
   private fileCheck: ReturnType<typeof setInterval> | undefined;
   private released = false;
+  /** The exit tracepoint's link, attached while a probe or an exit watcher needs it. */
+  private exitLink: number | undefined;
+  private exitDetaches = 0;
   /** Links are uprobe_multi links (one per program of a probe), unless the kernel lacks them or LAB_UPROBE_LINKS=perf asks for perf-event links. */
   readonly uprobeMulti: boolean;
 
@@ -53,7 +56,6 @@ export class Session {
     const { Tracer } = loadAddon();
     try {
       this.native = new Tracer(tracerObjects(), (batch, length) => this.onBatch(batch, length));
-      this.native.attachTracing('lab_exit');
     } catch (e) {
       throw translateLibbpfError(e, 'cannot load the lab\'s BPF programs');
     }
@@ -72,9 +74,20 @@ export class Session {
     throw new LabError('65534 probes are open in this process', 'close probes you no longer need');
   }
 
-  add(probe: SessionProbe): void {
+  /** Process exits are reported while someone needs them: a lingering session holds no link at all. */
+  needExits(): void {
     clearTimeout(this.linger);
     this.linger = undefined;
+    if (this.exitLink !== undefined) return;
+    try {
+      this.exitLink = this.native.attachTracing('lab_exit');
+    } catch (e) {
+      throw translateLibbpfError(e, 'cannot attach the lab\'s process-exit tracepoint');
+    }
+  }
+
+  add(probe: SessionProbe): void {
+    this.needExits();
     this.probes.set(probe.id, probe);
     this.fileCheck ??= setInterval(() => this.checkFiles(), FILE_CHECK_MS).unref();
   }
@@ -150,6 +163,15 @@ export class Session {
     if (this.released || this.probes.size > 0 || this.exitWaiters.size > 0) return;
     clearInterval(this.fileCheck);
     this.fileCheck = undefined;
+    if (this.exitLink !== undefined) {
+      const link = this.exitLink;
+      this.exitLink = undefined;
+      const key = -++this.exitDetaches; // never a probe id
+      this.retiring.set(key, this.native.detachAsync([link]).catch(() => {}).then(() => {
+        this.retiring.delete(key);
+        this.releaseIfIdle();
+      }));
+    }
     if (this.linger || this.retiring.size > 0) return;
     this.linger = setTimeout(() => {
       this.linger = undefined;
@@ -208,6 +230,11 @@ export async function closeAllProbes(): Promise<void> {
   if (s.probes.size === 0 && s.exitWaiters.size === 0) s.release();
 }
 
+/** Resolves once every link this process let go of is released by the kernel (close() does not wait for it). */
+export async function linksReleased(): Promise<void> {
+  await session?.settled();
+}
+
 /** Ids of the BPF programs this process has loaded (empty when none), for leak checks. */
 export function loadedProgramIds(): number[] {
   return session ? session.native.programIds() : [];
@@ -225,6 +252,7 @@ export async function watchExit(pid: number): Promise<{ pid: number; code: numbe
   s.hold(true);
   try {
     try {
+      s.needExits();
       s.native.watch(pid);
     } catch (e) {
       s.exitWaiters.delete(pid);
