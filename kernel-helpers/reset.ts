@@ -6,7 +6,7 @@ import { liveServers, stopAllServers } from '../engines/managed-server.ts';
 export async function resetLab(): Promise<{ released: string[]; probes: number; servers: number }> {
   const released = await releaseAll();
   const probes = openProbes().length;
-  closeAllProbes();
+  await closeAllProbes(); // resolves once the kernel has released every link and the objects are unloaded
   const servers = liveServers().length;
   await stopAllServers();
   return { released, probes, servers };
