@@ -109,7 +109,7 @@ test('an edited cell runs as edited: arg=3 becomes arg=5 and the output says 5',
   assert.match(out, /\/\?arg=5/, out);
   // The event the cell waited for is demo(5)'s (printed as an event, or as a row of the table).
   const shown = `${out}\n${await cell(page, c.table).textContent()}`;
-  assert.match(shown, /args: \[ 5 \]|main\.demo\(5\)/, shown);
+  assert.match(shown, /args: \[ 5n? \]|main\.demo\(5\)/, shown);
   // The table of cell 3 filled in while cell 4 ran (update_display_data, sent with cell 4's header).
   assert.ok((await eventRows(page).count()) >= 2, 'the live event table did not fill in');
   assert.match((await cell(page, c.table).textContent()) ?? '', /uretprobe main\.demo: [2-9]\d* event\(s\)/);
