@@ -42,13 +42,14 @@ export const crashMatrixCommand: Command = {
     return (
       './lab crash-matrix [--json] [--write] [--go=PATH…] [--no-fetch] [--trigger=ID…] [--probe=KIND…] [--repeat=N]\n' +
       `  triggers: ${listedTriggerIds()}\n  probes: none, ${probeKindNames.join(', ')}\n` +
-      '  --repeat=N runs each cell N times on fresh servers and records how often each outcome happened (for the cells chance decides)\n' +
+      '  --repeat=N runs each cell N times on fresh servers and records how often each outcome happened (for the cells chance decides);\n' +
+      '    with --write, a cell recorded with more runs is run that many times again, so a refresh keeps its rate\n' +
       '  --write stores the result in docs/data/crash-matrix.json (the site) and the README tables; --no-fetch skips Go 1.27.3 from the module proxy'
     );
   },
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { chooseTriggers, probeKinds, renderMatrixText, runCrashMatrix } = await import('../../engines/crash-matrix.ts');
+    const { chooseTriggers, probeKinds, readMatrix, renderMatrixText, runCrashMatrix } = await import('../../engines/crash-matrix.ts');
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = parse('crash-matrix', argv, {
       flags: {
@@ -69,12 +70,16 @@ export const crashMatrixCommand: Command = {
       ? await Promise.all(values.go.map((g) => goToolchain(program(g))))
       : await availableToolchains({ fetchNewer: !values['no-fetch'] });
     const times = values.repeat > 1 ? `, ${values.repeat} runs each` : '';
+    // A refresh keeps the recorded number of runs of a repeated cell, so its rate is not lost to one run.
+    const recorded = values.write && existsSync(crashMatrixPath) ? readMatrix(crashMatrixPath) : undefined;
+    const recordedRuns = (c: { go: string; trigger: string; probe: string }) =>
+      recorded?.cells.find((r) => r.go === c.go && r.trigger === c.trigger && r.probe === c.probe)?.runs ?? 1;
     say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}${times}`);
     const matrix = await runCrashMatrix({
       toolchains,
       triggers: values.trigger,
       probes,
-      repeat: values.repeat,
+      repeat: (c) => Math.max(values.repeat, recordedRuns(c)),
       onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.outcomes ? ` ${JSON.stringify(c.outcomes)}` : ''}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
     });
     if (values.write) {
