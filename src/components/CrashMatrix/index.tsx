@@ -66,7 +66,8 @@ export default function CrashMatrix() {
                       >
                         {c ? label[c.outcome] : '—'}
                         {c?.crashKind && <div className={styles.kind}>{c.crashKind}</div>}
-                        {c && crashedRuns(c) && <div className={styles.kind}>{crashedRuns(c)}</div>}
+                        {/* Only where a run crashed: "crashed 0 of 5 runs" under every repeated survivor is noise. */}
+                        {c?.rate ? <div className={styles.kind}>{crashedRuns(c)}</div> : null}
                       </td>
                     );
                   })}
