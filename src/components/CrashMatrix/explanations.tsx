@@ -49,10 +49,11 @@ export const explanations: Record<string, Explanation> = {
     why: (
       <>
         The kernel's <code>SIGILL</code> needs the goroutine to return on a different OS thread from the one it entered
-        on. <code>main.hopThreads</code> sleeps so that another goroutine can take its thread, but the scheduler may just as
-        well resume it on the same thread, and then the trampoline finds its <code>return_instance</code> and the call
-        survives. Whether a run crashes is chance on every Go version; recordings of this matrix have shown go1.19.8 both
-        surviving and crashing.
+        on. <code>main.hopThreads</code> sleeps up to 100 times while another goroutine spins, so that the scheduler moves
+        it, and returns as soon as it finds itself on another thread; but the scheduler may keep it on its thread all 100
+        times (the server then answers <code>moved threads: false</code>, with or without a probe), and then the
+        trampoline finds its <code>return_instance</code> and the call survives. Which happens is up to the scheduler: the
+        cells count how often it crashed in their repeated runs.
       </>
     ),
   },
