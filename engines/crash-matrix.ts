@@ -228,8 +228,8 @@ function summarize(runs: Cell[]): Cell {
   return cell;
 }
 
-/** "3/5" for a repeated cell: crashed runs of all runs. */
-const crashedRuns = (c: Cell) => (c.runs ? ` ${c.outcomes?.crash ?? 0}/${c.runs}` : '');
+/** "3/5" for a repeated cell that crashed at least once: crashed runs of all runs (a survivor's 0/5 is noise in a table). */
+const crashedRuns = (c: Cell) => (c.runs && c.rate ? ` ${c.outcomes?.crash ?? 0}/${c.runs}` : '');
 
 const mark: Record<Outcome, string> = { survive: '✓ survive', crash: '✗ CRASH', 'survive-but-wrong': '⚠ WRONG' };
 
@@ -271,7 +271,7 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
   for (const t of m.triggers) {
     const cells = cols.map(({ go, p }) => {
       const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-      return c ? emoji[c.outcome] + (c.runs ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '') : '–';
+      return c ? emoji[c.outcome] + (c.runs && c.rate ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '') : '–';
     });
     out.push(`| ${t.title} (\`${t.path}\`) | ${cells.join(' | ')} |`);
   }
