@@ -286,7 +286,7 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
 
     // Restart really restarts: the live outputs go, and the same cell run alone no longer finds the
     // helpers an earlier cell loaded.
-    await page.getByRole('button', { name: 'Restart the kernel' }).click();
+    await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
     await out.waitFor({ state: 'detached', timeout: 30_000 });
     await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: `Run cell ${target}` }).click();

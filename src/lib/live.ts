@@ -205,7 +205,8 @@ export class LiveSession {
       wsUrl: t.url.replace(/^http/, 'ws'),
       token: t.token,
       appendToken: Boolean(t.token),
-      init: requestInit(t),
+      // No Authorization here: @jupyterlab/services appends its own (two make Jupyter answer 403).
+      init: { cache: 'no-store', credentials: proxied(t) ? 'same-origin' : 'omit' },
     });
     const kernelManager = new KernelManager({ serverSettings });
     const sessionManager = new SessionManager({ kernelManager, serverSettings });
