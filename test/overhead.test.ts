@@ -29,8 +29,16 @@ test('measureOverhead, small: no probe < uprobe ≤ RET-site probes per call, me
     assert.equal(r.events + r.drops, r.expectedEvents, `${r.probe}: ${r.events} delivered + ${r.drops} dropped of ${r.expectedEvents}`);
   }
   assert.deepEqual(openProbes(), [], 'every probe closed');
-  // The tracer's session keeps its process-exit tracepoint; no uprobe link may stay.
-  assert.deepEqual(linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint'), [], 'no uprobe link held by this process');
+  assert.deepEqual(linksHeldBy(process.pid), [], 'no BPF link held by this process');
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const loops = children.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'goloop';
+    } catch {
+      return false; // already gone
+    }
+  });
+  assert.deepEqual(loops, [], 'the Go loop was stopped');
 });
 
 /** The recorded overhead table of notebook 07: probe label → µs per call (median). */
