@@ -128,7 +128,8 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const apiToken = randomBytes(24).toString('hex');
   const configFile = join(o.stateDir, 'jupyterhub_config.py');
   await writeFileAtomic(configFile, hubConfig({ port, hubPort, proxyApiPort, stateDir: o.stateDir, jupyterPath, attendees: o.attendees, env: o.env }), 0o600);
-  const child = spawn(hubBinary, ['-f', configFile], {
+  // setpriv --pdeathsig: the hub goes when the lab process does, however that dies.
+  const child = spawn('setpriv', ['--pdeathsig=SIGTERM', '--', hubBinary, '-f', configFile], {
     cwd: o.stateDir,
     env: { ...process.env, LAB_HUB_API_TOKEN: apiToken, LAB_PROXY_TOKEN: randomBytes(24).toString('hex'), PATH: `${join(venvDir, 'bin')}:${process.env.PATH}` },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -146,7 +147,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     const r = await fetch(`${url}hub/api${path}`, { method, headers: { Authorization: `token ${apiToken}` } });
     if (!r.ok) throw new LabError(`JupyterHub ${method} ${path}: HTTP ${r.status}`, 'see the hub log');
     const body = await r.text();
-    return (body ? JSON.parse(body) : undefined) as T;
+    return ((r.headers.get('content-type') ?? '').includes('json') && body ? JSON.parse(body) : undefined) as T;
   };
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {

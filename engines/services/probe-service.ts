@@ -249,7 +249,7 @@ export class ProbeService {
       this.server!.listen(this.privateSocket, () => resolve());
     });
     await chmod(this.privateSocket, 0o600);
-    const gate = spawn(probeGateBinary, ['-listen', this.publicSocket, '-upstream', this.privateSocket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const gate = spawn('setpriv', ['--pdeathsig=SIGTERM', '--', probeGateBinary, '-listen', this.publicSocket, '-upstream', this.privateSocket], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.gate = gate;
     await new Promise<void>((resolve, reject) => {
       let err = '';
