@@ -18,6 +18,9 @@ export async function traced(server: { binary: string }): Promise<TracedExecutab
 /** Attaches a probe and keeps it under `name`; running the cell again detaches the old one first. */
 export async function attach(name: string, open: () => Probe): Promise<Probe> {
   const probe = open();
+  // Through the probe service the attach is confirmed (or refused) asynchronously.
+  const ready = (probe as { ready?: Promise<void> }).ready;
+  if (ready) await ready.catch((e: Error) => (probe.close(), Promise.reject(e)));
   await keep(name, probe);
   console.log(`attached ${probe.kind} on ${probe.symbol} (kept as "${name}")`);
   return probe;
