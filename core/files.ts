@@ -1,7 +1,12 @@
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { close, closeSync, fsync, fsyncSync, openSync, renameSync, rmSync, writeFile, writeFileSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const writeFd = promisify(writeFile) as (fd: number, data: string | Uint8Array) => Promise<void>;
+const fsyncFd = promisify(fsync);
+const closeFd = promisify(close);
 
 /** Newest modification time under the given files/directories (0 when none exist). */
 export async function newestMtime(paths: string[], include: (p: string) => boolean = () => true): Promise<number> {
@@ -36,19 +41,18 @@ function tempBeside(path: string): string {
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
   const tmp = tempBeside(path);
-  const fh = await open(tmp, 'wx', mode);
+  // Created synchronously: an exit between registering the name and creating the file cannot
+  // leave a temp file the exit hook has already looked for.
+  const fd = openSync(tmp, 'wx', mode);
+  let open = true;
   try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
+    await writeFd(fd, data);
+    await fsyncFd(fd);
+    open = false;
+    await closeFd(fd);
     await rename(tmp, path);
   } catch (err) {
+    if (open) await closeFd(fd).catch(() => undefined);
     await rm(tmp, { force: true });
     throw err;
   } finally {
