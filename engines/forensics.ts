@@ -97,14 +97,20 @@ function parseHexDump(lines: string[], from: number): StackWord[] {
       }
       continue;
     }
-    // The dump's last line may hold a single word.
-    const cur = /^([0-9a-f]{16}): ([0-9a-f]{8}) ([0-9a-f]{8})(?:  ([0-9a-f]{8}) ([0-9a-f]{8}))?/.exec(line);
+    // Columns: the line's first word at 18, its second at 37; the first line of a dump may start
+    // with the second word (blank first column), the last may hold only the first.
+    const cur = /^([0-9a-f]{16}): /.exec(line);
     if (cur) {
       const addr = BigInt(`0x${cur[1]}`);
-      lineWords = [{ address: addr, value: BigInt(`0x${cur[2]}${cur[3]}`), marks: [] }];
-      if (cur[4]) lineWords.push({ address: addr + 8n, value: BigInt(`0x${cur[4]}${cur[5]}`), marks: [] });
-      words.push(...lineWords);
-      continue;
+      lineWords = [];
+      for (const [column, offset] of [[18, 0n], [37, 8n]] as const) {
+        const word = /^([0-9a-f]{8}) ([0-9a-f]{8})$/.exec(line.slice(column, column + 17));
+        if (word) lineWords.push({ address: addr + offset, value: BigInt(`0x${word[1]}${word[2]}`), marks: [] });
+      }
+      if (lineWords.length) {
+        words.push(...lineWords);
+        continue;
+      }
     }
     const caret = /^(\s*)\^ (.+)$/.exec(line);
     if (caret && lineWords.length) {

@@ -20,7 +20,7 @@ test('./lab setup on a ready machine installs nothing and says so', () => {
 
 test('an unknown command and a bad flag give one clear line and a non-zero exit', () => {
   assert.throws(() => lab('frobnicate'), (e: { status: number; stderr: string }) => e.status === 2 && /run \.\/lab help/.test(e.stderr));
-  assert.throws(() => lab('build', '--nope'), (e: { status: number; stderr: string }) => e.status === 1 && /--nope/.test(e.stderr));
+  assert.throws(() => lab('build', '--nope'), (e: { status: number; stderr: string }) => e.status === 2 && /--nope/.test(e.stderr));
 });
 
 test('the server answers demo(arg) and rejects bad input with 400', async () => {
