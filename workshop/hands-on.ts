@@ -92,12 +92,19 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
   const probeSocket = join(runDir(marker), 'probe.sock');
   let service: ProbeService | undefined;
   let hub: RunningHub | undefined;
+  // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the accounts.
+  const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), runDir(marker)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    cwd: at(),
+  });
+  watchdog.on('error', () => {});
   const stop = async () => {
     await hub?.stop().catch(() => {});
     await service?.stop().catch(() => {});
     for (const a of attendees) a.server?.kill('SIGKILL');
     for (const a of attendees) await removeAccount(a.account.name).catch((e: Error) => opts.log(`could not remove ${a.account.name}: ${e.message}`));
     await rm(runDir(marker), { recursive: true, force: true });
+    watchdog.stdin?.end();
   };
   try {
     for (let n = 1; n <= opts.attendees; n++) {

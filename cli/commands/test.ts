@@ -15,15 +15,23 @@ function testFiles(dir: string): string[] {
   });
 }
 
+/** The rooms: one folder of test/ each (support/ holds what they share). */
+const rooms = () =>
+  readdirSync(at('test'), { withFileTypes: true })
+    .filter((e) => e.isDirectory() && e.name !== 'support')
+    .map((e) => e.name);
+
 export const testCommand: Command = {
   name: 'test',
   summary: 'install what is missing, build, run every test suite (go test + node:test on the real kernel)',
-  usage: './lab test [filter…]   — filters pick test files whose path contains the text',
+  usage:
+    `./lab test [room|filter…]   — a room (a folder of test/: ${rooms().join(', ')}) runs its tests;\n` +
+    '                              other text picks test files whose path contains it; go runs go test (server/)',
   async run(argv) {
     const { positionals: filters } = parse('test', argv, { positionals: { name: 'filter', max: Infinity } });
     const files = testFiles(at('test'))
       .map((f) => relative(root, f))
-      .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
+      .filter((f) => filters.length === 0 || filters.some((x) => (rooms().includes(x) ? f.startsWith(`test/${x}/`) : f.includes(x))))
       .sort();
     const matchesNothing = filters.find((x) => x !== 'go' && !files.some((f) => f.includes(x)));
     if (matchesNothing !== undefined) throw new UsageError(`no test file matches ${shown(matchesNothing)}`, 'filters pick test files under test/ whose path contains the text (or go for go test)');

@@ -4,9 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
-import { programsAndLinks } from '../../bpf/ts/index.ts';
+import { programsAndLinks, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Everything the probe received: closing drains what the kernel already sent. */
+export async function closeAndCollect(probe: Probe): Promise<TraceEvent[]> {
+  probe.close();
+  const out: TraceEvent[] = [];
+  for await (const e of probe) out.push(e);
+  return out;
+}
 
 /** Program release after a process dies is asynchronous (RCU): poll briefly. */
 export async function waitGone(progIds: number[]): Promise<{ progs: number[]; links: number[] }> {

@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../../engines/services/jupyter.ts';
+import { at } from '../../core/paths.ts';
+import { alive, jupyterServerPid, kernelPids, pids } from '../support/jupyter-support.ts';
+import { CellRunner, connect } from '../../engines/notebook/kernel-client.ts';
+
+test('the tslab kernelspec is project-local and points at the project tslab by absolute path', () => {
+  assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
+  const spec = JSON.parse(readFileSync(tslabKernelJson(), 'utf8')) as { argv: string[] };
+  assert.equal(spec.argv[0], tslabBinary);
+  const list = execFileSync(at('.venv', 'bin', 'jupyter'), ['kernelspec', 'list'], { env: jupyterEnv(), encoding: 'utf8' });
+  assert.match(list, new RegExp(`tslab\\s+${jupyterPath()}/kernels/tslab`));
+});
+
+test('Jupyter listens on 127.0.0.1 only and refuses requests without its token', async () => {
+  await using j = await startJupyter();
+  const url = new URL(j.url);
+  assert.equal(url.hostname, '127.0.0.1');
+  const listening = execFileSync('ss', ['-Hltn', `sport = :${url.port}`], { encoding: 'utf8' });
+  const locals = [...listening.matchAll(/^\S+\s+\d+\s+\d+\s+(\S+):\d+/gm)].map((m) => m[1]);
+  assert.deepEqual([...new Set(locals)], ['127.0.0.1'], listening);
+
+  for (const path of ['api/kernels', 'api/sessions', 'api/contents/notebooks']) {
+    const anonymous = await fetch(new URL(path, j.url));
+    assert.equal(anonymous.status, 403, `${path} without token → ${anonymous.status}`);
+    const wrong = await fetch(new URL(path, j.url), { headers: { Authorization: 'token not-the-token' } });
+    assert.equal(wrong.status, 403, `${path} with a wrong token → ${wrong.status}`);
+    const right = await fetch(new URL(path, j.url), { headers: { Authorization: `token ${j.token}` } });
+    assert.equal(right.status, 200, `${path} with the token → ${right.status}`);
+  }
+  // Live cells of the docs site (a loopback origin) may call it with the token; a browser page from any other
+  // origin gets no CORS grant, so it cannot read the answers (nor does it know the token).
+  const fromOrigin = (origin: string) => fetch(new URL('api/kernels', j.url), { headers: { Origin: origin, Authorization: `token ${j.token}` } });
+  const site = await fromOrigin('http://127.0.0.1:3000');
+  assert.equal(site.status, 200);
+  assert.equal(site.headers.get('access-control-allow-origin'), 'http://127.0.0.1:3000');
+  const elsewhere = await fromOrigin('http://example.com');
+  assert.equal(elsewhere.headers.get('access-control-allow-origin'), null);
+
+  const start = await fetch(new URL('api/kernels', j.url), { method: 'POST', body: JSON.stringify({ name: 'tslab' }) });
+  assert.equal(start.status, 403, 'starting a kernel without the token must be refused');
+  assert.notEqual(j.token.length, 0);
+});
+
+test('the tslab kernel runs TypeScript (1+1) through the lab\'s kernel client (@jupyterlab/services), and stop() ends it', async () => {
+  const j = await startJupyter();
+  const conn = connect(j);
+  let kernelPid = 0;
+  try {
+    const runner = new CellRunner(await conn.startKernel());
+    const reply = await runner.run('const n: number = 1 + 1; n');
+    runner.dispose();
+    assert.equal(reply.status, 'ok');
+    assert.equal(reply.text.trim(), '2');
+    const pids = kernelPids(jupyterServerPid(j.url));
+    assert.equal(pids.length, 1, `one tslab kernel process, found ${pids.length}`);
+    kernelPid = pids[0];
+  } finally {
+    conn.dispose(); // its polls would keep the process alive
+    await j.stop();
+  }
+  assert.ok(!alive(kernelPid), `kernel ${kernelPid} still runs after stop()`);
+  await assert.rejects(fetch(new URL('api/status', j.url)), 'the server still answers after stop()');
+});
+
+/** Every file under dir (a directory we may not enter is skipped: nobody else may either). */
+function filesUnder(dir: string): string[] {
+  try {
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
+  } catch {
+    return [];
+  }
+}
+
+test('the token is on no command line, in no file another user can read, and terminals are off', async () => {
+  await using j = await startJupyter();
+  const cmdlines = pids().map((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8');
+    } catch {
+      return '';
+    }
+  });
+  assert.ok(cmdlines.some((c) => c.includes('jupyter-lab')), 'no jupyter-lab process seen');
+  assert.deepEqual(cmdlines.filter((c) => c.includes(j.token)), [], 'the token is on a command line');
+
+  // A file holding the token must be the owner's alone, and so must every directory on the way to it.
+  const holders = filesUnder(at('.lab')).filter((f) => readFileSync(f, 'utf8').includes(j.token));
+  assert.ok(holders.some((f) => /jpserver-\d+\.json$/.test(f)), `Jupyter wrote no runtime file with its token: ${holders.join(', ')}`);
+  for (const f of holders) assert.equal(statSync(f).mode & 0o077, 0, `${f} is readable by others (${(statSync(f).mode & 0o777).toString(8)})`);
+  assert.equal(statSync(jupyterEnv().JUPYTER_RUNTIME_DIR!).mode & 0o077, 0, 'the runtime directory is open to others');
+
+  const headers = { Authorization: `token ${j.token}` };
+  const terminals = await fetch(new URL('api/terminals', j.url), { method: 'POST', headers });
+  assert.equal(terminals.status, 404, `POST api/terminals with the token → ${terminals.status} (terminals must be off)`);
+  assert.equal((await fetch(new URL('api/status', j.url), { headers })).status, 200);
+});
+
+test('terminals only when asked for', async () => {
+  await using j = await startJupyter({ terminals: true });
+  const list = await fetch(new URL('api/terminals', j.url), { headers: { Authorization: `token ${j.token}` } });
+  assert.equal(list.status, 200);
+});

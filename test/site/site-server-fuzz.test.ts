@@ -1,0 +1,237 @@
+// Hostile input at the docs site server and through its Jupyter proxy: malformed HTTP, oversized
+// headers, hostile Hosts, broken WebSocket frames. After every attack the site still serves its
+// pages, the proxy still reaches Jupyter, and Jupyter's kernel is still there.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
+import { startSiteServer, type SiteServer } from '../../engines/services/site-server.ts';
+import { siteServe } from '../../engines/services/site.ts';
+
+let jupyter: RunningJupyter;
+let site: SiteServer;
+let dir: string;
+let host: string;
+let cookie: string;
+let kernelId: string;
+
+before(async () => {
+  jupyter = await startJupyter();
+  dir = mkdtempSync(join(tmpdir(), 'lab-site-fuzz-'));
+  writeFileSync(join(dir, 'index.html'), '<!doctype html><p>home</p>');
+  writeFileSync(join(dir, '404.html'), '<!doctype html><p>not here</p>');
+  mkdirSync(join(dir, 'docs')); // a directory: /docs redirects to /docs/
+  site = await startSiteServer({ dir, host: '127.0.0.1', port: 0, jupyter: { url: jupyter.url, token: jupyter.token } });
+  host = `127.0.0.1:${site.port}`;
+  const grant = await fetch(`http://${host}${site.grantPath}`, { redirect: 'manual' });
+  assert.equal(grant.status, 303);
+  cookie = grant.headers.get('set-cookie')!.split(';')[0];
+  const kernel = await fetch(`http://${host}/jupyter/api/kernels`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'tslab' }) });
+  const body = await kernel.text();
+  assert.equal(kernel.status, 201, body);
+  kernelId = (JSON.parse(body) as { id: string }).id;
+});
+
+after(async () => {
+  await site?.close();
+  await jupyter?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Sends raw bytes on a fresh connection; resolves with what came back before it closed (or `waitMs` passed). */
+function raw(bytes: Buffer | string, waitMs = 1500): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const s = connect(site.port, '127.0.0.1', () => s.write(bytes));
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.on('error', () => undefined);
+    const done = () => resolve(got);
+    s.on('close', done);
+    setTimeout(() => {
+      s.destroy();
+      done();
+    }, waitMs);
+  });
+}
+
+const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+
+/** The site answers its page, the proxy answers Jupyter's status, and the kernel is still there. */
+async function stillAnswering(after: string): Promise<void> {
+  const page = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(15_000) });
+  assert.equal(page.status, 200, `after ${after}: the page → ${page.status}`);
+  assert.match(await page.text(), /home/);
+  const status = await fetch(`http://${host}/jupyter/api/status`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
+  assert.equal(status.status, 200, `after ${after}: Jupyter through the proxy → ${status.status}`);
+  const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
+  assert.equal(kernel.status, 200, `after ${after}: the kernel → ${kernel.status}`);
+}
+
+test('malformed HTTP gets an error answer (or a closed socket), never a crash', async () => {
+  const req = (lines: string[], body = '') => `${lines.join('\r\n')}\r\n\r\n${body}`;
+  const attacks: [string, string | Buffer, number[]][] = [
+    ['random bytes', randomBytes(4096), [0, 400]],
+    ['unknown HTTP version', 'GET / HTTP/9.9\r\n\r\n', [0, 400, 505]],
+    ['no request target', 'GET\r\n\r\n', [0, 400]],
+    ['100 KB request line', `GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, [0, 400, 414, 431]],
+    ['64 KB header', req(['GET / HTTP/1.1', `Host: ${host}`, `X-Big: ${'b'.repeat(65_536)}`]), [0, 431]],
+    ['3000 headers', req(['GET / HTTP/1.1', `Host: ${host}`, ...Array.from({ length: 3000 }, (_, i) => `X-${i}: ${i}`)]), [0, 431]],
+    ['negative Content-Length', req(['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, `Cookie: ${'COOKIE'}`, 'Content-Length: -1']), [0, 400]],
+    ['Content-Length and chunked', req(['POST / HTTP/1.1', `Host: ${host}`, 'Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n'), [0, 400]],
+    ['bad chunk through the proxy', req(['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, 'Cookie: COOKIE', 'Transfer-Encoding: chunked'], 'ZZZ\r\nxx\r\n'), [0, 400]],
+    ['NUL in a header', req(['GET / HTTP/1.1', `Host: ${host}`, 'X-A: a\0b']), [0, 400]],
+    ['cut-off request', `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Partial: `, [0, 400, 408]],
+    ['bad percent-encoding', req(['GET /%zz%E0%A4%A HTTP/1.1', `Host: ${host}`]), [400]],
+    ['path traversal', req(['GET /../../../../etc/passwd HTTP/1.1', `Host: ${host}`]), [404]],
+    ['encoded traversal', req(['GET /%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1', `Host: ${host}`]), [404]],
+    ['absolute-form target', req(['GET http://evil.example/ HTTP/1.1', `Host: ${host}`]), [400]],
+    ['CONNECT', req([`CONNECT 127.0.0.1:${new URL(jupyter.url).port} HTTP/1.1`, `Host: ${host}`]), [0, 400]],
+    ['100 pipelined requests', Array.from({ length: 100 }, () => `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`).join(''), [200]],
+  ];
+  for (const [name, bytes, expected] of attacks) {
+    const answer = await raw(typeof bytes === 'string' ? bytes.replace(/COOKIE/g, cookie) : bytes);
+    assert.ok(expected.includes(statusOf(answer)), `${name} → ${answer.slice(0, 80) || '(closed, nothing)'}; expected ${expected}`);
+    assert.doesNotMatch(answer, /root:x:0:0/, `${name} served /etc/passwd`);
+    await stillAnswering(name);
+  }
+  // 200 connections of garbage at once.
+  await Promise.all(Array.from({ length: 200 }, () => raw(randomBytes(512), 800)));
+  await stillAnswering('200 garbage connections at once');
+});
+
+test('hostile Hosts are refused (421) on the pages, the config and the proxy, cookie or not', async () => {
+  const other = `127.0.0.1:${site.port + 1}`;
+  for (const h of ['evil.example', `evil.example:${site.port}`, `127.0.0.1.evil.example:${site.port}`, other, '127.0.0.1', `localhost.:${site.port}`, '']) {
+    for (const path of ['/', '/lab-config.json', '/jupyter/api/kernels', `/jupyter/api/kernels/${kernelId}`]) {
+      const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+      assert.ok([400, 421].includes(statusOf(answer)), `Host "${h}" ${path} → ${answer.slice(0, 60)}`);
+      assert.ok(!answer.includes(kernelId) && !answer.includes(jupyter.token), `Host "${h}" ${path} leaked Jupyter data`);
+    }
+  }
+  const twoHosts = await raw(`GET /lab-config.json HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+  assert.ok([400, 421].includes(statusOf(twoHosts)), `two Host headers → ${twoHosts.slice(0, 60)}`);
+  const noHost = await raw('GET /lab-config.json HTTP/1.0\r\n\r\n');
+  assert.equal(statusOf(noHost), 421, `no Host → ${noHost.slice(0, 60)}`);
+  // The loopback names it does answer to.
+  for (const h of [host, `localhost:${site.port}`, `LOCALHOST:${site.port}`, `[::1]:${site.port}`]) {
+    assert.equal(statusOf(await raw(`GET / HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`)), 200, h);
+  }
+  // No redirect leaves the site (a protocol-relative Location would).
+  for (const path of ['//evil.example/?grant=x', '//evil.example', '//docs', '///docs', '/\\evil.example/']) {
+    const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
+    assert.doesNotMatch(answer, /^location: *(\/\/|\/\\|[a-z]+:)/im, `${path} → ${answer.slice(0, 200)}`);
+  }
+  await stillAnswering('hostile Hosts');
+});
+
+/** A client frame (masked unless told otherwise); `length` overrides the announced payload length. */
+function frame(first: number, payload: Buffer, opts: { masked?: boolean; length?: bigint } = {}): Buffer {
+  const masked = opts.masked ?? true;
+  const len = opts.length ?? BigInt(payload.length);
+  const m = masked ? 0x80 : 0;
+  const head =
+    len < 126n
+      ? Buffer.from([first, m | Number(len)])
+      : len < 65536n
+        ? Buffer.from([first, m | 126, Number(len >> 8n), Number(len & 255n)])
+        : Buffer.concat([Buffer.from([first, m | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(len); return b; })()]);
+  if (!masked) return Buffer.concat([head, payload]);
+  const mask = randomBytes(4);
+  const body = Buffer.from(payload);
+  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
+  return Buffer.concat([head, mask, body]);
+}
+
+/** Opens a WebSocket by hand; resolves with the handshake's status and what followed `bytes`. */
+function websocket(path: string, headers: Record<string, string>, bytes?: Buffer, opts: { reset?: boolean } = {}): Promise<{ status: number; after: string }> {
+  return new Promise((resolve) => {
+    let got = '';
+    let status = 0;
+    let sent = false;
+    const s = connect(site.port, '127.0.0.1', () => {
+      const lines = Object.entries({ Host: host, Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Version': '13', ...headers });
+      s.write(`GET ${path} HTTP/1.1\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+    });
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      if (!status && got.includes('\r\n\r\n')) {
+        status = statusOf(got);
+        got = got.slice(got.indexOf('\r\n\r\n') + 4);
+        if (status === 101 && bytes && !sent) {
+          sent = true;
+          s.write(bytes);
+          // A client that vanishes mid-frame: the proxy's sockets see ECONNRESET.
+          if (opts.reset) s.resetAndDestroy();
+        }
+        // What the server does with the bytes gets a second; the handshake itself may take longer on a busy machine.
+        setTimeout(() => s.destroy(), 1000);
+      }
+    });
+    s.on('error', () => undefined);
+    const done = () => resolve({ status, after: got });
+    s.on('close', done);
+    setTimeout(() => {
+      s.destroy();
+      done();
+    }, 20_000);
+  });
+}
+
+test('broken and oversized WebSocket frames through the proxy end that socket only', async () => {
+  const channels = `/jupyter/api/kernels/${kernelId}/channels`;
+  const origin = `http://${host}`;
+  // A real handshake through the proxy works.
+  assert.equal((await websocket(channels, { Cookie: cookie, Origin: origin })).status, 101);
+  const attacks: [string, Buffer][] = [
+    ['oversized text frame (200 KB)', frame(0x81, Buffer.alloc(200_000, 120))],
+    ['announced 2^62 bytes', frame(0x82, Buffer.alloc(16), { length: 1n << 62n })],
+    ['RSV1 without an extension', frame(0xc1, Buffer.from('hi'))],
+    ['invalid UTF-8 text', frame(0x81, Buffer.from([0xc3, 0x28, 0xff]))],
+    ['unknown opcode 3', frame(0x83, Buffer.from('x'))],
+    ['unmasked client frame', frame(0x81, Buffer.from('{}'), { masked: false })],
+    ['fragmented ping', frame(0x09, Buffer.from('p'))],
+    ['close with code 1005', frame(0x88, Buffer.from([0x03, 0xed]))],
+    ['not JSON on a kernel channel', frame(0x81, Buffer.from('{"channel": "shell", "header": 7'))],
+    ['random bytes', randomBytes(4096)],
+  ];
+  for (const [name, bytes] of attacks) {
+    const { status } = await websocket(channels, { Cookie: cookie, Origin: origin }, bytes);
+    assert.equal(status, 101, `${name}: handshake → ${status}`);
+    await stillAnswering(name);
+  }
+  for (let i = 0; i < 5; i++) {
+    const { status } = await websocket(channels, { Cookie: cookie, Origin: origin }, frame(0x82, Buffer.alloc(1 << 20, i), { length: 1n << 21n }), { reset: true });
+    assert.equal(status, 101);
+  }
+  await stillAnswering('clients reset mid-frame');
+  // Refused before Jupyter sees them.
+  assert.equal((await websocket(channels, {}, frame(0x81, Buffer.from('{}')))).status, 401, 'no cookie');
+  assert.equal((await websocket(channels, { Cookie: 'lab-session-1=guess' })).status, 401, 'a guessed cookie');
+  assert.equal((await websocket(channels, { Cookie: cookie, Origin: 'http://evil.example' })).status, 403, 'a foreign Origin');
+  assert.equal((await websocket(channels, { Cookie: cookie, Host: 'evil.example' })).status, 421, 'a foreign Host');
+  assert.equal((await websocket('/not-proxied', { Cookie: cookie }, randomBytes(64))).status, 404, 'a path outside the proxy');
+  await raw(`GET ${channels} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: ${cookie}\r\nSec-WebSocket-Version: 99\r\n\r\n${randomBytes(256).toString('latin1')}`);
+  await stillAnswering('WebSocket refusals');
+});
+
+test('a site that proxies Jupyter listens on loopback only; a site of pages answers any name', async () => {
+  await assert.rejects(siteServe({ host: '0.0.0.0', jupyter: { url: jupyter.url, token: jupyter.token } }), /must listen on loopback/);
+  const pages = await startSiteServer({ dir, host: '127.0.0.1', port: 0 });
+  try {
+    const answer = await new Promise<string>((resolve) => {
+      let got = '';
+      const s = connect(pages.port, '127.0.0.1', () => s.write('GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n'));
+      s.on('data', (d) => (got += d));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
+    });
+    assert.equal(statusOf(answer), 200, answer.slice(0, 80));
+    assert.match(answer, /\{"jupyter":null\}/);
+  } finally {
+    await pages.close();
+  }
+});

@@ -1,0 +1,63 @@
+/**
+ * Every way a tracing process can end must leave nothing attached: the exit
+ * paths not covered next to the features they belong to (close, using,
+ * SIGKILL and idle exit are in tracer.test.ts; kernel restart and interrupt in
+ * the notebook tests).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedServer } from '../../engines/managed-server.ts';
+import { at, serverBinary } from '../../core/paths.ts';
+import { openExecutable, loadedProgramIds, openProbes, programsAndLinks, tracefsUprobes } from '../../bpf/ts/index.ts';
+import { tracerChild, waitGone } from '../support/kernel.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'lab-leaks-'));
+chmodSync(dir, 0o755);
+const binary = join(dir, 'server');
+copyFileSync(serverBinary, binary);
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} to a process streaming live events detaches everything`, async () => {
+    await using srv = await ManagedServer.start({ binary });
+    const { child, first, output } = await tracerChild(`
+      import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+      import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
+      const exe = await openExecutable(${JSON.stringify(binary)});
+      const probe = exe.returnProbes('main.demo', { pid: ${srv.pid} });
+      console.log(JSON.stringify(loadedProgramIds()));
+      for await (const e of probe) console.log(eventJson(e));
+    `);
+    const ids = first as number[];
+    assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links are live');
+    assert.equal((await srv.get('/?arg=7')).status, 200);
+    for (let i = 0; i < 50 && !output().includes('"kind":"call"'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(output(), /"kind":"call"/, 'the stream was live when the signal came');
+    child.kill(signal);
+    await new Promise((r) => child.once('exit', r));
+    assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+    assert.ok(srv.alive, 'the traced server is untouched');
+  });
+}
+
+test('a server that crashes while attached: the probe outlives it, then closes cleanly', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const exe = await openExecutable(binary);
+  const probe = exe.uretprobe('main.demo', { pid: srv.pid });
+  const ids = loadedProgramIds();
+  assert.equal((await srv.get('/?arg=3')).status, 200);
+  await srv.get('/?arg=2000');
+  const exit = await srv.exited;
+  assert.match(exit.stderr, /unexpected return pc/);
+  assert.ok(!probe.closed, 'the probe is still open after its process died');
+  probe.close();
+  assert.deepEqual(openProbes(), []);
+  assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+});
+
+test('no legacy tracefs uprobe is ever created', () => {
+  assert.deepEqual(tracefsUprobes().filter((l) => l.includes(binary) || /lab/.test(l)), []);
+});

@@ -1,0 +1,259 @@
+/**
+ * The hands-on room on the real kernel: two unprivileged attendees under JupyterHub, each crashing
+ * their own Go server under a uretprobe through the probe service, neither able to touch the other.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@jupyterlab/services';
+import WebSocket from 'ws';
+import { at } from '../../core/paths.ts';
+import { labAccounts } from '../../engines/services/accounts.ts';
+import { linksHeldBy } from '../../bpf/ts/index.ts';
+import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
+
+let room: HandsOnRoom;
+const kernels = new Map<string, Kernel.IKernelConnection>();
+const managers: { dispose(): void }[] = [];
+const tokens = new Map<string, string>();
+
+function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) =>
+    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr })),
+  );
+}
+
+/** Runs a command as the attendee (as their notebook would). */
+const asAttendee = (name: string, cmd: string) => sh('runuser', ['-u', name, '--', 'sh', '-c', cmd]);
+
+/** Signs in as a browser does: the login form's _xsrf in the form and in its cookie. */
+async function signIn(name: string, code: string): Promise<number> {
+  const page = await fetch(`${room.hubUrl}hub/login`);
+  const cookies = page.headers.getSetCookie().map((c) => c.split(';')[0]);
+  const xsrf = /name="_xsrf" value="([^"]+)"/.exec(await page.text())?.[1] ?? '';
+  if (!cookies.some((c) => c.startsWith('_xsrf='))) cookies.push(`_xsrf=${xsrf}`);
+  const r = await fetch(`${room.hubUrl}hub/login?next=`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: cookies.join('; ') },
+    body: new URLSearchParams({ username: name, password: code, _xsrf: xsrf }).toString(),
+  });
+  return r.status;
+}
+
+async function startNotebookServer(name: string): Promise<string> {
+  await room.hub.api(`/users/${name}/server`, 'POST');
+  for (let i = 0; i < 240; i++) {
+    const u = await room.hub.api<{ servers: Record<string, { ready: boolean }> }>(`/users/${name}`);
+    if (u.servers?.['']?.ready) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const t = await fetch(`${room.hubUrl}hub/api/users/${name}/tokens`, {
+    method: 'POST',
+    headers: { Authorization: `token ${room.hub.apiToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ expires_in: 900, note: 'hands-on test' }),
+  });
+  assert.equal(t.status, 201, `token for ${name}: HTTP ${t.status}`);
+  return ((await t.json()) as { token: string }).token;
+}
+
+async function kernelFor(name: string, token: string, notebook = '03-uretprobe-crash.ipynb'): Promise<Kernel.IKernelConnection> {
+  const baseUrl = `${room.hubUrl}user/${name}/`;
+  // JupyterHub's servers take a token in a header only, never in a WebSocket URL (a browser signs in with cookies).
+  class WithToken extends WebSocket {
+    constructor(url: string, protocols?: string | string[]) {
+      super(url, protocols, { headers: { Authorization: `token ${token}` } });
+    }
+  }
+  const serverSettings = ServerConnection.makeSettings({ baseUrl, wsUrl: baseUrl.replace(/^http/, 'ws'), token, appendToken: false, WebSocket: WithToken as unknown as typeof globalThis.WebSocket });
+  const km = new KernelManager({ serverSettings });
+  const sm = new SessionManager({ serverSettings, kernelManager: km });
+  managers.push(km, sm);
+  // A session on the attendee's own copy of notebook 03: its kernel starts in that notebook's folder.
+  const session = await sm.startNew({ path: notebook, type: 'notebook', name: notebook, kernel: { name: 'tslab' } });
+  const k = session.kernel!;
+  kernels.set(`${name} ${notebook}`, k);
+  return k;
+}
+
+/** Runs code in a kernel; resolves with its text output and whether it raised. */
+async function execute(k: Kernel.IKernelConnection, code: string): Promise<{ text: string; error?: string }> {
+  let text = '';
+  let error: string | undefined;
+  const failed = (t: string) => /^(LabError|Error|TypeError|ReferenceError)\b/m.exec(t)?.[0];
+  const future = k.requestExecute({ code, stop_on_error: true });
+  future.onIOPub = (msg) => {
+    const c = msg.content as { text?: string; data?: Record<string, string>; ename?: string; evalue?: string };
+    if (msg.header.msg_type === 'stream') text += c.text;
+    if (msg.header.msg_type === 'execute_result' || msg.header.msg_type === 'display_data') text += c.data?.['text/plain'] ?? c.data?.['text/html'] ?? '';
+    if (msg.header.msg_type === 'error') error = `${c.ename}: ${c.evalue}`;
+  };
+  const reply = await future.done;
+  if ((reply.content as { status?: string }).status === 'error') error ??= 'the cell failed';
+  // tslab prints a rejected top-level await on stderr rather than as an error message.
+  error ??= failed(text) ? text.slice(text.search(/^(LabError|Error|TypeError|ReferenceError)\b/m)).split('\n')[0] : undefined;
+  return { text, error };
+}
+
+const notebook03 = () =>
+  (JSON.parse(readFileSync(at('notebooks', '03-uretprobe-crash.ipynb'), 'utf8')) as { cells: { cell_type: string; source: string[] | string }[] }).cells
+    .filter((c) => c.cell_type === 'code')
+    .map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
+
+/** A raw client of the probe service, as any attendee program could write one. */
+function serviceRequest(asUser: string, request: object): Promise<string> {
+  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});s.write(${JSON.stringify(JSON.stringify(request))}+"\\n");s.on('data',d=>{process.stdout.write(d);s.end()});setTimeout(()=>process.exit(0),5000)`;
+  return asAttendee(asUser, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`).then((r) => r.out);
+}
+
+before(async () => {
+  room = await startHandsOn({ attendees: 2, limits: { maxProbes: 3, maxEventsPerSecond: 500 }, log: () => {} });
+});
+
+after(async () => {
+  for (const k of kernels.values()) await k.shutdown().catch(() => {});
+  for (const km of managers) km.dispose();
+  await room?.stop();
+  assert.equal(labAccounts().length, 0, 'no attendee account left');
+  assert.equal(linksHeldBy(process.pid).length, 0, 'no link left in this process');
+});
+
+test('attendees sign in with their own code only', async () => {
+  const [a, b] = room.attendees;
+  assert.equal(await signIn(a.account.name, a.code), 302, 'right code signs in');
+  assert.notEqual(await signIn(a.account.name, b.code), 302, "another attendee's code does not");
+  assert.notEqual(await signIn('root', a.code), 302, 'root cannot sign in');
+});
+
+test('each attendee crashes their own server under a uretprobe, the other keeps answering', { timeout: 300_000 }, async () => {
+  const [a, b] = room.attendees;
+  tokens.set(a.account.name, await startNotebookServer(a.account.name));
+  tokens.set(b.account.name, await startNotebookServer(b.account.name));
+  const ka = await kernelFor(a.account.name, tokens.get(a.account.name)!);
+  const kb = await kernelFor(b.account.name, tokens.get(b.account.name)!);
+  const whoami = await execute(ka, 'require("node:os").userInfo().username');
+  assert.match(whoami.text, new RegExp(a.account.name), 'the notebook kernel runs as the attendee');
+
+  const cells = notebook03();
+  let outA = '';
+  for (const code of cells.slice(0, -1)) {
+    const r = await execute(ka, code);
+    assert.equal(r.error, undefined, `attendee A, cell:\n${code}\n→ ${r.error}\n${r.text}`);
+    outA += r.text;
+  }
+  assert.match(outA, /unexpected return pc/, 'the crash text of their own server');
+  // B's room server (their uid, their port) answers while A's crashed.
+  const answer = await fetch(`http://127.0.0.1:${b.serverPort}/?arg=5`).then((r) => r.status, () => 0);
+  assert.equal(answer, 200, "the other attendee's server keeps answering");
+  // B runs the same story in their kernel: their own crash, independent of A's.
+  let outB = '';
+  for (const code of cells.slice(0, -1)) outB += (await execute(kb, code)).text;
+  assert.match(outB, /unexpected return pc/);
+  const view = await room.roomView();
+  for (const s of view) assert.ok(s.crashedUnder.some((c) => c.startsWith('uretprobe')), `room view shows ${s.name}'s crash: ${JSON.stringify(s)}`);
+});
+
+test('the probe service refuses what is not the attendee’s, with a clear message', { timeout: 120_000 }, async () => {
+  const [a, b] = room.attendees;
+  const bServer = room.attendees[1].server!.pid!;
+  const refuseOther = await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: bServer });
+  assert.match(refuseOther, /not yours/);
+  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 1 }), /not yours/, 'a root process');
+  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 999999 }), /no process 999999/);
+  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: room.attendees[0].server!.pid!, object: 'AAAA' }), /only the lab's own BPF programs/);
+  // More probes than the cap, on A's own server, in one connection.
+  const own = room.attendees[0].server!.pid!;
+  const s = connect(room.probeSocket);
+  const lines: string[] = [];
+  createInterface({ input: s }).on('line', (l) => lines.push(l));
+  // root connecting through the gate is refused too: the service only probes the caller's processes.
+  s.write(JSON.stringify({ op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: own }) + '\n');
+  await new Promise((r) => setTimeout(r, 1500));
+  s.destroy();
+  assert.match(lines.join('\n'), /not yours/, 'even root gets only its own processes through the service');
+  const capScript = [1, 2, 3, 4].map((id) => ({ op: 'attach', id, kind: 'uprobe', symbol: 'main.demo', pid: own }));
+  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';s.on('data',d=>out+=d);for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(()=>{process.stdout.write(out);process.exit(0)},4000)`;
+  const cap = await asAttendee(a.account.name, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`);
+  assert.equal((cap.out.match(/"op":"attached"/g) ?? []).length, 3, cap.out);
+  assert.match(cap.out, /cap is 3/);
+  // The kernel refuses the rest: no bpftool, no other home, no signals to the other's processes.
+  assert.notEqual((await asAttendee(a.account.name, 'bpftool prog show')).code, 0, 'bpftool refused');
+  assert.notEqual((await asAttendee(a.account.name, `ls ${b.account.home}`)).code, 0, "another attendee's home refused");
+  assert.notEqual((await asAttendee(a.account.name, `kill -0 ${bServer}`)).code, 0, "signalling another attendee's process refused");
+});
+
+test("an attendee's probes go when their kernel does, the other's keep streaming", { timeout: 180_000 }, async () => {
+  const [a, b] = room.attendees;
+  // Fresh kernels beside the ones that crashed their servers above.
+  const ka = await kernelFor(a.account.name, tokens.get(a.account.name)!, '05-tracing-safely.ipynb');
+  const kb = await kernelFor(b.account.name, tokens.get(b.account.name)!, '05-tracing-safely.ipynb');
+  for (const k of [ka, kb]) assert.equal((await execute(k, 'const lab = require("../../kernel-helpers/load.cjs");')).error, undefined);
+  const attachCode = (name: string) =>
+    `const srv = await lab.startServer("${name}"); const ex = await lab.traced(srv); const pr = await lab.attach("${name}-probe", () => ex.returnProbes("main.demo", { pid: srv.pid })); const tb = lab.eventTable(pr); await lab.request(srv, "/?arg=7"); await tb.waitFor((e) => e.kind === "call"); console.log("calls", tb.events.length);`;
+  for (const [k, name] of [[ka, 'ra'], [kb, 'rb']] as const) {
+    const r = await execute(k, attachCode(name));
+    assert.equal(r.error, undefined, r.text);
+  }
+  const before = room.service.roomActivity();
+  assert.ok(before.find((x) => x.uid === a.account.uid)!.probes.length >= 1);
+  await ka.shutdown();
+  kernels.delete(`${a.account.name} 05-tracing-safely.ipynb`);
+  for (let i = 0; i < 50 && room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length; i++) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length, 0, "A's probes released with A's kernel");
+  const more = await execute(kb, `await lab.request(srv, "/?arg=9"); await tb.waitFor((e) => e.kind === "call" && String(e.args[0]) === "9"); console.log("still streaming")`);
+  assert.match(more.text, /still streaming/, `${more.error ?? ''}`);
+});
+
+test('the room view: each attendee, their crash and exercises; refused without its token; reset releases one attendee', { timeout: 120_000 }, async () => {
+  const { startRoomView } = await import('../../workshop/room-view.ts');
+  const view = await startRoomView(room);
+  try {
+    const bare = view.url.replace(/\?token=.*/, 'room.json');
+    assert.equal((await fetch(bare)).status, 401);
+    assert.equal((await fetch(`${bare}?token=wrong`)).status, 401);
+    const states = (await (await fetch(view.url.replace('/?', '/room.json?'))).json()) as { name: string; goServers: number[]; crashedUnder: string[] }[];
+    assert.deepEqual(states.map((s) => s.name).sort(), room.attendees.map((a) => a.account.name).sort());
+    const b = room.attendees[1];
+    const reset = await fetch(view.url.replace('/?', '/reset?') + `&name=${b.account.name}`, { method: 'POST', redirect: 'manual' });
+    assert.equal(reset.status, 303);
+    assert.equal(room.service.roomActivity().find((x) => x.uid === b.account.uid)?.probes.length ?? 0, 0, "B's probes released by the reset");
+    for (let i = 0; i < 50 && (await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0), 200, "B's room server is started again");
+  } finally {
+    await view.stop();
+  }
+});
+
+test('two attendees under a bounded load: each gets only their own events, and what the cap dropped is counted', { timeout: 180_000 }, async () => {
+  const requests = 1200;
+  const load = (a: (typeof room.attendees)[number]) => {
+    const script = `
+const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist', 'cjs', 'api', 'index.cjs'))}).require(${JSON.stringify(at('bpf', 'ts', 'probe-service-client.ts'))}, __filename);
+(async () => {
+  const p = remoteProbe(${JSON.stringify(room.probeSocket)}, 'ret', 'main.demo', { pid: ${a.server!.pid} });
+  await p.ready;
+  const pids = new Set(); let calls = 0;
+  (async () => { for await (const b of p.batches()) for (const e of b) if (e.kind === 'call') { calls++; pids.add(e.pid); } })();
+  let next = 0;
+  const worker = async () => { while (next < ${requests}) { next++; await fetch('http://127.0.0.1:${a.serverPort}/?arg=1').then((r) => r.text()); } };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  await new Promise((r) => setTimeout(r, 2500));
+  console.log(JSON.stringify({ calls, drops: p.drops(), pids: [...pids] }));
+  p.close(); process.exit(0);
+})().catch((e) => { console.log(JSON.stringify({ error: e.message })); process.exit(1); });`;
+    return sh('runuser', ['-u', a.account.name, '--', process.execPath, '-e', script]);
+  };
+  const results = await Promise.all(room.attendees.map(load));
+  results.forEach((r, i) => {
+    const a = room.attendees[i];
+    const line = r.out.trim().split('\n').pop()!;
+    const got = JSON.parse(line) as { calls: number; drops: number; pids: number[]; error?: string };
+    assert.equal(got.error, undefined, line);
+    assert.deepEqual(got.pids, [a.server!.pid], `${a.account.name} saw only their own server's events`);
+    assert.equal(got.calls + got.drops, requests, `${a.account.name}: every call delivered or counted as dropped (${line})`);
+    assert.ok(got.drops > 0, `the ${500}/s cap dropped some and said so (${line})`);
+  });
+});
