@@ -29,6 +29,23 @@ export interface BenchResults {
   /** run-tracer behind a pipe nobody reads; absent in results recorded before it existed. */
   stalled_pipe?: StalledPipeRun[];
   timings: Timing[];
+  /** Benchmarks re-run later by ./lab bench --only … --merge, with when. */
+  merged?: { benchmarks: string[]; date: string; kernel: string; load_average_at_start: string }[];
+}
+
+/** A partial run's tables replace the full run's (timings by what they time); the summary is recomputed. */
+export function mergeResults(full: BenchResults, partial: BenchResults, benchmarks: string[]): BenchResults {
+  const out: BenchResults = { ...full };
+  const tables = ['probe_cost', 'ringbuf', 'latency', 'rss', 'probe_service', 'load', 'lifecycle', 'stalled_pipe'] as const;
+  for (const t of tables) {
+    const rows = partial[t];
+    if (Array.isArray(rows) && rows.length) (out as unknown as Record<string, unknown>)[t] = rows;
+  }
+  const redone = new Set(partial.timings.map((x) => x.what));
+  out.timings = [...full.timings.filter((x) => !redone.has(x.what)), ...partial.timings];
+  out.merged = [...(full.merged ?? []), { benchmarks, date: partial.date, kernel: partial.kernel, load_average_at_start: partial.load_average_at_start }];
+  out.summary = summarize(out);
+  return out;
 }
 
 

@@ -12,12 +12,15 @@ export const benchCommand: Command = {
   name: 'bench',
   summary: 'run every benchmark (ring buffer, probe cost, latency, RSS, load, site build, notebooks, start times), print ratios, write bench/results.json',
   usage:
-    './lab bench [--quick] [--only ringbuf,probes,latency,rss,load,site,notebooks,start] [--readme]\n' +
-    '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead\n' +
+    './lab bench [--quick] [--only NAME,…] [--merge] [--readme]\n' +
+    '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead;\n' +
+    '  --only … --merge puts those benchmarks\' tables into bench/results.json (the rest stay as recorded)\n' +
     '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)',
   async run(argv) {
-    const { values } = parse('bench', argv, { flags: { quick: { type: 'bool' }, only: { type: 'string', multiple: true }, readme: { type: 'bool' } } });
-    const { readmeSection, renderTable, withBenchmarkSection } = await import('../../bench/report.ts');
+    const { values } = parse('bench', argv, { flags: { quick: { type: 'bool' }, only: { type: 'string', multiple: true }, merge: { type: 'bool' }, readme: { type: 'bool' } } });
+    const { mergeResults, readmeSection, renderTable, withBenchmarkSection } = await import('../../bench/report.ts');
+    if (values.merge && (!values.only || values.quick)) throw new LabError('--merge takes the tables of a full-size --only run', 'e.g. ./lab bench --only lifecycle,service --merge');
+    if (values.merge && !existsSync(benchResultsFile)) throw new LabError('no bench/results.json to merge into', 'run ./lab bench first');
     if (values.readme) {
       if (!existsSync(benchResultsFile)) throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
       const results = JSON.parse(readFileSync(benchResultsFile, 'utf8'));
@@ -34,11 +37,12 @@ export const benchCommand: Command = {
     if (process.getuid?.() !== 0) throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
     await buildAll({}, ['server', 'addon', 'cilium', 'bench']);
     const results = await runBenchmarks({ only: only as Parameters<typeof runBenchmarks>[0]['only'], quick: values.quick });
-    const partial = values.quick || only !== undefined;
+    const partial = (values.quick || only !== undefined) && !values.merge;
     const file = partial ? at('.lab', 'bench-partial.json') : benchResultsFile;
     mkdirSync(at('.lab'), { recursive: true });
-    await writeFileAtomic(file, JSON.stringify(results, null, 2) + '\n');
-    process.stdout.write(renderTable(results.summary) + '\n');
+    const written = values.merge ? mergeResults(JSON.parse(readFileSync(benchResultsFile, 'utf8')), results, only!) : results;
+    await writeFileAtomic(file, JSON.stringify(written, null, 2) + '\n');
+    process.stdout.write(renderTable(written.summary) + '\n');
     say(`results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`);
     return 0;
   },
