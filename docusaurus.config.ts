@@ -59,7 +59,7 @@ const config: Config = {
   ],
   plugins: [labSitePlugin, rawSourcePlugin],
   clientModules: ['./src/components/mermaidFit.ts'],
-  // Recorded outputs are shown with paths relative to this checkout (src/components/relativePaths.ts).
+  // Recorded outputs are shown with paths relative to this checkout (relativePaths in engines/notebook/format.ts).
   customFields: { repoRoot: dirname(fileURLToPath(import.meta.url)) },
   themeConfig: {
     colorMode: { respectPrefersColorScheme: true },

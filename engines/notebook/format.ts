@@ -127,6 +127,28 @@ export function fileOutput(o: Output): Output {
   return rest;
 }
 
+/**
+ * Recorded outputs name the recording machine's directories; a recording shows them relative: the
+ * lab's checkout as a relative path, any Go toolchain's sources as $GOROOT/src/, the notebooks'
+ * private server copies (/tmp/lab-…/) dropped.
+ */
+export function relativePaths(text: string, repoRoot?: string): string {
+  let t = text;
+  if (repoRoot) t = t.split(repoRoot.replace(/\/$/, '') + '/').join('');
+  t = t.replace(/\/(?:[\w.@+-]+\/)*?(?:go|go-1\.\d+|toolchain@[\w.+-]+)\/src\//g, '$GOROOT/src/');
+  t = t.replace(/\/tmp\/lab-[\w-]+\//g, '');
+  return t;
+}
+
+/** The same output with relativePaths applied to its text (streams, errors, text and HTML data). */
+export function outputWithRelativePaths(o: Output, repoRoot: string): Output {
+  const rel = (v: Multiline): string => relativePaths(joinText(v), repoRoot);
+  if (o.output_type === 'stream') return { ...o, text: rel(o.text) };
+  if (o.output_type === 'error') return { ...o, evalue: rel(o.evalue), traceback: o.traceback.map((l) => rel(l)) };
+  const data = Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, isMultiline(v) && k.startsWith('text/') ? rel(v) : v]));
+  return { ...o, data };
+}
+
 /** What a person reads of some outputs: streams, "Name: message" of errors, the plain text of data. */
 export function outputText(outs: Output[]): string {
   return outs

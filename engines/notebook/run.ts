@@ -3,7 +3,8 @@ import { release } from 'node:os';
 import { basename } from 'node:path';
 import type { Kernel } from '@jupyterlab/services';
 import { goToolchain } from '../../core/go.ts';
-import { codeCells, sourceOf, type Cell, type Notebook } from './format.ts';
+import { codeCells, outputWithRelativePaths, sourceOf, type Cell, type Notebook } from './format.ts';
+import { root } from '../../core/paths.ts';
 import { readNotebookFile, writeNotebookFile } from './io.ts';
 import { CellRunner, connect, type JupyterServer } from './kernel-client.ts';
 
@@ -65,6 +66,7 @@ export async function saveRecording(run: NotebookRun): Promise<void> {
   const go = await goToolchain().then((t) => t.version).catch(() => 'unknown');
   const { inputsHash, recording } = await import('../recordings.ts');
   const name = `notebook ${basename(run.path).replace(/\.ipynb$/, '')}`;
+  for (const cell of run.notebook.cells) if (cell.outputs) cell.outputs = cell.outputs.map((o) => outputWithRelativePaths(o, root));
   run.notebook.metadata.lab = { recordedAt: new Date().toISOString(), kernel: release(), go, inputsHash: inputsHash(recording(name)) };
   await writeNotebookFile(run.path, run.notebook);
 }

@@ -19,7 +19,7 @@ test('./lab setup\'s Debian step: the terminal shows step lines and the log path
   const before = size(aptLog);
   // The real step (apt-get update, then install) on a package that is already installed: a no-op for the machine.
   const script = `
-    import { aptStep, ensureSetup } from '../cli/setup.ts';
+    import { aptStep, ensureSetup } from './cli/setup.ts';
     await ensureSetup([{ ...aptStep, missing: async () => ['procps'] }]);
   `;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: at('.'), encoding: 'utf8' });

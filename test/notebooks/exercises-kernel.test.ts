@@ -41,7 +41,7 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
   const path = join(notebooksDir, `exercises-check-${process.pid}.ipynb`);
   const nb = {
     cells: [
-      code('const lab = require("../../kernel-helpers/load.cjs");'),
+      code('const lab = require("../kernel-helpers/load.cjs");'),
       code(`await lab.attempt("06-which-ret", ${attemptSignature} {\n${task('06-which-ret').starter}\n});`),
       code('await lab.predict("05-demo-ret-count", "1");'),
       code('await lab.predict("05-demo-ret-count", "2");'),
