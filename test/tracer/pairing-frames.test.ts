@@ -19,7 +19,7 @@ import { availableToolchains, buildServer, type GoToolchain } from '../../core/g
 import { run } from '../../core/proc.ts';
 import { at } from '../../core/paths.ts';
 import { openExecutable, closeAllProbes, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
-import { sleep } from '../support/kernel.ts';
+import { closeAndCollect, sleep } from '../support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-pairing-'));
 chmodSync(dir, 0o755);
@@ -41,13 +41,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-
-async function closeAndCollect(probe: Probe): Promise<TraceEvent[]> {
-  probe.close();
-  const out: TraceEvent[] = [];
-  for await (const e of probe) out.push(e);
-  return out;
-}
 
 interface Descent {
   goroutine: number;

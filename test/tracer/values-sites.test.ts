@@ -16,7 +16,7 @@ import { run } from '../../core/proc.ts';
 import { at } from '../../core/paths.ts';
 import { openExecutable, closeAllProbes, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
 import { formatCall } from '../../bpf/ts/values.ts';
-import { sleep } from '../support/kernel.ts';
+import { closeAndCollect, sleep } from '../support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-sites-'));
 chmodSync(dir, 0o755);
@@ -26,12 +26,8 @@ after(() => {
 });
 
 
-async function closeAndCollect(probe: Probe): Promise<TraceEvent[]> {
-  probe.close();
-  const out: TraceEvent[] = [];
-  for await (const e of probe) out.push(e);
-  return out.filter((e) => e.kind !== 'exit');
-}
+/** The probe's events without the traced process's exit. */
+const callsOf = async (probe: Probe): Promise<TraceEvent[]> => (await closeAndCollect(probe)).filter((e) => e.kind !== 'exit');
 
 for (const toolchain of await availableToolchains({ fetchNewer: true })) {
   const v = toolchain.version;
@@ -45,7 +41,7 @@ for (const toolchain of await availableToolchains({ fetchNewer: true })) {
     const probe = exe.uprobe('main.addOne', { pid: srv.pid });
     const res = JSON.parse((await srv.get('/shapes/inlined?n=5')).body) as { calls: number; callSites: number };
     await sleep(50);
-    const events = await closeAndCollect(probe);
+    const events = await callsOf(probe);
     assert.ok(events.every((e) => e.inlined_into === 'main.inlinedCalls' && e.args.length === 0), events.map(formatCall).join('\n'));
     // inlinedCalls has one copy in its loop and, per DWARF, one more: the compiler folded the last two
     // source calls into one instruction (LEAQ 2(CX)), so the binary runs n + 1 copies for the program's n + 2 calls.
@@ -71,7 +67,7 @@ for (const toolchain of await availableToolchains({ fetchNewer: true })) {
       assert.equal((JSON.parse((await lines.next()).value) as { names: number }).names, 3);
       await new Promise((r) => child.once('exit', r));
       await sleep(50);
-      const calls = await closeAndCollect(probe);
+      const calls = await callsOf(probe);
       assert.equal(calls.length, 3);
       assert.ok(calls.every((e) => e.kind === 'call' && e.latency_ns !== null && e.tail_call === 'main.(*base).Name' && e.ret.length === 0), calls.map(formatCall).join('\n'));
       // Go 1.19 describes the wrapper without its parameter.
