@@ -1,4 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
 import { serverBinary } from '../core/paths.ts';
 
@@ -19,6 +23,11 @@ export interface StartServerOptions {
   dieWithParent?: boolean;
   /** How much of each stream to keep (its end: where a crash is); default 1 MiB. */
   keepBytes?: number;
+  /**
+   * Run a copy of the binary, placed in a fresh temp dir whose name starts with this prefix, so
+   * probes attached to its path touch no one else's process; stop() removes the copy.
+   */
+  privateCopy?: string;
 }
 
 /** A Go server process the lab started and will stop: its URL, PID, output and exit. */
@@ -30,6 +39,7 @@ export class ManagedServer implements AsyncDisposable {
     readonly url: string,
     readonly binary: string,
     private readonly output: { stdout: string; stderr: string },
+    private readonly copyDir?: string,
   ) {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
@@ -58,6 +68,20 @@ export class ManagedServer implements AsyncDisposable {
   }
 
   static async start(opts: StartServerOptions = {}): Promise<ManagedServer> {
+    if (opts.privateCopy === undefined) return ManagedServer.spawn(opts);
+    const dir = await mkdtemp(join(tmpdir(), opts.privateCopy));
+    privateCopies.add(dir);
+    try {
+      const copy = join(dir, 'server');
+      await copyFile(opts.binary ?? serverBinary, copy);
+      return await ManagedServer.spawn({ ...opts, binary: copy }, dir);
+    } catch (e) {
+      await removeCopy(dir);
+      throw e;
+    }
+  }
+
+  private static async spawn(opts: StartServerOptions, copyDir?: string): Promise<ManagedServer> {
     const binary = opts.binary ?? serverBinary;
     const args = ['-addr', opts.addr ?? '127.0.0.1:0'];
     // setpriv execs the binary, so the PID stays the server's own (probes filter on it).
@@ -90,7 +114,7 @@ export class ManagedServer implements AsyncDisposable {
       );
     });
     onListening = undefined;
-    const server = new ManagedServer(child, url, binary, output);
+    const server = new ManagedServer(child, url, binary, output, copyDir);
     child.removeAllListeners('error');
     live.add(server);
     return server;
@@ -113,7 +137,17 @@ export class ManagedServer implements AsyncDisposable {
       await this.exited;
       clearTimeout(timer);
     }
+    if (this.copyDir) await removeCopy(this.copyDir);
     return this.exit!;
+  }
+
+  /** The server's exit once it has died, or undefined if it still runs after `ms`. */
+  async exitWithin(ms: number): Promise<ServerExit | undefined> {
+    let timer: Parameters<typeof clearTimeout>[0];
+    const timeout = new Promise<undefined>((r) => (timer = setTimeout(r, ms)));
+    const exit = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    return exit;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -122,6 +156,13 @@ export class ManagedServer implements AsyncDisposable {
 }
 
 const live = new Set<ManagedServer>();
+/** Temp dirs of private copies not removed yet. */
+const privateCopies = new Set<string>();
+
+async function removeCopy(dir: string): Promise<void> {
+  privateCopies.delete(dir);
+  await rm(dir, { recursive: true, force: true });
+}
 
 /** Every server this process started that is still running. */
 export function liveServers(): ManagedServer[] {
@@ -135,4 +176,43 @@ export async function stopAllServers(): Promise<void> {
 
 process.once('exit', () => {
   for (const s of live) s.child.kill('SIGKILL');
+  for (const dir of privateCopies) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * A server on a private copy of its binary (ManagedServer's `privateCopy`), as a face hands it
+ * out — a notebook's LabServer, an exercise's SandboxServer: what callers read of it, and close(),
+ * which stops it and removes the copy.
+ */
+export class PrivateServer {
+  protected constructor(readonly managed: ManagedServer) {}
+
+  get url(): string {
+    return this.managed.url;
+  }
+  get pid(): number {
+    return this.managed.pid;
+  }
+  /** The private copy of the binary this server runs (attach probes to this path). */
+  get binary(): string {
+    return this.managed.binary;
+  }
+  get alive(): boolean {
+    return this.managed.alive;
+  }
+  get stderr(): string {
+    return this.managed.stderr;
+  }
+  get exit(): ServerExit | undefined {
+    return this.managed.exit;
+  }
+
+  /** GET a path; a dead server answers status 0 with the network error as body. */
+  get(path: string, timeoutMs = 15000): Promise<{ status: number; body: string }> {
+    return this.managed.get(path, timeoutMs);
+  }
+
+  async close(): Promise<void> {
+    await this.managed.stop();
+  }
+}

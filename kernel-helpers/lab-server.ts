@@ -2,12 +2,10 @@
  * The Go server as a cell sees it: build it (with progress), run a private copy
  * of it as a managed, registered process, send it requests, and catch its crash.
  */
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, statSync } from 'node:fs';
 import { buildServer as buildWith, goToolchain, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
-import { ManagedServer, type ServerExit } from '../engines/managed-server.ts';
+import { ManagedServer, PrivateServer, type ServerExit } from '../engines/managed-server.ts';
 import { classifyDeath } from '../engines/forensics.ts';
 import { keep } from './registry.ts';
 import { escapeHtml, preHtml, showHtml, showTable } from './display.ts';
@@ -30,44 +28,16 @@ export async function buildServer(go = 'go'): Promise<BuiltServer> {
 }
 
 /** A running server owned by the notebook: a private copy of the binary, so probes touch no one else's process. */
-export class LabServer {
+export class LabServer extends PrivateServer {
   private constructor(
     readonly name: string,
-    readonly managed: ManagedServer,
-    private readonly dir: string,
-  ) {}
+    managed: ManagedServer,
+  ) {
+    super(managed);
+  }
 
   static async start(name: string, binary: string): Promise<LabServer> {
-    const dir = mkdtempSync(join(tmpdir(), 'lab-notebook-'));
-    const copy = join(dir, 'server');
-    copyFileSync(binary, copy);
-    const managed = await ManagedServer.start({ binary: copy, dieWithParent: true }).catch((e) => {
-      rmSync(dir, { recursive: true, force: true });
-      throw e;
-    });
-    return new LabServer(name, managed, dir);
-  }
-
-  get url(): string {
-    return this.managed.url;
-  }
-  get pid(): number {
-    return this.managed.pid;
-  }
-  /** The private copy of the binary this server runs (attach probes to this path). */
-  get binary(): string {
-    return this.managed.binary;
-  }
-  get alive(): boolean {
-    return this.managed.alive;
-  }
-  get stderr(): string {
-    return this.managed.stderr;
-  }
-
-  /** GET a path; a dead server answers status 0 with the network error as body. */
-  get(path: string, timeoutMs = 15000) {
-    return this.managed.get(path, timeoutMs);
+    return new LabServer(name, await ManagedServer.start({ binary, privateCopy: 'lab-notebook-', dieWithParent: true }));
   }
 
   /** /proc/PID/maps now (the [uprobes] mapping appears once a uretprobe has fired). */
@@ -81,17 +51,9 @@ export class LabServer {
 
   /** Waits for the server to die (up to `timeoutMs`), with its stderr. */
   async crashed(timeoutMs = 10000): Promise<ServerExit> {
-    let timer: Parameters<typeof clearTimeout>[0];
-    const timeout = new Promise<undefined>((r) => (timer = setTimeout(r, timeoutMs)));
-    const exit = await Promise.race([this.managed.exited, timeout]);
-    clearTimeout(timer);
+    const exit = await this.managed.exitWithin(timeoutMs);
     if (!exit) throw new LabError(`${this.name} (pid ${this.pid}) is still running after ${timeoutMs / 1000} s`, 'it did not crash: is the probe attached?');
     return exit;
-  }
-
-  async close(): Promise<void> {
-    await this.managed.stop();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -3,59 +3,31 @@
  * probe touches anyone else's process) and the attempt's probes, all closed when the check ends —
  * whatever the attempt did or threw.
  */
-import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { linksHeldBy, openExecutable, openProbes, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
 import { buildDefaultServer } from '../../core/go.ts';
 import { LabError } from '../../core/errors.ts';
-import { ManagedServer, type ServerExit } from '../managed-server.ts';
+import { ManagedServer, PrivateServer } from '../managed-server.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A server an attempt may probe, crash or stop; `exe` is its private binary, opened for tracing. */
-export class SandboxServer {
+export class SandboxServer extends PrivateServer {
   private constructor(
-    readonly managed: ManagedServer,
+    managed: ManagedServer,
     readonly exe: TracedExecutable,
-    private readonly dir: string,
-  ) {}
+  ) {
+    super(managed);
+  }
 
   static async start(binary: string): Promise<SandboxServer> {
-    const dir = await mkdtemp(join(tmpdir(), 'lab-exercise-'));
+    const managed = await ManagedServer.start({ binary, privateCopy: 'lab-exercise-', dieWithParent: true });
     try {
-      const copy = join(dir, 'server');
-      await copyFile(binary, copy);
-      const managed = await ManagedServer.start({ binary: copy, dieWithParent: true });
-      return new SandboxServer(managed, await openExecutable(copy), dir);
+      return new SandboxServer(managed, await openExecutable(managed.binary));
     } catch (e) {
-      await rm(dir, { recursive: true, force: true });
+      await managed.stop();
       throw e;
     }
-  }
-
-  get url(): string {
-    return this.managed.url;
-  }
-  get pid(): number {
-    return this.managed.pid;
-  }
-  get binary(): string {
-    return this.managed.binary;
-  }
-  get alive(): boolean {
-    return this.managed.alive;
-  }
-  get stderr(): string {
-    return this.managed.stderr;
-  }
-  get exit(): ServerExit | undefined {
-    return this.managed.exit;
-  }
-
-  /** GET a path; a dead server answers status 0 with the network error as body. */
-  get(path: string, timeoutMs = 15000): Promise<{ status: number; body: string }> {
-    return this.managed.get(path, timeoutMs);
   }
 
   /** /proc/PID/maps now ('' once the server is gone). */
@@ -65,13 +37,7 @@ export class SandboxServer {
 
   /** True once the server has died, waiting at most `ms` for it. */
   async diesWithin(ms: number): Promise<boolean> {
-    await Promise.race([this.managed.exited, sleep(ms)]);
-    return !this.alive;
-  }
-
-  async close(): Promise<void> {
-    await this.managed.stop();
-    await rm(this.dir, { recursive: true, force: true });
+    return (await this.managed.exitWithin(ms)) !== undefined;
   }
 }
 
