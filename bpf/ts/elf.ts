@@ -30,6 +30,35 @@ const fail = (message: string): never => {
   throw new ElfFormatError(message);
 };
 
+/** Throws unless bytes offset..offset+size lie within `total` bytes. */
+export function checkRange(offset: number, size: number, total: number, what: string, within = 'data'): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > total) {
+    fail(`${what} (bytes ${offset}..${offset + size}) lies outside the ${total}-byte ${within}`);
+  }
+}
+
+/**
+ * Where an ELF file's bytes come from. A reader asks only for the pieces it needs (headers,
+ * tables, one section, one function's code), so a 1 GB binary never has to be in memory.
+ */
+export interface ByteSource {
+  readonly size: number;
+  /** `length` bytes at `offset`: an ElfFormatError naming `what` when they lie outside. */
+  read(offset: number, length: number, what: string): Uint8Array;
+}
+
+/** Bytes already in memory (tests, fuzzing, bytes given directly). */
+export class BufferSource implements ByteSource {
+  constructor(private readonly buf: Uint8Array) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  read(offset: number, length: number, what: string): Uint8Array {
+    checkRange(offset, length, this.buf.length, what, 'file');
+    return this.buf.subarray(offset, offset + length);
+  }
+}
+
 /** Bounds-checked little-endian reads over a byte buffer. */
 export class Bytes {
   private readonly view: DataView;
@@ -41,9 +70,7 @@ export class Bytes {
     return this.buf.length;
   }
   check(offset: number, size: number, what: string): void {
-    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(size) || offset < 0 || size < 0 || offset + size > this.buf.length) {
-      fail(`${what} (bytes ${offset}..${offset + size}) lies outside the ${this.buf.length}-byte data`);
-    }
+    checkRange(offset, size, this.buf.length, what);
   }
   u8(o: number, what = 'a field'): number {
     this.check(o, 1, what);
@@ -147,76 +174,84 @@ export function identify(buf: Uint8Array): ElfIdent {
 }
 
 export class ElfFile {
-  readonly data: Bytes;
+  readonly source: ByteSource;
   readonly type: number;
   readonly entry: number;
   readonly sections: ElfSection[] = [];
   readonly segments: ElfSegment[] = [];
+  private readonly rawSections = new Map<number, Uint8Array>();
 
   /** Parses an ELF64 little-endian x86-64 image; the caller has checked class and machine via identify(). */
-  constructor(buf: Uint8Array) {
-    const d = (this.data = new Bytes(buf));
-    if (buf.length < 64) fail(`the file is ${buf.length} bytes, shorter than the 64-byte ELF64 header`);
-    this.type = d.u16(16, 'e_type');
-    this.entry = d.u64(24, 'e_entry');
-    const phoff = d.u64(32, 'e_phoff');
-    const shoff = d.u64(40, 'e_shoff');
-    const phentsize = d.u16(54, 'e_phentsize');
-    const phnum = d.u16(56, 'e_phnum');
-    const shentsize = d.u16(58, 'e_shentsize');
-    let shnum = d.u16(60, 'e_shnum');
-    let shstrndx = d.u16(62, 'e_shstrndx');
+  constructor(bytes: Uint8Array | ByteSource) {
+    const src = (this.source = bytes instanceof Uint8Array ? new BufferSource(bytes) : bytes);
+    if (src.size < 64) fail(`the file is ${src.size} bytes, shorter than the 64-byte ELF64 header`);
+    const h = new Bytes(src.read(0, 64, 'the ELF header'));
+    this.type = h.u16(16, 'e_type');
+    this.entry = h.u64(24, 'e_entry');
+    const phoff = h.u64(32, 'e_phoff');
+    const shoff = h.u64(40, 'e_shoff');
+    const phentsize = h.u16(54, 'e_phentsize');
+    const phnum = h.u16(56, 'e_phnum');
+    const shentsize = h.u16(58, 'e_shentsize');
+    let shnum = h.u16(60, 'e_shnum');
+    let shstrndx = h.u16(62, 'e_shstrndx');
 
     if (phnum > 0) {
       if (phentsize !== 56) fail(`e_phentsize is ${phentsize}, not the 56 bytes of an ELF64 program header`);
-      d.check(phoff, phnum * 56, 'the program header table');
+      const ph = new Bytes(src.read(phoff, phnum * 56, 'the program header table'));
       for (let i = 0; i < phnum; i++) {
-        const o = phoff + i * 56;
+        const o = i * 56;
         this.segments.push({
-          type: d.u32(o),
-          flags: d.u32(o + 4),
-          offset: d.u64(o + 8, 'p_offset'),
-          vaddr: d.u64(o + 16, 'p_vaddr'),
-          filesz: d.u64(o + 32, 'p_filesz'),
-          memsz: d.u64(o + 40, 'p_memsz'),
+          type: ph.u32(o),
+          flags: ph.u32(o + 4),
+          offset: ph.u64(o + 8, 'p_offset'),
+          vaddr: ph.u64(o + 16, 'p_vaddr'),
+          filesz: ph.u64(o + 32, 'p_filesz'),
+          memsz: ph.u64(o + 40, 'p_memsz'),
         });
       }
     }
 
     if (shoff === 0) return; // no section table: the caller decides whether that is acceptable
     if (shentsize !== 64) fail(`e_shentsize is ${shentsize}, not the 64 bytes of an ELF64 section header`);
-    d.check(shoff, 64, 'the section header table');
     // Extended numbering: the real counts live in section 0 when they overflow 16 bits.
-    if (shnum === 0) shnum = d.u64(shoff + 32, 'section 0 sh_size');
-    if (shstrndx === 0xffff) shstrndx = d.u32(shoff + 40, 'section 0 sh_link');
-    d.check(shoff, shnum * 64, `the section header table (${shnum} entries)`);
+    const first = new Bytes(src.read(shoff, 64, 'the section header table'));
+    if (shnum === 0) shnum = first.u64(32, 'section 0 sh_size');
+    if (shstrndx === 0xffff) shstrndx = first.u32(40, 'section 0 sh_link');
+    checkRange(shoff, shnum * 64, src.size, `the section header table (${shnum} entries)`, 'file');
+    const sh = new Bytes(src.read(shoff, shnum * 64, `the section header table (${shnum} entries)`));
     const raw = [];
     for (let i = 0; i < shnum; i++) {
-      const o = shoff + i * 64;
+      const o = i * 64;
       raw.push({
         index: i,
-        nameOffset: d.u32(o),
-        type: d.u32(o + 4),
-        flags: d.u64(o + 8, 'sh_flags'),
-        addr: d.u64(o + 16, 'sh_addr'),
-        offset: d.u64(o + 24, 'sh_offset'),
-        size: d.u64(o + 32, 'sh_size'),
-        link: d.u32(o + 40),
-        entsize: d.u64(o + 56, 'sh_entsize'),
+        nameOffset: sh.u32(o),
+        type: sh.u32(o + 4),
+        flags: sh.u64(o + 8, 'sh_flags'),
+        addr: sh.u64(o + 16, 'sh_addr'),
+        offset: sh.u64(o + 24, 'sh_offset'),
+        size: sh.u64(o + 32, 'sh_size'),
+        link: sh.u32(o + 40),
+        entsize: sh.u64(o + 56, 'sh_entsize'),
       });
     }
     let needed = 0;
     for (const s of raw) if (s.type !== SHT_NOBITS) needed = Math.max(needed, s.offset + s.size);
     for (const p of this.segments) needed = Math.max(needed, p.offset + p.filesz);
-    if (needed > buf.length) throw new ElfTruncatedError(needed, buf.length);
+    if (needed > src.size) throw new ElfTruncatedError(needed, src.size);
     if (shstrndx >= raw.length) fail(`e_shstrndx ${shstrndx} names no section (there are ${raw.length})`);
     const strtab = raw[shstrndx];
-    d.check(strtab.offset, strtab.size, 'the section name table');
+    const names = new Bytes(src.read(strtab.offset, strtab.size, 'the section name table'));
     for (const s of raw) {
       if (s.nameOffset >= strtab.size) fail(`section ${s.index}'s name offset ${s.nameOffset} is outside the section name table`);
-      const name = d.cstring(strtab.offset + s.nameOffset, strtab.offset + strtab.size, `section ${s.index}'s name`);
+      const name = names.cstring(s.nameOffset, strtab.size, `section ${s.index}'s name`);
       this.sections.push({ index: s.index, name, type: s.type, flags: s.flags, addr: s.addr, offset: s.offset, size: s.size, link: s.link, entsize: s.entsize });
     }
+  }
+
+  /** The file's length in bytes. */
+  get size(): number {
+    return this.source.size;
   }
 
   section(name: string): ElfSection | undefined {
@@ -226,7 +261,9 @@ export class ElfFile {
   /** The section's bytes as stored in the file (still compressed if it is). */
   rawSection(s: ElfSection): Uint8Array {
     if (s.type === SHT_NOBITS) return new Uint8Array(0);
-    return this.data.slice(s.offset, s.size, `section ${s.name}`);
+    let bytes = this.rawSections.get(s.index);
+    if (!bytes) this.rawSections.set(s.index, (bytes = this.source.read(s.offset, s.size, `section ${s.name}`)));
+    return bytes;
   }
 
   /** The section's contents, inflated when SHF_COMPRESSED or a legacy .zdebug_* section. */
@@ -265,7 +302,7 @@ export class ElfFile {
     const p = this.segmentAt(vaddr);
     if (!p) return fail(`${what} at 0x${vaddr.toString(16)} is not mapped from the file by any PT_LOAD segment`);
     if (vaddr + size > p.vaddr + p.filesz) fail(`${what} at 0x${vaddr.toString(16)} (+${size}) runs past the end of its segment`);
-    return this.data.slice(p.offset + (vaddr - p.vaddr), size, what);
+    return this.source.read(p.offset + (vaddr - p.vaddr), size, what);
   }
 
   /** Symbols of .symtab ([] when there is none). */
@@ -275,21 +312,20 @@ export class ElfFile {
     if (symtab.entsize !== 24) fail(`.symtab's entry size is ${symtab.entsize}, not 24`);
     if (symtab.link >= this.sections.length) fail(`.symtab links to string table ${symtab.link}, which does not exist`);
     const strtab = this.sections[symtab.link];
-    const d = this.data;
-    d.check(symtab.offset, symtab.size, '.symtab');
-    d.check(strtab.offset, strtab.size, '.symtab string table');
+    const table = new Bytes(this.source.read(symtab.offset, symtab.size, '.symtab'));
+    const names = new Bytes(this.source.read(strtab.offset, strtab.size, '.symtab string table'));
     const out: ElfSymbol[] = [];
     const count = Math.floor(symtab.size / 24);
     for (let i = 1; i < count; i++) {
-      const o = symtab.offset + i * 24;
-      const nameOff = d.u32(o);
+      const o = i * 24;
+      const nameOff = table.u32(o);
       if (nameOff >= strtab.size) fail(`symbol ${i}'s name offset ${nameOff} is outside the string table`);
       out.push({
-        name: d.cstring(strtab.offset + nameOff, strtab.offset + strtab.size, `symbol ${i}'s name`),
-        type: d.u8(o + 4) & 0xf,
-        sectionIndex: d.u16(o + 6),
-        value: d.u64(o + 8, `symbol ${i}'s value`),
-        size: d.u64(o + 16, `symbol ${i}'s size`),
+        name: names.cstring(nameOff, strtab.size, `symbol ${i}'s name`),
+        type: table.u8(o + 4) & 0xf,
+        sectionIndex: table.u16(o + 6),
+        value: table.u64(o + 8, `symbol ${i}'s value`),
+        size: table.u64(o + 16, `symbol ${i}'s size`),
       });
     }
     return out;

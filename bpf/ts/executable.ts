@@ -4,10 +4,11 @@
  * Pure TypeScript over the file's bytes; no kernel involved.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../core/errors.ts';
-import { ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ElfSection, type ElfSymbol } from './elf.ts';
+import { BufferSource, ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ByteSource, type ElfSection, type ElfSymbol } from './elf.ts';
+import { FileSource } from './file-source.ts';
 import { readDwarf, type DwarfInfo, type InliningIndex } from './dwarf.ts';
 import { assign, memberOffset, signatureOf, type Signature } from './abi.ts';
 import { suggestNames } from './names.ts';
@@ -44,15 +45,18 @@ export class Executable {
   private readonly symbolsByName = new Map<string, ElfSymbol>();
   private inlining?: { index: InliningIndex; dwarf?: DwarfInfo; error?: LabError };
 
-  /** Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. */
-  static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array) => T, path: string): Promise<T> {
+  /**
+   * Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. Only
+   * the pieces the lab looks at are read, when it looks at them.
+   */
+  static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array | ByteSource) => T, path: string): Promise<T> {
     const abs = resolve(path);
-    let bytes: Uint8Array;
+    let source: FileSource;
     try {
       const st = await stat(abs);
       if (st.isDirectory()) throw new LabError(`${path} is a directory, not an executable`, 'pass the binary itself, e.g. server/server');
       if (!st.isFile()) throw new LabError(`${path} is not a regular file`, 'pass a Go binary such as server/server');
-      bytes = await readFile(abs);
+      source = FileSource.open(abs);
     } catch (e) {
       if (e instanceof LabError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
@@ -60,17 +64,18 @@ export class Executable {
       if (code === 'EACCES') throw new LabError(`cannot read ${path}: permission denied`, 'run as root or make the file readable', { cause: e });
       throw new LabError(`cannot read ${path}: ${(e as Error).message}`, 'pass a readable Go binary such as server/server', { cause: e });
     }
-    return new this(abs, bytes);
+    return new this(abs, source);
   }
 
-  /** Parses a binary already in memory; `path` is only used to name it in messages. */
-  constructor(path: string, bytes: Uint8Array) {
+  /** Parses a binary in memory or from a source; `path` is only used to name it in messages. */
+  constructor(path: string, bytes: Uint8Array | ByteSource) {
     this.path = path;
     const name = this.fileName;
-    checkIdentity(name, bytes);
+    const source = bytes instanceof Uint8Array ? new BufferSource(bytes) : bytes;
+    checkIdentity(name, source);
     let symbols: ElfSymbol[];
     try {
-      this.elf = new ElfFile(bytes);
+      this.elf = new ElfFile(source);
       symbols = this.elf.symbols();
     } catch (e) {
       if (e instanceof ElfTruncatedError) throw new LabError(`${name} is truncated: ${e.message}`, rebuildFix, { cause: e });
@@ -322,6 +327,11 @@ export class Executable {
     return out.sort((a, b) => a.address - b.address);
   }
 
+  /** `length` bytes of the file at a file offset (what a uprobe at that offset would see). */
+  protected fileBytes(offset: number, length: number): Uint8Array {
+    return this.elf.source.read(offset, length, 'code');
+  }
+
   /** Bytes of the file's mapped image at a virtual address, or undefined when the file does not hold them. */
   readImage(address: number, size: number): Uint8Array | undefined {
     try {
@@ -367,7 +377,8 @@ export class Executable {
   }
 }
 
-function checkIdentity(name: string, bytes: Uint8Array): void {
+function checkIdentity(name: string, source: ByteSource): void {
+  const bytes = source.read(0, Math.min(source.size, 64), 'the ELF header');
   const id = identify(bytes);
   if (!id.isElf) {
     const start = Buffer.from(bytes.subarray(0, 24)).toString('latin1').split('\n')[0];
@@ -380,7 +391,7 @@ function checkIdentity(name: string, bytes: Uint8Array): void {
       'build it for x86-64: GOARCH=amd64 go build',
     );
   }
-  if (bytes.length < 64) throw new LabError(`${name} is truncated: ${bytes.length} bytes, shorter than an ELF64 header (64 bytes)`, rebuildFix);
+  if (source.size < 64) throw new LabError(`${name} is truncated: ${source.size} bytes, shorter than an ELF64 header (64 bytes)`, rebuildFix);
   if (id.class !== ELFCLASS64) throw new LabError(`${name} is a corrupt ELF file: its class byte is ${id.class ?? 'missing'}, neither 32- nor 64-bit`, rebuildFix);
   if (id.littleEndian === false || (id.machine !== undefined && id.machine !== EM_X86_64)) {
     const arch = id.machine !== undefined ? machineName(id.machine) : 'another architecture';

@@ -9,10 +9,10 @@
  * events (and it crashes Go programs — that is what the lab shows); ret, the safe way — a uprobe
  * on every RET instruction, paired with the entry by goroutine, one 'call' event per call.
  */
-import { openSync, readSync, closeSync } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
 import { Executable } from './executable.ts';
-import { checkSameFile, goBuildId, statIdentity, type FileIdentity } from './file-identity.ts';
+import { checkSameFile, goBuildId, type FileIdentity } from './file-identity.ts';
+import { FileChangedError, FileSource } from './file-source.ts';
 import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
@@ -83,7 +83,7 @@ export class TracedExecutable extends Executable {
       // Inlined everywhere: its entries are the inlined copies' first instructions.
       return { binary: this.path, identity: this.identity, symbol, kind, entryOffset: -1, functionOffset: -1, retOffsets: [], inlinedCopies: copies, layout: this.goroutineLayout() };
     }
-    const head = this.readFileBytes(f.fileOffset, Math.min(f.size || 64, 64));
+    const head = this.fileBytes(f.fileOffset, Math.min(f.size || 64, 64));
     return {
       binary: this.path,
       identity: this.identity,
@@ -112,37 +112,25 @@ export class TracedExecutable extends Executable {
     return note ? goBuildId(this.elf.rawSection(note)) : undefined;
   }
 
-  private readFileBytes(offset: number, length: number): Uint8Array {
-    const fd = openSync(this.path, 'r');
-    try {
-      const buf = Buffer.alloc(length);
-      readSync(fd, buf, 0, length, offset);
-      return buf;
-    } finally {
-      closeSync(fd);
-    }
+  /** The file as it was opened (bytes given directly have no file). */
+  fileStamp(): Omit<FileIdentity, 'buildId'> {
+    if (!(this.elf.source instanceof FileSource)) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path)');
+    return this.elf.source.stamp;
   }
 }
 
 /**
- * Opens a Go binary for tracing; every problem with the file is a one-line LabError. The file's
- * identity is taken before and after reading it: a file that changed meanwhile is read again.
+ * Opens a Go binary for tracing; every problem with the file is a one-line LabError. Its identity
+ * is the file as first opened: a file that changes while being read is opened again.
  */
 export async function openExecutable(path: string): Promise<TracedExecutable> {
   for (let attempt = 0; ; attempt++) {
-    let before: ReturnType<typeof statIdentity> | undefined;
     try {
-      before = statIdentity(path);
-    } catch {
-      // open() says what is wrong with a missing or unreadable path
-    }
-    const exe = await TracedExecutable.open(path);
-    const after = statIdentity(exe.path);
-    const same = before && before.dev === after.dev && before.ino === after.ino && before.size === after.size && before.mtimeNs === after.mtimeNs;
-    if (same || attempt === 2) {
-      if (!same) throw new LabError(`${path} kept changing while it was read`, 'wait for the build writing it to finish, then open it again');
-      exe.identity = { ...after, buildId: exe.buildId() };
+      const exe = await TracedExecutable.open(path);
+      exe.identity = { ...exe.fileStamp(), buildId: exe.buildId() };
       return exe;
+    } catch (e) {
+      if (!(e instanceof FileChangedError) || attempt === 2) throw e;
     }
   }
 }
