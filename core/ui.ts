@@ -17,3 +17,15 @@ export async function step<T>(title: string, work: () => Promise<T>): Promise<T>
     throw err;
   }
 }
+
+/**
+ * A count that advances while a step runs ("cell 3/12"): one rewritten line on a terminal, a line
+ * per count in a log. clear() before the step's own closing line.
+ */
+export function counter(label: string): { update(i: number, n: number): void; clear(): void } {
+  const tty = process.stderr.isTTY;
+  return {
+    update: (i, n) => process.stderr.write(tty ? `\r\x1b[2K${bold('[lab]')}   ${label} ${i}/${n}` : `${bold('[lab]')}   ${label} ${i}/${n}\n`),
+    clear: () => void (tty && process.stderr.write('\r\x1b[2K')),
+  };
+}

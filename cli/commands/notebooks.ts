@@ -6,7 +6,7 @@ import { startJupyter, stopJupytersOnSignals } from '../../engines/services/jupy
 import { notebookPaths } from '../../engines/notebook/io.ts';
 import { executeNotebook, saveRecording } from '../../engines/notebook/run.ts';
 import { LabError } from '../../core/errors.ts';
-import { say, step } from '../../core/ui.ts';
+import { counter, say, step } from '../../core/ui.ts';
 
 export const notebooksCommand: Command = {
   name: 'notebooks',
@@ -35,10 +35,8 @@ export async function runNotebooks(paths: string[], opts: { update?: boolean } =
     try {
       for (const p of paths) {
         const name = basename(p);
-        const run = await step(`run ${name}`, () =>
-          executeNotebook(p, jupyter, { onCell: (i, n) => process.stderr.write(`\r[lab]   cell ${i}/${n}  `) }),
-        );
-        process.stderr.write('\n');
+        const cells = counter('cell');
+        const run = await step(`run ${name}`, () => executeNotebook(p, jupyter, { onCell: (i, n) => cells.update(i, n) }).finally(cells.clear));
         if (run.failures.length > 0) {
           failed++;
           for (const f of run.failures) say(`✗ ${name} cell ${f.cell}: ${f.reason}\n${f.text}`);
