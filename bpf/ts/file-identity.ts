@@ -4,7 +4,7 @@
  * offsets point into other code (a RET probe inside an instruction kills the new process). So an
  * executable remembers the file it read, and attaching checks the path still names that file.
  */
-import { statSync } from 'node:fs';
+import { statSync, type BigIntStats } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
 
 export interface FileIdentity {
@@ -16,9 +16,16 @@ export interface FileIdentity {
   buildId?: string;
 }
 
-export function statIdentity(path: string): Omit<FileIdentity, 'buildId'> {
-  const s = statSync(path, { bigint: true });
+export type FileStamp = Omit<FileIdentity, 'buildId'>;
+
+export function stampOf(s: BigIntStats): FileStamp {
   return { dev: Number(s.dev), ino: Number(s.ino), size: Number(s.size), mtimeNs: s.mtimeNs };
+}
+
+export const sameStamp = (a: FileStamp, b: FileStamp) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+
+function statIdentity(path: string): FileStamp {
+  return stampOf(statSync(path, { bigint: true }));
 }
 
 /** How the file at `path` differs from `was`: 'same', 'replaced' (another inode: renamed or recreated over it), 'modified' (rewritten in place) or 'gone'. */

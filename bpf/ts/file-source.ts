@@ -8,22 +8,20 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { basename } from 'node:path';
 import { LabError } from '../../core/errors.ts';
 import { checkRange, ElfTruncatedError, type ByteSource } from './elf.ts';
-import type { FileIdentity } from './file-identity.ts';
-
-type Stamp = Omit<FileIdentity, 'buildId'>;
+import { sameStamp, stampOf, type FileStamp } from './file-identity.ts';
 
 export class FileSource implements ByteSource {
   private constructor(
     readonly path: string,
     /** The file as it was when opened: every later read must find the same one. */
-    readonly stamp: Stamp,
+    readonly stamp: FileStamp,
   ) {}
 
   /** Opens `path` (errno errors pass through for the caller to word). */
   static open(path: string): FileSource {
     const fd = openSync(path, 'r');
     try {
-      return new FileSource(path, stampOf(fd));
+      return new FileSource(path, stampOf(fstatSync(fd, { bigint: true })));
     } finally {
       closeSync(fd);
     }
@@ -37,10 +35,7 @@ export class FileSource implements ByteSource {
     checkRange(offset, length, this.size, what, 'file');
     const fd = openSync(this.path, 'r');
     try {
-      const now = stampOf(fd);
-      if (now.dev !== this.stamp.dev || now.ino !== this.stamp.ino || now.size !== this.stamp.size || now.mtimeNs !== this.stamp.mtimeNs) {
-        throw new FileChangedError(this.path);
-      }
+      if (!sameStamp(stampOf(fstatSync(fd, { bigint: true })), this.stamp)) throw new FileChangedError(this.path);
       const buf = Buffer.allocUnsafe(length);
       for (let got = 0; got < length; ) {
         const n = readSync(fd, buf, got, length - got, offset + got);
@@ -59,9 +54,4 @@ export class FileChangedError extends LabError {
   constructor(path: string) {
     super(`${basename(path)} changed while it was being read (rebuilt or copied over)`, 'wait for whatever writes it to finish, then open it again');
   }
-}
-
-function stampOf(fd: number): Stamp {
-  const s = fstatSync(fd, { bigint: true });
-  return { dev: Number(s.dev), ino: Number(s.ino), size: Number(s.size), mtimeNs: s.mtimeNs };
 }

@@ -11,7 +11,7 @@
  */
 import { LabError } from '../../core/errors.ts';
 import { Executable } from './executable.ts';
-import { checkSameFile, goBuildId, type FileIdentity } from './file-identity.ts';
+import { checkSameFile, goBuildId, type FileIdentity, type FileStamp } from './file-identity.ts';
 import { FileChangedError, FileSource } from './file-source.ts';
 import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
@@ -113,7 +113,7 @@ export class TracedExecutable extends Executable {
   }
 
   /** The file as it was opened (bytes given directly have no file). */
-  fileStamp(): Omit<FileIdentity, 'buildId'> {
+  fileStamp(): FileStamp {
     if (!(this.elf.source instanceof FileSource)) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path)');
     return this.elf.source.stamp;
   }
