@@ -62,19 +62,20 @@ class Cursor {
     if (hi >= 0x200000) fail(`a 64-bit value at ${this.pos - 8} is absurdly large`);
     return hi * 0x100000000 + lo;
   }
+  /** A 64-bit value, or undefined when it is too large for a number to hold exactly. */
+  u64OrUndefined(): number | undefined {
+    const lo = this.u32();
+    const hi = this.u32();
+    return hi < 0x200000 ? hi * 0x100000000 + lo : undefined;
+  }
   uleb(): number {
-    let result = 0;
-    let mul = 1;
-    for (;;) {
-      if (this.pos >= this.buf.length) fail(`a LEB128 number runs past the end of the section`);
-      const b = this.buf[this.pos++];
-      result += (b & 0x7f) * mul;
-      if (b < 0x80) return result;
-      mul *= 128;
-      if (mul > 2 ** 70) fail(`a LEB128 number at ${this.pos} is too long`);
-    }
+    return this.leb(false);
   }
   sleb(): number {
+    return this.leb(true);
+  }
+  /** LEB128: 7 bits a byte, lowest first; a signed one extends the sign bit of its last byte. */
+  private leb(signed: boolean): number {
     let result = 0;
     let mul = 1;
     for (;;) {
@@ -82,7 +83,7 @@ class Cursor {
       const b = this.buf[this.pos++];
       result += (b & 0x7f) * mul;
       mul *= 128;
-      if (b < 0x80) return b & 0x40 ? result - mul : result;
+      if (b < 0x80) return signed && b & 0x40 ? result - mul : result;
       if (mul > 2 ** 70) fail(`a LEB128 number at ${this.pos} is too long`);
     }
   }
@@ -136,28 +137,30 @@ interface Unit {
 }
 
 /**
- * Reads one attribute value: a number for references (section-relative), a string for strings
- * when `wantString` (names of subprograms; every other string is only skipped), else undefined.
+ * Reads one attribute value: numbers for constants, references (section-relative), addresses and
+ * section offsets; true for flags; strings only when `wantString` (the scan of every DIE is hot
+ * and needs the names of subprograms and structs alone: building every other string would cost
+ * more than the rest of it); undefined for blocks and what a tracer never needs.
  */
-function readForm(c: Cursor, form: number, u: Unit, str: Bytes | undefined, wantString: boolean): number | string | undefined {
+function readAttr(c: Cursor, form: number, u: Unit, str: Bytes | undefined, wantString: boolean, implicit?: number): number | string | boolean | undefined {
   switch (form) {
-    case 0x01: return void c.skip(u.addressSize); // addr
+    case 0x01: return c.sized(u.addressSize); // addr
     case 0x03: return void c.skip(c.u16()); // block2
     case 0x04: return void c.skip(c.u32()); // block4
-    case 0x05: return void c.skip(2); // data2
-    case 0x06: return void c.skip(4); // data4
-    case 0x07: return void c.skip(8); // data8
+    case 0x05: return c.u16(); // data2
+    case 0x06: return c.u32(); // data4
+    case 0x07: return c.u64OrUndefined(); // data8
     case 0x08: return wantString ? c.cstring() : void c.skipCstring(); // string
     case 0x09: return void c.skip(c.uleb()); // block
     case 0x0a: return void c.skip(c.u8()); // block1
-    case 0x0b: return void c.skip(1); // data1
-    case 0x0c: return void c.skip(1); // flag
-    case 0x0d: return void c.sleb(); // sdata
+    case 0x0b: return c.u8(); // data1
+    case 0x0c: return c.u8() !== 0; // flag
+    case 0x0d: return c.sleb(); // sdata
     case 0x0e: { // strp
       const off = c.sized(u.offsetSize);
       return str && wantString ? str.cstring(off, str.length, 'a .debug_str string') : undefined;
     }
-    case 0x0f: return void c.uleb(); // udata
+    case 0x0f: return c.uleb(); // udata
     case 0x10: return c.sized(u.version <= 2 ? u.addressSize : u.offsetSize); // ref_addr
     case 0x11: return u.offset + c.u8(); // ref1
     case 0x12: return u.offset + c.u16(); // ref2
@@ -167,11 +170,11 @@ function readForm(c: Cursor, form: number, u: Unit, str: Bytes | undefined, want
     case DW_FORM_indirect: {
       const actual = c.uleb();
       if (actual === DW_FORM_indirect) return fail(`DW_FORM_indirect names itself at ${c.pos}`);
-      return readForm(c, actual, u, str, wantString);
+      return readAttr(c, actual, u, str, wantString, implicit);
     }
-    case 0x17: return void c.skip(u.offsetSize); // sec_offset
+    case 0x17: return c.sized(u.offsetSize); // sec_offset
     case 0x18: return void c.skip(c.uleb()); // exprloc
-    case 0x19: return undefined; // flag_present
+    case 0x19: return true; // flag_present
     case 0x1a: return void c.uleb(); // strx
     case 0x1b: return void c.uleb(); // addrx
     case 0x1c: return void c.skip(4); // ref_sup4
@@ -179,7 +182,7 @@ function readForm(c: Cursor, form: number, u: Unit, str: Bytes | undefined, want
     case 0x1e: return void c.skip(16); // data16
     case 0x1f: return void c.skip(u.offsetSize); // line_strp
     case 0x20: return void c.skip(8); // ref_sig8
-    case DW_FORM_implicit_const: return undefined;
+    case DW_FORM_implicit_const: return implicit;
     case 0x22: return void c.uleb(); // loclistx
     case 0x23: return void c.uleb(); // rnglistx
     case 0x24: return void c.skip(8); // ref_sup8
@@ -196,33 +199,6 @@ function readForm(c: Cursor, form: number, u: Unit, str: Bytes | undefined, want
     case 0x1f20: return void c.uleb(); // GNU_addr_index
     case 0x1f21: return void c.uleb(); // GNU_str_index
     default: return fail(`unknown attribute form 0x${form.toString(16)} at ${c.pos}`);
-  }
-}
-
-/**
- * Reads one attribute value in full (the random-access reader below is not hot): numbers for
- * constants, references (section-relative), addresses and section offsets; strings; true for
- * flags; undefined for blocks and what a tracer never needs.
- */
-function readValue(c: Cursor, form: number, u: Unit, str: Bytes | undefined, implicit?: number): number | string | boolean | undefined {
-  switch (form) {
-    case 0x01: return c.sized(u.addressSize); // addr
-    case 0x05: return c.u16(); // data2
-    case 0x06: return c.u32(); // data4
-    case 0x07: return c.u64(); // data8
-    case 0x08: return c.cstring(); // string
-    case 0x0b: return c.u8(); // data1
-    case 0x0c: return c.u8() !== 0; // flag
-    case 0x0d: return c.sleb(); // sdata
-    case 0x0e: { // strp
-      const off = c.sized(u.offsetSize);
-      return str ? str.cstring(off, str.length, 'a .debug_str string') : undefined;
-    }
-    case 0x0f: return c.uleb(); // udata
-    case 0x17: return c.sized(u.offsetSize); // sec_offset
-    case 0x19: return true; // flag_present
-    case DW_FORM_implicit_const: return implicit;
-    default: return readForm(c, form, u, str, false);
   }
 }
 
@@ -348,22 +324,16 @@ export class DwarfInfo {
         const isCopy = a.tag === DW_TAG_inlined_subroutine;
         const wantName = isSubprogram || a.tag === DW_TAG_structure_type;
         for (const attr of a.attrs) {
-          if (first && attr.name === 0x73 /* DW_AT_addr_base */) {
-            const v = readValue(c, attr.form, unit, strs);
-            if (typeof v === 'number') unit.addrBase = v;
-            continue;
-          }
-          if (isCopy && (attr.name === DW_AT_low_pc || attr.name === DW_AT_ranges)) {
-            const v = readValue(c, attr.form, unit, strs);
-            if (typeof v !== 'number') continue;
-            if (attr.name === DW_AT_ranges) ranges = v;
-            else low = attr.form === 0x01 ? v : -1 - v; // addrx: an index into .debug_addr, resolved later
-            continue;
-          }
-          const v = readForm(c, attr.form, unit, strs, wantName && attr.name === DW_AT_name);
-          if (attr.name === DW_AT_name && typeof v === 'string') name = v;
-          else if ((attr.name === DW_AT_abstract_origin || attr.name === DW_AT_specification) && typeof v === 'number') origin = v;
-          else if (attr.name === DW_AT_inline) abstract = true;
+          const v = readAttr(c, attr.form, unit, strs, wantName && attr.name === DW_AT_name);
+          if (attr.name === DW_AT_name) {
+            if (typeof v === 'string') name = v;
+          } else if (attr.name === DW_AT_abstract_origin || attr.name === DW_AT_specification) {
+            if (typeof v === 'number') origin = v;
+          } else if (attr.name === DW_AT_inline) abstract = true;
+          else if (typeof v !== 'number') continue;
+          else if (first && attr.name === 0x73 /* DW_AT_addr_base */) unit.addrBase = v;
+          else if (isCopy && attr.name === DW_AT_ranges) ranges = v;
+          else if (isCopy && attr.name === DW_AT_low_pc) low = attr.form === 0x01 ? v : -1 - v; // addrx: an index into .debug_addr, resolved later
         }
         first = false;
         if (c.pos > end) fail(`DIE at ${dieOffset} runs past the end of its unit`);
@@ -437,7 +407,7 @@ export class DwarfInfo {
     const a = u.abbrevs!.get(code) ?? fail(`DIE at ${offset} uses abbreviation ${code}, which is not defined`);
     const attrs = new Map<number, number | string | boolean>();
     for (const attr of a.attrs) {
-      const v = readValue(c, attr.form, u, this.strs, attr.value);
+      const v = readAttr(c, attr.form, u, this.strs, true, attr.value);
       if (v !== undefined) attrs.set(attr.name, v);
     }
     return { offset, tag: a.tag, attrs, hasChildren: a.children, next: c.pos };
