@@ -88,9 +88,8 @@ export interface StalledPipeRun {
 
 /** `./lab run-tracer --json | (sleep N; cat)` under load: its memory stays flat, its drops are counted. */
 export async function stalledPipeRss(seconds: number): Promise<StalledPipeRun> {
-  using copy = privateServerBinary();
-  await using srv = await ManagedServer.start({ binary: copy.binary });
-  const child = spawn(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', copy.binary, '--pid', String(srv.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
+  const child = spawn(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.pause();
   let err = '';
   child.stderr.on('data', (d) => (err += d));

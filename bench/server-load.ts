@@ -73,12 +73,11 @@ export interface TracedLoad {
 }
 
 export async function tracedLoad(tracer: 'ours' | 'cilium', opts: { requests: number; concurrency: number; maxMs?: number }): Promise<TracedLoad> {
-  using copy = privateServerBinary();
-  await using srv = await ManagedServer.start({ binary: copy.binary });
+  await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
   // Warm-up: the client's JIT and the server's heap and connections take a few thousand requests to settle.
   await generateLoad(srv.url, opts);
   const untraced = await generateLoad(srv.url, opts);
-  const attached = await attach(tracer, 'ret', { binary: copy.binary, pid: srv.pid, symbol: 'main.demo' }, { keep: true });
+  const attached = await attach(tracer, 'ret', { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' }, { keep: true });
   let load: LoadRun;
   try {
     load = await generateLoad(srv.url, opts);
@@ -111,10 +110,9 @@ export interface LatencyRun {
 
 /** One request at a time: from sending it to the moment its 'call' event reaches this process. */
 export async function requestToEvent(tracer: 'ours' | 'cilium', requests: number): Promise<LatencyRun> {
-  using copy = privateServerBinary();
-  await using srv = await ManagedServer.start({ binary: copy.binary });
+  await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
   let arrived: (() => void) | undefined;
-  const attached = await attach(tracer, 'ret', { binary: copy.binary, pid: srv.pid, symbol: 'main.demo' }, { onEvent: () => arrived?.() });
+  const attached = await attach(tracer, 'ret', { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' }, { onEvent: () => arrived?.() });
   const latencies: number[] = [];
   try {
     for (let i = 0; i < requests; i++) {
@@ -160,14 +158,13 @@ export interface RssRun {
  * after the warm-up. A leak grows through the burst; heap sizing happens in the warm-up.
  */
 export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number, warmupSeconds: number): Promise<RssRun> {
-  using copy = privateServerBinary();
-  await using srv = await ManagedServer.start({ binary: copy.binary });
+  await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
   let events = 0;
-  const req = { mode: 'ret' as const, symbol: 'main.demo', binary: copy.binary, pid: srv.pid, args: 1, rets: 1 };
+  const req = { mode: 'ret' as const, symbol: 'main.demo', binary: srv.binary, pid: srv.pid, args: 1, rets: 1 };
   const onLine = (l: string) => void (l.startsWith('{') && events++);
   const child: Child =
     tracer === 'ours'
-      ? await startChild(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', copy.binary, '--pid', String(srv.pid)], { ready: /attached ret/, readyTimeoutMs: 120000, keepLines: false, onLine })
+      ? await startChild(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)], { ready: /attached ret/, readyTimeoutMs: 120000, keepLines: false, onLine })
       : await startChild(peerBinary, await peerArgs(req), { ready: /attached /, keepLines: false, onLine });
   try {
     const mb = (b: number) => b / (1024 * 1024);
