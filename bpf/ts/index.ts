@@ -17,19 +17,44 @@ import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
 import { typedValuesOf } from './values-probe.ts';
-import { probeServiceEnv, remoteProbe } from './probe-service-client.ts';
+import { openRemoteProbes, probeServiceEnv, remoteProbe, remoteProbesHeld } from './probe-service-client.ts';
+import { openProbes as openLocalProbes } from './probes.ts';
+import { closeAllProbes as closeLocalProbes } from './session.ts';
+import { linksHeldBy } from './inspect.ts';
 
 export type { GoFunction, RetSite } from './executable.ts';
 export { Executable } from './executable.ts';
 export type { Probe, ProbeOptions, ProbePlan } from './probes.ts';
-export { openProbes, DEFAULT_QUEUE_LIMIT } from './probes.ts';
+export { DEFAULT_QUEUE_LIMIT } from './probes.ts';
 export { probeKinds, probeKindNames, isProbeKind, type ProbeKind, type ProbeKindInfo } from './probe-kinds.ts';
 export { describeDrops, type DropCounts, type TraceEvent } from './trace-event.ts';
 export type { FileIdentity } from './file-identity.ts';
-export { watchExit, closeAllProbes, loadedProgramIds, linksReleased } from './session.ts';
+export { watchExit, loadedProgramIds, linksReleased } from './session.ts';
 export { missingCapabilities } from './capabilities.ts';
 export { processAlive } from './process-checks.ts';
-export { linksHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type BpftoolView } from './inspect.ts';
+export { linksHeldBy, uprobeSitesHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type KernelSite, type BpftoolView } from './inspect.ts';
+export type { HeldRemoteProbe } from './probe-service-client.ts';
+
+/** The probes open in this process: its own, and those the probe service holds for it. */
+export function openProbes(): Probe[] {
+  return [...openLocalProbes(), ...openRemoteProbes()];
+}
+
+/** Closes every probe; resolves once the kernel has released every link (the probe service's too). */
+export async function closeAllProbes(): Promise<void> {
+  const remote = openRemoteProbes();
+  for (const p of remote) p.close();
+  await Promise.all([closeLocalProbes(), ...remote.map((p) => p.detached)]);
+}
+
+/**
+ * Ids of the uprobe links the kernel holds for this process's probes: the bpf_links in its own
+ * fdinfo (the exit tracepoint aside), and those the probe service holds for it, open or detaching.
+ */
+export async function uprobeLinksHeld(): Promise<number[]> {
+  const own = linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint').map((l) => l.linkId!);
+  return [...own, ...(await remoteProbesHeld()).flatMap((p) => p.linkIds)];
+}
 
 export class TracedExecutable extends Executable {
   /** The file this was read from (set by open(); bytes given directly have none to check). */
@@ -42,7 +67,8 @@ export class TracedExecutable extends Executable {
     if (service && process.getuid?.() !== 0) {
       this.func(symbol); // an unknown symbol is the same one-line error either way
       if (!opts?.pid) throw new LabError('through the probe service you may probe only a process of your own', 'pass { pid: server.pid }');
-      return remoteProbe(service, kind, symbol, { pid: opts.pid });
+      const { pid, args, rets, stringArg, readThrough } = opts;
+      return remoteProbe(service, kind, symbol, { pid, args, rets, stringArg, readThrough });
     }
     return openProbe(this.plan(symbol, kind), opts);
   }

@@ -7,6 +7,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { readCookie } from './constants.gen.ts';
 
 export interface HeldLink {
   pid: number;
@@ -49,6 +50,37 @@ export function linksHeldBy(pid: number): HeldLink[] {
   return fdinfoOf(pid, 'bpf_link').map(({ fd, info }) => {
     const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(info)?.[1];
     return { pid, fd, kind: 'bpf_link', linkId: Number(field('link_id')), progId: Number(field('prog_id')), detail: `${field('link_type') ?? 'link'}` };
+  });
+}
+
+/** One uprobe site as the kernel has it attached: a row of a link's fdinfo (uprobe_multi) or a perf link's one site. */
+export interface KernelSite {
+  linkId: number;
+  linkType: string;
+  /** The file the kernel probes. */
+  path: string;
+  /** The file offset of the probed instruction. */
+  offset: number;
+  /** The link's bpf_cookie for this site, decoded (bpf/events.h LAB_COOKIE): which probe, which RET. */
+  probe: number;
+  retSite: number;
+}
+
+/** Every uprobe site of the bpf_links a process holds, from /proc/PID/fdinfo (the kernel's view, not the tracer's). */
+export function uprobeSitesHeldBy(pid: number): KernelSite[] {
+  return fdinfoOf(pid, 'bpf_link').flatMap(({ info }) => {
+    const field = (k: string) => new RegExp(`^${k}:\\s*(.+)$`, 'm').exec(info)?.[1].trim();
+    const linkType = field('link_type') ?? '';
+    const base = { linkId: Number(field('link_id')), linkType, path: field('path') ?? field('name') ?? '' };
+    const site = (cookie: string, offset: string): KernelSite => {
+      const c = readCookie(BigInt(cookie));
+      return { ...base, offset: parseInt(offset, 16), probe: c.probe, retSite: c.retSite };
+    };
+    // uprobe_multi: a "cookie offset ref_ctr_offset" row per site; perf: one offset and one cookie.
+    if (linkType === 'uprobe_multi') return [...info.matchAll(/^(\d+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => site(m[1], m[2]));
+    const offset = /^offset:\s*0x([0-9a-f]+)/m.exec(info)?.[1];
+    const cookie = /^cookie:\s*(\d+)/m.exec(info)?.[1];
+    return linkType === 'perf' && offset && cookie ? [site(cookie, offset)] : [];
   });
 }
 

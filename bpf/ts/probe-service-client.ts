@@ -7,7 +7,8 @@
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { LabError } from '../../core/errors.ts';
-import type { Probe } from './probes.ts';
+import type { Probe, ProbeOptions } from './probes.ts';
+import type { KernelSite } from './inspect.ts';
 import type { ProbeKind } from './probe-kinds.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
 import type { GoValue, ValueInfo } from './values.ts';
@@ -15,7 +16,31 @@ import type { GoValue, ValueInfo } from './values.ts';
 /** Where the hands-on workshop's probe service listens (set in each attendee's environment). */
 export const probeServiceEnv = 'LAB_PROBE_SERVICE';
 
-type Message = { op: string; id?: number; error?: string; event?: TraceEvent; count?: number; reason?: string; kernelDrops?: number };
+type Message = {
+  op: string;
+  id?: number;
+  error?: string;
+  event?: TraceEvent;
+  count?: number;
+  reason?: string;
+  kernelDrops?: number;
+  sites?: KernelSite[];
+  probes?: HeldRemoteProbe[];
+};
+
+/** A probe the service holds for this connection, open or still detaching, with the kernel's links for it. */
+export interface HeldRemoteProbe {
+  id: number;
+  kind: ProbeKind;
+  symbol: string;
+  pid: number;
+  /** Closed, and the kernel has not let go of all its links yet. */
+  closing: boolean;
+  linkIds: number[];
+}
+
+/** What a probe may ask the service for besides its kind, symbol and pid (the rest of ProbeOptions is this side's). */
+export type RemoteProbeOptions = Pick<ProbeOptions, 'pid' | 'args' | 'rets' | 'stringArg' | 'readThrough'>;
 
 class ServiceConnection {
   private socket: Socket;
@@ -61,14 +86,49 @@ class ServiceConnection {
     return id;
   }
 
+  /** Asks the service to detach; the probe's handler stays until the service says the kernel let go. */
   release(id: number): void {
-    if (!this.handlers.delete(id)) return;
+    if (!this.handlers.has(id)) return;
     if (!this.broken) this.socket.write(JSON.stringify({ op: 'detach', id }) + '\n');
+  }
+
+  /** The id is done with: nothing more is routed to it. */
+  forget(id: number): void {
+    if (!this.handlers.delete(id)) return;
     if (this.handlers.size === 0) this.socket.unref();
+  }
+
+  /** Sends a request about probe `id` (or, with a fresh id, about the connection); the reply goes to the id's handler. */
+  ask(request: object): void {
+    if (!this.broken) this.socket.write(JSON.stringify(request) + '\n');
+  }
+
+  /** The probes the service still holds for this connection, from the kernel's fdinfo of their links. */
+  held(): Promise<HeldRemoteProbe[]> {
+    return new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      if (this.broken) return resolve([]); // a closed connection: the service released everything it held for it
+      this.handlers.set(id, (m) => {
+        this.forget(id);
+        if (m.op === 'held') resolve(m.probes ?? []);
+        else reject(new LabError(`probe service: ${String(m.error)}`));
+      });
+      this.socket.ref();
+      this.ask({ op: 'held', id });
+    });
   }
 }
 
 const connections = new Map<string, ServiceConnection>();
+const open = new Set<RemoteProbe>();
+
+/** The remote probes of this process that are not closed. */
+export const openRemoteProbes = (): RemoteProbe[] => [...open].filter((p) => !p.closed);
+
+/** What the probe service still holds for this process, on every connection it has. */
+export async function remoteProbesHeld(): Promise<HeldRemoteProbe[]> {
+  return (await Promise.all([...connections.values()].map((c) => c.held()))).flat();
+}
 
 const integerType = /^(u?int(8|16|32|64)?|uintptr)$/;
 const revive = (values: GoValue[], info?: ValueInfo[]) =>
@@ -91,29 +151,56 @@ export class RemoteProbe implements Probe {
   private dropped = 0;
   private id: number;
   private conn: ServiceConnection;
+  private sitesWanted: { resolve: (s: KernelSite[]) => void; reject: (e: Error) => void }[] = [];
+  /** Resolves once the service says the kernel has let go of every link (or the connection is gone). */
+  readonly detached: Promise<void>;
   closed = false;
 
-  constructor(socketPath: string, readonly kind: ProbeKind, readonly symbol: string, pid: number) {
+  constructor(socketPath: string, readonly kind: ProbeKind, readonly symbol: string, opts: RemoteProbeOptions) {
     let conn = connections.get(socketPath);
     if (!conn) connections.set(socketPath, (conn = new ServiceConnection(socketPath)));
     this.conn = conn;
     let attached!: () => void;
     let refused!: (e: LabError) => void;
+    let released!: () => void;
     this.ready = new Promise<void>((res, rej) => ((attached = res), (refused = rej)));
     this.ready.catch(() => {});
-    this.id = conn.open({ kind, symbol, pid }, (m) => {
+    this.detached = new Promise<void>((res) => (released = res));
+    const { pid, args, rets, stringArg, readThrough } = opts;
+    open.add(this);
+    this.id = conn.open({ kind, symbol, pid, args, rets, stringArg, readThrough }, (m) => {
       if (m.op === 'attached') attached();
       else if (m.op === 'event' && m.event) this.queue.push(reviveEvent(m.event));
       else if (m.op === 'drops') this.dropped += m.count ?? 0;
+      else if (m.op === 'sites') this.sitesWanted.shift()?.resolve(m.sites ?? []);
       else if (m.op === 'detached') {
         this.dropped += m.kernelDrops ?? 0;
         this.closed = true;
+        this.done(released);
       } else if (m.op === 'error') {
         this.error = new LabError(`probe service: ${String(m.error)}`);
         refused(this.error);
         this.closed = true;
+        // A refused attach holds nothing; a broken connection released everything (the service closes what a gone connection held).
+        this.done(released);
       }
       this.wake?.();
+    });
+  }
+
+  private done(released: () => void): void {
+    open.delete(this);
+    this.conn.forget(this.id);
+    for (const w of this.sitesWanted.splice(0)) w.resolve([]);
+    released();
+  }
+
+  async kernelSites(): Promise<KernelSite[]> {
+    await this.ready;
+    if (!open.has(this)) return [];
+    return new Promise((resolve, reject) => {
+      this.sitesWanted.push({ resolve, reject });
+      this.conn.ask({ op: 'sites', id: this.id });
     });
   }
 
@@ -125,9 +212,6 @@ export class RemoteProbe implements Probe {
   dropCounts(): DropCounts {
     return { ring: this.dropped, reader: 0 };
   }
-
-  /** The service detaches on its side; nothing here waits for the kernel. */
-  readonly detached: Promise<void> = Promise.resolve();
 
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
@@ -155,9 +239,9 @@ export class RemoteProbe implements Probe {
   }
 
   close(): void {
-    if (this.closed && !this.wake) return;
+    const wasClosed = this.closed;
     this.closed = true;
-    this.conn.release(this.id);
+    if (!wasClosed) this.conn.release(this.id);
     this.wake?.();
   }
 
@@ -166,6 +250,6 @@ export class RemoteProbe implements Probe {
   }
 }
 
-export function remoteProbe(socketPath: string, kind: ProbeKind, symbol: string, opts: { pid: number }): RemoteProbe {
-  return new RemoteProbe(socketPath, kind, symbol, opts.pid);
+export function remoteProbe(socketPath: string, kind: ProbeKind, symbol: string, opts: RemoteProbeOptions & { pid: number }): RemoteProbe {
+  return new RemoteProbe(socketPath, kind, symbol, opts);
 }

@@ -12,6 +12,7 @@ import { checkPid, checkRuns } from './process-checks.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
+import { uprobeSitesHeldBy, type KernelSite } from './inspect.ts';
 import { decorate, probeConfig, typedCounts, type ProbeSites, type ReadThrough, type TypedValues } from './values-probe.ts';
 
 export interface ProbeOptions {
@@ -40,6 +41,16 @@ export interface Probe extends Disposable, AsyncDisposable, AsyncIterable<TraceE
   readonly closed: boolean;
   /** Resolves once the kernel has let go of every link (close() returns before that). */
   readonly detached: Promise<void>;
+  /**
+   * Resolves once every link is attached; rejects with the refusal. A local probe is attached when
+   * probe() returns; through the probe service the answer comes later.
+   */
+  readonly ready: Promise<void>;
+  /**
+   * The uprobe sites the kernel has attached for this probe, read from the fdinfo of the links that
+   * hold them (through the probe service: the links it holds for this probe, and only those).
+   */
+  kernelSites(): Promise<KernelSite[]>;
   /** The same events, as arrays of whatever has arrived: for consumers of millions of events a second. */
   batches(): AsyncIterable<TraceEvent[]>;
   /** Starts detaching (in worker threads: the event loop never waits for the kernel) and ends the readers. */
@@ -137,6 +148,7 @@ class ProbeImpl implements Probe, SessionProbe {
   readonly binary: string;
   readonly identity: FileIdentity;
   detached: Promise<void> = Promise.resolve();
+  readonly ready: Promise<void> = Promise.resolve();
   private readonly links: number[] = [];
   /** Events not yet read; a reader takes the whole array (no copy) and the probe starts a new one. */
   private queue: TraceEvent[] = [];
@@ -208,6 +220,13 @@ class ProbeImpl implements Probe, SessionProbe {
   get closed(): boolean {
     return this.isClosed;
   }
+
+  /** The links' cookies carry the probe id, which no other open or detaching probe of this process has. */
+  async kernelSites(): Promise<KernelSite[]> {
+    if (this.released) return []; // the id may be another probe's by now
+    return uprobeSitesHeldBy(process.pid).filter((site) => site.probe === this.id);
+  }
+  private released = false;
 
   deliver(r: LabEventReader, at: number): void {
     if (this.isClosed) return;
@@ -314,7 +333,7 @@ class ProbeImpl implements Probe, SessionProbe {
     this.finalRingDrops = s.drops(this.id);
     this.finalFramesLost = s.native.drops(this.id, 'lab_lost');
     this.isClosed = true;
-    this.detached = s.retire(this.id, this.links.splice(0));
+    this.detached = s.retire(this.id, this.links.splice(0)).then(() => void (this.released = true));
     this.wakeReaders();
   }
 

@@ -7,8 +7,12 @@
  * and relays to this service's private socket with a header line the caller cannot forge.
  *
  * Protocol: JSON lines. Client → {"op":"attach","id":1,"kind":"ret","symbol":"main.demo","pid":42}
- * | {"op":"detach","id":1}. Service → {"op":"attached","id":1,...} | {"op":"event","id":1,"event":…}
- * | {"op":"drops","id":1,"count":n,"reason":…} | {"op":"detached","id":1,"reason":…} | {"op":"error",…}.
+ * (optionally "args", "rets", "stringArg", "readThrough", as ProbeOptions) | {"op":"detach","id":1}
+ * | {"op":"sites","id":1} | {"op":"held","id":7}. Service → {"op":"attached","id":1,...}
+ * | {"op":"event","id":1,"event":…} | {"op":"drops","id":1,"count":n,"reason":…}
+ * | {"op":"detached","id":1,"reason":…} (once the kernel has let go of the links)
+ * | {"op":"sites","id":1,"sites":[…]} (the kernel's fdinfo of that probe's links)
+ * | {"op":"held","id":7,"probes":[…]} (this connection's probes, open or detaching) | {"op":"error",…}.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { spawn, execFile } from 'node:child_process';
@@ -35,6 +39,8 @@ export const defaultLimits: ProbeServiceLimits = { maxProbes: 8, maxEventsPerSec
 export interface AttendeeActivity {
   uid: number;
   probes: { id: number; kind: ProbeKind; symbol: string; pid: number }[];
+  /** Probes closed whose links the kernel has not let go of yet. */
+  closing: number;
   /** Kinds ever attached, and whether a traced process died while probed. */
   attached: ProbeKind[];
   tracedProcessDied: { kind: ProbeKind; pid: number; signal?: number; exit_code?: number }[];
@@ -94,8 +100,20 @@ async function hostPidOf(callerPid: number, requested: number): Promise<number> 
   refuse(`no process ${requested} in your PID namespace — start your server first (lab.startServer())`);
 }
 
+type HeldProbe = { probe: Probe; kind: ProbeKind; symbol: string; pid: number };
+
+/** A register count or slot from a request: absent, or a small whole number (the tracer checks its range). */
+function smallInt(req: Record<string, unknown>, key: string): number | undefined {
+  const v = req[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 64) refuse(`"${key}" must be a small whole number`);
+  return v;
+}
+
 class AttendeeConnection {
-  private probes = new Map<number, { probe: Probe; kind: ProbeKind; symbol: string; pid: number }>();
+  private probes = new Map<number, HeldProbe>();
+  /** Detached on request, until the kernel has let go of their links. */
+  private closing = new Map<number, HeldProbe>();
   private windowStart = Date.now();
   private windowEvents = 0;
   private pendingDrops = new Map<number, number>();
@@ -127,7 +145,9 @@ class AttendeeConnection {
     try {
       if (req.op === 'attach') await this.attach(id, req);
       else if (req.op === 'detach') this.detach(id, 'detached on request');
-      else refuse(`unknown op ${JSON.stringify(String(req.op)).slice(0, 40)} — use attach or detach`);
+      else if (req.op === 'sites') await this.sites(id);
+      else if (req.op === 'held') await this.heldNow(id);
+      else refuse(`unknown op ${JSON.stringify(String(req.op)).slice(0, 40)} — use attach, detach, sites or held`);
     } catch (err) {
       const message = err instanceof ProbeServiceError || err instanceof LabError ? err.message : `internal error: ${(err as Error).message}`;
       this.send({ op: 'error', id, error: message.split('\n')[0] });
@@ -145,6 +165,9 @@ class AttendeeConnection {
     const symbol = typeof req.symbol === 'string' ? req.symbol : refuse('attach needs a symbol');
     if (!/^[\w./()*\[\]-]{1,200}$/.test(symbol)) refuse('that symbol is not a Go function name');
     const asked = typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0 ? req.pid : refuse('attach needs the pid of your own process');
+    const raw = { args: smallInt(req, 'args'), rets: smallInt(req, 'rets'), stringArg: smallInt(req, 'stringArg') };
+    const through = req.readThrough as { slot?: unknown; word?: unknown } | undefined;
+    const readThrough = through === undefined || through === null ? undefined : { slot: smallInt(through as Record<string, unknown>, 'slot') ?? 0, word: smallInt(through as Record<string, unknown>, 'word') ?? 0 };
     const pid = await hostPidOf(this.caller.pid, asked);
     if (this.probes.size >= this.service.limits.maxProbes) refuse(`you already hold ${this.probes.size} probes (the cap is ${this.service.limits.maxProbes}) — close one first`);
     const owner = await realUid(pid);
@@ -152,7 +175,7 @@ class AttendeeConnection {
     const exe = await readlink(`/proc/${pid}/exe`).catch(() => refuse(`cannot see process ${pid}'s executable`));
     if (!(await callerMayRead(this.caller, exe))) refuse(`you may not read ${exe}, so you may not probe it`);
     const traced = await openExecutable(exe);
-    const probe = traced.probe(kind, symbol, { pid });
+    const probe = traced.probe(kind, symbol, { pid, ...raw, readThrough });
     if (this.closed) return probe.close();
     this.probes.set(id, { probe, kind, symbol, pid });
     this.service.noteAttach(this.caller.uid, kind);
@@ -200,14 +223,40 @@ class AttendeeConnection {
     const held = id === undefined ? undefined : this.probes.get(id);
     if (!held) return this.send({ op: 'error', id, error: `no probe ${id}` });
     this.probes.delete(id!);
+    this.closing.set(id!, held);
     const kernelDrops = held.probe.drops();
     held.probe.close();
     this.flushDrops();
-    this.send({ op: 'detached', id, reason, kernelDrops });
+    // "detached" once the kernel says so: a caller that waits for it knows nothing of the probe is left.
+    void held.probe.detached.then(() => {
+      this.closing.delete(id!);
+      this.send({ op: 'detached', id, reason, kernelDrops });
+    });
+  }
+
+  /** The kernel's view of one of this caller's probes: the sites of the links the service holds for it. */
+  private async sites(id: number | undefined): Promise<void> {
+    const held = id === undefined ? undefined : (this.probes.get(id) ?? this.closing.get(id));
+    this.send({ op: 'sites', id, sites: held ? await held.probe.kernelSites() : [] });
+  }
+
+  /** This connection's probes, open or detaching, with the links the kernel still has for each. */
+  private async heldNow(id: number | undefined): Promise<void> {
+    if (id === undefined) refuse('held needs a numeric id');
+    const all = [...[...this.probes].map(([i, p]) => ({ i, p, closing: false })), ...[...this.closing].map(([i, p]) => ({ i, p, closing: true }))];
+    const probes = await Promise.all(
+      all.map(async ({ i, p, closing }) => ({ id: i, kind: p.kind, symbol: p.symbol, pid: p.pid, closing, linkIds: [...new Set((await p.probe.kernelSites()).map((x) => x.linkId))] })),
+    );
+    this.send({ op: 'held', id, probes });
   }
 
   get held() {
     return [...this.probes].map(([id, p]) => ({ id, kind: p.kind, symbol: p.symbol, pid: p.pid }));
+  }
+
+  /** Probes closed but whose links the kernel still has. */
+  get closingCount(): number {
+    return this.closing.size;
   }
 
   close(): void {
@@ -295,7 +344,7 @@ export class ProbeService {
 
   private activityOf(uid: number): AttendeeActivity {
     let a = this.activity.get(uid);
-    if (!a) this.activity.set(uid, (a = { uid, probes: [], attached: [], tracedProcessDied: [], events: 0, drops: 0 }));
+    if (!a) this.activity.set(uid, (a = { uid, probes: [], closing: 0, attached: [], tracedProcessDied: [], events: 0, drops: 0 }));
     return a;
   }
 
@@ -316,8 +365,12 @@ export class ProbeService {
 
   /** Per attendee: what they hold now and what happened so far. */
   roomActivity(): AttendeeActivity[] {
-    for (const a of this.activity.values()) a.probes = [];
-    for (const c of this.connections) this.activityOf(c.caller.uid).probes.push(...c.held);
+    for (const a of this.activity.values()) [a.probes, a.closing] = [[], 0];
+    for (const c of this.connections) {
+      const a = this.activityOf(c.caller.uid);
+      a.probes.push(...c.held);
+      a.closing += c.closingCount;
+    }
     return [...this.activity.values()];
   }
 
