@@ -92,6 +92,7 @@ async function runOnce(binary: string, trigger: Trigger, kind: ProbeKind): Promi
   const probe = attach(exe, kind, trigger.symbol, server.pid);
   let events = 0;
   try {
+    await probe?.ready; // through the probe service the attach is answered later: the request must meet the probe
     const counting = probe
       ? (async () => {
           for await (const _ of probe) events++;

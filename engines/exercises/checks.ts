@@ -4,10 +4,9 @@
  * forensics, a live run of the crash matrix — and says pass or what is still wrong, in one line.
  * Every server and probe a check makes is closed before it returns.
  */
-import { readFileSync } from 'node:fs';
 import { LabError } from '../../core/errors.ts';
 import { goToolchain, oldGo } from '../../core/go.ts';
-import { kernelLinkIds, linksHeldBy, type HeldLink, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
+import { type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
 import { parseCrash, crashSignature } from '../forensics.ts';
 import { judgeEvidence } from './evidence.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
@@ -64,11 +63,19 @@ class Collected {
   }
 }
 
-/** The attempt's result as a probe on `symbol` that the attempt really attached (not a look-alike object). */
-function probeOn(result: unknown, symbol: string, sandbox: Sandbox): Probe | Verdict {
+/**
+ * The attempt's result as a probe on `symbol` that the attempt really attached (not a look-alike
+ * object), once the kernel has it (through the probe service, the attach is answered later).
+ */
+async function probeOn(result: unknown, symbol: string, sandbox: Sandbox): Promise<Probe | Verdict> {
   if (!isProbe(result)) return fail(`your attempt returned ${describe(result)}, not a probe — return the probe you attached (return exe.uprobe(…))`);
   if (!result.closed && !sandbox.newProbes().includes(result)) return fail('what your attempt returned is not a probe the tracer attached — return what exe.uprobe / exe.returnProbes gave you');
   if (result.symbol !== symbol) return fail(`your probe is on ${result.symbol}; the task asks for ${symbol}`);
+  try {
+    await result.ready;
+  } catch (e) {
+    return fail(`your probe was not attached: ${(e as Error).message}`);
+  }
   if (result.closed) return fail('your probe is already closed — return it open, the check closes it');
   return result;
 }
@@ -86,25 +93,13 @@ function death(s: SandboxServer): string {
   return e?.signal ? `killed by ${e.signal}` : `exit status ${e?.code}`;
 }
 
-/** The file offsets a uprobe_multi link probes, from the kernel's fdinfo ([] for other links). */
-function kernelOffsets(l: HeldLink): number[] {
-  let info = '';
-  try {
-    info = readFileSync(`/proc/${l.pid}/fdinfo/${l.fd}`, 'utf8');
-  } catch {
-    return [];
-  }
-  return [...info.matchAll(/^\d+\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => parseInt(m[1], 16));
-}
-
 // ---------------------------------------------------------------- do it
 
-/** links: the uprobe links the attempt attached, as this process holds them (fdinfo). */
-type TaskCheck = (result: unknown, ctx: { server: SandboxServer; sandbox: Sandbox; links: HeldLink[] }) => Promise<Verdict>;
+type TaskCheck = (result: unknown, ctx: { server: SandboxServer; sandbox: Sandbox }) => Promise<Verdict>;
 
 const tasks: Record<string, TaskCheck> = {
   async '02-read-the-string'(result, { server, sandbox }) {
-    const probe = probeOn(result, 'main.wordStats', sandbox);
+    const probe = await probeOn(result, 'main.wordStats', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     const text = `checks read ${nonce()} strings`;
@@ -145,7 +140,7 @@ const tasks: Record<string, TaskCheck> = {
   },
 
   async '05-survive-growth'(result, { server, sandbox }) {
-    const probe = probeOn(result, 'main.demo', sandbox);
+    const probe = await probeOn(result, 'main.demo', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     await server.get('/?arg=3');
@@ -158,7 +153,7 @@ const tasks: Record<string, TaskCheck> = {
   },
 
   async '05-survive-panic'(result, { server, sandbox }) {
-    const probe = probeOn(result, 'main.panicThrough', sandbox);
+    const probe = await probeOn(result, 'main.panicThrough', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     await server.get('/panic?arg=1');
@@ -168,8 +163,8 @@ const tasks: Record<string, TaskCheck> = {
     return fail(`your probe saw no call of panicThrough(1) (${seen.events.length} event(s)) — read its argument (args: 1) and attach to server.pid`);
   },
 
-  async '06-which-ret'(result, { server, sandbox, links }) {
-    const probe = probeOn(result, 'main.classify', sandbox);
+  async '06-which-ret'(result, { server, sandbox }) {
+    const probe = await probeOn(result, 'main.classify', sandbox);
     if (!isProbe(probe)) return probe;
     const seen = new Collected(probe);
     const args = [0, 4, 7, 2001];
@@ -182,15 +177,13 @@ const tasks: Record<string, TaskCheck> = {
     const sites = server.exe.retSites('main.classify').sites.length;
     const bad = sited.find((e) => e.ret_site! >= sites);
     if (bad) return fail(`an event names RET #${bad.ret_site}, but main.classify has ${sites} RETs`);
-    // What the kernel has attached, not what the tracer says: the links in bpftool's list, and the
-    // file offsets they probe as the kernel shows them (fdinfo of uprobe_multi links).
-    const listed = kernelLinkIds();
-    const ours = links.filter((l) => listed.has(l.linkId!));
-    const offsets = ours.flatMap((l) => kernelOffsets(l));
+    // What the kernel has attached, not what the tracer says: the sites in the fdinfo of the links
+    // that hold this probe (the probe service reads its own for an attendee), each RET by its offset.
+    const inKernel = (await probe.kernelSites()).filter((k) => k.path === server.binary);
     const rets = server.exe.retSites('main.classify').sites;
-    const missing = offsets.length > 0 ? rets.findIndex((r) => !offsets.includes(r.fileOffset)) : ours.length < sites + 1 ? 0 : -1;
+    const missing = rets.findIndex((r, i) => !inKernel.some((k) => k.offset === r.fileOffset && k.retSite === i));
     if (missing >= 0) return fail(`the kernel has no probe of yours on RET #${missing} of main.classify (file offset 0x${rets[missing].fileOffset.toString(16)}) — every RET needs its own probe`);
-    const attached = offsets.length || ours.length;
+    const attached = new Set(inKernel.map((k) => k.offset)).size;
     const used = [...new Set(sited.map((e) => e.ret_site))].sort();
     return pass(`${sited.length} calls, each with its RET #: ${sited.map((e) => `classify(${arg0(e)}) → #${e.ret_site}`).join(', ')} (RETs used: ${used.join(', ')} of ${sites}; the kernel probes ${attached} sites)`);
   },
@@ -325,16 +318,13 @@ async function judgeKnown(ex: Exercise, submission: Submission, attempt?: Attemp
   const sandbox = await Sandbox.open();
   try {
     const ctx = await sandbox.context();
-    const held = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint');
-    const before = new Set(held().map((l) => l.linkId));
     let result: unknown;
     try {
       result = await fn(ctx);
     } catch (e) {
       return fail(`your attempt threw: ${(e as Error).message ?? e}`);
     }
-    const links = held().filter((l) => !before.has(l.linkId));
-    return await tasks[ex.name](result, { server: ctx.server, sandbox, links });
+    return await tasks[ex.name](result, { server: ctx.server, sandbox });
   } finally {
     await sandbox.close();
   }

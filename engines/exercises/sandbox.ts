@@ -4,7 +4,7 @@
  * whatever the attempt did or threw.
  */
 import { readFile } from 'node:fs/promises';
-import { linksHeldBy, openExecutable, openProbes, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
+import { openExecutable, openProbes, uprobeLinksHeld, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
 import { buildDefaultServer } from '../../core/go.ts';
 import { LabError } from '../../core/errors.ts';
 import { ManagedServer, PrivateServer } from '../managed-server.ts';
@@ -35,14 +35,24 @@ export class SandboxServer extends PrivateServer {
     return readFile(`/proc/${this.pid}/maps`, 'utf8').catch(() => '');
   }
 
+  /**
+   * GET a path once every probe opened so far is attached: a local probe is when probe() returns,
+   * one through the probe service (a hands-on attendee) when the service answers — so an attempt
+   * that attaches and then sends a request means the same for both.
+   */
+  override async get(path: string, timeoutMs?: number): Promise<{ status: number; body: string }> {
+    await Promise.allSettled(openProbes().map((p) => p.ready));
+    return super.get(path, timeoutMs);
+  }
+
   /** True once the server has died, waiting at most `ms` for it. */
   async diesWithin(ms: number): Promise<boolean> {
     return (await this.managed.exitWithin(ms)) !== undefined;
   }
 }
 
-/** Uprobe links this process holds, as the kernel lists them (its own exit tracepoint aside). */
-const uprobeLinks = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint').length;
+/** Uprobe links the kernel holds for this process's probes (its own fdinfo, and the probe service's for it). */
+const uprobeLinks = async () => (await uprobeLinksHeld()).length;
 
 /** What a "do it" attempt is called with. */
 export interface AttemptContext {
@@ -60,16 +70,18 @@ export type Attempt = (ctx: AttemptContext) => unknown;
 export class Sandbox {
   private readonly servers: SandboxServer[] = [];
   private readonly probesBefore = new Set<Probe>(openProbes());
-  private readonly linksBefore = uprobeLinks();
 
-  private constructor(readonly binary: string) {}
+  private constructor(
+    readonly binary: string,
+    private readonly linksBefore: number,
+  ) {}
 
   /** The machine's server build (rebuilt when its sources changed). */
   static async open(): Promise<Sandbox> {
     const binary = await buildDefaultServer().catch((e) => {
       throw new LabError(`cannot build the server for the check: ${(e as Error).message}`, 'run ./lab build server', { cause: e });
     });
-    return new Sandbox(binary);
+    return new Sandbox(binary, await uprobeLinks());
   }
 
   async startServer(): Promise<SandboxServer> {
@@ -94,7 +106,7 @@ export class Sandbox {
     await Promise.all(probes.map((p) => p.detached));
     await Promise.all(this.servers.splice(0).map((s) => s.close()));
     // Probes the attempt closed itself detach in the background: wait until the kernel shows none of them.
-    for (let i = 0; i < 60 && uprobeLinks() > this.linksBefore; i++) await sleep(50);
+    for (let i = 0; i < 60 && (await uprobeLinks()) > this.linksBefore; i++) await sleep(50);
   }
 }
 
