@@ -17,7 +17,7 @@ import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
 import { typedValuesOf } from './values-probe.ts';
-import { openRemoteProbes, probeServiceEnv, remoteProbe, remoteProbesHeld } from './probe-service-client.ts';
+import { detachingRemoteProbes, openRemoteProbes, probeServiceEnv, remoteProbe, remoteProbesHeld } from './probe-service-client.ts';
 import { openProbes as openLocalProbes } from './probes.ts';
 import { closeAllProbes as closeLocalProbes } from './session.ts';
 import { linksHeldBy } from './inspect.ts';
@@ -40,11 +40,16 @@ export function openProbes(): Probe[] {
   return [...openLocalProbes(), ...openRemoteProbes()];
 }
 
+/**
+ * Closed probes whose links the kernel may still hold: those the probe service is detaching (a
+ * local probe's links are in this process's fdinfo until the kernel lets go: linksHeldBy).
+ */
+export const detachingProbes = (): Probe[] => detachingRemoteProbes();
+
 /** Closes every probe; resolves once the kernel has released every link (the probe service's too). */
 export async function closeAllProbes(): Promise<void> {
-  const remote = openRemoteProbes();
-  for (const p of remote) p.close();
-  await Promise.all([closeLocalProbes(), ...remote.map((p) => p.detached)]);
+  for (const p of openRemoteProbes()) p.close();
+  await Promise.all([closeLocalProbes(), ...detachingRemoteProbes().map((p) => p.detached)]);
 }
 
 /**

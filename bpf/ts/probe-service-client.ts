@@ -124,6 +124,8 @@ const open = new Set<RemoteProbe>();
 
 /** The remote probes of this process that are not closed. */
 export const openRemoteProbes = (): RemoteProbe[] => [...open].filter((p) => !p.closed);
+/** Closed remote probes the service has not yet said the kernel let go of. */
+export const detachingRemoteProbes = (): RemoteProbe[] => [...open].filter((p) => p.closed);
 
 /** What the probe service still holds for this process, on every connection it has. */
 export async function remoteProbesHeld(): Promise<HeldRemoteProbe[]> {

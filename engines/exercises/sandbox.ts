@@ -4,7 +4,7 @@
  * whatever the attempt did or threw.
  */
 import { readFile } from 'node:fs/promises';
-import { openExecutable, openProbes, uprobeLinksHeld, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
+import { detachingProbes, openExecutable, openProbes, uprobeLinksHeld, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
 import { buildDefaultServer } from '../../core/go.ts';
 import { LabError } from '../../core/errors.ts';
 import { ManagedServer, PrivateServer } from '../managed-server.ts';
@@ -103,7 +103,8 @@ export class Sandbox {
   async close(): Promise<void> {
     const probes = this.newProbes();
     for (const p of probes) p.close();
-    await Promise.all(probes.map((p) => p.detached));
+    // The attempt's own closed probes too: through the probe service, detached is the service's word that the kernel let go.
+    await Promise.all([...probes, ...detachingProbes()].map((p) => p.detached));
     await Promise.all(this.servers.splice(0).map((s) => s.close()));
     // Probes the attempt closed itself detach in the background: wait until the kernel shows none of them.
     for (let i = 0; i < 60 && (await uprobeLinks()) > this.linksBefore; i++) await sleep(50);

@@ -220,6 +220,7 @@ class AttendeeConnection {
   }
 
   detach(id: number | undefined, reason: string): void {
+    if (id !== undefined && this.closing.has(id)) return; // already detaching (its process exited): "detached" follows
     const held = id === undefined ? undefined : this.probes.get(id);
     if (!held) return this.send({ op: 'error', id, error: `no probe ${id}` });
     this.probes.delete(id!);

@@ -5,15 +5,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { at } from '../../core/paths.ts';
 import { labAccounts } from '../../engines/services/accounts.ts';
-import { linksHeldBy } from '../../bpf/ts/index.ts';
+import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
+import { exercises, type Prediction, type Task } from '../../engines/exercises/index.ts';
+import { attemptCell } from '../../engines/exercises/card.ts';
+import { availableToolchains, buildDefaultServer, buildServer } from '../../core/go.ts';
 
 let room: HandsOnRoom;
 const kernels = new Map<string, Kernel.IKernelConnection>();
@@ -205,6 +208,102 @@ test("an attendee's probes go when their kernel does, the other's keep streaming
   assert.equal(room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length, 0, "A's probes released with A's kernel");
   const more = await execute(kb, `await lab.request(srv, "/?arg=9"); await tb.waitFor((e) => e.kind === "call" && String(e.args[0]) === "9"); console.log("still streaming")`);
   assert.match(more.text, /still streaming/, `${more.error ?? ''}`);
+});
+
+/** What each "do it" starter (the cell as the notebook ships it) must fail with, as an attendee too. */
+const starterFails: Record<string, RegExp> = {
+  '02-read-the-string': /none carries the string/,
+  '03-kill-the-server': /is still alive/,
+  '03-smallest-crashing-arg': /arg=1999 crashes it too/,
+  '05-survive-growth': /the server died: unexpected return pc for main\.demo/,
+  '05-survive-panic': /the server died: unexpected return pc for main\.panicThrough/,
+  '06-which-ret': /carry no RET #/,
+  '07-go-version-matters': /stack-growth crashes under a uretprobe on go1\.\d+\.\d+ too/,
+};
+
+/** Processes of `uid` running a check's private server copy (from the process table). */
+function checkServersOf(uid: number): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
+    try {
+      return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) === uid && /lab-exercise-/.test(readlinkSync(`/proc/${pid}/exe`));
+    } catch {
+      return false;
+    }
+  });
+}
+
+test("every exercise's check, in an attendee's kernel through the probe service: solutions pass, starters and wrong answers fail, nothing is left", { timeout: 240_000 }, async () => {
+  const a = room.attendees[0];
+  for (const tc of await availableToolchains()) await buildServer(tc); // the checks build nothing as the attendee
+  await buildDefaultServer();
+  const k = await kernelFor(a.account.name, tokens.get(a.account.name)!, '06-inlining-and-traps.ipynb');
+  const run = async (code: string) => {
+    const r = await execute(k, code);
+    assert.equal(r.error, undefined, `${code}\n→ ${r.error}\n${r.text}`);
+    return r.text;
+  };
+  /** After a check: the service holds nothing for the attendee, the kernel no site on a check's copy, no check server runs. */
+  const nothingLeft = (what: string) => {
+    const act = room.service.roomActivity().find((x) => x.uid === a.account.uid);
+    assert.deepEqual(act?.probes ?? [], [], `${what}: the service still holds probes for ${a.account.name}`);
+    assert.equal(act?.closing ?? 0, 0, `${what}: the service is still detaching probes for ${a.account.name}`);
+    assert.deepEqual(uprobeSitesHeldBy(process.pid).filter((x) => /lab-exercise-/.test(x.path)), [], `${what}: the kernel still has a site on a check's server`);
+    assert.deepEqual(checkServersOf(a.account.uid), [], `${what}: check servers left running`);
+  };
+  await run('const lab = require("../kernel-helpers/load.cjs");');
+  assert.match(await run('console.log(process.getuid(), process.env.LAB_PROBE_SERVICE)'), new RegExp(`^${a.account.uid} \\S+probe\\.sock`), 'the checks run unprivileged, through the service');
+
+  const tasks = exercises.filter((e): e is Task => e.kind === 'do');
+  assert.deepEqual(tasks.map((e) => e.name).sort(), Object.keys(starterFails).sort(), 'each "do it" exercise has its starter failure here');
+  for (const ex of tasks) {
+    const solved = await run(attemptCell(ex.name, ex.solution));
+    assert.match(solved, new RegExp(`✓ pass · ${ex.name}: `), solved);
+    nothingLeft(`${ex.name} solution`);
+    const starter = await run(attemptCell(ex.name, ex.starter));
+    assert.match(starter, new RegExp(`✗ not yet · ${ex.name}: .*${starterFails[ex.name].source}`), starter);
+    nothingLeft(`${ex.name} starter`);
+    if (ex.name === '06-which-ret') assert.match(solved, /the kernel probes 7 sites/, 'the sites read from the fdinfo of the links the service holds for the attendee');
+  }
+  for (const ex of exercises.filter((e): e is Prediction => e.kind === 'predict')) {
+    const other = ex.choices.find((c) => c.id !== ex.answer)!.id;
+    const right = await run(`await lab.predict("${ex.name}", "${ex.answer}");\nawait lab.check("${ex.name}");`);
+    assert.match(right, new RegExp(`✓ pass · ${ex.name}: right: ${ex.answer}\\)`), right);
+    nothingLeft(`${ex.name} right answer`);
+    const wrong = await run(`await lab.resetExercises("${ex.name}");\nawait lab.predict("${ex.name}", "${other}");\nawait lab.check("${ex.name}");`);
+    assert.match(wrong, new RegExp(`✗ not yet · ${ex.name}: you said ${other}; this machine shows ${ex.answer}\\)`), wrong);
+    nothingLeft(`${ex.name} wrong answer`);
+  }
+  await k.shutdown();
+  kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
+});
+
+test("a probe's kernel view through the service: the fdinfo sites of its own links, and nobody else's", { timeout: 60_000 }, async () => {
+  const a = room.attendees[0];
+  const k = await kernelFor(a.account.name, tokens.get(a.account.name)!, '06-inlining-and-traps.ipynb');
+  const r = await execute(
+    k,
+    [
+      'const lab = require("../kernel-helpers/load.cjs");',
+      'const srv = await lab.startServer("sites");',
+      'const ex = await lab.traced(srv);',
+      'const pr = await lab.attach("sites-probe", () => ex.returnProbes("main.classify", { pid: srv.pid }));',
+      'const sites = await pr.kernelSites();',
+      'console.log("rets", JSON.stringify(ex.retSites("main.classify").sites.map((s) => s.fileOffset)));',
+      'console.log("kernel", JSON.stringify(sites.filter((s) => s.retSite !== 0xffff).map((s) => s.offset)), sites.every((s) => s.path === srv.binary));',
+      'pr.close(); await pr.detached;',
+      'console.log("after", (await pr.kernelSites()).length);',
+      'await lab.resetLab();',
+    ].join('\n'),
+  );
+  assert.equal(r.error, undefined, r.text);
+  const rets = /^rets (.*)$/m.exec(r.text)?.[1];
+  assert.ok(rets && JSON.parse(rets).length === 6, r.text);
+  assert.match(r.text, new RegExp(`^kernel ${rets!.replace(/[[\]]/g, '\\$&')} true$`, 'm'), 'the kernel probes every RET of classify, on the attendee\'s own server copy');
+  assert.match(r.text, /^after 0$/m, 'closed and detached: the kernel holds nothing for it');
+  // Another attendee's connection asking for probe ids gets only its own (none).
+  assert.match(await serviceRequest(room.attendees[1].account.name, { op: 'sites', id: 1 }), /"op":"sites","id":1,"sites":\[\]/);
+  await k.shutdown();
+  kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
 
 test('the room view: each attendee, their crash and exercises; refused without its token; reset releases one attendee', { timeout: 120_000 }, async () => {
