@@ -166,8 +166,9 @@ class AttendeeConnection {
     if (!/^[\w./()*\[\]-]{1,200}$/.test(symbol)) refuse('that symbol is not a Go function name');
     const asked = typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0 ? req.pid : refuse('attach needs the pid of your own process');
     const raw = { args: smallInt(req, 'args'), rets: smallInt(req, 'rets'), stringArg: smallInt(req, 'stringArg') };
-    const through = req.readThrough as { slot?: unknown; word?: unknown } | undefined;
-    const readThrough = through === undefined || through === null ? undefined : { slot: smallInt(through as Record<string, unknown>, 'slot') ?? 0, word: smallInt(through as Record<string, unknown>, 'word') ?? 0 };
+    const through = req.readThrough;
+    if (through !== undefined && through !== null && typeof through !== 'object') refuse('"readThrough" must be { slot, word }');
+    const readThrough = through ? { slot: smallInt(through as Record<string, unknown>, 'slot') ?? 0, word: smallInt(through as Record<string, unknown>, 'word') ?? 0 } : undefined;
     const pid = await hostPidOf(this.caller.pid, asked);
     if (this.probes.size >= this.service.limits.maxProbes) refuse(`you already hold ${this.probes.size} probes (the cap is ${this.service.limits.maxProbes}) — close one first`);
     const owner = await realUid(pid);
