@@ -48,9 +48,10 @@ const isProbe = (v: unknown): v is Probe =>
 class Collected {
   readonly events: TraceEvent[] = [];
   constructor(readonly probe: Probe) {
+    // A probe the service refused ends with its error: what arrived is all there is (ready says why).
     void (async () => {
       for await (const batch of probe.batches()) this.events.push(...batch);
-    })();
+    })().catch(() => {});
   }
   /** Waits up to `ms` for an event that matches. */
   async waitFor(pred: (e: TraceEvent) => boolean, ms = 3000): Promise<TraceEvent | undefined> {
@@ -78,6 +79,12 @@ async function probeOn(result: unknown, symbol: string, sandbox: Sandbox): Promi
   }
   if (result.closed) return fail('your probe is already closed — return it open, the check closes it');
   return result;
+}
+
+/** A probe the check opens itself, once attached: a refusal by the probe service (say, its cap) is the check's error. */
+async function attached(probe: Probe): Promise<Probe> {
+  await probe.ready;
+  return probe;
 }
 
 /** How a message names the learner's probe ("ret" is the lab's RET-site probes). */
@@ -125,7 +132,7 @@ const tasks: Record<string, TaskCheck> = {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 10000) return fail(`your attempt returned ${describe(n)} — return the arg, an integer from 1 to 10000`);
     const crashes = async (arg: number) => {
       const s = await sandbox.startServer();
-      const probe = s.exe.uretprobe('main.demo', { pid: s.pid });
+      const probe = await attached(s.exe.uretprobe('main.demo', { pid: s.pid }));
       try {
         await s.get(`/?arg=${arg}`, 5000);
         return await s.diesWithin(300);
@@ -210,7 +217,7 @@ const tasks: Record<string, TaskCheck> = {
 const truths: Record<string, (sandbox: Sandbox) => Promise<{ choice: string | undefined; seen: string }>> = {
   async '02-arg-register'(sandbox) {
     const s = await sandbox.startServer();
-    const seen = new Collected(s.exe.uprobe('main.demo', { pid: s.pid, args: 4 }));
+    const seen = new Collected(await attached(s.exe.uprobe('main.demo', { pid: s.pid, args: 4 })));
     await s.get('/?arg=42');
     const e = await seen.waitFor((x) => x.kind === 'entry');
     if (!e) throw new LabError('the uprobe on main.demo delivered no event', 'run ./lab doctor');
@@ -221,7 +228,7 @@ const truths: Record<string, (sandbox: Sandbox) => Promise<{ choice: string | un
 
   async '03-which-request-kills'(sandbox) {
     const s = await sandbox.startServer();
-    const probe = s.exe.uretprobe('main.demo', { pid: s.pid });
+    const probe = await attached(s.exe.uretprobe('main.demo', { pid: s.pid }));
     const dead = () => s.diesWithin(300);
     if (await dead()) return { choice: 'd', seen: 'the server died when the uretprobe was attached' };
     await s.get('/?arg=3');
@@ -234,7 +241,7 @@ const truths: Record<string, (sandbox: Sandbox) => Promise<{ choice: string | un
 
   async '04-what-walked-the-stack'(sandbox) {
     const s = await sandbox.startServer();
-    s.exe.uretprobe('main.demo', { pid: s.pid });
+    await attached(s.exe.uretprobe('main.demo', { pid: s.pid }));
     await s.get('/?arg=3');
     await s.get('/?arg=2000');
     if (!(await s.diesWithin(3000))) throw new LabError('demo(2000) did not crash the server under a uretprobe', 'run ./lab crash-matrix to see what this machine does');
@@ -253,7 +260,7 @@ const truths: Record<string, (sandbox: Sandbox) => Promise<{ choice: string | un
 
   async '06-square-calls'(sandbox) {
     const s = await sandbox.startServer();
-    const seen = new Collected(s.exe.uprobe('main.square', { pid: s.pid, args: 1 }));
+    const seen = new Collected(await attached(s.exe.uprobe('main.square', { pid: s.pid, args: 1 })));
     await s.get('/inline?arg=7');
     await seen.waitFor((e) => arg0(e) === 7, 1000);
     await sleep(200);

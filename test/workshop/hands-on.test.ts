@@ -109,7 +109,7 @@ const notebook03 = () =>
 
 /** A raw client of the probe service, as any attendee program could write one. */
 function serviceRequest(asUser: string, request: object): Promise<string> {
-  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});s.write(${JSON.stringify(JSON.stringify(request))}+"\\n");s.on('data',d=>{process.stdout.write(d);s.end()});setTimeout(()=>process.exit(0),5000)`;
+  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});s.write(${JSON.stringify(JSON.stringify(request))}+"\\n");let o='';s.on('data',d=>{o+=d;if(o.includes('\\n'))process.stdout.write(o,()=>process.exit(0))});setTimeout(()=>{process.stdout.write(o);process.exit(0)},5000)`;
   return asAttendee(asUser, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`).then((r) => r.out);
 }
 
@@ -175,11 +175,11 @@ test('the probe service refuses what is not the attendee’s, with a clear messa
   createInterface({ input: s }).on('line', (l) => lines.push(l));
   // root connecting through the gate is refused too: the service only probes the caller's processes.
   s.write(JSON.stringify({ op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: own }) + '\n');
-  await new Promise((r) => setTimeout(r, 1500));
+  for (let i = 0; i < 30 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   s.destroy();
   assert.match(lines.join('\n'), /not yours/, 'even root gets only its own processes through the service');
   const capScript = [1, 2, 3, 4].map((id) => ({ op: 'attach', id, kind: 'uprobe', symbol: 'main.demo', pid: own }));
-  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';s.on('data',d=>out+=d);for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(()=>{process.stdout.write(out);process.exit(0)},4000)`;
+  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';const done=()=>{process.stdout.write(out,()=>process.exit(0))};s.on('data',d=>{out+=d;if((out.match(/"op":"(attached|error)"/g)||[]).length>=${capScript.length})done()});for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(done,4000)`;
   const cap = await asAttendee(a.account.name, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`);
   assert.equal((cap.out.match(/"op":"attached"/g) ?? []).length, 3, cap.out);
   assert.match(cap.out, /cap is 3/);
@@ -277,7 +277,7 @@ test("every exercise's check, in an attendee's kernel through the probe service:
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
 
-test("a probe's kernel view through the service: the fdinfo sites of its own links, and nobody else's", { timeout: 60_000 }, async () => {
+test("a probe's kernel view through the service: the fdinfo sites of its own links, nobody else's; at the cap a check says so", { timeout: 90_000 }, async () => {
   const a = room.attendees[0];
   const k = await kernelFor(a.account.name, tokens.get(a.account.name)!, '06-inlining-and-traps.ipynb');
   const r = await execute(
@@ -302,6 +302,25 @@ test("a probe's kernel view through the service: the fdinfo sites of its own lin
   assert.match(r.text, /^after 0$/m, 'closed and detached: the kernel holds nothing for it');
   // Another attendee's connection asking for probe ids gets only its own (none).
   assert.match(await serviceRequest(room.attendees[1].account.name, { op: 'sites', id: 1 }), /"op":"sites","id":1,"sites":\[\]/);
+  // At the service's cap (3 in this room) a check says so, for the attempt's probe and for its own.
+  const full = await execute(
+    k,
+    [
+      'const held = await lab.startServer("cap");',
+      'const hx = await lab.traced(held);',
+      'for (const n of [1, 2, 3]) await lab.attach(`cap-${n}`, () => hx.uprobe("main.demo", { pid: held.pid }));',
+      attemptCell('05-survive-panic', (exercises.find((e) => e.name === '05-survive-panic') as Task).solution),
+      'await lab.resetExercises("02-arg-register");',
+      'await lab.predict("02-arg-register", "a");',
+      'await lab.check("02-arg-register");',
+      'await lab.resetLab();',
+    ].join('\n'),
+  );
+  assert.equal(full.error, undefined, full.text);
+  assert.match(full.text, /✗ not yet · 05-survive-panic: your probe was not attached: probe service: you already hold 3 probes \(the cap is 3\)/);
+  assert.match(full.text, /✗ not yet · 02-arg-register: the check could not run: probe service: you already hold 3 probes \(the cap is 3\)/);
+  const act = room.service.roomActivity().find((x) => x.uid === a.account.uid);
+  assert.deepEqual([act?.probes.length, act?.closing], [0, 0], 'resetLab released the probes the service held for the kernel');
   await k.shutdown();
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
