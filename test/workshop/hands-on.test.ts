@@ -273,6 +273,25 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     assert.match(wrong, new RegExp(`✗ not yet · ${ex.name}: you said ${other}; this machine shows ${ex.answer}\\)`), wrong);
     nothingLeft(`${ex.name} wrong answer`);
   }
+  // Explain the evidence: the attendee's own live crash, made through the service, pointed at with the catalog's solution.
+  const evidence = exercises.find((e) => e.kind === 'explain')!;
+  const explained = await run(
+    [
+      'const server = await lab.startServer("explain-server");',
+      'const exe = await lab.traced(server);',
+      'await lab.attach("explain-uretprobe", () => exe.uretprobe("main.demo", { pid: server.pid }));',
+      'await server.get("/?arg=3");',
+      'const maps = server.maps();',
+      'await server.get("/?arg=2000");',
+      'const exit = await server.crashed();',
+      `await lab.explain("${evidence.name}", ${evidence.solution}, { stderr: exit.stderr, maps: maps });`,
+      `await lab.explain("${evidence.name}", { slot: lab.parseCrash(exit.stderr, maps).slot.address, frame: "main.growStack" }, { stderr: exit.stderr, maps: maps });`,
+      'await lab.resetLab();',
+    ].join('\n'),
+  );
+  assert.match(explained, new RegExp(`✓ pass · ${evidence.name}: 0x[0-9a-f]+ held 0x7fffffffe000, main\\.demo's return address`), explained);
+  assert.match(explained, new RegExp(`✗ not yet · ${evidence.name}: the slot is right, but it held the return address of main\\.demo, not "main\\.growStack"`), explained);
+  nothingLeft(evidence.name);
   await k.shutdown();
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
