@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
 import { ManagedServer } from '../../engines/managed-server.ts';
+import { within } from '../support/wait.ts';
 
 interface LabRun {
   code: number | null;
@@ -158,7 +159,7 @@ test('run-tracer --json | head -3: the closed pipe ends the tracer quietly, exit
   while (!err.includes('attached') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.match(err, /attached/, err);
   for (let i = 1; i <= 10 && tracer.exitCode === null; i++) await srv.get(`/?arg=${i}`);
-  const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('still running'), 20000))]);
+  const code = await within(exited, 20000, 'still running' as const);
   if (code === 'still running') tracer.kill('SIGKILL');
   assert.equal(code, 0, err);
   // `sh -c` reports head's status; the tracer's own end is in its last line and the absence of a stack.

@@ -9,6 +9,7 @@ import { parseCrash, renderForensicsText, renderForensicsHtml } from '../../engi
 import { at, serverBinary } from '../../core/paths.ts';
 import { buildServer, goToolchain, oldGo } from '../../core/go.ts';
 import type { CrashRecording } from '../../engines/record-crash.ts';
+import { within } from '../support/wait.ts';
 
 /** Crashes a private copy of a server binary under bpftrace's uretprobe (an independent tracer). */
 async function crashUnderBpftrace(binary: string) {
@@ -29,7 +30,7 @@ async function crashUnderBpftrace(binary: string) {
     assert.equal((await server.get('/?arg=3')).status, 200, 'a shallow call survives the uretprobe');
     const maps = readFileSync(`/proc/${server.pid}/maps`, 'utf8');
     await server.get('/?arg=2000', 5000);
-    const exit = await Promise.race([server.exited, new Promise((r) => setTimeout(() => r(undefined), 5000))]);
+    const exit = await within(server.exited, 5000, undefined);
     assert.ok(exit, 'the server died under the uretprobe');
     return { stderr: server.stderr, maps };
   } finally {

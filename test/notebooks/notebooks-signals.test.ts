@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { at } from '../../core/paths.ts';
 import { pids } from '../support/jupyter-support.ts';
+import { within } from '../support/wait.ts';
 
 const markerVar = 'LAB_SIGNAL_TEST';
 
@@ -62,7 +63,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL'] as const) {
       await until(() => `a tslab kernel (output: ${output.slice(-300)})`, 90_000, () => (marked(marker).some((p) => isKernel(p.args)) && /cell \d+\//.test(output) ? true : undefined));
       assert.ok(marked(marker).some((p) => isJupyter(p.args)), 'no marked jupyter-lab process');
       process.kill(signal === 'SIGINT' ? -child.pid! : child.pid!, signal);
-      const end = await Promise.race([exited, new Promise<null>((r) => setTimeout(() => r(null), 30_000))]);
+      const end = await within(exited, 30_000, null);
       assert.ok(end, `the run did not end within 30 s of ${signal}`);
       // Whatever was asked to stop has a moment to finish; nothing may stay.
       const left = await until(() => 'the marked processes to end', 10_000, () => (marked(marker).length === 0 ? [] : undefined)).catch(() => marked(marker));
