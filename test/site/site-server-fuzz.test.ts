@@ -1,3 +1,4 @@
+// lab-test: concurrent — its own site server and Jupyter on free ports; checks nothing machine-wide.
 // Hostile input at the docs site server and through its Jupyter proxy: malformed HTTP, oversized
 // headers, hostile Hosts, broken WebSocket frames. After every attack the site still serves its
 // pages, the proxy still reaches Jupyter, and Jupyter's kernel is still there.
@@ -5,12 +6,13 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { startSiteServer, type SiteServer } from '../../engines/services/site-server.ts';
 import { siteServe } from '../../engines/services/site.ts';
+import { within } from '../support/wait.ts';
+import { clientFrame as frame, rawExchange, rawWebSocket, statusOf } from '../support/raw-socket.ts';
 
 let jupyter: RunningJupyter;
 let site: SiteServer;
@@ -43,22 +45,7 @@ after(async () => {
 });
 
 /** Sends raw bytes on a fresh connection; resolves with what came back before it closed (or `waitMs` passed). */
-function raw(bytes: Buffer | string, waitMs = 1500): Promise<string> {
-  return new Promise((resolve) => {
-    let got = '';
-    const s = connect(site.port, '127.0.0.1', () => s.write(bytes));
-    s.on('data', (d) => (got += d.toString('latin1')));
-    s.on('error', () => undefined);
-    const done = () => resolve(got);
-    s.on('close', done);
-    setTimeout(() => {
-      s.destroy();
-      done();
-    }, waitMs);
-  });
-}
-
-const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
+const raw = (bytes: Buffer | string, waitMs = 1500) => rawExchange(site.port, bytes, waitMs);
 
 /** The site answers its page, the proxy answers Jupyter's status, and the kernel is still there. */
 async function stillAnswering(after: string): Promise<void> {
@@ -128,57 +115,18 @@ test('hostile Hosts are refused (421) on the pages, the config and the proxy, co
   await stillAnswering('hostile Hosts');
 });
 
-/** A client frame (masked unless told otherwise); `length` overrides the announced payload length. */
-function frame(first: number, payload: Buffer, opts: { masked?: boolean; length?: bigint } = {}): Buffer {
-  const masked = opts.masked ?? true;
-  const len = opts.length ?? BigInt(payload.length);
-  const m = masked ? 0x80 : 0;
-  const head =
-    len < 126n
-      ? Buffer.from([first, m | Number(len)])
-      : len < 65536n
-        ? Buffer.from([first, m | 126, Number(len >> 8n), Number(len & 255n)])
-        : Buffer.concat([Buffer.from([first, m | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(len); return b; })()]);
-  if (!masked) return Buffer.concat([head, payload]);
-  const mask = randomBytes(4);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
-  return Buffer.concat([head, mask, body]);
-}
-
 /** Opens a WebSocket by hand; resolves with the handshake's status and what followed `bytes`. */
-function websocket(path: string, headers: Record<string, string>, bytes?: Buffer, opts: { reset?: boolean } = {}): Promise<{ status: number; after: string }> {
-  return new Promise((resolve) => {
-    let got = '';
-    let status = 0;
-    let sent = false;
-    const s = connect(site.port, '127.0.0.1', () => {
-      const lines = Object.entries({ Host: host, Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': randomBytes(16).toString('base64'), 'Sec-WebSocket-Version': '13', ...headers });
-      s.write(`GET ${path} HTTP/1.1\r\n${lines.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
-    });
-    s.on('data', (d) => {
-      got += d.toString('latin1');
-      if (!status && got.includes('\r\n\r\n')) {
-        status = statusOf(got);
-        got = got.slice(got.indexOf('\r\n\r\n') + 4);
-        if (status === 101 && bytes && !sent) {
-          sent = true;
-          s.write(bytes);
-          // A client that vanishes mid-frame: the proxy's sockets see ECONNRESET.
-          if (opts.reset) s.resetAndDestroy();
-        }
-        // What the server does with the bytes gets a second; the handshake itself may take longer on a busy machine.
-        setTimeout(() => s.destroy(), 1000);
-      }
-    });
-    s.on('error', () => undefined);
-    const done = () => resolve({ status, after: got });
-    s.on('close', done);
-    setTimeout(() => {
-      s.destroy();
-      done();
-    }, 20_000);
-  });
+async function websocket(path: string, headers: Record<string, string>, bytes?: Buffer, opts: { reset?: boolean } = {}): Promise<{ status: number; after: string }> {
+  const ws = await rawWebSocket(site.port, path, { Host: host, ...headers });
+  if (ws.status === 101 && bytes) {
+    ws.sock.write(bytes);
+    // A client that vanishes mid-frame: the proxy's sockets see ECONNRESET.
+    if (opts.reset) ws.sock.resetAndDestroy();
+  }
+  // What the server does with the bytes gets a second; the handshake itself may take longer on a busy machine.
+  await within(ws.ended, 1000, undefined);
+  ws.sock.destroy();
+  return { status: ws.status, after: ws.received().toString('latin1') };
 }
 
 test('broken and oversized WebSocket frames through the proxy end that socket only', async () => {
@@ -222,13 +170,7 @@ test('a site that proxies Jupyter listens on loopback only; a site of pages answ
   await assert.rejects(siteServe({ host: '0.0.0.0', jupyter: { url: jupyter.url, token: jupyter.token } }), /must listen on loopback/);
   const pages = await startSiteServer({ dir, host: '127.0.0.1', port: 0 });
   try {
-    const answer = await new Promise<string>((resolve) => {
-      let got = '';
-      const s = connect(pages.port, '127.0.0.1', () => s.write('GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n'));
-      s.on('data', (d) => (got += d));
-      s.on('error', () => undefined);
-      s.on('close', () => resolve(got));
-    });
+    const answer = await rawExchange(pages.port, 'GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n', 15_000);
     assert.equal(statusOf(answer), 200, answer.slice(0, 80));
     assert.match(answer, /\{"jupyter":null\}/);
   } finally {

@@ -5,11 +5,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { at } from '../../core/paths.ts';
 import { isAlive, listProcesses } from '../../workshop/processes.ts';
 import { openSocket } from '../support/workshop-fixture.ts';
+import { clientFrame, closeCode, rawExchange, rawWebSocket } from '../support/raw-socket.ts';
 
 const marker = `ws-fuzz-${process.pid}-${randomBytes(4).toString('hex')}`;
 let child: ChildProcess;
@@ -57,66 +58,11 @@ after(() => {
   }
 });
 
-// ---- a raw WebSocket client: real handshake, then any bytes at all ------------------------------
-
-function clientFrame(first: number, payload: Buffer, opts: { masked?: boolean; length?: bigint } = {}): Buffer {
-  const masked = opts.masked ?? true;
-  const len = opts.length ?? BigInt(payload.length);
-  const m = masked ? 0x80 : 0;
-  const head =
-    len < 126n
-      ? Buffer.from([first, m | Number(len)])
-      : len < 65536n
-        ? Buffer.from([first, m | 126, Number(len >> 8n), Number(len & 255n)])
-        : Buffer.concat([Buffer.from([first, m | 127]), Buffer.from(len.toString(16).padStart(16, '0'), 'hex')]);
-  if (!masked) return Buffer.concat([head, payload]);
-  const mask = randomBytes(4);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
-  return Buffer.concat([head, mask, body]);
-}
-
-/** Close code of the first close frame in what the server sent (its frames are unmasked). */
-function closeCode(data: Buffer): number | undefined {
-  for (let i = 0; i + 2 <= data.length; ) {
-    const opcode = data[i] & 0x0f;
-    let len = data[i + 1] & 0x7f;
-    let at = i + 2;
-    if (len === 126) (len = data.readUInt16BE(at)), (at += 2);
-    else if (len === 127) (len = Number(data.readBigUInt64BE(at))), (at += 8);
-    if (opcode === 8) return len >= 2 ? data.readUInt16BE(at) : 1005;
-    i = at + len;
-  }
-  return undefined;
-}
-
-/** Opens `path` as a WebSocket over raw TCP and sends `bytes`; resolves with what the server answered. */
-function rawSocket(path: string): Promise<{ sock: Socket; received: () => Buffer; upgraded: boolean; ended: Promise<void> }> {
-  return new Promise((resolve, reject) => {
-    const sock = connect(Number(base.port), base.hostname);
-    let buf = Buffer.alloc(0);
-    const ended = new Promise<void>((r) => sock.once('close', () => r()));
-    sock.on('error', () => undefined);
-    sock.once('connect', () =>
-      sock.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${base.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nOrigin: ${base.origin}\r\n\r\n`,
-      ),
-    );
-    const onData = (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      const end = buf.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      sock.off('data', onData);
-      const upgraded = buf.subarray(0, 12).toString() === 'HTTP/1.1 101';
-      let rest = buf.subarray(end + 4);
-      sock.on('data', (more: Buffer) => (rest = Buffer.concat([rest, more])));
-      resolve({ sock, received: () => rest, upgraded, ended });
-    };
-    sock.on('data', onData);
-    setTimeout(() => reject(new Error(`no handshake answer on ${path}`)), 5000);
-  });
-}
+/** Opens `path` as a WebSocket over raw TCP (support/raw-socket.ts), as a page of the workshop would. */
+const rawSocket = async (path: string) => {
+  const ws = await rawWebSocket(Number(base.port), path, { Host: base.host, Origin: base.origin }, 5000);
+  return { ...ws, upgraded: ws.status === 101 };
+};
 
 async function attack(path: string, bytes: Buffer): Promise<number | undefined> {
   const s = await rawSocket(path);
@@ -127,17 +73,8 @@ async function attack(path: string, bytes: Buffer): Promise<number | undefined> 
   return closeCode(s.received());
 }
 
-/** Raw bytes over TCP; resolves with the server's first answer line (or '' when it just closed). */
-function rawHttp(bytes: Buffer | string, waitMs = 3000): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = connect(Number(base.port), base.hostname, () => sock.write(bytes));
-    let got = '';
-    sock.on('data', (d) => (got += d));
-    sock.on('error', () => undefined);
-    sock.once('close', () => resolve(got.split('\r\n')[0]));
-    setTimeout(() => (sock.destroy(), resolve(got.split('\r\n')[0])), waitMs);
-  });
-}
+/** Raw bytes over TCP; resolves with the server's first answer line (or '' when it just closed) as soon as it has it. */
+const rawHttp = async (bytes: Buffer | string, waitMs = 3000) => (await rawExchange(Number(base.port), bytes, waitMs, (got) => got.includes('\r\n'))).split('\r\n')[0];
 
 /** The workshop still serves: a page, its state, and a fresh attendee socket that gets the state. */
 async function stillServing(after: string): Promise<void> {
