@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { at } from '../../core/paths.ts';
@@ -86,6 +86,7 @@ for (const c of cases) {
 test('crash-matrix --write --trigger=plain --probe=none merges its cells into the recorded matrix', async () => {
   const matrixFile = at('docs', 'data', 'crash-matrix.json');
   const backup = mkdtempSync(join(tmpdir(), 'lab-matrix-'));
+  const [matrixTimes, readmeTimes] = [statSync(matrixFile), statSync(at('README.md'))];
   copyFileSync(matrixFile, join(backup, 'matrix.json'));
   copyFileSync(at('README.md'), join(backup, 'README.md'));
   try {
@@ -107,9 +108,12 @@ test('crash-matrix --write --trigger=plain --probe=none merges its cells into th
     assert.deepEqual(merged.toolchains, recorded.toolchains);
     assert.deepEqual(merged.triggers.map((t) => t.id), recorded.triggers.map((t) => t.id));
   } finally {
-    // Put the committed recording and README back exactly.
+    // Put the committed recording and README back exactly, their times too: a newer crash-matrix.json
+    // would make the site look stale, and the next site test would rebuild it for nothing.
     writeFileAtomicSync(matrixFile, readFileSync(join(backup, 'matrix.json')));
     writeFileAtomicSync(at('README.md'), readFileSync(join(backup, 'README.md')));
+    utimesSync(matrixFile, matrixTimes.atime, matrixTimes.mtime);
+    utimesSync(at('README.md'), readmeTimes.atime, readmeTimes.mtime);
     rmSync(backup, { recursive: true, force: true });
   }
 });
