@@ -2,15 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { startJupyter } from '../../engines/services/jupyter.ts';
 import { notebookPaths, notebooksDir } from '../../engines/notebook/io.ts';
 import type { Notebook } from '../../engines/notebook/format.ts';
-
-const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+import { launchChromium } from '../support/browser.ts';
 
 test('a notebook opens in JupyterLab in Chromium, runs on tslab and shows its output', async () => {
-  assert.ok(existsSync('/usr/bin/chromium'), 'Debian chromium is missing: ./lab setup installs it');
   // A throw-away copy without outputs: JupyterLab saves what it runs, and the recorded notebook must stay as recorded.
   const nb = JSON.parse(readFileSync(notebookPaths(['00-'])[0], 'utf8')) as Notebook;
   for (const c of nb.cells) if (c.cell_type === 'code') Object.assign(c, { outputs: [], execution_count: null });
@@ -20,7 +17,7 @@ test('a notebook opens in JupyterLab in Chromium, runs on tslab and shows its ou
   const hadCheckpoints = existsSync(checkpoints);
   writeFileSync(copy, JSON.stringify(nb));
   const j = await startJupyter();
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     await page.goto(`${j.url}lab/tree/notebooks/${name}?token=${j.token}`);

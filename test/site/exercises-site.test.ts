@@ -1,46 +1,34 @@
+// lab-test: concurrent — its own site, Chromium, Jupyter and progress file; probes only private server copies; checks nothing machine-wide.
 // Exercises on the built site in Chromium. Without Jupyter: a prediction locked in gets its verdict,
 // the evidence is judged on the recorded crash dump, progress survives a reload, reset clears it.
 // With a real Jupyter: a "do it" cell edited to the solution and run (its Check) passes on the kernel.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { buildSite, siteServe, type ServedSite } from '../../engines/services/site.ts';
+import type { Page } from 'playwright-core';
+import { siteServe } from '../../engines/services/site.ts';
 import { parseCrash } from '../../engines/forensics.ts';
 import { exercise, type Prediction, type Task } from '../../engines/exercises/catalog.ts';
 import { attemptCell } from '../../engines/exercises/card.ts';
 import { startJupyter } from '../../engines/services/jupyter.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 import { at } from '../../core/paths.ts';
+import { screenshots, siteInChromium } from '../support/site.ts';
 
-const screenshots = at('test-results', 'screenshots');
-let site: ServedSite;
-let browser: Browser;
-
-before(async () => {
-  await buildSite();
-  site = await siteServe();
-  assert.ok(existsSync('/usr/bin/chromium'), 'Debian chromium is missing: ./lab setup installs it');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-  mkdirSync(screenshots, { recursive: true });
-});
-after(async () => {
-  await browser?.close();
-  await site?.stop();
-});
+const lab = siteInChromium();
 
 async function open(page: Page, path: string): Promise<string[]> {
   const problems: string[] = [];
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
-  await page.goto(new URL(path, site.url).href, { waitUntil: 'networkidle' });
+  await page.goto(new URL(path, lab.site.url).href, { waitUntil: 'networkidle' });
   return problems;
 }
 
 test('a prediction: locked in, judged with the reason, kept across a reload, cleared by reset', async () => {
-  const ctx = await browser.newContext();
+  const ctx = await lab.browser.newContext();
   const page = await ctx.newPage();
   const problems = await open(page, '/notebooks/02-first-uprobe/');
   const ex = exercise('02-arg-register') as Prediction;
@@ -84,7 +72,7 @@ test('explain the evidence on the recorded crash dump; a "do it" card says what 
   const dump = nb.cells.find((c: { id: string }) => c.id === '04-ex-hijacked-slot-dump');
   const f = parseCrash(dump.outputs.map((o: { text: string[] }) => o.text.join('')).join(''))!;
   assert.ok(f?.slot && f.victim, 'the recorded dump holds the slot');
-  const ctx = await browser.newContext();
+  const ctx = await lab.browser.newContext();
   const page = await ctx.newPage();
   const problems = await open(page, '/notebooks/04-why-go-stacks/');
   const card = page.locator('[data-exercise="04-hijacked-slot"]');
@@ -97,7 +85,7 @@ test('explain the evidence on the recorded crash dump; a "do it" card says what 
   assert.equal(await card.getByTestId('exercise-verdict').getAttribute('data-pass'), 'true');
   assert.match((await card.getByTestId('exercise-verdict').textContent()) ?? '', new RegExp(`${f.slot.address} held 0x7fffffffe000`));
 
-  await page.goto(new URL('/notebooks/05-tracing-safely/', site.url).href, { waitUntil: 'networkidle' });
+  await page.goto(new URL('/notebooks/05-tracing-safely/', lab.site.url).href, { waitUntil: 'networkidle' });
   const task = page.locator('[data-exercise="05-survive-growth"]');
   assert.match((await task.getByTestId('exercise-how').textContent()) ?? '', /no notebook kernel.*privileged machine/);
   await task.getByRole('button', { name: 'A hint' }).click();
@@ -113,7 +101,7 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
   process.env.LAB_EXERCISES_FILE = join(dir, 'exercises.json'); // the notebook kernel inherits it
   await using jupyter = await startJupyter();
   const live = await siteServe({ jupyter: { url: jupyter.url, token: jupyter.token } });
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const ctx = await lab.browser.newContext({ viewport: { width: 1280, height: 900 } });
   try {
     const grant = await ctx.newPage();
     await grant.goto(live.grantUrl!);

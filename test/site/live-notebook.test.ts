@@ -1,20 +1,18 @@
+// lab-test: concurrent — its own site, Chromium and Jupyter; probes only private server copies; kills only its own kernels.
 // Live cells on the site, in Chromium against a real Jupyter (tslab) reached through the site's
 // proxy: edit and run, Run all with the live event table filling in place, Restart & run all,
 // a reload that keeps both the edits and the notebook kernel, Interrupt that releases what the cell
 // attached, and the diagnoses (no grant, wrong token, notebook kernel died, server gone).
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { buildSite, siteServe, type ServedSite } from '../../engines/services/site.ts';
-import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
+import type { BrowserContext, Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
+import { screenshots, siteInChromium } from '../support/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 
-const screenshots = at('test-results', 'screenshots');
-const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const crashPage = '/notebooks/03-uretprobe-crash/';
 
 /** Notebook 03's code cells by what they do (numbered as the page numbers them, from 1). */
@@ -39,37 +37,25 @@ const cells03 = (() => {
 })();
 const c = cells03;
 
-let jupyter: RunningJupyter;
-let site: ServedSite;
-let browser: Browser;
 /** A browser that opened the grant link: it may use the lab's Jupyter. */
 let granted: BrowserContext;
 
-before(async () => {
-  assert.ok(existsSync('/usr/bin/chromium'), 'Debian chromium is missing: ./lab setup installs it');
-  await buildSite();
-  jupyter = await startJupyter();
-  site = await siteServe({ jupyter: { url: jupyter.url, token: jupyter.token } });
-  assert.ok(site.grantUrl, 'siteServe with Jupyter made no grant link');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
-  granted = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const p = await granted.newPage();
-  await p.goto(site.grantUrl);
-  await p.close();
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.stop();
-  await jupyter?.stop();
+const lab = siteInChromium({
+  jupyter: true,
+  ready: async ({ site, browser }) => {
+    assert.ok(site.grantUrl, 'siteServe with Jupyter made no grant link');
+    granted = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const p = await granted.newPage();
+    await p.goto(site.grantUrl);
+    await p.close();
+  },
 });
 
 async function openNotebook(path = crashPage, context = granted): Promise<{ page: Page; errors: string[] }> {
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(new URL(path, site.url).href, { waitUntil: 'networkidle' });
+  await page.goto(new URL(path, lab.site.url).href, { waitUntil: 'networkidle' });
   await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
   return { page, errors };
 }
@@ -208,9 +194,9 @@ test('Interrupt stops a waiting cell and releases what it attached', async () =>
 });
 
 test('a browser without the grant, and a wrong token, get the diagnosis that says what to do', async () => {
-  const stranger = await browser.newContext();
+  const stranger = await lab.browser.newContext();
   const page = await stranger.newPage();
-  await page.goto(new URL(crashPage, site.url).href, { waitUntil: 'networkidle' });
+  await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
   const bar = page.locator('[data-testid="live-bar"][data-live="unreachable"]');
   await bar.waitFor({ timeout: 20_000 });
   assert.equal(await page.getByTestId('live-diagnosis').getAttribute('data-problem'), 'forbidden');
@@ -218,25 +204,25 @@ test('a browser without the grant, and a wrong token, get the diagnosis that say
   assert.doesNotMatch((await bar.textContent()) ?? '', /\?\./);
 
   // The reader's own server with a stale token: Jupyter answers 403.
-  await page.goto(new URL('/live/', site.url).href, { waitUntil: 'networkidle' });
-  await page.getByLabel('Jupyter URL').fill(jupyter.url);
+  await page.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
+  await page.getByLabel('Jupyter URL').fill(lab.jupyter.url);
   await page.getByLabel(/^Token/).fill('not-the-token');
   await page.getByRole('button', { name: 'Check and save' }).click();
   const status = page.getByRole('status').filter({ hasText: /not saved/ });
   await status.waitFor({ timeout: 10_000 });
   assert.match((await status.textContent()) ?? '', /refused the token \(HTTP 403\).*paste the current token/);
   // Saved anyway (a token that went stale later): the notebook page says the same.
-  await page.evaluate(([url]) => localStorage.setItem('go-uretprobe-lab.jupyter', JSON.stringify({ url, token: 'stale' })), [jupyter.url]);
-  await page.goto(new URL(crashPage, site.url).href, { waitUntil: 'networkidle' });
+  await page.evaluate(([url]) => localStorage.setItem('go-uretprobe-lab.jupyter', JSON.stringify({ url, token: 'stale' })), [lab.jupyter.url]);
+  await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
   await bar.waitFor({ timeout: 20_000 });
   assert.match((await bar.textContent()) ?? '', /HTTP 403/);
   // Live mode checks before it calls a server current.
-  await page.goto(new URL('/live/', site.url).href, { waitUntil: 'networkidle' });
+  await page.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
   await page.getByTestId('live-current').filter({ hasText: /not usable.*HTTP 403/ }).waitFor({ timeout: 10_000 });
   await stranger.close();
 
   const ok = await granted.newPage();
-  await ok.goto(new URL('/live/', site.url).href, { waitUntil: 'networkidle' });
+  await ok.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
   const current = ok.getByTestId('live-current');
   await current.filter({ hasText: /answers — the notebook pages run their cells there/ }).waitFor({ timeout: 10_000 });
   assert.equal(await current.getAttribute('data-answers'), 'true');
@@ -247,14 +233,14 @@ test('the notebook kernel dying, then the server going away, are both told with 
   const { page } = await openNotebook();
   await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();
   assert.equal(await finished(page, c.helpers), 'ok');
-  const kernels = kernelPids(jupyterServerPid(jupyter.url));
+  const kernels = kernelPids(jupyterServerPid(lab.jupyter.url));
   assert.ok(kernels.length > 0, 'no tslab kernel process under Jupyter');
   for (const pid of kernels) process.kill(pid, 'SIGKILL');
   const died = page.getByTestId('session-problem');
   await died.filter({ hasText: /notebook kernel died.*Run all/ }).waitFor({ timeout: 30_000 });
   await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
 
-  await jupyter.stop();
+  await lab.jupyter.stop();
   await page.getByTestId('kernel-state').filter({ hasText: /^disconnected$/ }).waitFor({ timeout: 30_000 });
   await died.filter({ hasText: /stopped answering mid-session.*\.\/lab start/ }).waitFor({ timeout: 30_000 });
   await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();

@@ -1,61 +1,23 @@
+// lab-test: concurrent — its own site server and Chromium on a free port; checks nothing machine-wide.
 // The site as a reader sees it, in Debian's Chromium against the production build: offline search,
 // every page on a 390 px phone, every diagram legible at 1280 px in both themes, the overhead page's
 // chart, the BPF programs shown from their source. Screenshots go to test-results/screenshots/.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { buildSite, siteServe, type ServedSite } from '../../engines/services/site.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { probeKinds } from '../../src/components/Overhead/model.ts';
+import { builtPages, eachAtOnce, fencesOf, openPage, pagesAtOnce, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
 
-const screenshots = at('test-results', 'screenshots');
-let site: ServedSite;
-let browser: Browser;
-
-before(async () => {
-  await buildSite();
-  site = await siteServe();
-  assert.ok(existsSync('/usr/bin/chromium'), 'Debian chromium is missing: ./lab setup installs it');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] });
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.stop();
-});
+const lab = siteInChromium();
 
 /** Every page of the served build as a URL path ("/", "/docs/intro/", …), the search page aside. */
-function builtPages(dir = site.dir): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'assets' || e.name === 'search' ? [] : builtPages(p);
-    return e.name === 'index.html' ? [`/${relative(site.dir, dir)}${dir === site.dir ? '' : '/'}`] : [];
-  });
-}
+const pagesToRead = () => builtPages(lab.site, ['assets', 'search']);
 
 async function open(path: string, viewport = { width: 1280, height: 900 }, colorScheme: 'light' | 'dark' = 'light'): Promise<Page> {
-  const page = await browser.newPage({ viewport, colorScheme });
-  // tsx names the functions it compiles with a __name() helper that the page doesn't have.
-  await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
-  await page.goto(new URL(path, site.url).href, { waitUntil: 'networkidle' });
-  return page;
-}
-
-/** The mermaid fences in the doc page served at `path` (/docs/x/y/ is docs/x/y.mdx or docs/x/y/index.mdx). */
-function fencesOf(path: string): number {
-  const rel = path.replace(/^\/docs\/|\/$/g, '');
-  const file = [`${rel}.mdx`, `${rel}/index.mdx`, `${rel}.md`].map((f) => at('docs', f)).find((f) => existsSync(f));
-  return file ? (readFileSync(file, 'utf8').match(/^```mermaid\s*$/gm) ?? []).length : 0;
-}
-
-/** Waits until the page has rendered every diagram its source has (mermaid renders after hydration). */
-async function renderedDiagrams(page: Page, expected: number): Promise<number> {
-  const svgs = page.locator('.docusaurus-mermaid-container svg[aria-roledescription]');
-  for (let i = 0; i < 80 && (await svgs.count()) < expected; i++) await page.waitForTimeout(250);
-  return svgs.count();
+  return (await openPage(lab.browser, new URL(path, lab.site.url).href, { base: lab.site.url, viewport, colorScheme })).page;
 }
 
 interface DiagramReading {
@@ -152,42 +114,41 @@ test('search finds "morestack" in the pages that explain it, offline', async () 
 });
 
 test('no page scrolls sideways on a 390 px phone (wide tables and diagrams scroll in their own box)', async () => {
-  const wide: string[] = [];
-  const pages = builtPages();
+  const pages = pagesToRead();
   assert.ok(pages.length >= 20, `only ${pages.length} pages built`);
-  for (const path of pages) {
+  const wide = await eachAtOnce(pages, pagesAtOnce, async (path) => {
     const page = await open(path, { width: 390, height: 844 });
     await page.waitForTimeout(300);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
-    if (width > 390) wide.push(`${path}: ${width} px`);
     if (path === '/docs/crash/matrix/') await page.screenshot({ path: join(screenshots, 'phone-crash-matrix.png') });
     await page.close();
-  }
-  assert.deepEqual(wide, []);
+    return width > 390 ? [`${path}: ${width} px`] : [];
+  });
+  assert.deepEqual(wide.flat(), []);
 });
 
 test('every mermaid diagram reads at 1280 px: text >= 12 px, no overlapping labels, edge labels legible in both themes', async () => {
-  const problems: string[] = [];
-  let diagrams = 0;
-  let written = 0;
-  for (const path of builtPages().filter((p) => p.startsWith('/docs/') || p.startsWith('/notebooks/'))) {
-    const expected = path.startsWith('/docs/') ? fencesOf(path) : 0;
-    written += expected;
-    for (const scheme of ['light', 'dark'] as const) {
-      const page = await open(path, { width: 1280, height: 900 }, scheme);
-      const rendered = await renderedDiagrams(page, expected);
-      if (rendered < expected) problems.push(`${path} (${scheme}): ${rendered} of ${expected} diagrams rendered`);
-      const readings = await readDiagrams(page);
-      if (scheme === 'light') diagrams += readings.length;
-      readings.forEach((r, i) => {
-        const where = `${path} diagram ${i + 1} (${scheme})`;
-        if (r.smallestPx < 12) problems.push(`${where}: text at ${r.smallestPx.toFixed(1)} px`);
-        if (r.overlaps.length) problems.push(`${where}: overlapping labels ${r.overlaps.join(', ')}`);
-        if (r.faintLabels.length) problems.push(`${where}: faint edge labels ${r.faintLabels.join(', ')}`);
-      });
-      await page.close();
-    }
-  }
+  const paths = pagesToRead().filter((p) => p.startsWith('/docs/') || p.startsWith('/notebooks/'));
+  const written = paths.reduce((n, path) => n + fencesOf(path), 0);
+  const visits = paths.flatMap((path) => (['light', 'dark'] as const).map((scheme) => ({ path, scheme })));
+  const read = await eachAtOnce(visits, pagesAtOnce, async ({ path, scheme }) => {
+    const problems: string[] = [];
+    const expected = fencesOf(path);
+    const page = await open(path, { width: 1280, height: 900 }, scheme);
+    const rendered = await renderedDiagrams(page, expected);
+    if (rendered < expected) problems.push(`${path} (${scheme}): ${rendered} of ${expected} diagrams rendered`);
+    const readings = await readDiagrams(page);
+    readings.forEach((r, i) => {
+      const where = `${path} diagram ${i + 1} (${scheme})`;
+      if (r.smallestPx < 12) problems.push(`${where}: text at ${r.smallestPx.toFixed(1)} px`);
+      if (r.overlaps.length) problems.push(`${where}: overlapping labels ${r.overlaps.join(', ')}`);
+      if (r.faintLabels.length) problems.push(`${where}: faint edge labels ${r.faintLabels.join(', ')}`);
+    });
+    await page.close();
+    return { problems, diagrams: scheme === 'light' ? readings.length : 0 };
+  });
+  const problems = read.flatMap((r) => r.problems);
+  const diagrams = read.reduce((n, r) => n + r.diagrams, 0);
   assert.deepEqual(problems, []);
   assert.ok(written >= 20, `only ${written} mermaid blocks in docs/`);
   assert.equal(diagrams, written, `${diagrams} diagrams measured, ${written} written`);
@@ -238,10 +199,10 @@ test('the BPF page shows bpf/*.bpf.c as they are in the repository, and the reco
 
 test('recorded outputs on the site show no absolute paths of the recording machine', () => {
   const absolute = new RegExp(`${at().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/|/usr/local/go/src/|/usr/lib/go-1\\.\\d+/src/|/tmp/lab-[\\w-]+/`);
-  const found = builtPages()
+  const found = pagesToRead()
     .filter((p) => p.startsWith('/docs/'))
     .flatMap((p) => {
-      const m = absolute.exec(readFileSync(join(site.dir, p, 'index.html'), 'utf8'));
+      const m = absolute.exec(readFileSync(join(lab.site.dir, p, 'index.html'), 'utf8'));
       return m ? [`${p}: ${m[0]}`] : [];
     });
   assert.deepEqual(found, []);

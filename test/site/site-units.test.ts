@@ -1,3 +1,4 @@
+// lab-test: concurrent — pure functions.
 // The site's pure pieces, without a browser: ANSI → HTML, .ipynb → page model, the explorer's steps
 // (on the crash the lab recorded; test/forensics.test.ts covers the crash parser itself).
 import { test } from 'node:test';

@@ -1,83 +1,24 @@
+// lab-test: concurrent — its own site server, Chromium and Jupyter on free ports; checks nothing machine-wide.
 // The tutorial site in a real browser: Debian's Chromium driven by playwright-core against the
 // production build served by siteServe(). Screenshots go to test-results/screenshots/.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import { release } from 'node:os';
-import { buildSite, siteServe, type ServedSite } from '../../engines/services/site.ts';
+import { siteServe } from '../../engines/services/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 import { parseCrash } from '../../engines/forensics.ts';
 import { at } from '../../core/paths.ts';
 import type { CrashRecording, CrashMatrix } from '../../src/lib/data-types.ts';
+import { builtPages, eachAtOnce, fencesOf, openPage, pagesAtOnce, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
 
-const screenshots = at('test-results', 'screenshots');
-const chromiumArgs = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-
-let site: ServedSite;
-let browser: Browser;
-
-before(async () => {
-  await buildSite();
-  site = await siteServe();
-  assert.ok(existsSync('/usr/bin/chromium'), 'Debian chromium is missing: ./lab setup installs it');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: chromiumArgs });
-  mkdirSync(screenshots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await site?.stop();
-});
-
-/** Every page of the served build (siteServe serves a snapshot of build/), as URL paths ("/", "/docs/intro/", …). */
-function builtPages(dir = site.dir): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) return e.name === 'assets' ? [] : builtPages(p);
-    return e.name === 'index.html' ? [`/${relative(site.dir, dir)}${dir === site.dir ? '' : '/'}`] : [];
-  });
-}
+const lab = siteInChromium();
 
 const shotName = (path: string) => (path === '/' ? 'home' : path.replace(/^\/|\/$/g, '').replace(/\//g, '_'));
 
-/** Opens a page, recording console errors, uncaught exceptions and failed same-origin requests. */
-async function open(path: string, base = site.url): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  const problems: string[] = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`exception: ${e.message}`));
-  page.on('response', (r) => {
-    if (r.url().startsWith(base) && r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
-  });
-  // Offline: nothing but loopback (the site, and the Jupyter server in live mode) may be contacted.
-  page.on('request', (r) => {
-    const { protocol, hostname } = new URL(r.url());
-    if (/^https?:$/.test(protocol) && !['127.0.0.1', 'localhost'].includes(hostname)) problems.push(`external request ${r.url()}`);
-  });
-  page.on('requestfailed', (r) => {
-    // A fetch cut short by navigating away is aborted, not failed.
-    if (r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
-  });
-  await page.goto(new URL(path, base).href, { waitUntil: 'networkidle' });
-  return { page, problems };
-}
-
-/** Waits until the page's mermaid diagrams are rendered and their number stops changing. */
-async function renderedDiagrams(page: Page): Promise<number> {
-  const count = () => page.locator('.docusaurus-mermaid-container svg[aria-roledescription]').count();
-  let last = -1;
-  for (let i = 0; i < 40; i++) {
-    const n = await count();
-    if (n === last && n > 0) return n;
-    last = n;
-    await page.waitForTimeout(250);
-  }
-  return last;
-}
+/** Opens a page of the served site (or of `base`), recording what goes wrong on it (support/site.ts). */
+const open = (path: string, base = lab.site.url) => openPage(lab.browser, new URL(path, base).href, { base });
 
 function mermaidFences(dir = at('docs')): Record<string, number> {
   const out: Record<string, number> = {};
@@ -90,13 +31,13 @@ function mermaidFences(dir = at('docs')): Record<string, number> {
 }
 
 test('the build has every page of the story (>= 12 pages)', () => {
-  const pages = builtPages();
+  const pages = builtPages(lab.site);
   assert.ok(pages.length >= 12, `only ${pages.length} pages: ${pages.join(' ')}`);
   for (const p of ['/', '/docs/intro/', '/docs/go-stacks/', '/docs/uprobes/', '/docs/crash/', '/docs/crash/matrix/', '/docs/safe-tracing/', '/docs/troubleshooting/', '/docs/references/', '/notebooks/', '/live/']) {
     assert.ok(pages.includes(p), `${p} is missing from the build`);
   }
   const external = pages.filter((p) =>
-    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(readFileSync(join(site.dir, p, 'index.html'), 'utf8')),
+    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(readFileSync(join(lab.site.dir, p, 'index.html'), 'utf8')),
   );
   assert.deepEqual(external, [], 'pages load external resources');
 });
@@ -109,17 +50,13 @@ interface Visit {
 let visits: Promise<Visit[]> | undefined;
 /** Visits every built page once (shared by the next two tests): problems, diagrams, a screenshot. */
 function visitAll(): Promise<Visit[]> {
-  return (visits ??= (async () => {
-    const out: Visit[] = [];
-    for (const path of builtPages()) {
-      const { page, problems } = await open(path);
-      const diagrams = path.startsWith('/docs/') ? await renderedDiagrams(page) : 0;
-      await page.screenshot({ path: join(screenshots, `${shotName(path)}.png`), fullPage: path === '/' || path === '/docs/crash/' });
-      out.push({ path, problems, diagrams });
-      await page.close();
-    }
-    return out;
-  })());
+  return (visits ??= eachAtOnce(builtPages(lab.site), pagesAtOnce, async (path) => {
+    const { page, problems } = await open(path);
+    const diagrams = path.startsWith('/docs/') ? await renderedDiagrams(page, fencesOf(path)) : 0;
+    await page.screenshot({ path: join(screenshots, `${shotName(path)}.png`), fullPage: path === '/' || path === '/docs/crash/' });
+    await page.close();
+    return { path, problems, diagrams };
+  }));
 }
 
 test('every page loads with no console errors, and screenshots are saved', async () => {
@@ -213,7 +150,7 @@ const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 test('notebook pages show their recorded outputs and when they were recorded', async () => {
   const notebooks = recordedNotebooks();
   assert.ok(notebooks.length > 0, 'notebooks/ holds no .ipynb: there is no notebook page to check (the notebooks are recorded by ./lab notebooks)');
-  for (const { raw, view } of notebooks) {
+  await eachAtOnce(notebooks, pagesAtOnce, async ({ raw, view }) => {
     const { page, problems } = await open(`/notebooks/${view.slug}/`);
     const note = (await page.getByTestId('recording-note').textContent()) ?? '';
     if (view.recording?.recordedAt) {
@@ -235,11 +172,13 @@ test('notebook pages show their recorded outputs and when they were recorded', a
       const line = stripAnsi([stream.text ?? ''].flat().join('')).split('\n').find((l) => l.trim())!.trim();
       assert.ok(((await page.locator('main').textContent()) ?? '').includes(line), `${view.file}: "${line}" not on the page`);
     }
+    // The bar starts "looking" and settles once the page has asked for a server (later on a busy machine).
+    await page.locator('[data-testid="live-bar"]:not([data-live="looking"])').waitFor({ timeout: 15_000 });
     assert.equal(await page.getByTestId('live-bar').getAttribute('data-live'), 'offline');
     assert.equal(await page.getByRole('button', { name: /^Run cell/ }).count(), 0, 'Run buttons without a Jupyter server');
     assert.deepEqual(problems, [], view.file);
     await page.close();
-  }
+  });
   const { page } = await open('/notebooks/');
   const listed = await page.locator('main li a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
   for (const { view } of notebooks) assert.ok(listed.includes(`/notebooks/${view.slug}/`), `${view.file} is not on /notebooks/`);
@@ -304,7 +243,7 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     await reader.page.getByLabel('Jupyter URL').fill(`${jupyter.url}lab?token=${jupyter.token}`);
     await reader.page.getByRole('button', { name: 'Check and save' }).click();
     await reader.page.getByRole('status').filter({ hasText: 'saved:' }).waitFor({ timeout: 10_000 });
-    await reader.page.goto(new URL(`notebooks/${nb.slug}/`, site.url).href, { waitUntil: 'networkidle' });
+    await reader.page.goto(new URL(`notebooks/${nb.slug}/`, lab.site.url).href, { waitUntil: 'networkidle' });
     const bar = reader.page.locator('[data-testid="live-bar"][data-live="ready"]');
     await bar.waitFor({ timeout: 15_000 });
     assert.match((await bar.textContent()) ?? '', /set in Live mode/);

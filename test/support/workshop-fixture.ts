@@ -45,18 +45,7 @@ export function workshopFixture(cells: FixtureCell[], extraSections = 2): { dir:
   return { dir, agendaPath };
 }
 
-/**
- * The Chromium every browser test uses (Debian's, no downloads). Its environment drops the workshop's
- * process marker: the browser plays an attendee's machine, not something the lab started, so
- * "Reset lab" has no business with it (Chromium's crash handler would otherwise count as our orphan).
- */
-export const chromiumOptions = {
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  get env() {
-    return Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LAB_WORKSHOP_ID' && v !== undefined)) as Record<string, string>;
-  },
-};
+export { chromiumOptions } from './browser.ts';
 
 /** Opens a WebSocket: `opened` says whether the server accepted it, with the HTTP status when it refused. */
 export async function openSocket(url: string, headers: Record<string, string> = {}) {
