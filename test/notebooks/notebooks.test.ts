@@ -1,8 +1,9 @@
-import { test } from 'node:test';
+// lab-test: concurrent — its own Jupyters; probes only private server copies; checks only the kernels, servers and links it saw.
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { startJupyter } from '../../engines/services/jupyter.ts';
+import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { codeCells, sourceOf, type Notebook } from '../../engines/notebook/format.ts';
 import { notebookPaths } from '../../engines/notebook/io.ts';
 import { CellRunner, connect } from '../../engines/notebook/kernel-client.ts';
@@ -12,10 +13,18 @@ import { alive, jupyterServerPid, kernelPids, serverChildren } from '../support/
 
 const outputsText = (nb: Notebook) => JSON.stringify(nb.cells.map((c) => c.outputs ?? []));
 
+/**
+ * One Jupyter for the two whole-notebook tests (each checks that every kernel it started is gone
+ * before it opens the next); the restart test keeps its own, where the only kernel is its own.
+ */
+let shared: Promise<RunningJupyter> | undefined;
+const sharedJupyter = () => (shared ??= startJupyter());
+after(async () => (await shared)?.stop());
+
 test('every notebook executes headless without an error, leaving no server and no probe', async () => {
   const paths = notebookPaths();
   assert.ok(paths.length >= 8, `${paths.length} notebooks`);
-  await using j = await startJupyter();
+  const j = await sharedJupyter();
   const jupyterPid = jupyterServerPid(j.url);
   for (const path of paths) {
     const seenServers = new Set<number>();
@@ -34,6 +43,7 @@ test('every notebook executes headless without an error, leaving no server and n
     });
     assert.deepEqual(run.failures, [], `${basename(path)} failed`);
     assert.ok(kernelPid > 0, 'saw the kernel process');
+    seenKernels.add(kernelPid); // the next test, on the same Jupyter, looks for kernels it has not seen
     assert.ok(!alive(kernelPid), `${basename(path)}: kernel ${kernelPid} outlived its session`);
     for (const p of seenServers) assert.ok(!alive(p), `${basename(path)}: server ${p} outlived the notebook`);
     const left = [...seenLinks].filter((l) => kernelLinkIds().has(l));
@@ -64,7 +74,7 @@ test('the committed notebooks carry recorded outputs of a real run', () => {
 });
 
 test('every notebook run twice top to bottom in one kernel replaces, not adds, its probes and servers', async () => {
-  await using j = await startJupyter();
+  const j = await sharedJupyter();
   const conn = connect(j);
   try {
     for (const path of notebookPaths()) {
