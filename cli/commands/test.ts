@@ -1,11 +1,13 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse, shown, UsageError, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { run } from '../../core/proc.ts';
 import { at, root, serverDir } from '../../core/paths.ts';
-import { step } from '../../core/ui.ts';
+import { say, step } from '../../core/ui.ts';
+import { LabError } from '../../core/errors.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -13,6 +15,34 @@ function testFiles(dir: string): string[] {
     if (e.isDirectory()) return e.name === 'node_modules' ? [] : testFiles(p);
     return e.name.endsWith('.test.ts') ? [p] : [];
   });
+}
+
+/**
+ * Most test files check machine-wide state (BPF links, uprobes, processes, accounts, ports) or
+ * timing, so they run one at a time. A file that says so near its top,
+ *   // lab-test: concurrent — <why nothing it does is seen by another test file>
+ * runs alongside the other such files instead, in a batch before the rest (when no file of the
+ * one-at-a-time kind is running).
+ */
+const concurrentMark = /^\/\/ lab-test: concurrent\b/m;
+const runsConcurrently = (file: string) => concurrentMark.test(readFileSync(at(file), 'utf8').slice(0, 4000));
+
+/** How many of the concurrent files run at once: their time is mostly waiting (browsers, kernels, Jupyter). */
+const concurrentFiles = () => Math.max(3, availableParallelism());
+
+/** node:test on `files`, `concurrency` files at a time; the spec reporter lists every test and every failure. */
+async function nodeTests(files: string[], concurrency: number): Promise<boolean> {
+  if (files.length === 0) return true;
+  say(`${files.length} test file${files.length === 1 ? '' : 's'}${concurrency > 1 ? `, ${concurrency} at a time` : ', one at a time'}`);
+  try {
+    await run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The rooms: one folder of test/ each (support/ holds what they share). */
@@ -41,10 +71,13 @@ export const testCommand: Command = {
       await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
     }
     if (files.length === 0) return;
-    await run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
-      cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      fix: 'see the failing tests above',
-    });
+    // Both batches run even when the first fails: every failure shows.
+    const concurrent = files.filter(runsConcurrently);
+    const concurrentOk = await nodeTests(concurrent, concurrentFiles());
+    const serialOk = await nodeTests(files.filter((f) => !concurrent.includes(f)), 1);
+    if (!concurrentOk || !serialOk) {
+      const which = [!concurrentOk && 'the concurrent batch', !serialOk && 'the one-at-a-time files'].filter(Boolean).join(' and ');
+      throw new LabError(`tests failed in ${which}`, 'see the failing tests listed above (✖)');
+    }
   },
 };

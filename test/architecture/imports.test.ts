@@ -1,3 +1,4 @@
+// lab-test: concurrent — reads the sources only.
 /** The layout's arrows, read from the sources: every import points down a floor, none between faces. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

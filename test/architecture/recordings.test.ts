@@ -1,3 +1,4 @@
+// lab-test: concurrent — reads the committed recordings and their sources only.
 /** Committed recordings are made from the committed sources; a stale one names its refresh command. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// lab-test: concurrent — merges results in memory.
 /** ./lab bench --only … --merge: the re-run benchmarks' tables replace the recorded ones, nothing else moves. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,3 +1,4 @@
+// lab-test: concurrent — pure functions.
 /** The benchmark report's pure parts: ratios and verdicts from results, and the README section swap. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

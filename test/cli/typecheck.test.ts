@@ -1,3 +1,4 @@
+// lab-test: concurrent — tsc --noEmit reads the sources only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

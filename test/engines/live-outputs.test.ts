@@ -1,3 +1,4 @@
+// lab-test: concurrent — pure functions.
 // The live output model the site's notebook pages and the workshop views share
 // (engines/notebook/live-outputs.ts): what JupyterLab does with each iopub message.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// lab-test: concurrent — reads the notebooks, writes only its own temp dir.
 // The one notebook format module (engines/notebook/format.ts) and its files (io.ts): what the site,
 // the workshop and ./lab notebooks all read and write.
 import { test } from 'node:test';

@@ -1,3 +1,4 @@
+// lab-test: concurrent — its own nbconvert; probes only private server copies; checks only the processes and links it saw.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';

@@ -1,3 +1,4 @@
+// lab-test: concurrent — reads git's index only.
 /** server/ holds the Go program's sources and nothing else: no stray logs or binaries in git. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

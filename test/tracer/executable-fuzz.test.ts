@@ -1,3 +1,4 @@
+// lab-test: concurrent — reads binaries in memory, in its own child processes.
 /**
  * Fuzzing the binary reader: seeded mutations of the server's ELF header, program and section
  * headers, symbol table, string tables, build info and DWARF. Every case must end as a valid
