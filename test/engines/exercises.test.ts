@@ -1,3 +1,4 @@
+// lab-test: concurrent — its own progress file; probes only private server copies; checks only what this process holds.
 // Every exercise's check on the real kernel: its solution passes, wrong attempts fail with their
 // message, and no probe, link or server is left after any check.
 import { after, before, test } from 'node:test';

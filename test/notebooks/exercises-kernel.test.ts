@@ -1,3 +1,4 @@
+// lab-test: concurrent — its own Jupyter and progress file; probes only private server copies; checks only what its kernel holds.
 // Exercises in a real tslab kernel and from the shell: the cells' vocabulary (lab.predict, lab.attempt,
 // lab.check) judges on the real kernel, the attempt saved by the kernel is re-run from its source by
 // ./lab exercises --check, and nothing is left attached or running afterwards.

@@ -1,3 +1,4 @@
+// lab-test: concurrent — its own Jupyters on free ports; looks only for its own token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
