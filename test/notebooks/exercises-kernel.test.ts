@@ -13,6 +13,7 @@ import { notebooksDir } from '../../engines/notebook/io.ts';
 import { executeNotebook } from '../../engines/notebook/run.ts';
 import { exercise, exercises, attemptSignature, type Evidence, type Task } from '../../engines/exercises/index.ts';
 import { at } from '../../core/paths.ts';
+import { explainLiveCrashCell } from '../support/cells.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-exercises-kernel-'));
 const progress = join(dir, 'exercises.json');
@@ -53,18 +54,7 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
       code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n  return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });\n});`),
       code('await lab.exercise("05-survive-growth");'),
       // Explain the evidence on a live crash in this kernel, with the catalog's solution.
-      code([
-        'const server = await lab.startServer("explain-server");',
-        'const exe = await lab.traced(server);',
-        'await lab.attach("explain-uretprobe", () => exe.uretprobe("main.demo", { pid: server.pid }));',
-        'await server.get("/?arg=3");',
-        'const maps = server.maps();',
-        'await server.get("/?arg=2000");',
-        'const exit = await server.crashed();',
-        `await lab.explain("04-hijacked-slot", ${(exercise('04-hijacked-slot') as Evidence).solution}, { stderr: exit.stderr, maps: maps });`,
-        'await lab.explain("04-hijacked-slot", { slot: lab.parseCrash(exit.stderr, maps).slot.address, frame: "main.growStack" }, { stderr: exit.stderr, maps: maps });',
-        'await lab.resetLab();',
-      ].join('\n')),
+      code(explainLiveCrashCell(exercise('04-hijacked-slot') as Evidence)),
       // The kernel's own view (fdinfo) of the links this kernel process still holds, its exit tracepoint aside.
       code([
         'const fs = require("fs");',

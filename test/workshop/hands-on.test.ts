@@ -14,7 +14,8 @@ import { at } from '../../core/paths.ts';
 import { labAccounts } from '../../engines/services/accounts.ts';
 import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
-import { exercises, type Prediction, type Task } from '../../engines/exercises/index.ts';
+import { exercises, type Evidence, type Prediction, type Task } from '../../engines/exercises/index.ts';
+import { explainLiveCrashCell } from '../support/cells.ts';
 import { attemptCell } from '../../engines/exercises/card.ts';
 import { availableToolchains, buildDefaultServer, buildServer } from '../../core/go.ts';
 
@@ -274,21 +275,8 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     nothingLeft(`${ex.name} wrong answer`);
   }
   // Explain the evidence: the attendee's own live crash, made through the service, pointed at with the catalog's solution.
-  const evidence = exercises.find((e) => e.kind === 'explain')!;
-  const explained = await run(
-    [
-      'const server = await lab.startServer("explain-server");',
-      'const exe = await lab.traced(server);',
-      'await lab.attach("explain-uretprobe", () => exe.uretprobe("main.demo", { pid: server.pid }));',
-      'await server.get("/?arg=3");',
-      'const maps = server.maps();',
-      'await server.get("/?arg=2000");',
-      'const exit = await server.crashed();',
-      `await lab.explain("${evidence.name}", ${evidence.solution}, { stderr: exit.stderr, maps: maps });`,
-      `await lab.explain("${evidence.name}", { slot: lab.parseCrash(exit.stderr, maps).slot.address, frame: "main.growStack" }, { stderr: exit.stderr, maps: maps });`,
-      'await lab.resetLab();',
-    ].join('\n'),
-  );
+  const evidence = exercises.find((e): e is Evidence => e.kind === 'explain')!;
+  const explained = await run(explainLiveCrashCell(evidence));
   assert.match(explained, new RegExp(`✓ pass · ${evidence.name}: 0x[0-9a-f]+ held 0x7fffffffe000, main\\.demo's return address`), explained);
   assert.match(explained, new RegExp(`✗ not yet · ${evidence.name}: the slot is right, but it held the return address of main\\.demo, not "main\\.growStack"`), explained);
   nothingLeft(evidence.name);

@@ -82,6 +82,18 @@ const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash', 'events
 let ws: RunningWorkshop;
 let browser: Browser | undefined;
 
+/** The instructor console and an attendee page, each in its own browser context, both connected. */
+async function bothViews() {
+  browser = await chromium.launch(chromiumOptions);
+  const ins = await (await browser.newContext()).newPage();
+  const att = await (await browser.newContext()).newPage();
+  await ins.goto(ws.server.instructorUrl);
+  await att.goto(ws.server.attendeeUrl);
+  await ins.waitForSelector('body[data-conn="connected"]');
+  await att.waitForSelector('body[data-conn="connected"]');
+  return { ins, att };
+}
+
 before(async () => {
   process.env.WORKSHOP_PROOF_FILE = proofFile; // the kernel inherits it through Jupyter
   rmSync(proofFile, { force: true });
@@ -139,13 +151,7 @@ test('an attendee request to execute, with or without a forged token, is refused
 });
 
 test('instructor runs a cell in the console: the attendee page shows the live output', { timeout: 120_000 }, async () => {
-  browser = await chromium.launch(chromiumOptions);
-  const ins = await (await browser.newContext()).newPage();
-  const att = await (await browser.newContext()).newPage();
-  await ins.goto(ws.server.instructorUrl);
-  await att.goto(ws.server.attendeeUrl);
-  await ins.waitForSelector('body[data-conn="connected"]');
-  await att.waitForSelector('body[data-conn="connected"]');
+  const { ins, att } = await bothViews();
   assert.equal(await att.getAttribute('body', 'data-mode'), 'live');
   await ins.click('#sections li[data-id="one"] a');
   await att.waitForFunction(() => document.body.dataset.section === 'one', null, { timeout: 1000 });
@@ -158,18 +164,12 @@ test('instructor runs a cell in the console: the attendee page shows the live ou
     { timeout: 30_000 },
   );
   assert.match((await att.textContent(`${cell} .outputs`))!, /live hello 42/);
-  await browser.close();
+  await browser!.close();
   browser = undefined;
 });
 
 test('a display updated by a later cell changes in place in both views (update_display_data with its display id)', { timeout: 120_000 }, async () => {
-  browser = await chromium.launch(chromiumOptions);
-  const ins = await (await browser.newContext()).newPage();
-  const att = await (await browser.newContext()).newPage();
-  await ins.goto(ws.server.instructorUrl);
-  await att.goto(ws.server.attendeeUrl);
-  await ins.waitForSelector('body[data-conn="connected"]');
-  await att.waitForSelector('body[data-conn="connected"]');
+  const { ins, att } = await bothViews();
   await post('/instructor/step', { section: 0, cell: key('table') }, asInstructor());
   // HTML outputs render in sandboxed frames: their markup is in srcdoc, not in the page's text.
   const html = (p: typeof att, sel: string) =>
@@ -193,7 +193,7 @@ test('a display updated by a later cell changes in place in both views (update_d
   // A late joiner gets the updated table from the server's copy of the outputs.
   const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { data?: Record<string, string> }[] }> };
   assert.deepEqual(state.cells[key('table')].outputs.map((o) => /live rows (\d)/.exec(o.data?.['text/html'] ?? '')?.[1]), ['2']);
-  await browser.close();
+  await browser!.close();
   browser = undefined;
 });
 
