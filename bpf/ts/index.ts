@@ -15,10 +15,9 @@ import { checkSameFile, goBuildId, type FileIdentity, type FileStamp } from './f
 import { FileChangedError, FileSource } from './file-source.ts';
 import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
-import { openProbe, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
+import { openProbe, openProbes as openLocalProbes, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
 import { typedValuesOf } from './values-probe.ts';
 import { detachingRemoteProbes, openRemoteProbes, probeServiceEnv, remoteProbe, remoteProbesHeld } from './probe-service-client.ts';
-import { openProbes as openLocalProbes } from './probes.ts';
 import { closeAllProbes as closeLocalProbes } from './session.ts';
 import { linksHeldBy } from './inspect.ts';
 
@@ -72,8 +71,7 @@ export class TracedExecutable extends Executable {
     if (service && process.getuid?.() !== 0) {
       this.func(symbol); // an unknown symbol is the same one-line error either way
       if (!opts?.pid) throw new LabError('through the probe service you may probe only a process of your own', 'pass { pid: server.pid }');
-      const { pid, args, rets, stringArg, readThrough } = opts;
-      return remoteProbe(service, kind, symbol, { pid, args, rets, stringArg, readThrough });
+      return remoteProbe(service, kind, symbol, { ...opts, pid: opts.pid });
     }
     return openProbe(this.plan(symbol, kind), opts);
   }

@@ -153,7 +153,8 @@ export class RemoteProbe implements Probe {
   private dropped = 0;
   private id: number;
   private conn: ServiceConnection;
-  private sitesWanted: { resolve: (s: KernelSite[]) => void; reject: (e: Error) => void }[] = [];
+  /** kernelSites() calls waiting for the service's answer, in the order they asked. */
+  private sitesWanted: ((s: KernelSite[]) => void)[] = [];
   /** Resolves once the service says the kernel has let go of every link (or the connection is gone). */
   readonly detached: Promise<void>;
   closed = false;
@@ -174,7 +175,7 @@ export class RemoteProbe implements Probe {
       if (m.op === 'attached') attached();
       else if (m.op === 'event' && m.event) this.queue.push(reviveEvent(m.event));
       else if (m.op === 'drops') this.dropped += m.count ?? 0;
-      else if (m.op === 'sites') this.sitesWanted.shift()?.resolve(m.sites ?? []);
+      else if (m.op === 'sites') this.sitesWanted.shift()?.(m.sites ?? []);
       else if (m.op === 'detached') {
         this.dropped += m.kernelDrops ?? 0;
         this.closed = true;
@@ -193,15 +194,15 @@ export class RemoteProbe implements Probe {
   private done(released: () => void): void {
     open.delete(this);
     this.conn.forget(this.id);
-    for (const w of this.sitesWanted.splice(0)) w.resolve([]);
+    for (const answer of this.sitesWanted.splice(0)) answer([]);
     released();
   }
 
   async kernelSites(): Promise<KernelSite[]> {
     await this.ready;
     if (!open.has(this)) return [];
-    return new Promise((resolve, reject) => {
-      this.sitesWanted.push({ resolve, reject });
+    return new Promise((resolve) => {
+      this.sitesWanted.push(resolve);
       this.conn.ask({ op: 'sites', id: this.id });
     });
   }

@@ -6,7 +6,7 @@
  */
 import { LabError } from '../../core/errors.ts';
 import { goToolchain, oldGo } from '../../core/go.ts';
-import { type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
+import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
 import { parseCrash, crashSignature } from '../forensics.ts';
 import { judgeEvidence } from './evidence.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
@@ -181,13 +181,13 @@ const tasks: Record<string, TaskCheck> = {
     if (calls.length === 0) return fail('your probe delivered no event for the /classify requests — attach it to server.pid and read the argument (args: 1)');
     const sited = calls.filter((e) => e.ret_site !== undefined);
     if (sited.length === 0) return fail(`your ${probeWords(probe)}'s events carry no RET # (${calls.map((e) => e.kind).join(', ')}) — put a probe on each RET instruction`);
-    const sites = server.exe.retSites('main.classify').sites.length;
+    const rets = server.exe.retSites('main.classify').sites;
+    const sites = rets.length;
     const bad = sited.find((e) => e.ret_site! >= sites);
     if (bad) return fail(`an event names RET #${bad.ret_site}, but main.classify has ${sites} RETs`);
     // What the kernel has attached, not what the tracer says: the sites in the fdinfo of the links
     // that hold this probe (the probe service reads its own for an attendee), each RET by its offset.
     const inKernel = (await probe.kernelSites()).filter((k) => k.path === server.binary);
-    const rets = server.exe.retSites('main.classify').sites;
     const missing = rets.findIndex((r, i) => !inKernel.some((k) => k.offset === r.fileOffset && k.retSite === i));
     if (missing >= 0) return fail(`the kernel has no probe of yours on RET #${missing} of main.classify (file offset 0x${rets[missing].fileOffset.toString(16)}) — every RET needs its own probe`);
     const attached = new Set(inKernel.map((k) => k.offset)).size;
