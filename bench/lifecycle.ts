@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { at } from '../core/paths.ts';
+import { stallMeter } from '../core/stall-meter.ts';
 import { ManagedServer } from '../engines/managed-server.ts';
 import { closeAllProbes, openExecutable } from '../bpf/ts/index.ts';
 import { rssOf, sleep } from './child.ts';
@@ -22,18 +23,6 @@ export interface LifecycleRun {
   cycles: number;
   /** `cycles` times open a uprobe then close it, until every link is released. */
   cycles_ms: number;
-}
-
-/** A 5 ms timer's longest late tick: how long the loop was blocked at once. */
-function stallMeter(): { stop(): number } {
-  let last = performance.now();
-  let worst = 0;
-  const t = setInterval(() => {
-    const now = performance.now();
-    worst = Math.max(worst, now - last - 5);
-    last = now;
-  }, 5);
-  return { stop: () => (clearInterval(t), worst) };
 }
 
 export async function probeLifecycle(opts: { probes: number; cycles: number }): Promise<LifecycleRun[]> {
