@@ -24,15 +24,22 @@ export async function buildBenchTools(): Promise<void> {
   await mkdir(benchBuildDir, { recursive: true });
   await buildGoLoop();
   const bpfDir = at('bpf');
-  if (!existsSync(join(bpfDir, 'vmlinux.h'))) throw new LabError('bpf/vmlinux.h is missing', 'run ./lab build (the bpf objects target writes it)');
+  if (!existsSync(join(bpfDir, 'vmlinux.h')))
+    throw new LabError('bpf/vmlinux.h is missing', 'run ./lab build (the bpf objects target writes it)');
   const burstSrc = at('bench', 'bpf', 'burst.bpf.c');
   if (await stale(burstObject, [burstSrc, join(bpfDir, 'maps.h'), join(bpfDir, 'events.h')])) {
-    await run('clang', ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', bpfDir, '-c', burstSrc, '-o', burstObject], {
-      fix: 'fix the BPF compile error in bench/bpf/burst.bpf.c shown above',
-    });
+    await run(
+      'clang',
+      ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', bpfDir, '-c', burstSrc, '-o', burstObject],
+      {
+        fix: 'fix the BPF compile error in bench/bpf/burst.bpf.c shown above',
+      },
+    );
   }
   const toolSrc = at('bench', 'ringbuf', 'ringbuf-bench.c');
   if (await stale(ringbufTool, [toolSrc])) {
-    await run('cc', ['-O2', '-Wall', '-o', ringbufTool, toolSrc, '-lbpf'], { fix: 'install libbpf-dev and build-essential (./lab setup)' });
+    await run('cc', ['-O2', '-Wall', '-o', ringbufTool, toolSrc, '-lbpf'], {
+      fix: 'install libbpf-dev and build-essential (./lab setup)',
+    });
   }
 }

@@ -30,7 +30,10 @@ export interface StartOptions {
 }
 
 export async function startChild(cmd: string, args: string[], opts: StartOptions = {}): Promise<Child> {
-  const proc = spawn(cmd, args, { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  const proc = spawn(cmd, args, {
+    stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    env: opts.env ?? process.env,
+  });
   let err = '';
   let out = '';
   const lines: string[] = [];
@@ -61,12 +64,30 @@ export async function startChild(cmd: string, args: string[], opts: StartOptions
     nextLine(timeoutMs = 60000) {
       const queued = lines.shift();
       if (queued !== undefined) return Promise.resolve(queued);
-      if (exitInfo) return Promise.reject(new LabError(`${cmd} exited (${exitInfo.signal ?? exitInfo.code}): ${err.trim().split('\n').slice(-3).join(' | ')}`, 'see its message'));
+      if (exitInfo)
+        return Promise.reject(
+          new LabError(
+            `${cmd} exited (${exitInfo.signal ?? exitInfo.code}): ${err.trim().split('\n').slice(-3).join(' | ')}`,
+            'see its message',
+          ),
+        );
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new LabError(`${cmd} wrote nothing for ${timeoutMs} ms`, 'see its stderr: ' + err.trim().slice(-200))), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new LabError(`${cmd} wrote nothing for ${timeoutMs} ms`, 'see its stderr: ' + err.trim().slice(-200)),
+            ),
+          timeoutMs,
+        );
         waiters.push((line) => {
           clearTimeout(timer);
-          if (line === undefined) reject(new LabError(`${cmd} exited (${exitInfo?.signal ?? exitInfo?.code}): ${err.trim().split('\n').slice(-3).join(' | ')}`, 'see its message'));
+          if (line === undefined)
+            reject(
+              new LabError(
+                `${cmd} exited (${exitInfo?.signal ?? exitInfo?.code}): ${err.trim().split('\n').slice(-3).join(' | ')}`,
+                'see its message',
+              ),
+            );
           else resolve(line);
         });
       });
@@ -85,10 +106,21 @@ export async function startChild(cmd: string, args: string[], opts: StartOptions
     },
   };
   await new Promise<void>((resolve, reject) => {
-    proc.once('error', (e) => reject(new LabError(`cannot run ${cmd}: ${e.message}`, 'run ./lab build (and ./lab setup)', { cause: e })));
+    proc.once('error', (e) =>
+      reject(new LabError(`cannot run ${cmd}: ${e.message}`, 'run ./lab build (and ./lab setup)', { cause: e })),
+    );
     if (!opts.ready) return proc.once('spawn', () => resolve());
     const ready = opts.ready;
-    const timer = setTimeout(() => reject(new LabError(`${cmd} did not get ready in ${opts.readyTimeoutMs ?? 30000} ms: ${err.trim().slice(-300)}`, 'see its message')), opts.readyTimeoutMs ?? 30000);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new LabError(
+            `${cmd} did not get ready in ${opts.readyTimeoutMs ?? 30000} ms: ${err.trim().slice(-300)}`,
+            'see its message',
+          ),
+        ),
+      opts.readyTimeoutMs ?? 30000,
+    );
     const check = () => {
       if (ready.test(err) || ready.test(out)) {
         clearTimeout(timer);
@@ -99,7 +131,12 @@ export async function startChild(cmd: string, args: string[], opts: StartOptions
     proc.stdout!.on('data', () => setImmediate(check));
     exited.then(() => {
       clearTimeout(timer);
-      reject(new LabError(`${cmd} exited before it was ready: ${err.trim().split('\n').slice(-3).join(' | ')}`, 'see its message'));
+      reject(
+        new LabError(
+          `${cmd} exited before it was ready: ${err.trim().split('\n').slice(-3).join(' | ')}`,
+          'see its message',
+        ),
+      );
     });
   }).catch(async (e) => {
     proc.kill('SIGKILL');

@@ -24,8 +24,16 @@ async function timed(work: () => Promise<unknown>): Promise<{ seconds: number | 
     await work();
     return { seconds: (performance.now() - t0) / 1000 };
   } catch (e) {
-    const lines = (e as Error).message.split('\n').map((l) => l.trim()).filter(Boolean);
-    return { seconds: null, error: `after ${((performance.now() - t0) / 1000).toFixed(0)} s: ` + [...new Set([lines[0], [...lines].reverse().find((l) => !l.startsWith('—')) ?? ''])].join(' … ') };
+    const lines = (e as Error).message
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean);
+    return {
+      seconds: null,
+      error:
+        `after ${((performance.now() - t0) / 1000).toFixed(0)} s: ` +
+        [...new Set([lines[0], [...lines].reverse().find((l) => !l.startsWith('—')) ?? ''])].join(' … '),
+    };
   }
 }
 
@@ -35,7 +43,8 @@ async function timed(work: () => Promise<unknown>): Promise<{ seconds: number | 
  */
 export async function siteBuildTimes(): Promise<Timing[]> {
   const what = (kind: string) => `site build, ${kind} (docusaurus build)`;
-  if (!existsSync(at('docusaurus.config.ts'))) return [{ what: what('cold'), seconds: null, target_s: 90, note: 'no docusaurus.config.ts: not measured' }];
+  if (!existsSync(at('docusaurus.config.ts')))
+    return [{ what: what('cold'), seconds: null, target_s: 90, note: 'no docusaurus.config.ts: not measured' }];
   const out = mkdtempSync(join(tmpdir(), 'lab-bench-site-'));
   const docusaurus = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');
   const build = () =>
@@ -47,12 +56,23 @@ export async function siteBuildTimes(): Promise<Timing[]> {
       }),
     );
   try {
-    for (const cache of [at('.docusaurus'), at('node_modules', '.cache')]) rmSync(cache, { recursive: true, force: true });
+    for (const cache of [at('.docusaurus'), at('node_modules', '.cache')])
+      rmSync(cache, { recursive: true, force: true });
     const cold = await build();
     const warm = await build();
     return [
-      { what: what('cold'), seconds: cold.seconds, target_s: 90, note: cold.error ? `failed: ${cold.error}` : 'caches removed first; into a temporary --out-dir' },
-      { what: what('warm'), seconds: warm.seconds, target_s: 90, note: warm.error ? `failed: ${warm.error}` : 'with the caches the cold build left' },
+      {
+        what: what('cold'),
+        seconds: cold.seconds,
+        target_s: 90,
+        note: cold.error ? `failed: ${cold.error}` : 'caches removed first; into a temporary --out-dir',
+      },
+      {
+        what: what('warm'),
+        seconds: warm.seconds,
+        target_s: 90,
+        note: warm.error ? `failed: ${warm.error}` : 'with the caches the cold build left',
+      },
     ];
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -61,7 +81,13 @@ export async function siteBuildTimes(): Promise<Timing[]> {
 
 export async function notebookSuiteTime(): Promise<Timing> {
   const what = 'notebook suite (./lab notebooks)';
-  if (!existsSync(at('cli', 'commands', 'notebooks.ts'))) return { what, seconds: null, target_s: 300, note: 'no ./lab notebooks: not measured' };
+  if (!existsSync(at('cli', 'commands', 'notebooks.ts')))
+    return { what, seconds: null, target_s: 300, note: 'no ./lab notebooks: not measured' };
   const r = await timed(() => run(at('lab'), ['notebooks'], { cwd: root, capture: true }));
-  return { what, seconds: r.seconds, target_s: 300, note: r.error ? `failed: ${r.error}` : 'every notebook executed headless' };
+  return {
+    what,
+    seconds: r.seconds,
+    target_s: 300,
+    note: r.error ? `failed: ${r.error}` : 'every notebook executed headless',
+  };
 }

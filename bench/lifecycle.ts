@@ -52,7 +52,15 @@ export async function probeLifecycle(opts: { probes: number; cycles: number }): 
         cycled.push(p.detached);
       }
       await Promise.all(cycled);
-      runs.push({ links, probes: opts.probes, open_ms, close_ms, worst_stall_ms, cycles: opts.cycles, cycles_ms: performance.now() - t });
+      runs.push({
+        links,
+        probes: opts.probes,
+        open_ms,
+        close_ms,
+        worst_stall_ms,
+        cycles: opts.cycles,
+        cycles_ms: performance.now() - t,
+      });
     }
   } finally {
     if (saved === undefined) delete process.env.LAB_UPROBE_LINKS;
@@ -78,7 +86,11 @@ export interface StalledPipeRun {
 /** `./lab run-tracer --json | (sleep N; cat)` under load: its memory stays flat, its drops are counted. */
 export async function stalledPipeRss(seconds: number): Promise<StalledPipeRun> {
   await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
-  const child = spawn(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    at('lab'),
+    ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   child.stdout.pause();
   let err = '';
   child.stderr.on('data', (d) => (err += d));
@@ -88,7 +100,11 @@ export async function stalledPipeRss(seconds: number): Promise<StalledPipeRun> {
     if (!/attached/.test(err)) throw new Error(`run-tracer did not attach: ${err.slice(-300)}`);
     await sleep(1000);
     const start = rssOf(child.pid!);
-    const load = await generateLoad(srv.url, { requests: Number.MAX_SAFE_INTEGER, concurrency: 8, maxMs: seconds * 1000 });
+    const load = await generateLoad(srv.url, {
+      requests: Number.MAX_SAFE_INTEGER,
+      concurrency: 8,
+      maxMs: seconds * 1000,
+    });
     await sleep(500);
     const end = rssOf(child.pid!);
     child.kill('SIGTERM');
@@ -96,7 +112,10 @@ export async function stalledPipeRss(seconds: number): Promise<StalledPipeRun> {
     child.stdout.on('data', (d) => (out += d));
     child.stdout.resume();
     await exited;
-    const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { kind: string; total?: number; final?: boolean });
+    const lines = out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { kind: string; total?: number; final?: boolean });
     const delivered = lines.filter((l) => l.kind === 'call').length;
     const dropped = lines.filter((l) => l.kind === 'drops' && l.final).pop()?.total ?? NaN;
     const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;

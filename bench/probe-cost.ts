@@ -42,8 +42,20 @@ export const probeConfigs: [TracerName, ProbeKind][] = [
   ['bpftrace', 'uretprobe'],
 ];
 
-export async function probeCost(opts: { calls: number; reps: number; rounds?: number; only?: string[] }): Promise<ProbeCostResult> {
-  const result: ProbeCostResult = { calls: opts.calls, reps: opts.reps, per_call_ns: {}, wall_per_call_ns: {}, delivered: {}, crashes: {} };
+export async function probeCost(opts: {
+  calls: number;
+  reps: number;
+  rounds?: number;
+  only?: string[];
+}): Promise<ProbeCostResult> {
+  const result: ProbeCostResult = {
+    calls: opts.calls,
+    reps: opts.reps,
+    per_call_ns: {},
+    wall_per_call_ns: {},
+    delivered: {},
+    crashes: {},
+  };
   const warmup = Math.min(1000, opts.calls);
   const samples = new Map<string, number[]>();
   const wallSamples = new Map<string, number[]>();
@@ -63,7 +75,9 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
       }
       return { wall: fastest(runs.map((r) => r.wall)), cpu: fastest(runs.map((r) => r.cpu)) };
     };
-    const configs = probeConfigs.filter(([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)));
+    const configs = probeConfigs.filter(
+      ([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)),
+    );
     // Rounds over every configuration, so a neighbour's load on this shared machine spreads over all of them.
     for (let round = 0; round < (opts.rounds ?? 1); round++) {
       const none = await measure();
@@ -94,17 +108,21 @@ export async function probeCost(opts: { calls: number; reps: number; rounds?: nu
           d.expected += (warmup + opts.reps * opts.calls) * eventsPerCall[mode];
         }
         const d = result.delivered[name];
-        say(`  ${name}: ${fmt(cell)} per call${d ? ` (${d.events}/${d.expected} events so far, ${d.drops} dropped)` : ''}`);
+        say(
+          `  ${name}: ${fmt(cell)} per call${d ? ` (${d.events}/${d.expected} events so far, ${d.drops} dropped)` : ''}`,
+        );
       }
     }
   } finally {
     await loop.stop();
   }
   for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = fastest(xs);
-  for (const [name, xs] of wallSamples) if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = fastest(xs);
+  for (const [name, xs] of wallSamples)
+    if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = fastest(xs);
   return result;
 }
 
 const fastest = (xs: number[]) => Math.min(...xs);
 
-const fmt = (v: { wall: number; cpu: number } | 'crashed') => (v === 'crashed' ? 'crashed' : `${v.cpu.toFixed(1)} ns CPU (${v.wall.toFixed(1)} ns wall)`);
+const fmt = (v: { wall: number; cpu: number } | 'crashed') =>
+  v === 'crashed' ? 'crashed' : `${v.cpu.toFixed(1)} ns CPU (${v.wall.toFixed(1)} ns wall)`;

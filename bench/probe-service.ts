@@ -43,7 +43,14 @@ async function drive(probe: Probe, loop: GoLoop, calls: number): Promise<Omit<Pr
   const drops = probe.drops();
   probe.close();
   if (!r) throw new Error(`goloop died under the probe: ${loop.death()}`);
-  return { calls, cpu_ns_per_call: r.cpu, events, drops, events_per_s: Math.round(events / ((last - start) / 1000)), drain_ms: Math.round(Math.max(0, last - loopEnd)) };
+  return {
+    calls,
+    cpu_ns_per_call: r.cpu,
+    events,
+    drops,
+    events_per_s: Math.round(events / ((last - start) / 1000)),
+    drain_ms: Math.round(Math.max(0, last - loopEnd)),
+  };
 }
 
 /** Interleaved runs of both transports; each row is the faster of its runs (noise only slows a run down). */
@@ -59,7 +66,9 @@ export async function probeServiceCost(opts: { calls: number; reps: number }): P
     for (let rep = 0; rep <= opts.reps; rep++) {
       for (const transport of ['direct', 'probe service'] as const) {
         const probe =
-          transport === 'direct' ? exe.probe('ret', 'main.work', { pid: loop.pid }) : remoteProbe(service.publicSocket, 'ret', 'main.work', { pid: loop.pid });
+          transport === 'direct'
+            ? exe.probe('ret', 'main.work', { pid: loop.pid })
+            : remoteProbe(service.publicSocket, 'ret', 'main.work', { pid: loop.pid });
         if ('ready' in probe) await (probe as { ready: Promise<void> }).ready;
         const run = { transport, ...(await drive(probe, loop, opts.calls)) };
         if (rep === 0) continue; // the first round lets V8 compile both readers

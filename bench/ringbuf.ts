@@ -45,18 +45,38 @@ interface Produced {
 }
 
 async function produce(consumerPid: number, events: number, probeId: number, policy: WakeupPolicy): Promise<Produced> {
-  await using producer = await startChild(ringbufTool, ['produce', burstObject, String(consumerPid), String(events), String(probeId), policy === 'kernel' ? '1' : '0']);
+  await using producer = await startChild(ringbufTool, [
+    'produce',
+    burstObject,
+    String(consumerPid),
+    String(events),
+    String(probeId),
+    policy === 'kernel' ? '1' : '0',
+  ]);
   return JSON.parse(await producer.nextLine(300000)) as Produced;
 }
 
 /** A consumer in another process (the C tool or the cilium peer). */
 async function external(consumer: 'c' | 'cilium', events: number, policy: WakeupPolicy): Promise<RingbufRun> {
-  const [cmd, args] = consumer === 'c' ? [ringbufTool, ['consume', burstObject, String(events)]] : [peerBinary, ['-bench-consume', String(events)]];
+  const [cmd, args] =
+    consumer === 'c'
+      ? [ringbufTool, ['consume', burstObject, String(events)]]
+      : [peerBinary, ['-bench-consume', String(events)]];
   await using child = await startChild(cmd, args, { ready: /ready pid/ });
   const p = await produce(child.pid, events, 0xfffe, policy);
-  const r = JSON.parse(await child.nextLine(60000)) as { events: number; ns: number; cpu_ns: number; out_of_order: number };
+  const r = JSON.parse(await child.nextLine(60000)) as {
+    events: number;
+    ns: number;
+    cpu_ns: number;
+    out_of_order: number;
+  };
   return {
-    consumer, policy, sent: p.sent, received: r.events, drops: p.drops, out_of_order: r.out_of_order,
+    consumer,
+    policy,
+    sent: p.sent,
+    received: r.events,
+    drops: p.drops,
+    out_of_order: r.out_of_order,
     events_per_s: r.events > 1 ? ((r.events - 1) * 1e9) / r.ns : 0,
     producer_events_per_s: (p.sent * 1e9) / p.ns,
     consumer_cpu_ns_per_event: r.events > 0 ? r.cpu_ns / r.events : 0,
@@ -71,7 +91,11 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
   const probe = exe.uprobe('main.work', { pid: idle.pid });
   try {
     const probeId = (probe as unknown as { id?: unknown }).id;
-    if (typeof probeId !== 'number') throw new LabError('the tracer API no longer exposes a probe id', 'update bench/ringbuf.ts to the new way of telling probes apart');
+    if (typeof probeId !== 'number')
+      throw new LabError(
+        'the tracer API no longer exposes a probe id',
+        'update bench/ringbuf.ts to the new way of telling probes apart',
+      );
     let received = 0;
     let outOfOrder = 0;
     let next = 0;
@@ -130,7 +154,12 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
       cpuUs = cpu.user + cpu.system;
     }
     return {
-      consumer, policy, sent: p.sent, received, drops: probe.drops(), out_of_order: outOfOrder,
+      consumer,
+      policy,
+      sent: p.sent,
+      received,
+      drops: probe.drops(),
+      out_of_order: outOfOrder,
       events_per_s: lastCount > 1 ? ((lastCount - 1) * 1000) / (last - first) : 0,
       producer_events_per_s: (p.sent * 1e9) / p.ns,
       consumer_cpu_ns_per_event: received > 0 ? (cpuUs * 1000) / received : 0,
@@ -140,7 +169,12 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
   }
 }
 
-export async function ringbufThroughput(opts: { events: number; reps?: number; consumers?: Consumer[]; policies?: WakeupPolicy[] }): Promise<RingbufRun[]> {
+export async function ringbufThroughput(opts: {
+  events: number;
+  reps?: number;
+  consumers?: Consumer[];
+  policies?: WakeupPolicy[];
+}): Promise<RingbufRun[]> {
   const runs = new Map<string, RingbufRun[]>();
   const consumers = opts.consumers ?? (['c', 'cilium', 'js', 'js-batches'] as const);
   // The C and Go consumers are compiled ahead of time; let V8 compile ours before it is measured.
@@ -151,8 +185,12 @@ export async function ringbufThroughput(opts: { events: number; reps?: number; c
   for (let rep = 0; rep < (opts.reps ?? 1); rep++) {
     for (const policy of opts.policies ?? ['lab', 'kernel']) {
       for (const consumer of consumers) {
-        const r = inThisProcess(consumer) ? await inNode(consumer, opts.events, policy) : await external(consumer, opts.events, policy);
-        say(`  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s, consumer CPU ${r.consumer_cpu_ns_per_event.toFixed(0)} ns/event`);
+        const r = inThisProcess(consumer)
+          ? await inNode(consumer, opts.events, policy)
+          : await external(consumer, opts.events, policy);
+        say(
+          `  ${consumer} consumer, ${policy} wake-ups: ${(r.events_per_s / 1e6).toFixed(2)} M events/s, ${r.received}/${r.sent} received, ${r.drops} dropped, producer ${(r.producer_events_per_s / 1e6).toFixed(2)} M/s, consumer CPU ${r.consumer_cpu_ns_per_event.toFixed(0)} ns/event`,
+        );
         const key = `${consumer}/${policy}`;
         runs.set(key, [...(runs.get(key) ?? []), r]);
       }
@@ -161,6 +199,11 @@ export async function ringbufThroughput(opts: { events: number; reps?: number; c
   // Per consumer and policy: the fastest run (a neighbour's load only slows a run down), its drops summed over every run.
   return [...runs.values()].map((rs) => {
     const best = rs.reduce((a, b) => (b.events_per_s > a.events_per_s ? b : a));
-    return { ...best, drops: rs.reduce((n, r) => n + r.drops, 0), out_of_order: rs.reduce((n, r) => n + r.out_of_order, 0), runs: rs.length };
+    return {
+      ...best,
+      drops: rs.reduce((n, r) => n + r.drops, 0),
+      out_of_order: rs.reduce((n, r) => n + r.out_of_order, 0),
+      runs: rs.length,
+    };
   });
 }

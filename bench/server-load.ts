@@ -33,7 +33,10 @@ export interface LoadRun {
 }
 
 /** Sends `requests` GETs /?arg=… over keep-alive connections, `concurrency` at a time, stopping at `maxMs`. */
-export async function generateLoad(url: string, opts: { requests: number; concurrency: number; maxMs?: number; path?: (i: number) => string }): Promise<LoadRun> {
+export async function generateLoad(
+  url: string,
+  opts: { requests: number; concurrency: number; maxMs?: number; path?: (i: number) => string },
+): Promise<LoadRun> {
   const path = opts.path ?? ((i: number) => `/?arg=${argFor(i)}`);
   const started = performance.now();
   let next = 0;
@@ -72,12 +75,20 @@ export interface TracedLoad {
   server_alive: boolean;
 }
 
-export async function tracedLoad(tracer: 'ours' | 'cilium', opts: { requests: number; concurrency: number; maxMs?: number }): Promise<TracedLoad> {
+export async function tracedLoad(
+  tracer: 'ours' | 'cilium',
+  opts: { requests: number; concurrency: number; maxMs?: number },
+): Promise<TracedLoad> {
   await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
   // Warm-up: the client's JIT and the server's heap and connections take a few thousand requests to settle.
   await generateLoad(srv.url, opts);
   const untraced = await generateLoad(srv.url, opts);
-  const attached = await attach(tracer, 'ret', { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' }, { keep: true });
+  const attached = await attach(
+    tracer,
+    'ret',
+    { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' },
+    { keep: true },
+  );
   let load: LoadRun;
   try {
     load = await generateLoad(srv.url, opts);
@@ -87,11 +98,18 @@ export async function tracedLoad(tracer: 'ours' | 'cilium', opts: { requests: nu
   const want = new Map<number, number>();
   for (let i = 0; i < load.requests; i++) want.set(argFor(i), (want.get(argFor(i)) ?? 0) + 1);
   const got = new Map<number, number>();
-  for (const e of attached.kept) if (e.kind === 'call') got.set(Number(e.args[0]), (got.get(Number(e.args[0])) ?? 0) + 1);
+  for (const e of attached.kept)
+    if (e.kind === 'call') got.set(Number(e.args[0]), (got.get(Number(e.args[0])) ?? 0) + 1);
   const calls = attached.kept.filter((e) => e.kind === 'call').length;
   const argsMatch = [...want].every(([a, n]) => got.get(a) === n) && got.size === want.size;
   return {
-    tracer, requests: load.requests, concurrency: opts.concurrency, ok: load.ok, failed: load.failed, calls, drops: attached.drops(),
+    tracer,
+    requests: load.requests,
+    concurrency: opts.concurrency,
+    ok: load.ok,
+    failed: load.failed,
+    calls,
+    drops: attached.drops(),
     accounted: load.failed === 0 && calls + attached.drops() === load.requests,
     args_match: argsMatch,
     req_per_s: (load.requests * 1000) / load.ms,
@@ -112,7 +130,12 @@ export interface LatencyRun {
 export async function requestToEvent(tracer: 'ours' | 'cilium', requests: number): Promise<LatencyRun> {
   await using srv = await ManagedServer.start({ privateCopy: 'lab-bench-' });
   let arrived: (() => void) | undefined;
-  const attached = await attach(tracer, 'ret', { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' }, { onEvent: () => arrived?.() });
+  const attached = await attach(
+    tracer,
+    'ret',
+    { binary: srv.binary, pid: srv.pid, symbol: 'main.demo' },
+    { onEvent: () => arrived?.() },
+  );
   const latencies: number[] = [];
   try {
     for (let i = 0; i < requests; i++) {
@@ -128,7 +151,13 @@ export async function requestToEvent(tracer: 'ours' | 'cilium', requests: number
     await attached.close();
   }
   latencies.sort((a, b) => a - b);
-  return { tracer, requests, p50_ms: percentile(latencies, 50), p99_ms: percentile(latencies, 99), max_ms: latencies[latencies.length - 1] };
+  return {
+    tracer,
+    requests,
+    p50_ms: percentile(latencies, 50),
+    p99_ms: percentile(latencies, 99),
+    max_ms: latencies[latencies.length - 1],
+  };
 }
 
 export interface RssRun {
@@ -164,7 +193,11 @@ export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number, warm
   const onLine = (l: string) => void (l.startsWith('{') && events++);
   const child: Child =
     tracer === 'ours'
-      ? await startChild(at('lab'), ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)], { ready: /attached ret/, readyTimeoutMs: 120000, keepLines: false, onLine })
+      ? await startChild(
+          at('lab'),
+          ['run-tracer', '--mode', 'ret', '--json', '--binary', srv.binary, '--pid', String(srv.pid)],
+          { ready: /attached ret/, readyTimeoutMs: 120000, keepLines: false, onLine },
+        )
       : await startChild(peerBinary, await peerArgs(req), { ready: /attached /, keepLines: false, onLine });
   try {
     const mb = (b: number) => b / (1024 * 1024);
@@ -183,14 +216,27 @@ export async function tracerRss(tracer: 'ours' | 'cilium', seconds: number, warm
       peak = Math.max(peak, now);
       if (++ticks % 20 === 0) timeline.push(Number(mb(now - baseline).toFixed(1)));
     }, 250);
-    const load = await generateLoad(srv.url, { requests: Number.MAX_SAFE_INTEGER, concurrency: 8, maxMs: seconds * 1000 });
+    const load = await generateLoad(srv.url, {
+      requests: Number.MAX_SAFE_INTEGER,
+      concurrency: 8,
+      maxMs: seconds * 1000,
+    });
     await sleep(500);
     clearInterval(sampler);
     peak = Math.max(peak, rssOf(child.pid));
     return {
-      tracer, process: tracer === 'ours' ? './lab run-tracer (node)' : 'cilium-tracer (go)', seconds, warmup_seconds: warmupSeconds, requests: load.requests, events,
-      attached_mb: mb(attached), warmup_rise_mb: mb(warmPeak - attached),
-      baseline_mb: mb(baseline), peak_mb: mb(peak), growth_mb: mb(peak - baseline), timeline_mb: timeline,
+      tracer,
+      process: tracer === 'ours' ? './lab run-tracer (node)' : 'cilium-tracer (go)',
+      seconds,
+      warmup_seconds: warmupSeconds,
+      requests: load.requests,
+      events,
+      attached_mb: mb(attached),
+      warmup_rise_mb: mb(warmPeak - attached),
+      baseline_mb: mb(baseline),
+      peak_mb: mb(peak),
+      growth_mb: mb(peak - baseline),
+      timeline_mb: timeline,
     };
   } finally {
     await child.stop('SIGTERM');

@@ -19,9 +19,18 @@ import { sleep } from './child.ts';
 import type { Timing } from './external.ts';
 
 /** Runs `./lab start --no-app` in `dir` until both URLs it prints answer; stops it with Ctrl-C. */
-async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): Promise<{ seconds: number | null; error?: string }> {
+async function timeStart(
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  limitMs: number,
+): Promise<{ seconds: number | null; error?: string }> {
   const t0 = performance.now();
-  const lab = spawn(join(dir, 'lab'), ['start', '--no-app'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const lab = spawn(join(dir, 'lab'), ['start', '--no-app'], {
+    cwd: dir,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let out = '';
   let lastStep = '';
   const collect = (d: Buffer) => {
@@ -41,11 +50,15 @@ async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): 
       const site = /Docs site\s+(http\S+)/.exec(out)?.[1];
       const jupyter = /JupyterLab\s+(http\S+)/.exec(out)?.[1];
       // The site URL carries a one-time grant: check the page without spending it.
-      if (site && jupyter && (await answers(site.replace(/\?grant=.*$/, ''))) && (await answers(jupyter))) return { seconds: (performance.now() - t0) / 1000 };
+      if (site && jupyter && (await answers(site.replace(/\?grant=.*$/, ''))) && (await answers(jupyter)))
+        return { seconds: (performance.now() - t0) / 1000 };
       await sleep(250);
     }
     const tail = out.trim().split('\n').slice(-3).join(' … ');
-    return { seconds: null, error: exited ? `./lab start exited: ${tail}` : `not up after ${limitMs / 1000} s: ${tail}` };
+    return {
+      seconds: null,
+      error: exited ? `./lab start exited: ${tail}` : `not up after ${limitMs / 1000} s: ${tail}`,
+    };
   } finally {
     if (!exited) {
       lab.kill('SIGINT');
@@ -59,7 +72,7 @@ async function timeStart(dir: string, env: NodeJS.ProcessEnv, limitMs: number): 
 }
 
 export async function coldStartTime(): Promise<Timing> {
-  const what = "workshop room cold start (fresh clone → ./lab start answers)";
+  const what = 'workshop room cold start (fresh clone → ./lab start answers)';
   const scratch = mkdtempSync(join(tmpdir(), 'lab-bench-cold-'));
   const clone = join(scratch, 'lab');
   try {
@@ -74,8 +87,12 @@ export async function coldStartTime(): Promise<Timing> {
     const r = await timeStart(clone, env, 15 * 60 * 1000);
     const head = (await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: clone, capture: true })).trim();
     return {
-      what, seconds: r.seconds, target_s: 300,
-      note: r.error ? `failed: ${r.error}` : `clone of ${head}; npm, pip and Go caches empty; Debian packages already installed`,
+      what,
+      seconds: r.seconds,
+      target_s: 300,
+      note: r.error
+        ? `failed: ${r.error}`
+        : `clone of ${head}; npm, pip and Go caches empty; Debian packages already installed`,
     };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -85,5 +102,10 @@ export async function coldStartTime(): Promise<Timing> {
 export async function warmStartTime(): Promise<Timing> {
   const what = 'workshop room warm start (./lab start answers, all built)';
   const r = await timeStart(root, process.env, 120000);
-  return { what, seconds: r.seconds, target_s: 15, note: r.error ? `failed: ${r.error}` : 'this checkout, nothing to install or build' };
+  return {
+    what,
+    seconds: r.seconds,
+    target_s: 15,
+    note: r.error ? `failed: ${r.error}` : 'this checkout, nothing to install or build',
+  };
 }

@@ -31,7 +31,10 @@ export interface Attached {
 }
 
 /** Events one call produces in each mode (uretprobe: entry + return; ret: one 'call'). */
-export const eventsPerCall = Object.fromEntries(probeKindNames.map((k) => [k, probeKinds[k].eventsPerCall])) as Record<ProbeKind, number>;
+export const eventsPerCall = Object.fromEntries(probeKindNames.map((k) => [k, probeKinds[k].eventsPerCall])) as Record<
+  ProbeKind,
+  number
+>;
 
 export interface AttachOptions {
   /** Keep every event in `kept`. */
@@ -40,7 +43,12 @@ export interface AttachOptions {
   onEvent?: (e: TraceEvent) => void;
 }
 
-export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opts: AttachOptions = {}): Promise<Attached> {
+export async function attach(
+  tracer: TracerName,
+  mode: ProbeKind,
+  t: Target,
+  opts: AttachOptions = {},
+): Promise<Attached> {
   switch (tracer) {
     case 'ours':
     case 'typed':
@@ -53,7 +61,12 @@ export async function attach(tracer: TracerName, mode: ProbeKind, t: Target, opt
   }
 }
 
-async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachOptions, typed = false): Promise<Attached> {
+async function attachOurs(
+  mode: ProbeKind,
+  t: Target,
+  { keep, onEvent }: AttachOptions,
+  typed = false,
+): Promise<Attached> {
   const exe = await openExecutable(t.binary);
   const o = typed ? { pid: t.pid } : { pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 };
   const probe = exe.probe(mode, t.symbol, o);
@@ -81,8 +94,20 @@ async function attachOurs(mode: ProbeKind, t: Target, { keep, onEvent }: AttachO
   };
 }
 
-async function attachPeer(mode: ProbeKind, t: Target, empty: boolean, { keep, onEvent }: AttachOptions): Promise<Attached> {
-  const args = await peerArgs({ mode, symbol: t.symbol, binary: t.binary, pid: t.pid, args: t.args ?? 1, rets: t.rets ?? 1 });
+async function attachPeer(
+  mode: ProbeKind,
+  t: Target,
+  empty: boolean,
+  { keep, onEvent }: AttachOptions,
+): Promise<Attached> {
+  const args = await peerArgs({
+    mode,
+    symbol: t.symbol,
+    binary: t.binary,
+    pid: t.pid,
+    args: t.args ?? 1,
+    rets: t.rets ?? 1,
+  });
   let count = 0;
   const kept: TraceEvent[] = [];
   const peer: Child = await startChild(peerBinary, empty ? [...args, '-empty'] : args, {
@@ -114,7 +139,10 @@ async function attachBpftrace(mode: ProbeKind, t: Target): Promise<Attached> {
   if (returns === 'ret-sites') throw new Error(`bpftrace has no ${mode} mode here`);
   const probes = [`uprobe:${t.binary}:${t.symbol} {}`];
   if (returns === 'uretprobe') probes.push(`uretprobe:${t.binary}:${t.symbol} {}`);
-  const bt = await startChild('bpftrace', ['-p', String(t.pid), '-e', probes.join(' ')], { ready: /Attaching \d+ probe/, readyTimeoutMs: 60000 });
+  const bt = await startChild('bpftrace', ['-p', String(t.pid), '-e', probes.join(' ')], {
+    ready: /Attaching \d+ probe/,
+    readyTimeoutMs: 60000,
+  });
   await sleep(1000); // it says "Attaching" before it has attached
   return {
     events: () => 0,

@@ -49,7 +49,9 @@ type Value<S extends FlagSpec> = S extends { type: 'bool' }
         ? string[]
         : string;
 type Given<S extends FlagSpec> = S extends { type: 'bool' } ? true : S extends { default: unknown } ? true : false;
-export type Values<F extends Record<string, FlagSpec>> = { [K in keyof F]: Given<F[K]> extends true ? Value<F[K]> : Value<F[K]> | undefined };
+export type Values<F extends Record<string, FlagSpec>> = {
+  [K in keyof F]: Given<F[K]> extends true ? Value<F[K]> : Value<F[K]> | undefined;
+};
 
 /** A bad command line: the user's mistake, said in one line. */
 export class UsageError extends LabError {}
@@ -94,27 +96,34 @@ export function parse<F extends Record<string, FlagSpec> = Record<string, never>
     const flag = name !== undefined && Object.hasOwn(flags, name) ? flags[name] : undefined;
     if (!m || !flag) {
       const known = Object.keys(flags).map((f) => `--${f}`);
-      throw new UsageError(`./lab ${command}: unknown flag ${shown(arg.split('=')[0])}`, known.length ? `its flags: ${known.join(', ')} (${help})` : `it takes no flags (${help})`);
+      throw new UsageError(
+        `./lab ${command}: unknown flag ${shown(arg.split('=')[0])}`,
+        known.length ? `its flags: ${known.join(', ')} (${help})` : `it takes no flags (${help})`,
+      );
     }
     if (flag.type === 'bool') {
-      if (m[2] !== undefined) throw new UsageError(`--${name} takes no value (got ${shown(m[2])})`, `write just --${name}`);
+      if (m[2] !== undefined)
+        throw new UsageError(`--${name} takes no value (got ${shown(m[2])})`, `write just --${name}`);
       values[name!] = true;
       continue;
     }
     let text = m[2];
     if (text === undefined) {
-      if (i + 1 >= argv.length || argv[i + 1].startsWith('--')) throw new UsageError(`--${name} needs a value`, `write --${name}=VALUE (${help})`);
+      if (i + 1 >= argv.length || argv[i + 1].startsWith('--'))
+        throw new UsageError(`--${name} needs a value`, `write --${name}=VALUE (${help})`);
       text = argv[++i];
     }
     const value = check(name!, flag, text, help);
-    if ('multiple' in flag && flag.multiple) values[name!] = [...((values[name!] as string[]) ?? []), ...(value as string[])];
+    if ('multiple' in flag && flag.multiple)
+      values[name!] = [...((values[name!] as string[]) ?? []), ...(value as string[])];
     else if (values[name!] !== undefined) throw new UsageError(`--${name} is given twice`, `give it once (${help})`);
     else values[name!] = value;
   }
   for (const [name, flag] of Object.entries(flags)) {
     if (values[name] !== undefined) continue;
     if (flag.type === 'bool') values[name] = false;
-    else if ('default' in flag && flag.default !== undefined) values[name] = flag.type === 'path' ? resolve(callerDir(), flag.default) : flag.default;
+    else if ('default' in flag && flag.default !== undefined)
+      values[name] = flag.type === 'path' ? resolve(callerDir(), flag.default) : flag.default;
   }
   const p = spec.positionals;
   const [min, max] = [p?.min ?? 0, p ? (p.max ?? 1) : 0];
@@ -127,7 +136,8 @@ export function parse<F extends Record<string, FlagSpec> = Record<string, never>
   }
   if (p && positionals.length < min) throw new UsageError(`./lab ${command} needs a ${p.name}`, help);
   for (const v of positionals) {
-    if (p?.values && !p.values.includes(v)) throw new UsageError(`unknown ${p.name} ${shown(v)}`, `pick from: ${p.values.join(', ')}`);
+    if (p?.values && !p.values.includes(v))
+      throw new UsageError(`unknown ${p.name} ${shown(v)}`, `pick from: ${p.values.join(', ')}`);
     if (v === '') throw new UsageError(`an empty ${p?.name ?? 'argument'}`, help);
   }
   return { values: values as Values<F>, positionals };
@@ -138,8 +148,10 @@ const maxValue = 4096;
 
 function check(name: string, flag: Exclude<FlagSpec, { type: 'bool' }>, text: string, help: string): unknown {
   if (text === '') throw new UsageError(`--${name} is empty`, `give it a value or leave it out (${help})`);
-  if (text.length > maxValue) throw new UsageError(`--${name} is ${text.length} characters long (${shown(text, 40)})`, `at most ${maxValue}`);
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(text)) throw new UsageError(`--${name} ${shown(text)} has control characters`, 'type it without them');
+  if (text.length > maxValue)
+    throw new UsageError(`--${name} is ${text.length} characters long (${shown(text, 40)})`, `at most ${maxValue}`);
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(text))
+    throw new UsageError(`--${name} ${shown(text)} has control characters`, 'type it without them');
   switch (flag.type) {
     case 'string':
       return flag.multiple ? items(name, text) : text;
@@ -149,15 +161,21 @@ function check(name: string, flag: Exclude<FlagSpec, { type: 'bool' }>, text: st
       return isAbsolute(text) ? text : resolve(callerDir(), text);
     case 'int': {
       const range = `${flag.min}..${flag.max}`;
-      if (!/^-?\d{1,16}$/.test(text)) throw new UsageError(`--${name} ${shown(text)} is not a decimal whole number`, `pass a number in ${range}`);
+      if (!/^-?\d{1,16}$/.test(text))
+        throw new UsageError(`--${name} ${shown(text)} is not a decimal whole number`, `pass a number in ${range}`);
       const n = Number(text);
-      if (n < flag.min || n > flag.max) throw new UsageError(`--${name} ${n} is out of range`, `pass a number in ${range}`);
+      if (n < flag.min || n > flag.max)
+        throw new UsageError(`--${name} ${n} is out of range`, `pass a number in ${range}`);
       return n;
     }
     case 'enum': {
       const picked = flag.multiple ? items(name, text) : [text];
       const bad = picked.find((v) => !flag.values.includes(v));
-      if (bad !== undefined) throw new UsageError(`--${name} ${shown(bad)} is not one of its values`, `pick from: ${flag.values.join(', ')}`);
+      if (bad !== undefined)
+        throw new UsageError(
+          `--${name} ${shown(bad)} is not one of its values`,
+          `pick from: ${flag.values.join(', ')}`,
+        );
       return flag.multiple ? picked : text;
     }
   }
@@ -166,7 +184,7 @@ function check(name: string, flag: Exclude<FlagSpec, { type: 'bool' }>, text: st
 /** A comma list: no empty items. */
 function items(name: string, text: string): string[] {
   const list = text.split(',').map((s) => s.trim());
-  if (list.some((s) => s === '')) throw new UsageError(`--${name} ${shown(text)} has an empty item`, `write --${name}=a,b or repeat --${name}`);
+  if (list.some((s) => s === ''))
+    throw new UsageError(`--${name} ${shown(text)} has an empty item`, `write --${name}=a,b or repeat --${name}`);
   return list;
 }
-

@@ -7,7 +7,10 @@ function printable(text: string): string {
   return text
     .split('\n')
     .map((line) => {
-      const safe = line.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+      const safe = line.replace(
+        /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+        (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+      );
       return safe.length > 400 ? `${safe.slice(0, 400)}…` : safe;
     })
     .join('\n');
@@ -21,7 +24,9 @@ function report(err: unknown): number {
     return err instanceof UsageError ? 2 : 1;
   }
   const first = String((err as Error)?.message ?? err).split('\n')[0];
-  console.error(`[lab] unexpected error: ${printable(first)}${process.env.LAB_DEBUG ? '' : ' — run again with LAB_DEBUG=1 to see where it came from'}`);
+  console.error(
+    `[lab] unexpected error: ${printable(first)}${process.env.LAB_DEBUG ? '' : ' — run again with LAB_DEBUG=1 to see where it came from'}`,
+  );
   return 1;
 }
 
@@ -51,7 +56,11 @@ function readerGone(e: NodeJS.ErrnoException): void {
  * hooks stop what it started (servers are killed, half-written temp files removed). A command
  * that handles the signal itself (run-tracer detaching, start stopping its services) does so.
  */
-for (const [signal, number] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]] as const) {
+for (const [signal, number] of [
+  ['SIGINT', 2],
+  ['SIGTERM', 15],
+  ['SIGHUP', 1],
+] as const) {
   process.on(signal, () => {
     if (process.listenerCount(signal) === 1) process.exit(128 + number);
   });

@@ -22,9 +22,8 @@ export const aptPackages: Record<string, string> = {
   procps: 'process listing in leak checks',
   iproute2: 'ss, to find what listens on the lab ports',
   'jupyter-nbconvert': 'an independent client that executes the notebooks (acceptance check)',
-  'python3-nbconvert': 'nbconvert for Debian\'s python3',
+  'python3-nbconvert': "nbconvert for Debian's python3",
 };
-
 
 let aptUpdated = false;
 async function aptInstall(pkgs: string[]): Promise<void> {
@@ -33,7 +32,10 @@ async function aptInstall(pkgs: string[]): Promise<void> {
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   if (!aptUpdated) {
-    await runInstaller('apt', 'apt-get', ['update'], { env, fix: 'check that the Debian mirrors are reachable, then run ./lab setup again' });
+    await runInstaller('apt', 'apt-get', ['update'], {
+      env,
+      fix: 'check that the Debian mirrors are reachable, then run ./lab setup again',
+    });
     aptUpdated = true;
   }
   await runInstaller('apt', 'apt-get', ['install', '-y', '--no-install-recommends', ...pkgs], { env });
@@ -43,9 +45,7 @@ async function installedDebs(names: string[]): Promise<Set<string>> {
   const out = await run('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\n', ...names], {
     capture: true,
   }).catch((e: LabError) => String(e.message));
-  return new Set(
-    out.split('\n').flatMap((l) => (l.endsWith(' installed') ? [l.split(' ')[0]] : [])),
-  );
+  return new Set(out.split('\n').flatMap((l) => (l.endsWith(' installed') ? [l.split(' ')[0]] : [])));
 }
 
 export const aptStep: SetupStep = {

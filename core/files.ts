@@ -17,7 +17,13 @@ export async function newestMtime(paths: string[], include: (p: string) => boole
     if (s.isDirectory()) {
       const entries = await readdir(p);
       const children = entries.filter((e) => !['node_modules', 'build', 'bin', '.git'].includes(e));
-      newest = Math.max(newest, await newestMtime(children.map((e) => join(p, e)), include));
+      newest = Math.max(
+        newest,
+        await newestMtime(
+          children.map((e) => join(p, e)),
+          include,
+        ),
+      );
     } else if (include(p)) {
       newest = Math.max(newest, s.mtimeMs);
     }

@@ -21,7 +21,12 @@ export function logTail(path: string, lines = 20): string {
  * Runs an installer with its output appended to .lab/logs/<log>.log; rejects with a LabError
  * carrying the log's tail and path when it fails.
  */
-export async function runInstaller(log: string, cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; fix?: string } = {}): Promise<void> {
+export async function runInstaller(
+  log: string,
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; fix?: string } = {},
+): Promise<void> {
   mkdirSync(logsDir, { recursive: true });
   const path = join(logsDir, `${log}.log`);
   const shownPath = relative(root, path);
@@ -34,7 +39,8 @@ export async function runInstaller(log: string, cmd: string, args: string[], opt
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   closeSync(fd);
-  if (result instanceof Error) throw new LabError(`cannot run ${cmd}: ${result.message}`, opts.fix ?? `install ${cmd}`, { cause: result });
+  if (result instanceof Error)
+    throw new LabError(`cannot run ${cmd}: ${result.message}`, opts.fix ?? `install ${cmd}`, { cause: result });
   if (result.code !== 0) {
     throw new LabError(
       `${cmd} ${args.join(' ').slice(0, 120)} failed (${result.signal ?? `exit ${result.code}`}); the end of ${shownPath}:\n${logTail(path)}\n`,

@@ -27,10 +27,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       if (code === 0) return resolve(out);
       const tail = err.trim().split('\n').slice(-5).join('\n');
       reject(
-        new LabError(
-          `${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}\n` : ''}`,
-          fix,
-        ),
+        new LabError(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`})${tail ? `:\n${tail}\n` : ''}`, fix),
       );
     });
   });

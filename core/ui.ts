@@ -25,7 +25,10 @@ export async function step<T>(title: string, work: () => Promise<T>): Promise<T>
 export function counter(label: string): { update(i: number, n: number): void; clear(): void } {
   const tty = process.stderr.isTTY;
   return {
-    update: (i, n) => process.stderr.write(tty ? `\r\x1b[2K${bold('[lab]')}   ${label} ${i}/${n}` : `${bold('[lab]')}   ${label} ${i}/${n}\n`),
+    update: (i, n) =>
+      process.stderr.write(
+        tty ? `\r\x1b[2K${bold('[lab]')}   ${label} ${i}/${n}` : `${bold('[lab]')}   ${label} ${i}/${n}\n`,
+      ),
     clear: () => void (tty && process.stderr.write('\r\x1b[2K')),
   };
 }

@@ -5,7 +5,6 @@
  * hard-coded.
  */
 import { readFileSync } from 'node:fs';
-import { at } from '../core/paths.ts';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
@@ -63,7 +62,12 @@ export interface CrashMatrix {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function attach(exe: Awaited<ReturnType<typeof openExecutable>>, kind: ProbeKind, symbol: string, pid: number): Probe | undefined {
+function attach(
+  exe: Awaited<ReturnType<typeof openExecutable>>,
+  kind: ProbeKind,
+  symbol: string,
+  pid: number,
+): Probe | undefined {
   return kind === 'none' ? undefined : exe.probe(kind, symbol, { pid });
 }
 
@@ -137,7 +141,10 @@ export function chooseTriggers(binary: string, ids?: readonly string[]): Trigger
 }
 
 /** The cells the matrix runs on one server binary, in order: each chosen trigger × each probe kind. */
-export function matrixCells(binary: string, opts: Pick<MatrixOptions, 'triggers' | 'probes'> = {}): { trigger: Trigger; probe: ProbeKind }[] {
+export function matrixCells(
+  binary: string,
+  opts: Pick<MatrixOptions, 'triggers' | 'probes'> = {},
+): { trigger: Trigger; probe: ProbeKind }[] {
   const probes = opts.probes ?? probeKinds;
   return chooseTriggers(binary, opts.triggers).flatMap((trigger) => probes.map((probe) => ({ trigger, probe })));
 }
@@ -150,7 +157,8 @@ export async function runCrashMatrix(opts: MatrixOptions = {}): Promise<CrashMat
   const probes = opts.probes ?? probeKinds;
   const repeatFor = (cell: { go: string; trigger: string; probe: ProbeKind }): number => {
     const n = typeof opts.repeat === 'function' ? opts.repeat(cell) : (opts.repeat ?? 1);
-    if (!Number.isInteger(n) || n < 1) throw new LabError(`repeat ${n} is not a whole number of runs`, 'repeat each cell 1 or more times');
+    if (!Number.isInteger(n) || n < 1)
+      throw new LabError(`repeat ${n} is not a whole number of runs`, 'repeat each cell 1 or more times');
     return n;
   };
   const cells: Cell[] = [];
@@ -207,7 +215,10 @@ function classify(go: string, trigger: Trigger, kind: ProbeKind, run: Run, basel
     cell.signature = f ? crashSignature(f) : death.summary;
   } else if (run.status !== baseline.status || normalize(run.body) !== normalize(baseline.body)) {
     cell.outcome = 'survive-but-wrong';
-    cell.wrong = run.status !== baseline.status ? `HTTP ${run.status} instead of ${baseline.status}` : firstDifference(normalize(baseline.body), normalize(run.body));
+    cell.wrong =
+      run.status !== baseline.status
+        ? `HTTP ${run.status} instead of ${baseline.status}`
+        : firstDifference(normalize(baseline.body), normalize(run.body));
   }
   return cell;
 }
@@ -224,7 +235,8 @@ function summarize(runs: Cell[]): Cell {
   const first = runs.find((r) => r.outcome === most)!;
   const cell: Cell = { ...first, runs: runs.length, outcomes, rate: (outcomes.crash ?? 0) / runs.length };
   const kinds: Record<string, number> = {};
-  for (const r of runs) if (r.outcome === 'crash') kinds[r.crashKind ?? 'unknown'] = (kinds[r.crashKind ?? 'unknown'] ?? 0) + 1;
+  for (const r of runs)
+    if (r.outcome === 'crash') kinds[r.crashKind ?? 'unknown'] = (kinds[r.crashKind ?? 'unknown'] ?? 0) + 1;
   if (Object.keys(kinds).length > 1) cell.crashKinds = kinds;
   return cell;
 }
@@ -272,14 +284,17 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
   for (const t of m.triggers) {
     const cells = cols.map(({ go, p }) => {
       const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-      return c ? emoji[c.outcome] + (c.runs && c.rate ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '') : '–';
+      return c
+        ? emoji[c.outcome] + (c.runs && c.rate ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '')
+        : '–';
     });
     out.push(`| ${t.title} (\`${t.path}\`) | ${cells.join(' | ')} |`);
   }
   const bad = m.cells.filter((c) => c.outcome !== 'survive');
   if (bad.length) {
     out.push('', 'What happened in each red or yellow cell:', '');
-    for (const c of bad) out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${(c.signature ?? c.wrong ?? '').replace(/`/g, "'")}\``);
+    for (const c of bad)
+      out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${(c.signature ?? c.wrong ?? '').replace(/`/g, "'")}\``);
   }
   return out.join('\n');
 }
@@ -299,11 +314,18 @@ export function mergeMatrix(recorded: CrashMatrix, run: CrashMatrix): CrashMatri
   const fresh = new Set(run.cells.map(key));
   const cells = [...recorded.cells.filter((c) => !fresh.has(key(c))), ...run.cells];
   const fromRun = (t: Trigger) => run.triggers.find((r) => r.id === t.id) ?? t;
-  const triggers = [...recorded.triggers.map(fromRun), ...run.triggers.filter((r) => !recorded.triggers.some((t) => t.id === r.id))];
+  const triggers = [
+    ...recorded.triggers.map(fromRun),
+    ...run.triggers.filter((r) => !recorded.triggers.some((t) => t.id === r.id)),
+  ];
   const union = <T>(a: readonly T[], b: readonly T[]) => [...a, ...b.filter((x) => !a.includes(x))];
   const probes = probeKinds.filter((p) => recorded.probes.includes(p) || run.probes.includes(p));
   const toolchains = union(recorded.toolchains, run.toolchains);
-  const order = (c: Cell) => [toolchains.indexOf(c.go), triggers.findIndex((t) => t.id === c.trigger), probes.indexOf(c.probe)];
+  const order = (c: Cell) => [
+    toolchains.indexOf(c.go),
+    triggers.findIndex((t) => t.id === c.trigger),
+    probes.indexOf(c.probe),
+  ];
   cells.sort((a, b) => {
     const [x, y] = [order(a), order(b)];
     return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
@@ -311,7 +333,10 @@ export function mergeMatrix(recorded: CrashMatrix, run: CrashMatrix): CrashMatri
   return {
     ...run,
     // Fresh when every cell is the run's, or the recorded ones came from the same sources.
-    inputsHash: cells.every((c) => fresh.has(key(c))) || recorded.inputsHash === run.inputsHash ? run.inputsHash : recorded.inputsHash,
+    inputsHash:
+      cells.every((c) => fresh.has(key(c))) || recorded.inputsHash === run.inputsHash
+        ? run.inputsHash
+        : recorded.inputsHash,
     toolchains,
     triggers,
     probes,

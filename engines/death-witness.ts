@@ -21,9 +21,13 @@ export class DeathWitness {
   constructor(exe: TracedExecutable, pid?: number) {
     // The handler's signal context (its ctxt parameter, per DWARF) holds the PC the signal hit: the
     // entry program reads it while the process lives (it prints a traceback and exits right after).
-    const ctxt = exe.signature('runtime.sighandler').signature?.params.find((p) => p.name === 'ctxt')?.pieces[0]?.places[0];
+    const ctxt = exe.signature('runtime.sighandler').signature?.params.find((p) => p.name === 'ctxt')?.pieces[0]
+      ?.places[0];
     const slot = ctxt && 'reg' in ctxt ? ctxt.reg : 2;
-    for (const [symbol, readThrough] of [['runtime.throw', undefined], ['runtime.sighandler', { slot, word: RIP_WORD }]] as const) {
+    for (const [symbol, readThrough] of [
+      ['runtime.throw', undefined],
+      ['runtime.sighandler', { slot, word: RIP_WORD }],
+    ] as const) {
       try {
         this.probes.push(exe.uprobe(symbol, { pid, onNotice: () => {}, readThrough }));
       } catch {
@@ -64,7 +68,8 @@ export class DeathWitness {
 
   /** What was seen of one process (events still queued are read first: the exit comes after them). */
   evidence(pid: number): Pick<DeathEvidence, 'throws' | 'signals'> {
-    for (const p of this.probes) for (const e of (p as Probe & { take(): Parameters<DeathWitness['note']>[0][] }).take()) this.note(e);
+    for (const p of this.probes)
+      for (const e of (p as Probe & { take(): Parameters<DeathWitness['note']>[0][] }).take()) this.note(e);
     return this.seen.get(pid) ?? { throws: [], signals: [] };
   }
 

@@ -103,7 +103,10 @@ function parseHexDump(lines: string[], from: number): StackWord[] {
     if (cur) {
       const addr = BigInt(`0x${cur[1]}`);
       lineWords = [];
-      for (const [column, offset] of [[18, 0n], [37, 8n]] as const) {
+      for (const [column, offset] of [
+        [18, 0n],
+        [37, 8n],
+      ] as const) {
         const word = /^([0-9a-f]{8}) ([0-9a-f]{8})$/.exec(line.slice(column, column + 17));
         if (word) lineWords.push({ address: addr + offset, value: BigInt(`0x${word[1]}${word[2]}`), marks: [] });
       }
@@ -135,9 +138,20 @@ function parseFrames(lines: string[], from: number): Frame[] {
   const frames: Frame[] = [];
   for (let i = from; i + 1 < lines.length; i++) {
     const fn = /^(\S.*)\((.*)\)$/.exec(lines[i]);
-    const loc = /^\t(\S+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=(0x[0-9a-f]+) sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+))?/.exec(lines[i + 1]);
+    const loc = /^\t(\S+):(\d+)(?: \+0x[0-9a-f]+)?(?: fp=(0x[0-9a-f]+) sp=(0x[0-9a-f]+) pc=(0x[0-9a-f]+))?/.exec(
+      lines[i + 1],
+    );
     if (fn && loc) {
-      frames.push({ func: fn[1], file: loc[1], line: Number(loc[2]), fp: loc[3], sp: loc[4], pc: loc[5], hijacked: false, raw: `${lines[i]}\n${lines[i + 1]}` });
+      frames.push({
+        func: fn[1],
+        file: loc[1],
+        line: Number(loc[2]),
+        fp: loc[3],
+        sp: loc[4],
+        pc: loc[5],
+        hijacked: false,
+        raw: `${lines[i]}\n${lines[i + 1]}`,
+      });
       i++;
       continue;
     }
@@ -167,7 +181,9 @@ export function parseCrash(stderr: string, maps = ''): CrashForensics | undefine
   if (sigIndex >= 0) {
     const sig = lines[sigIndex];
     const m = /(?:g (\d+): )?unexpected return pc for (\S+) called from (0x[0-9a-f]+)/.exec(sig)!;
-    const frameLine = /frame=\{sp:(0x[0-9a-f]+), fp:(0x[0-9a-f]+)\} stack=\[(0x[0-9a-f]+),(0x[0-9a-f]+)\)/.exec(lines[sigIndex + 1] ?? '');
+    const frameLine = /frame=\{sp:(0x[0-9a-f]+), fp:(0x[0-9a-f]+)\} stack=\[(0x[0-9a-f]+),(0x[0-9a-f]+)\)/.exec(
+      lines[sigIndex + 1] ?? '',
+    );
     const words = parseHexDump(lines, sigIndex + 2);
     const hijacked = BigInt(m[3]);
     const fp = frameLine ? BigInt(frameLine[2]) : undefined;
@@ -204,7 +220,9 @@ export function parseCrash(stderr: string, maps = ''): CrashForensics | undefine
       fatal: lines[sig].trim(),
       hijackedPc: lines[sig].startsWith('SIGILL') ? pc : undefined,
       goroutine: gHeader >= 0 ? Number(/^goroutine (\d+)/.exec(lines[gHeader])![1]) : undefined,
-      during: frames.some((f) => /runtime\.(scanstack|markroot|gcDrain)/.test(f.func)) ? 'GC stack scan' : duringFrom(stderr),
+      during: frames.some((f) => /runtime\.(scanstack|markroot|gcDrain)/.test(f.func))
+        ? 'GC stack scan'
+        : duringFrom(stderr),
       uprobesVma: pc ? vmaFor(pc, vmas) : undefined,
       frames,
       words: [],
@@ -227,7 +245,8 @@ export function renderForensicsText(f: CrashForensics): string {
   out.push(`crash: ${f.signature}`);
   if (f.fatal && f.fatal !== f.signature) out.push(`       ${f.fatal}`);
   if (f.during) out.push(`while: ${f.during}`);
-  if (f.slot) out.push(`hijacked return slot: ${f.slot.address} holds ${f.slot.value} (return address of ${f.victim ?? '?'})`);
+  if (f.slot)
+    out.push(`hijacked return slot: ${f.slot.address} holds ${f.slot.value} (return address of ${f.victim ?? '?'})`);
   if (f.hijackedPc) {
     out.push(
       f.uprobesVma
@@ -239,7 +258,11 @@ export function renderForensicsText(f: CrashForensics): string {
     out.push('goroutine frames the unwinder walked (innermost first):');
     const shown = f.frames.length > 8 ? [...f.frames.slice(0, 3), undefined, ...f.frames.slice(-3)] : f.frames;
     for (const fr of shown) {
-      out.push(fr ? `  ${fr.func.padEnd(28)} sp=${fr.sp ?? '?'} fp=${fr.fp ?? '?'}` : `  … ${f.frames.length - 6} more frames …`);
+      out.push(
+        fr
+          ? `  ${fr.func.padEnd(28)} sp=${fr.sp ?? '?'} fp=${fr.fp ?? '?'}`
+          : `  … ${f.frames.length - 6} more frames …`,
+      );
     }
     if (f.victim) out.push(`  ${'↑ ' + f.victim + ' returns to'} ${f.hijackedPc}: the unwinder stops here`);
   }
@@ -260,7 +283,10 @@ const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&l
 export function renderForensicsHtml(f: CrashForensics): string {
   const rows = f.frames
     .slice(-6)
-    .map((fr) => `<tr><td><code>${esc(fr.func)}</code></td><td><code>${fr.sp ?? ''}</code></td><td><code>${fr.fp ?? ''}</code></td></tr>`)
+    .map(
+      (fr) =>
+        `<tr><td><code>${esc(fr.func)}</code></td><td><code>${fr.sp ?? ''}</code></td><td><code>${fr.fp ?? ''}</code></td></tr>`,
+    )
     .join('');
   const slotIndex = f.slot ? f.words.findIndex((w) => hex(w.address) === f.slot!.address) : -1;
   const words = f.words
@@ -315,7 +341,18 @@ export interface Death {
   forensics?: CrashForensics;
 }
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 4: 'SIGILL', 5: 'SIGTRAP', 6: 'SIGABRT', 7: 'SIGBUS', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  4: 'SIGILL',
+  5: 'SIGTRAP',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+};
 const signalName = (s: number | string) => (typeof s === 'number' ? (SIGNALS[s] ?? `signal ${s}`) : s);
 
 function inUprobesPage(pc: string | undefined, maps: string | undefined, vma?: Vma): boolean {
@@ -350,7 +387,9 @@ export function classifyDeath(ev: DeathEvidence): Death {
     const name = /^(SIG[A-Z]+)/.exec(f.fatal ?? '')?.[1] ?? 'a signal';
     const trampoline = inUprobesPage(pc, ev.maps, f.uprobesVma);
     // A fault inside the runtime's own stack walker: it followed a return address into garbage.
-    const walker = f.frames.slice(0, 3).find((fr) => /^runtime\.(\(\*unwinder\)|gentraceback|adjustframe|copystack|scanframeworker)/.test(fr.func));
+    const walker = f.frames
+      .slice(0, 3)
+      .find((fr) => /^runtime\.(\(\*unwinder\)|gentraceback|adjustframe|copystack|scanframeworker)/.test(fr.func));
     const where = f.frames[0] ? ` in ${f.frames[0].func}` : '';
     return {
       kind: trampoline ? 'trampoline-signal' : 'fatal-signal',
@@ -366,7 +405,11 @@ export function classifyDeath(ev: DeathEvidence): Death {
   const witnessed = ev.signals?.find((s) => s.signal === 4 || s.signal === 11 || s.signal === 7);
   if (witnessed && status !== 0 && !witnessed.pc) {
     const name = signalName(witnessed.signal);
-    return { kind: 'fatal-signal', probeCrash: false, summary: `${name}, then exit status ${status} — the process was gone before the PC it hit could be read, so whether it was the [uprobes] page is not known` };
+    return {
+      kind: 'fatal-signal',
+      probeCrash: false,
+      summary: `${name}, then exit status ${status} — the process was gone before the PC it hit could be read, so whether it was the [uprobes] page is not known`,
+    };
   }
   if (witnessed && status !== 0) {
     const name = signalName(witnessed.signal);
@@ -392,9 +435,24 @@ export function classifyDeath(ev: DeathEvidence): Death {
     };
   }
   if (f?.kind === 'other-fatal') {
-    return { kind: 'runtime-throw', probeCrash: false, summary: `${f.signature} — a fatal error of the program, not the probe's`, forensics: f };
+    return {
+      kind: 'runtime-throw',
+      probeCrash: false,
+      summary: `${f.signature} — a fatal error of the program, not the probe's`,
+      forensics: f,
+    };
   }
-  if (ev.signal) return { kind: 'killed', probeCrash: false, summary: `killed by ${signalName(ev.signal)} — sent from outside, not a probe crash` };
-  if (status !== 0) return { kind: 'exit-status', probeCrash: false, summary: `exited with status ${status} — not a probe crash (no runtime throw, no fatal signal)` };
+  if (ev.signal)
+    return {
+      kind: 'killed',
+      probeCrash: false,
+      summary: `killed by ${signalName(ev.signal)} — sent from outside, not a probe crash`,
+    };
+  if (status !== 0)
+    return {
+      kind: 'exit-status',
+      probeCrash: false,
+      summary: `exited with status ${status} — not a probe crash (no runtime throw, no fatal signal)`,
+    };
   return { kind: 'exit-0', probeCrash: false, summary: 'exited normally (status 0)' };
 }

@@ -110,7 +110,12 @@ export class ManagedServer implements AsyncDisposable {
         reject(new LabError(`cannot start ${binary}: ${e.message}`, 'build it first (./lab build)', { cause: e })),
       );
       child.once('exit', (code, signal) =>
-        reject(new LabError(`server exited before listening (${signal ?? `exit ${code}`}): ${output.stderr.trim()}`, 'see its message above')),
+        reject(
+          new LabError(
+            `server exited before listening (${signal ?? `exit ${code}`}): ${output.stderr.trim()}`,
+            'see its message above',
+          ),
+        ),
       );
     });
     onListening = undefined;

@@ -25,7 +25,11 @@ export async function buildGoLoop(go = 'go'): Promise<string> {
   const built = existsSync(goloopBinary) ? statSync(goloopBinary).mtimeMs : 0;
   if (built < (await newestMtime([goloopSource]))) {
     await mkdir(dirname(goloopBinary), { recursive: true });
-    await run(go, ['build', '-o', goloopBinary, '.'], { cwd: goloopSource, env: { ...process.env, CGO_ENABLED: '0' }, fix: 'fix the Go error in bench/goloop shown above' });
+    await run(go, ['build', '-o', goloopBinary, '.'], {
+      cwd: goloopSource,
+      env: { ...process.env, CGO_ENABLED: '0' },
+      fix: 'fix the Go error in bench/goloop shown above',
+    });
   }
   return goloopBinary;
 }
@@ -59,7 +63,10 @@ export class GoLoop implements AsyncDisposable {
     if (!existsSync(binary)) throw new LabError(`${binary} is missing`, 'run ./lab build bench (or buildGoLoop())');
     const loop = new GoLoop(spawn(binary, [], { stdio: ['pipe', 'pipe', 'pipe'] }));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new LabError(`${binary} did not get ready in 10 s: ${loop.stderrText.trim()}`, 'see its message')), 10_000);
+      const timer = setTimeout(
+        () => reject(new LabError(`${binary} did not get ready in 10 s: ${loop.stderrText.trim()}`, 'see its message')),
+        10_000,
+      );
       const check = () => {
         if (/ready pid/.test(loop.stderrText)) {
           clearTimeout(timer);
@@ -67,8 +74,18 @@ export class GoLoop implements AsyncDisposable {
         }
       };
       loop.proc.stderr!.on('data', check);
-      loop.proc.once('error', (e) => (clearTimeout(timer), reject(new LabError(`cannot run ${binary}: ${e.message}`, 'run ./lab build bench'))));
-      void loop.exited.then(() => (clearTimeout(timer), reject(new LabError(`${binary} exited before it was ready: ${loop.death()}`, 'see its message'))));
+      loop.proc.once(
+        'error',
+        (e) => (
+          clearTimeout(timer), reject(new LabError(`cannot run ${binary}: ${e.message}`, 'run ./lab build bench'))
+        ),
+      );
+      void loop.exited.then(
+        () => (
+          clearTimeout(timer),
+          reject(new LabError(`${binary} exited before it was ready: ${loop.death()}`, 'see its message'))
+        ),
+      );
     }).catch(async (e) => {
       await loop.stop();
       throw e;
@@ -86,7 +103,11 @@ export class GoLoop implements AsyncDisposable {
 
   /** Why it died, when it did: the Go runtime's first lines. */
   death(): string {
-    return this.stderrText.split('\n').filter((l) => l && !l.startsWith('ready')).slice(0, 2).join(' | ');
+    return this.stderrText
+      .split('\n')
+      .filter((l) => l && !l.startsWith('ready'))
+      .slice(0, 2)
+      .join(' | ');
   }
 
   /** Runs `calls` calls of main.work: nanoseconds per call, wall clock and the loop thread's CPU time (undefined: the process died). */
@@ -104,7 +125,10 @@ export class GoLoop implements AsyncDisposable {
     if (queued !== undefined) return Promise.resolve(queued);
     if (!this.alive()) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new LabError(`goloop answered nothing for ${timeoutMs} ms`, 'see its stderr: ' + this.death())), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new LabError(`goloop answered nothing for ${timeoutMs} ms`, 'see its stderr: ' + this.death())),
+        timeoutMs,
+      );
       this.waiters.push((line) => (clearTimeout(timer), resolve(line)));
     });
   }
@@ -126,7 +150,12 @@ export class GoLoop implements AsyncDisposable {
 export type OverheadProbe = 'none' | ProbeKind;
 export const overheadProbes: readonly OverheadProbe[] = ['none', 'uprobe', 'uretprobe', 'ret'];
 
-const labels: Record<OverheadProbe, string> = { none: 'no probe', uprobe: 'uprobe (entry)', uretprobe: 'uretprobe', ret: 'RET-site probes' };
+const labels: Record<OverheadProbe, string> = {
+  none: 'no probe',
+  uprobe: 'uprobe (entry)',
+  uretprobe: 'uretprobe',
+  ret: 'RET-site probes',
+};
 
 export interface OverheadRow {
   probe: OverheadProbe;
@@ -179,7 +208,20 @@ export async function measureOverhead(opts: OverheadOptions = {}): Promise<Overh
   const binary = await buildGoLoop();
   const exe = await openExecutable(binary);
   const rows = new Map<OverheadProbe, OverheadRow>(
-    probes.map((p) => [p, { probe: p, label: labels[p], medianNs: NaN, minNs: NaN, maxNs: NaN, samples: [], events: 0, expectedEvents: 0, drops: 0 }]),
+    probes.map((p) => [
+      p,
+      {
+        probe: p,
+        label: labels[p],
+        medianNs: NaN,
+        minNs: NaN,
+        maxNs: NaN,
+        samples: [],
+        events: 0,
+        expectedEvents: 0,
+        drops: 0,
+      },
+    ]),
   );
   let loop = await GoLoop.start(binary);
   try {

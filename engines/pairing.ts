@@ -64,7 +64,9 @@ export function comparePairing(calls: TraceEvent[]): PairingComparison {
  * Sends `requests` concurrent requests to `path` on a fresh server traced in ret mode on `symbol`,
  * and compares the two keys on the calls it saw.
  */
-export async function measurePairing(opts: { binary?: string; symbol?: string; path?: string; requests?: number } = {}): Promise<PairingComparison> {
+export async function measurePairing(
+  opts: { binary?: string; symbol?: string; path?: string; requests?: number } = {},
+): Promise<PairingComparison> {
   const { symbol = 'main.hopThreads', path = '/hop?arg=5', requests = 20 } = opts;
   await using server = await ManagedServer.start({ binary: opts.binary });
   const exe = await openExecutable(server.binary);

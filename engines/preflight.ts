@@ -55,7 +55,10 @@ export async function preflightChecks(): Promise<Check[]> {
     {
       name: 'capabilities',
       ok: caps.length === 0,
-      found: caps.length === 0 ? `uid ${process.getuid?.()}: CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)` : `missing ${caps.join(', ')}`,
+      found:
+        caps.length === 0
+          ? `uid ${process.getuid?.()}: CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN)`
+          : `missing ${caps.join(', ')}`,
       fix: 'run the kernel as root (sudo ./lab start)',
     },
     {
@@ -80,7 +83,7 @@ export async function preflightChecks(): Promise<Check[]> {
       name: 'tracefs',
       ok: existsSync('/sys/kernel/tracing/uprobe_events') || existsSync('/sys/kernel/debug/tracing/uprobe_events'),
       found: existsSync('/sys/kernel/tracing/uprobe_events') ? '/sys/kernel/tracing' : 'not mounted',
-      fix: 'mount -t tracefs nodev /sys/kernel/tracing (only bpftrace needs it; the lab\'s tracer uses the uprobe PMU)',
+      fix: "mount -t tracefs nodev /sys/kernel/tracing (only bpftrace needs it; the lab's tracer uses the uprobe PMU)",
       optional: true,
     },
     {

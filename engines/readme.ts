@@ -14,6 +14,9 @@ export async function updateReadmeBlock(name: string, heading: string, markdown:
   const block = `${start}\n${markdown.trim()}\n${end}`;
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
-  const next = i >= 0 && j > i ? readme.slice(0, i) + block + readme.slice(j + end.length) : `${readme.trimEnd()}\n\n${heading}\n\n${block}\n`;
+  const next =
+    i >= 0 && j > i
+      ? readme.slice(0, i) + block + readme.slice(j + end.length)
+      : `${readme.trimEnd()}\n\n${heading}\n\n${block}\n`;
   await writeFileAtomic(path, next);
 }

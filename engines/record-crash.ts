@@ -45,13 +45,19 @@ export async function recordCrash(opts: RecordCrashOptions): Promise<CrashRecord
   const exe = await openExecutable(server.binary);
   using _probe = exe.uretprobe(symbol, { pid: server.pid });
   const warm = await server.get(warmup);
-  if (warm.status !== 200) throw new LabError(`warm-up ${warmup} failed: ${warm.status} ${warm.body}`, 'check the server output');
+  if (warm.status !== 200)
+    throw new LabError(`warm-up ${warmup} failed: ${warm.status} ${warm.body}`, 'check the server output');
   const maps = await readFile(`/proc/${server.pid}/maps`, 'utf8');
   await server.get(request);
   const exit = await server.exitWithin(10000);
-  if (!exit) throw new LabError(`${request} did not crash the server under a uretprobe on ${symbol}`, 'pick a request that grows the stack');
+  if (!exit)
+    throw new LabError(
+      `${request} did not crash the server under a uretprobe on ${symbol}`,
+      'pick a request that grows the stack',
+    );
   const forensics = parseCrash(exit.stderr, maps);
-  if (!forensics) throw new LabError(`the server died (${exit.signal ?? exit.code}) without a Go crash message`, 'see its stderr');
+  if (!forensics)
+    throw new LabError(`the server died (${exit.signal ?? exit.code}) without a Go crash message`, 'see its stderr');
   return {
     recordedAt: new Date().toISOString(),
     inputsHash: inputsHash(recording('crash forensics')),

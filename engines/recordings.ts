@@ -23,8 +23,11 @@ export interface Recording {
 }
 
 const sourcesIn = (dir: string, keep: (f: string) => boolean) =>
-  readdirSync(at(dir)).filter(keep).map((f) => join(dir, f));
-const serverSources = () => sourcesIn('server', (f) => (f.endsWith('.go') && !f.endsWith('_test.go')) || f === 'go.mod');
+  readdirSync(at(dir))
+    .filter(keep)
+    .map((f) => join(dir, f));
+const serverSources = () =>
+  sourcesIn('server', (f) => (f.endsWith('.go') && !f.endsWith('_test.go')) || f === 'go.mod');
 /** The Go loop the overhead measurement (engines/overhead.ts) runs. */
 const goloopSources = () => sourcesIn('bench/goloop', (f) => f.endsWith('.go') || f === 'go.mod');
 const bpfSources = () => sourcesIn('bpf', (f) => (f.endsWith('.bpf.c') || f.endsWith('.h')) && f !== 'vmlinux.h');
@@ -39,12 +42,24 @@ const sourcesUnder = (dir: string): string[] =>
 /** What a notebook's recorded outputs come from: its code, the helpers and engines it runs, the tracer, the programs, the server. */
 function notebookRecording(file: string): Recording {
   const path = join('notebooks', file);
-  const notebook = () => JSON.parse(readFileSync(at(path), 'utf8')) as { cells: { cell_type: string; source: string | string[] }[]; metadata?: { lab?: { inputsHash?: string } } };
+  const notebook = () =>
+    JSON.parse(readFileSync(at(path), 'utf8')) as {
+      cells: { cell_type: string; source: string | string[] }[];
+      metadata?: { lab?: { inputsHash?: string } };
+    };
   return {
     name: `notebook ${file.replace(/\.ipynb$/, '')}`,
     path,
     refresh: `./lab notebooks --update ${file.replace(/\.ipynb$/, '')}`,
-    inputs: () => [...sourcesUnder('kernel-helpers'), ...sourcesUnder('engines'), ...sourcesUnder('bpf/ts'), ...sourcesUnder('core'), ...serverSources(), ...bpfSources(), ...goloopSources()],
+    inputs: () => [
+      ...sourcesUnder('kernel-helpers'),
+      ...sourcesUnder('engines'),
+      ...sourcesUnder('bpf/ts'),
+      ...sourcesUnder('core'),
+      ...serverSources(),
+      ...bpfSources(),
+      ...goloopSources(),
+    ],
     ownInputs: () =>
       notebook()
         .cells.filter((c) => c.cell_type === 'code')
@@ -54,7 +69,11 @@ function notebookRecording(file: string): Recording {
   };
 }
 
-const notebookRecordings = () => readdirSync(at('notebooks')).filter((f) => /^\d\d-.*\.ipynb$/.test(f)).sort().map(notebookRecording);
+const notebookRecordings = () =>
+  readdirSync(at('notebooks'))
+    .filter((f) => /^\d\d-.*\.ipynb$/.test(f))
+    .sort()
+    .map(notebookRecording);
 
 export const recordings: Recording[] = [
   {
@@ -81,7 +100,10 @@ export function recording(name: string): Recording {
 /** A digest of the inputs' contents (file names included, so a moved input counts as a change). */
 export function inputsHash(r: Recording): string {
   const h = createHash('sha256');
-  for (const f of r.inputs().sort()) h.update(f).update('\0').update(readFileSync(at(f)));
+  for (const f of r.inputs().sort())
+    h.update(f)
+      .update('\0')
+      .update(readFileSync(at(f)));
   if (r.ownInputs) h.update('\0own\0').update(r.ownInputs());
   return h.digest('hex').slice(0, 16);
 }
@@ -100,11 +122,18 @@ export function staleRecordings(): Staleness[] {
       stale.push({ recording: r, reason: `${r.path} is missing` });
       continue;
     }
-    const stored = r.storedHash ? r.storedHash() : (JSON.parse(readFileSync(file, 'utf8')) as { inputsHash?: string }).inputsHash;
+    const stored = r.storedHash
+      ? r.storedHash()
+      : (JSON.parse(readFileSync(file, 'utf8')) as { inputsHash?: string }).inputsHash;
     const now = inputsHash(r);
-    if (stored !== now) stale.push({ recording: r, reason: `${r.path} was made from other sources (inputs ${stored ?? 'unknown'}, now ${now})` });
+    if (stored !== now)
+      stale.push({
+        recording: r,
+        reason: `${r.path} was made from other sources (inputs ${stored ?? 'unknown'}, now ${now})`,
+      });
   }
   return stale;
 }
 
-export const describeStale = (s: Staleness) => `${s.recording.name} is stale: ${s.reason} — refresh it with ${s.recording.refresh}`;
+export const describeStale = (s: Staleness) =>
+  `${s.recording.name} is stale: ${s.reason} — refresh it with ${s.recording.refresh}`;

@@ -41,7 +41,15 @@ export function serverListing(binary = serverBinary): ServerListing {
   try {
     out = execFileSync(binary, ['-list'], { encoding: 'utf8', timeout: 10000, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
-    throw new LabError(`${binary} -list failed: ${String((e as { stderr?: string }).stderr ?? e).trim().split('\n')[0]}`, 'rebuild the server: ./lab build', { cause: e });
+    throw new LabError(
+      `${binary} -list failed: ${
+        String((e as { stderr?: string }).stderr ?? e)
+          .trim()
+          .split('\n')[0]
+      }`,
+      'rebuild the server: ./lab build',
+      { cause: e },
+    );
   }
   const listing = JSON.parse(out) as ServerListing;
   if (!Array.isArray(listing.endpoints) || !Array.isArray(listing.triggers) || !Array.isArray(listing.shapes)) {
@@ -54,7 +62,8 @@ export function serverListing(binary = serverBinary): ServerListing {
 export function renderEndpointsMarkdown(l: ServerListing): string {
   // A | inside a cell, even in code, would end the cell.
   const request = (e: Endpoint) => `\`${e.path}${e.params ? `?${e.params}` : ''}\``.replace(/\|/g, '\\|');
-  const triggersOf = (e: Endpoint) => l.triggers.filter((t) => t.path.split('?')[0] === e.path).map((t) => `\`${t.id}\``);
+  const triggersOf = (e: Endpoint) =>
+    l.triggers.filter((t) => t.path.split('?')[0] === e.path).map((t) => `\`${t.id}\``);
   return [
     '| endpoint | function | what it shows | crash-matrix triggers |',
     '|---|---|---|---|',

@@ -24,7 +24,12 @@ export function barChartSvg(bars: Bar[], opts: { title?: string; unit?: string }
     const whisker =
       b.low !== undefined && b.high !== undefined
         ? `<line x1="${x(b.low)}" x2="${x(b.high)}" y1="${y + rowH / 2}" y2="${y + rowH / 2}" stroke="#222" stroke-width="1.5"/>` +
-          [b.low, b.high].map((n) => `<line x1="${x(n)}" x2="${x(n)}" y1="${y + 6}" y2="${y + rowH - 6}" stroke="#222" stroke-width="1.5"/>`).join('')
+          [b.low, b.high]
+            .map(
+              (n) =>
+                `<line x1="${x(n)}" x2="${x(n)}" y1="${y + 6}" y2="${y + rowH - 6}" stroke="#222" stroke-width="1.5"/>`,
+            )
+            .join('')
         : '';
     const textX = labelW + Math.max(w, b.high !== undefined ? Math.max(1, (b.high / max) * barW) : 0) + 6;
     return (
@@ -35,7 +40,9 @@ export function barChartSvg(bars: Bar[], opts: { title?: string; unit?: string }
     );
   });
   const h = top + bars.length * rowH + 8;
-  const title = opts.title ? `<text x="8" y="18" font-size="14" font-weight="bold">${escapeHtml(opts.title)}</text>` : '';
+  const title = opts.title
+    ? `<text x="8" y="18" font-size="14" font-weight="bold">${escapeHtml(opts.title)}</text>`
+    : '';
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + barW + 120}" height="${h}" font-family="sans-serif">${title}${rows.join('')}</svg>`;
 }
 

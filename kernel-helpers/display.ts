@@ -89,7 +89,9 @@ const cellHtml = (c: Cell) => (c !== null && typeof c === 'object' ? c.html : es
 /** An HTML table; cells given as {html} are inserted as they are. */
 export function tableHtml(columns: string[], rows: Cell[][], caption?: string): string {
   const head = columns.map((c) => `<th style="text-align:left">${escapeHtml(c)}</th>`).join('');
-  const body = rows.map((r) => `<tr>${r.map((c) => `<td style="text-align:left">${cellHtml(c)}</td>`).join('')}</tr>`).join('');
+  const body = rows
+    .map((r) => `<tr>${r.map((c) => `<td style="text-align:left">${cellHtml(c)}</td>`).join('')}</tr>`)
+    .join('');
   return `<table>${caption ? `<caption>${escapeHtml(caption)}</caption>` : ''}<thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
@@ -105,9 +107,25 @@ export const eventColumns = ['kind', 'call', 'pid', 'tid', 'goroutine', 'latency
 
 /** One event as a table row: main.wordStats(s="hello big world") = (3, 4) — the values typed from DWARF. */
 export function eventRow(e: TraceEvent): Cell[] {
-  if (e.kind === 'exit') return [e.kind, e.signal ? `killed by signal ${e.signal}` : `exit status ${e.exit_code}`, e.pid, e.tid, '', '', ''];
+  if (e.kind === 'exit')
+    return [e.kind, e.signal ? `killed by signal ${e.signal}` : `exit status ${e.exit_code}`, e.pid, e.tid, '', '', ''];
   const args = e.kind === 'call' && e.latency_ns === null ? '?' : formatArgs(e);
-  const results = e.kind === 'call' || e.kind === 'return' ? (e.ret.length ? ` = ${formatResults(e)}` : '') : e.kind === 'unwound' ? ' — unwound by a panic' : '';
+  const results =
+    e.kind === 'call' || e.kind === 'return'
+      ? e.ret.length
+        ? ` = ${formatResults(e)}`
+        : ''
+      : e.kind === 'unwound'
+        ? ' — unwound by a panic'
+        : '';
   const goroutine = e.goid ? `g${e.goid}` : e.goroutine;
-  return [e.kind, `${e.symbol}(${args})${results}`, e.pid, e.tid, goroutine, formatLatency(e.latency_ns).replace('µs', ''), e.ret_site ?? ''];
+  return [
+    e.kind,
+    `${e.symbol}(${args})${results}`,
+    e.pid,
+    e.tid,
+    goroutine,
+    formatLatency(e.latency_ns).replace('µs', ''),
+    e.ret_site ?? '',
+  ];
 }

@@ -9,7 +9,18 @@
  * The checks live in engines/exercises (the CLI runs the same ones).
  */
 import { LabError } from '../core/errors.ts';
-import { exercise as find, exercisesOf, checkSaved, judgeEvidence, readProgress, save, forget, type Exercise, type Verdict, type Attempt } from '../engines/exercises/index.ts';
+import {
+  exercise as find,
+  exercisesOf,
+  checkSaved,
+  judgeEvidence,
+  readProgress,
+  save,
+  forget,
+  type Exercise,
+  type Verdict,
+  type Attempt,
+} from '../engines/exercises/index.ts';
 import { attemptCell, exerciseHtml, inlineHtml } from '../engines/exercises/card.ts';
 import { parseCrash } from '../engines/forensics.ts';
 import { showHtml, preHtml } from './display.ts';
@@ -36,7 +47,8 @@ function say(name: string, v: Verdict): void {
 /** Locks a prediction in; an empty choice says how to answer, a second answer is refused. */
 export async function predict(name: string, choice: string): Promise<void> {
   const ex = known(name);
-  if (ex.kind !== 'predict') throw new LabError(`${name} is not a prediction`, `use lab.${ex.kind === 'do' ? 'attempt' : 'explain'}`);
+  if (ex.kind !== 'predict')
+    throw new LabError(`${name} is not a prediction`, `use lab.${ex.kind === 'do' ? 'attempt' : 'explain'}`);
   const ids = ex.choices.map((c) => c.id);
   const saved = (await readProgress())[name];
   if (saved?.answer !== undefined) {
@@ -47,7 +59,8 @@ export async function predict(name: string, choice: string): Promise<void> {
     console.log(`${name}: no answer yet — put one of ${ids.join(', ')} between the quotes and run this cell`);
     return;
   }
-  if (!ids.includes(choice)) throw new LabError(`"${choice}" is none of the choices`, `answer one of ${ids.join(', ')}`);
+  if (!ids.includes(choice))
+    throw new LabError(`"${choice}" is none of the choices`, `answer one of ${ids.join(', ')}`);
   await save(name, { answer: choice });
   console.log(`${name}: locked in ${choice} — now run the next cells; lab.check("${name}") says who was right`);
 }
@@ -55,21 +68,44 @@ export async function predict(name: string, choice: string): Promise<void> {
 /** The Check button of a "do it" cell: saves the attempt (its source, for ./lab exercises --check) and checks it on a fresh server. */
 export async function attempt(name: string, fn: Attempt): Promise<void> {
   const ex = known(name);
-  if (ex.kind !== 'do') throw new LabError(`${name} is not a "do it" exercise`, ex.kind === 'predict' ? 'use lab.predict' : 'use lab.explain');
-  if (typeof fn !== 'function') throw new LabError('pass your attempt as a function', attemptCell(name, '…').split('\n')[0]);
+  if (ex.kind !== 'do')
+    throw new LabError(
+      `${name} is not a "do it" exercise`,
+      ex.kind === 'predict' ? 'use lab.predict' : 'use lab.explain',
+    );
+  if (typeof fn !== 'function')
+    throw new LabError('pass your attempt as a function', attemptCell(name, '…').split('\n')[0]);
   // The starter as the notebook ships it is checked but not kept: running a notebook top to bottom is not an attempt.
-  const unchanged = squash(fn.toString()) === squash(attemptCell(name, ex.starter).replace(/^await lab\.attempt\("[^"]+", /, '').replace(/\);$/, ''));
+  const unchanged =
+    squash(fn.toString()) ===
+    squash(
+      attemptCell(name, ex.starter)
+        .replace(/^await lab\.attempt\("[^"]+", /, '')
+        .replace(/\);$/, ''),
+    );
   if (!unchanged) await save(name, { attempt: fn.toString() });
   say(name, await checkSaved(name, fn, { keep: !unchanged }));
 }
 
 /** Points at the evidence in a crash: saves what you pointed at with the crash text, and checks it. */
-export async function explain(name: string, answer: { slot: string; frame: string }, crash: { stderr: string; maps?: string }): Promise<void> {
+export async function explain(
+  name: string,
+  answer: { slot: string; frame: string },
+  crash: { stderr: string; maps?: string },
+): Promise<void> {
   const ex = known(name);
-  if (ex.kind !== 'explain') throw new LabError(`${name} is not an "explain" exercise`, 'use lab.predict or lab.attempt');
-  const evidence = { slot: String(answer?.slot ?? ''), frame: String(answer?.frame ?? ''), stderr: crash.stderr, maps: crash.maps ?? '' };
+  if (ex.kind !== 'explain')
+    throw new LabError(`${name} is not an "explain" exercise`, 'use lab.predict or lab.attempt');
+  const evidence = {
+    slot: String(answer?.slot ?? ''),
+    frame: String(answer?.frame ?? ''),
+    stderr: crash.stderr,
+    maps: crash.maps ?? '',
+  };
   // The placeholders as the notebook ships them are judged but not kept, like an unchanged starter.
-  const unchanged = squash(`{ slot: ${JSON.stringify(evidence.slot)}, frame: ${JSON.stringify(evidence.frame)} }`) === squash(ex.starter);
+  const unchanged =
+    squash(`{ slot: ${JSON.stringify(evidence.slot)}, frame: ${JSON.stringify(evidence.frame)} }`) ===
+    squash(ex.starter);
   if (unchanged) return say(name, judgeEvidence(evidence));
   await save(name, { evidence });
   say(name, await checkSaved(name));
@@ -94,15 +130,18 @@ export async function hint(name: string): Promise<void> {
 /** The solution, to read (run it by pasting it into the attempt). */
 export function solution(name: string): void {
   const ex = known(name);
-  if (ex.kind === 'predict') console.log(`answer: ${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)?.text} — ${ex.why}`);
-  else showHtml(`${preHtml(ex.kind === 'do' ? attemptCell(name, ex.solution) : ex.solution)}<p>${inlineHtml(ex.why)}</p>`);
+  if (ex.kind === 'predict')
+    console.log(`answer: ${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)?.text} — ${ex.why}`);
+  else
+    showHtml(`${preHtml(ex.kind === 'do' ? attemptCell(name, ex.solution) : ex.solution)}<p>${inlineHtml(ex.why)}</p>`);
 }
 
 /** The runtime's crash lines up to the end of its stack dump: what the "explain" exercise asks you to read. */
 export function showCrashDump(stderr: string): void {
   const lines = stderr.split('\n');
   const from = lines.findIndex((l) => /unexpected return pc/.test(l));
-  if (from < 0 || !parseCrash(stderr)) throw new LabError('this text holds no "unexpected return pc" crash', 'crash the server under a uretprobe first');
+  if (from < 0 || !parseCrash(stderr))
+    throw new LabError('this text holds no "unexpected return pc" crash', 'crash the server under a uretprobe first');
   const end = lines.findIndex((l, i) => i > from + 2 && !/^([0-9a-f]{16}:|0x[0-9a-f]{16}:|\s+\^|\s+7 6 5 4)/.test(l));
   console.log(lines.slice(from, end < 0 ? undefined : end).join('\n'));
 }
@@ -110,7 +149,11 @@ export function showCrashDump(stderr: string): void {
 /** Forgets this machine's progress: one exercise by name, a notebook's by its number, or all. */
 export async function resetExercises(which?: string): Promise<void> {
   const names = which === undefined ? undefined : find(which) ? [which] : exercisesOf(which).map((e) => e.name);
-  if (names?.length === 0) throw new LabError(`"${which}" is neither an exercise nor a notebook number`, 'pass e.g. "05" or "05-survive-growth"');
+  if (names?.length === 0)
+    throw new LabError(
+      `"${which}" is neither an exercise nor a notebook number`,
+      'pass e.g. "05" or "05-survive-growth"',
+    );
   const gone = await forget(names);
   console.log(`forgot ${gone.length} exercise(s)`);
 }

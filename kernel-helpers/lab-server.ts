@@ -37,7 +37,10 @@ export class LabServer extends PrivateServer {
   }
 
   static async start(name: string, binary: string): Promise<LabServer> {
-    return new LabServer(name, await ManagedServer.start({ binary, privateCopy: 'lab-notebook-', dieWithParent: true }));
+    return new LabServer(
+      name,
+      await ManagedServer.start({ binary, privateCopy: 'lab-notebook-', dieWithParent: true }),
+    );
   }
 
   /** /proc/PID/maps now (the [uprobes] mapping appears once a uretprobe has fired). */
@@ -45,14 +48,21 @@ export class LabServer extends PrivateServer {
     try {
       return readFileSync(`/proc/${this.pid}/maps`, 'utf8');
     } catch {
-      throw new LabError(`cannot read /proc/${this.pid}/maps: the server is not running`, 'read the maps while it is alive');
+      throw new LabError(
+        `cannot read /proc/${this.pid}/maps: the server is not running`,
+        'read the maps while it is alive',
+      );
     }
   }
 
   /** Waits for the server to die (up to `timeoutMs`), with its stderr. */
   async crashed(timeoutMs = 10000): Promise<ServerExit> {
     const exit = await this.managed.exitWithin(timeoutMs);
-    if (!exit) throw new LabError(`${this.name} (pid ${this.pid}) is still running after ${timeoutMs / 1000} s`, 'it did not crash: is the probe attached?');
+    if (!exit)
+      throw new LabError(
+        `${this.name} (pid ${this.pid}) is still running after ${timeoutMs / 1000} s`,
+        'it did not crash: is the probe attached?',
+      );
     return exit;
   }
 }
@@ -66,7 +76,10 @@ export async function startServer(name = 'server', binary?: string): Promise<Lab
 }
 
 /** Sends each request in turn and shows a table of what came back. */
-export async function request(server: LabServer, ...paths: string[]): Promise<{ path: string; status: number; body: string }[]> {
+export async function request(
+  server: LabServer,
+  ...paths: string[]
+): Promise<{ path: string; status: number; body: string }[]> {
   const out = [];
   for (const path of paths) out.push({ path, ...(await server.get(path)) });
   showTable(
@@ -81,5 +94,7 @@ export function showExit(exit: ServerExit, lines = 40): void {
   const how = exit.signal ? `killed by ${exit.signal}` : `exit status ${exit.code}`;
   const text = exit.stderr.trim().split('\n');
   const tail = text.slice(0, lines).join('\n') + (text.length > lines ? `\n… (${text.length - lines} more lines)` : '');
-  showHtml(`<p><b>server died: ${escapeHtml(how)}</b> — ${escapeHtml(classifyDeath(exit).summary)}</p>${preHtml(tail)}`);
+  showHtml(
+    `<p><b>server died: ${escapeHtml(how)}</b> — ${escapeHtml(classifyDeath(exit).summary)}</p>${preHtml(tail)}`,
+  );
 }

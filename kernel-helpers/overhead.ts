@@ -10,7 +10,14 @@ export async function probeOverhead(opts: OverheadOptions = {}): Promise<Overhea
   const m = await measureOverhead(opts);
   const none = m.rows.find((r) => r.probe === 'none');
   showTable(
-    ['probe', 'µs per call (median)', 'spread (fastest – slowest run)', 'added by the probe (µs)', 'runs', 'events delivered'],
+    [
+      'probe',
+      'µs per call (median)',
+      'spread (fastest – slowest run)',
+      'added by the probe (µs)',
+      'runs',
+      'events delivered',
+    ],
     m.rows.map((r) => [
       r.label,
       r.crashed ? `crashed: ${r.crashed}` : us(r.medianNs),

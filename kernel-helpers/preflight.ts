@@ -11,6 +11,10 @@ export async function preflight(): Promise<Check[]> {
     checks.map((c) => [c.name, c.ok ? '✓' : c.optional ? '○' : '✗', c.found, c.ok ? '' : c.fix]),
   );
   const failed = checks.filter((c) => !c.ok && !c.optional);
-  console.log(failed.length === 0 ? 'ready: every check passed' : `not ready: ${failed.map((c) => c.name).join(', ')} — see the fix column`);
+  console.log(
+    failed.length === 0
+      ? 'ready: every check passed'
+      : `not ready: ${failed.map((c) => c.name).join(', ')} — see the fix column`,
+  );
   return checks;
 }

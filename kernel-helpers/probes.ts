@@ -82,7 +82,12 @@ export class EventTable {
       const t = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         this.render();
-        reject(new LabError(`no matching ${this.probe.symbol} event within ${timeoutMs / 1000} s`, 'is the probe attached to the right PID, and did the request reach the function?'));
+        reject(
+          new LabError(
+            `no matching ${this.probe.symbol} event within ${timeoutMs / 1000} s`,
+            'is the probe attached to the right PID, and did the request reach the function?',
+          ),
+        );
       }, timeoutMs);
       this.waiters.push(w);
     });
@@ -102,8 +107,14 @@ export function eventTable(probe: Probe, maxRows = 20): EventTable {
 /** Latency statistics of completed calls, in microseconds. */
 export function latencyStats(events: TraceEvent[]): { calls: number; minUs: number; medianUs: number; maxUs: number } {
   const l = events.flatMap((e) => (e.latency_ns === null ? [] : [e.latency_ns / 1000])).sort((a, b) => a - b);
-  if (l.length === 0) throw new LabError('no event carries a latency', 'trace returns (returnProbes) and send a request first');
+  if (l.length === 0)
+    throw new LabError('no event carries a latency', 'trace returns (returnProbes) and send a request first');
   return { calls: l.length, minUs: l[0], medianUs: l[Math.floor(l.length / 2)], maxUs: l[l.length - 1] };
 }
 
-export const describeEvent = (e: TraceEvent) => escapeHtml(eventRow(e).filter((c) => c !== '').join(' · '));
+export const describeEvent = (e: TraceEvent) =>
+  escapeHtml(
+    eventRow(e)
+      .filter((c) => c !== '')
+      .join(' · '),
+  );

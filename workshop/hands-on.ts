@@ -64,26 +64,52 @@ async function startAttendeeServer(a: Attendee): Promise<void> {
   const copy = join(a.account.home, 'server');
   await cp(serverBinary, copy);
   await chown(copy, a.account.uid, a.account.gid);
-  const child = spawn('setpriv', [`--reuid=${a.account.uid}`, `--regid=${a.account.gid}`, '--init-groups', '--pdeathsig=TERM', copy, '-addr', `127.0.0.1:${a.serverPort}`], {
-    cwd: a.account.home,
-    env: { HOME: a.account.home, PATH: '/usr/bin:/bin' },
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'setpriv',
+    [
+      `--reuid=${a.account.uid}`,
+      `--regid=${a.account.gid}`,
+      '--init-groups',
+      '--pdeathsig=TERM',
+      copy,
+      '-addr',
+      `127.0.0.1:${a.serverPort}`,
+    ],
+    {
+      cwd: a.account.home,
+      env: { HOME: a.account.home, PATH: '/usr/bin:/bin' },
+      stdio: 'ignore',
+    },
+  );
   child.on('error', () => {});
   a.server = child;
 }
 
 async function prepareHome(a: Account): Promise<void> {
-  await cp(at('notebooks'), join(a.home, 'notebooks'), { recursive: true, filter: (src) => !src.includes('.ipynb_checkpoints') });
+  await cp(at('notebooks'), join(a.home, 'notebooks'), {
+    recursive: true,
+    filter: (src) => !src.includes('.ipynb_checkpoints'),
+  });
   // Notebooks load the helpers as ../kernel-helpers/load.cjs; the helpers themselves stay the lab's (read-only).
   await symlink(at('kernel-helpers'), join(a.home, 'kernel-helpers'));
   await mkdir(join(a.home, '.lab'), { mode: 0o700 });
-  await new Promise<void>((resolve, reject) => execFile('chown', ['-R', '-h', `${a.uid}:${a.gid}`, a.home], (e) => (e ? reject(e) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    execFile('chown', ['-R', '-h', `${a.uid}:${a.gid}`, a.home], (e) => (e ? reject(e) : resolve())),
+  );
 }
 
-export async function startHandsOn(opts: { attendees: number; limits?: ProbeServiceLimits; log: (line: string) => void }): Promise<HandsOnRoom> {
-  if (process.getuid?.() !== 0) throw new LabError('the hands-on workshop creates accounts and runs the probe service', 'run it as root (sudo ./lab workshop --hands-on N)');
-  if (!Number.isInteger(opts.attendees) || opts.attendees < 1 || opts.attendees > 40) throw new LabError(`--hands-on ${opts.attendees}: pick 1..40 attendees`, 'e.g. --hands-on 2');
+export async function startHandsOn(opts: {
+  attendees: number;
+  limits?: ProbeServiceLimits;
+  log: (line: string) => void;
+}): Promise<HandsOnRoom> {
+  if (process.getuid?.() !== 0)
+    throw new LabError(
+      'the hands-on workshop creates accounts and runs the probe service',
+      'run it as root (sudo ./lab workshop --hands-on N)',
+    );
+  if (!Number.isInteger(opts.attendees) || opts.attendees < 1 || opts.attendees > 40)
+    throw new LabError(`--hands-on ${opts.attendees}: pick 1..40 attendees`, 'e.g. --hands-on 2');
   const marker = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const left = await removeLabAccounts();
   if (left) opts.log(`removed ${left} attendee account(s) left by an earlier run`);
@@ -93,16 +119,23 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
   let service: ProbeService | undefined;
   let hub: RunningHub | undefined;
   // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the accounts.
-  const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), runDir(marker)], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    cwd: at(),
-  });
+  const watchdog = spawn(
+    process.execPath,
+    ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), runDir(marker)],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      cwd: at(),
+    },
+  );
   watchdog.on('error', () => {});
   const stop = async () => {
     await hub?.stop().catch(() => {});
     await service?.stop().catch(() => {});
     for (const a of attendees) a.server?.kill('SIGKILL');
-    for (const a of attendees) await removeAccount(a.account.name).catch((e: Error) => opts.log(`could not remove ${a.account.name}: ${e.message}`));
+    for (const a of attendees)
+      await removeAccount(a.account.name).catch((e: Error) =>
+        opts.log(`could not remove ${a.account.name}: ${e.message}`),
+      );
     await rm(runDir(marker), { recursive: true, force: true });
     watchdog.stdin?.end();
   };
@@ -123,7 +156,10 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
       attendees: attendees.map((a) => ({
         name: a.account.name,
         code: a.code,
-        env: { LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`, LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home) },
+        env: {
+          LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`,
+          LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home),
+        },
       })),
       env: { [probeServiceEnv]: probeSocket },
       onLog: (line) => {
@@ -138,7 +174,9 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
   const theService = service;
 
   const roomView = async (): Promise<AttendeeState[]> => {
-    const users = await theHub.api<{ name: string; last_activity: string | null; servers?: Record<string, { ready: boolean }> }[]>('/users').catch(() => []);
+    const users = await theHub
+      .api<{ name: string; last_activity: string | null; servers?: Record<string, { ready: boolean }> }[]>('/users')
+      .catch(() => []);
     const activity = theService.roomActivity();
     const states: AttendeeState[] = [];
     for (const a of attendees) {
@@ -152,7 +190,9 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
         notebookServer: Boolean(u?.servers?.['']?.ready),
         goServers: procs.filter((p) => /\/server( \(deleted\))?$/.test(p.exe)).map((p) => p.pid),
         probes: (act?.probes ?? []).map((p) => `${p.kind} ${p.symbol} pid ${p.pid}`),
-        crashedUnder: crashed.map((d) => `${d.kind} (pid ${d.pid}${d.signal ? `, signal ${d.signal}` : `, exit ${d.exit_code}`})`),
+        crashedUnder: crashed.map(
+          (d) => `${d.kind} (pid ${d.pid}${d.signal ? `, signal ${d.signal}` : `, exit ${d.exit_code}`})`,
+        ),
         tracedSafely: Boolean(act?.attached.includes('ret')) && crashed.every((d) => d.kind !== 'ret'),
         events: act?.events ?? 0,
         drops: act?.drops ?? 0,
@@ -163,12 +203,25 @@ export async function startHandsOn(opts: { attendees: number; limits?: ProbeServ
 
   const resetAttendee = async (name: string) => {
     const a = attendees.find((x) => x.account.name === name);
-    if (!a) throw new LabError(`no attendee ${name.slice(0, 40)}`, `pick one of ${attendees.map((x) => x.account.name).join(', ')}`);
+    if (!a)
+      throw new LabError(
+        `no attendee ${name.slice(0, 40)}`,
+        `pick one of ${attendees.map((x) => x.account.name).join(', ')}`,
+      );
     theService.releaseUid(a.account.uid);
     await theHub.api(`/users/${name}/server`, 'DELETE').catch(() => {});
     await new Promise<void>((r) => execFile('pkill', ['-KILL', '-u', name], () => r()));
     await startAttendeeServer(a);
   };
 
-  return { hubUrl: theHub.url, attendees, probeSocket, service: theService, hub: theHub, roomView, resetAttendee, stop };
+  return {
+    hubUrl: theHub.url,
+    attendees,
+    probeSocket,
+    service: theService,
+    hub: theHub,
+    roomView,
+    resetAttendee,
+    stop,
+  };
 }

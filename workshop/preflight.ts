@@ -10,14 +10,18 @@ export async function livePreflight(): Promise<string[]> {
   const problems: string[] = [];
   try {
     const { preflightChecks } = await import('../engines/preflight.ts');
-    for (const c of await preflightChecks()) if (!c.ok && !c.optional) problems.push(`${c.name}: ${c.found} (${c.fix})`);
+    for (const c of await preflightChecks())
+      if (!c.ok && !c.optional) problems.push(`${c.name}: ${c.found} (${c.fix})`);
   } catch (e) {
     // The helpers cannot even load (e.g. no permission to load the tracer): check the essentials here.
     problems.push(`the lab's preflight did not run (${(e as Error).message.split('\n')[0]})`);
-    if (process.getuid?.() !== 0) problems.push('not running as root: real probes need root (or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN)');
+    if (process.getuid?.() !== 0)
+      problems.push('not running as root: real probes need root (or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN)');
     if (!existsSync('/sys/kernel/btf/vmlinux')) problems.push('no kernel BTF at /sys/kernel/btf/vmlinux');
-    if (!existsSync('/sys/bus/event_source/devices/uprobe')) problems.push('no uprobe PMU (/sys/bus/event_source/devices/uprobe)');
+    if (!existsSync('/sys/bus/event_source/devices/uprobe'))
+      problems.push('no uprobe PMU (/sys/bus/event_source/devices/uprobe)');
   }
-  if (!(await have('bpftool'))) problems.push('bpftool is missing (./lab setup installs it): reset could not verify links');
+  if (!(await have('bpftool')))
+    problems.push('bpftool is missing (./lab setup installs it): reset could not verify links');
   return problems;
 }

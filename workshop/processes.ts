@@ -56,7 +56,7 @@ export function ancestorsOf(pid: number, procs: ProcessInfo[]): Set<number> {
 export function descendantsOf(pid: number, procs: ProcessInfo[]): Set<number> {
   const out = new Set<number>();
   const walk = (p: number) => {
-    for (const c of procs) if (c.ppid === p && !out.has(c.pid)) (out.add(c.pid), walk(c.pid));
+    for (const c of procs) if (c.ppid === p && !out.has(c.pid)) out.add(c.pid), walk(c.pid);
   };
   walk(pid);
   return out;

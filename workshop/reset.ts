@@ -35,20 +35,28 @@ function leftovers(marker: string): ProcessInfo[] {
   const mine = descendantsOf(process.pid, procs);
   const kernels = procs.filter((p) => mine.has(p.pid) && / kernel /.test(p.cmdline));
   const underKernels = new Set(kernels.flatMap((k) => [...descendantsOf(k.pid, procs)]));
-  return procs.filter((p) => p.marker === marker && !protectedPids.has(p.pid) && (!mine.has(p.pid) || underKernels.has(p.pid)));
+  return procs.filter(
+    (p) => p.marker === marker && !protectedPids.has(p.pid) && (!mine.has(p.pid) || underKernels.has(p.pid)),
+  );
 }
 
 /**
  * Stops every server and probe the lab started from this workshop, restarts the kernel, then proves
  * it with the process table and bpftool: nothing carrying our marker holds a link or runs a server.
  */
-export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?: (line: string) => void }): Promise<ResetReport> {
+export async function resetLab(opts: {
+  marker: string;
+  runner?: RoomRunner;
+  log?: (line: string) => void;
+}): Promise<ResetReport> {
   const steps: string[] = [];
   const note = (s: string) => (steps.push(s), opts.log?.(s));
   const ours = () => listProcesses().filter((p) => p.marker === opts.marker);
 
   const linksBefore = await ourLinks(ours());
-  note(`before: ${linksBefore.length} probe attachment(s) held by ${new Set(linksBefore.map((l) => l.pid)).size} process(es) of ours`);
+  note(
+    `before: ${linksBefore.length} probe attachment(s) held by ${new Set(linksBefore.map((l) => l.pid)).size} process(es) of ours`,
+  );
 
   // In this process: servers and probes the workshop itself opened (if the tracer is built at all).
   const { stopAllServers, liveServers } = await import('../engines/managed-server.ts');
@@ -62,7 +70,9 @@ export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?
       tracer.closeAllProbes();
       note(`closed ${probes} probe(s) opened by the workshop process`);
     } catch (e) {
-      note(`tracer API not usable here (${(e as Error).message.split('\n')[0]}): relying on the kernel restart and bpftool`);
+      note(
+        `tracer API not usable here (${(e as Error).message.split('\n')[0]}): relying on the kernel restart and bpftool`,
+      );
     }
   }
 
@@ -76,7 +86,9 @@ export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?
       note(`kernel restarted: ${opts.runner.describe()}`);
     } catch (e) {
       // Go on: killing what is left and checking with bpftool matter more than a clean restart.
-      note(`kernel restart failed (${(e as Error).message.split('\n')[0]}): press Reset lab again, or restart ./lab workshop`);
+      note(
+        `kernel restart failed (${(e as Error).message.split('\n')[0]}): press Reset lab again, or restart ./lab workshop`,
+      );
     }
   }
 
@@ -95,7 +107,11 @@ export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?
     }
     for (let i = 0; i < 20 && left.some((p) => isAlive(p.pid)); i++) await sleep(50);
   }
-  note(killed.length ? `killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.comm}[${k.pid}]`).join(', ')}` : 'no leftover process of ours');
+  note(
+    killed.length
+      ? `killed ${killed.length} leftover process(es): ${killed.map((k) => `${k.comm}[${k.pid}]`).join(', ')}`
+      : 'no leftover process of ours',
+  );
 
   const after = await bpftoolView();
   const procsAfter = listProcesses();
@@ -103,7 +119,9 @@ export async function resetLab(opts: { marker: string; runner?: RoomRunner; log?
   const stillHeld = await ourLinks(oursAfter);
   const ourLinksLeft = [
     ...stillHeld.map((l) => `${l.kind} ${l.linkId ?? l.progId} held by pid ${l.pid}`),
-    ...oursAfter.flatMap((p) => programsHeldBy(p.pid).map((id) => `BPF program ${id} held by pid ${p.pid} (${p.comm})`)),
+    ...oursAfter.flatMap((p) =>
+      programsHeldBy(p.pid).map((id) => `BPF program ${id} held by pid ${p.pid} (${p.comm})`),
+    ),
     ...linksBefore
       .filter((l) => l.kind === 'bpf_link' && l.linkId !== undefined && after.linkIds.includes(l.linkId))
       .map((l) => `link ${l.linkId} (was held by pid ${l.pid}) is still in bpftool link list`),
@@ -139,6 +157,14 @@ async function ourLinks(procs: ProcessInfo[]): Promise<HeldLink[]> {
     ...procs.flatMap((p) => linksHeldBy(p.pid)),
     ...view.perf
       .filter((e) => pids.has(e.pid))
-      .map((e): HeldLink => ({ pid: e.pid, fd: e.fd, progId: e.prog_id, kind: 'perf_event', detail: `${e.fd_type ?? 'probe'} ${e.filename ?? ''}`.trim() })),
+      .map(
+        (e): HeldLink => ({
+          pid: e.pid,
+          fd: e.fd,
+          progId: e.prog_id,
+          kind: 'perf_event',
+          detail: `${e.fd_type ?? 'probe'} ${e.filename ?? ''}`.trim(),
+        }),
+      ),
   ];
 }

@@ -21,7 +21,9 @@ async function exerciseResults(home: string): Promise<string> {
   const raw = await readFile(attendeeProgressFile(home), 'utf8').catch(() => '');
   if (!raw) return '';
   try {
-    const tried = Object.entries(JSON.parse(raw) as Progress).filter(([, saved]) => saved.result && !saved.result.untried);
+    const tried = Object.entries(JSON.parse(raw) as Progress).filter(
+      ([, saved]) => saved.result && !saved.result.untried,
+    );
     const passed = tried.filter(([, saved]) => saved.result!.pass).map(([name]) => name);
     return `${passed.length}/${tried.length} passed${passed.length ? `: ${passed.join(', ')}` : ''}`;
   } catch {
@@ -33,7 +35,9 @@ function page(states: (AttendeeState & { exercises: string })[], token: string):
   const yes = (b: boolean) => (b ? '✓' : '—');
   const rows = states
     .map(
-      (s) => `<tr><td>${escape(s.name)}</td><td>${yes(s.signedIn)}</td><td>${yes(s.notebookServer)}</td><td>${s.goServers.length}</td>
+      (
+        s,
+      ) => `<tr><td>${escape(s.name)}</td><td>${yes(s.signedIn)}</td><td>${yes(s.notebookServer)}</td><td>${s.goServers.length}</td>
 <td>${escape(s.probes.join('; ') || '—')}</td><td>${escape(s.crashedUnder.join('; ') || '—')}</td><td>${yes(s.tracedSafely)}</td>
 <td>${s.events} / ${s.drops}</td><td>${escape(s.exercises || '—')}</td>
 <td><form method="post" action="reset?token=${token}&amp;name=${encodeURIComponent(s.name)}"><button>reset</button></form></td></tr>`,
@@ -50,23 +54,30 @@ function page(states: (AttendeeState & { exercises: string })[], token: string):
 export async function startRoomView(room: HandsOnRoom): Promise<RoomView> {
   const token = randomBytes(18).toString('base64url');
   const expected = Buffer.from(token);
-  const allowed = (t: string | null) => t !== null && t.length === token.length && timingSafeEqual(Buffer.from(t), expected);
+  const allowed = (t: string | null) =>
+    t !== null && t.length === token.length && timingSafeEqual(Buffer.from(t), expected);
   const server: Server = createServer((req, res) => {
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://127.0.0.1');
       if (!allowed(url.searchParams.get('token'))) {
-        res.writeHead(401, { 'content-type': 'text/plain' }).end('the room view needs the URL ./lab workshop --hands-on printed\n');
+        res
+          .writeHead(401, { 'content-type': 'text/plain' })
+          .end('the room view needs the URL ./lab workshop --hands-on printed\n');
         return;
       }
       if (req.method === 'POST' && url.pathname === '/reset') {
         const name = url.searchParams.get('name') ?? '';
-        for (const a of room.attendees) if (name === '*' || name === a.account.name) await room.resetAttendee(a.account.name);
+        for (const a of room.attendees)
+          if (name === '*' || name === a.account.name) await room.resetAttendee(a.account.name);
         res.writeHead(303, { location: `/?token=${token}` }).end();
         return;
       }
       const states = await room.roomView();
       const withExercises = await Promise.all(
-        states.map(async (s) => ({ ...s, exercises: await exerciseResults(room.attendees.find((a) => a.account.name === s.name)!.account.home) })),
+        states.map(async (s) => ({
+          ...s,
+          exercises: await exerciseResults(room.attendees.find((a) => a.account.name === s.name)!.account.home),
+        })),
       );
       if (url.pathname === '/room.json') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(withExercises));

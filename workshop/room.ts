@@ -118,7 +118,8 @@ export class Room {
         cells: s.cells.map((c) => ({ key: c.key, notebook: c.notebook, index: c.index, id: c.id, source: c.source })),
       })),
       cells: Object.fromEntries([...this.cells].map(([key, c]) => [key, { ...c, outputs: this.outputs.outputs(key) }])),
-      lastReset: this.lastReset && (instructor ? this.lastReset : { ok: this.lastReset.ok, steps: this.lastReset.steps }),
+      lastReset:
+        this.lastReset && (instructor ? this.lastReset : { ok: this.lastReset.ok, steps: this.lastReset.steps }),
       resetting: this.resetting,
     };
   }
@@ -182,7 +183,14 @@ export class Room {
       }
       Object.assign(state, { status: 'running', source: this.mode });
       this.outputs.reset(cell.key);
-      this.send({ type: 'cell', key: cell.key, status: 'running', executionCount: null, clear: true, source: this.mode });
+      this.send({
+        type: 'cell',
+        key: cell.key,
+        status: 'running',
+        executionCount: null,
+        clear: true,
+        source: this.mode,
+      });
       let result: CellResult;
       try {
         result = await this.opts.runner.execute(cell, (msgType, content) => this.output(cell.key, msgType, content));
@@ -206,7 +214,9 @@ export class Room {
   runToHere(cell: AgendaCell): Promise<CellResult>[] {
     const all = this.opts.agenda.notebookCells.get(cell.notebook) ?? [];
     const batch = { failed: false };
-    return all.filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key))).map((c) => this.runCell(c, batch));
+    return all
+      .filter((c) => c.index <= cell.index && (c.key === cell.key || !this.ranOk.has(c.key)))
+      .map((c) => this.runCell(c, batch));
   }
 
   async interrupt(): Promise<void> {

@@ -1,6 +1,12 @@
 import type { Kernel } from '@jupyterlab/services';
 import type { AgendaCell } from './agenda.ts';
-import { CellRunner, connect, type JupyterConnection, type JupyterServer, type OutputListener } from '../engines/notebook/kernel-client.ts';
+import {
+  CellRunner,
+  connect,
+  type JupyterConnection,
+  type JupyterServer,
+  type OutputListener,
+} from '../engines/notebook/kernel-client.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface CellResult {

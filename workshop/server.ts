@@ -96,22 +96,32 @@ export class WorkshopServer implements AsyncDisposable {
   static async start(opts: WorkshopOptions): Promise<WorkshopServer> {
     const ws = new WorkshopServer(opts);
     // Slow or silent clients are cut off instead of held forever (requests carry at most a small JSON body).
-    ws.http = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 }, (req, res) => {
-      ws.handle(req, res).catch((e: Error) => {
-        ws.log(`request ${req.method} ${String(req.url).slice(0, 80)} failed: ${e.message}`);
-        try {
-          if (!res.headersSent) json(res, 500, { error: 'internal error', fix: 'see the terminal of ./lab workshop' });
-          else res.end();
-        } catch {
-          res.destroy();
-        }
-      });
-    });
+    ws.http = createServer(
+      { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 },
+      (req, res) => {
+        ws.handle(req, res).catch((e: Error) => {
+          ws.log(`request ${req.method} ${String(req.url).slice(0, 80)} failed: ${e.message}`);
+          try {
+            if (!res.headersSent)
+              json(res, 500, { error: 'internal error', fix: 'see the terminal of ./lab workshop' });
+            else res.end();
+          } catch {
+            res.destroy();
+          }
+        });
+      },
+    );
     ws.http.maxConnections = 1024;
     // Garbage that is not HTTP at all: answer 400 if the socket can still take it, never let it throw.
     ws.http.on('clientError', (e: NodeJS.ErrnoException, socket) => {
-      const status = e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : e.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-      if (socket.writable && e.code !== 'ECONNRESET') socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      const status =
+        e.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : e.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? '408 Request Timeout'
+            : '400 Bad Request';
+      if (socket.writable && e.code !== 'ECONNRESET')
+        socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       socket.destroy();
     });
     ws.http.on('upgrade', (req, socket, head) => {
@@ -137,7 +147,10 @@ export class WorkshopServer implements AsyncDisposable {
       ws.http.once('error', (e: NodeJS.ErrnoException) =>
         reject(
           e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES'
-            ? new LabError(`cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0} (${e.code})`, 'pick another --port (or leave it out for a free one) and a --host this machine has')
+            ? new LabError(
+                `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0} (${e.code})`,
+                'pick another --port (or leave it out for a free one) and a --host this machine has',
+              )
             : e,
         ),
       );
@@ -298,10 +311,14 @@ export class WorkshopServer implements AsyncDisposable {
         this.instructors.handleUpgrade(req, socket, head, (s) => this.instructors.emit('connection', s, req));
         return;
       }
-      socket.end(`HTTP/1.1 ${verdict} ${verdict === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+      socket.end(
+        `HTTP/1.1 ${verdict} ${verdict === 401 ? 'Unauthorized' : 'Forbidden'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+      );
       return;
     }
-    socket.end(`HTTP/1.1 ${path === null ? '400 Bad Request' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.end(
+      `HTTP/1.1 ${path === null ? '400 Bad Request' : '404 Not Found'}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+    );
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

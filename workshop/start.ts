@@ -49,12 +49,16 @@ export function workshopMarker(): string {
 function startWatchdog(marker: string): () => Promise<void> {
   const env = { ...process.env };
   delete env[markerVar];
-  const child = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'watchdog.ts'), marker, String(process.pid)], {
-    cwd: root,
-    env,
-    detached: true,
-    stdio: ['pipe', 'ignore', 'ignore'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', at('workshop', 'watchdog.ts'), marker, String(process.pid)],
+    {
+      cwd: root,
+      env,
+      detached: true,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    },
+  );
   child.on('error', () => undefined);
   child.stdin!.on('error', () => undefined);
   child.unref();
@@ -117,8 +121,18 @@ export async function startWorkshop(opts: StartWorkshopOptions = {}): Promise<Ru
     const r = runner;
     cleanups.push(() => r.dispose());
 
-    const siteProblem = opts.site === false ? 'not started (--without-site)' : 'starting (the first build takes a few minutes)…';
-    const server = await WorkshopServer.start({ agenda, runner, marker, host: opts.host, port: opts.port, siteProblem, rehearsalReason, log });
+    const siteProblem =
+      opts.site === false ? 'not started (--without-site)' : 'starting (the first build takes a few minutes)…';
+    const server = await WorkshopServer.start({
+      agenda,
+      runner,
+      marker,
+      host: opts.host,
+      port: opts.port,
+      siteProblem,
+      rehearsalReason,
+      log,
+    });
     cleanups.push(() => server.close());
 
     // The site comes up in the background: the room can connect while it builds.

@@ -24,7 +24,9 @@ const parentStarted = startTicks(parentPid) ?? 0;
 
 async function killMarked(): Promise<void> {
   for (let round = 0; round < 4; round++) {
-    const left = listProcesses().filter((p) => p.marker === marker && p.pid !== process.pid && (startTicks(p.pid) ?? 0) >= parentStarted);
+    const left = listProcesses().filter(
+      (p) => p.marker === marker && p.pid !== process.pid && (startTicks(p.pid) ?? 0) >= parentStarted,
+    );
     if (left.length === 0) return;
     for (const p of left) {
       try {

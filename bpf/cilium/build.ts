@@ -15,7 +15,10 @@ const generated = (f: string) => f.endsWith('_bpfel.go') || f.endsWith('_bpfel.o
 export async function buildCiliumPeer(): Promise<void> {
   const bpfDir = at('bpf');
   if (!existsSync(join(bpfDir, 'vmlinux.h'))) {
-    throw new LabError('bpf/vmlinux.h is missing, so the peer cannot compile bpf/*.bpf.c', 'run ./lab build (the bpf objects target writes it)');
+    throw new LabError(
+      'bpf/vmlinux.h is missing, so the peer cannot compile bpf/*.bpf.c',
+      'run ./lab build (the bpf objects target writes it)',
+    );
   }
   // `go tool bpf2go` and cilium/ebpf come from the Go module proxy on first use; -mod=mod lets
   // go.sum gain what a fresh module cache needs.
@@ -23,14 +26,32 @@ export async function buildCiliumPeer(): Promise<void> {
   const cSources = readdirSync(bpfDir)
     .filter((f) => f.endsWith('.bpf.c') || f.endsWith('.h'))
     .map((f) => join(bpfDir, f));
-  const generatedObjects = readdirSync(peerDir).filter((f) => f.endsWith('_bpfel.o')).map((f) => join(peerDir, f));
+  const generatedObjects = readdirSync(peerDir)
+    .filter((f) => f.endsWith('_bpfel.o'))
+    .map((f) => join(peerDir, f));
   const oldestGenerated = generatedObjects.length === 4 ? Math.min(...generatedObjects.map(mtime)) : 0;
-  if (oldestGenerated < (await newestMtime([...cSources, at('bench', 'bpf', 'empty.bpf.c'), join(peerDir, 'gen.go'), join(peerDir, 'go.mod')]))) {
-    await run('go', ['generate', './...'], { cwd: peerDir, env, fix: 'fix the BPF compile error above (bpf2go runs clang on bpf/*.bpf.c)' });
+  if (
+    oldestGenerated <
+    (await newestMtime([
+      ...cSources,
+      at('bench', 'bpf', 'empty.bpf.c'),
+      join(peerDir, 'gen.go'),
+      join(peerDir, 'go.mod'),
+    ]))
+  ) {
+    await run('go', ['generate', './...'], {
+      cwd: peerDir,
+      env,
+      fix: 'fix the BPF compile error above (bpf2go runs clang on bpf/*.bpf.c)',
+    });
   }
   const goInputs = readdirSync(peerDir)
     .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum' || generated(f))
     .map((f) => join(peerDir, f));
   if (mtime(peerBinary) >= (await newestMtime(goInputs))) return;
-  await run('go', ['build', '-o', peerBinary, '.'], { cwd: peerDir, env, fix: 'fix the Go compile error in bpf/cilium shown above' });
+  await run('go', ['build', '-o', peerBinary, '.'], {
+    cwd: peerDir,
+    env,
+    fix: 'fix the Go compile error in bpf/cilium shown above',
+  });
 }

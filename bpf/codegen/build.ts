@@ -18,7 +18,10 @@ const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
 export async function buildBpfObjects(): Promise<void> {
   if (!existsSync(vmlinuxH)) {
     if (!existsSync('/sys/kernel/btf/vmlinux')) {
-      throw new LabError('this kernel has no BTF (/sys/kernel/btf/vmlinux)', 'use a kernel built with CONFIG_DEBUG_INFO_BTF=y');
+      throw new LabError(
+        'this kernel has no BTF (/sys/kernel/btf/vmlinux)',
+        'use a kernel built with CONFIG_DEBUG_INFO_BTF=y',
+      );
     }
     const header = await run('bpftool', ['btf', 'dump', 'file', '/sys/kernel/btf/vmlinux', 'format', 'c'], {
       capture: true,
@@ -32,9 +35,13 @@ export async function buildBpfObjects(): Promise<void> {
     const src = join(bpfDir, `${prog}.bpf.c`);
     const obj = bpfObject(prog);
     if (mtime(obj) >= Math.max(headers, mtime(src))) continue;
-    await run('clang', ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', bpfDir, '-c', src, '-o', obj], {
-      fix: `fix the BPF compile error in bpf/${prog}.bpf.c shown above`,
-    });
+    await run(
+      'clang',
+      ['-O2', '-g', '-Wall', '-target', 'bpf', '-D__TARGET_ARCH_x86', '-I', bpfDir, '-c', src, '-o', obj],
+      {
+        fix: `fix the BPF compile error in bpf/${prog}.bpf.c shown above`,
+      },
+    );
   }
   const source = bpfObject('entry');
   const generator = at('bpf', 'codegen', 'gen-events.ts');

@@ -56,8 +56,10 @@ export function structFields(types: BtfType[], name: string): { size: number; fi
     if (t.kind === 'INT' || t.kind === 'ENUM') return { name: m.name, offset, kind: 'int', ...scalar(t) };
     if (t.kind === 'ARRAY') {
       const el = resolve(t.type_id!);
-      if (el.kind === 'INT' && el.size === 1 && el.name === 'char') return { name: m.name, offset, kind: 'bytes', count: t.nr_elems! };
-      if (el.kind === 'INT' || el.kind === 'ENUM') return { name: m.name, offset, kind: 'ints', count: t.nr_elems!, ...scalar(el) };
+      if (el.kind === 'INT' && el.size === 1 && el.name === 'char')
+        return { name: m.name, offset, kind: 'bytes', count: t.nr_elems! };
+      if (el.kind === 'INT' || el.kind === 'ENUM')
+        return { name: m.name, offset, kind: 'ints', count: t.nr_elems!, ...scalar(el) };
     }
     throw new Error(`${name}.${m.name}: BTF kind ${t.kind} is not supported by the generator`);
   });
@@ -69,12 +71,17 @@ const camel = (s: string) => s.replace(/(^|_)([a-z])/g, (_, __, c: string) => c.
 /** The expression reading an integer at byte `at` through the reader's views (records are 8-byte aligned). */
 function reader(size: number, signed: boolean, at: string): string {
   switch (size) {
-    case 1: return `this.${signed ? 'i8' : 'u8'}[${at}]`;
-    case 2: return `this.${signed ? 'i16' : 'u16'}[(${at}) >> 1]`;
-    case 4: return `this.${signed ? 'i32' : 'u32'}[(${at}) >> 2]`;
+    case 1:
+      return `this.${signed ? 'i8' : 'u8'}[${at}]`;
+    case 2:
+      return `this.${signed ? 'i16' : 'u16'}[(${at}) >> 1]`;
+    case 4:
+      return `this.${signed ? 'i32' : 'u32'}[(${at}) >> 2]`;
     // exact below 2^53, which covers user addresses, nanosecond clocks and Go ints in practice
-    case 8: return `this.${signed ? 'i32' : 'u32'}[((${at}) >> 2) + 1] * 4294967296 + this.u32[(${at}) >> 2]`;
-    default: throw new Error(`no reader for ${size}-byte integers`);
+    case 8:
+      return `this.${signed ? 'i32' : 'u32'}[((${at}) >> 2) + 1] * 4294967296 + this.u32[(${at}) >> 2]`;
+    default:
+      throw new Error(`no reader for ${size}-byte integers`);
   }
 }
 
@@ -111,17 +118,40 @@ export function generate(object: string, structs: string[]): string {
       // 64-bit fields also read exactly, as BigInts (Go's int64 values do not fit a Number).
       const exact = (at: string) => `this.${f.kind !== 'bytes' && f.signed ? 'i64' : 'u64'}[(${at}) >> 3]`;
       if (f.kind === 'int') {
-        methods.push(`  ${f.name}(at: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset}`)};`, '  }');
-        if (f.size === 8) methods.push(`  ${f.name}Exact(at: number): bigint {`, `    return ${exact(`at + ${f.offset}`)};`, '  }');
+        methods.push(
+          `  ${f.name}(at: number): number {`,
+          `    return ${reader(f.size, f.signed, `at + ${f.offset}`)};`,
+          '  }',
+        );
+        if (f.size === 8)
+          methods.push(`  ${f.name}Exact(at: number): bigint {`, `    return ${exact(`at + ${f.offset}`)};`, '  }');
       } else if (f.kind === 'ints') {
-        methods.push(`  /** Element i (0 to ${f.count - 1}). */`, `  ${f.name}(at: number, i: number): number {`, `    return ${reader(f.size, f.signed, `at + ${f.offset} + i * ${f.size}`)};`, '  }');
-        if (f.size === 8) methods.push(`  /** Element i (0 to ${f.count - 1}), exactly. */`, `  ${f.name}Exact(at: number, i: number): bigint {`, `    return ${exact(`at + ${f.offset} + i * 8`)};`, '  }');
+        methods.push(
+          `  /** Element i (0 to ${f.count - 1}). */`,
+          `  ${f.name}(at: number, i: number): number {`,
+          `    return ${reader(f.size, f.signed, `at + ${f.offset} + i * ${f.size}`)};`,
+          '  }',
+        );
+        if (f.size === 8)
+          methods.push(
+            `  /** Element i (0 to ${f.count - 1}), exactly. */`,
+            `  ${f.name}Exact(at: number, i: number): bigint {`,
+            `    return ${exact(`at + ${f.offset} + i * 8`)};`,
+            '  }',
+          );
       } else {
-        methods.push(`  /** The first \`length\` bytes (at most ${f.count}) as UTF-8. */`, `  ${f.name}(at: number, length: number): string {`, `    return this.bytes.toString('utf8', at + ${f.offset}, at + ${f.offset} + Math.min(length, ${f.count}));`, '  }');
+        methods.push(
+          `  /** The first \`length\` bytes (at most ${f.count}) as UTF-8. */`,
+          `  ${f.name}(at: number, length: number): string {`,
+          `    return this.bytes.toString('utf8', at + ${f.offset}, at + ${f.offset} + Math.min(length, ${f.count}));`,
+          '  }',
+        );
       }
     }
     // Only the views some field reads.
-    const used = Object.entries(views).filter(([v]) => methods.some((m) => m.includes(`this.${v}[`) || m.includes(`this.${v}.`)));
+    const used = Object.entries(views).filter(([v]) =>
+      methods.some((m) => m.includes(`this.${v}[`) || m.includes(`this.${v}.`)),
+    );
     out.push(
       `/** Reads ${name} records in place from \`buffer\` (little-endian, as the kernel wrote them); \`at\` is a record's byte offset. */`,
       `export class ${type}Reader {`,

@@ -20,7 +20,13 @@ export type GoType =
   | { kind: 'string'; name: string }
   | { kind: 'slice'; name: string }
   | { kind: 'interface'; name: string; empty: boolean }
-  | { kind: 'struct'; name: string; size: number; align: number; fields: { name: string; offset: number; type: GoType }[] }
+  | {
+      kind: 'struct';
+      name: string;
+      size: number;
+      align: number;
+      fields: { name: string; offset: number; type: GoType }[];
+    }
   | { kind: 'array'; name: string; size: number; length: number; elem: GoType };
 
 /** Where one machine word (or float) of a value lives. */
@@ -49,9 +55,40 @@ export interface Signature {
 }
 
 // DWARF bits used here
-const TAG = { array: 0x01, member: 0x0d, pointer: 0x0f, subroutine: 0x15, typedef: 0x16, struct: 0x13, subrange: 0x21, base: 0x24, formal: 0x05, unspecified: 0x3b } as const;
-const AT = { name: 0x03, byteSize: 0x0b, encoding: 0x3e, type: 0x49, memberLocation: 0x38, count: 0x37, upperBound: 0x2f, variableParameter: 0x4b, abstractOrigin: 0x31, goKind: 0x2900 } as const;
-const GO_KIND = { chan: 18, func: 19, interface: 20, map: 21, pointer: 22, slice: 23, string: 24, unsafePointer: 26 } as const;
+const TAG = {
+  array: 0x01,
+  member: 0x0d,
+  pointer: 0x0f,
+  subroutine: 0x15,
+  typedef: 0x16,
+  struct: 0x13,
+  subrange: 0x21,
+  base: 0x24,
+  formal: 0x05,
+  unspecified: 0x3b,
+} as const;
+const AT = {
+  name: 0x03,
+  byteSize: 0x0b,
+  encoding: 0x3e,
+  type: 0x49,
+  memberLocation: 0x38,
+  count: 0x37,
+  upperBound: 0x2f,
+  variableParameter: 0x4b,
+  abstractOrigin: 0x31,
+  goKind: 0x2900,
+} as const;
+const GO_KIND = {
+  chan: 18,
+  func: 19,
+  interface: 20,
+  map: 21,
+  pointer: 22,
+  slice: 23,
+  string: 24,
+  unsafePointer: 26,
+} as const;
 const ATE = { boolean: 2, complex: 3, float: 4, signed: 5, signedChar: 6, unsigned: 7, unsignedChar: 8 } as const;
 
 /** The Go type of the DWARF type DIE at `offset`. */
@@ -67,7 +104,10 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
   if (kind === GO_KIND.interface) t = { kind: 'interface', name, empty: name === 'interface {}' || name === 'any' };
   else if (kind === GO_KIND.string) t = { kind: 'string', name };
   else if (kind === GO_KIND.slice) t = { kind: 'slice', name };
-  else if (([GO_KIND.chan, GO_KIND.func, GO_KIND.map, GO_KIND.pointer, GO_KIND.unsafePointer] as number[]).includes(kind)) t = { kind: 'pointer', name };
+  else if (
+    ([GO_KIND.chan, GO_KIND.func, GO_KIND.map, GO_KIND.pointer, GO_KIND.unsafePointer] as number[]).includes(kind)
+  )
+    t = { kind: 'pointer', name };
   else if (die.tag === TAG.typedef && typeof ref === 'number') {
     // A named type: the underlying type's shape under the name people wrote.
     const under = goTypeAt(dwarf, ref, seen);
@@ -78,7 +118,8 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
     else if (enc === ATE.float) t = { kind: 'float', name, size };
     else if (enc === ATE.complex) t = { kind: 'complex', name, size };
     else t = { kind: 'int', name, size, signed: enc === ATE.signed || enc === ATE.signedChar };
-  } else if (die.tag === TAG.pointer || die.tag === TAG.subroutine || die.tag === TAG.unspecified) t = { kind: 'pointer', name };
+  } else if (die.tag === TAG.pointer || die.tag === TAG.subroutine || die.tag === TAG.unspecified)
+    t = { kind: 'pointer', name };
   else if (die.tag === TAG.struct) {
     const fields: { name: string; offset: number; type: GoType }[] = [];
     const s: GoType = { kind: 'struct', name, size, align: 1, fields };
@@ -86,14 +127,19 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
     for (const m of dwarf.children(die)) {
       if (m.tag !== TAG.member) continue;
       const type = goTypeAt(dwarf, Number(m.attrs.get(AT.type)), seen);
-      fields.push({ name: String(m.attrs.get(AT.name) ?? '_'), offset: Number(m.attrs.get(AT.memberLocation) ?? 0), type });
+      fields.push({
+        name: String(m.attrs.get(AT.name) ?? '_'),
+        offset: Number(m.attrs.get(AT.memberLocation) ?? 0),
+        type,
+      });
     }
     s.align = Math.max(1, ...fields.map((f) => alignOf(f.type)));
     return s;
   } else if (die.tag === TAG.array) {
     const elem = goTypeAt(dwarf, Number(ref), seen);
     const sub = dwarf.children(die).find((c) => c.tag === TAG.subrange);
-    const count = sub?.attrs.get(AT.count) ?? (sub?.attrs.has(AT.upperBound) ? Number(sub.attrs.get(AT.upperBound)) + 1 : 0);
+    const count =
+      sub?.attrs.get(AT.count) ?? (sub?.attrs.has(AT.upperBound) ? Number(sub.attrs.get(AT.upperBound)) + 1 : 0);
     t = { kind: 'array', name, size, length: Number(count), elem };
   } else t = { kind: 'pointer', name }; // nothing else fits in a register as one word
   seen.set(offset, t);
@@ -102,22 +148,39 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
 
 export function sizeOf(t: GoType): number {
   switch (t.kind) {
-    case 'int': case 'float': case 'complex': case 'struct': case 'array': return t.size;
-    case 'bool': return 1;
-    case 'pointer': return 8;
-    case 'string': case 'interface': return 16;
-    case 'slice': return 24;
+    case 'int':
+    case 'float':
+    case 'complex':
+    case 'struct':
+    case 'array':
+      return t.size;
+    case 'bool':
+      return 1;
+    case 'pointer':
+      return 8;
+    case 'string':
+    case 'interface':
+      return 16;
+    case 'slice':
+      return 24;
   }
 }
 
 export function alignOf(t: GoType): number {
   switch (t.kind) {
-    case 'int': case 'float': return Math.max(1, t.size);
-    case 'complex': return t.size / 2;
-    case 'bool': return 1;
-    case 'struct': return t.align;
-    case 'array': return alignOf(t.elem);
-    default: return 8;
+    case 'int':
+    case 'float':
+      return Math.max(1, t.size);
+    case 'complex':
+      return t.size / 2;
+    case 'bool':
+      return 1;
+    case 'struct':
+      return t.align;
+    case 'array':
+      return alignOf(t.elem);
+    default:
+      return 8;
   }
 }
 
@@ -139,11 +202,19 @@ function registerAssign(t: GoType, regs: { i: number; f: number }): Piece[] | un
   };
   const one = (places: Place[] | undefined): Piece[] | undefined => (places ? [{ type: t, places }] : undefined);
   switch (t.kind) {
-    case 'int': case 'bool': case 'pointer': return one(ints(1));
-    case 'float': return one(floats(1));
-    case 'complex': return one(floats(2));
-    case 'string': case 'interface': return one(ints(2));
-    case 'slice': return one(ints(3));
+    case 'int':
+    case 'bool':
+    case 'pointer':
+      return one(ints(1));
+    case 'float':
+      return one(floats(1));
+    case 'complex':
+      return one(floats(2));
+    case 'string':
+    case 'interface':
+      return one(ints(2));
+    case 'slice':
+      return one(ints(3));
     case 'struct': {
       const out: Piece[] = [];
       for (const f of t.fields) {
@@ -163,15 +234,37 @@ function registerAssign(t: GoType, regs: { i: number; f: number }): Piece[] | un
 /** Stack assignment: every scalar leaf at its byte offset from the start of the value. */
 function stackPieces(t: GoType, at: number): Piece[] {
   switch (t.kind) {
-    case 'struct': return t.fields.flatMap((f) => stackPieces(f.type, at + f.offset));
+    case 'struct':
+      return t.fields.flatMap((f) => stackPieces(f.type, at + f.offset));
     case 'array': {
       const step = sizeOf(t.elem);
       return Array.from({ length: t.length }, (_, i) => stackPieces(t.elem, at + i * step)).flat();
     }
-    case 'string': case 'interface': return [{ type: t, places: [{ stack: at, size: 8 }, { stack: at + 8, size: 8 }] }];
-    case 'slice': return [{ type: t, places: [0, 8, 16].map((o) => ({ stack: at + o, size: 8 })) }];
-    case 'complex': return [{ type: t, places: [{ stack: at, size: t.size / 2 }, { stack: at + t.size / 2, size: t.size / 2 }] }];
-    default: return [{ type: t, places: [{ stack: at, size: sizeOf(t) }] }];
+    case 'string':
+    case 'interface':
+      return [
+        {
+          type: t,
+          places: [
+            { stack: at, size: 8 },
+            { stack: at + 8, size: 8 },
+          ],
+        },
+      ];
+    case 'slice':
+      return [{ type: t, places: [0, 8, 16].map((o) => ({ stack: at + o, size: 8 })) }];
+    case 'complex':
+      return [
+        {
+          type: t,
+          places: [
+            { stack: at, size: t.size / 2 },
+            { stack: at + t.size / 2, size: t.size / 2 },
+          ],
+        },
+      ];
+    default:
+      return [{ type: t, places: [{ stack: at, size: sizeOf(t) }] }];
   }
 }
 
@@ -199,7 +292,10 @@ export function assign(params: { name: string; type: GoType }[], results: { name
 }
 
 /** A function's formal parameters and results from its DWARF subprogram, in declaration order. */
-export function signatureOf(dwarf: DwarfInfo, fn: Die): { params: { name: string; type: GoType }[]; results: { name: string; type: GoType }[] } {
+export function signatureOf(
+  dwarf: DwarfInfo,
+  fn: Die,
+): { params: { name: string; type: GoType }[]; results: { name: string; type: GoType }[] } {
   const params: { name: string; type: GoType }[] = [];
   const results: { name: string; type: GoType }[] = [];
   const seen = new Map<number, GoType>();

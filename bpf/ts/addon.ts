@@ -14,10 +14,25 @@ export interface NativeError extends Error {
 
 export interface NativeTracer {
   /** Returns a link id. `funcName` null: attach at `offset` (a file offset) directly. */
-  attachUprobe(program: string, binary: string, offset: number, funcName: string | null, pid: number, retprobe: boolean, cookie: bigint): number;
+  attachUprobe(
+    program: string,
+    binary: string,
+    offset: number,
+    funcName: string | null,
+    pid: number,
+    retprobe: boolean,
+    cookie: bigint,
+  ): number;
   attachTracing(program: string): number;
   /** One uprobe_multi link for every site (file offsets), each with its cookie; pid -1: every process. */
-  attachUprobeMulti(program: string, binary: string, offsets: number[], cookies: bigint[], pid: number, retprobe: boolean): number;
+  attachUprobeMulti(
+    program: string,
+    binary: string,
+    offsets: number[],
+    cookies: bigint[],
+    pid: number,
+    retprobe: boolean,
+  ): number;
   /** The kernel takes uprobe_multi links (Linux 6.6+) and the programs were loaded for them. */
   readonly uprobeMulti: boolean;
   detach(linkId: number): void;
@@ -40,7 +55,10 @@ export interface NativeTracer {
 
 interface AddonModule {
   /** onEvents reads batch[0, length) during the call only: the addon reuses the buffer for the next batch. */
-  Tracer: new (objects: string[], onEvents: (batch: ArrayBuffer, length: number) => void) => NativeTracer;
+  Tracer: new (
+    objects: string[],
+    onEvents: (batch: ArrayBuffer, length: number) => void,
+  ) => NativeTracer;
 }
 
 let loaded: AddonModule | undefined;

@@ -10,7 +10,10 @@ export const addonPath = at('bpf', 'addon', 'build', 'Release', 'lab_tracer.node
 
 /** One object per bpf/*.bpf.c ("entry", "exit", "ret"). */
 export function bpfPrograms(): string[] {
-  return readdirSync(bpfDir).filter((f) => f.endsWith('.bpf.c')).map((f) => f.slice(0, -'.bpf.c'.length)).sort();
+  return readdirSync(bpfDir)
+    .filter((f) => f.endsWith('.bpf.c'))
+    .map((f) => f.slice(0, -'.bpf.c'.length))
+    .sort();
 }
 
 export const bpfObject = (program: string) => join(bpfBuildDir, `${program}.bpf.o`);

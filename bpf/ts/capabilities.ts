@@ -13,7 +13,9 @@ export function missingCapabilities(): string[] {
   const eff = BigInt('0x' + (/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? '0'));
   const has = (cap: bigint) => (eff >> cap) & 1n;
   if (has(CAP_SYS_ADMIN)) return [];
-  return [['CAP_BPF', CAP_BPF] as const, ['CAP_PERFMON', CAP_PERFMON] as const].filter(([, c]) => !has(c)).map(([n]) => n);
+  return [['CAP_BPF', CAP_BPF] as const, ['CAP_PERFMON', CAP_PERFMON] as const]
+    .filter(([, c]) => !has(c))
+    .map(([n]) => n);
 }
 
 /** Throws the LabError that says what is missing, before the addon gets an EPERM. */

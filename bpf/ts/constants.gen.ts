@@ -33,12 +33,14 @@ export interface CookieFields {
 
 /** LAB_COOKIE: packs a link's bpf_cookie. */
 export function labCookie(f: CookieFields): bigint {
-  return (BigInt((f.probe) & 0xffff) << 0n) |
-    (BigInt((f.retSite) & 0xffff) << 16n) |
-    (BigInt((f.mode) & 0xff) << 32n) |
-    (BigInt((f.nargs) & 0xff) << 40n) |
-    (BigInt((f.nrets) & 0xff) << 48n) |
-    (BigInt((f.strSlot + 1) & 0xff) << 56n);
+  return (
+    (BigInt(f.probe & 0xffff) << 0n) |
+    (BigInt(f.retSite & 0xffff) << 16n) |
+    (BigInt(f.mode & 0xff) << 32n) |
+    (BigInt(f.nargs & 0xff) << 40n) |
+    (BigInt(f.nrets & 0xff) << 48n) |
+    (BigInt((f.strSlot + 1) & 0xff) << 56n)
+  );
 }
 
 /** The fields of a packed cookie (LAB_COOKIE_GET). */

@@ -142,63 +142,117 @@ interface Unit {
  * and needs the names of subprograms and structs alone: building every other string would cost
  * more than the rest of it); undefined for blocks and what a tracer never needs.
  */
-function readAttr(c: Cursor, form: number, u: Unit, str: Bytes | undefined, wantString: boolean, implicit?: number): number | string | boolean | undefined {
+function readAttr(
+  c: Cursor,
+  form: number,
+  u: Unit,
+  str: Bytes | undefined,
+  wantString: boolean,
+  implicit?: number,
+): number | string | boolean | undefined {
   switch (form) {
-    case 0x01: return c.sized(u.addressSize); // addr
-    case 0x03: return void c.skip(c.u16()); // block2
-    case 0x04: return void c.skip(c.u32()); // block4
-    case 0x05: return c.u16(); // data2
-    case 0x06: return c.u32(); // data4
-    case 0x07: return c.u64OrUndefined(); // data8
-    case 0x08: return wantString ? c.cstring() : void c.skipCstring(); // string
-    case 0x09: return void c.skip(c.uleb()); // block
-    case 0x0a: return void c.skip(c.u8()); // block1
-    case 0x0b: return c.u8(); // data1
-    case 0x0c: return c.u8() !== 0; // flag
-    case 0x0d: return c.sleb(); // sdata
-    case 0x0e: { // strp
+    case 0x01:
+      return c.sized(u.addressSize); // addr
+    case 0x03:
+      return void c.skip(c.u16()); // block2
+    case 0x04:
+      return void c.skip(c.u32()); // block4
+    case 0x05:
+      return c.u16(); // data2
+    case 0x06:
+      return c.u32(); // data4
+    case 0x07:
+      return c.u64OrUndefined(); // data8
+    case 0x08:
+      return wantString ? c.cstring() : void c.skipCstring(); // string
+    case 0x09:
+      return void c.skip(c.uleb()); // block
+    case 0x0a:
+      return void c.skip(c.u8()); // block1
+    case 0x0b:
+      return c.u8(); // data1
+    case 0x0c:
+      return c.u8() !== 0; // flag
+    case 0x0d:
+      return c.sleb(); // sdata
+    case 0x0e: {
+      // strp
       const off = c.sized(u.offsetSize);
       return str && wantString ? str.cstring(off, str.length, 'a .debug_str string') : undefined;
     }
-    case 0x0f: return c.uleb(); // udata
-    case 0x10: return c.sized(u.version <= 2 ? u.addressSize : u.offsetSize); // ref_addr
-    case 0x11: return u.offset + c.u8(); // ref1
-    case 0x12: return u.offset + c.u16(); // ref2
-    case 0x13: return u.offset + c.u32(); // ref4
-    case 0x14: return u.offset + c.u64(); // ref8
-    case 0x15: return u.offset + c.uleb(); // ref_udata
+    case 0x0f:
+      return c.uleb(); // udata
+    case 0x10:
+      return c.sized(u.version <= 2 ? u.addressSize : u.offsetSize); // ref_addr
+    case 0x11:
+      return u.offset + c.u8(); // ref1
+    case 0x12:
+      return u.offset + c.u16(); // ref2
+    case 0x13:
+      return u.offset + c.u32(); // ref4
+    case 0x14:
+      return u.offset + c.u64(); // ref8
+    case 0x15:
+      return u.offset + c.uleb(); // ref_udata
     case DW_FORM_indirect: {
       const actual = c.uleb();
       if (actual === DW_FORM_indirect) return fail(`DW_FORM_indirect names itself at ${c.pos}`);
       return readAttr(c, actual, u, str, wantString, implicit);
     }
-    case 0x17: return c.sized(u.offsetSize); // sec_offset
-    case 0x18: return void c.skip(c.uleb()); // exprloc
-    case 0x19: return true; // flag_present
-    case 0x1a: return void c.uleb(); // strx
-    case 0x1b: return void c.uleb(); // addrx
-    case 0x1c: return void c.skip(4); // ref_sup4
-    case 0x1d: return void c.skip(u.offsetSize); // strp_sup
-    case 0x1e: return void c.skip(16); // data16
-    case 0x1f: return void c.skip(u.offsetSize); // line_strp
-    case 0x20: return void c.skip(8); // ref_sig8
-    case DW_FORM_implicit_const: return implicit;
-    case 0x22: return void c.uleb(); // loclistx
-    case 0x23: return void c.uleb(); // rnglistx
-    case 0x24: return void c.skip(8); // ref_sup8
-    case 0x25: return void c.skip(1); // strx1
-    case 0x26: return void c.skip(2); // strx2
-    case 0x27: return void c.skip(3); // strx3
-    case 0x28: return void c.skip(4); // strx4
-    case 0x29: return void c.skip(1); // addrx1
-    case 0x2a: return void c.skip(2); // addrx2
-    case 0x2b: return void c.skip(3); // addrx3
-    case 0x2c: return void c.skip(4); // addrx4
-    case 0x1f01: return void c.skip(u.offsetSize); // GNU_ref_alt
-    case 0x1f02: return void c.skip(u.offsetSize); // GNU_strp_alt
-    case 0x1f20: return void c.uleb(); // GNU_addr_index
-    case 0x1f21: return void c.uleb(); // GNU_str_index
-    default: return fail(`unknown attribute form 0x${form.toString(16)} at ${c.pos}`);
+    case 0x17:
+      return c.sized(u.offsetSize); // sec_offset
+    case 0x18:
+      return void c.skip(c.uleb()); // exprloc
+    case 0x19:
+      return true; // flag_present
+    case 0x1a:
+      return void c.uleb(); // strx
+    case 0x1b:
+      return void c.uleb(); // addrx
+    case 0x1c:
+      return void c.skip(4); // ref_sup4
+    case 0x1d:
+      return void c.skip(u.offsetSize); // strp_sup
+    case 0x1e:
+      return void c.skip(16); // data16
+    case 0x1f:
+      return void c.skip(u.offsetSize); // line_strp
+    case 0x20:
+      return void c.skip(8); // ref_sig8
+    case DW_FORM_implicit_const:
+      return implicit;
+    case 0x22:
+      return void c.uleb(); // loclistx
+    case 0x23:
+      return void c.uleb(); // rnglistx
+    case 0x24:
+      return void c.skip(8); // ref_sup8
+    case 0x25:
+      return void c.skip(1); // strx1
+    case 0x26:
+      return void c.skip(2); // strx2
+    case 0x27:
+      return void c.skip(3); // strx3
+    case 0x28:
+      return void c.skip(4); // strx4
+    case 0x29:
+      return void c.skip(1); // addrx1
+    case 0x2a:
+      return void c.skip(2); // addrx2
+    case 0x2b:
+      return void c.skip(3); // addrx3
+    case 0x2c:
+      return void c.skip(4); // addrx4
+    case 0x1f01:
+      return void c.skip(u.offsetSize); // GNU_ref_alt
+    case 0x1f02:
+      return void c.skip(u.offsetSize); // GNU_strp_alt
+    case 0x1f20:
+      return void c.uleb(); // GNU_addr_index
+    case 0x1f21:
+      return void c.uleb(); // GNU_str_index
+    default:
+      return fail(`unknown attribute form 0x${form.toString(16)} at ${c.pos}`);
   }
 }
 
@@ -251,7 +305,11 @@ export class DwarfInfo {
   readonly copies = new Map<string, InlinedCopy[]>();
   more: MoreDwarfSections = {};
 
-  constructor(info: Uint8Array, private readonly abbrevBytes: Uint8Array, str?: Uint8Array) {
+  constructor(
+    info: Uint8Array,
+    private readonly abbrevBytes: Uint8Array,
+    str?: Uint8Array,
+  ) {
     this.d = new Bytes(info);
     this.strs = str ? new Bytes(str) : undefined;
     this.scan();
@@ -340,7 +398,8 @@ export class DwarfInfo {
         if (isSubprogram) {
           if (name !== undefined) {
             names.set(dieOffset, name);
-            if (!this.subprograms.has(name) || (!abstract && this.isAbstract(this.subprograms.get(name)!))) this.subprograms.set(name, dieOffset);
+            if (!this.subprograms.has(name) || (!abstract && this.isAbstract(this.subprograms.get(name)!)))
+              this.subprograms.set(name, dieOffset);
           } else if (origin !== undefined) {
             originOf.set(dieOffset, origin);
             if (!this.concreteOf.has(origin)) this.concreteOf.set(origin, dieOffset);
@@ -479,15 +538,46 @@ function firstRnglist(r: Bytes, offset: number, addrx: (i: number) => number | u
   for (let guard = 0; guard < 10_000; guard++) {
     const kind = c.u8();
     switch (kind) {
-      case 0: return best; // end_of_list
-      case 1: base = addrx(c.uleb()) ?? 0; break; // base_addressx
-      case 2: { const s = addrx(c.uleb()); c.uleb(); if (s !== undefined) best = Math.min(best ?? s, s); break; } // startx_endx
-      case 3: { const s = addrx(c.uleb()); c.uleb(); if (s !== undefined) best = Math.min(best ?? s, s); break; } // startx_length
-      case 4: { const s = base + c.uleb(); c.uleb(); best = Math.min(best ?? s, s); break; } // offset_pair
-      case 5: base = c.u64(); break; // base_address
-      case 6: { const s = c.u64(); c.u64(); best = Math.min(best ?? s, s); break; } // start_end
-      case 7: { const s = c.u64(); c.uleb(); best = Math.min(best ?? s, s); break; } // start_length
-      default: return best;
+      case 0:
+        return best; // end_of_list
+      case 1:
+        base = addrx(c.uleb()) ?? 0;
+        break; // base_addressx
+      case 2: {
+        const s = addrx(c.uleb());
+        c.uleb();
+        if (s !== undefined) best = Math.min(best ?? s, s);
+        break;
+      } // startx_endx
+      case 3: {
+        const s = addrx(c.uleb());
+        c.uleb();
+        if (s !== undefined) best = Math.min(best ?? s, s);
+        break;
+      } // startx_length
+      case 4: {
+        const s = base + c.uleb();
+        c.uleb();
+        best = Math.min(best ?? s, s);
+        break;
+      } // offset_pair
+      case 5:
+        base = c.u64();
+        break; // base_address
+      case 6: {
+        const s = c.u64();
+        c.u64();
+        best = Math.min(best ?? s, s);
+        break;
+      } // start_end
+      case 7: {
+        const s = c.u64();
+        c.uleb();
+        best = Math.min(best ?? s, s);
+        break;
+      } // start_length
+      default:
+        return best;
     }
   }
   return best;

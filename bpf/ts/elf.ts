@@ -165,7 +165,8 @@ export interface ElfIdent {
 }
 
 export function identify(buf: Uint8Array): ElfIdent {
-  if (buf.length < 4 || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) return { isElf: false };
+  if (buf.length < 4 || buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46)
+    return { isElf: false };
   const id: ElfIdent = { isElf: true };
   if (buf.length > 4) id.class = buf[4];
   if (buf.length > 5) id.littleEndian = buf[5] === 1;
@@ -243,9 +244,20 @@ export class ElfFile {
     const strtab = raw[shstrndx];
     const names = new Bytes(src.read(strtab.offset, strtab.size, 'the section name table'));
     for (const s of raw) {
-      if (s.nameOffset >= strtab.size) fail(`section ${s.index}'s name offset ${s.nameOffset} is outside the section name table`);
+      if (s.nameOffset >= strtab.size)
+        fail(`section ${s.index}'s name offset ${s.nameOffset} is outside the section name table`);
       const name = names.cstring(s.nameOffset, strtab.size, `section ${s.index}'s name`);
-      this.sections.push({ index: s.index, name, type: s.type, flags: s.flags, addr: s.addr, offset: s.offset, size: s.size, link: s.link, entsize: s.entsize });
+      this.sections.push({
+        index: s.index,
+        name,
+        type: s.type,
+        flags: s.flags,
+        addr: s.addr,
+        offset: s.offset,
+        size: s.size,
+        link: s.link,
+        entsize: s.entsize,
+      });
     }
   }
 
@@ -279,7 +291,8 @@ export class ElfFile {
     }
     if (s.name.startsWith('.zdebug_')) {
       // Legacy GNU format: "ZLIB" then the uncompressed size as a big-endian u64.
-      if (raw.length < 12 || Buffer.from(raw.subarray(0, 4)).toString('latin1') !== 'ZLIB') fail(`${s.name} lacks its ZLIB header`);
+      if (raw.length < 12 || Buffer.from(raw.subarray(0, 4)).toString('latin1') !== 'ZLIB')
+        fail(`${s.name} lacks its ZLIB header`);
       const size = Number(new DataView(raw.buffer, raw.byteOffset + 4, 8).getBigUint64(0, false));
       return inflate(raw.subarray(12), size, s.name);
     }
@@ -301,7 +314,8 @@ export class ElfFile {
   readAt(vaddr: number, size: number, what: string): Uint8Array {
     const p = this.segmentAt(vaddr);
     if (!p) return fail(`${what} at 0x${vaddr.toString(16)} is not mapped from the file by any PT_LOAD segment`);
-    if (vaddr + size > p.vaddr + p.filesz) fail(`${what} at 0x${vaddr.toString(16)} (+${size}) runs past the end of its segment`);
+    if (vaddr + size > p.vaddr + p.filesz)
+      fail(`${what} at 0x${vaddr.toString(16)} (+${size}) runs past the end of its segment`);
     return this.source.read(p.offset + (vaddr - p.vaddr), size, what);
   }
 
@@ -351,7 +365,8 @@ function inflate(compressed: Uint8Array, size: number, name: string): Uint8Array
 
 /** zstd needs Node ≥ 22.15 (zlib.zstdDecompressSync); Go itself writes zlib, objcopy may write zstd. */
 function unzstd(compressed: Uint8Array, size: number, name: string): Uint8Array {
-  const decompress = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o?: object) => Buffer }).zstdDecompressSync;
+  const decompress = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array, o?: object) => Buffer })
+    .zstdDecompressSync;
   if (!decompress) {
     throw new ElfUnsupportedError(`${name} is zstd-compressed and Node ${process.version} has no zstd decoder`);
   }

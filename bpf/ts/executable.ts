@@ -7,7 +7,23 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { LabError } from '../../core/errors.ts';
-import { BufferSource, ElfFile, ElfFormatError, ElfTruncatedError, ElfUnsupportedError, identify, machineName, ELFCLASS32, ELFCLASS64, EM_X86_64, SHT_NOBITS, STT_FUNC, type ByteSource, type ElfSection, type ElfSymbol } from './elf.ts';
+import {
+  BufferSource,
+  ElfFile,
+  ElfFormatError,
+  ElfTruncatedError,
+  ElfUnsupportedError,
+  identify,
+  machineName,
+  ELFCLASS32,
+  ELFCLASS64,
+  EM_X86_64,
+  SHT_NOBITS,
+  STT_FUNC,
+  type ByteSource,
+  type ElfSection,
+  type ElfSymbol,
+} from './elf.ts';
 import { FileSource } from './file-source.ts';
 import { readDwarf, type DwarfInfo, type InliningIndex } from './dwarf.ts';
 import { assign, memberOffset, signatureOf, type Signature } from './abi.ts';
@@ -49,20 +65,37 @@ export class Executable {
    * Opens and validates a Go x86-64 ELF executable; every problem is a one-line LabError. Only
    * the pieces the lab looks at are read, when it looks at them.
    */
-  static async open<T extends Executable>(this: new (path: string, bytes: Uint8Array | ByteSource) => T, path: string): Promise<T> {
+  static async open<T extends Executable>(
+    this: new (
+      path: string,
+      bytes: Uint8Array | ByteSource,
+    ) => T,
+    path: string,
+  ): Promise<T> {
     const abs = resolve(path);
     let source: FileSource;
     try {
       const st = await stat(abs);
-      if (st.isDirectory()) throw new LabError(`${path} is a directory, not an executable`, 'pass the binary itself, e.g. server/server');
+      if (st.isDirectory())
+        throw new LabError(`${path} is a directory, not an executable`, 'pass the binary itself, e.g. server/server');
       if (!st.isFile()) throw new LabError(`${path} is not a regular file`, 'pass a Go binary such as server/server');
       source = FileSource.open(abs);
     } catch (e) {
       if (e instanceof LabError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new LabError(`no file at ${path}`, 'check the path, or build the server first with ./lab build', { cause: e });
-      if (code === 'EACCES') throw new LabError(`cannot read ${path}: permission denied`, 'run as root or make the file readable', { cause: e });
-      throw new LabError(`cannot read ${path}: ${(e as Error).message}`, 'pass a readable Go binary such as server/server', { cause: e });
+      if (code === 'ENOENT')
+        throw new LabError(`no file at ${path}`, 'check the path, or build the server first with ./lab build', {
+          cause: e,
+        });
+      if (code === 'EACCES')
+        throw new LabError(`cannot read ${path}: permission denied`, 'run as root or make the file readable', {
+          cause: e,
+        });
+      throw new LabError(
+        `cannot read ${path}: ${(e as Error).message}`,
+        'pass a readable Go binary such as server/server',
+        { cause: e },
+      );
     }
     return new this(abs, source);
   }
@@ -78,13 +111,20 @@ export class Executable {
       this.elf = new ElfFile(source);
       symbols = this.elf.symbols();
     } catch (e) {
-      if (e instanceof ElfTruncatedError) throw new LabError(`${name} is truncated: ${e.message}`, rebuildFix, { cause: e });
-      if (e instanceof ElfFormatError) throw new LabError(`${name} is a truncated or corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
+      if (e instanceof ElfTruncatedError)
+        throw new LabError(`${name} is truncated: ${e.message}`, rebuildFix, { cause: e });
+      if (e instanceof ElfFormatError)
+        throw new LabError(`${name} is a truncated or corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
       throw e;
     }
     const { type } = this.elf;
-    if (type === 1) throw new LabError(`${name} is a relocatable object file (.o), not an executable`, 'link it into a program first (go build)');
-    if (type === 4) throw new LabError(`${name} is a core dump, not an executable`, 'pass the program binary, e.g. server/server');
+    if (type === 1)
+      throw new LabError(
+        `${name} is a relocatable object file (.o), not an executable`,
+        'link it into a program first (go build)',
+      );
+    if (type === 4)
+      throw new LabError(`${name} is a core dump, not an executable`, 'pass the program binary, e.g. server/server');
     if (type !== 2 && type !== 3) throw new LabError(`${name} has ELF type ${type}, not an executable`, rebuildFix);
     if (this.elf.sections.length === 0) {
       throw new LabError(`${name} has no section headers, so its symbols and Go metadata cannot be found`, rebuildFix);
@@ -146,7 +186,9 @@ export class Executable {
         : '';
     throw new LabError(
       `no function ${name} in ${this.fileName}${unsure}`,
-      near.length > 0 ? `did you mean ${listNames(near, 'or')}?` : `check the name: Go symbols are package.Function, e.g. main.demo`,
+      near.length > 0
+        ? `did you mean ${listNames(near, 'or')}?`
+        : `check the name: Go symbols are package.Function, e.g. main.demo`,
     );
   }
 
@@ -166,7 +208,8 @@ export class Executable {
     try {
       return this.elf.readAt(f.address, f.size, `the code of ${name}`);
     } catch (e) {
-      if (e instanceof ElfFormatError) throw new LabError(`${this.fileName} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
+      if (e instanceof ElfFormatError)
+        throw new LabError(`${this.fileName} is a corrupt ELF file: ${e.message}`, rebuildFix, { cause: e });
       throw e;
     }
   }
@@ -186,7 +229,13 @@ export class Executable {
     const hex = (n: number) => `+0x${n.toString(16)}`;
     const jumpTarget = (j: { target: number; text: string }) => this.functionAt(j.target) ?? j.text;
     // A tail jump leaves the function as a RET would: the frame is gone, SP points at the return address.
-    const tailCalls = decoded.tailJumps.map((j) => ({ offset: j.offset, address: f.address + j.offset, fileOffset: f.fileOffset + j.offset, text: j.text, target: jumpTarget(j) }));
+    const tailCalls = decoded.tailJumps.map((j) => ({
+      offset: j.offset,
+      address: f.address + j.offset,
+      fileOffset: f.fileOffset + j.offset,
+      text: j.text,
+      target: jumpTarget(j),
+    }));
     if (f.size === 0) warnings.push(`${name} has size 0 in the symbol table, so there is no code to look for RETs in`);
     else if (sites.length === 0 && decoded.tailJumps.length > 0) {
       const targets = [...new Set(decoded.tailJumps.map(jumpTarget))];
@@ -199,7 +248,9 @@ export class Executable {
       );
     } else {
       for (const j of decoded.tailJumps) {
-        warnings.push(`${name} also leaves at ${hex(j.offset)} by a tail call (jmp to ${jumpTarget(j)}): ret mode probes that jump too, and a call that leaves there has ${jumpTarget(j)}'s results (not read)`);
+        warnings.push(
+          `${name} also leaves at ${hex(j.offset)} by a tail call (jmp to ${jumpTarget(j)}): ret mode probes that jump too, and a call that leaves there has ${jumpTarget(j)}'s results (not read)`,
+        );
       }
     }
     if (decoded.invalid.length > 0) {
@@ -211,9 +262,14 @@ export class Executable {
     // A function "inlined into itself" is DWARF describing a recursive copy; its RETs are still there.
     const inlined = [...(index.get(name) ?? [])].filter((n) => n !== name).sort();
     if (inlined.length > 0) {
-      warnings.push(`${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`);
+      warnings.push(
+        `${name} is also inlined into ${listNames(inlined, 'and')}: calls made there run a copy of its body and are not traced`,
+      );
     }
-    if (problem) warnings.push(`could not check whether ${name} is also inlined elsewhere (those calls would not be traced): ${problem}`);
+    if (problem)
+      warnings.push(
+        `could not check whether ${name} is also inlined elsewhere (those calls would not be traced): ${problem}`,
+      );
     return { sites, tailCalls, warnings };
   }
 
@@ -265,14 +321,24 @@ export class Executable {
         const s = names.map((n) => this.elf.section(n)).find(Boolean);
         return s ? data(s) : undefined;
       };
-      dwarf.more = { addr: more('.debug_addr', '.zdebug_addr'), ranges: more('.debug_ranges', '.zdebug_ranges'), rnglists: more('.debug_rnglists', '.zdebug_rnglists') };
+      dwarf.more = {
+        addr: more('.debug_addr', '.zdebug_addr'),
+        ranges: more('.debug_ranges', '.zdebug_ranges'),
+        rnglists: more('.debug_rnglists', '.zdebug_rnglists'),
+      };
       this.inlining = { index: dwarf.inlining, dwarf };
     } catch (e) {
       if (e instanceof ElfUnsupportedError) {
         const fix = `decompress it (objcopy --decompress-debug-sections ${this.fileName}) or rebuild it (./lab build)`;
-        this.inlining = { index: new Map(), error: new LabError(`cannot read the DWARF of ${this.fileName}: ${e.message}`, fix, { cause: e }) };
+        this.inlining = {
+          index: new Map(),
+          error: new LabError(`cannot read the DWARF of ${this.fileName}: ${e.message}`, fix, { cause: e }),
+        };
       } else if (e instanceof ElfFormatError) {
-        this.inlining = { index: new Map(), error: new LabError(`${this.fileName} has corrupt DWARF debug info: ${e.message}`, rebuildFix, { cause: e }) };
+        this.inlining = {
+          index: new Map(),
+          error: new LabError(`${this.fileName} has corrupt DWARF debug info: ${e.message}`, rebuildFix, { cause: e }),
+        };
       } else throw e;
     }
     return this.inlining;
@@ -285,7 +351,10 @@ export class Executable {
   signature(name: string): { signature?: Signature; problem?: string } {
     const { dwarf, error } = this.readInlining();
     if (error) return { problem: (error.cause as Error).message };
-    if (!dwarf) return { problem: `${this.fileName} has no DWARF (built with -ldflags=-w?), so the types of ${name}'s values are unknown` };
+    if (!dwarf)
+      return {
+        problem: `${this.fileName} has no DWARF (built with -ldflags=-w?), so the types of ${name}'s values are unknown`,
+      };
     const real = this.func(name).name;
     const die = dwarf.subprogram(real);
     if (!die) return { problem: `${this.fileName}'s DWARF does not describe ${real}` };
@@ -293,7 +362,8 @@ export class Executable {
       const { params, results } = signatureOf(dwarf, die);
       return { signature: assign(params, results) };
     } catch (e) {
-      if (e instanceof ElfFormatError) return { problem: `${this.fileName}'s DWARF for ${real} cannot be read: ${e.message}` };
+      if (e instanceof ElfFormatError)
+        return { problem: `${this.fileName}'s DWARF for ${real} cannot be read: ${e.message}` };
       throw e;
     }
   }
@@ -305,7 +375,10 @@ export class Executable {
     try {
       const stack = memberOffset(dwarf, 'runtime.g', 'stack');
       const hi = memberOffset(dwarf, 'runtime.stack', 'hi');
-      return { goid: memberOffset(dwarf, 'runtime.g', 'goid'), stackHi: stack !== undefined && hi !== undefined ? stack + hi : undefined };
+      return {
+        goid: memberOffset(dwarf, 'runtime.g', 'goid'),
+        stackHi: stack !== undefined && hi !== undefined ? stack + hi : undefined,
+      };
     } catch (e) {
       if (e instanceof ElfFormatError) return {};
       throw e;
@@ -343,7 +416,12 @@ export class Executable {
 
   /** The address of a data or function symbol (runtime.types, …). */
   symbolAddress(name: string): number | undefined {
-    this.allSymbols ??= new Map(this.elf.symbols().filter((s) => s.name).map((s) => [s.name, s.value]));
+    this.allSymbols ??= new Map(
+      this.elf
+        .symbols()
+        .filter((s) => s.name)
+        .map((s) => [s.name, s.value]),
+    );
     return this.allSymbols.get(name);
   }
   private allSymbols?: Map<string, number>;
@@ -369,7 +447,10 @@ export class Executable {
     const s = this.elf.section('.comment');
     if (!s || s.type === SHT_NOBITS) return undefined;
     try {
-      const text = Buffer.from(this.elf.rawSection(s)).toString('latin1').split('\0').find((t) => t.trim());
+      const text = Buffer.from(this.elf.rawSection(s))
+        .toString('latin1')
+        .split('\0')
+        .find((t) => t.trim());
       return text?.trim().slice(0, 60);
     } catch {
       return undefined;
@@ -382,7 +463,11 @@ function checkIdentity(name: string, source: ByteSource): void {
   const id = identify(bytes);
   if (!id.isElf) {
     const start = Buffer.from(bytes.subarray(0, 24)).toString('latin1').split('\n')[0];
-    const shown = /^[\x20-\x7e]+$/.test(start) ? `; it starts with "${start}"` : bytes.length === 0 ? '; it is empty' : '';
+    const shown = /^[\x20-\x7e]+$/.test(start)
+      ? `; it starts with "${start}"`
+      : bytes.length === 0
+        ? '; it is empty'
+        : '';
     throw new LabError(`${name} is not an ELF executable${shown}`, 'pass a compiled Go binary such as server/server');
   }
   if (id.class === ELFCLASS32) {
@@ -391,11 +476,22 @@ function checkIdentity(name: string, source: ByteSource): void {
       'build it for x86-64: GOARCH=amd64 go build',
     );
   }
-  if (source.size < 64) throw new LabError(`${name} is truncated: ${source.size} bytes, shorter than an ELF64 header (64 bytes)`, rebuildFix);
-  if (id.class !== ELFCLASS64) throw new LabError(`${name} is a corrupt ELF file: its class byte is ${id.class ?? 'missing'}, neither 32- nor 64-bit`, rebuildFix);
+  if (source.size < 64)
+    throw new LabError(
+      `${name} is truncated: ${source.size} bytes, shorter than an ELF64 header (64 bytes)`,
+      rebuildFix,
+    );
+  if (id.class !== ELFCLASS64)
+    throw new LabError(
+      `${name} is a corrupt ELF file: its class byte is ${id.class ?? 'missing'}, neither 32- nor 64-bit`,
+      rebuildFix,
+    );
   if (id.littleEndian === false || (id.machine !== undefined && id.machine !== EM_X86_64)) {
     const arch = id.machine !== undefined ? machineName(id.machine) : 'another architecture';
-    throw new LabError(`${name} is an ELF for ${arch}${id.littleEndian ? '' : ' (big-endian)'}, not x86-64`, 'build it for x86-64: GOARCH=amd64 go build');
+    throw new LabError(
+      `${name} is an ELF for ${arch}${id.littleEndian ? '' : ' (big-endian)'}, not x86-64`,
+      'build it for x86-64: GOARCH=amd64 go build',
+    );
   }
 }
 
@@ -413,7 +509,9 @@ function contentKey(parts: Uint8Array[]): string {
 
 function isGo(elf: ElfFile, symbols: ElfSymbol[]): boolean {
   const goSections = ['.go.buildinfo', '.gopclntab', '.note.go.buildid', '.data.rel.ro.gopclntab'];
-  return elf.sections.some((s) => goSections.includes(s.name)) || symbols.some((s) => s.name === 'runtime.buildVersion');
+  return (
+    elf.sections.some((s) => goSections.includes(s.name)) || symbols.some((s) => s.name === 'runtime.buildVersion')
+  );
 }
 
 function shortName(name: string): string {
@@ -424,5 +522,7 @@ function listNames(names: string[], conjunction: 'and' | 'or'): string {
   const shown = names.slice(0, 5);
   const more = names.length > shown.length ? ` ${conjunction} ${names.length - shown.length} more` : '';
   if (more) return shown.join(', ') + more;
-  return shown.length <= 1 ? shown.join('') : `${shown.slice(0, -1).join(', ')} ${conjunction} ${shown[shown.length - 1]}`;
+  return shown.length <= 1
+    ? shown.join('')
+    : `${shown.slice(0, -1).join(', ')} ${conjunction} ${shown[shown.length - 1]}`;
 }

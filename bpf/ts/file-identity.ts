@@ -22,7 +22,8 @@ export function stampOf(s: BigIntStats): FileStamp {
   return { dev: Number(s.dev), ino: Number(s.ino), size: Number(s.size), mtimeNs: s.mtimeNs };
 }
 
-export const sameStamp = (a: FileStamp, b: FileStamp) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
+export const sameStamp = (a: FileStamp, b: FileStamp) =>
+  a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs;
 
 function statIdentity(path: string): FileStamp {
   return stampOf(statSync(path, { bigint: true }));
@@ -45,7 +46,9 @@ export function compareIdentity(path: string, was: FileIdentity): 'same' | 'repl
 export function checkSameFile(path: string, was: FileIdentity): void {
   const how = compareIdentity(path, was);
   if (how === 'same') return;
-  const what = { gone: 'was deleted', replaced: 'was replaced by another file', modified: 'was rewritten in place' }[how];
+  const what = { gone: 'was deleted', replaced: 'was replaced by another file', modified: 'was rewritten in place' }[
+    how
+  ];
   throw new LabError(
     `${path} ${what} since it was opened, so the probe offsets read from it would land in other code`,
     'open it again (openExecutable, or restart the command) and attach to the new file',

@@ -52,6 +52,9 @@ export class FileSource implements ByteSource {
 /** The file was rebuilt or rewritten between two reads of it. */
 export class FileChangedError extends LabError {
   constructor(path: string) {
-    super(`${basename(path)} changed while it was being read (rebuilt or copied over)`, 'wait for whatever writes it to finish, then open it again');
+    super(
+      `${basename(path)} changed while it was being read (rebuilt or copied over)`,
+      'wait for whatever writes it to finish, then open it again',
+    );
   }
 }

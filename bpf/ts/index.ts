@@ -17,7 +17,13 @@ import { bodyOffset } from './prologue.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { openProbe, openProbes as openLocalProbes, type Probe, type ProbeOptions, type ProbePlan } from './probes.ts';
 import { typedValuesOf } from './values-probe.ts';
-import { detachingRemoteProbes, openRemoteProbes, probeServiceEnv, remoteProbe, remoteProbesHeld } from './probe-service-client.ts';
+import {
+  detachingRemoteProbes,
+  openRemoteProbes,
+  probeServiceEnv,
+  remoteProbe,
+  remoteProbesHeld,
+} from './probe-service-client.ts';
 import { closeAllProbes as closeLocalProbes } from './session.ts';
 import { linksHeldBy } from './inspect.ts';
 
@@ -31,7 +37,18 @@ export type { FileIdentity } from './file-identity.ts';
 export { watchExit, loadedProgramIds, linksReleased } from './session.ts';
 export { missingCapabilities } from './capabilities.ts';
 export { processAlive } from './process-checks.ts';
-export { linksHeldBy, uprobeSitesHeldBy, programsHeldBy, programsAndLinks, kernelLinkIds, tracefsUprobes, bpftoolView, type HeldLink, type KernelSite, type BpftoolView } from './inspect.ts';
+export {
+  linksHeldBy,
+  uprobeSitesHeldBy,
+  programsHeldBy,
+  programsAndLinks,
+  kernelLinkIds,
+  tracefsUprobes,
+  bpftoolView,
+  type HeldLink,
+  type KernelSite,
+  type BpftoolView,
+} from './inspect.ts';
 export type { HeldRemoteProbe } from './probe-service-client.ts';
 
 /** The probes open in this process: its own, and those the probe service holds for it. */
@@ -56,7 +73,9 @@ export async function closeAllProbes(): Promise<void> {
  * fdinfo (the exit tracepoint aside), and those the probe service holds for it, open or detaching.
  */
 export async function uprobeLinksHeld(): Promise<number[]> {
-  const own = linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint').map((l) => l.linkId!);
+  const own = linksHeldBy(process.pid)
+    .filter((l) => l.detail !== 'raw_tracepoint')
+    .map((l) => l.linkId!);
   return [...own, ...(await remoteProbesHeld()).flatMap((p) => p.linkIds)];
 }
 
@@ -70,7 +89,11 @@ export class TracedExecutable extends Executable {
     const service = process.env[probeServiceEnv];
     if (service && process.getuid?.() !== 0) {
       this.func(symbol); // an unknown symbol is the same one-line error either way
-      if (!opts?.pid) throw new LabError('through the probe service you may probe only a process of your own', 'pass { pid: server.pid }');
+      if (!opts?.pid)
+        throw new LabError(
+          'through the probe service you may probe only a process of your own',
+          'pass { pid: server.pid }',
+        );
       return remoteProbe(service, kind, symbol, { ...opts, pid: opts.pid });
     }
     return openProbe(this.plan(symbol, kind), opts);
@@ -93,7 +116,11 @@ export class TracedExecutable extends Executable {
 
   /** Where each link of a probe goes, without attaching anything. */
   plan(symbol: string, kind: ProbeKind): ProbePlan {
-    if (!this.identity) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path) to attach probes');
+    if (!this.identity)
+      throw new LabError(
+        `${this.fileName} was given as bytes, not opened from a file`,
+        'open it with openExecutable(path) to attach probes',
+      );
     checkSameFile(this.path, this.identity); // before reading its prologue: the bytes must be the ones parsed
     const copies = probeKinds[kind].returns === 'none' ? this.inlinedCopies(symbol) : [];
     let f: ReturnType<Executable['func']>;
@@ -105,12 +132,24 @@ export class TracedExecutable extends Executable {
         const n = this.inlinedCopies(symbol).length;
         throw new LabError(
           `${e.message.split(' — add //go:noinline')[0]}; returns of inlined code cannot be probed (an inlined copy has no call and no RET)`,
-          n > 0 ? `trace the entries of its ${n} inlined cop${n === 1 ? 'y' : 'ies'} with a uprobe (--mode uprobe), or add //go:noinline and rebuild` : e.fix,
+          n > 0
+            ? `trace the entries of its ${n} inlined cop${n === 1 ? 'y' : 'ies'} with a uprobe (--mode uprobe), or add //go:noinline and rebuild`
+            : e.fix,
         );
       }
       if (copies.length === 0) throw e;
       // Inlined everywhere: its entries are the inlined copies' first instructions.
-      return { binary: this.path, identity: this.identity, symbol, kind, entryOffset: -1, functionOffset: -1, retOffsets: [], inlinedCopies: copies, layout: this.goroutineLayout() };
+      return {
+        binary: this.path,
+        identity: this.identity,
+        symbol,
+        kind,
+        entryOffset: -1,
+        functionOffset: -1,
+        retOffsets: [],
+        inlinedCopies: copies,
+        layout: this.goroutineLayout(),
+      };
     }
     const head = this.fileBytes(f.fileOffset, Math.min(f.size || 64, 64));
     return {
@@ -132,7 +171,9 @@ export class TracedExecutable extends Executable {
     if (probeKinds[kind].returns !== 'ret-sites') return { retOffsets: [] };
     const { sites, tailCalls } = this.retSites(symbol);
     const retOffsets = [...sites, ...tailCalls].map((s) => s.fileOffset);
-    return tailCalls.length ? { retOffsets, tailCalls: [...sites.map(() => undefined), ...tailCalls.map((t) => t.target)] } : { retOffsets };
+    return tailCalls.length
+      ? { retOffsets, tailCalls: [...sites.map(() => undefined), ...tailCalls.map((t) => t.target)] }
+      : { retOffsets };
   }
 
   /** The Go build id from .note.go.buildid, if the binary has one. */
@@ -143,7 +184,11 @@ export class TracedExecutable extends Executable {
 
   /** The file as it was opened (bytes given directly have no file). */
   fileStamp(): FileStamp {
-    if (!(this.elf.source instanceof FileSource)) throw new LabError(`${this.fileName} was given as bytes, not opened from a file`, 'open it with openExecutable(path)');
+    if (!(this.elf.source instanceof FileSource))
+      throw new LabError(
+        `${this.fileName} was given as bytes, not opened from a file`,
+        'open it with openExecutable(path)',
+      );
     return this.elf.source.stamp;
   }
 }

@@ -49,7 +49,14 @@ function fdinfoOf(pid: number, kind: 'bpf_link' | 'bpf-prog'): { fd: number; inf
 export function linksHeldBy(pid: number): HeldLink[] {
   return fdinfoOf(pid, 'bpf_link').map(({ fd, info }) => {
     const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, 'm').exec(info)?.[1];
-    return { pid, fd, kind: 'bpf_link', linkId: Number(field('link_id')), progId: Number(field('prog_id')), detail: `${field('link_type') ?? 'link'}` };
+    return {
+      pid,
+      fd,
+      kind: 'bpf_link',
+      linkId: Number(field('link_id')),
+      progId: Number(field('prog_id')),
+      detail: `${field('link_type') ?? 'link'}`,
+    };
   });
 }
 
@@ -77,7 +84,8 @@ export function uprobeSitesHeldBy(pid: number): KernelSite[] {
       return { ...base, offset: parseInt(offset, 16), probe: c.probe, retSite: c.retSite };
     };
     // uprobe_multi: a "cookie offset ref_ctr_offset" row per site; perf: one offset and one cookie.
-    if (linkType === 'uprobe_multi') return [...info.matchAll(/^(\d+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => site(m[1], m[2]));
+    if (linkType === 'uprobe_multi')
+      return [...info.matchAll(/^(\d+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => site(m[1], m[2]));
     const offset = /^offset:\s*0x([0-9a-f]+)/m.exec(info)?.[1];
     const cookie = /^cookie:\s*(\d+)/m.exec(info)?.[1];
     return linkType === 'perf' && offset && cookie ? [site(cookie, offset)] : [];
@@ -93,7 +101,10 @@ export function programsHeldBy(pid: number): number[] {
 }
 
 const bpftoolJson = (...args: string[]) =>
-  JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' }) || '[]') as { id: number; prog_id?: number }[];
+  JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' }) || '[]') as {
+    id: number;
+    prog_id?: number;
+  }[];
 
 /** Every BPF link the kernel has (`bpftool link list`). */
 export function kernelLinkIds(): Set<number> {
@@ -103,8 +114,12 @@ export function kernelLinkIds(): Set<number> {
 /** Which of these programs the kernel still has loaded, and the links that run them. */
 export function programsAndLinks(progIds: number[]): { progs: number[]; links: number[] } {
   return {
-    progs: bpftoolJson('prog', 'list').filter((p) => progIds.includes(p.id)).map((p) => p.id),
-    links: bpftoolJson('link', 'list').filter((l) => progIds.includes(l.prog_id!)).map((l) => l.id),
+    progs: bpftoolJson('prog', 'list')
+      .filter((p) => progIds.includes(p.id))
+      .map((p) => p.id),
+    links: bpftoolJson('link', 'list')
+      .filter((l) => progIds.includes(l.prog_id!))
+      .map((l) => l.id),
   };
 }
 

@@ -23,11 +23,15 @@ export function suggestNames(name: string, candidates: Iterable<string>): string
     const symTail = lower.slice(lower.lastIndexOf('.') + 1);
     const tailDist = tail.length >= 3 ? editDistance(tail, symTail, tailLimit) : tailLimit + 1;
     if (tailDist <= tailLimit) scored.push({ n, score: limit + tailDist });
-    else if (tail.length >= 4 && lower.includes(tail)) scored.push({ n, score: limit + tailLimit + 1 + lower.length / 1000 });
+    else if (tail.length >= 4 && lower.includes(tail))
+      scored.push({ n, score: limit + tailLimit + 1 + lower.length / 1000 });
   }
   // main.* first: the lab's own functions are what people usually mean.
   const rank = (x: { n: string; score: number }) => x.score + (x.n.startsWith('main.') ? 0 : 0.5);
-  return scored.sort((a, b) => rank(a) - rank(b)).slice(0, 3).map((x) => x.n);
+  return scored
+    .sort((a, b) => rank(a) - rank(b))
+    .slice(0, 3)
+    .map((x) => x.n);
 }
 
 /** Levenshtein distance, giving up (returning limit + 1) once it must exceed `limit`. */

@@ -38,7 +38,7 @@ export const probeKinds = {
     eventsPerCall: 2,
     crashesGo: true,
     summary: 'returns; crashes Go',
-    description: 'entries and returns through the kernel\'s uretprobe (crashes Go)',
+    description: "entries and returns through the kernel's uretprobe (crashes Go)",
   },
   ret: {
     method: 'returnProbes',

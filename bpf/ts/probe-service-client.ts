@@ -134,7 +134,9 @@ export async function remoteProbesHeld(): Promise<HeldRemoteProbe[]> {
 
 const integerType = /^(u?int(8|16|32|64)?|uintptr)$/;
 const revive = (values: GoValue[], info?: ValueInfo[]) =>
-  values.map((v, i) => (typeof v === 'string' && info?.[i] && integerType.test(info[i].type) && /^-?\d+$/.test(v) ? BigInt(v) : v));
+  values.map((v, i) =>
+    typeof v === 'string' && info?.[i] && integerType.test(info[i].type) && /^-?\d+$/.test(v) ? BigInt(v) : v,
+  );
 
 /** JSON carried 64-bit integers as decimal strings; give them back the types a direct probe delivers. */
 function reviveEvent(e: TraceEvent): TraceEvent {
@@ -159,7 +161,12 @@ export class RemoteProbe implements Probe {
   readonly detached: Promise<void>;
   closed = false;
 
-  constructor(socketPath: string, readonly kind: ProbeKind, readonly symbol: string, opts: RemoteProbeOptions) {
+  constructor(
+    socketPath: string,
+    readonly kind: ProbeKind,
+    readonly symbol: string,
+    opts: RemoteProbeOptions,
+  ) {
     let conn = connections.get(socketPath);
     if (!conn) connections.set(socketPath, (conn = new ServiceConnection(socketPath)));
     this.conn = conn;
@@ -253,6 +260,11 @@ export class RemoteProbe implements Probe {
   }
 }
 
-export function remoteProbe(socketPath: string, kind: ProbeKind, symbol: string, opts: RemoteProbeOptions & { pid: number }): RemoteProbe {
+export function remoteProbe(
+  socketPath: string,
+  kind: ProbeKind,
+  symbol: string,
+  opts: RemoteProbeOptions & { pid: number },
+): RemoteProbe {
   return new RemoteProbe(socketPath, kind, symbol, opts);
 }

@@ -13,7 +13,14 @@ import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
 import { uprobeSitesHeldBy, type KernelSite } from './inspect.ts';
-import { decorate, probeConfig, typedCounts, type ProbeSites, type ReadThrough, type TypedValues } from './values-probe.ts';
+import {
+  decorate,
+  probeConfig,
+  typedCounts,
+  type ProbeSites,
+  type ReadThrough,
+  type TypedValues,
+} from './values-probe.ts';
 
 export interface ProbeOptions {
   /** Trace only this process (default: every process running the binary). */
@@ -116,7 +123,10 @@ function goroutineName(g: number): string {
   return name;
 }
 
-function checkOptions(plan: ProbePlan, opts: ProbeOptions): { nargs: number; nrets: number; strSlot: number; queueLimit: number; typed?: TypedValues } {
+function checkOptions(
+  plan: ProbePlan,
+  opts: ProbeOptions,
+): { nargs: number; nrets: number; strSlot: number; queueLimit: number; typed?: TypedValues } {
   const raw = opts.args !== undefined || opts.rets !== undefined || opts.stringArg !== undefined;
   const typed = raw ? undefined : plan.typed;
   const counts = typed ? typedCounts(typed) : undefined;
@@ -124,13 +134,27 @@ function checkOptions(plan: ProbePlan, opts: ProbeOptions): { nargs: number; nre
   const nrets = opts.rets ?? counts?.nrets ?? 2;
   const strSlot = opts.stringArg ?? counts?.strSlot ?? -1;
   const queueLimit = opts.queueLimit ?? DEFAULT_QUEUE_LIMIT;
-  for (const [name, v] of [['args', nargs], ['rets', nrets]] as const) {
-    if (!Number.isInteger(v) || v < 0 || v > LAB_MAX_REGS) throw new LabError(`${name}: ${v} is not between 0 and ${LAB_MAX_REGS}`, `Go passes at most ${LAB_MAX_REGS} integers in registers`);
+  for (const [name, v] of [
+    ['args', nargs],
+    ['rets', nrets],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > LAB_MAX_REGS)
+      throw new LabError(
+        `${name}: ${v} is not between 0 and ${LAB_MAX_REGS}`,
+        `Go passes at most ${LAB_MAX_REGS} integers in registers`,
+      );
   }
   if (opts.stringArg !== undefined && (!Number.isInteger(strSlot) || strSlot < 0 || strSlot > LAB_MAX_REGS - 2)) {
-    throw new LabError(`stringArg: ${strSlot} is not a register slot from 0 to ${LAB_MAX_REGS - 2}`, 'pass the slot of the string\'s pointer (its length is in the next slot)');
+    throw new LabError(
+      `stringArg: ${strSlot} is not a register slot from 0 to ${LAB_MAX_REGS - 2}`,
+      "pass the slot of the string's pointer (its length is in the next slot)",
+    );
   }
-  if (!Number.isSafeInteger(queueLimit) || queueLimit < 1) throw new LabError(`queueLimit: ${queueLimit} is not a positive whole number`, `pass how many events a probe may hold for its reader, e.g. ${DEFAULT_QUEUE_LIMIT}`);
+  if (!Number.isSafeInteger(queueLimit) || queueLimit < 1)
+    throw new LabError(
+      `queueLimit: ${queueLimit} is not a positive whole number`,
+      `pass how many events a probe may hold for its reader, e.g. ${DEFAULT_QUEUE_LIMIT}`,
+    );
   if (opts.pid !== undefined) {
     checkPid(opts.pid);
     checkRuns(opts.pid, plan.binary);
@@ -185,7 +209,10 @@ class ProbeImpl implements Probe, SessionProbe {
     const s = currentSession();
     const probe = new ProbeImpl(s, s.allocateId(), plan, opts.pid, queueLimit, opts.onNotice ?? notice, typed);
     // The goroutine id is read for raw probes too; the rest only for typed ones. Before any link: ids are reused.
-    s.native.configure(probe.id, probeConfig(typed ?? { goidOffset: plan.layout?.goid, stackHiOffset: plan.layout?.stackHi }, opts.readThrough));
+    s.native.configure(
+      probe.id,
+      probeConfig(typed ?? { goidOffset: plan.layout?.goid, stackHiOffset: plan.layout?.stackHi }, opts.readThrough),
+    );
     if (opts.readThrough) probe.sites.readThrough = true;
     const { mode, returns } = probeKinds[plan.kind];
     /** One uprobe_multi link for a program's sites, or (older kernels, LAB_UPROBE_LINKS=perf) a perf-event link each. */
@@ -193,14 +220,32 @@ class ProbeImpl implements Probe, SessionProbe {
       if (sites.length === 0) return;
       const cookies = sites.map(([, retSite]) => labCookie({ probe: probe.id, retSite, mode, nargs, nrets, strSlot }));
       const pid = opts.pid ?? -1;
-      if (s.uprobeMulti) probe.links.push(s.native.attachUprobeMulti(program, plan.binary, sites.map(([o]) => o), cookies, pid, retprobe));
-      else sites.forEach(([offset], i) => probe.links.push(s.native.attachUprobe(program, plan.binary, offset, null, pid, retprobe, cookies[i])));
+      if (s.uprobeMulti)
+        probe.links.push(
+          s.native.attachUprobeMulti(
+            program,
+            plan.binary,
+            sites.map(([o]) => o),
+            cookies,
+            pid,
+            retprobe,
+          ),
+        );
+      else
+        sites.forEach(([offset], i) =>
+          probe.links.push(s.native.attachUprobe(program, plan.binary, offset, null, pid, retprobe, cookies[i])),
+        );
     };
     s.add(probe);
     try {
       // RET sites first: a function whose body is one RET (func f(v int) int { return v }) has its
       // entry and RET at one address, and the kernel runs the last-attached program there first.
-      if (returns === 'ret-sites') attach('lab_ret', false, plan.retOffsets.map((off, i) => [off, i]));
+      if (returns === 'ret-sites')
+        attach(
+          'lab_ret',
+          false,
+          plan.retOffsets.map((off, i) => [off, i]),
+        );
       attach('lab_entry', false, [
         ...(plan.entryOffset >= 0 ? [[plan.entryOffset, LAB_NO_RET_SITE] as [number, number]] : []), // -1: inlined everywhere
         // An inlined copy's entry link carries the copy's index where RET links carry theirs.
@@ -379,7 +424,9 @@ class ProbeImpl implements Probe, SessionProbe {
       if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
       return this.arrival().then(next);
     };
-    return { [Symbol.asyncIterator]: () => ({ next, return: () => Promise.resolve({ value: undefined, done: true }) }) };
+    return {
+      [Symbol.asyncIterator]: () => ({ next, return: () => Promise.resolve({ value: undefined, done: true }) }),
+    };
   }
 
   private takeQueued(): TraceEvent[] {

@@ -13,8 +13,13 @@ export function processAlive(pid: number): boolean {
 }
 
 export function checkPid(pid: number): void {
-  if (!Number.isInteger(pid) || pid <= 0) throw new LabError(`pid ${pid} is not a process id`, 'pass the PID of a running process');
-  if (!processAlive(pid)) throw new LabError(`no running process with pid ${pid} (it has exited or never existed)`, 'start the program first and pass its current PID');
+  if (!Number.isInteger(pid) || pid <= 0)
+    throw new LabError(`pid ${pid} is not a process id`, 'pass the PID of a running process');
+  if (!processAlive(pid))
+    throw new LabError(
+      `no running process with pid ${pid} (it has exited or never existed)`,
+      'start the program first and pass its current PID',
+    );
 }
 
 /**

@@ -50,7 +50,8 @@ export function decodeFunction(code: Uint8Array, address: number): DecodeResult 
         result.rets.push({ offset, text: formatter.format(instr) });
       } else if (flow === FlowControl.UnconditionalBranch) {
         const target = instr.nearBranchTarget;
-        if (target < start || target >= end) result.tailJumps.push({ offset, text: formatter.format(instr), target: Number(target) });
+        if (target < start || target >= end)
+          result.tailJumps.push({ offset, text: formatter.format(instr), target: Number(target) });
       } else if (flow === FlowControl.IndirectBranch) {
         result.indirectJumps.push({ offset, text: formatter.format(instr) });
       }

@@ -57,7 +57,7 @@ export class Session {
     try {
       this.native = new Tracer(tracerObjects(), (batch, length) => this.onBatch(batch, length));
     } catch (e) {
-      throw translateLibbpfError(e, 'cannot load the lab\'s BPF programs');
+      throw translateLibbpfError(e, "cannot load the lab's BPF programs");
     }
     this.uprobeMulti = this.native.uprobeMulti && process.env.LAB_UPROBE_LINKS !== 'perf';
   }
@@ -82,7 +82,7 @@ export class Session {
     try {
       this.exitLink = this.native.attachTracing('lab_exit');
     } catch (e) {
-      throw translateLibbpfError(e, 'cannot attach the lab\'s process-exit tracepoint');
+      throw translateLibbpfError(e, "cannot attach the lab's process-exit tracepoint");
     }
   }
 
@@ -96,10 +96,12 @@ export class Session {
   retire(id: number, links: number[]): Promise<void> {
     this.probes.delete(id);
     const done = links.length === 0 ? Promise.resolve() : this.native.detachAsync(links);
-    const settled = done.catch(() => {}).then(() => {
-      this.retiring.delete(id);
-      this.releaseIfIdle();
-    });
+    const settled = done
+      .catch(() => {})
+      .then(() => {
+        this.retiring.delete(id);
+        this.releaseIfIdle();
+      });
     this.retiring.set(id, settled);
     this.releaseIfIdle();
     return settled;
@@ -138,8 +140,17 @@ export class Session {
   private onExit(r: LabEventReader, at: number): void {
     const pid = r.pid(at);
     const event: TraceEvent = {
-      kind: 'exit', symbol: '', pid, tid: r.tid(at), goroutine: '0x0', ts_ns: r.ts_ns(at),
-      args: [], ret: [], latency_ns: null, exit_code: r.exit_code(at), signal: r.signal(at),
+      kind: 'exit',
+      symbol: '',
+      pid,
+      tid: r.tid(at),
+      goroutine: '0x0',
+      ts_ns: r.ts_ns(at),
+      args: [],
+      ret: [],
+      latency_ns: null,
+      exit_code: r.exit_code(at),
+      signal: r.signal(at),
     };
     for (const p of this.probes.values()) p.deliverExit(event);
     const waiters = this.exitWaiters.get(pid);
@@ -167,10 +178,16 @@ export class Session {
       const link = this.exitLink;
       this.exitLink = undefined;
       const key = -++this.exitDetaches; // never a probe id
-      this.retiring.set(key, this.native.detachAsync([link]).catch(() => {}).then(() => {
-        this.retiring.delete(key);
-        this.releaseIfIdle();
-      }));
+      this.retiring.set(
+        key,
+        this.native
+          .detachAsync([link])
+          .catch(() => {})
+          .then(() => {
+            this.retiring.delete(key);
+            this.releaseIfIdle();
+          }),
+      );
     }
     if (this.linger || this.retiring.size > 0) return;
     this.linger = setTimeout(() => {

@@ -49,7 +49,8 @@ export interface DropCounts {
 /** Why events were lost, in words, for a count of each reason. */
 export function describeDrops(d: DropCounts): string {
   const parts = [];
-  if (d.ring) parts.push(`${d.ring} because the ring buffer was full (the tracer's process did not read it fast enough)`);
+  if (d.ring)
+    parts.push(`${d.ring} because the ring buffer was full (the tracer's process did not read it fast enough)`);
   if (d.reader) parts.push(`${d.reader} because the reader was too slow (its queue was full)`);
   return parts.join(' and ');
 }

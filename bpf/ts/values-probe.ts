@@ -23,7 +23,14 @@ export function typedValuesOf(exe: Executable, symbol: string): { typed?: TypedV
   const { signature, problem } = exe.signature(symbol);
   const layout = exe.goroutineLayout();
   if (!signature) return { problem };
-  return { typed: { values: planValues(signature, LAB_STACK_WORDS), goidOffset: layout.goid, stackHiOffset: layout.stackHi, memory: new ProcessMemory(exe) } };
+  return {
+    typed: {
+      values: planValues(signature, LAB_STACK_WORDS),
+      goidOffset: layout.goid,
+      stackHiOffset: layout.stackHi,
+      memory: new ProcessMemory(exe),
+    },
+  };
 }
 
 /** A word to read at entry through a pointer argument: register slot, then which 8-byte word it points to. */
@@ -33,7 +40,10 @@ export interface ReadThrough {
 }
 
 /** struct lab_probe_config (bpf/events.h): u16 goid_offset, u16 stack_hi_offset, u8 ret_str_slot + 1, u8 stack_words, u8 deref_slot + 1, u8 deref_word. */
-export function probeConfig(t: Pick<TypedValues, 'goidOffset' | 'stackHiOffset'> & { values?: ValuePlan }, through?: ReadThrough): Uint8Array {
+export function probeConfig(
+  t: Pick<TypedValues, 'goidOffset' | 'stackHiOffset'> & { values?: ValuePlan },
+  through?: ReadThrough,
+): Uint8Array {
   const b = Buffer.alloc(8);
   b.writeUInt16LE(t.goidOffset ?? 0, 0);
   b.writeUInt16LE(t.stackHiOffset ?? 0, 2);
@@ -73,7 +83,13 @@ export interface ProbeSites {
   readThrough?: boolean;
 }
 
-export function decorate(event: TraceEvent, r: LabEventReader, at: number, t: TypedValues | undefined, sites: ProbeSites): void {
+export function decorate(
+  event: TraceEvent,
+  r: LabEventReader,
+  at: number,
+  t: TypedValues | undefined,
+  sites: ProbeSites,
+): void {
   const goid = r.goidExact(at);
   if (goid !== 0n) event.goid = goidName(goid);
   if (sites.readThrough && event.kind === 'entry') event.word = r.derefExact(at);

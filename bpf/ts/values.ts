@@ -135,10 +135,15 @@ class Decoder {
     }
     const t = p.type;
     switch (t.kind) {
-      case 'int': return intOf(words[0], t);
-      case 'bool': return (words[0] & 0xffn) !== 0n;
-      case 'float': case 'complex': return null; // (float registers never reach here; stack floats:)
-      case 'pointer': return words[0] === 0n ? null : hex(words[0]);
+      case 'int':
+        return intOf(words[0], t);
+      case 'bool':
+        return (words[0] & 0xffn) !== 0n;
+      case 'float':
+      case 'complex':
+        return null; // (float registers never reach here; stack floats:)
+      case 'pointer':
+        return words[0] === 0n ? null : hex(words[0]);
       case 'string': {
         const len = Number(BigInt.asUintN(64, words[1]));
         info.len = len;
@@ -152,7 +157,8 @@ class Decoder {
         info.unavailable = 'only one string argument and one string result are copied';
         return null;
       }
-      case 'slice': return { len: BigInt.asIntN(64, words[1]), cap: BigInt.asIntN(64, words[2]) };
+      case 'slice':
+        return { len: BigInt.asIntN(64, words[1]), cap: BigInt.asIntN(64, words[2]) };
       case 'interface': {
         if (words[0] === 0n) return null;
         if (!this.memory) return hex(words[0]);
@@ -161,7 +167,8 @@ class Decoder {
         const name = type === undefined ? undefined : this.memory.typeName(type, this.pid);
         return name ?? `(type at ${hex(type ?? words[0])})`;
       }
-      default: return null;
+      default:
+        return null;
     }
   }
 
@@ -192,9 +199,23 @@ export interface DecodedValues {
 }
 
 /** Decodes one event's values. `withArgs`: the event carries its entry; `withRet`: it carries a return. */
-export function decodeValues(plan: ValuePlan, raw: RawWords, withArgs: boolean, withRet: boolean, memory: Memory | undefined, pid: number): DecodedValues {
+export function decodeValues(
+  plan: ValuePlan,
+  raw: RawWords,
+  withArgs: boolean,
+  withRet: boolean,
+  memory: Memory | undefined,
+  pid: number,
+): DecodedValues {
   const sig = plan.signature;
-  const side = (slots: Slot[], shared: ValueInfo[], regs: bigint[], stack: bigint[] | undefined, str: RawWords['argStr'], strSlot: number) => {
+  const side = (
+    slots: Slot[],
+    shared: ValueInfo[],
+    regs: bigint[],
+    stack: bigint[] | undefined,
+    str: RawWords['argStr'],
+    strSlot: number,
+  ) => {
     const d = new Decoder(regs, stack, str, strSlot, memory, pid);
     let infos = shared;
     const values = slots.map((s, i) => {
@@ -208,8 +229,12 @@ export function decodeValues(plan: ValuePlan, raw: RawWords, withArgs: boolean, 
     });
     return { values, infos };
   };
-  const a = withArgs ? side(sig.params, plan.paramInfo, raw.argRegs, raw.argStack, raw.argStr, plan.argStringSlot) : { values: [], infos: plan.paramInfo };
-  const r = withRet ? side(sig.results, plan.resultInfo, raw.retRegs, raw.retStack, raw.retStr, plan.retStringSlot) : { values: [], infos: plan.resultInfo };
+  const a = withArgs
+    ? side(sig.params, plan.paramInfo, raw.argRegs, raw.argStack, raw.argStr, plan.argStringSlot)
+    : { values: [], infos: plan.paramInfo };
+  const r = withRet
+    ? side(sig.results, plan.resultInfo, raw.retRegs, raw.retStack, raw.retStr, plan.retStringSlot)
+    : { values: [], infos: plan.resultInfo };
   return { args: a.values, ret: r.values, params: a.infos, results: r.infos };
 }
 
@@ -239,9 +264,12 @@ export function formatValue(v: GoValue, info?: ValueInfo): string {
     return 'nil';
   }
   switch (typeof v) {
-    case 'bigint': return v.toString();
-    case 'boolean': return String(v);
-    case 'number': return Number.isInteger(v) && Math.abs(v) < 1e21 ? v.toFixed(0) : String(v);
+    case 'bigint':
+      return v.toString();
+    case 'boolean':
+      return String(v);
+    case 'number':
+      return Number.isInteger(v) && Math.abs(v) < 1e21 ? v.toFixed(0) : String(v);
     case 'string':
       if (info?.type === 'string' || info?.len !== undefined) {
         const q = JSON.stringify(v);
@@ -251,7 +279,9 @@ export function formatValue(v: GoValue, info?: ValueInfo): string {
   }
   if (Array.isArray(v)) return `[${v.map((x) => formatValue(x)).join(' ')}]`;
   if ('len' in v && 'cap' in v && typeof v.len === 'bigint') return `${info?.type ?? '[]'}{len ${v.len}, cap ${v.cap}}`;
-  return `{${Object.entries(v).map(([k, x]) => `${k}:${formatValue(x)}`).join(' ')}}`;
+  return `{${Object.entries(v)
+    .map(([k, x]) => `${k}:${formatValue(x)}`)
+    .join(' ')}}`;
 }
 
 /** What formatCall needs of an event. */
@@ -272,7 +302,9 @@ export interface CallLike {
 }
 
 export const formatArgs = (e: Pick<CallLike, 'args' | 'params'>): string =>
-  e.args.map((v, i) => (e.params?.[i] ? `${e.params[i].name}=${formatValue(v, e.params[i])}` : formatValue(v))).join(', ');
+  e.args
+    .map((v, i) => (e.params?.[i] ? `${e.params[i].name}=${formatValue(v, e.params[i])}` : formatValue(v)))
+    .join(', ');
 
 export function formatResults(e: Pick<CallLike, 'ret' | 'results'>): string {
   const parts = e.ret.map((v, i) => formatValue(v, e.results?.[i]));
@@ -287,18 +319,32 @@ export const formatLatency = (ns: number | null) => (ns === null ? '' : `${(ns /
  */
 export function formatCall(e: CallLike): string {
   const who = e.goid && e.goid !== '0' ? `g${e.goid}` : `g=${e.goroutine}`;
-  const call = e.kind === 'return' || e.kind === 'call' ? (e.params && e.latency_ns === null ? `${e.symbol}(?)` : `${e.symbol}(${formatArgs(e)})`) : `${e.symbol}(${formatArgs(e)})`;
-  const tail = [formatLatency(e.latency_ns), who, e.ret_site !== undefined && e.ret_site >= 0 ? `RET#${e.ret_site}` : ''];
+  const call =
+    e.kind === 'return' || e.kind === 'call'
+      ? e.params && e.latency_ns === null
+        ? `${e.symbol}(?)`
+        : `${e.symbol}(${formatArgs(e)})`
+      : `${e.symbol}(${formatArgs(e)})`;
+  const tail = [
+    formatLatency(e.latency_ns),
+    who,
+    e.ret_site !== undefined && e.ret_site >= 0 ? `RET#${e.ret_site}` : '',
+  ];
   switch (e.kind) {
     case 'exit':
       return `${e.symbol}: traced process exited`;
     case 'entry':
-      if (e.inlined_into) return [`→ ${e.symbol} (inlined into ${e.inlined_into}: its arguments are not in registers)`, who].join('  ');
+      if (e.inlined_into)
+        return [`→ ${e.symbol} (inlined into ${e.inlined_into}: its arguments are not in registers)`, who].join('  ');
       return [`→ ${call}`, who].join('  ');
     case 'unwound':
       return [`${call} unwound by a panic (no return)`, ...tail].filter(Boolean).join('  ');
     default: {
-      const results = e.tail_call ? ` → tail call to ${e.tail_call} (its results)` : e.ret.length > 0 ? ` = ${formatResults(e)}` : '';
+      const results = e.tail_call
+        ? ` → tail call to ${e.tail_call} (its results)`
+        : e.ret.length > 0
+          ? ` = ${formatResults(e)}`
+          : '';
       const unwound = e.unwound ? `  (${e.unwound} deeper call${e.unwound > 1 ? 's' : ''} unwound)` : '';
       const unpaired = e.latency_ns === null ? '  (entry not seen)' : '';
       return [`${call}${results}`, ...tail].filter(Boolean).join('  ') + unpaired + unwound;
@@ -307,6 +353,7 @@ export function formatCall(e: CallLike): string {
 }
 
 /** JSON for events: BigInts as decimal strings (exact 64-bit), everything else as it is. */
-export const eventJson = (e: unknown): string => JSON.stringify(e, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+export const eventJson = (e: unknown): string =>
+  JSON.stringify(e, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
 
 export { INT_REGS };

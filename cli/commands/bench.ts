@@ -10,19 +10,33 @@ export const benchResultsFile = at('bench', 'results.json');
 
 export const benchCommand: Command = {
   name: 'bench',
-  summary: 'run every benchmark (ring buffer, probe cost, latency, RSS, load, site build, notebooks, start times), print ratios, write bench/results.json',
+  summary:
+    'run every benchmark (ring buffer, probe cost, latency, RSS, load, site build, notebooks, start times), print ratios, write bench/results.json',
   usage:
     './lab bench [--quick] [--only NAME,…] [--merge] [--readme]\n' +
     '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead;\n' +
-    '  --only … --merge puts those benchmarks\' tables into bench/results.json (the rest stay as recorded)\n' +
+    "  --only … --merge puts those benchmarks' tables into bench/results.json (the rest stay as recorded)\n" +
     '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)',
   async run(argv) {
-    const { values } = parse('bench', argv, { flags: { quick: { type: 'bool' }, only: { type: 'string', multiple: true }, merge: { type: 'bool' }, readme: { type: 'bool' } } });
+    const { values } = parse('bench', argv, {
+      flags: {
+        quick: { type: 'bool' },
+        only: { type: 'string', multiple: true },
+        merge: { type: 'bool' },
+        readme: { type: 'bool' },
+      },
+    });
     const { mergeResults, readmeSection, renderTable, withBenchmarkSection } = await import('../../bench/report.ts');
-    if (values.merge && (!values.only || values.quick)) throw new LabError('--merge takes the tables of a full-size --only run', 'e.g. ./lab bench --only lifecycle,service --merge');
-    if (values.merge && !existsSync(benchResultsFile)) throw new LabError('no bench/results.json to merge into', 'run ./lab bench first');
+    if (values.merge && (!values.only || values.quick))
+      throw new LabError(
+        '--merge takes the tables of a full-size --only run',
+        'e.g. ./lab bench --only lifecycle,service --merge',
+      );
+    if (values.merge && !existsSync(benchResultsFile))
+      throw new LabError('no bench/results.json to merge into', 'run ./lab bench first');
     if (values.readme) {
-      if (!existsSync(benchResultsFile)) throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
+      if (!existsSync(benchResultsFile))
+        throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
       const results = JSON.parse(readFileSync(benchResultsFile, 'utf8'));
       const readme = at('README.md');
       await writeFileAtomic(readme, withBenchmarkSection(readFileSync(readme, 'utf8'), readmeSection(results)));
@@ -32,18 +46,27 @@ export const benchCommand: Command = {
     const { benchmarkNames, runBenchmarks } = await import('../../bench/run.ts');
     const only = values.only;
     for (const o of only ?? []) {
-      if (!(benchmarkNames as readonly string[]).includes(o)) throw new LabError(`unknown benchmark ${shown(o)}`, `pick from: ${benchmarkNames.join(', ')}`);
+      if (!(benchmarkNames as readonly string[]).includes(o))
+        throw new LabError(`unknown benchmark ${shown(o)}`, `pick from: ${benchmarkNames.join(', ')}`);
     }
-    if (process.getuid?.() !== 0) throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
+    if (process.getuid?.() !== 0)
+      throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
     await buildAll({}, ['server', 'addon', 'cilium', 'bench']);
-    const results = await runBenchmarks({ only: only as Parameters<typeof runBenchmarks>[0]['only'], quick: values.quick });
+    const results = await runBenchmarks({
+      only: only as Parameters<typeof runBenchmarks>[0]['only'],
+      quick: values.quick,
+    });
     const partial = (values.quick || only !== undefined) && !values.merge;
     const file = partial ? at('.lab', 'bench-partial.json') : benchResultsFile;
     mkdirSync(at('.lab'), { recursive: true });
-    const written = values.merge ? mergeResults(JSON.parse(readFileSync(benchResultsFile, 'utf8')), results, only!) : results;
+    const written = values.merge
+      ? mergeResults(JSON.parse(readFileSync(benchResultsFile, 'utf8')), results, only!)
+      : results;
     await writeFileAtomic(file, JSON.stringify(written, null, 2) + '\n');
     process.stdout.write(renderTable(written.summary) + '\n');
-    say(`results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`);
+    say(
+      `results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`,
+    );
     return 0;
   },
 };

@@ -29,7 +29,9 @@ async function saveMatrix(run: import('../../engines/crash-matrix.ts').CrashMatr
 /** The trigger ids for the usage text, from the built server (its route table is their one source). */
 function listedTriggerIds(): string {
   try {
-    return serverListing().triggers.map((t) => t.id).join(', ');
+    return serverListing()
+      .triggers.map((t) => t.id)
+      .join(', ');
   } catch {
     return 'those `server/server -list` prints (./lab build first)';
   }
@@ -49,7 +51,9 @@ export const crashMatrixCommand: Command = {
   },
   async run(argv) {
     // Loaded here so `./lab help` works before the tracer is built.
-    const { chooseTriggers, probeKinds, readMatrix, renderMatrixText, runCrashMatrix } = await import('../../engines/crash-matrix.ts');
+    const { chooseTriggers, probeKinds, readMatrix, renderMatrixText, runCrashMatrix } = await import(
+      '../../engines/crash-matrix.ts'
+    );
     type ProbeKind = (typeof probeKinds)[number];
     const { values } = parse('crash-matrix', argv, {
       flags: {
@@ -74,13 +78,18 @@ export const crashMatrixCommand: Command = {
     const recorded = values.write && existsSync(crashMatrixPath) ? readMatrix(crashMatrixPath) : undefined;
     const recordedRuns = (c: { go: string; trigger: string; probe: string }) =>
       recorded?.cells.find((r) => r.go === c.go && r.trigger === c.trigger && r.probe === c.probe)?.runs ?? 1;
-    say(`crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}${times}`);
+    say(
+      `crash matrix: ${chosen.length} triggers × ${probes.length} probe kinds × ${toolchains.map((t) => t.version).join(', ')}${times}`,
+    );
     const matrix = await runCrashMatrix({
       toolchains,
       triggers: values.trigger,
       probes,
       repeat: (c) => Math.max(values.repeat, recordedRuns(c)),
-      onCell: (c) => say(`  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.outcomes ? ` ${JSON.stringify(c.outcomes)}` : ''}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`),
+      onCell: (c) =>
+        say(
+          `  ${c.go} ${c.trigger.padEnd(15)} × ${c.probe.padEnd(9)} → ${c.outcome}${c.outcomes ? ` ${JSON.stringify(c.outcomes)}` : ''}${c.signature ? `: ${c.signature}` : c.wrong ? `: ${c.wrong}` : ''}`,
+        ),
     });
     if (values.write) {
       await saveMatrix(matrix);

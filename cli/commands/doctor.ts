@@ -2,7 +2,8 @@ import { parse, type Command } from '../command.ts';
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer) — each with a fix',
+  summary:
+    'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer) — each with a fix',
   usage: './lab doctor [--json]   exits 1 when a required check fails',
   async run(argv) {
     const { values } = parse('doctor', argv, { flags: { json: { type: 'bool' } } });
@@ -17,7 +18,11 @@ export const doctorCommand: Command = {
         const mark = c.ok ? '✓' : c.optional ? '○' : '✗';
         console.log(`${mark} ${c.name.padEnd(w)}  ${c.found}${c.ok ? '' : `\n  ${' '.repeat(w)}  fix: ${c.fix}`}`);
       }
-      console.log(failed.length === 0 ? '\nready: every required check passed' : `\nnot ready: ${failed.map((c) => c.name).join(', ')}`);
+      console.log(
+        failed.length === 0
+          ? '\nready: every required check passed'
+          : `\nnot ready: ${failed.map((c) => c.name).join(', ')}`,
+      );
     }
     return failed.length === 0 ? 0 : 1;
   },

@@ -64,7 +64,10 @@ export async function inliningSummary(tc: GoToolchain): Promise<InliningSummary>
     // A closure (withArg.func1) inside an inlined function is compiled once per inlined site,
     // renamed after the caller: main.routes.withArg.func11, …
     const closure = /^(.+)\.func\d+$/.exec(short);
-    const clones = symbol || !closure ? [] : allNames.filter((n) => n.startsWith('main.') && n.includes(`.${closure[1]}.func`)).sort();
+    const clones =
+      symbol || !closure
+        ? []
+        : allNames.filter((n) => n.startsWith('main.') && n.includes(`.${closure[1]}.func`)).sort();
     const status: InlinedFunction['status'] = symbol
       ? inlinedInto.length > 0
         ? 'partly inlined'
@@ -93,7 +96,8 @@ export async function inliningSummary(tc: GoToolchain): Promise<InliningSummary>
 }
 
 const meaning: Record<InlinedFunction['status'], (f: InlinedFunction) => string> = {
-  'inlined away': (f) => `no symbol to probe: its body was copied into ${f.inlinedInto.join(', ')} — probe that, or add //go:noinline`,
+  'inlined away': (f) =>
+    `no symbol to probe: its body was copied into ${f.inlinedInto.join(', ')} — probe that, or add //go:noinline`,
   'partly inlined': (f) =>
     `probe-able at 0x${f.symbol!.address.toString(16)}, but calls inside ${f.inlinedInto.join(', ')} run a copy and are not traced`,
   'kept out of line': () => 'probe-able: every call goes through its symbol',
@@ -102,11 +106,14 @@ const meaning: Record<InlinedFunction['status'], (f: InlinedFunction) => string>
   'no code': () => 'no symbol and no inlined copy: nothing calls it, so the linker dropped it — nothing to probe',
 };
 
-const listed = (names: string[]) => (names.length > 3 ? `${names.slice(0, 3).join(', ')} … (${names.length} copies)` : names.join(', '));
+const listed = (names: string[]) =>
+  names.length > 3 ? `${names.slice(0, 3).join(', ')} … (${names.length} copies)` : names.join(', ');
 
 function render(s: InliningSummary): string {
   const out: string[] = [];
-  out.push(`Inlining in ${basename(s.binary)} built by ${s.goVersion} (go build -gcflags=-m, checked against the binary's symbols and DWARF)`);
+  out.push(
+    `Inlining in ${basename(s.binary)} built by ${s.goVersion} (go build -gcflags=-m, checked against the binary's symbols and DWARF)`,
+  );
   out.push('', `The compiler may inline ${s.functions.filter((f) => f.declaredAt).length} functions of package main:`);
   for (const f of s.functions.filter((x) => x.declaredAt)) out.push(`  ${f.name.padEnd(24)} ${f.declaredAt}`);
   out.push('', 'Calls it inlined in package main (call site → callee):');
@@ -122,7 +129,8 @@ function render(s: InliningSummary): string {
 
 export const inliningCommand: Command = {
   name: 'inlining',
-  summary: "the compiler's inlining decisions for the server and which functions they leave without a probe-able symbol",
+  summary:
+    "the compiler's inlining decisions for the server and which functions they leave without a probe-able symbol",
   usage: './lab inlining [--go=/path/to/go] [--json]   e.g. ./lab inlining --go=/usr/lib/go-1.19/bin/go',
   async run(argv) {
     const { values } = parse('inlining', argv, { flags: { go: { type: 'program' }, json: { type: 'bool' } } });

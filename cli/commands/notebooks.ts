@@ -13,10 +13,19 @@ export const notebooksCommand: Command = {
   summary: 'execute every notebook headless on tslab (Jupyter Server); --update records their outputs',
   usage: './lab notebooks [--update] [name…]   — names pick notebooks whose file name contains the text',
   async run(argv) {
-    const { values, positionals } = parse('notebooks', argv, { flags: { update: { type: 'bool' } }, positionals: { name: 'name', max: Infinity } });
+    const { values, positionals } = parse('notebooks', argv, {
+      flags: { update: { type: 'bool' } },
+      positionals: { name: 'name', max: Infinity },
+    });
     console.debug = () => undefined; // @jupyterlab/services logs every WebSocket it opens
     const paths = notebookPaths(positionals);
-    if (paths.length === 0) throw new LabError(`no notebook matches ${positionals.map((n) => shown(n)).join(', ')}`, `pick from: ${notebookPaths().map((p) => basename(p)).join(', ')}`);
+    if (paths.length === 0)
+      throw new LabError(
+        `no notebook matches ${positionals.map((n) => shown(n)).join(', ')}`,
+        `pick from: ${notebookPaths()
+          .map((p) => basename(p))
+          .join(', ')}`,
+      );
     await ensureSetup();
     await buildAll();
     await runNotebooks(paths, { update: values.update });
@@ -36,7 +45,9 @@ export async function runNotebooks(paths: string[], opts: { update?: boolean } =
       for (const p of paths) {
         const name = basename(p);
         const cells = counter('cell');
-        const run = await step(`run ${name}`, () => executeNotebook(p, jupyter, { onCell: (i, n) => cells.update(i, n) }).finally(cells.clear));
+        const run = await step(`run ${name}`, () =>
+          executeNotebook(p, jupyter, { onCell: (i, n) => cells.update(i, n) }).finally(cells.clear),
+        );
         if (run.failures.length > 0) {
           failed++;
           for (const f of run.failures) say(`✗ ${name} cell ${f.cell}: ${f.reason}\n${f.text}`);
@@ -54,4 +65,3 @@ export async function runNotebooks(paths: string[], opts: { update?: boolean } =
   if (failed > 0) throw new LabError(`${failed} of ${paths.length} notebooks failed`, 'see the failing cells above');
   say(`${paths.length} notebooks ran without an error${opts.update ? ' and were recorded' : ''}`);
 }
-

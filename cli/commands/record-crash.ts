@@ -26,7 +26,11 @@ export const recordCrashCommand: Command = {
     const { recordCrash } = await import('../../engines/record-crash.ts');
     const { renderForensicsText } = await import('../../engines/forensics.ts');
     await buildAll({}, ['server', 'addon']);
-    const rec = await recordCrash({ binary: values.binary ?? serverBinary, symbol: values.symbol, request: values.request });
+    const rec = await recordCrash({
+      binary: values.binary ?? serverBinary,
+      symbol: values.symbol,
+      request: values.request,
+    });
     if (values.write) {
       await writeFileAtomic(crashRecordingPath, toJson({ ...rec, binary: relative(root, rec.binary) }) + '\n');
       say(`wrote ${relative(root, crashRecordingPath)}`);

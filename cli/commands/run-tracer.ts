@@ -4,7 +4,14 @@ import { buildAll } from '../build.ts';
 import { serverBinary } from '../../core/paths.ts';
 import { say } from '../../core/ui.ts';
 import { LabError } from '../../core/errors.ts';
-import { DEFAULT_QUEUE_LIMIT, describeDrops, probeKinds, probeKindNames, type DropCounts, type ProbeKind } from '../../bpf/ts/index.ts';
+import {
+  DEFAULT_QUEUE_LIMIT,
+  describeDrops,
+  probeKinds,
+  probeKindNames,
+  type DropCounts,
+  type ProbeKind,
+} from '../../bpf/ts/index.ts';
 import { eventJson, formatCall } from '../../bpf/ts/values.ts';
 import { openExecutable } from '../../bpf/ts/index.ts';
 import { classifyDeath } from '../../engines/forensics.ts';
@@ -73,8 +80,11 @@ export const runTracerCommand: Command = {
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    say(`attached ${mode} to ${req.symbol} in ${req.binary} (${req.pid ? `pid ${req.pid}` : 'every process'}) — Ctrl-C to stop`);
-    if (probeKinds[mode].crashesGo) say(`${mode} mode: a Go program whose stack moves while the probed function runs will crash — watch it happen`);
+    say(
+      `attached ${mode} to ${req.symbol} in ${req.binary} (${req.pid ? `pid ${req.pid}` : 'every process'}) — Ctrl-C to stop`,
+    );
+    if (probeKinds[mode].crashesGo)
+      say(`${mode} mode: a Go program whose stack moves while the probed function runs will crash — watch it happen`);
 
     const write = (line: string) => process.stdout.write(line + '\n');
     const reporter = new DropReporter(session, values.json ? write : undefined);
@@ -131,9 +141,11 @@ class DropReporter {
     const total = now.ring + now.reader;
     const since = { ring: now.ring - this.reported.ring, reader: now.reader - this.reported.reader };
     const fresh = since.ring + since.reader;
-    if (fresh > 0 || final) this.json?.(JSON.stringify({ kind: 'drops', total, ring: now.ring, reader: now.reader, final }));
+    if (fresh > 0 || final)
+      this.json?.(JSON.stringify({ kind: 'drops', total, ring: now.ring, reader: now.reader, final }));
     if (final) say(total ? `lost ${total} events: ${describeDrops(now)}` : 'no events lost');
-    else if (fresh > 0) say(`lost ${fresh} events in the last ${DROP_REPORT_MS / 1000} s: ${describeDrops(since)} (${total} in all)`);
+    else if (fresh > 0)
+      say(`lost ${fresh} events in the last ${DROP_REPORT_MS / 1000} s: ${describeDrops(since)} (${total} in all)`);
     this.reported = now;
     return total;
   }
@@ -149,7 +161,11 @@ class DropReporter {
 function checkPid(pid: number, binary: string): void {
   const file = statSync(binary, { throwIfNoEntry: false });
   if (!file) return; // the tracer says there is no such file
-  if (!existsSync(`/proc/${pid}`)) throw new LabError(`no process ${pid} to trace`, 'pass the PID of a running server, e.g. from ./lab run-app, or leave --pid out');
+  if (!existsSync(`/proc/${pid}`))
+    throw new LabError(
+      `no process ${pid} to trace`,
+      'pass the PID of a running server, e.g. from ./lab run-app, or leave --pid out',
+    );
   let exe: string;
   let same: boolean;
   try {
@@ -157,8 +173,14 @@ function checkPid(pid: number, binary: string): void {
     const running = statSync(`/proc/${pid}/exe`);
     same = running.dev === file.dev && running.ino === file.ino;
   } catch {
-    throw new LabError(`cannot tell which program process ${pid} runs (a kernel thread, or outside this container)`, 'pass the PID of a server the lab can see, or leave --pid out');
+    throw new LabError(
+      `cannot tell which program process ${pid} runs (a kernel thread, or outside this container)`,
+      'pass the PID of a server the lab can see, or leave --pid out',
+    );
   }
-  if (!same) throw new LabError(`process ${pid} runs ${shown(exe)}, not ${shown(binary)}`, 'pass --binary for that program, or the PID of a process started from it');
+  if (!same)
+    throw new LabError(
+      `process ${pid} runs ${shown(exe)}, not ${shown(binary)}`,
+      'pass --binary for that program, or the PID of a process started from it',
+    );
 }
-

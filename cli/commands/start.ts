@@ -35,12 +35,13 @@ export const startCommand: Command = {
     );
     const app = values['no-app']
       ? undefined
-      : await ManagedServer.start({ addr: defaultServerAddr, onOutput: (t) => process.stdout.write(`[server] ${t}`) }).catch(
-          (e: Error) => {
-            say(`demo server not started: ${e.message}`);
-            return undefined;
-          },
-        );
+      : await ManagedServer.start({
+          addr: defaultServerAddr,
+          onOutput: (t) => process.stdout.write(`[server] ${t}`),
+        }).catch((e: Error) => {
+          say(`demo server not started: ${e.message}`);
+          return undefined;
+        });
 
     console.log(`
   The lab is running (${((Date.now() - started) / 1000).toFixed(1)} s):

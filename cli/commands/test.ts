@@ -33,12 +33,18 @@ const concurrentFiles = () => Math.max(3, availableParallelism());
 /** node:test on `files`, `concurrency` files at a time; the spec reporter lists every test and every failure. */
 async function nodeTests(files: string[], concurrency: number): Promise<boolean> {
   if (files.length === 0) return true;
-  say(`${files.length} test file${files.length === 1 ? '' : 's'}${concurrency > 1 ? `, ${concurrency} at a time` : ', one at a time'}`);
+  say(
+    `${files.length} test file${files.length === 1 ? '' : 's'}${concurrency > 1 ? `, ${concurrency} at a time` : ', one at a time'}`,
+  );
   try {
-    await run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
-      cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-    });
+    await run(
+      process.execPath,
+      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+      {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit'],
+      },
+    );
     return true;
   } catch {
     return false;
@@ -61,10 +67,18 @@ export const testCommand: Command = {
     const { positionals: filters } = parse('test', argv, { positionals: { name: 'filter', max: Infinity } });
     const files = testFiles(at('test'))
       .map((f) => relative(root, f))
-      .filter((f) => filters.length === 0 || filters.some((x) => (rooms().includes(x) ? f.startsWith(`test/${x}/`) : f.includes(x))))
+      .filter(
+        (f) =>
+          filters.length === 0 ||
+          filters.some((x) => (rooms().includes(x) ? f.startsWith(`test/${x}/`) : f.includes(x))),
+      )
       .sort();
     const matchesNothing = filters.find((x) => x !== 'go' && !files.some((f) => f.includes(x)));
-    if (matchesNothing !== undefined) throw new UsageError(`no test file matches ${shown(matchesNothing)}`, 'filters pick test files under test/ whose path contains the text (or go for go test)');
+    if (matchesNothing !== undefined)
+      throw new UsageError(
+        `no test file matches ${shown(matchesNothing)}`,
+        'filters pick test files under test/ whose path contains the text (or go for go test)',
+      );
     await ensureSetup();
     await buildAll();
     if (filters.length === 0 || filters.includes('go')) {
@@ -74,9 +88,14 @@ export const testCommand: Command = {
     // Both batches run even when the first fails: every failure shows.
     const concurrent = files.filter(runsConcurrently);
     const concurrentOk = await nodeTests(concurrent, concurrentFiles());
-    const serialOk = await nodeTests(files.filter((f) => !concurrent.includes(f)), 1);
+    const serialOk = await nodeTests(
+      files.filter((f) => !concurrent.includes(f)),
+      1,
+    );
     if (!concurrentOk || !serialOk) {
-      const which = [!concurrentOk && 'the concurrent batch', !serialOk && 'the one-at-a-time files'].filter(Boolean).join(' and ');
+      const which = [!concurrentOk && 'the concurrent batch', !serialOk && 'the one-at-a-time files']
+        .filter(Boolean)
+        .join(' and ');
       throw new LabError(`tests failed in ${which}`, 'see the failing tests listed above (✖)');
     }
   },

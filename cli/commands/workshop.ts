@@ -36,17 +36,29 @@ export const workshopCommand: Command = {
         `add --${consent} if that is what you want, or leave --host out to stay on 127.0.0.1`,
       );
     }
-    if (port === 8091) throw new LabError('port 8091 is reserved for the Go server (./lab run-app)', 'pick another --port or leave it out');
+    if (port === 8091)
+      throw new LabError(
+        'port 8091 is reserved for the Go server (./lab run-app)',
+        'pick another --port or leave it out',
+      );
     if (!loopback) {
-      say(`WARNING: binding the workshop server to ${host}: attendees reach this machine. Jupyter stays on 127.0.0.1 and is never proxied; attendees cannot execute anything.`);
+      say(
+        `WARNING: binding the workshop server to ${host}: attendees reach this machine. Jupyter stays on 127.0.0.1 and is never proxied; attendees cannot execute anything.`,
+      );
     }
 
     // Cells run the Go server; a failed rebuild (e.g. the binary is busy) still leaves a usable one.
-    await buildAll({}, ['server']).catch((e: Error) => say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`));
+    await buildAll({}, ['server']).catch((e: Error) =>
+      say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`),
+    );
     // A bug reached by some input must not end the workshop mid-session (nor leave Jupyter behind):
     // log it in one line and keep serving. The room's handlers are meant never to get here.
-    process.on('uncaughtException', (e) => say(`workshop: unexpected error, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`));
-    process.on('unhandledRejection', (e) => say(`workshop: unexpected rejection, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`));
+    process.on('uncaughtException', (e) =>
+      say(`workshop: unexpected error, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`),
+    );
+    process.on('unhandledRejection', (e) =>
+      say(`workshop: unexpected rejection, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`),
+    );
     const { startWorkshop } = await import('../../workshop/start.ts');
     // @jupyterlab/services reports every kernel socket and status change on console.debug.
     console.debug = () => undefined;
@@ -61,11 +73,16 @@ export const workshopCommand: Command = {
     let stopping: Promise<void> | undefined;
     const stop = () => (stopping ??= ws.stop());
     const done = new Promise<number>((res) => {
-      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void stop().then(() => res(0)));
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+        process.once(sig, () => void stop().then(() => res(0)));
     });
 
-    if (ws.mode === 'rehearsal') say(`REHEARSAL MODE — recorded outputs are replayed, nothing executes (${ws.rehearsalReason})`);
-    else say(`live mode: cells run on the tslab kernel of Jupyter (127.0.0.1 only; the token stays in the workshop server)`);
+    if (ws.mode === 'rehearsal')
+      say(`REHEARSAL MODE — recorded outputs are replayed, nothing executes (${ws.rehearsalReason})`);
+    else
+      say(
+        `live mode: cells run on the tslab kernel of Jupyter (127.0.0.1 only; the token stays in the workshop server)`,
+      );
     if (values['without-site']) say('no site (--without-site): the views name each page instead of showing it');
     for (const s of ws.agenda.sections) for (const p of s.problems) say(`agenda: ${s.id}: ${p}`);
     // URLs alone on their lines, on stdout: easy to copy, easy for scripts to pick up.
@@ -83,7 +100,10 @@ async function onlyLoopback(host: string): Promise<boolean> {
   const isLoopbackIp = (ip: string) => /^(::ffff:)?127\./.test(ip) || ip === '::1';
   if (isIP(host)) return isLoopbackIp(host);
   const addresses = await lookup(host, { all: true }).catch(() => {
-    throw new LabError(`--host ${shown(host)} does not resolve to an address`, 'pass an IP address or a name this machine resolves, or leave --host out for 127.0.0.1');
+    throw new LabError(
+      `--host ${shown(host)} does not resolve to an address`,
+      'pass an IP address or a name this machine resolves, or leave --host out for 127.0.0.1',
+    );
   });
   return addresses.every((a) => isLoopbackIp(a.address));
 }
@@ -112,11 +132,16 @@ async function handsOn(attendees: number): Promise<number> {
   for (const a of room.attendees) console.log(`  ${a.account.name} / ${a.code}`);
   say(`ready: ${attendees} attendee(s); Ctrl-C removes the room (accounts, processes, probes)`);
   const report = setInterval(() => {
-    void room.roomView().then((states) => {
-      for (const s of states)
-        if (s.crashedUnder.length || s.probes.length)
-          say(`room: ${s.name}: ${s.notebookServer ? 'notebook server up' : 'no notebook server'}, probes ${s.probes.length}, crashed under ${s.crashedUnder.join('; ') || 'nothing'}${s.tracedSafely ? ', traced safely' : ''}`);
-    }, () => {});
+    void room.roomView().then(
+      (states) => {
+        for (const s of states)
+          if (s.crashedUnder.length || s.probes.length)
+            say(
+              `room: ${s.name}: ${s.notebookServer ? 'notebook server up' : 'no notebook server'}, probes ${s.probes.length}, crashed under ${s.crashedUnder.join('; ') || 'nothing'}${s.tracedSafely ? ', traced safely' : ''}`,
+            );
+      },
+      () => {},
+    );
   }, 15000);
   report.unref();
   return done.finally(() => clearInterval(report));

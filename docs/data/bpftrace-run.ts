@@ -44,7 +44,13 @@ function collect(child: ChildProcess) {
         const m = out.match(re);
         if (m) return resolve(m);
         const timer = setTimeout(
-          () => reject(new LabError(`${what} did not happen within ${ms / 1000} s: ${out.slice(-300).trim()}`, 'run as root on a kernel with uprobes; ./lab doctor says what is missing')),
+          () =>
+            reject(
+              new LabError(
+                `${what} did not happen within ${ms / 1000} s: ${out.slice(-300).trim()}`,
+                'run as root on a kernel with uprobes; ./lab doctor says what is missing',
+              ),
+            ),
           ms,
         );
         waiters.push({ re, resolve: (x) => (clearTimeout(timer), resolve(x)) });
@@ -59,7 +65,11 @@ const exited = (child: ChildProcess) =>
       : child.once('exit', (code, signal) => r({ code, signal })),
   );
 
-export async function runUnderBpftrace(opts: { binary: string; program: string; requests: string[] }): Promise<BpftraceRun> {
+export async function runUnderBpftrace(opts: {
+  binary: string;
+  program: string;
+  requests: string[];
+}): Promise<BpftraceRun> {
   const dir = mkdtempSync(join(tmpdir(), 'lab-bpftrace-'));
   mkdirSync(join(dir, 'server'));
   copyFileSync(opts.binary, join(dir, 'server', 'server'));

@@ -15,7 +15,11 @@ const file = at('docs', 'data', 'bpftrace-crash.json');
 
 try {
   const run = await runUnderBpftrace({ binary, program, requests: ['/?arg=3', '/?arg=2000'] });
-  if (!run.serverExit) throw new LabError('the server survived the uretprobe at ?arg=2000', 'nothing to record: is server/server the lab build? (./lab build)');
+  if (!run.serverExit)
+    throw new LabError(
+      'the server survived the uretprobe at ?arg=2000',
+      'nothing to record: is server/server the lab build? (./lab build)',
+    );
   const rec = {
     recordedAt: new Date().toISOString(),
     kernel: release(),

@@ -41,7 +41,12 @@ const lines = (s: string) => s.split(/(?<=\n)/);
 const short = (ex: Exercise) => ex.name.slice(3);
 
 function cell(ex: Exercise, part: CellPart, type: 'markdown' | 'code', source: string): RawCell {
-  const c: RawCell = { cell_type: type, id: `${ex.notebook}-ex-${short(ex)}-${part}`.slice(0, 64), metadata: { lab: { exercise: { name: ex.name, part } } }, source: lines(source) };
+  const c: RawCell = {
+    cell_type: type,
+    id: `${ex.notebook}-ex-${short(ex)}-${part}`.slice(0, 64),
+    metadata: { lab: { exercise: { name: ex.name, part } } },
+    source: lines(source),
+  };
   if (type === 'code') Object.assign(c, { execution_count: null, outputs: [] });
   return c;
 }
@@ -50,12 +55,27 @@ function card(ex: Exercise): RawCell {
   const head = `**${kindLabel[ex.kind]} · ${ex.title}** (\`${ex.name}\`)\n\n${ex.prompt}\n`;
   if (ex.kind === 'predict') {
     const choices = ex.choices.map((c) => `- **${c.id}** — ${c.text}`).join('\n');
-    return cell(ex, 'card', 'markdown', `${head}\n${choices}\n\nLock your answer in with the next cell; the cells after it show who was right (\`lab.check\`).`);
+    return cell(
+      ex,
+      'card',
+      'markdown',
+      `${head}\n${choices}\n\nLock your answer in with the next cell; the cells after it show who was right (\`lab.check\`).`,
+    );
   }
   if (ex.kind === 'do') {
-    return cell(ex, 'card', 'markdown', `${head}\nEdit the function in the next cell and run it: running it is the **Check**. It gets a fresh server of its own (\`server\`, \`exe\`, \`startServer\`), and everything it attaches or starts is closed after the check. \`await lab.hint("${ex.name}")\` shows one more hint each time, \`lab.solution("${ex.name}")\` the solution.`);
+    return cell(
+      ex,
+      'card',
+      'markdown',
+      `${head}\nEdit the function in the next cell and run it: running it is the **Check**. It gets a fresh server of its own (\`server\`, \`exe\`, \`startServer\`), and everything it attaches or starts is closed after the check. \`await lab.hint("${ex.name}")\` shows one more hint each time, \`lab.solution("${ex.name}")\` the solution.`,
+    );
   }
-  return cell(ex, 'card', 'markdown', `${head}\nThe next cell prints the runtime's words and its stack dump; fill in your answer in the cell after it. \`await lab.hint("${ex.name}")\` helps.`);
+  return cell(
+    ex,
+    'card',
+    'markdown',
+    `${head}\nThe next cell prints the runtime's words and its stack dump; fill in your answer in the cell after it. \`await lab.hint("${ex.name}")\` helps.`,
+  );
 }
 
 /** The cells of one exercise: what goes before `askBefore` (or the closing cell), and a prediction's check. */
@@ -75,7 +95,12 @@ function cellsOf(ex: Exercise): { ask: RawCell[]; check?: RawCell } {
       card(ex),
       // tslab shares a cell's top-level names with later cells but not through shorthand properties: write maps: maps.
       cell(ex, 'dump', 'code', 'lab.showCrashDump(exit.stderr);'),
-      cell(ex, 'answer', 'code', `await lab.explain("${ex.name}", ${ex.starter}, { stderr: exit.stderr, maps: maps });`),
+      cell(
+        ex,
+        'answer',
+        'code',
+        `await lab.explain("${ex.name}", ${ex.starter}, { stderr: exit.stderr, maps: maps });`,
+      ),
     ],
   };
 }
@@ -90,7 +115,8 @@ export function withExerciseCells(nb: { cells: RawCell[] }, number: string): { c
   const closingId = cells[closing]?.id;
   const index = (id: string) => {
     const i = cells.findIndex((c) => c.id === id);
-    if (i < 0) throw new LabError(`notebook ${number} has no cell ${id}`, 'update placement in engines/exercises/cells.ts');
+    if (i < 0)
+      throw new LabError(`notebook ${number} has no cell ${id}`, 'update placement in engines/exercises/cells.ts');
     return i;
   };
   for (const ex of exercises.filter((e) => e.notebook === number)) {

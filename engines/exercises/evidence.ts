@@ -22,16 +22,25 @@ export function judgeEvidence(e: { slot: string; frame: string; stderr: string; 
   const pass = (message: string) => ({ pass: true, message });
   const fail = (message: string) => ({ pass: false, message });
   const f = parseCrash(e.stderr, e.maps ?? '');
-  if (!f || f.kind !== 'unexpected-return-pc') return fail('the crash text you point into holds no "unexpected return pc" — crash the server under a uretprobe first (the cells above)');
-  if (!f.slot) return fail('the lab\'s forensics find no hex dump in that crash text — pass the whole stderr of the crash');
+  if (f?.kind !== 'unexpected-return-pc')
+    return fail(
+      'the crash text you point into holds no "unexpected return pc" — crash the server under a uretprobe first (the cells above)',
+    );
+  if (!f.slot)
+    return fail("the lab's forensics find no hex dump in that crash text — pass the whole stderr of the crash");
   const vma = f.hijackedPc && e.maps ? vmaFor(f.hijackedPc, parseMaps(e.maps)) : undefined;
   const where = vma ? ` — ${f.hijackedPc} lies in ${vma.name || 'an anonymous mapping'}` : '';
   const slot = hexNorm(e.slot ?? '');
   if (!slot) return fail(`"${e.slot}" is not an address — copy the stack address whose word is ${f.hijackedPc}`);
   if (slot !== f.slot.address) {
     const word = f.words.find((w) => `0x${w.address.toString(16)}` === slot);
-    return fail(`${slot} is not the hijacked slot: ${word ? `it holds 0x${word.value.toString(16)}` : 'it is not in the dump'} — find the word ${f.hijackedPc}`);
+    return fail(
+      `${slot} is not the hijacked slot: ${word ? `it holds 0x${word.value.toString(16)}` : 'it is not in the dump'} — find the word ${f.hijackedPc}`,
+    );
   }
-  if ((e.frame ?? '').trim() !== f.victim) return fail(`the slot is right, but it held the return address of ${f.victim}, not ${JSON.stringify(e.frame)} — read the runtime's "unexpected return pc for …" line`);
+  if ((e.frame ?? '').trim() !== f.victim)
+    return fail(
+      `the slot is right, but it held the return address of ${f.victim}, not ${JSON.stringify(e.frame)} — read the runtime's "unexpected return pc for …" line`,
+    );
   return pass(`${f.slot.address} held ${f.slot.value}, ${f.victim}'s return address${where}`);
 }

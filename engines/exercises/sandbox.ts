@@ -4,7 +4,14 @@
  * whatever the attempt did or threw.
  */
 import { readFile } from 'node:fs/promises';
-import { detachingProbes, openExecutable, openProbes, uprobeLinksHeld, type Probe, type TracedExecutable } from '../../bpf/ts/index.ts';
+import {
+  detachingProbes,
+  openExecutable,
+  openProbes,
+  uprobeLinksHeld,
+  type Probe,
+  type TracedExecutable,
+} from '../../bpf/ts/index.ts';
 import { buildDefaultServer } from '../../core/go.ts';
 import { LabError } from '../../core/errors.ts';
 import { ManagedServer, PrivateServer } from '../managed-server.ts';
@@ -79,7 +86,9 @@ export class Sandbox {
   /** The machine's server build (rebuilt when its sources changed). */
   static async open(): Promise<Sandbox> {
     const binary = await buildDefaultServer().catch((e) => {
-      throw new LabError(`cannot build the server for the check: ${(e as Error).message}`, 'run ./lab build server', { cause: e });
+      throw new LabError(`cannot build the server for the check: ${(e as Error).message}`, 'run ./lab build server', {
+        cause: e,
+      });
     });
     return new Sandbox(binary, await uprobeLinks());
   }
@@ -119,6 +128,7 @@ export function attemptFromSource(source: string): Attempt {
   } catch (e) {
     throw new LabError(`the saved attempt does not compile: ${(e as Error).message}`, 'run the exercise cell again');
   }
-  if (typeof fn !== 'function') throw new LabError('the saved attempt is not a function', 'run the exercise cell again');
+  if (typeof fn !== 'function')
+    throw new LabError('the saved attempt is not a function', 'run the exercise cell again');
   return fn as Attempt;
 }

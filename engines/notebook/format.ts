@@ -83,7 +83,8 @@ export const toLines = (s: string): string[] => s.split(/(?<=\n)/);
 export const sourceOf = (c: { source: Multiline }): string => joinText(c.source);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isMultiline = (v: unknown): v is Multiline => typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+const isMultiline = (v: unknown): v is Multiline =>
+  typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
 
 /** Parses an .ipynb's text; throws NotebookFormatError (naming `name`) when it is not a notebook. */
 export function parseNotebook(text: string, name = 'notebook'): Notebook {
@@ -93,12 +94,14 @@ export function parseNotebook(text: string, name = 'notebook'): Notebook {
   } catch (e) {
     throw new NotebookFormatError(`${name} is not JSON: ${(e as Error).message}`);
   }
-  if (!isObject(nb) || !Array.isArray(nb.cells)) throw new NotebookFormatError(`${name} has no cells list: not a notebook`);
+  if (!isObject(nb) || !Array.isArray(nb.cells))
+    throw new NotebookFormatError(`${name} has no cells list: not a notebook`);
   nb.cells.forEach((c, i) => {
     if (!isObject(c) || !['code', 'markdown', 'raw'].includes(c.cell_type as string) || !isMultiline(c.source)) {
       throw new NotebookFormatError(`${name}: cell ${i} is not an nbformat cell (cell_type and source)`);
     }
-    if (c.outputs !== undefined && !Array.isArray(c.outputs)) throw new NotebookFormatError(`${name}: cell ${i} has outputs that are not a list`);
+    if (c.outputs !== undefined && !Array.isArray(c.outputs))
+      throw new NotebookFormatError(`${name}: cell ${i} has outputs that are not a list`);
     c.metadata ??= {};
   });
   nb.metadata = isObject(nb.metadata) ? nb.metadata : {};
@@ -145,7 +148,9 @@ export function outputWithRelativePaths(o: Output, repoRoot: string): Output {
   const rel = (v: Multiline): string => relativePaths(joinText(v), repoRoot);
   if (o.output_type === 'stream') return { ...o, text: rel(o.text) };
   if (o.output_type === 'error') return { ...o, evalue: rel(o.evalue), traceback: o.traceback.map((l) => rel(l)) };
-  const data = Object.fromEntries(Object.entries(o.data ?? {}).map(([k, v]) => [k, isMultiline(v) && k.startsWith('text/') ? rel(v) : v]));
+  const data = Object.fromEntries(
+    Object.entries(o.data ?? {}).map(([k, v]) => [k, isMultiline(v) && k.startsWith('text/') ? rel(v) : v]),
+  );
   return { ...o, data };
 }
 

@@ -22,12 +22,16 @@ export function readNotebookFile(path: string): Notebook {
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new LabError(`cannot read notebook ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'check the path');
+    throw new LabError(
+      `cannot read notebook ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      'check the path',
+    );
   }
   try {
     return parseNotebook(text, path);
   } catch (e) {
-    if (e instanceof NotebookFormatError) throw new LabError(e.message, 'fix the notebook in JupyterLab, or restore it with git');
+    if (e instanceof NotebookFormatError)
+      throw new LabError(e.message, 'fix the notebook in JupyterLab, or restore it with git');
     throw e;
   }
 }

@@ -93,14 +93,22 @@ export class CellRunner {
         ...(Number.isFinite(timeoutMs)
           ? [
               new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new LabError(`a cell ran longer than ${timeoutMs / 1000} s`, 'see the cell')), timeoutMs);
+                timer = setTimeout(
+                  () => reject(new LabError(`a cell ran longer than ${timeoutMs / 1000} s`, 'see the cell')),
+                  timeoutMs,
+                );
               }),
             ]
           : []),
       ]);
       const outputs = this.outputsOf(id);
       const replied = (reply.content as { status: string }).status;
-      const status: RunResult['status'] = outputs.some((o) => o.output_type === 'error') || replied === 'error' ? 'error' : replied === 'ok' ? 'ok' : 'aborted';
+      const status: RunResult['status'] =
+        outputs.some((o) => o.output_type === 'error') || replied === 'error'
+          ? 'error'
+          : replied === 'ok'
+            ? 'ok'
+            : 'aborted';
       const executionCount = (reply.content as { execution_count?: number }).execution_count ?? null;
       return { id, status, executionCount, outputs, text: outputText(outputs) };
     } finally {
@@ -129,8 +137,14 @@ export function connect(jupyter: JupyterServer) {
     /** A tslab session for a notebook (its kernel runs in the notebook's directory). */
     async open(path: string): Promise<Session.ISessionConnection> {
       const nbPath = relative(root, path);
-      const session = await sessions.startNew({ path: nbPath, type: 'notebook', name: basename(path), kernel: { name: 'tslab' } });
-      if (!session.kernel) throw new LabError(`Jupyter started no kernel for ${nbPath}`, 'check the tslab kernelspec (./lab setup)');
+      const session = await sessions.startNew({
+        path: nbPath,
+        type: 'notebook',
+        name: basename(path),
+        kernel: { name: 'tslab' },
+      });
+      if (!session.kernel)
+        throw new LabError(`Jupyter started no kernel for ${nbPath}`, 'check the tslab kernelspec (./lab setup)');
       return session;
     },
     /**
@@ -140,7 +154,9 @@ export function connect(jupyter: JupyterServer) {
      */
     async startKernel(opts: { name?: string; cwd?: string } = {}): Promise<Kernel.IKernelConnection> {
       await kernelManager.ready;
-      return kernelManager.startNew({ name: opts.name ?? 'tslab', ...(opts.cwd ? { path: opts.cwd } : {}) } as { name: string });
+      return kernelManager.startNew({ name: opts.name ?? 'tslab', ...(opts.cwd ? { path: opts.cwd } : {}) } as {
+        name: string;
+      });
     },
     dispose() {
       sessions.dispose();

@@ -29,7 +29,14 @@ export interface KernelOutput {
 }
 
 /** The iopub message types that change outputs; everything else (status, execute_input…) is ignored. */
-const outputTypes = new Set(['stream', 'display_data', 'execute_result', 'error', 'update_display_data', 'clear_output']);
+const outputTypes = new Set([
+  'stream',
+  'display_data',
+  'execute_result',
+  'error',
+  'update_display_data',
+  'clear_output',
+]);
 
 export const isOutputMessage = (msgType: string) => outputTypes.has(msgType);
 
@@ -49,7 +56,8 @@ export function terminalText(s: string): string {
     .map((line) => {
       const parts = line.split('\r');
       let shown = parts.pop() || parts.pop() || '';
-      for (let i = shown.indexOf('\b'); i >= 0; i = shown.indexOf('\b')) shown = shown.slice(0, Math.max(0, i - 1)) + shown.slice(i + 1);
+      for (let i = shown.indexOf('\b'); i >= 0; i = shown.indexOf('\b'))
+        shown = shown.slice(0, Math.max(0, i - 1)) + shown.slice(i + 1);
       return shown;
     })
     .join('\n');

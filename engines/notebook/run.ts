@@ -29,7 +29,11 @@ export interface NotebookRun {
 export async function executeNotebook(
   path: string,
   jupyter: JupyterServer,
-  opts: { cellTimeoutMs?: number; keepGoing?: boolean; onCell?: (i: number, total: number, kernel: Kernel.IKernelConnection) => void } = {},
+  opts: {
+    cellTimeoutMs?: number;
+    keepGoing?: boolean;
+    onCell?: (i: number, total: number, kernel: Kernel.IKernelConnection) => void;
+  } = {},
 ): Promise<NotebookRun> {
   const started = Date.now();
   const notebook = readNotebookFile(path);
@@ -63,10 +67,18 @@ export async function executeNotebook(
 
 /** Writes a run's outputs back into its .ipynb (atomically), with where and when they were recorded. */
 export async function saveRecording(run: NotebookRun): Promise<void> {
-  const go = await goToolchain().then((t) => t.version).catch(() => 'unknown');
+  const go = await goToolchain()
+    .then((t) => t.version)
+    .catch(() => 'unknown');
   const { inputsHash, recording } = await import('../recordings.ts');
   const name = `notebook ${basename(run.path).replace(/\.ipynb$/, '')}`;
-  for (const cell of run.notebook.cells) if (cell.outputs) cell.outputs = cell.outputs.map((o) => outputWithRelativePaths(o, root));
-  run.notebook.metadata.lab = { recordedAt: new Date().toISOString(), kernel: release(), go, inputsHash: inputsHash(recording(name)) };
+  for (const cell of run.notebook.cells)
+    if (cell.outputs) cell.outputs = cell.outputs.map((o) => outputWithRelativePaths(o, root));
+  run.notebook.metadata.lab = {
+    recordedAt: new Date().toISOString(),
+    kernel: release(),
+    go,
+    inputsHash: inputsHash(recording(name)),
+  };
   await writeNotebookFile(run.path, run.notebook);
 }

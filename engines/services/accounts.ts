@@ -19,7 +19,14 @@ export interface Account {
 function sh(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(cmd, args, (err, stdout, stderr) =>
-      err ? reject(new LabError(`${cmd} ${args.join(' ')} failed: ${(stderr || err.message).trim().split('\n').pop()}`, 'run the hands-on workshop as root')) : resolve(stdout),
+      err
+        ? reject(
+            new LabError(
+              `${cmd} ${args.join(' ')} failed: ${(stderr || err.message).trim().split('\n').pop()}`,
+              'run the hands-on workshop as root',
+            ),
+          )
+        : resolve(stdout),
     ),
   );
 }
@@ -44,10 +51,21 @@ export const attendeeName = (n: number) => `labatt${n}`;
 export async function createAccount(n: number): Promise<Account> {
   const name = attendeeName(n);
   if (passwd().some((f) => f[0] === name)) {
-    if (!labAccounts().some((a) => a.name === name)) throw new LabError(`an account named ${name} exists and is not the lab's`, `remove it or rename it`);
+    if (!labAccounts().some((a) => a.name === name))
+      throw new LabError(`an account named ${name} exists and is not the lab's`, `remove it or rename it`);
     await removeAccount(name);
   }
-  await sh('useradd', ['--create-home', '--user-group', '--shell', '/bin/bash', '--comment', accountMark, '-K', 'HOME_MODE=0700', name]);
+  await sh('useradd', [
+    '--create-home',
+    '--user-group',
+    '--shell',
+    '/bin/bash',
+    '--comment',
+    accountMark,
+    '-K',
+    'HOME_MODE=0700',
+    name,
+  ]);
   const a = labAccounts().find((x) => x.name === name);
   if (!a) throw new LabError(`useradd did not create ${name}`, 'check /etc/passwd');
   return a;

@@ -58,7 +58,15 @@ export function freePort(): Promise<number> {
 
 const py = (v: unknown) => JSON.stringify(v); // JSON literals are Python literals for str/int/list/dict/bool-free data
 
-function hubConfig(o: { port: number; hubPort: number; proxyApiPort: number; stateDir: string; jupyterPath: string; attendees: HubAttendee[]; env: Record<string, string> }): string {
+function hubConfig(o: {
+  port: number;
+  hubPort: number;
+  proxyApiPort: number;
+  stateDir: string;
+  jupyterPath: string;
+  attendees: HubAttendee[];
+  env: Record<string, string>;
+}): string {
   const codes = Object.fromEntries(o.attendees.map((a) => [a.name, a.code]));
   const perUser = Object.fromEntries(o.attendees.map((a) => [a.name, a.env]));
   return `# Written by ./lab workshop --hands-on (engines/services/hub.ts); removed when it stops.
@@ -113,7 +121,11 @@ async function writeKernelspec(publicDir: string): Promise<string> {
   const jupyterPath = join(publicDir, 'jupyter');
   const dir = join(jupyterPath, 'kernels', 'tslab');
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  const spec = { argv: [process.execPath, tslabBinary, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript (tslab)', language: 'typescript' };
+  const spec = {
+    argv: [process.execPath, tslabBinary, 'kernel', '--config-path', '{connection_file}'],
+    display_name: 'TypeScript (tslab)',
+    language: 'typescript',
+  };
   await writeFileAtomic(join(dir, 'kernel.json'), JSON.stringify(spec, null, 1));
   return jupyterPath;
 }
@@ -127,11 +139,20 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const [port, hubPort, proxyApiPort] = [await freePort(), await freePort(), await freePort()];
   const apiToken = randomBytes(24).toString('hex');
   const configFile = join(o.stateDir, 'jupyterhub_config.py');
-  await writeFileAtomic(configFile, hubConfig({ port, hubPort, proxyApiPort, stateDir: o.stateDir, jupyterPath, attendees: o.attendees, env: o.env }), 0o600);
+  await writeFileAtomic(
+    configFile,
+    hubConfig({ port, hubPort, proxyApiPort, stateDir: o.stateDir, jupyterPath, attendees: o.attendees, env: o.env }),
+    0o600,
+  );
   // setpriv --pdeathsig: the hub goes when the lab process does, however that dies.
   const child = spawn('setpriv', ['--pdeathsig=SIGTERM', '--', hubBinary, '-f', configFile], {
     cwd: o.stateDir,
-    env: { ...process.env, LAB_HUB_API_TOKEN: apiToken, LAB_PROXY_TOKEN: randomBytes(24).toString('hex'), PATH: `${join(venvDir, 'bin')}:${process.env.PATH}` },
+    env: {
+      ...process.env,
+      LAB_HUB_API_TOKEN: apiToken,
+      LAB_PROXY_TOKEN: randomBytes(24).toString('hex'),
+      PATH: `${join(venvDir, 'bin')}:${process.env.PATH}`,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group: the proxy and the attendees' servers go with it
   });
@@ -143,7 +164,7 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const api = async <T,>(path: string, method = 'GET'): Promise<T> => {
+  const api = async <T>(path: string, method = 'GET'): Promise<T> => {
     const r = await fetch(`${url}hub/api${path}`, { method, headers: { Authorization: `token ${apiToken}` } });
     if (!r.ok) throw new LabError(`JupyterHub ${method} ${path}: HTTP ${r.status}`, 'see the hub log');
     const body = await r.text();
@@ -167,9 +188,15 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   for (;;) {
     if (child.exitCode !== null) {
       await stop();
-      throw new LabError(`JupyterHub exited while starting: ${log.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`, 'see the hub log above');
+      throw new LabError(
+        `JupyterHub exited while starting: ${log.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`,
+        'see the hub log above',
+      );
     }
-    const up = await fetch(`${url}hub/api/`).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}hub/api/`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     if (Date.now() > deadline) {
       await stop();

@@ -106,7 +106,12 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
   const umask = process.umask(0o077);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn('setpriv', ['--pdeathsig=SIGTERM', jupyterLab, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    child = spawn('setpriv', ['--pdeathsig=SIGTERM', jupyterLab, ...args], {
+      cwd: root,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
   } finally {
     process.umask(umask);
   }
@@ -215,14 +220,20 @@ async function stopServer(pid: number, url: string, token: string, exited: Promi
     .catch(() => []);
   await Promise.all(
     kernels.map((k) =>
-      fetch(new URL(`api/kernels/${k.id}`, url), { method: 'DELETE', headers, signal: AbortSignal.timeout(10_000) }).catch(
-        () => undefined,
-      ),
+      fetch(new URL(`api/kernels/${k.id}`, url), {
+        method: 'DELETE',
+        headers,
+        signal: AbortSignal.timeout(10_000),
+      }).catch(() => undefined),
     ),
   );
   const all = [...new Set([...before, ...descendants(pid)])];
   // A shutdown request ends the server at once; SIGTERM makes it linger a few seconds.
-  const asked = await fetch(new URL('api/shutdown', url), { method: 'POST', headers, signal: AbortSignal.timeout(3000) })
+  const asked = await fetch(new URL('api/shutdown', url), {
+    method: 'POST',
+    headers,
+    signal: AbortSignal.timeout(3000),
+  })
     .then((r) => r.ok)
     .catch(() => false);
   if (!asked) {
@@ -309,11 +320,18 @@ export const jupyterVenvStep: SetupStep = {
   async install() {
     if (!existsSync(venvPython)) {
       // Debian's python3 with python3-venv (aptPackages): the venv must not depend on a user's pyenv.
-      await runInstaller('pip', '/usr/bin/python3', ['-m', 'venv', venvDir], { fix: 'install python3-venv (./lab setup as root)' });
+      await runInstaller('pip', '/usr/bin/python3', ['-m', 'venv', venvDir], {
+        fix: 'install python3-venv (./lab setup as root)',
+      });
     }
-    await runInstaller('pip', venvPython, ['-m', 'pip', 'install', '--progress-bar=off', '--require-virtualenv', '-r', requirementsFile], {
-      fix: 'check that PyPI is reachable, then run ./lab setup again',
-    });
+    await runInstaller(
+      'pip',
+      venvPython,
+      ['-m', 'pip', 'install', '--progress-bar=off', '--require-virtualenv', '-r', requirementsFile],
+      {
+        fix: 'check that PyPI is reachable, then run ./lab setup again',
+      },
+    );
     writeFileAtomicSync(requirementsStamp, readFileSync(requirementsFile, 'utf8'));
   },
 };
@@ -329,10 +347,14 @@ export const tslabKernelStep: SetupStep = {
     }
   },
   async install() {
-    await run(tslabBinary, ['install', `--python=${venvPython}`, `--binary=${tslabBinary}`, `--prefix=${kernelPrefix}`], {
-      capture: true,
-      fix: 'run ./lab setup (it installs the venv first)',
-    });
+    await run(
+      tslabBinary,
+      ['install', `--python=${venvPython}`, `--binary=${tslabBinary}`, `--prefix=${kernelPrefix}`],
+      {
+        capture: true,
+        fix: 'run ./lab setup (it installs the venv first)',
+      },
+    );
   },
 };
 
@@ -345,6 +367,10 @@ export async function ensureKernelspec(): Promise<void> {
   if (existsSync(venvPython)) return tslabKernelStep.install([]);
   const dir = `${jupyterPath()}/kernels/tslab`;
   mkdirSync(dir, { recursive: true });
-  const spec = { argv: [tslabBinary, 'kernel', '--config-path', '{connection_file}'], display_name: 'TypeScript', language: 'typescript' };
+  const spec = {
+    argv: [tslabBinary, 'kernel', '--config-path', '{connection_file}'],
+    display_name: 'TypeScript',
+    language: 'typescript',
+  };
   writeFileAtomicSync(`${dir}/kernel.json`, JSON.stringify(spec));
 }

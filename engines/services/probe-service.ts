@@ -64,7 +64,9 @@ function refuse(what: string): never {
 }
 
 async function realUid(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => refuse(`no process ${pid} — start your server first (lab.startServer())`));
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() =>
+    refuse(`no process ${pid} — start your server first (lab.startServer())`),
+  );
   const m = /^Uid:\s+(\d+)/m.exec(status);
   if (!m) refuse(`cannot read the owner of process ${pid}`);
   return Number(m[1]);
@@ -73,12 +75,20 @@ async function realUid(pid: number): Promise<number> {
 /** Asks the kernel, as the caller, whether they may read the file (exact: groups, ACLs, every directory on the way). */
 function callerMayRead(caller: Caller, path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('setpriv', [`--reuid=${caller.uid}`, `--regid=${caller.gid}`, '--init-groups', 'test', '-r', path], (err) => resolve(!err));
+    execFile(
+      'setpriv',
+      [`--reuid=${caller.uid}`, `--regid=${caller.gid}`, '--init-groups', 'test', '-r', path],
+      (err) => resolve(!err),
+    );
   }).then(async (ok) => {
     if (ok) return true;
     // --init-groups needs a passwd entry; a uid without one gets no supplementary groups.
     return new Promise<boolean>((resolve) =>
-      execFile('setpriv', [`--reuid=${caller.uid}`, `--regid=${caller.gid}`, '--clear-groups', 'test', '-r', path], (err) => resolve(!err)),
+      execFile(
+        'setpriv',
+        [`--reuid=${caller.uid}`, `--regid=${caller.gid}`, '--clear-groups', 'test', '-r', path],
+        (err) => resolve(!err),
+      ),
     );
   });
 }
@@ -89,12 +99,18 @@ function callerMayRead(caller: Caller, path: string): Promise<boolean> {
  * innermost of its NSpid numbers is the one they gave.
  */
 async function hostPidOf(callerPid: number, requested: number): Promise<number> {
-  const [ours, theirs] = await Promise.all([readlink('/proc/self/ns/pid'), readlink(`/proc/${callerPid}/ns/pid`).catch(() => '')]);
+  const [ours, theirs] = await Promise.all([
+    readlink('/proc/self/ns/pid'),
+    readlink(`/proc/${callerPid}/ns/pid`).catch(() => ''),
+  ]);
   if (!theirs || theirs === ours) return requested;
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     if ((await readlink(`/proc/${entry}/ns/pid`).catch(() => '')) !== theirs) continue;
-    const nspid = /^NSpid:\s+(.*)$/m.exec(await readFile(`/proc/${entry}/status`, 'utf8').catch(() => ''))?.[1].trim().split(/\s+/);
+    const nspid = /^NSpid:\s+(.*)$/m
+      .exec(await readFile(`/proc/${entry}/status`, 'utf8').catch(() => ''))?.[1]
+      .trim()
+      .split(/\s+/);
     if (nspid && Number(nspid[nspid.length - 1]) === requested) return Number(entry);
   }
   refuse(`no process ${requested} in your PID namespace — start your server first (lab.startServer())`);
@@ -106,7 +122,8 @@ type HeldProbe = { probe: Probe; kind: ProbeKind; symbol: string; pid: number };
 function smallInt(req: Record<string, unknown>, key: string): number | undefined {
   const v = req[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 64) refuse(`"${key}" must be a small whole number`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 64)
+    refuse(`"${key}" must be a small whole number`);
   return v;
 }
 
@@ -149,7 +166,10 @@ class AttendeeConnection {
       else if (req.op === 'held') await this.heldNow(id);
       else refuse(`unknown op ${JSON.stringify(String(req.op)).slice(0, 40)} — use attach, detach, sites or held`);
     } catch (err) {
-      const message = err instanceof ProbeServiceError || err instanceof LabError ? err.message : `internal error: ${(err as Error).message}`;
+      const message =
+        err instanceof ProbeServiceError || err instanceof LabError
+          ? err.message
+          : `internal error: ${(err as Error).message}`;
       this.send({ op: 'error', id, error: message.split('\n')[0] });
     }
   }
@@ -158,21 +178,38 @@ class AttendeeConnection {
     if (id === undefined) refuse('attach needs a numeric id');
     if (this.probes.has(id)) refuse(`probe id ${id} is in use`);
     const code = foreignCode.find((k) => k in req);
-    if (code) refuse(`"${code}" refused: the probe service loads only the lab's own BPF programs, on your own process's executable`);
+    if (code)
+      refuse(
+        `"${code}" refused: the probe service loads only the lab's own BPF programs, on your own process's executable`,
+      );
     const { isProbeKind, probeKindNames, openExecutable } = await import('../../bpf/ts/index.ts');
     const kind = req.kind as ProbeKind;
-    if (!isProbeKind(kind)) refuse(`unknown probe kind ${JSON.stringify(String(req.kind)).slice(0, 40)} — pick ${probeKindNames.join(', ')}`);
+    if (!isProbeKind(kind))
+      refuse(`unknown probe kind ${JSON.stringify(String(req.kind)).slice(0, 40)} — pick ${probeKindNames.join(', ')}`);
     const symbol = typeof req.symbol === 'string' ? req.symbol : refuse('attach needs a symbol');
-    if (!/^[\w./()*\[\]-]{1,200}$/.test(symbol)) refuse('that symbol is not a Go function name');
-    const asked = typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0 ? req.pid : refuse('attach needs the pid of your own process');
+    if (!/^[\w./()*[\]-]{1,200}$/.test(symbol)) refuse('that symbol is not a Go function name');
+    const asked =
+      typeof req.pid === 'number' && Number.isSafeInteger(req.pid) && req.pid > 0
+        ? req.pid
+        : refuse('attach needs the pid of your own process');
     const raw = { args: smallInt(req, 'args'), rets: smallInt(req, 'rets'), stringArg: smallInt(req, 'stringArg') };
     const through = req.readThrough;
-    if (through !== undefined && through !== null && typeof through !== 'object') refuse('"readThrough" must be { slot, word }');
-    const readThrough = through ? { slot: smallInt(through as Record<string, unknown>, 'slot') ?? 0, word: smallInt(through as Record<string, unknown>, 'word') ?? 0 } : undefined;
+    if (through !== undefined && through !== null && typeof through !== 'object')
+      refuse('"readThrough" must be { slot, word }');
+    const readThrough = through
+      ? {
+          slot: smallInt(through as Record<string, unknown>, 'slot') ?? 0,
+          word: smallInt(through as Record<string, unknown>, 'word') ?? 0,
+        }
+      : undefined;
     const pid = await hostPidOf(this.caller.pid, asked);
-    if (this.probes.size >= this.service.limits.maxProbes) refuse(`you already hold ${this.probes.size} probes (the cap is ${this.service.limits.maxProbes}) — close one first`);
+    if (this.probes.size >= this.service.limits.maxProbes)
+      refuse(
+        `you already hold ${this.probes.size} probes (the cap is ${this.service.limits.maxProbes}) — close one first`,
+      );
     const owner = await realUid(pid);
-    if (owner !== this.caller.uid) refuse(`process ${pid} is not yours (it belongs to uid ${owner}) — probe your own server`);
+    if (owner !== this.caller.uid)
+      refuse(`process ${pid} is not yours (it belongs to uid ${owner}) — probe your own server`);
     const exe = await readlink(`/proc/${pid}/exe`).catch(() => refuse(`cannot see process ${pid}'s executable`));
     if (!(await callerMayRead(this.caller, exe))) refuse(`you may not read ${exe}, so you may not probe it`);
     const traced = await openExecutable(exe);
@@ -216,7 +253,8 @@ class AttendeeConnection {
   }
 
   private flushDrops(): void {
-    for (const [id, count] of this.pendingDrops) this.send({ op: 'drops', id, count, reason: `over ${this.service.limits.maxEventsPerSecond} events/s` });
+    for (const [id, count] of this.pendingDrops)
+      this.send({ op: 'drops', id, count, reason: `over ${this.service.limits.maxEventsPerSecond} events/s` });
     this.pendingDrops.clear();
   }
 
@@ -245,9 +283,19 @@ class AttendeeConnection {
   /** This connection's probes, open or detaching, with the links the kernel still has for each. */
   private async heldNow(id: number | undefined): Promise<void> {
     if (id === undefined) refuse('held needs a numeric id');
-    const all = [...[...this.probes].map(([i, p]) => ({ i, p, closing: false })), ...[...this.closing].map(([i, p]) => ({ i, p, closing: true }))];
+    const all = [
+      ...[...this.probes].map(([i, p]) => ({ i, p, closing: false })),
+      ...[...this.closing].map(([i, p]) => ({ i, p, closing: true })),
+    ];
     const probes = await Promise.all(
-      all.map(async ({ i, p, closing }) => ({ id: i, kind: p.kind, symbol: p.symbol, pid: p.pid, closing, linkIds: [...new Set((await p.probe.kernelSites()).map((x) => x.linkId))] })),
+      all.map(async ({ i, p, closing }) => ({
+        id: i,
+        kind: p.kind,
+        symbol: p.symbol,
+        pid: p.pid,
+        closing,
+        linkIds: [...new Set((await p.probe.kernelSites()).map((x) => x.linkId))],
+      })),
     );
     this.send({ op: 'held', id, probes });
   }
@@ -300,12 +348,20 @@ export class ProbeService {
       this.server!.listen(this.privateSocket, () => resolve());
     });
     await chmod(this.privateSocket, 0o600);
-    const gate = spawn('setpriv', ['--pdeathsig=SIGTERM', '--', probeGateBinary, '-listen', this.publicSocket, '-upstream', this.privateSocket], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const gate = spawn(
+      'setpriv',
+      ['--pdeathsig=SIGTERM', '--', probeGateBinary, '-listen', this.publicSocket, '-upstream', this.privateSocket],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     this.gate = gate;
     await new Promise<void>((resolve, reject) => {
       let err = '';
-      gate.once('error', (e) => reject(new LabError(`cannot start probe-gate: ${e.message}`, 'run ./lab build probe-gate')));
-      gate.once('exit', () => reject(new LabError(`probe-gate stopped: ${err.trim().split('\n').pop() ?? ''}`, 'see its message')));
+      gate.once('error', (e) =>
+        reject(new LabError(`cannot start probe-gate: ${e.message}`, 'run ./lab build probe-gate')),
+      );
+      gate.once('exit', () =>
+        reject(new LabError(`probe-gate stopped: ${err.trim().split('\n').pop() ?? ''}`, 'see its message')),
+      );
       gate.stderr!.on('data', (d) => {
         err += d;
         if (err.includes('listening on')) resolve();
@@ -346,7 +402,11 @@ export class ProbeService {
 
   private activityOf(uid: number): AttendeeActivity {
     let a = this.activity.get(uid);
-    if (!a) this.activity.set(uid, (a = { uid, probes: [], closing: 0, attached: [], tracedProcessDied: [], events: 0, drops: 0 }));
+    if (!a)
+      this.activity.set(
+        uid,
+        (a = { uid, probes: [], closing: 0, attached: [], tracedProcessDied: [], events: 0, drops: 0 }),
+      );
     return a;
   }
 

@@ -6,7 +6,14 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, statSync, type Stats } from 'node:fs';
-import { createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -112,24 +119,43 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
 /** A refusal on a raw socket (before or instead of a WebSocket upgrade). */
 function refuseSocket(socket: Duplex, status: number, reason: string, body = ''): void {
   if (socket.writable) {
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
   }
   socket.destroy();
 }
 
-const noSession = 'no access to the lab\'s Jupyter from this browser: open the link ./lab start printed (…/?grant=…); it works once\n';
+const noSession =
+  "no access to the lab's Jupyter from this browser: open the link ./lab start printed (…/?grant=…); it works once\n";
 
 /** Request headers passed to Jupyter: the browser's credentials and origin stay here; the token is added. */
 const dropped = new Set([
-  'host', 'cookie', 'authorization', 'origin', 'referer', 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto',
-  'connection', 'keep-alive', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'host',
+  'cookie',
+  'authorization',
+  'origin',
+  'referer',
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'connection',
+  'keep-alive',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
 ]);
 
 function upstreamHeaders(req: IncomingMessage, target: URL, token: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
     const name = req.rawHeaders[i].toLowerCase();
-    if (!dropped.has(name) && !name.startsWith('sec-fetch-')) out[name] = out[name] === undefined ? req.rawHeaders[i + 1] : `${out[name]}, ${req.rawHeaders[i + 1]}`;
+    if (!dropped.has(name) && !name.startsWith('sec-fetch-'))
+      out[name] = out[name] === undefined ? req.rawHeaders[i + 1] : `${out[name]}, ${req.rawHeaders[i + 1]}`;
   }
   out.host = target.host;
   out.authorization = `token ${token}`;
@@ -141,7 +167,16 @@ function upstreamHeaders(req: IncomingMessage, target: URL, token: string): Reco
 /** Response headers passed back: never a cookie of Jupyter's (cookies reach every port of 127.0.0.1). */
 function downstreamHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const out = { ...headers };
-  for (const h of ['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'proxy-authenticate', 'trailer', 'upgrade']) delete out[h];
+  for (const h of [
+    'set-cookie',
+    'connection',
+    'keep-alive',
+    'transfer-encoding',
+    'proxy-authenticate',
+    'trailer',
+    'upgrade',
+  ])
+    delete out[h];
   return out;
 }
 
@@ -153,8 +188,10 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
   // Without Jupyter there is nothing to protect from a rebound DNS name: pages only, by any name (a workshop room).
   const anyHost = !jupyter;
 
-  const hostHeaders = (req: IncomingMessage) => req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host').length;
-  const hostAllowed = (req: IncomingMessage) => anyHost || (hostHeaders(req) === 1 && hosts.has((req.headers.host ?? '').toLowerCase()));
+  const hostHeaders = (req: IncomingMessage) =>
+    req.rawHeaders.filter((h, i) => i % 2 === 0 && h.toLowerCase() === 'host').length;
+  const hostAllowed = (req: IncomingMessage) =>
+    anyHost || (hostHeaders(req) === 1 && hosts.has((req.headers.host ?? '').toLowerCase()));
   /** A browser request from a page of another origin, or not from this site at all. */
   const foreign = (req: IncomingMessage) => {
     const origin = req.headers.origin;
@@ -164,7 +201,12 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
   };
   /** Why a request may not reach Jupyter, as [status, reason, body]; null when it may. */
   const proxyRefusal = (req: IncomingMessage): [number, string, string] | null => {
-    if (foreign(req)) return [403, 'Forbidden', `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`];
+    if (foreign(req))
+      return [
+        403,
+        'Forbidden',
+        `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`,
+      ];
     if (!access!.admits(req)) return [401, 'Unauthorized', noSession];
     return null;
   };
@@ -192,7 +234,12 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     if (grant !== null && access) {
       const clean = url.pathname.replace(/^\/+/, '/'); // never //elsewhere
       const session = access.redeem(grant);
-      if (session) return send(res, 303, `see ${clean}\n`, { Location: clean, 'Set-Cookie': access.setCookie(session), 'Referrer-Policy': 'no-referrer' });
+      if (session)
+        return send(res, 303, `see ${clean}\n`, {
+          Location: clean,
+          'Set-Cookie': access.setCookie(session),
+          'Referrer-Policy': 'no-referrer',
+        });
       if (access.admits(req)) return send(res, 303, `see ${clean}\n`, { Location: clean });
       return send(res, 403, 'this link was used already (it works once): restart ./lab start for a new one\n');
     }
@@ -200,18 +247,25 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
   };
 
   const upgraded = new Set<Duplex>();
-  const server = createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 }, (req, res) => {
-    req.on('error', () => res.destroy());
-    res.on('error', () => req.destroy());
-    try {
-      handle(req, res);
-    } catch {
-      send(res, 500, 'internal error\n');
-    }
-  });
+  const server = createServer(
+    { maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 },
+    (req, res) => {
+      req.on('error', () => res.destroy());
+      res.on('error', () => req.destroy());
+      try {
+        handle(req, res);
+      } catch {
+        send(res, 500, 'internal error\n');
+      }
+    },
+  );
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     const [status, reason] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
     refuseSocket(socket, status, reason);
   });
   server.on('connection', (s: Socket) => s.on('error', () => s.destroy()));
@@ -255,20 +309,33 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
 }
 
 function proxyHttp(req: IncomingMessage, res: ServerResponse, target: URL, token: string, path: string): void {
-  const up = request({ host: target.hostname, port: target.port, method: req.method, path, headers: upstreamHeaders(req, target, token) });
+  const up = request({
+    host: target.hostname,
+    port: target.port,
+    method: req.method,
+    path,
+    headers: upstreamHeaders(req, target, token),
+  });
   up.on('response', (answer) => {
     answer.on('error', () => res.destroy());
     res.writeHead(answer.statusCode ?? 502, downstreamHeaders(answer.headers));
     answer.pipe(res);
   });
-  up.on('error', () => send(res, 502, 'the lab\'s Jupyter is not answering\n'));
+  up.on('error', () => send(res, 502, "the lab's Jupyter is not answering\n"));
   res.on('close', () => {
     if (!res.writableFinished) up.destroy();
   });
   req.pipe(up);
 }
 
-function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: URL, token: string, path: string): void {
+function proxyUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  target: URL,
+  token: string,
+  path: string,
+): void {
   const headers = upstreamHeaders(req, target, token);
   headers.connection = 'Upgrade';
   headers.upgrade = req.headers.upgrade ?? 'websocket';
@@ -290,7 +357,8 @@ function proxyUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target
 }
 
 function serveStatic(dir: string, url: URL, req: IncomingMessage, res: ServerResponse): void {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'the site is read-only\n', { Allow: 'GET, HEAD' });
+  if (req.method !== 'GET' && req.method !== 'HEAD')
+    return send(res, 405, 'the site is read-only\n', { Allow: 'GET, HEAD' });
   let path: string;
   try {
     path = decodeURIComponent(url.pathname);
@@ -303,7 +371,8 @@ function serveStatic(dir: string, url: URL, req: IncomingMessage, res: ServerRes
   let stats = statOf(file);
   if (stats?.isDirectory()) {
     // Pages are <path>/index.html (trailingSlash: true); the redirect is built from the file, so never //elsewhere.
-    if (!url.pathname.endsWith('/')) return send(res, 301, '', { Location: encodeURI(`/${relative(dir, file)}/`.replace(/^\/+/, '/')) + url.search });
+    if (!url.pathname.endsWith('/'))
+      return send(res, 301, '', { Location: encodeURI(`/${relative(dir, file)}/`.replace(/^\/+/, '/')) + url.search });
     file = join(file, 'index.html');
     stats = statOf(file);
   }

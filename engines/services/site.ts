@@ -95,12 +95,27 @@ export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
       });
       child.stdout.on('data', (d) => (output += d));
       child.stderr.on('data', (d) => (output += d));
-      child.once('error', (e) => reject(new LabError(`cannot run docusaurus: ${e.message}`, 'reinstall npm dependencies (rm -rf node_modules; ./lab setup)')));
+      child.once('error', (e) =>
+        reject(
+          new LabError(
+            `cannot run docusaurus: ${e.message}`,
+            'reinstall npm dependencies (rm -rf node_modules; ./lab setup)',
+          ),
+        ),
+      );
       child.once('close', resolve);
     });
     if (code !== 0) {
-      const tail = output.trim().split('\n').filter((l) => !l.startsWith('npm warn')).slice(-25).join('\n');
-      throw new LabError(`the site build failed (docusaurus build exit ${code}):\n${tail}\n`, 'fix the page or component named above, then ./lab build site');
+      const tail = output
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('npm warn'))
+        .slice(-25)
+        .join('\n');
+      throw new LabError(
+        `the site build failed (docusaurus build exit ${code}):\n${tail}\n`,
+        'fix the page or component named above, then ./lab build site',
+      );
     }
     // The stamp carries the build's start time: a source edited during the build is newer than it.
     writeFileAtomicSync(stampFile, new Date(started).toISOString() + '\n');
@@ -154,7 +169,10 @@ const loopback = ['127.0.0.1', 'localhost', '::1'];
 export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite> {
   const host = opts.host ?? '127.0.0.1';
   if (opts.jupyter && !loopback.includes(host)) {
-    throw new LabError(`the site proxies Jupyter and must listen on loopback, not ${host}`, 'leave --host out, or serve the site without Jupyter');
+    throw new LabError(
+      `the site proxies Jupyter and must listen on loopback, not ${host}`,
+      'leave --host out, or serve the site without Jupyter',
+    );
   }
   const dir = await snapshotBuild();
   let site: SiteServer;
@@ -163,7 +181,10 @@ export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     const err = e as NodeJS.ErrnoException;
-    throw new LabError(`the site server did not start on ${host}:${opts.port ?? 0}: ${err.code ?? err.message}`, `is port ${opts.port} taken? pass another or leave it out`);
+    throw new LabError(
+      `the site server did not start on ${host}:${opts.port ?? 0}: ${err.code ?? err.message}`,
+      `is port ${opts.port} taken? pass another or leave it out`,
+    );
   }
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${site.port}/`;
   let stopped: Promise<void> | undefined;

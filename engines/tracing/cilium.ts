@@ -20,7 +20,14 @@ export async function peerArgs(req: TraceRequest): Promise<string[]> {
   if (retSites) for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
   const plan = exe.plan(req.symbol, req.mode);
   const args = ['-json', '-binary', exe.path, '-symbol', req.symbol, '-mode', req.mode];
-  args.push('-args', String(req.args ?? 1), '-rets', String(req.rets ?? 1), '-entry-offset', String(plan.entryOffset - plan.functionOffset));
+  args.push(
+    '-args',
+    String(req.args ?? 1),
+    '-rets',
+    String(req.rets ?? 1),
+    '-entry-offset',
+    String(plan.entryOffset - plan.functionOffset),
+  );
   if (req.pid !== undefined) args.push('-pid', String(req.pid));
   if (req.stringArg !== undefined) args.push('-string-arg', String(req.stringArg));
   if (retSites) args.push('-ret-offsets', plan.retOffsets.map((o) => o - plan.functionOffset).join(','));
@@ -31,9 +38,16 @@ export async function ciliumEngine(req: TraceRequest): Promise<TraceSession> {
   const child = spawn(peerBinary, await peerArgs(req), { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
-    child.once('error', (e) => reject(new LabError(`cannot start the cilium peer: ${e.message}`, 'run ./lab build cilium', { cause: e })));
+    child.once('error', (e) =>
+      reject(new LabError(`cannot start the cilium peer: ${e.message}`, 'run ./lab build cilium', { cause: e })),
+    );
     child.once('exit', () =>
-      reject(new LabError(`the cilium peer stopped before attaching: ${stderr.trim().split('\n').pop() ?? ''}`, 'fix what it says, or try --engine addon')),
+      reject(
+        new LabError(
+          `the cilium peer stopped before attaching: ${stderr.trim().split('\n').pop() ?? ''}`,
+          'fix what it says, or try --engine addon',
+        ),
+      ),
     );
     child.stderr!.on('data', (d) => {
       stderr += d;

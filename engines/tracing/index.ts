@@ -12,8 +12,15 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
   async addon(req) {
     const { openExecutable, probeKinds } = await import('../../bpf/ts/index.ts');
     const exe = await openExecutable(req.binary);
-    if (probeKinds[req.mode].returns === 'ret-sites') for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
-    const probe = exe.probe(req.mode, req.symbol, { pid: req.pid, args: req.args, rets: req.rets, stringArg: req.stringArg, queueLimit: req.queueLimit });
+    if (probeKinds[req.mode].returns === 'ret-sites')
+      for (const w of exe.retSites(req.symbol).warnings) say(`warning: ${w}`);
+    const probe = exe.probe(req.mode, req.symbol, {
+      pid: req.pid,
+      args: req.args,
+      rets: req.rets,
+      stringArg: req.stringArg,
+      queueLimit: req.queueLimit,
+    });
     return {
       events: probe,
       drops: () => probe.dropCounts(),
@@ -25,4 +32,3 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
   },
   cilium: async (req) => (await import('./cilium.ts')).ciliumEngine(req),
 };
-

@@ -10,8 +10,11 @@ function crashExcerpt(stderr: string): string {
   const runtimeStack = rs < 0 ? [] : lines.slice(rs, lines.indexOf('', rs));
   const g = lines.findIndex((l, i) => i > rs && /^goroutine \d+ .*\[/.test(l));
   const frames: string[] = [];
-  for (let i = g; g >= 0 && i < lines.length && !lines[i].startsWith('runtime: g ') && lines[i] !== ''; i++) frames.push(lines[i]);
-  return [report, '…hex dump of the stack…', fatal, '', ...runtimeStack, '', ...frames].filter((l) => l !== undefined).join('\n');
+  for (let i = g; g >= 0 && i < lines.length && !lines[i].startsWith('runtime: g ') && lines[i] !== ''; i++)
+    frames.push(lines[i]);
+  return [report, '…hex dump of the stack…', fatal, '', ...runtimeStack, '', ...frames]
+    .filter((l) => l !== undefined)
+    .join('\n');
 }
 
 /** bpftrace's uretprobe one-liner on the lab's server, as docs/data/record-bpftrace.ts recorded it. */
@@ -27,12 +30,15 @@ export default function BpftraceCrash() {
       <CodeBlock language="text" title="the requests">
         {rec.requests.join('\n')}
       </CodeBlock>
-      <CodeBlock language="text" title={`what the server wrote as it died (exit ${rec.serverExit.code ?? rec.serverExit.signal})`}>
+      <CodeBlock
+        language="text"
+        title={`what the server wrote as it died (exit ${rec.serverExit.code ?? rec.serverExit.signal})`}
+      >
         {crashExcerpt(rec.serverStderr)}
       </CodeBlock>
       <p style={{ fontSize: '0.85rem' }}>
-        Recorded {rec.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {rec.kernel} with {rec.bpftrace}, server built with{' '}
-        {rec.goVersion}, by <code>node --import tsx docs/data/record-bpftrace.ts</code>.
+        Recorded {rec.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {rec.kernel} with {rec.bpftrace}, server
+        built with {rec.goVersion}, by <code>node --import tsx docs/data/record-bpftrace.ts</code>.
       </p>
     </div>
   );

@@ -14,14 +14,21 @@ export default function CrashOutput({ lines = 'signature' }: { lines?: 'signatur
     shown = i < 0 ? [] : all.slice(i, all.indexOf('', i));
   } else {
     const i = all.findIndex((l) => /^goroutine \d+ .*\[/.test(l));
-    shown = i < 0 ? [] : [...all.slice(i, i + 7), '\t…', ...all.slice(all.findIndex((l, k) => k > i && l.startsWith('runtime: g ')) - 4).slice(0, 6)];
+    shown =
+      i < 0
+        ? []
+        : [
+            ...all.slice(i, i + 7),
+            '\t…',
+            ...all.slice(all.findIndex((l, k) => k > i && l.startsWith('runtime: g ')) - 4).slice(0, 6),
+          ];
   }
   return (
     <figure>
       <pre data-testid={`crash-output-${lines}`}>{shown.join('\n')}</pre>
       <figcaption style={{ fontSize: '0.8rem' }}>
-        Recorded {r.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {r.kernel}, {r.goVersion}: GET {r.request} with a
-        uretprobe on {r.symbol}
+        Recorded {r.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {r.kernel}, {r.goVersion}: GET {r.request}{' '}
+        with a uretprobe on {r.symbol}
         {r.tracer && (
           <>
             {' '}

@@ -12,14 +12,14 @@ export default function NotebookIndex({ notebooks }: { notebooks: Entry[] }) {
       <main className="container margin-vert--lg">
         <Heading as="h1">Notebooks</Heading>
         <p>
-          The story, one TypeScript notebook per step, each cell calling the lab's kernel helpers on a real kernel. Every page
-          shows the outputs recorded when the notebook last ran; with the lab running (<code>./lab start</code>) each cell gets
-          a Run button. See <Link to="/live/">Live mode</Link>.
+          The story, one TypeScript notebook per step, each cell calling the lab's kernel helpers on a real kernel.
+          Every page shows the outputs recorded when the notebook last ran; with the lab running (
+          <code>./lab start</code>) each cell gets a Run button. See <Link to="/live/">Live mode</Link>.
         </p>
         {notebooks.length === 0 ? (
           <div className="alert alert--info" role="note" data-testid="no-notebooks">
-            No notebooks have been recorded yet: <code>notebooks/</code> holds no <code>.ipynb</code> file. They appear here at
-            the next <code>./lab build</code> after one is written.
+            No notebooks have been recorded yet: <code>notebooks/</code> holds no <code>.ipynb</code> file. They appear
+            here at the next <code>./lab build</code> after one is written.
           </div>
         ) : (
           <ul className={styles.list}>

@@ -42,7 +42,11 @@ function Markdown({ cell }: { cell: Extract<CellView, { kind: 'markdown' }> }) {
   return (
     <div className={styles.cell}>
       {cell.parts.map((p, i) =>
-        'mermaid' in p ? <Mermaid key={i} value={p.mermaid} /> : <div key={i} dangerouslySetInnerHTML={{ __html: p.html }} />,
+        'mermaid' in p ? (
+          <Mermaid key={i} value={p.mermaid} />
+        ) : (
+          <div key={i} dangerouslySetInnerHTML={{ __html: p.html }} />
+        ),
       )}
     </div>
   );
@@ -58,14 +62,22 @@ const stateWords: Record<string, string> = {
   disconnected: 'disconnected',
 };
 
-const runWords: Partial<Record<CellRun, string>> = { queued: 'queued', running: 'running…', error: 'failed', aborted: 'not run' };
+const runWords: Partial<Record<CellRun, string>> = {
+  queued: 'queued',
+  running: 'running…',
+  error: 'failed',
+  aborted: 'not run',
+};
 
 export default function NotebookPage({ notebook: nb }: Props) {
   const baseUrl = useBaseUrl('/');
   const original = useMemo(() => nb.cells.map((c) => (c.kind === 'code' ? c.source : '')), [nb]);
   const [sources, setSources] = useState<string[]>(original);
   // Edits live in this browser: restored after the first render (the server-rendered page is the original).
-  useEffect(() => setSources(original.map((s, i) => (nb.cells[i].kind === 'code' ? (loadEdit(nb.slug, i, s) ?? s) : s))), [nb, original]);
+  useEffect(
+    () => setSources(original.map((s, i) => (nb.cells[i].kind === 'code' ? (loadEdit(nb.slug, i, s) ?? s) : s))),
+    [nb, original],
+  );
   const edit = useCallback(
     (i: number, source: string) => {
       saveEdit(nb.slug, i, original[i], source);
@@ -105,13 +117,15 @@ export default function NotebookPage({ notebook: nb }: Props) {
           {live.live.phase === 'looking' && <span className={styles.grow}>Looking for a Jupyter server…</span>}
           {live.live.phase === 'offline' && (
             <span className={styles.grow}>
-              No Jupyter server is configured, so this page shows the recorded outputs. To run and edit the cells yourself on a
-              privileged notebook kernel, start the lab with <code>./lab start</code> or set a server in <Link to="/live/">Live mode</Link>.
+              No Jupyter server is configured, so this page shows the recorded outputs. To run and edit the cells
+              yourself on a privileged notebook kernel, start the lab with <code>./lab start</code> or set a server in{' '}
+              <Link to="/live/">Live mode</Link>.
             </span>
           )}
           {live.live.phase === 'unreachable' && (
             <span className={styles.grow} data-testid="live-diagnosis" data-problem={live.live.diagnosis.problem}>
-              Live mode is off: {diagnosisText(live.live.diagnosis)}. Showing the recorded outputs. <Link to="/live/">Check the server in Live mode</Link>.
+              Live mode is off: {diagnosisText(live.live.diagnosis)}. Showing the recorded outputs.{' '}
+              <Link to="/live/">Check the server in Live mode</Link>.
             </span>
           )}
           {target && (
@@ -120,7 +134,11 @@ export default function NotebookPage({ notebook: nb }: Props) {
                 Live: cells run on the <code>{nb.kernelName}</code> notebook kernel through{' '}
                 {proxied(target) ? 'this site (the lab’s Jupyter)' : <code>{target.url}</code>}
                 {target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} · notebook kernel{' '}
-                <strong data-testid="kernel-state" data-state={state} className={clsx(styles.state, styles[`state-${state}`])}>
+                <strong
+                  data-testid="kernel-state"
+                  data-state={state}
+                  className={clsx(styles.state, styles[`state-${state}`])}
+                >
                   {state === 'none' ? 'not started' : state}
                 </strong>
                 <span className={styles.visuallyHidden}> ({stateWords[state]})</span> ·{' '}
@@ -133,16 +151,38 @@ export default function NotebookPage({ notebook: nb }: Props) {
                 </a>
               </span>
               <span className={styles.buttons}>
-                <button type="button" className="button button--sm button--primary" onClick={() => live.runCells(codeCells)} disabled={live.busy}>
+                <button
+                  type="button"
+                  className="button button--sm button--primary"
+                  onClick={() => live.runCells(codeCells)}
+                  disabled={live.busy}
+                >
                   ▶▶ Run all
                 </button>
-                <button type="button" className="button button--sm button--secondary" onClick={restartAndRunAll} disabled={live.busy && !live.started}>
+                <button
+                  type="button"
+                  className="button button--sm button--secondary"
+                  onClick={restartAndRunAll}
+                  disabled={live.busy && !live.started}
+                >
                   Restart &amp; run all
                 </button>
-                <button type="button" className="button button--sm button--secondary" onClick={live.interrupt} aria-label="Interrupt the notebook kernel" disabled={!live.busy}>
+                <button
+                  type="button"
+                  className="button button--sm button--secondary"
+                  onClick={live.interrupt}
+                  aria-label="Interrupt the notebook kernel"
+                  disabled={!live.busy}
+                >
                   ■ Interrupt
                 </button>
-                <button type="button" className="button button--sm button--secondary" onClick={live.restart} aria-label="Restart the notebook kernel" disabled={!live.started}>
+                <button
+                  type="button"
+                  className="button button--sm button--secondary"
+                  onClick={live.restart}
+                  aria-label="Restart the notebook kernel"
+                  disabled={!live.started}
+                >
                   ↻ Restart
                 </button>
               </span>
@@ -150,12 +190,21 @@ export default function NotebookPage({ notebook: nb }: Props) {
           )}
         </div>
         {live.problem && (
-          <div className="alert alert--danger margin-bottom--md" role="alert" data-testid="session-problem" data-problem={live.problem.problem}>
+          <div
+            className="alert alert--danger margin-bottom--md"
+            role="alert"
+            data-testid="session-problem"
+            data-problem={live.problem.problem}
+          >
             {diagnosisText(live.problem)}
           </div>
         )}
         {live.notice && (
-          <div className={clsx('alert margin-bottom--md', live.notice.tone === 'danger' ? 'alert--danger' : 'alert--info')} role={live.notice.tone === 'danger' ? 'alert' : 'status'} data-testid="live-notice">
+          <div
+            className={clsx('alert margin-bottom--md', live.notice.tone === 'danger' ? 'alert--danger' : 'alert--info')}
+            role={live.notice.tone === 'danger' ? 'alert' : 'status'}
+            data-testid="live-notice"
+          >
             {live.notice.text}
           </div>
         )}
@@ -165,9 +214,20 @@ export default function NotebookPage({ notebook: nb }: Props) {
           if (role === 'folded' && cell.kind === 'code') return <FoldedCell key={i} cell={cell} />;
           if (role === 'card') {
             // A prediction's check cell follows the cell that shows the truth: Run it runs the notebook up to that cell.
-            const check = nb.cells.findIndex((c) => c.exercise?.name === cell.exercise!.name && c.exercise.part === 'check');
+            const check = nb.cells.findIndex(
+              (c) => c.exercise?.name === cell.exercise!.name && c.exercise.part === 'check',
+            );
             const runReveal = ready && check > 0 && !live.busy ? () => live.runCells(upTo(check - 1)) : undefined;
-            return <ExerciseCard key={i} name={cell.exercise!.name} notebook={nb.slug} live={ready} runReveal={runReveal} outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)} />;
+            return (
+              <ExerciseCard
+                key={i}
+                name={cell.exercise!.name}
+                notebook={nb.slug}
+                live={ready}
+                runReveal={runReveal}
+                outputsOf={(part, liveOnly) => exerciseOutputs(cell.exercise!.name, part, liveOnly)}
+              />
+            );
           }
           if (cell.kind === 'markdown') return <Markdown key={i} cell={cell} />;
           const n = numberOf(i);
@@ -177,39 +237,82 @@ export default function NotebookPage({ notebook: nb }: Props) {
           const needed = live.needs[i] ?? [];
           const views = liveOut?.map(outputView).filter((o): o is OutputView => o !== null);
           return (
-            <div key={i} className={clsx(styles.cell, run === 'running' && styles.cellRunning)} data-cell={n} data-run={run ?? 'none'}>
+            <div
+              key={i}
+              className={clsx(styles.cell, run === 'running' && styles.cellRunning)}
+              data-cell={n}
+              data-run={run ?? 'none'}
+            >
               <div className={styles.codeHeader}>
                 <span className={styles.grow}>
-                  In [{run === 'running' || run === 'queued' ? '*' : i in live.counts ? (live.counts[i] ?? ' ') : (cell.count ?? ' ')}]
-                  {run && runWords[run] && <span className={clsx(styles.runState, run === 'running' && styles.running)}> {runWords[run]}</span>}
+                  In [
+                  {run === 'running' || run === 'queued'
+                    ? '*'
+                    : i in live.counts
+                      ? (live.counts[i] ?? ' ')
+                      : (cell.count ?? ' ')}
+                  ]
+                  {run && runWords[run] && (
+                    <span className={clsx(styles.runState, run === 'running' && styles.running)}> {runWords[run]}</span>
+                  )}
                   {edited && <span className={styles.edited}> · edited</span>}
                 </span>
                 {ready && (
                   <>
                     {edited && (
-                      <button type="button" className="button button--sm button--link" onClick={() => reset(i)} aria-label={`Reset cell ${n} to the original`}>
+                      <button
+                        type="button"
+                        className="button button--sm button--link"
+                        onClick={() => reset(i)}
+                        aria-label={`Reset cell ${n} to the original`}
+                      >
                         Reset
                       </button>
                     )}
-                    <button type="button" className="button button--sm button--secondary" onClick={() => live.runCells(upTo(i))} disabled={live.busy} aria-label={`Run cells 1 to ${n}`}>
+                    <button
+                      type="button"
+                      className="button button--sm button--secondary"
+                      onClick={() => live.runCells(upTo(i))}
+                      disabled={live.busy}
+                      aria-label={`Run cells 1 to ${n}`}
+                    >
                       Run to here
                     </button>
-                    <button type="button" className="button button--sm button--primary" onClick={() => live.runCells([i])} disabled={live.busy} aria-label={`Run cell ${n}`}>
+                    <button
+                      type="button"
+                      className="button button--sm button--primary"
+                      onClick={() => live.runCells([i])}
+                      disabled={live.busy}
+                      aria-label={`Run cell ${n}`}
+                    >
                       ▶ Run
                     </button>
                   </>
                 )}
               </div>
               {ready ? (
-                <CellEditor value={sources[i]} label={`Code of cell ${n}`} onChange={(s) => edit(i, s)} onRun={() => !live.busy && live.runCells([i])} />
+                <CellEditor
+                  value={sources[i]}
+                  label={`Code of cell ${n}`}
+                  onChange={(s) => edit(i, s)}
+                  onRun={() => !live.busy && live.runCells([i])}
+                />
               ) : (
-                <CodeBlock language={nb.language === 'typescript' ? 'typescript' : nb.language}>{cell.source}</CodeBlock>
+                <CodeBlock language={nb.language === 'typescript' ? 'typescript' : nb.language}>
+                  {cell.source}
+                </CodeBlock>
               )}
               {needed.length > 0 && (
                 <div className="alert alert--warning margin-bottom--sm" data-testid="needs-above">
-                  This cell uses what cell{needed.length > 1 ? 's' : ''} {needed.map(numberOf).join(', ')} above define{needed.length > 1 ? '' : 's'}, and the
-                  notebook kernel has not run {needed.length > 1 ? 'them' : 'it'} yet: run the cells above first.{' '}
-                  <button type="button" className="button button--sm button--warning" onClick={() => live.runCells(upTo(i))} disabled={live.busy}>
+                  This cell uses what cell{needed.length > 1 ? 's' : ''} {needed.map(numberOf).join(', ')} above define
+                  {needed.length > 1 ? '' : 's'}, and the notebook kernel has not run{' '}
+                  {needed.length > 1 ? 'them' : 'it'} yet: run the cells above first.{' '}
+                  <button
+                    type="button"
+                    className="button button--sm button--warning"
+                    onClick={() => live.runCells(upTo(i))}
+                    disabled={live.busy}
+                  >
                     Run cells 1–{n}
                   </button>
                 </div>

@@ -10,9 +10,9 @@ export function PrivilegesDetail() {
     <>
       root, or <code>CAP_BPF</code> (load BPF programs, create maps) + <code>CAP_PERFMON</code> (create the uprobe perf
       events and attach the programs to them), Linux 5.8 or later; on older kernels <code>CAP_SYS_ADMIN</code> stands
-      for both. Probing a process of another user also needs <code>CAP_SYS_PTRACE</code> (the kernel checks ptrace access
-      when a probe is filtered to a PID, and for reading <code>/proc/PID/maps</code>) and read access to its binary (the
-      tracer reads its symbols to find the function).
+      for both. Probing a process of another user also needs <code>CAP_SYS_PTRACE</code> (the kernel checks ptrace
+      access when a probe is filtered to a PID, and for reading <code>/proc/PID/maps</code>) and read access to its
+      binary (the tracer reads its symbols to find the function).
     </>
   );
 }

@@ -7,7 +7,8 @@ export type { CrashRecording, CrashMatrix, Outcome };
 export type MatrixCell = Cell;
 
 /** "crashed 3 of 5 runs" for a cell that was run several times. */
-export const crashedRuns = (c: MatrixCell) => (c.runs && c.rate !== undefined ? `crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs` : undefined);
+export const crashedRuns = (c: MatrixCell) =>
+  c.runs && c.rate !== undefined ? `crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs` : undefined;
 
 export interface LabData {
   crashRecording: CrashRecording | null;

@@ -60,7 +60,9 @@ export async function labTarget(baseUrl: string): Promise<JupyterTarget | null> 
     const config = (await res.json()) as { jupyter?: { url?: string; token?: string } | null };
     const url = config.jupyter?.url;
     // A relative URL ("/jupyter/") is the site's proxy.
-    return url ? { url: normalizeUrl(new URL(url, location.href).href), token: config.jupyter?.token ?? '', source: 'lab' } : null;
+    return url
+      ? { url: normalizeUrl(new URL(url, location.href).href), token: config.jupyter?.token ?? '', source: 'lab' }
+      : null;
   } catch {
     return null;
   }
@@ -95,7 +97,10 @@ function forbidden(t: JupyterTarget, status: number): Diagnosis {
     : {
         problem: 'forbidden',
         what: `Jupyter at ${t.url} refused the token (HTTP ${status})`,
-        fix: t.source === 'reader' ? 'paste the current token in Live mode' : 'reload this page after ./lab start; a restarted Jupyter has a new token',
+        fix:
+          t.source === 'reader'
+            ? 'paste the current token in Live mode'
+            : 'reload this page after ./lab start; a restarted Jupyter has a new token',
       };
 }
 
@@ -108,13 +113,21 @@ export async function diagnose(t: JupyterTarget, timeoutMs = 5000): Promise<Diag
     if (!proxied(t)) {
       // Jupyter answers a wrong token with a 403 that carries no CORS header, so the page cannot
       // read it: /api (no token needed) tells whether this origin is allowed at all.
-      const originAllowed = await fetch(`${t.url}api`, { cache: 'no-store', credentials: 'omit', signal: AbortSignal.timeout(timeoutMs) })
+      const originAllowed = await fetch(`${t.url}api`, {
+        cache: 'no-store',
+        credentials: 'omit',
+        signal: AbortSignal.timeout(timeoutMs),
+      })
         .then((r) => r.ok)
         .catch(() => false);
       if (originAllowed) return forbidden(t, 403);
       // A refused origin fails the CORS check exactly like a dead server; an opaque request still
       // gets an answer from a live one.
-      const answered = await fetch(`${t.url}api/status`, { mode: 'no-cors', cache: 'no-store', signal: AbortSignal.timeout(timeoutMs) })
+      const answered = await fetch(`${t.url}api/status`, {
+        mode: 'no-cors',
+        cache: 'no-store',
+        signal: AbortSignal.timeout(timeoutMs),
+      })
         .then(() => true)
         .catch(() => false);
       if (answered) {
@@ -128,14 +141,25 @@ export async function diagnose(t: JupyterTarget, timeoutMs = 5000): Promise<Diag
     return {
       problem: 'unreachable',
       what: proxied(t) ? `the site server's Jupyter proxy (${t.url}) does not answer` : `nothing answers at ${t.url}`,
-      fix: proxied(t) ? 'the lab is not running: start it with ./lab start and reload this page' : 'start Jupyter (./lab start) or set the server you run in Live mode',
+      fix: proxied(t)
+        ? 'the lab is not running: start it with ./lab start and reload this page'
+        : 'start Jupyter (./lab start) or set the server you run in Live mode',
     };
   }
   if (res.status === 403 || res.status === 401) return forbidden(t, res.status);
   if (res.status === 502 || res.status === 503 || res.status === 504) {
-    return { problem: 'unreachable', what: `the site server cannot reach Jupyter (HTTP ${res.status})`, fix: 'restart the lab with ./lab start, then reload this page' };
+    return {
+      problem: 'unreachable',
+      what: `the site server cannot reach Jupyter (HTTP ${res.status})`,
+      fix: 'restart the lab with ./lab start, then reload this page',
+    };
   }
-  if (!res.ok) return { problem: 'http', what: `Jupyter at ${t.url} answered HTTP ${res.status} to /api/status`, fix: 'is this URL a Jupyter server? check it in Live mode' };
+  if (!res.ok)
+    return {
+      problem: 'http',
+      what: `Jupyter at ${t.url} answered HTTP ${res.status} to /api/status`,
+      fix: 'is this URL a Jupyter server? check it in Live mode',
+    };
   return null;
 }
 
@@ -198,7 +222,12 @@ export class LiveSession {
    * reload finds the notebook kernel it left — with everything the earlier cells defined. The path
    * is the notebook's, so the kernel's working directory is notebooks/ (cells require "../kernel-helpers/…").
    */
-  static async connect(t: JupyterTarget, kernelName: string, notebookPath: string, events: SessionEvents): Promise<LiveSession> {
+  static async connect(
+    t: JupyterTarget,
+    kernelName: string,
+    notebookPath: string,
+    events: SessionEvents,
+  ): Promise<LiveSession> {
     const { ServerConnection, KernelManager, SessionManager } = await import('@jupyterlab/services');
     const serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings({
       baseUrl: t.url,
@@ -241,7 +270,9 @@ export class LiveSession {
   static async running(t: JupyterTarget, notebookPath: string): Promise<boolean> {
     try {
       const res = await fetch(`${t.url}api/sessions`, { ...requestInit(t), signal: AbortSignal.timeout(5000) });
-      const sessions = res.ok ? ((await res.json()) as { path?: string; kernel?: { execution_state?: string } | null }[]) : [];
+      const sessions = res.ok
+        ? ((await res.json()) as { path?: string; kernel?: { execution_state?: string } | null }[])
+        : [];
       return sessions.some((s) => s.path === notebookPath && s.kernel && s.kernel.execution_state !== 'dead');
     } catch {
       return false;
@@ -272,7 +303,11 @@ export class LiveSession {
       });
     }
     if (s === 'dead') {
-      this.report({ problem: 'kernel-dead', what: 'the notebook kernel is dead and Jupyter gave up restarting it', fix: 'use Restart the notebook kernel, then Run all' });
+      this.report({
+        problem: 'kernel-dead',
+        what: 'the notebook kernel is dead and Jupyter gave up restarting it',
+        fix: 'use Restart the notebook kernel, then Run all',
+      });
     }
     const shown: Record<Kernel.Status, KernelState> = {
       unknown: 'starting',
@@ -321,7 +356,11 @@ export class LiveSession {
     };
     const gone: Diagnosis =
       d.problem === 'unreachable'
-        ? { problem: 'gone', what: `Jupyter stopped answering mid-session (${d.what})`, fix: 'start the lab again with ./lab start, then reload this page; earlier cells must run again' }
+        ? {
+            problem: 'gone',
+            what: `Jupyter stopped answering mid-session (${d.what})`,
+            fix: 'start the lab again with ./lab start, then reload this page; earlier cells must run again',
+          }
         : d;
     if (this.state === 'disconnected') this.report(gone);
     return gone;
@@ -344,7 +383,11 @@ export class LiveSession {
   async execute(cell: number, code: string): Promise<Reply> {
     if (this.state === 'disconnected') throw new DiagnosisError(await this.explainDisconnection());
     if (this.state === 'dead') {
-      throw new DiagnosisError({ problem: 'kernel-dead', what: 'the notebook kernel is dead', fix: 'use Restart the notebook kernel, then Run all' });
+      throw new DiagnosisError({
+        problem: 'kernel-dead',
+        what: 'the notebook kernel is dead',
+        fix: 'use Restart the notebook kernel, then Run all',
+      });
     }
     const wait = this.lastErrorAt + tslabAbortWindowMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));

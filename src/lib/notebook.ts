@@ -3,7 +3,13 @@
 import { Marked } from 'marked';
 import { ansiToHtml } from './ansi.ts';
 import { terminalText, type KernelOutput } from '../../engines/notebook/live-outputs.ts';
-import { joinText as joined, parseNotebook, sourceOf, type Multiline, type RecordingInfo } from '../../engines/notebook/format.ts';
+import {
+  joinText as joined,
+  parseNotebook,
+  sourceOf,
+  type Multiline,
+  type RecordingInfo,
+} from '../../engines/notebook/format.ts';
 
 export type { RecordingInfo };
 
@@ -37,7 +43,8 @@ export interface NotebookView {
 
 /** One Jupyter output (recorded in a file or streamed from a live kernel) as a view. */
 export function outputView(o: KernelOutput): OutputView | null {
-  if (o.output_type === 'stream') return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(terminalText(joined(o.text))) };
+  if (o.output_type === 'stream')
+    return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(terminalText(joined(o.text))) };
   if (o.output_type === 'error') {
     const tb = o.traceback?.length ? o.traceback.join('\n') : `${o.ename}: ${o.evalue}`;
     return { kind: 'error', html: ansiToHtml(tb) };
@@ -72,7 +79,11 @@ function markdownParts(md: string): MarkdownPart[] {
 /** At most n characters, cut at a word boundary. */
 const shorten = (s: string, n: number) => (s.length <= n ? s : `${s.slice(0, s.lastIndexOf(' ', n))} …`);
 
-const plain = (md: string) => md.replace(/\[([^\]]*)\]\([^)]*\)/g, '$1').replace(/[`*#>]/g, '').trim();
+const plain = (md: string) =>
+  md
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/[`*#>]/g, '')
+    .trim();
 
 const exerciseOf = (c: { metadata?: Record<string, unknown> }) => {
   const exercise = (c.metadata?.lab as { exercise?: ExerciseRef } | undefined)?.exercise;
@@ -81,7 +92,11 @@ const exerciseOf = (c: { metadata?: Record<string, unknown> }) => {
 
 export function notebookView(file: string, text: string): NotebookView {
   const nb = parseNotebook(text, file);
-  const slug = file.replace(/\.ipynb$/, '').toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const slug = file
+    .replace(/\.ipynb$/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
   const markdown = nb.cells.filter((c) => c.cell_type === 'markdown').map(sourceOf);
   const heading = markdown.map((m) => /^#\s+(.+)$/m.exec(m)?.[1]).find(Boolean);
   let headingShown = false;

@@ -6,10 +6,26 @@ import { privileges } from '../components/Privileges';
 import styles from './index.module.css';
 
 const chapters = [
-  { to: '/docs/go-stacks/', title: 'Go stacks', text: 'Small goroutine stacks that move, and a runtime that must walk every frame.' },
-  { to: '/docs/uprobes/', title: 'Uprobes & uretprobes', text: 'int3 at a function, and the return address the kernel swaps for 0x7fffffffe000.' },
-  { to: '/docs/crash/', title: 'The crash', text: 'Step through a recorded crash; two signatures; the quiet damage; the crash matrix.' },
-  { to: '/docs/safe-tracing/', title: 'Tracing Go safely', text: 'A uprobe on every RET, paired per goroutine — and what it costs.' },
+  {
+    to: '/docs/go-stacks/',
+    title: 'Go stacks',
+    text: 'Small goroutine stacks that move, and a runtime that must walk every frame.',
+  },
+  {
+    to: '/docs/uprobes/',
+    title: 'Uprobes & uretprobes',
+    text: 'int3 at a function, and the return address the kernel swaps for 0x7fffffffe000.',
+  },
+  {
+    to: '/docs/crash/',
+    title: 'The crash',
+    text: 'Step through a recorded crash; two signatures; the quiet damage; the crash matrix.',
+  },
+  {
+    to: '/docs/safe-tracing/',
+    title: 'Tracing Go safely',
+    text: 'A uprobe on every RET, paired per goroutine — and what it costs.',
+  },
 ];
 
 export default function Home() {
@@ -22,16 +38,21 @@ export default function Home() {
       <header className={styles.hero}>
         <div className="container">
           <Heading as="h1">The Go uretprobe lab</Heading>
-          <p className={styles.tagline}>Why a return probe kills a Go program — and how to trace Go functions safely with eBPF, on a real Linux kernel.</p>
+          <p className={styles.tagline}>
+            Why a return probe kills a Go program — and how to trace Go functions safely with eBPF, on a real Linux
+            kernel.
+          </p>
           {signature && (
-            <pre className={styles.signature} aria-label="recorded crash">
+            // biome-ignore lint/a11y/useSemanticElements: a <pre> keeps the crash text's layout
+            <pre className={styles.signature} role="figure" aria-label="recorded crash">
               {signature}
               {fatal && `\n${fatal}`}
             </pre>
           )}
           {rec && (
             <p className={styles.recorded}>
-              ↑ recorded on Linux {rec.kernel} with {rec.goVersion}, one request after attaching a uretprobe to {rec.symbol}.
+              ↑ recorded on Linux {rec.kernel} with {rec.goVersion}, one request after attaching a uretprobe to{' '}
+              {rec.symbol}.
             </p>
           )}
           <div className={styles.buttons}>
@@ -62,8 +83,9 @@ export default function Home() {
             ./lab test{'    '}# every test, on the real kernel
           </pre>
           <p>
-            Needs {privileges} on Linux with BTF and uprobes — see <Link to="/docs/intro/">what a privileged kernel means</Link>.
-            Without one, every page here shows what the lab recorded.
+            Needs {privileges} on Linux with BTF and uprobes — see{' '}
+            <Link to="/docs/intro/">what a privileged kernel means</Link>. Without one, every page here shows what the
+            lab recorded.
           </p>
         </section>
       </main>

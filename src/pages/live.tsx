@@ -22,7 +22,9 @@ type Checked = { target: JupyterTarget; diagnosis: Diagnosis | null | undefined 
 
 function describe(t: JupyterTarget): string {
   if (t.source === 'reader') return 'set here';
-  return proxied(t) ? 'the lab’s Jupyter, reached through this site (announced by ./lab start)' : 'announced by ./lab start';
+  return proxied(t)
+    ? 'the lab’s Jupyter, reached through this site (announced by ./lab start)'
+    : 'announced by ./lab start';
 }
 
 export default function LiveMode() {
@@ -77,19 +79,20 @@ export default function LiveMode() {
       <main className="container margin-vert--lg" style={{ maxWidth: 800 }}>
         <Heading as="h1">Live mode</Heading>
         <p>
-          Every <Link to="/notebooks/">notebook page</Link> shows the outputs recorded on a real Linux kernel. With a Jupyter server
-          that has the lab's <code>tslab</code> notebook kernel, the code cells become editable and runnable: <strong>Run</strong>,{' '}
-          <strong>Run to here</strong>, <strong>Run all</strong>, <strong>Restart &amp; run all</strong> and{' '}
-          <strong>Interrupt</strong>, as in JupyterLab. A cell runs on your machine, through the Jupyter server, and its real
-          output streams into the page; live tables fill in as events arrive. Your edits stay in this browser, and each edited
-          cell has a <strong>Reset</strong> back to the original. Running cells attaches probes and starts processes, so it
-          needs a privileged notebook kernel (root, or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN).
+          Every <Link to="/notebooks/">notebook page</Link> shows the outputs recorded on a real Linux kernel. With a
+          Jupyter server that has the lab's <code>tslab</code> notebook kernel, the code cells become editable and
+          runnable: <strong>Run</strong>, <strong>Run to here</strong>, <strong>Run all</strong>,{' '}
+          <strong>Restart &amp; run all</strong> and <strong>Interrupt</strong>, as in JupyterLab. A cell runs on your
+          machine, through the Jupyter server, and its real output streams into the page; live tables fill in as events
+          arrive. Your edits stay in this browser, and each edited cell has a <strong>Reset</strong> back to the
+          original. Running cells attaches probes and starts processes, so it needs a privileged notebook kernel (root,
+          or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN).
         </p>
         <p>
-          <code>./lab start</code> starts that server on 127.0.0.1 and tells this site about it — nothing to do. To use another
-          server (for example a lab started on another port), paste its URL and token below; they are kept in this browser only
-          (localStorage). The server must allow this page's origin (<code>--ServerApp.allow_origin_pat</code> matching{' '}
-          <code>http://127.0.0.1:PORT</code>).
+          <code>./lab start</code> starts that server on 127.0.0.1 and tells this site about it — nothing to do. To use
+          another server (for example a lab started on another port), paste its URL and token below; they are kept in
+          this browser only (localStorage). The server must allow this page's origin (
+          <code>--ServerApp.allow_origin_pat</code> matching <code>http://127.0.0.1:PORT</code>).
         </p>
         <Heading as="h2">Current server</Heading>
         <div data-testid="live-current" data-answers={current ? String(current.diagnosis === null) : 'none'}>
@@ -102,7 +105,8 @@ export default function LiveMode() {
               {current.diagnosis === null && <strong>answers — the notebook pages run their cells there</strong>}
               {current.diagnosis && (
                 <>
-                  <strong>not usable</strong>: {diagnosisText(current.diagnosis)}. The notebook pages show their recordings until it is fixed.
+                  <strong>not usable</strong>: {diagnosisText(current.diagnosis)}. The notebook pages show their
+                  recordings until it is fixed.
                 </>
               )}
             </p>

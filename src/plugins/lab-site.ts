@@ -44,7 +44,9 @@ export function labSitePlugin(context: LoadContext): Plugin<Content> {
     }),
     async loadContent() {
       const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ipynb')).sort();
-      const notebooks = await Promise.all(names.map(async (f) => notebookView(f, await readFile(join(dir, f), 'utf8'))));
+      const notebooks = await Promise.all(
+        names.map(async (f) => notebookView(f, await readFile(join(dir, f), 'utf8'))),
+      );
       const [crashRecording, crashMatrix, bench] = await Promise.all([
         readJson(...files.crashRecording),
         readJson(...files.crashMatrix),
@@ -63,7 +65,13 @@ export function labSitePlugin(context: LoadContext): Plugin<Content> {
     },
     async contentLoaded({ content: { notebooks: content, data }, actions }) {
       actions.setGlobalData(data);
-      const index = content.map(({ slug, title, summary, recording, file }) => ({ slug, title, summary, recording, file }));
+      const index = content.map(({ slug, title, summary, recording, file }) => ({
+        slug,
+        title,
+        summary,
+        recording,
+        file,
+      }));
       actions.addRoute({
         path: '/notebooks/',
         component: '@site/src/components/NotebookIndex.tsx',

@@ -14,7 +14,10 @@ const edges = [...graph].flatMap(([from, tos]) => [...tos].map((to) => ({ from, 
 
 test('the import reader sees the project', () => {
   assert.ok(graph.size > 80, `read ${graph.size} files`);
-  assert.ok(edges.some((e) => e.a === 'cli' && e.b === 'core'), 'cli imports the bottom floor');
+  assert.ok(
+    edges.some((e) => e.a === 'cli' && e.b === 'core'),
+    'cli imports the bottom floor',
+  );
 });
 
 test('nothing outside cli/ imports cli/', () => {

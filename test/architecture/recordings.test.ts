@@ -14,8 +14,15 @@ test('every committed recording matches the sources it was made from', () => {
 
 test('recorded notebook outputs name no directory of the recording machine', () => {
   for (const r of recordings.filter((x) => x.name.startsWith('notebook '))) {
-    const outputs = JSON.stringify((JSON.parse(readFileSync(at(r.path), 'utf8')) as { cells: { outputs?: unknown[] }[] }).cells.map((c) => c.outputs ?? []));
+    const outputs = JSON.stringify(
+      (JSON.parse(readFileSync(at(r.path), 'utf8')) as { cells: { outputs?: unknown[] }[] }).cells.map(
+        (c) => c.outputs ?? [],
+      ),
+    );
     assert.ok(!outputs.includes(`${root}/`), `${r.path} shows ${root}/ — re-record it with ${r.refresh}`);
-    assert.ok(!/\/tmp\/lab-[\w-]+\//.test(outputs), `${r.path} shows a private /tmp/lab-… path — re-record it with ${r.refresh}`);
+    assert.ok(
+      !/\/tmp\/lab-[\w-]+\//.test(outputs),
+      `${r.path} shows a private /tmp/lab-… path — re-record it with ${r.refresh}`,
+    );
   }
 });

@@ -18,7 +18,15 @@ test('a merged partial run replaces only its own tables and timings, and says wh
     load: [],
     probe_service: [
       { transport: 'direct', calls: 10, cpu_ns_per_call: 1000, events: 10, drops: 0, events_per_s: 1, drain_ms: 0 },
-      { transport: 'probe service', calls: 10, cpu_ns_per_call: 1100, events: 10, drops: 0, events_per_s: 1, drain_ms: 0 },
+      {
+        transport: 'probe service',
+        calls: 10,
+        cpu_ns_per_call: 1100,
+        events: 10,
+        drops: 0,
+        events_per_s: 1,
+        drain_ms: 0,
+      },
     ],
     timings: [],
   };
@@ -28,5 +36,8 @@ test('a merged partial run replaces only its own tables and timings, and says wh
   assert.deepEqual(merged.timings, full.timings);
   assert.equal(merged.date, full.date);
   assert.deepEqual(merged.merged?.at(-1)?.benchmarks, ['service']);
-  assert.ok(merged.summary.some((r) => /probe service/.test(r.benchmark)), 'the summary has the merged row');
+  assert.ok(
+    merged.summary.some((r) => /probe service/.test(r.benchmark)),
+    'the summary has the merged row',
+  );
 });

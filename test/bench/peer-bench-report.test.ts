@@ -6,23 +6,93 @@ import { readmeSection, summarize, withBenchmarkSection } from '../../bench/repo
 import type { BenchResults } from '../../bench/run.ts';
 
 const base: BenchResults = {
-  date: '2026-11-25T02:20:00.000Z', kernel: '6.18.0', machine: '2 × test CPU', nproc: 2, memory_gb: 8, go_version: 'go1.26.8',
-  node_version: 'v20', bpftrace_version: 'bpftrace v0.17.0', load_average_at_start: '1 1 1', sizes: 'test',
-  summary: [], probe_cost: [], ringbuf: [], latency: [], rss: [], load: [], timings: [],
+  date: '2026-11-25T02:20:00.000Z',
+  kernel: '6.18.0',
+  machine: '2 × test CPU',
+  nproc: 2,
+  memory_gb: 8,
+  go_version: 'go1.26.8',
+  node_version: 'v20',
+  bpftrace_version: 'bpftrace v0.17.0',
+  load_average_at_start: '1 1 1',
+  sizes: 'test',
+  summary: [],
+  probe_cost: [],
+  ringbuf: [],
+  latency: [],
+  rss: [],
+  load: [],
+  timings: [],
 };
 
 test('summary: ratios are ours ÷ reference and verdicts follow the targets', () => {
   const rows = summarize({
     ...base,
     ringbuf: [
-      { consumer: 'c', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 8e6, producer_events_per_s: 8e6, consumer_cpu_ns_per_event: 100 },
-      { consumer: 'js', policy: 'lab', sent: 10, received: 10, drops: 0, out_of_order: 0, events_per_s: 6e6, producer_events_per_s: 6e6, consumer_cpu_ns_per_event: 150 },
+      {
+        consumer: 'c',
+        policy: 'lab',
+        sent: 10,
+        received: 10,
+        drops: 0,
+        out_of_order: 0,
+        events_per_s: 8e6,
+        producer_events_per_s: 8e6,
+        consumer_cpu_ns_per_event: 100,
+      },
+      {
+        consumer: 'js',
+        policy: 'lab',
+        sent: 10,
+        received: 10,
+        drops: 0,
+        out_of_order: 0,
+        events_per_s: 6e6,
+        producer_events_per_s: 6e6,
+        consumer_cpu_ns_per_event: 150,
+      },
     ],
     probe_cost: [
-      { config: 'none', ns_per_call: 2, wall_ns_per_call: null, overhead_ns: null, events: null, expected_events: null, drops: null, note: '' },
-      { config: 'ours ret', ns_per_call: 2102, wall_ns_per_call: null, overhead_ns: 2100, events: 5, expected_events: 5, drops: 0, note: '' },
-      { config: 'empty ret', ns_per_call: 2002, wall_ns_per_call: null, overhead_ns: 2000, events: null, expected_events: null, drops: null, note: '' },
-      { config: 'ours uretprobe', ns_per_call: 'crashed', wall_ns_per_call: null, overhead_ns: null, events: null, expected_events: null, drops: null, note: 'SIGILL' },
+      {
+        config: 'none',
+        ns_per_call: 2,
+        wall_ns_per_call: null,
+        overhead_ns: null,
+        events: null,
+        expected_events: null,
+        drops: null,
+        note: '',
+      },
+      {
+        config: 'ours ret',
+        ns_per_call: 2102,
+        wall_ns_per_call: null,
+        overhead_ns: 2100,
+        events: 5,
+        expected_events: 5,
+        drops: 0,
+        note: '',
+      },
+      {
+        config: 'empty ret',
+        ns_per_call: 2002,
+        wall_ns_per_call: null,
+        overhead_ns: 2000,
+        events: null,
+        expected_events: null,
+        drops: null,
+        note: '',
+      },
+      {
+        config: 'ours uretprobe',
+        ns_per_call: 'crashed',
+        wall_ns_per_call: null,
+        overhead_ns: null,
+        events: null,
+        expected_events: null,
+        drops: null,
+        note: 'SIGILL',
+      },
     ],
     latency: [{ tracer: 'ours', requests: 10, p50_ms: 5, p99_ms: 120, max_ms: 130 }],
   });
@@ -37,7 +107,10 @@ test('summary: ratios are ours ÷ reference and verdicts follow the targets', ()
 
 test('the README section is replaced in place, every other section kept, and a second run changes nothing', () => {
   const readme = '# Lab\n\nintro\n\n## Benchmarks\n\nold table\n\n## Later\n\nkept\n';
-  const section = readmeSection({ ...base, summary: [{ benchmark: 'a | b', ours: '1', reference: '2', ratio: 0.5, target: '—', meets: '—' }] });
+  const section = readmeSection({
+    ...base,
+    summary: [{ benchmark: 'a | b', ours: '1', reference: '2', ratio: 0.5, target: '—', meets: '—' }],
+  });
   const once = withBenchmarkSection(readme, section);
   assert.ok(!once.includes('old table'));
   assert.match(once, /## Later\n\nkept\n$/);

@@ -8,7 +8,16 @@ import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Executable } from '../../bpf/ts/executable.ts';
 import { LabError } from '../../core/errors.ts';
-import { cProgram, damaged, objcopied, elf32, elf64, serverBuilds, serverWithLdflags, tempDir } from '../support/fixtures/binaries.ts';
+import {
+  cProgram,
+  damaged,
+  objcopied,
+  elf32,
+  elf64,
+  serverBuilds,
+  serverWithLdflags,
+  tempDir,
+} from '../support/fixtures/binaries.ts';
 
 const [{ binary: server, toolchain }] = await serverBuilds();
 
@@ -55,7 +64,10 @@ test('truncated copies of the server: 3 bytes, 40 bytes, half the file', async (
   await openFails(cut(3), /is not an ELF executable/);
   await openFails(cut(40), /cut-40 is truncated: 40 bytes, shorter than an ELF64 header/);
   const half = Math.floor(readFileSync(server).length / 2);
-  await openFails(cut(half), new RegExp(`cut-${half} is truncated: its headers describe \\d+ bytes but the file has ${half}`));
+  await openFails(
+    cut(half),
+    new RegExp(`cut-${half} is truncated: its headers describe \\d+ bytes but the file has ${half}`),
+  );
 });
 
 test('damaged ELF headers: class, byte order, machine, type, table offsets and entry sizes', async () => {
@@ -65,29 +77,65 @@ test('damaged ELF headers: class, byte order, machine, type, table offsets and e
       f(b);
       return b;
     });
-  await openFails(patch('class', (b) => (b[elf64.class] = 3)), /class is a corrupt ELF file: its class byte is 3/);
-  await openFails(patch('machine', (b) => b.writeUInt16LE(183, elf64.machine)), /machine is an ELF for AArch64, not x86-64 — build it for x86-64/);
-  await openFails(patch('bigendian', (b) => (b[elf64.data] = 2)), /bigendian is an ELF for machine \d+ \(big-endian\), not x86-64/);
-  await openFails(patch('object', (b) => b.writeUInt16LE(1, 16)), /object is a relocatable object file/);
-  await openFails(patch('shoff', (b) => b.writeBigUInt64LE(0x7fffffff00n, elf64.shoff)), /shoff is a truncated or corrupt ELF file: the section header table .* lies outside/);
-  await openFails(patch('shentsize', (b) => b.writeUInt16LE(63, elf64.shentsize)), /e_shentsize is 63/);
-  await openFails(patch('phentsize', (b) => b.writeUInt16LE(55, elf64.phentsize)), /e_phentsize is 55/);
-  await openFails(patch('shstrndx', (b) => b.writeUInt16LE(200, elf64.shstrndx)), /e_shstrndx 200 names no section/);
-  await openFails(patch('phoff', (b) => b.writeBigUInt64LE(0xffffffffffffffffn, elf64.phoff)), /e_phoff is absurdly large/);
-  await openFails(patch('noshdrs', (b) => b.writeBigUInt64LE(0n, elf64.shoff)), /noshdrs has no section headers/);
+  await openFails(
+    patch('class', (b) => (b[elf64.class] = 3)),
+    /class is a corrupt ELF file: its class byte is 3/,
+  );
+  await openFails(
+    patch('machine', (b) => b.writeUInt16LE(183, elf64.machine)),
+    /machine is an ELF for AArch64, not x86-64 — build it for x86-64/,
+  );
+  await openFails(
+    patch('bigendian', (b) => (b[elf64.data] = 2)),
+    /bigendian is an ELF for machine \d+ \(big-endian\), not x86-64/,
+  );
+  await openFails(
+    patch('object', (b) => b.writeUInt16LE(1, 16)),
+    /object is a relocatable object file/,
+  );
+  await openFails(
+    patch('shoff', (b) => b.writeBigUInt64LE(0x7fffffff00n, elf64.shoff)),
+    /shoff is a truncated or corrupt ELF file: the section header table .* lies outside/,
+  );
+  await openFails(
+    patch('shentsize', (b) => b.writeUInt16LE(63, elf64.shentsize)),
+    /e_shentsize is 63/,
+  );
+  await openFails(
+    patch('phentsize', (b) => b.writeUInt16LE(55, elf64.phentsize)),
+    /e_phentsize is 55/,
+  );
+  await openFails(
+    patch('shstrndx', (b) => b.writeUInt16LE(200, elf64.shstrndx)),
+    /e_shstrndx 200 names no section/,
+  );
+  await openFails(
+    patch('phoff', (b) => b.writeBigUInt64LE(0xffffffffffffffffn, elf64.phoff)),
+    /e_phoff is absurdly large/,
+  );
+  await openFails(
+    patch('noshdrs', (b) => b.writeBigUInt64LE(0n, elf64.shoff)),
+    /noshdrs has no section headers/,
+  );
 });
 
 test('a 32-bit ELF, made by hand, is refused as 32-bit', async () => {
   using dir = tempDir();
   const path = join(dir.path, 'i386');
   writeFileSync(path, elf32(), { mode: 0o755 });
-  await openFails(path, /^i386 is a 32-bit ELF for x86 \(i386\), the lab reads 64-bit x86-64 binaries — build it for x86-64/);
+  await openFails(
+    path,
+    /^i386 is a 32-bit ELF for x86 \(i386\), the lab reads 64-bit x86-64 binaries — build it for x86-64/,
+  );
 });
 
 test('a C program (gcc) is refused as not a Go binary, naming its compiler', async () => {
   using dir = tempDir();
   const hello = await cProgram(dir.path);
-  await openFails(hello, /^hello is not a Go binary \(no \.go\.buildinfo.*; built by GCC: .*\) — pass a program built with go build/);
+  await openFails(
+    hello,
+    /^hello is not a Go binary \(no \.go\.buildinfo.*; built by GCC: .*\) — pass a program built with go build/,
+  );
 });
 
 test('a stripped Go binary opens, knows its Go version, and func() says it is stripped and how to fix it', async () => {
@@ -97,7 +145,10 @@ test('a stripped Go binary opens, knows its Go version, and func() says it is st
   assert.equal(exe.stripped, true);
   assert.equal(exe.goVersion, toolchain.version);
   assert.deepEqual(exe.functions(), []);
-  fails(() => exe.func('main.demo'), /^server-stripped is stripped: it has no symbol table \(\.symtab\), so main\.demo cannot be located — rebuild it without -ldflags='-s -w' and without strip/);
+  fails(
+    () => exe.func('main.demo'),
+    /^server-stripped is stripped: it has no symbol table \(\.symtab\), so main\.demo cannot be located — rebuild it without -ldflags='-s -w' and without strip/,
+  );
   fails(() => exe.retSites('main.classify'), /is stripped/);
   assert.deepEqual(exe.inlinedInto('main.addOne'), []);
   // Stripped after the fact by binutils: the same answer.
@@ -114,14 +165,20 @@ test('a Go binary without DWARF (-w) still finds functions but cannot tell inlin
   assert.equal(exe.stripped, false);
   assert.equal(exe.hasDwarf, false);
   assert.ok(exe.retSites('main.classify').sites.length >= 5);
-  fails(() => exe.func('main.addOne'), /^no function main\.addOne in server-nodwarf \(built without DWARF, so whether main\.addOne was inlined cannot be told\)/);
+  fails(
+    () => exe.func('main.addOne'),
+    /^no function main\.addOne in server-nodwarf \(built without DWARF, so whether main\.addOne was inlined cannot be told\)/,
+  );
 });
 
 test('a missing symbol gets a suggestion and an inlined one names its callers', async () => {
   const exe = await Executable.open(server);
   fails(() => exe.func('main.demoo'), /^no function main\.demoo in server — did you mean main\.demo\?$/);
   fails(() => exe.retSites('main.clasify'), /did you mean main\.classify/);
-  fails(() => exe.func('main.addOne'), /^main\.addOne has no symbol in server: the compiler inlined it everywhere — it copied its body into main\.\S+ .*add \/\/go:noinline above func addOne/);
+  fails(
+    () => exe.func('main.addOne'),
+    /^main\.addOne has no symbol in server: the compiler inlined it everywhere — it copied its body into main\.\S+ .*add \/\/go:noinline above func addOne/,
+  );
 });
 
 test('a symbol whose address no segment maps is reported as corruption, not a crash', async () => {
@@ -136,6 +193,9 @@ test('a symbol whose address no segment maps is reported as corruption, not a cr
     return b;
   });
   const exe = await Executable.open(path);
-  fails(() => exe.func('main.demo'), /unmapped is a corrupt ELF file: main\.demo at 0x[0-9a-f]+ \(\+\d+\) is not mapped from the file/);
+  fails(
+    () => exe.func('main.demo'),
+    /unmapped is a corrupt ELF file: main\.demo at 0x[0-9a-f]+ \(\+\d+\) is not mapped from the file/,
+  );
   assert.deepEqual(exe.functions(), []);
 });

@@ -24,7 +24,12 @@ interface LabRun {
 
 function lab(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): LabRun {
   const started = Date.now();
-  const r = spawnSync(at('lab'), args, { cwd: opts.cwd ?? at('.'), encoding: 'utf8', timeout: opts.timeoutMs ?? 60000, env: { ...process.env, LAB_DEBUG: '' } });
+  const r = spawnSync(at('lab'), args, {
+    cwd: opts.cwd ?? at('.'),
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 60000,
+    env: { ...process.env, LAB_DEBUG: '' },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
 }
 
@@ -68,14 +73,23 @@ test('bad flags and stray arguments: one line, non-zero exit, before anything is
   for (const [args, re] of usageCases) {
     const r = lab(args);
     refused(r, re, `./lab ${args.join(' ')}`);
-    assert.doesNotMatch(r.stderr, /\[lab\] ▸ |installing/, `./lab ${args.join(' ')} started work before refusing: ${r.stderr}`);
+    assert.doesNotMatch(
+      r.stderr,
+      /\[lab\] ▸ |installing/,
+      `./lab ${args.join(' ')} started work before refusing: ${r.stderr}`,
+    );
   }
 });
 
 test('workshop --host: localhost and ::1 are loopback (no consent asked), an unresolvable name is one line, another address asks for consent', () => {
   // --port=8091 is refused right after the host check, so nothing starts.
-  for (const host of ['localhost', '::1', '127.0.0.2']) refused(lab(['workshop', `--host=${host}`, '--port=8091']), /port 8091 is reserved/, `--host=${host}`);
-  refused(lab(['workshop', '--host=no.such.host.invalid']), /--host "no\.such\.host\.invalid" does not resolve/, 'unresolvable host');
+  for (const host of ['localhost', '::1', '127.0.0.2'])
+    refused(lab(['workshop', `--host=${host}`, '--port=8091']), /port 8091 is reserved/, `--host=${host}`);
+  refused(
+    lab(['workshop', '--host=no.such.host.invalid']),
+    /--host "no\.such\.host\.invalid" does not resolve/,
+    'unresolvable host',
+  );
   refused(lab(['workshop', '--host=10.1.2.3']), /--i-understand-attendees-reach-this-machine/, 'a non-loopback host');
 });
 
@@ -87,7 +101,10 @@ test('run-tracer --pid: a process that does not run the binary is refused at onc
 
 test('names are escaped and cut in messages: no terminal escapes, no 20 KB lines', () => {
   const cases: [string, RegExp][] = [
-    [`main.\x1b[31mred\x1b]0;title\x07`, /--symbol "main\.\\u001b\[31mred\\u001b\]0;title\\u0007" has control characters/],
+    [
+      `main.\x1b[31mred\x1b]0;title\x07`,
+      /--symbol "main\.\\u001b\[31mred\\u001b\]0;title\\u0007" has control characters/,
+    ],
     [`main.${'x'.repeat(20000)}`, /--symbol is 20005 characters long \("main\.x{35}…"\)/],
     // Past the parser, a name the tracer does not know is still shown escaped and cut.
     [`main.${'y'.repeat(3000)}`, /no function main\.y+/],
@@ -100,7 +117,7 @@ test('names are escaped and cut in messages: no terminal escapes, no 20 KB lines
   }
 });
 
-test('a relative path is the caller\'s, not the repo root\'s', () => {
+test("a relative path is the caller's, not the repo root's", () => {
   const dir = mkdtempSync(join(tmpdir(), 'lab-cwd-'));
   try {
     // server/server exists at the root; from dir, "server/server" names dir/server/server.
@@ -112,7 +129,10 @@ test('a relative path is the caller\'s, not the repo root\'s', () => {
 });
 
 test('record-crash: a missing binary is one line and leaves no temp dir; a non-Go binary is refused without running it; a crash recorded exits at once', async () => {
-  const crashDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('lab-crash-')).sort();
+  const crashDirs = () =>
+    readdirSync(tmpdir())
+      .filter((f) => f.startsWith('lab-crash-'))
+      .sort();
   const before = crashDirs();
   refused(lab(['record-crash', '--binary=/nonexistent']), /no file at \/nonexistent/, 'missing binary');
   assert.deepEqual(crashDirs(), before, 'a temp dir was left behind');
@@ -120,7 +140,10 @@ test('record-crash: a missing binary is one line and leaves no temp dir; a non-G
   const dir = mkdtempSync(join(tmpdir(), 'lab-notgo-'));
   try {
     const marker = join(dir, 'it-ran');
-    writeFileSync(join(dir, 'prog.c'), `#include <stdio.h>\nint main(void) { FILE *f = fopen("${marker}", "w"); if (f) fclose(f); return 0; }\n`);
+    writeFileSync(
+      join(dir, 'prog.c'),
+      `#include <stdio.h>\nint main(void) { FILE *f = fopen("${marker}", "w"); if (f) fclose(f); return 0; }\n`,
+    );
     await run('gcc', ['-o', join(dir, 'prog'), join(dir, 'prog.c')], { capture: true });
     refused(lab(['record-crash', '--binary=prog'], { cwd: dir }), /prog is not a Go binary/, 'a C program');
     assert.ok(!existsSync(marker), 'record-crash ran a binary that is not a Go program');
@@ -149,7 +172,9 @@ test('record-crash: a missing binary is one line and leaves no temp dir; a non-G
 
 test('run-tracer --json | head -3: the closed pipe ends the tracer quietly, exit 0, probes detached', async () => {
   await using srv = await ManagedServer.start();
-  const tracer = spawn('sh', ['-c', `"${at('lab')}" run-tracer --mode=uprobe --json | head -3`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tracer = spawn('sh', ['-c', `"${at('lab')}" run-tracer --mode=uprobe --json | head -3`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   tracer.stdout.on('data', (d) => (out += d));

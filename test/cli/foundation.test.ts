@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { ManagedServer } from '../../engines/managed-server.ts';
 import { at } from '../../core/paths.ts';
 
-const lab = (...args: string[]) => execFileSync(at('lab'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const lab = (...args: string[]) =>
+  execFileSync(at('lab'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 test('./lab help lists the core commands', () => {
   const help = lab('help');
@@ -19,8 +20,14 @@ test('./lab setup on a ready machine installs nothing and says so', () => {
 });
 
 test('an unknown command and a bad flag give one clear line and a non-zero exit', () => {
-  assert.throws(() => lab('frobnicate'), (e: { status: number; stderr: string }) => e.status === 2 && /run \.\/lab help/.test(e.stderr));
-  assert.throws(() => lab('build', '--nope'), (e: { status: number; stderr: string }) => e.status === 2 && /--nope/.test(e.stderr));
+  assert.throws(
+    () => lab('frobnicate'),
+    (e: { status: number; stderr: string }) => e.status === 2 && /run \.\/lab help/.test(e.stderr),
+  );
+  assert.throws(
+    () => lab('build', '--nope'),
+    (e: { status: number; stderr: string }) => e.status === 2 && /--nope/.test(e.stderr),
+  );
 });
 
 test('the server answers demo(arg) and rejects bad input with 400', async () => {

@@ -32,7 +32,9 @@ async function startTracer(...args: string[]): Promise<Tracer> {
   let err = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
   await Promise.race([
     until(() => /attached/.test(err)),
     exited.then(() => assert.fail(`run-tracer exited before attaching: ${err}`)),
@@ -46,7 +48,11 @@ async function until(cond: () => boolean): Promise<void> {
   assert.ok(cond(), 'condition not met in 20 s');
 }
 
-const jsonLines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+const jsonLines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 
 test('run-tracer --mode uprobe --json prints entry events with the TraceEvent fields (typed: names, types, exact ints as decimal strings) and stops cleanly on SIGTERM', async () => {
   await using srv = await ManagedServer.start({ binary });
@@ -54,7 +60,24 @@ test('run-tracer --mode uprobe --json prints entry events with the TraceEvent fi
   await srv.get('/?arg=42');
   await until(() => jsonLines(t.stdout()).length > 0);
   const [e] = jsonLines(t.stdout());
-  assert.deepEqual(Object.keys(e).sort(), ['args', 'goid', 'goroutine', 'kind', 'latency_ns', 'params', 'pid', 'regs', 'results', 'ret', 'symbol', 'tid', 'ts_ns'].sort());
+  assert.deepEqual(
+    Object.keys(e).sort(),
+    [
+      'args',
+      'goid',
+      'goroutine',
+      'kind',
+      'latency_ns',
+      'params',
+      'pid',
+      'regs',
+      'results',
+      'ret',
+      'symbol',
+      'tid',
+      'ts_ns',
+    ].sort(),
+  );
   assert.equal(e.kind, 'entry');
   assert.deepEqual(e.args, ['42']);
   assert.deepEqual(e.params, [{ name: 'arg', type: 'int' }]);
@@ -75,7 +98,12 @@ test('run-tracer in uretprobe mode reports the crash of the traced server with i
   assert.match(exit.stderr, /unexpected return pc/);
   // with --pid, the tracer ends by itself once its process is gone
   assert.deepEqual(await t.exited, { code: 0, signal: null });
-  assert.match(t.stderr(), new RegExp(`traced process ${srv.pid} died: the Go runtime threw "unknown caller pc": its stack unwinder met a return address it does not know — the uretprobe's trampoline — and the program exited with status ${exit.code}`));
+  assert.match(
+    t.stderr(),
+    new RegExp(
+      `traced process ${srv.pid} died: the Go runtime threw "unknown caller pc": its stack unwinder met a return address it does not know — the uretprobe's trampoline — and the program exited with status ${exit.code}`,
+    ),
+  );
   assert.match(t.stderr(), /this is the uretprobe crash the lab is about/);
 });
 
@@ -109,14 +137,35 @@ const rssKb = (pid: number) => Number(/^VmRSS:\s*(\d+)/m.exec(readFileSync(`/pro
 test('a stalled reader under load: the printed and JSON drop counts equal what the kernel and the queue counted, exit 3, RSS bounded', async () => {
   await using srv = await ManagedServer.start({ binary });
   // stdout is piped and never read until the end: a reader that stalled (run-tracer --json | (sleep; cat)).
-  const child = spawn(at('lab'), ['run-tracer', '--mode', 'uprobe', '--symbol', 'main.growStack', '--args', '1', '--json', '--queue', '2000', '--binary', binary, '--pid', String(srv.pid)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    at('lab'),
+    [
+      'run-tracer',
+      '--mode',
+      'uprobe',
+      '--symbol',
+      'main.growStack',
+      '--args',
+      '1',
+      '--json',
+      '--queue',
+      '2000',
+      '--binary',
+      binary,
+      '--pid',
+      String(srv.pid),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   started.push(child);
   child.stdout!.pause();
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
   await until(() => /attached/.test(err));
   const rssBefore = rssKb(child.pid!);
   const load = async (n: number) => {
@@ -142,10 +191,22 @@ test('a stalled reader under load: the printed and JSON drop counts equal what t
   const final = lines.filter((l) => l.kind === 'drops').pop();
   assert.ok(final?.final, `a final drops record: ${JSON.stringify(final)}`);
   assert.ok(final.ring > 0 && final.reader > 0, `both reasons happened: ${JSON.stringify(final)}`);
-  assert.equal(final.ring, ringCounted.get(1), 'the ring-buffer drops are what the BPF programs counted for the probe (id 1)');
+  assert.equal(
+    final.ring,
+    ringCounted.get(1),
+    'the ring-buffer drops are what the BPF programs counted for the probe (id 1)',
+  );
   assert.equal(final.total, final.ring + final.reader);
   assert.equal(delivered + final.total, fired, 'every call is either delivered or counted');
-  assert.match(err, new RegExp(`lost ${final.total} events: ${final.ring} because the ring buffer was full .* and ${final.reader} because the reader was too slow`));
-  assert.ok(rssAfter - rssBefore < 60 * 1024, `RSS grew ${((rssAfter - rssBefore) / 1024).toFixed(1)} MB behind the stalled pipe`);
+  assert.match(
+    err,
+    new RegExp(
+      `lost ${final.total} events: ${final.ring} because the ring buffer was full .* and ${final.reader} because the reader was too slow`,
+    ),
+  );
+  assert.ok(
+    rssAfter - rssBefore < 60 * 1024,
+    `RSS grew ${((rssAfter - rssBefore) / 1024).toFixed(1)} MB behind the stalled pipe`,
+  );
   assert.ok(srv.alive);
 });

@@ -14,7 +14,11 @@ import { writeFileAtomicSync } from '../../core/files.ts';
 import type { CrashMatrix } from '../../engines/crash-matrix.ts';
 
 /** Runs ./lab, sends SIGINT once `ready` matches its stderr, resolves with its exit and output. */
-function interrupted(args: string[], ready: RegExp, timeoutMs = 240000): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; interruptedAt?: number }> {
+function interrupted(
+  args: string[],
+  ready: RegExp,
+  timeoutMs = 240000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; interruptedAt?: number }> {
   return new Promise((resolve) => {
     const child = spawn(at('lab'), args, { cwd: at('.'), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
@@ -35,13 +39,29 @@ function interrupted(args: string[], ready: RegExp, timeoutMs = 240000): Promise
   });
 }
 
-const tempFilesBeside = (file: string) => readdirSync(dirname(file)).filter((f) => f.startsWith(`.${basename(file)}.`) && f.endsWith('.tmp'));
+const tempFilesBeside = (file: string) =>
+  readdirSync(dirname(file)).filter((f) => f.startsWith(`.${basename(file)}.`) && f.endsWith('.tmp'));
 
 const cases: { name: string; file: string; args: string[]; ready: RegExp }[] = [
   // main.hopThreads under a uretprobe: the 1000 thread hops take seconds before the crash, time to interrupt.
-  { name: 'record-crash --write', file: 'docs/data/crash-recording.json', args: ['record-crash', '--write', '--symbol=main.hopThreads', '--request=/hop?arg=1000'], ready: /✓ build addon/ },
-  { name: 'crash-matrix --write', file: 'docs/data/crash-matrix.json', args: ['crash-matrix', '--write', '--no-fetch'], ready: / → (survive|crash)/ },
-  { name: 'notebooks --update', file: 'notebooks/07-crash-matrix.ipynb', args: ['notebooks', '--update', '07-crash-matrix'], ready: /▸ run 07-crash-matrix/ },
+  {
+    name: 'record-crash --write',
+    file: 'docs/data/crash-recording.json',
+    args: ['record-crash', '--write', '--symbol=main.hopThreads', '--request=/hop?arg=1000'],
+    ready: /✓ build addon/,
+  },
+  {
+    name: 'crash-matrix --write',
+    file: 'docs/data/crash-matrix.json',
+    args: ['crash-matrix', '--write', '--no-fetch'],
+    ready: / → (survive|crash)/,
+  },
+  {
+    name: 'notebooks --update',
+    file: 'notebooks/07-crash-matrix.ipynb',
+    args: ['notebooks', '--update', '07-crash-matrix'],
+    ready: /▸ run 07-crash-matrix/,
+  },
 ];
 
 test('writeFileAtomic under SIGINT at random moments: the file is always a whole version, never cut, and no temp file stays', async () => {
@@ -57,7 +77,10 @@ test('writeFileAtomic under SIGINT at random moments: the file is always a whole
       for (let n = 1; ; n++) await writeFileAtomic(${JSON.stringify(file)}, JSON.stringify({ n, pad }));
     `;
     for (let round = 0; round < 8; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: at('.'), stdio: 'ignore' });
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: at('.'),
+        stdio: 'ignore',
+      });
       await new Promise((r) => setTimeout(r, 700 + Math.random() * 600));
       child.kill('SIGINT');
       await new Promise((r) => child.on('exit', r));
@@ -92,7 +115,10 @@ test('crash-matrix --write --trigger=plain --probe=none merges its cells into th
   try {
     const recorded = JSON.parse(readFileSync(matrixFile, 'utf8')) as CrashMatrix;
     const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(at('lab'), ['crash-matrix', '--write', '--trigger=plain', '--probe=none', '--go=go'], { cwd: at('.'), stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(at('lab'), ['crash-matrix', '--write', '--trigger=plain', '--probe=none', '--go=go'], {
+        cwd: at('.'),
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('exit', (code) => resolve({ code, stderr }));
@@ -100,13 +126,18 @@ test('crash-matrix --write --trigger=plain --probe=none merges its cells into th
     assert.equal(r.code, 0, r.stderr);
     const merged = JSON.parse(readFileSync(matrixFile, 'utf8')) as CrashMatrix;
     const key = (x: { go: string; trigger: string; probe: string }) => `${x.go} ${x.trigger} ${x.probe}`;
-    const rerun = merged.cells.filter((x) => x.trigger === 'plain' && x.probe === 'none' && x.go === merged.toolchains[0]);
+    const rerun = merged.cells.filter(
+      (x) => x.trigger === 'plain' && x.probe === 'none' && x.go === merged.toolchains[0],
+    );
     assert.equal(rerun.length, 1, 'the re-run cell is there once');
     assert.equal(merged.cells.length, recorded.cells.length, 'no cell lost or duplicated');
     const others = (m: CrashMatrix) => m.cells.filter((x) => key(x) !== key(rerun[0]));
     assert.deepEqual(others(merged), others(recorded), 'every other recorded cell is kept as it was');
     assert.deepEqual(merged.toolchains, recorded.toolchains);
-    assert.deepEqual(merged.triggers.map((t) => t.id), recorded.triggers.map((t) => t.id));
+    assert.deepEqual(
+      merged.triggers.map((t) => t.id),
+      recorded.triggers.map((t) => t.id),
+    );
   } finally {
     // Put the committed recording and README back exactly, their times too: a newer crash-matrix.json
     // would make the site look stale, and the next site test would rebuild it for nothing.

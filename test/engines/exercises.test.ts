@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { exercises, attemptSignature, judge, checkedNames, exerciseScreen, Sandbox, type Exercise, type Submission } from '../../engines/exercises/index.ts';
+import {
+  exercises,
+  attemptSignature,
+  judge,
+  checkedNames,
+  exerciseScreen,
+  Sandbox,
+  type Exercise,
+  type Submission,
+} from '../../engines/exercises/index.ts';
 import { parseCrash } from '../../engines/forensics.ts';
 import { withExerciseCells } from '../../engines/exercises/cells.ts';
 import { at } from '../../core/paths.ts';
@@ -21,15 +30,18 @@ const attempt = (body: string) => `${attemptSignature} {\n${body}\n}`;
 
 /** Servers this process started for a check (private copies in lab-exercise-* directories), from the process table. */
 function exerciseServers(): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      return ppid === process.pid && /lab-exercise-[^/]+\/server/.test(readlinkSync(`/proc/${pid}/exe`));
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && /lab-exercise-[^/]+\/server/.test(readlinkSync(`/proc/${pid}/exe`));
+      } catch {
+        return false;
+      }
+    });
 }
 
 const uprobeLinks = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint');
@@ -50,8 +62,14 @@ async function judged(name: string, s: Submission) {
 const wrong: Record<string, [string, RegExp][]> = {
   '02-read-the-string': [
     ['return exe.uprobe("main.wordStats", { pid: server.pid, args: 2 });', /none carries the string/],
-    ['return exe.uprobe("main.demo", { pid: server.pid, args: 2, stringArg: 0 });', /your probe is on main\.demo; the task asks for main\.wordStats/],
-    ['return { symbol: "main.wordStats", kind: "uprobe", closed: false, batches: () => [[{ kind: "entry", str: "checks read" }]] };', /not a probe the tracer attached/],
+    [
+      'return exe.uprobe("main.demo", { pid: server.pid, args: 2, stringArg: 0 });',
+      /your probe is on main\.demo; the task asks for main\.wordStats/,
+    ],
+    [
+      'return { symbol: "main.wordStats", kind: "uprobe", closed: false, batches: () => [[{ kind: "entry", str: "checks read" }]] };',
+      /not a probe the tracer attached/,
+    ],
   ],
   '03-kill-the-server': [
     ['exe.uprobe("main.demo", { pid: server.pid });\nawait server.get("/?arg=2000");', /still alive/],
@@ -68,7 +86,10 @@ const wrong: Record<string, [string, RegExp][]> = {
     ['return exe.returnProbes("main.growStack", { pid: server.pid, args: 1 });', /your probe is on main\.growStack/],
   ],
   '05-survive-panic': [
-    ['return exe.uretprobe("main.panicThrough", { pid: server.pid, args: 1 });', /the server died: unexpected return pc for main\.panicThrough/],
+    [
+      'return exe.uretprobe("main.panicThrough", { pid: server.pid, args: 1 });',
+      /the server died: unexpected return pc for main\.panicThrough/,
+    ],
     ['return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });', /never reaches a RET/],
   ],
   '06-which-ret': [
@@ -90,7 +111,8 @@ test('every exercise of the catalog has a check, notebooks 02-07 have 2 to 4 eac
     assert.ok(n >= 2 && n <= 4, `notebook ${nb} has ${n} exercises`);
   }
   for (const e of exercises) assert.ok(e.name.startsWith(`${e.notebook}-`), e.name);
-  for (const e of exercises.filter((x) => x.kind === 'do')) assert.ok(wrong[e.name]?.length, `${e.name} has wrong attempts in this test`);
+  for (const e of exercises.filter((x) => x.kind === 'do'))
+    assert.ok(wrong[e.name]?.length, `${e.name} has wrong attempts in this test`);
 });
 
 test('the workshop can put any exercise on screen: card, hints, solution', () => {
@@ -103,12 +125,23 @@ test('the workshop can put any exercise on screen: card, hints, solution', () =>
   assert.equal(exerciseScreen('no-such-exercise'), undefined);
 });
 
-test('the exercise cells of notebooks 02-07 are the catalog\'s (./lab exercises --write-cells changes nothing)', () => {
+test("the exercise cells of notebooks 02-07 are the catalog's (./lab exercises --write-cells changes nothing)", () => {
   for (const f of readdirSync(at('notebooks')).filter((n) => /^0[2-7]-.*\.ipynb$/.test(n))) {
     const nb = JSON.parse(readFileSync(at('notebooks', f), 'utf8'));
     assert.deepEqual(withExerciseCells(nb, f.slice(0, 2)).cells, nb.cells, `${f}: run ./lab exercises --write-cells`);
-    const named = new Set(nb.cells.map((c: { metadata: { lab?: { exercise?: { name: string } } } }) => c.metadata.lab?.exercise?.name).filter(Boolean));
-    assert.deepEqual([...named].sort(), exercises.filter((e) => e.notebook === f.slice(0, 2)).map((e) => e.name).sort(), `${f} has a card and an answer cell for each of its exercises`);
+    const named = new Set(
+      nb.cells
+        .map((c: { metadata: { lab?: { exercise?: { name: string } } } }) => c.metadata.lab?.exercise?.name)
+        .filter(Boolean),
+    );
+    assert.deepEqual(
+      [...named].sort(),
+      exercises
+        .filter((e) => e.notebook === f.slice(0, 2))
+        .map((e) => e.name)
+        .sort(),
+      `${f} has a card and an answer cell for each of its exercises`,
+    );
   }
 });
 
@@ -166,17 +199,27 @@ test('04-hijacked-slot (explain): the slot and frame of a live crash pass; a wro
   assert.match(ok.message, /\[uprobes\]/);
   const upper = await judged('04-hijacked-slot', evidence(f.slot.address.toUpperCase().replace('0X', '0x'), f.victim));
   assert.ok(upper.pass, 'an address in capitals is the same address');
-  assert.match((await judged('04-hijacked-slot', evidence(f.slot.address, 'main.growStack'))).message, /held the return address of main\.demo, not "main\.growStack"/);
+  assert.match(
+    (await judged('04-hijacked-slot', evidence(f.slot.address, 'main.growStack'))).message,
+    /held the return address of main\.demo, not "main\.growStack"/,
+  );
   const next = `0x${(BigInt(f.slot.address) + 8n).toString(16)}`;
-  assert.match((await judged('04-hijacked-slot', evidence(next, f.victim))).message, new RegExp(`${next} is not the hijacked slot`));
+  assert.match(
+    (await judged('04-hijacked-slot', evidence(next, f.victim))).message,
+    new RegExp(`${next} is not the hijacked slot`),
+  );
   assert.match((await judged('04-hijacked-slot', evidence('0x…', f.victim))).message, /is not an address/);
-  assert.match((await judged('04-hijacked-slot', evidence(f.slot.address, f.victim, 'all good\n'))).message, /holds no "unexpected return pc"/);
+  assert.match(
+    (await judged('04-hijacked-slot', evidence(f.slot.address, f.victim, 'all good\n'))).message,
+    /holds no "unexpected return pc"/,
+  );
   const none = await judged('04-hijacked-slot', {});
   assert.ok(!none.pass && none.untried);
 });
 
 test('after the checks the tracer lets go of everything: no BPF program or link of this process in the kernel', async () => {
-  for (let i = 0; i < 100 && (loadedProgramIds().length || linksHeldBy(process.pid).length); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && (loadedProgramIds().length || linksHeldBy(process.pid).length); i++)
+    await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(loadedProgramIds(), []);
   assert.deepEqual(linksHeldBy(process.pid), []);
 });

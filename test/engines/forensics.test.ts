@@ -17,7 +17,9 @@ async function crashUnderBpftrace(binary: string) {
   const copy = join(dir, 'server');
   copyFileSync(binary, copy);
   await using server = await ManagedServer.start({ binary: copy });
-  const bt = spawn('bpftrace', ['-p', String(server.pid), '-e', `uretprobe:${copy}:main.demo { }`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const bt = spawn('bpftrace', ['-p', String(server.pid), '-e', `uretprobe:${copy}:main.demo { }`], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       let out = '';
@@ -58,9 +60,13 @@ for (const [label, binary] of [
     const marksAt = (address: string) => f.words.find((w) => w.address === BigInt(address))?.marks ?? [];
     assert.ok(marksAt(f.frame!.sp).includes('SP'), `SP mark: ${marksAt(f.frame!.sp)}`);
     assert.ok(marksAt(f.frame!.fp).includes('FP'), `FP mark: ${marksAt(f.frame!.fp)}`);
-    assert.ok(f.words.some((w) => w.marks.some((m) => m.startsWith('<main.'))), 'no word symbolized as <main.…>');
+    assert.ok(
+      f.words.some((w) => w.marks.some((m) => m.startsWith('<main.'))),
+      'no word symbolized as <main.…>',
+    );
     // Go ≤ 1.20 prints the bad word with a `!`.
-    if (label === 'Go 1.19') assert.ok(marksAt(f.slot.address).includes('bad'), `slot marks: ${marksAt(f.slot.address)}`);
+    if (label === 'Go 1.19')
+      assert.ok(marksAt(f.slot.address).includes('bad'), `slot marks: ${marksAt(f.slot.address)}`);
     const text = renderForensicsText(f);
     assert.match(text, new RegExp(`hijacked return slot: ${f.slot.address}`));
     assert.match(text, /\[uprobes\]/);
@@ -75,10 +81,15 @@ test('the crash the site shows (docs/data/crash-recording.json) parses: victim f
   const probed = f.frames.find((fr) => fr.hijacked);
   assert.equal(probed?.func, rec.symbol);
   assert.equal(BigInt(f.slot!.value), BigInt(f.hijackedPc!));
-  assert.equal(BigInt(f.slot!.address), BigInt(probed.fp!) - 8n, 'the forged return address is not at the victim frame\'s FP-8');
+  assert.equal(
+    BigInt(f.slot!.address),
+    BigInt(probed.fp!) - 8n,
+    "the forged return address is not at the victim frame's FP-8",
+  );
   assert.equal(f.uprobesVma?.name, '[uprobes]');
   const { lo, hi } = f.stackBounds!;
-  for (const fr of f.frames) assert.ok(BigInt(fr.sp!) >= BigInt(lo) && BigInt(fr.fp!) <= BigInt(hi), `${fr.func} outside the stack`);
+  for (const fr of f.frames)
+    assert.ok(BigInt(fr.sp!) >= BigInt(lo) && BigInt(fr.fp!) <= BigInt(hi), `${fr.func} outside the stack`);
   // Every line of the runtime's hex dump is read: a first line holding only its second word, a last
   // line holding only its first.
   const read = new Set(f.words.map((w) => w.address));

@@ -15,18 +15,24 @@ import { logsDir, runInstaller } from '../../core/installer-log.ts';
 const aptLog = join(logsDir, 'apt.log');
 const size = (p: string) => statSync(p, { throwIfNoEntry: false })?.size ?? 0;
 
-test('./lab setup\'s Debian step: the terminal shows step lines and the log path, the log holds apt-get\'s output', () => {
+test("./lab setup's Debian step: the terminal shows step lines and the log path, the log holds apt-get's output", () => {
   const before = size(aptLog);
   // The real step (apt-get update, then install) on a package that is already installed: a no-op for the machine.
   const script = `
     import { aptStep, ensureSetup } from './cli/setup.ts';
     await ensureSetup([{ ...aptStep, missing: async () => ['procps'] }]);
   `;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: at('.'), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: at('.'),
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stderr.trim().split('\n');
   assert.ok(lines.length <= 6, `terminal got ${lines.length} lines:\n${r.stderr}`);
-  assert.ok(lines.every((l) => l.startsWith('[lab] ')), r.stderr);
+  assert.ok(
+    lines.every((l) => l.startsWith('[lab] ')),
+    r.stderr,
+  );
   assert.match(r.stderr, /output in \.lab\/logs\/apt\.log/);
   const added = readFileSync(aptLog, 'utf8').slice(before);
   assert.match(added, /^\$ apt-get update/m);
@@ -42,6 +48,9 @@ test('a failing installer: one LabError naming the log, with the end of the log 
     (e: unknown) => e,
   );
   assert.ok(err instanceof LabError, String(err));
-  assert.match(err.message, /apt-get install -s -y no-such-package-zzz-lab failed \(exit 100\); the end of \.lab\/logs\/apt\.log:/);
+  assert.match(
+    err.message,
+    /apt-get install -s -y no-such-package-zzz-lab failed \(exit 100\); the end of \.lab\/logs\/apt\.log:/,
+  );
   assert.match(err.message, /Unable to locate package no-such-package-zzz-lab/);
 });

@@ -10,15 +10,26 @@ const html = (h: string) => ({ 'text/html': h, 'text/plain': h.replace(/<[^>]+>/
 
 test('a display updated while a later cell runs changes in place, in the cell that showed it', () => {
   const s = new OutputStore();
-  s.apply('3', 'display_data', { data: html('<table><caption>0 event(s)</caption></table>'), metadata: {}, transient: { display_id: 'ev' } });
+  s.apply('3', 'display_data', {
+    data: html('<table><caption>0 event(s)</caption></table>'),
+    metadata: {},
+    transient: { display_id: 'ev' },
+  });
   s.apply('5', 'stream', { name: 'stdout', text: 'request sent\n' });
   // tslab sends the table's updates with the header of the cell running now (5).
-  const changed = s.apply('5', 'update_display_data', { data: html('<table><caption>2 event(s)</caption></table>'), metadata: {}, transient: { display_id: 'ev' } });
+  const changed = s.apply('5', 'update_display_data', {
+    data: html('<table><caption>2 event(s)</caption></table>'),
+    metadata: {},
+    transient: { display_id: 'ev' },
+  });
   assert.deepEqual(changed, ['3']);
   assert.equal(s.outputs('3').length, 1);
   assert.match(String(s.outputs('3')[0].data?.['text/html']), /2 event\(s\)/);
   assert.equal(s.outputs('3')[0].output_type, 'display_data');
-  assert.deepEqual(s.outputs('5').map((o) => o.output_type), ['stream']);
+  assert.deepEqual(
+    s.outputs('5').map((o) => o.output_type),
+    ['stream'],
+  );
   // An update for a display nobody shows is dropped.
   assert.deepEqual(s.apply('5', 'update_display_data', { data: html('x'), transient: { display_id: 'nope' } }), []);
 });
@@ -37,7 +48,10 @@ test('clear_output(wait) clears at the next output; clear_output clears now', ()
   s.apply('1', 'clear_output', { wait: true });
   assert.equal(s.outputs('1').length, 1, 'cleared before the next output came');
   s.apply('1', 'stream', { name: 'stdout', text: 'frame 2\n' });
-  assert.deepEqual(s.outputs('1').map((o) => o.text), ['frame 2\n']);
+  assert.deepEqual(
+    s.outputs('1').map((o) => o.text),
+    ['frame 2\n'],
+  );
   s.apply('1', 'clear_output', { wait: false });
   assert.equal(s.outputs('1').length, 0);
 });
@@ -48,7 +62,14 @@ test('streams of one name merge; a carriage return rewrites its line', () => {
   s.apply('1', 'stream', { name: 'stdout', text: 'b\n' });
   s.apply('1', 'stream', { name: 'stderr', text: 'oops\n' });
   s.apply('1', 'stream', { name: 'stdout', text: '10%\r50%\r' });
-  assert.deepEqual(s.outputs('1').map((o) => [o.name, o.text]), [['stdout', 'ab\n'], ['stderr', 'oops\n'], ['stdout', '10%\r50%\r']]);
+  assert.deepEqual(
+    s.outputs('1').map((o) => [o.name, o.text]),
+    [
+      ['stdout', 'ab\n'],
+      ['stderr', 'oops\n'],
+      ['stdout', '10%\r50%\r'],
+    ],
+  );
   assert.equal(terminalText('10%\r50%\r'), '50%');
   assert.equal(terminalText('10%\r50%\r100%\ndone'), '100%\ndone');
   assert.equal(terminalText('ab\bc'), 'ac');

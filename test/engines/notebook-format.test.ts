@@ -6,7 +6,16 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codeCells, fileOutput, NotebookFormatError, outputText, parseNotebook, plainOutput, serializeNotebook, sourceOf } from '../../engines/notebook/format.ts';
+import {
+  codeCells,
+  fileOutput,
+  NotebookFormatError,
+  outputText,
+  parseNotebook,
+  plainOutput,
+  serializeNotebook,
+  sourceOf,
+} from '../../engines/notebook/format.ts';
 import { notebookPaths, readNotebookFile, writeNotebookFile } from '../../engines/notebook/io.ts';
 import { LabError } from '../../core/errors.ts';
 
@@ -22,34 +31,71 @@ test('every committed notebook reads and writes back byte for byte (a re-recordi
 });
 
 test('what is not a notebook is refused with its name and the reason', () => {
-  assert.throws(() => parseNotebook('{', 'a.ipynb'), (e) => e instanceof NotebookFormatError && /a\.ipynb is not JSON/.test(e.message));
+  assert.throws(
+    () => parseNotebook('{', 'a.ipynb'),
+    (e) => e instanceof NotebookFormatError && /a\.ipynb is not JSON/.test(e.message),
+  );
   assert.throws(() => parseNotebook('[]', 'b.ipynb'), /b\.ipynb has no cells list/);
-  assert.throws(() => parseNotebook('{"cells":[{"cell_type":"code","source":3}]}', 'c.ipynb'), /c\.ipynb: cell 0 is not an nbformat cell/);
-  assert.throws(() => parseNotebook('{"cells":[{"cell_type":"code","source":"x","outputs":{}}]}'), /outputs that are not a list/);
+  assert.throws(
+    () => parseNotebook('{"cells":[{"cell_type":"code","source":3}]}', 'c.ipynb'),
+    /c\.ipynb: cell 0 is not an nbformat cell/,
+  );
+  assert.throws(
+    () => parseNotebook('{"cells":[{"cell_type":"code","source":"x","outputs":{}}]}'),
+    /outputs that are not a list/,
+  );
   // A file that is no notebook is a LabError (one line, what to do) for the commands.
   const dir = mkdtempSync(join(tmpdir(), 'lab-nb-'));
   try {
     writeFileSync(join(dir, 'bad.ipynb'), 'not json');
-    assert.throws(() => readNotebookFile(join(dir, 'bad.ipynb')), (e) => e instanceof LabError && /bad\.ipynb is not JSON/.test(e.message));
-    assert.throws(() => readNotebookFile(join(dir, 'missing.ipynb')), (e) => e instanceof LabError && /ENOENT/.test(e.message));
+    assert.throws(
+      () => readNotebookFile(join(dir, 'bad.ipynb')),
+      (e) => e instanceof LabError && /bad\.ipynb is not JSON/.test(e.message),
+    );
+    assert.throws(
+      () => readNotebookFile(join(dir, 'missing.ipynb')),
+      (e) => e instanceof LabError && /ENOENT/.test(e.message),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('outputs: joined for views, lines and no transient part for files, readable text for failures', () => {
-  const live = { output_type: 'display_data' as const, data: { 'text/plain': ['a\n', 'b'], 'application/json': { x: 1 } }, metadata: {}, transient: { display_id: 't1' } };
+  const live = {
+    output_type: 'display_data' as const,
+    data: { 'text/plain': ['a\n', 'b'], 'application/json': { x: 1 } },
+    metadata: {},
+    transient: { display_id: 't1' },
+  };
   assert.deepEqual((plainOutput(live) as typeof live).data, { 'text/plain': 'a\nb', 'application/json': { x: 1 } });
   assert.equal('transient' in fileOutput(live), false, 'display ids are live only');
-  assert.deepEqual(fileOutput({ output_type: 'stream', name: 'stdout', text: 'x\ny\n' }), { output_type: 'stream', name: 'stdout', text: ['x\n', 'y\n'] });
-  assert.equal(outputText([{ output_type: 'stream', name: 'stdout', text: ['hi\n'] }, { output_type: 'error', ename: 'TypeError', evalue: 'no', traceback: [] }]), 'hi\nTypeError: no');
+  assert.deepEqual(fileOutput({ output_type: 'stream', name: 'stdout', text: 'x\ny\n' }), {
+    output_type: 'stream',
+    name: 'stdout',
+    text: ['x\n', 'y\n'],
+  });
+  assert.equal(
+    outputText([
+      { output_type: 'stream', name: 'stdout', text: ['hi\n'] },
+      { output_type: 'error', ename: 'TypeError', evalue: 'no', traceback: [] },
+    ]),
+    'hi\nTypeError: no',
+  );
 });
 
 test('a notebook is written atomically: whole or not at all, no temporary file left', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lab-nb-'));
   try {
     const path = join(dir, 'n.ipynb');
-    const nb = parseNotebook(JSON.stringify({ cells: [{ cell_type: 'code', source: 'console.log(1)\nconsole.log(2)', metadata: {}, outputs: [] }], metadata: {}, nbformat: 4, nbformat_minor: 5 }));
+    const nb = parseNotebook(
+      JSON.stringify({
+        cells: [{ cell_type: 'code', source: 'console.log(1)\nconsole.log(2)', metadata: {}, outputs: [] }],
+        metadata: {},
+        nbformat: 4,
+        nbformat_minor: 5,
+      }),
+    );
     await writeNotebookFile(path, nb);
     assert.deepEqual(readdirSync(dir), ['n.ipynb']);
     const back = readNotebookFile(path);

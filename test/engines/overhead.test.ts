@@ -17,7 +17,10 @@ test('measureOverhead, small: no probe < uprobe ≤ RET-site probes per call, me
     assert.ok(r, `a row for ${p}`);
     assert.equal(r.crashed, undefined, `${p} did not kill the loop`);
     assert.equal(r.samples.length, 4, `${p}: 2 rounds × 2 runs`);
-    assert.ok(r.minNs <= r.medianNs && r.medianNs <= r.maxNs, `${p}: median ${r.medianNs} within ${r.minNs}–${r.maxNs}`);
+    assert.ok(
+      r.minNs <= r.medianNs && r.medianNs <= r.maxNs,
+      `${p}: median ${r.medianNs} within ${r.minNs}–${r.maxNs}`,
+    );
     return r;
   };
   const [none, uprobe, uretprobe, ret] = ['none', 'uprobe', 'uretprobe', 'ret'].map(row);
@@ -26,11 +29,18 @@ test('measureOverhead, small: no probe < uprobe ≤ RET-site probes per call, me
   assert.ok(none.medianNs < uretprobe.medianNs, `no probe < uretprobe ${uretprobe.medianNs} ns`);
   for (const r of [uprobe, uretprobe, ret]) {
     assert.ok(r.expectedEvents > 0, `${r.probe} expects events`);
-    assert.equal(r.events + r.drops, r.expectedEvents, `${r.probe}: ${r.events} delivered + ${r.drops} dropped of ${r.expectedEvents}`);
+    assert.equal(
+      r.events + r.drops,
+      r.expectedEvents,
+      `${r.probe}: ${r.events} delivered + ${r.drops} dropped of ${r.expectedEvents}`,
+    );
   }
   assert.deepEqual(openProbes(), [], 'every probe closed');
   assert.deepEqual(linksHeldBy(process.pid), [], 'no BPF link held by this process');
-  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean);
   const loops = children.filter((pid) => {
     try {
       return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'goloop';
@@ -49,7 +59,9 @@ function recordedOverhead(): Map<string, number> {
   const text = (s: string | string[]) => (Array.isArray(s) ? s.join('') : s);
   const cell = nb.cells.find((c) => c.cell_type === 'code' && text(c.source).includes('probeOverhead('));
   assert.ok(cell, 'notebook 07 has a cell that calls lab.probeOverhead');
-  const html = (cell.outputs ?? []).map((o) => text(o.data?.['text/html'] ?? '')).find((h) => h.includes('µs per call'));
+  const html = (cell.outputs ?? [])
+    .map((o) => text(o.data?.['text/html'] ?? ''))
+    .find((h) => h.includes('µs per call'));
   assert.ok(html, 'that cell recorded its overhead table (./lab notebooks --update 07-crash-matrix)');
   const rows = new Map<string, number>();
   for (const [, tr] of html.matchAll(/<tr>(.*?)<\/tr>/g)) {
@@ -63,7 +75,10 @@ test("notebook 07's recorded overhead table: no probe < uprobe ≤ RET-site prob
   const rows = recordedOverhead();
   const [none, uprobe, ret] = ['no probe', 'uprobe (entry)', 'RET-site probes'].map((label) => {
     const v = rows.get(label);
-    assert.ok(v !== undefined && Number.isFinite(v), `the recorded table has a number for ${label} (rows: ${[...rows.keys()].join(', ')})`);
+    assert.ok(
+      v !== undefined && Number.isFinite(v),
+      `the recorded table has a number for ${label} (rows: ${[...rows.keys()].join(', ')})`,
+    );
     return v;
   });
   assert.ok(none < uprobe, `recorded: no probe ${none} µs < uprobe ${uprobe} µs`);

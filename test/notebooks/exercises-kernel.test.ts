@@ -29,15 +29,21 @@ after(async () => {
 });
 
 const lab = (...args: string[]) => {
-  const r = spawnSync(at('lab'), ['exercises', ...args], { cwd: at(), encoding: 'utf8', env: { ...process.env, LAB_EXERCISES_FILE: progress }, timeout: 300_000 });
+  const r = spawnSync(at('lab'), ['exercises', ...args], {
+    cwd: at(),
+    encoding: 'utf8',
+    env: { ...process.env, LAB_EXERCISES_FILE: progress },
+    timeout: 300_000,
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 };
 
 const code = (source: string) => ({ cell_type: 'code', source, metadata: {}, outputs: [], execution_count: null });
 const task = (name: string) => exercise(name) as Task;
 const cellText = (c: { outputs?: { text?: string[]; data?: Record<string, unknown> }[] }) =>
-  (c.outputs ?? []).map((o) => (o.text ?? [String(o.data?.['text/html'] ?? o.data?.['text/plain'] ?? '')]).join('')).join('');
-
+  (c.outputs ?? [])
+    .map((o) => (o.text ?? [String(o.data?.['text/html'] ?? o.data?.['text/plain'] ?? '')]).join(''))
+    .join('');
 
 test('in tslab: a locked-in prediction, a solved and a failed attempt are judged on the kernel; the CLI re-runs the saved attempts', async () => {
   const path = join(notebooksDir, `exercises-check-${process.pid}.ipynb`);
@@ -51,18 +57,22 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
       code(`await lab.attempt("05-survive-growth", ${attemptSignature} {\n${task('05-survive-growth').solution}\n});`),
       code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n${task('05-survive-panic').starter}\n});`),
       code('await lab.hint("05-survive-panic");\nawait lab.hint("05-survive-panic");'),
-      code(`await lab.attempt("05-survive-panic", ${attemptSignature} {\n  return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });\n});`),
+      code(
+        `await lab.attempt("05-survive-panic", ${attemptSignature} {\n  return exe.returnProbes("main.panicThrough", { pid: server.pid, args: 1 });\n});`,
+      ),
       code('await lab.exercise("05-survive-growth");'),
       // Explain the evidence on a live crash in this kernel, with the catalog's solution.
       code(explainLiveCrashCell(exercise('04-hijacked-slot') as Evidence)),
       // The kernel's own view (fdinfo) of the links this kernel process still holds, its exit tracepoint aside.
-      code([
-        'const fs = require("fs");',
-        'const held = fs.readdirSync("/proc/self/fd").filter((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:bpf_link" && !/link_type:\\s*raw_tracepoint/.test(fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8")); } catch { return false; } });',
-        'console.log(`uprobe links held: ${held.length}`);',
-        'const servers = fs.readdirSync("/proc").filter((p) => { try { const st = fs.readFileSync(`/proc/${p}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === process.pid && /lab-exercise-/.test(fs.readlinkSync(`/proc/${p}/exe`)); } catch { return false; } });',
-        'console.log(`check servers running: ${servers.length}`);',
-      ].join('\n')),
+      code(
+        [
+          'const fs = require("fs");',
+          'const held = fs.readdirSync("/proc/self/fd").filter((fd) => { try { return fs.readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:bpf_link" && !/link_type:\\s*raw_tracepoint/.test(fs.readFileSync(`/proc/self/fdinfo/${fd}`, "utf8")); } catch { return false; } });',
+          'console.log(`uprobe links held: ${held.length}`);',
+          'const servers = fs.readdirSync("/proc").filter((p) => { try { const st = fs.readFileSync(`/proc/${p}/stat`, "utf8"); return Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]) === process.pid && /lab-exercise-/.test(fs.readlinkSync(`/proc/${p}/exe`)); } catch { return false; } });',
+          'console.log(`check servers running: ${servers.length}`);',
+        ].join('\n'),
+      ),
     ],
     metadata: { kernelspec: { name: 'tslab', display_name: 'TypeScript', language: 'typescript' } },
     nbformat: 4,
@@ -84,19 +94,37 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
     assert.match(out[6], /hint 1\/3: .*\nhint 2\/3: /);
     assert.match(out[7], /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
     assert.match(out[8], /data-exercise="05-survive-growth"|Trace returns and survive/);
-    assert.match(out[9], /✓ pass · 04-hijacked-slot: 0x[0-9a-f]+ held 0x7fffffffe000, main\.demo's return address — 0x7fffffffe000 lies in \[uprobes\]/);
-    assert.match(out[9], /✗ not yet · 04-hijacked-slot: the slot is right, but it held the return address of main\.demo, not "main\.growStack"/);
+    assert.match(
+      out[9],
+      /✓ pass · 04-hijacked-slot: 0x[0-9a-f]+ held 0x7fffffffe000, main\.demo's return address — 0x7fffffffe000 lies in \[uprobes\]/,
+    );
+    assert.match(
+      out[9],
+      /✗ not yet · 04-hijacked-slot: the slot is right, but it held the return address of main\.demo, not "main\.growStack"/,
+    );
     assert.match(out[10], /uprobe links held: 0/, 'the kernel holds no uprobe link after the checks');
-    assert.match(out[10], /check servers running: 0/, 'the kernel left no check server running (its children, from the process table)');
+    assert.match(
+      out[10],
+      /check servers running: 0/,
+      'the kernel left no check server running (its children, from the process table)',
+    );
   } finally {
     rmSync(path, { force: true });
   }
   const saved = JSON.parse(readFileSync(progress, 'utf8'));
-  assert.match(saved['05-survive-growth'].attempt, /returnProbes\("main\.demo"/, 'the kernel saved the attempt as source');
+  assert.match(
+    saved['05-survive-growth'].attempt,
+    /returnProbes\("main\.demo"/,
+    'the kernel saved the attempt as source',
+  );
   assert.equal(saved['06-which-ret'], undefined, 'running the unchanged starter is not an attempt');
   assert.equal(saved['04-hijacked-slot'].result.pass, false, 'the last explain (the wrong frame) is what is kept');
   assert.match(saved['04-hijacked-slot'].evidence.stderr, /unexpected return pc/, 'with the crash it points into');
-  assert.match(saved['05-survive-panic'].attempt, /returnProbes\("main\.panicThrough"/, 'the edited attempt is kept, the unchanged starter was not');
+  assert.match(
+    saved['05-survive-panic'].attempt,
+    /returnProbes\("main\.panicThrough"/,
+    'the edited attempt is kept, the unchanged starter was not',
+  );
 
   const solved = lab('--check', '05-survive-growth');
   assert.equal(solved.code, 0, solved.out);
@@ -106,7 +134,11 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
   assert.match(failed.out, /✗ not yet · 05-survive-panic: the server survived but your RET-site probes saw nothing/);
   const evidence = lab('--check', '04-hijacked-slot');
   assert.equal(evidence.code, 1, evidence.out);
-  assert.match(evidence.out, /the slot is right, but it held the return address of main\.demo, not "main\.growStack"/, 'the CLI re-reads the saved crash with the forensics');
+  assert.match(
+    evidence.out,
+    /the slot is right, but it held the return address of main\.demo, not "main\.growStack"/,
+    'the CLI re-reads the saved crash with the forensics',
+  );
   const table = lab();
   assert.match(table.out, /^05\s+05-survive-growth\s+do\s+pass\b/m);
   assert.match(table.out, /^05\s+05-survive-panic\s+do\s+fail\b/m);
@@ -120,7 +152,10 @@ test('./lab exercises: the table, --names, an unsolved --check fails with its me
   assert.equal(rows.length, exercises.length);
   assert.ok(rows.length >= 12);
   const names = lab('--names').out.trim().split('\n');
-  assert.deepEqual(names, exercises.map((e) => e.name));
+  assert.deepEqual(
+    names,
+    exercises.map((e) => e.name),
+  );
   for (const name of ['06-which-ret', '04-hijacked-slot', '06-classify-ret-count']) {
     const r = lab('--check', name);
     assert.equal(r.code, 1, r.out);

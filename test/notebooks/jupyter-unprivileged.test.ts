@@ -24,7 +24,12 @@ before(async () => {
   const res = await fetch(new URL('jupyter/api/sessions', site.url), {
     method: 'POST',
     headers: { cookie, 'content-type': 'application/json' },
-    body: JSON.stringify({ path: 'notebooks/00-preflight.ipynb', type: 'notebook', name: '00-preflight.ipynb', kernel: { name: 'tslab' } }),
+    body: JSON.stringify({
+      path: 'notebooks/00-preflight.ipynb',
+      type: 'notebook',
+      name: '00-preflight.ipynb',
+      kernel: { name: 'tslab' },
+    }),
   });
   const body = await res.text();
   assert.equal(res.status, 201, body);
@@ -87,8 +92,22 @@ done
 
 function asNobody(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', '--inh-caps=-all', 'bash', '-c', attacker, 'attacker', ...args], { cwd: '/', maxBuffer: 64 << 20, timeout: 600_000 }, (err, stdout, stderr) =>
-      err && !stdout ? reject(new Error(`setpriv failed: ${err.message} ${stderr}`)) : resolve(stdout),
+    execFile(
+      'setpriv',
+      [
+        '--reuid=nobody',
+        '--regid=nogroup',
+        '--clear-groups',
+        '--inh-caps=-all',
+        'bash',
+        '-c',
+        attacker,
+        'attacker',
+        ...args,
+      ],
+      { cwd: '/', maxBuffer: 64 << 20, timeout: 600_000 },
+      (err, stdout, stderr) =>
+        err && !stdout ? reject(new Error(`setpriv failed: ${err.message} ${stderr}`)) : resolve(stdout),
     );
   });
 }
@@ -98,18 +117,44 @@ test('as nobody: no Jupyter token from the site, ps, .lab/ or /proc, and no kern
   const kernels = kernelPids(jupyterServerPid(jupyter.url));
   assert.ok(kernels.length > 0, 'no tslab kernel process to attack');
   const guess = randomBytes(24).toString('hex');
-  const out = await asNobody([String(site.port), new URL(jupyter.url).port, root, String(jupyterServerPid(jupyter.url)), kernelId, guess, kernels.join(' ')]);
+  const out = await asNobody([
+    String(site.port),
+    new URL(jupyter.url).port,
+    root,
+    String(jupyterServerPid(jupyter.url)),
+    kernelId,
+    guess,
+    kernels.join(' '),
+  ]);
   assert.match(out, /uid=65534\(nobody\)/, 'the attack did not run as nobody');
   assert.match(out, /jupyter-lab/, 'nobody could not see the Jupyter process in ps: the check proves nothing');
-  assert.ok(!out.includes(jupyter.token), `nobody read the Jupyter token: …${out.slice(Math.max(0, out.indexOf(jupyter.token) - 300), out.indexOf(jupyter.token) + 60)}`);
+  assert.ok(
+    !out.includes(jupyter.token),
+    `nobody read the Jupyter token: …${out.slice(Math.max(0, out.indexOf(jupyter.token) - 300), out.indexOf(jupyter.token) + 60)}`,
+  );
   assert.match(out, /=== \/proc\/\d+\/environ\n[^\n]*Permission denied/, 'nobody read the environment of Jupyter');
 
   const attempts = [...out.matchAll(/^ATTEMPT (\S+) (\d{3})$/gm)].map((m) => ({ name: m[1], status: Number(m[2]) }));
   assert.ok(attempts.length >= 50, `only ${attempts.length} attempts ran:\n${out.slice(-2000)}`);
   const lab = attempts.filter((a) => a.name.startsWith('lab-config-host-'));
   // The config answers loopback names only; it is fine that it answers at all — it holds no token.
-  assert.deepEqual(lab.filter((a) => a.status === 200).map((a) => a.name).sort(), ['lab-config-host-127.0.0.1:' + site.port, `lab-config-host-[::1]:${site.port}`, `lab-config-host-localhost:${site.port}`].sort());
-  const gotIn = attempts.filter((a) => !a.name.startsWith('lab-config-host-') && (a.status === 101 || (a.status >= 200 && a.status < 400)));
+  assert.deepEqual(
+    lab
+      .filter((a) => a.status === 200)
+      .map((a) => a.name)
+      .sort(),
+    [
+      'lab-config-host-127.0.0.1:' + site.port,
+      `lab-config-host-[::1]:${site.port}`,
+      `lab-config-host-localhost:${site.port}`,
+    ].sort(),
+  );
+  const gotIn = attempts.filter(
+    (a) => !a.name.startsWith('lab-config-host-') && (a.status === 101 || (a.status >= 200 && a.status < 400)),
+  );
   assert.deepEqual(gotIn, [], 'requests that reached Jupyter without the token');
-  assert.ok(attempts.some((a) => a.name === 'harvested-token') || /\n0 candidates/.test(out), 'the harvest did not run');
+  assert.ok(
+    attempts.some((a) => a.name === 'harvested-token') || /\n0 candidates/.test(out),
+    'the harvest did not run',
+  );
 });

@@ -13,7 +13,10 @@ test('the tslab kernelspec is project-local and points at the project tslab by a
   assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
   const spec = JSON.parse(readFileSync(tslabKernelJson(), 'utf8')) as { argv: string[] };
   assert.equal(spec.argv[0], tslabBinary);
-  const list = execFileSync(at('.venv', 'bin', 'jupyter'), ['kernelspec', 'list'], { env: jupyterEnv(), encoding: 'utf8' });
+  const list = execFileSync(at('.venv', 'bin', 'jupyter'), ['kernelspec', 'list'], {
+    env: jupyterEnv(),
+    encoding: 'utf8',
+  });
   assert.match(list, new RegExp(`tslab\\s+${jupyterPath()}/kernels/tslab`));
 });
 
@@ -35,7 +38,8 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
   }
   // Live cells of the docs site (a loopback origin) may call it with the token; a browser page from any other
   // origin gets no CORS grant, so it cannot read the answers (nor does it know the token).
-  const fromOrigin = (origin: string) => fetch(new URL('api/kernels', j.url), { headers: { Origin: origin, Authorization: `token ${j.token}` } });
+  const fromOrigin = (origin: string) =>
+    fetch(new URL('api/kernels', j.url), { headers: { Origin: origin, Authorization: `token ${j.token}` } });
   const site = await fromOrigin('http://127.0.0.1:3000');
   assert.equal(site.status, 200);
   assert.equal(site.headers.get('access-control-allow-origin'), 'http://127.0.0.1:3000');
@@ -47,7 +51,7 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
   assert.notEqual(j.token.length, 0);
 });
 
-test('the tslab kernel runs TypeScript (1+1) through the lab\'s kernel client (@jupyterlab/services), and stop() ends it', async () => {
+test("the tslab kernel runs TypeScript (1+1) through the lab's kernel client (@jupyterlab/services), and stop() ends it", async () => {
   const j = await startJupyter();
   const conn = connect(j);
   let kernelPid = 0;
@@ -71,7 +75,9 @@ test('the tslab kernel runs TypeScript (1+1) through the lab\'s kernel client (@
 /** Every file under dir (a directory we may not enter is skipped: nobody else may either). */
 function filesUnder(dir: string): string[] {
   try {
-    return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : []));
+    return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? filesUnder(join(dir, e.name)) : e.isFile() ? [join(dir, e.name)] : [],
+    );
   } catch {
     return [];
   }
@@ -86,18 +92,33 @@ test('the token is on no command line, in no file another user can read, and ter
       return '';
     }
   });
-  assert.ok(cmdlines.some((c) => c.includes('jupyter-lab')), 'no jupyter-lab process seen');
-  assert.deepEqual(cmdlines.filter((c) => c.includes(j.token)), [], 'the token is on a command line');
+  assert.ok(
+    cmdlines.some((c) => c.includes('jupyter-lab')),
+    'no jupyter-lab process seen',
+  );
+  assert.deepEqual(
+    cmdlines.filter((c) => c.includes(j.token)),
+    [],
+    'the token is on a command line',
+  );
 
   // A file holding the token must be the owner's alone, and so must every directory on the way to it.
   const holders = filesUnder(at('.lab')).filter((f) => readFileSync(f, 'utf8').includes(j.token));
-  assert.ok(holders.some((f) => /jpserver-\d+\.json$/.test(f)), `Jupyter wrote no runtime file with its token: ${holders.join(', ')}`);
-  for (const f of holders) assert.equal(statSync(f).mode & 0o077, 0, `${f} is readable by others (${(statSync(f).mode & 0o777).toString(8)})`);
+  assert.ok(
+    holders.some((f) => /jpserver-\d+\.json$/.test(f)),
+    `Jupyter wrote no runtime file with its token: ${holders.join(', ')}`,
+  );
+  for (const f of holders)
+    assert.equal(statSync(f).mode & 0o077, 0, `${f} is readable by others (${(statSync(f).mode & 0o777).toString(8)})`);
   assert.equal(statSync(jupyterEnv().JUPYTER_RUNTIME_DIR!).mode & 0o077, 0, 'the runtime directory is open to others');
 
   const headers = { Authorization: `token ${j.token}` };
   const terminals = await fetch(new URL('api/terminals', j.url), { method: 'POST', headers });
-  assert.equal(terminals.status, 404, `POST api/terminals with the token → ${terminals.status} (terminals must be off)`);
+  assert.equal(
+    terminals.status,
+    404,
+    `POST api/terminals with the token → ${terminals.status} (terminals must be off)`,
+  );
   assert.equal((await fetch(new URL('api/status', j.url), { headers })).status, 200);
 });
 

@@ -15,7 +15,11 @@ const code = (source: string) => ({ cell_type: 'code', source, metadata: {}, out
 test('./lab notebooks logic fails on a throwing cell and on a type error, and stops at the first failure', async () => {
   const path = join(notebooksDir, `failing-check-${process.pid}.ipynb`);
   const nb = {
-    cells: [code('const x: number = 2;\nconsole.log("before", x);'), code('throw new Error("boom from cell 1");'), code('console.log("never");')],
+    cells: [
+      code('const x: number = 2;\nconsole.log("before", x);'),
+      code('throw new Error("boom from cell 1");'),
+      code('console.log("never");'),
+    ],
     metadata: { kernelspec: { name: 'tslab', display_name: 'TypeScript', language: 'typescript' } },
     nbformat: 4,
     nbformat_minor: 5,

@@ -19,8 +19,27 @@ test("the notebooks execute under Debian's nbconvert (an independent client) wit
     // Only JUPYTER_PATH, like an outside user: no lab environment.
     const child = spawn(
       nbconvert,
-      ['-m', 'nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=tslab', '--ExecutePreprocessor.timeout=300', '--output-dir', out, ...paths],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, JUPYTER_PATH: jupyterPath(), PYDEVD_DISABLE_FILE_VALIDATION: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-m',
+        'nbconvert',
+        '--to',
+        'notebook',
+        '--execute',
+        '--ExecutePreprocessor.kernel_name=tslab',
+        '--ExecutePreprocessor.timeout=300',
+        '--output-dir',
+        out,
+        ...paths,
+      ],
+      {
+        env: {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          JUPYTER_PATH: jupyterPath(),
+          PYDEVD_DISABLE_FILE_VALIDATION: '1',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let log = '';
     child.stdout.on('data', (d) => (log += d));

@@ -20,7 +20,9 @@ test('every notebook run twice top to bottom in one kernel replaces, not adds, i
       const name = basename(path);
       const nb = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
       // Without the final resetLab: what a run leaves is what the next run must clean up.
-      const body = codeCells(nb).map(([c]) => sourceOf(c)).filter((c) => !c.includes('resetLab'));
+      const body = codeCells(nb)
+        .map(([c]) => sourceOf(c))
+        .filter((c) => !c.includes('resetLab'));
       const session = await conn.open(path);
       const runner = new CellRunner(session.kernel!);
       try {
@@ -35,13 +37,28 @@ test('every notebook run twice top to bottom in one kernel replaces, not adds, i
           snapshots.push({ links: linksHeldBy(kernel).map((l) => l.linkId!), servers: serverChildren(kernel) });
         }
         const [first, second] = snapshots;
-        assert.equal(second.links.length, first.links.length, `${name}: links after run 1 ${first.links}, after run 2 ${second.links}`);
-        assert.equal(second.servers.length, first.servers.length, `${name}: servers after run 1 ${first.servers}, after run 2 ${second.servers}`);
-        assert.ok(first.servers.every((p) => !alive(p)), `${name}: a server of run 1 is still running`);
+        assert.equal(
+          second.links.length,
+          first.links.length,
+          `${name}: links after run 1 ${first.links}, after run 2 ${second.links}`,
+        );
+        assert.equal(
+          second.servers.length,
+          first.servers.length,
+          `${name}: servers after run 1 ${first.servers}, after run 2 ${second.servers}`,
+        );
+        assert.ok(
+          first.servers.every((p) => !alive(p)),
+          `${name}: a server of run 1 is still running`,
+        );
         // The tracer session's own exit-watch link lives as long as the kernel; every probe link is new.
         const shared = first.links.filter((l) => second.links.includes(l));
         assert.ok(shared.length <= 1, `${name}: links kept across the re-run: ${shared}`);
-        assert.deepEqual(first.links.filter((l) => !shared.includes(l) && kernelLinkIds().has(l)), [], `${name}: run 1 links still attached`);
+        assert.deepEqual(
+          first.links.filter((l) => !shared.includes(l) && kernelLinkIds().has(l)),
+          [],
+          `${name}: run 1 links still attached`,
+        );
       } finally {
         runner.dispose();
         await session.shutdown().catch(() => undefined);
@@ -73,11 +90,21 @@ test('restarting the kernel mid-way through a notebook leaves no probe and no se
     const deadline = Date.now() + 15000;
     while (alive(k1) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.ok(!alive(k1), 'the old kernel is gone');
-    assert.ok(servers.every((p) => !alive(p)), 'no server survived the restart');
-    assert.deepEqual(links.filter((l) => kernelLinkIds().has(l)), [], 'no link survived the restart');
+    assert.ok(
+      servers.every((p) => !alive(p)),
+      'no server survived the restart',
+    );
+    assert.deepEqual(
+      links.filter((l) => kernelLinkIds().has(l)),
+      [],
+      'no link survived the restart',
+    );
     const k2 = kernelPids(jupyterServerPid(j.url))[0];
     assert.ok(k2 && k2 !== k1, 'a new kernel runs');
-    assert.deepEqual(linksHeldBy(k2).map((l) => l.linkId!), []);
+    assert.deepEqual(
+      linksHeldBy(k2).map((l) => l.linkId!),
+      [],
+    );
     assert.deepEqual(serverChildren(k2), []);
     // And the restarted kernel runs the notebook again from the top.
     for (const code of body) assert.equal((await runner.run(code)).status, 'ok');

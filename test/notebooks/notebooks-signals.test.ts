@@ -41,7 +41,10 @@ async function until<T>(what: () => string, ms: number, probe: () => T | undefin
   }
 }
 
-const notebook = at('notebooks', readdirSync(at('notebooks')).find((f) => f.startsWith('03-') && f.endsWith('.ipynb')) ?? 'missing-03.ipynb');
+const notebook = at(
+  'notebooks',
+  readdirSync(at('notebooks')).find((f) => f.startsWith('03-') && f.endsWith('.ipynb')) ?? 'missing-03.ipynb',
+);
 const engine = `import(${JSON.stringify(at('cli', 'commands', 'notebooks.ts'))}).then((m) => m.runNotebooks([${JSON.stringify(notebook)}]))`;
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL'] as const) {
@@ -57,20 +60,38 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL'] as const) {
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, sig) => resolve({ code, signal: sig })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once('exit', (code, sig) => resolve({ code, signal: sig })),
+    );
     try {
       // Mid-run: Jupyter is up and the notebook's kernel runs cells.
-      await until(() => `a tslab kernel (output: ${output.slice(-300)})`, 90_000, () => (marked(marker).some((p) => isKernel(p.args)) && /cell \d+\//.test(output) ? true : undefined));
-      assert.ok(marked(marker).some((p) => isJupyter(p.args)), 'no marked jupyter-lab process');
+      await until(
+        () => `a tslab kernel (output: ${output.slice(-300)})`,
+        90_000,
+        () => (marked(marker).some((p) => isKernel(p.args)) && /cell \d+\//.test(output) ? true : undefined),
+      );
+      assert.ok(
+        marked(marker).some((p) => isJupyter(p.args)),
+        'no marked jupyter-lab process',
+      );
       process.kill(signal === 'SIGINT' ? -child.pid! : child.pid!, signal);
       const end = await within(exited, 30_000, null);
       assert.ok(end, `the run did not end within 30 s of ${signal}`);
       // Whatever was asked to stop has a moment to finish; nothing may stay.
-      const left = await until(() => 'the marked processes to end', 10_000, () => (marked(marker).length === 0 ? [] : undefined)).catch(() => marked(marker));
+      const left = await until(
+        () => 'the marked processes to end',
+        10_000,
+        () => (marked(marker).length === 0 ? [] : undefined),
+      ).catch(() => marked(marker));
       assert.deepEqual(left, [], `left behind after ${signal}`);
       // SIGKILL leaves no handler a chance: Jupyter's parent-death signal cleans up (exit status: the signal's).
       if (signal === 'SIGKILL') assert.equal(end.signal, 'SIGKILL');
-      else assert.equal(end.code, 128 + constants.signals[signal], `exit status after ${signal}: ${JSON.stringify(end)}\n${output.slice(-500)}`);
+      else
+        assert.equal(
+          end.code,
+          128 + constants.signals[signal],
+          `exit status after ${signal}: ${JSON.stringify(end)}\n${output.slice(-500)}`,
+        );
     } finally {
       for (const p of marked(marker)) {
         try {

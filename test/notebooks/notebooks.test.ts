@@ -42,7 +42,11 @@ test('every notebook executes headless without an error, leaving no server and n
     const text = outputsText(run.notebook);
     if (basename(path).startsWith('03')) {
       assert.match(text, /unexpected return pc for main\.demo called from 0x7fffffffe000/);
-      assert.match(text, /<td[^>]*>entry<\/td><td[^>]*>main\.demo\(arg=2000\)<\/td>/, 'the live entry event for arg=2000, shown as the Go call');
+      assert.match(
+        text,
+        /<td[^>]*>entry<\/td><td[^>]*>main\.demo\(arg=2000\)<\/td>/,
+        'the live entry event for arg=2000, shown as the Go call',
+      );
     }
     if (basename(path).startsWith('05')) {
       assert.match(text, /server alive: true/);
@@ -56,7 +60,8 @@ test('the committed notebooks carry recorded outputs of a real run', () => {
     const nb = JSON.parse(readFileSync(path, 'utf8')) as Notebook;
     const lab = nb.metadata.lab as { recordedAt?: string; kernel?: string; go?: string } | undefined;
     assert.ok(lab?.recordedAt && lab.kernel && lab.go, `${basename(path)}: metadata.lab = ${JSON.stringify(lab)}`);
-    for (const [c, i] of codeCells(nb)) assert.ok(c.execution_count, `${basename(path)} cell ${i} was not executed when recorded`);
+    for (const [c, i] of codeCells(nb))
+      assert.ok(c.execution_count, `${basename(path)} cell ${i} was not executed when recorded`);
   }
   const nb03 = readFileSync(notebookPaths(['03-'])[0], 'utf8');
   assert.match(nb03, /unexpected return pc for main\.demo called from 0x7fffffffe000/);

@@ -24,28 +24,39 @@ function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
  * really overlap, and holds the connections open as a client would; resolves with each answer
  * (status 0: the connection failed) and a function that closes them all.
  */
-async function burst(url: string, path: string, count: number): Promise<{ answers: { status: number; body: string }[]; close(): void }> {
+async function burst(
+  url: string,
+  path: string,
+  count: number,
+): Promise<{ answers: { status: number; body: string }[]; close(): void }> {
   const { hostname, port } = new URL(url);
   const socks = await Promise.all(
-    Array.from({ length: count }, () => new Promise<Socket>((resolve) => {
-      const s = connect(Number(port), hostname, () => resolve(s));
-      s.on('error', () => resolve(s));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Socket>((resolve) => {
+          const s = connect(Number(port), hostname, () => resolve(s));
+          s.on('error', () => resolve(s));
+        }),
+    ),
   );
-  const answers = socks.map((s) => new Promise<{ status: number; body: string }>((resolve) => {
-    let raw = '';
-    const answered = () => {
-      const m = /^HTTP\/1\.1 (\d{3})[^]*?content-length: (\d+)[^]*?\r\n\r\n([^]*)$/i.exec(raw);
-      if (m && Buffer.byteLength(m[3]) >= Number(m[2])) resolve({ status: Number(m[1]), body: m[3] });
-      return Boolean(m);
-    };
-    s.setEncoding('utf8');
-    s.on('data', (d) => {
-      raw += d;
-      answered();
-    });
-    s.on('close', () => answered() || resolve({ status: 0, body: raw }));
-  }));
+  const answers = socks.map(
+    (s) =>
+      new Promise<{ status: number; body: string }>((resolve) => {
+        let raw = '';
+        const answered = () => {
+          const m = /^HTTP\/1\.1 (\d{3})[^]*?content-length: (\d+)[^]*?\r\n\r\n([^]*)$/i.exec(raw);
+          if (m && Buffer.byteLength(m[3]) >= Number(m[2])) resolve({ status: Number(m[1]), body: m[3] });
+          return Boolean(m);
+        };
+        s.setEncoding('utf8');
+        s.on('data', (d) => {
+          raw += d;
+          answered();
+        });
+        s.on('close', () => answered() || resolve({ status: 0, body: raw }));
+      }),
+  );
   for (const s of socks) if (s.writable) s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
   return { answers: await Promise.all(answers), close: () => socks.forEach((s) => s.destroy()) };
 }
@@ -58,9 +69,15 @@ test('1000 concurrent /?arg=10000: peak RSS stays bounded, each answer is 200 or
   close();
   const byStatus = new Map<number, number>();
   for (const r of replies) byStatus.set(r.status, (byStatus.get(r.status) ?? 0) + 1);
-  console.log(`peak RSS ${before.toFixed(1)} → ${peak.toFixed(1)} MB; answers ${JSON.stringify(Object.fromEntries(byStatus))}`);
+  console.log(
+    `peak RSS ${before.toFixed(1)} → ${peak.toFixed(1)} MB; answers ${JSON.stringify(Object.fromEntries(byStatus))}`,
+  );
   assert.ok(srv.alive, 'the server died');
-  assert.deepEqual([...byStatus.keys()].filter((s) => s !== 200 && s !== 503), [], 'only 200 and 503 answers');
+  assert.deepEqual(
+    [...byStatus.keys()].filter((s) => s !== 200 && s !== 503),
+    [],
+    'only 200 and 503 answers',
+  );
   assert.ok((byStatus.get(200) ?? 0) > 0, 'some deep requests were served');
   assert.ok((byStatus.get(503) ?? 0) > 0, 'the concurrency limit turned some away');
   const busy = replies.find((r) => r.status === 503)!;
@@ -95,7 +112,7 @@ test('a slow-loris client (headers never finished) is disconnected by the header
   assert.equal((await srv.get('/?arg=1')).status, 200);
 });
 
-test('ManagedServer keeps the end of a chatty server\'s output, not all of it', async () => {
+test("ManagedServer keeps the end of a chatty server's output, not all of it", async () => {
   await using srv = await ManagedServer.start({ binary, keepBytes: 4096 });
   for (let i = 0; i < 400; i++) await srv.get(`/?arg=${i}`);
   await new Promise((r) => setTimeout(r, 200));

@@ -25,19 +25,42 @@ test('a trigger added to the Go route table (in a temporary copy of server/) app
     const table = readFileSync(handlers, 'utf8');
     const classify = '"several RET instructions and a defer", nil,';
     assert.ok(table.includes(classify), 'server/handlers.go: the /classify route has no triggers');
-    writeFileSync(handlers, table.replace(classify, '"several RET instructions and a defer", []trigger{{id: "many-rets", title: "a RET in each branch", query: "arg=7"}},'));
+    writeFileSync(
+      handlers,
+      table.replace(
+        classify,
+        '"several RET instructions and a defer", []trigger{{id: "many-rets", title: "a RET in each branch", query: "arg=7"}},',
+      ),
+    );
     const added = join(dir, 'server');
-    await run(tc.go, ['build', '-o', added, '.'], { cwd: dir, env: { ...process.env, CGO_ENABLED: '0' }, capture: true });
+    await run(tc.go, ['build', '-o', added, '.'], {
+      cwd: dir,
+      env: { ...process.env, CGO_ENABLED: '0' },
+      capture: true,
+    });
 
     const listed = serverListing(added).triggers;
-    assert.deepEqual(listed.find((t) => t.id === 'many-rets'), { id: 'many-rets', title: 'a RET in each branch', path: '/classify?arg=7', symbol: 'main.classify' });
+    assert.deepEqual(
+      listed.find((t) => t.id === 'many-rets'),
+      { id: 'many-rets', title: 'a RET in each branch', path: '/classify?arg=7', symbol: 'main.classify' },
+    );
     const original = serverListing(binary).triggers;
-    assert.deepEqual(listed.filter((t) => t.id !== 'many-rets'), original, 'the other triggers are unchanged');
+    assert.deepEqual(
+      listed.filter((t) => t.id !== 'many-rets'),
+      original,
+      'the other triggers are unchanged',
+    );
 
     const cells = matrixCells(added).map((c) => `${c.trigger.id} × ${c.probe}`);
-    assert.deepEqual(cells.filter((c) => c.startsWith('many-rets ')), probeKinds.map((p) => `many-rets × ${p}`));
+    assert.deepEqual(
+      cells.filter((c) => c.startsWith('many-rets ')),
+      probeKinds.map((p) => `many-rets × ${p}`),
+    );
     assert.equal(cells.length, (original.length + 1) * probeKinds.length);
-    assert.match(renderEndpointsMarkdown(serverListing(added)), /\| `\/classify\?arg=N` \| `main\.classify` \| .* \| `many-rets` \|/);
+    assert.match(
+      renderEndpointsMarkdown(serverListing(added)),
+      /\| `\/classify\?arg=N` \| `main\.classify` \| .* \| `many-rets` \|/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -51,12 +74,20 @@ test('/endpoints.json serves what server -list prints', async () => {
   assert.deepEqual(JSON.parse(res.body), serverListing(binary));
 });
 
-test('the README endpoint table and the recorded matrix carry the server\'s own list (refresh: ./lab crash-matrix --write)', () => {
+test("the README endpoint table and the recorded matrix carry the server's own list (refresh: ./lab crash-matrix --write)", () => {
   const listing = serverListing(binary);
   const readme = readFileSync(at('README.md'), 'utf8');
   const block = /<!-- endpoints:start -->\n([^]*?)\n<!-- endpoints:end -->/.exec(readme);
   assert.ok(block, 'README.md has no generated endpoints block');
-  assert.equal(block[1], renderEndpointsMarkdown(listing), 'README endpoint table is stale: run ./lab crash-matrix --write');
+  assert.equal(
+    block[1],
+    renderEndpointsMarkdown(listing),
+    'README endpoint table is stale: run ./lab crash-matrix --write',
+  );
   const recorded = readMatrix(at('docs', 'data', 'crash-matrix.json'));
-  assert.deepEqual(recorded.triggers, listing.triggers, 'docs/data/crash-matrix.json lists other triggers than the server: run ./lab crash-matrix --write');
+  assert.deepEqual(
+    recorded.triggers,
+    listing.triggers,
+    'docs/data/crash-matrix.json lists other triggers than the server: run ./lab crash-matrix --write',
+  );
 });

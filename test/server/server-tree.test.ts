@@ -6,7 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { root } from '../../core/paths.ts';
 
 test('git tracks only sources in server/', () => {
-  const tracked = execFileSync('git', ['ls-files', '--cached', 'server'], { cwd: root, encoding: 'utf8' }).split('\n').filter(Boolean);
+  const tracked = execFileSync('git', ['ls-files', '--cached', 'server'], { cwd: root, encoding: 'utf8' })
+    .split('\n')
+    .filter(Boolean);
   assert.ok(tracked.includes('server/main.go'), `git ls-files server: ${tracked.join(' ')}`);
-  assert.deepEqual(tracked.filter((f) => !/^server\/([\w-]+\.go|go\.mod|go\.sum|README\.md|\.gitignore)$/.test(f)), []);
+  assert.deepEqual(
+    tracked.filter((f) => !/^server\/([\w-]+\.go|go\.mod|go\.sum|README\.md|\.gitignore)$/.test(f)),
+    [],
+  );
 });

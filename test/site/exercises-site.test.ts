@@ -34,15 +34,27 @@ test('a prediction: locked in, judged with the reason, kept across a reload, cle
   const ex = exercise('02-arg-register') as Prediction;
   const card = page.locator(`[data-exercise="${ex.name}"]`);
   await card.waitFor();
-  assert.ok(!(await page.locator('[data-folded-cell]').first().evaluate((d) => (d as HTMLDetailsElement).open)), 'the prediction cells are folded under the card on the site');
+  assert.ok(
+    !(await page
+      .locator('[data-folded-cell]')
+      .first()
+      .evaluate((d) => (d as HTMLDetailsElement).open)),
+    'the prediction cells are folded under the card on the site',
+  );
   const wrong = ex.choices.find((c) => c.id !== ex.answer)!;
   await card.getByLabel(`${wrong.id}) ${wrong.text}`).check();
   await card.getByTestId('exercise-lock-in').click();
   const verdict = card.getByTestId('exercise-verdict');
   assert.equal(await verdict.getAttribute('data-pass'), 'false');
-  assert.match((await verdict.textContent()) ?? '', new RegExp(`You said ${wrong.id}; the recorded run shows ${ex.answer}\\)`));
+  assert.match(
+    (await verdict.textContent()) ?? '',
+    new RegExp(`You said ${wrong.id}; the recorded run shows ${ex.answer}\\)`),
+  );
   assert.match((await verdict.textContent()) ?? '', /register ABI/, 'the verdict says why');
-  assert.ok(await card.getByLabel(`${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)!.text}`).isDisabled(), 'the answer is locked in');
+  assert.ok(
+    await card.getByLabel(`${ex.answer}) ${ex.choices.find((c) => c.id === ex.answer)!.text}`).isDisabled(),
+    'the answer is locked in',
+  );
   await page.screenshot({ path: join(screenshots, 'exercise-predict.png'), fullPage: false });
 
   await page.reload({ waitUntil: 'networkidle' });
@@ -52,7 +64,11 @@ test('a prediction: locked in, judged with the reason, kept across a reload, cle
   assert.ok(await page.locator(`[data-exercise="${ex.name}"]`).getByLabel(`${wrong.id}) ${wrong.text}`).isChecked());
 
   await page.locator(`[data-exercise="${ex.name}"]`).getByTestId('exercise-reset').click();
-  assert.equal(await page.locator(`[data-exercise="${ex.name}"]`).getByTestId('exercise-verdict').count(), 0, 'reset clears the verdict');
+  assert.equal(
+    await page.locator(`[data-exercise="${ex.name}"]`).getByTestId('exercise-verdict').count(),
+    0,
+    'reset clears the verdict',
+  );
   await page.reload({ waitUntil: 'networkidle' });
   const fresh = page.locator(`[data-exercise="${ex.name}"]`);
   await fresh.waitFor();
@@ -79,11 +95,17 @@ test('explain the evidence on the recorded crash dump; a "do it" card says what 
   await card.getByLabel("the hijacked slot's address").fill(f.slot.address);
   await card.getByLabel('whose return address it held').fill('main.growStack');
   await card.getByTestId('exercise-check').click();
-  assert.match((await card.getByTestId('exercise-verdict').textContent()) ?? '', /held the return address of main\.demo, not "main\.growStack"/);
+  assert.match(
+    (await card.getByTestId('exercise-verdict').textContent()) ?? '',
+    /held the return address of main\.demo, not "main\.growStack"/,
+  );
   await card.getByLabel('whose return address it held').fill(f.victim);
   await card.getByTestId('exercise-check').click();
   assert.equal(await card.getByTestId('exercise-verdict').getAttribute('data-pass'), 'true');
-  assert.match((await card.getByTestId('exercise-verdict').textContent()) ?? '', new RegExp(`${f.slot.address} held 0x7fffffffe000`));
+  assert.match(
+    (await card.getByTestId('exercise-verdict').textContent()) ?? '',
+    new RegExp(`${f.slot.address} held 0x7fffffffe000`),
+  );
 
   await page.goto(new URL('/notebooks/05-tracing-safely/', lab.site.url).href, { waitUntil: 'networkidle' });
   const task = page.locator('[data-exercise="05-survive-growth"]');
@@ -111,7 +133,10 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('/notebooks/05-tracing-safely/', live.url).href, { waitUntil: 'networkidle' });
     await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
-    const code = notebookView('05-tracing-safely.ipynb', readFileSync(at('notebooks', '05-tracing-safely.ipynb'), 'utf8')).cells.filter((c) => c.kind === 'code');
+    const code = notebookView(
+      '05-tracing-safely.ipynb',
+      readFileSync(at('notebooks', '05-tracing-safely.ipynb'), 'utf8'),
+    ).cells.filter((c) => c.kind === 'code');
     const n = code.findIndex((c) => c.exercise?.name === '05-survive-growth' && c.exercise.part === 'answer') + 1;
     const helpers = code.findIndex((c) => c.kind === 'code' && /kernel-helpers\/load\.cjs/.test(c.source)) + 1;
     assert.ok(n > 0 && helpers > 0);
@@ -119,7 +144,12 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     assert.match((await card.getByTestId('exercise-how').textContent()) ?? '', /running it is the Check/);
     const run = async (k: number) => {
       await page.getByRole('button', { name: `Run cell ${k}`, exact: true }).click();
-      await page.waitForFunction((x) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') ?? ''), k, { timeout: 120_000 });
+      await page.waitForFunction(
+        (x) =>
+          /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') ?? ''),
+        k,
+        { timeout: 120_000 },
+      );
       const out = page.locator(`[data-cell="${k}"] [data-output="live"]`);
       return (await out.count()) > 0 ? out.first().textContent() : '';
     };
@@ -130,8 +160,16 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     assert.equal(await predict.getByTestId('exercise-verdict').getAttribute('data-pass'), 'true');
     const reveal = code.findIndex((c) => c.exercise?.name === '05-demo-ret-count' && c.exercise.part === 'check');
     await predict.getByTestId('exercise-run-reveal').click();
-    await page.waitForFunction((x) => document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') === 'ok', reveal, { timeout: 120_000 });
-    assert.match((await page.locator(`[data-cell="${reveal}"] [data-output="live"]`).textContent()) ?? '', /ret/i, 'the RET table ran live');
+    await page.waitForFunction(
+      (x) => document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') === 'ok',
+      reveal,
+      { timeout: 120_000 },
+    );
+    assert.match(
+      (await page.locator(`[data-cell="${reveal}"] [data-output="live"]`).textContent()) ?? '',
+      /ret/i,
+      'the RET table ran live',
+    );
     const editor = page.locator(`[data-cell="${n}"] .cm-content`);
     await editor.click();
     await page.keyboard.press('Control+A');
@@ -143,11 +181,22 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     await page.keyboard.press('Control+A');
     await page.keyboard.insertText(attemptCell('05-survive-growth', (exercise('05-survive-growth') as Task).solution));
     assert.match((await run(n)) ?? '', /✓ pass · 05-survive-growth: the server survived demo\(2000\)/);
-    await page.waitForFunction(() => document.querySelector('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"]')?.getAttribute('data-pass') === 'true');
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"]')
+          ?.getAttribute('data-pass') === 'true',
+    );
     await page.screenshot({ path: join(screenshots, 'exercise-live-check.png'), fullPage: false });
     await page.reload({ waitUntil: 'networkidle' });
-    await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"][data-pass="true"]').waitFor();
-    assert.match((await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-progress"]').textContent()) ?? '', /^2 of 3/, 'the prediction and the task');
+    await page
+      .locator('[data-exercise="05-survive-growth"] [data-testid="exercise-verdict"][data-pass="true"]')
+      .waitFor();
+    assert.match(
+      (await page.locator('[data-exercise="05-survive-growth"] [data-testid="exercise-progress"]').textContent()) ?? '',
+      /^2 of 3/,
+      'the prediction and the task',
+    );
     const saved = JSON.parse(readFileSync(process.env.LAB_EXERCISES_FILE!, 'utf8'));
     assert.equal(saved['05-survive-growth'].result.pass, true, 'the kernel kept the pass for ./lab exercises too');
     assert.deepEqual(errors, []);

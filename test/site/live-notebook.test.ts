@@ -17,9 +17,10 @@ const crashPage = '/notebooks/03-uretprobe-crash/';
 
 /** Notebook 03's code cells by what they do (numbered as the page numbers them, from 1). */
 const cells03 = (() => {
-  const codes = notebookView('03-uretprobe-crash.ipynb', readFileSync(at('notebooks', '03-uretprobe-crash.ipynb'), 'utf8')).cells.flatMap((c) =>
-    c.kind === 'code' ? [c.source] : [],
-  );
+  const codes = notebookView(
+    '03-uretprobe-crash.ipynb',
+    readFileSync(at('notebooks', '03-uretprobe-crash.ipynb'), 'utf8'),
+  ).cells.flatMap((c) => (c.kind === 'code' ? [c.source] : []));
   const find = (re: RegExp) => {
     const n = codes.findIndex((s) => re.test(s)) + 1;
     assert.ok(n > 0, `notebook 03 has no code cell matching ${re}`);
@@ -63,7 +64,11 @@ async function openNotebook(path = crashPage, context = granted): Promise<{ page
 const cell = (page: Page, n: number) => page.locator(`[data-cell="${n}"]`);
 /** Waits until cell n has finished (ok, failed or not run) and returns how it ended. */
 async function finished(page: Page, n: number, timeout = 120_000): Promise<string> {
-  await page.waitForFunction((k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''), n, { timeout });
+  await page.waitForFunction(
+    (k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
+    n,
+    { timeout },
+  );
   return (await cell(page, n).getAttribute('data-run'))!;
 }
 
@@ -78,7 +83,8 @@ async function setCode(page: Page, n: number, code: string): Promise<void> {
 const codeOf = (page: Page, n: number) => cell(page, n).locator('.cm-content').innerText();
 
 /** The rows of the live event table (the uretprobe's), wherever it is on the page. */
-const eventRows = (page: Page) => page.locator('[data-output="live"] table:has(caption:text-matches("uretprobe main.demo")) tbody tr');
+const eventRows = (page: Page) =>
+  page.locator('[data-output="live"] table:has(caption:text-matches("uretprobe main.demo")) tbody tr');
 
 test('an edited cell runs as edited: arg=3 becomes arg=5 and the output says 5', async () => {
   const { page, errors } = await openNotebook();
@@ -108,15 +114,25 @@ test('a reload keeps the edit and the notebook kernel; Reset restores the origin
   const { page } = await openNotebook();
   // The session from the test before is joined at load: the kernel still holds its server and probe.
   await page.getByTestId('live-notice').filter({ hasText: 'Reconnected' }).waitFor({ timeout: 20_000 });
-  await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 10_000 });
+  await page
+    .getByTestId('kernel-state')
+    .filter({ hasText: /^idle$/ })
+    .waitFor({ timeout: 10_000 });
   assert.match(await codeOf(page, c.request3), /arg=5/, 'the edit did not survive the reload');
-  await cell(page, c.request3).getByRole('button', { name: `Reset cell ${c.request3} to the original` }).click();
+  await cell(page, c.request3)
+    .getByRole('button', { name: `Reset cell ${c.request3} to the original` })
+    .click();
   assert.match(await codeOf(page, c.request3), /arg=3/);
   await page.reload({ waitUntil: 'networkidle' });
   await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
   await cell(page, c.request3).locator('.cm-content').waitFor();
   assert.match(await codeOf(page, c.request3), /arg=3/, 'Reset did not stick');
-  assert.equal(await cell(page, c.request3).getByRole('button', { name: /^Reset/ }).count(), 0);
+  assert.equal(
+    await cell(page, c.request3)
+      .getByRole('button', { name: /^Reset/ })
+      .count(),
+    0,
+  );
   // The last cell releases what the kernel holds: what cells 2 and 3 kept before the reload.
   await page.getByRole('button', { name: `Run cell ${c.last}`, exact: true }).click();
   assert.equal(await finished(page, c.last), 'ok');
@@ -134,11 +150,20 @@ test('Run all on notebook 03: the live event table fills in and the crash shows'
   await page.screenshot({ path: join(screenshots, 'live-notebook-mid-run.png'), fullPage: false });
   assert.equal(await finished(page, c.last), 'ok', (await page.locator('main').textContent())?.slice(-500));
   // Every code cell on the page ran (an exercise's cells show as its card, not as cells).
-  const runs = await page.locator('[data-cell]').evaluateAll((els) => els.map((e) => `${e.getAttribute('data-cell')}:${e.getAttribute('data-run')}`));
+  const runs = await page
+    .locator('[data-cell]')
+    .evaluateAll((els) => els.map((e) => `${e.getAttribute('data-cell')}:${e.getAttribute('data-run')}`));
   assert.ok(runs.length >= 6, `only ${runs.length} code cells on the page`);
-  assert.deepEqual(runs.filter((r) => !r.endsWith(':ok')), [], 'cells that did not run ok');
+  assert.deepEqual(
+    runs.filter((r) => !r.endsWith(':ok')),
+    [],
+    'cells that did not run ok',
+  );
   assert.ok((await eventRows(page).count()) >= 2, 'fewer than 2 rows in the live event table');
-  assert.match((await cell(page, c.crashed).textContent()) ?? '', /unexpected return pc for main\.demo called from 0x7fffffffe000/);
+  assert.match(
+    (await cell(page, c.crashed).textContent()) ?? '',
+    /unexpected return pc for main\.demo called from 0x7fffffffe000/,
+  );
   await page.screenshot({ path: join(screenshots, 'live-notebook-after-run-all.png'), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
@@ -150,13 +175,19 @@ test('Restart & run all starts a fresh notebook kernel and runs every cell', asy
   await page.exposeFunction('labState', (s: string) => states.push(s));
   await page.evaluate(() => {
     const el = document.querySelector('[data-testid="kernel-state"]')!;
-    new MutationObserver(() => (window as unknown as { labState(s: string): void }).labState(el.textContent ?? '')).observe(el, { childList: true, characterData: true, subtree: true });
+    new MutationObserver(() =>
+      (window as unknown as { labState(s: string): void }).labState(el.textContent ?? ''),
+    ).observe(el, { childList: true, characterData: true, subtree: true });
   });
   await page.getByRole('button', { name: 'Restart & run all' }).click();
   assert.equal(await finished(page, c.last), 'ok');
   assert.ok(states.includes('restarting'), `states seen: ${states.join(' → ')}`);
   assert.ok(states.includes('busy'), `states seen: ${states.join(' → ')}`);
-  assert.match((await cell(page, c.helpers).textContent()) ?? '', /In \[1\]/, 'the fresh notebook kernel did not count from 1');
+  assert.match(
+    (await cell(page, c.helpers).textContent()) ?? '',
+    /In \[1\]/,
+    'the fresh notebook kernel did not count from 1',
+  );
   assert.ok((await eventRows(page).count()) >= 2);
   await page.close();
 });
@@ -164,11 +195,17 @@ test('Restart & run all starts a fresh notebook kernel and runs every cell', asy
 test('a cell run before the cells it needs says so and runs them', async () => {
   const { page } = await openNotebook();
   await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
-  await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('kernel-state')
+    .filter({ hasText: /^idle$/ })
+    .waitFor({ timeout: 60_000 });
   await page.getByRole('button', { name: `Run cell ${c.table}`, exact: true }).click();
   assert.equal(await finished(page, c.table), 'error');
   const hint = cell(page, c.table).getByTestId('needs-above');
-  assert.match((await hint.textContent()) ?? '', new RegExp(`cells? ${c.helpers}, ${c.server} above.*run the cells above first`));
+  assert.match(
+    (await hint.textContent()) ?? '',
+    new RegExp(`cells? ${c.helpers}, ${c.server} above.*run the cells above first`),
+  );
   await hint.getByRole('button', { name: `Run cells 1–${c.table}` }).click();
   assert.equal(await finished(page, c.table), 'ok');
   assert.equal(await cell(page, c.table).getByTestId('needs-above').count(), 0);
@@ -180,16 +217,27 @@ test('Interrupt stops a waiting cell and releases what it attached', async () =>
   const waiting = `${await codeOf(page, c.table)}\nawait new Promise((r) => setTimeout(r, 120000));`;
   await setCode(page, c.table, waiting);
   await page.getByRole('button', { name: `Run cells 1 to ${c.table}` }).click();
-  await page.waitForFunction((n) => document.querySelector(`[data-cell="${n}"]`)?.getAttribute('data-run') === 'running', c.table, { timeout: 60_000 });
-  await cell(page, c.table).getByText(/attached uretprobe on main\.demo/).waitFor({ timeout: 30_000 });
+  await page.waitForFunction(
+    (n) => document.querySelector(`[data-cell="${n}"]`)?.getAttribute('data-run') === 'running',
+    c.table,
+    { timeout: 60_000 },
+  );
+  await cell(page, c.table)
+    .getByText(/attached uretprobe on main\.demo/)
+    .waitFor({ timeout: 30_000 });
   await page.getByRole('button', { name: 'Interrupt the notebook kernel' }).click();
   assert.notEqual(await finished(page, c.table, 20_000), 'ok');
-  await page.getByTestId('live-notice').filter({ hasText: /released .*demo-uretprobe/ }).waitFor({ timeout: 20_000 });
+  await page
+    .getByTestId('live-notice')
+    .filter({ hasText: /released .*demo-uretprobe/ })
+    .waitFor({ timeout: 20_000 });
   // What is left: the server cell 2 kept, not the probe.
   await page.getByRole('button', { name: `Run cell ${c.last}`, exact: true }).click();
   assert.equal(await finished(page, c.last), 'ok');
   assert.match((await cell(page, c.last).textContent()) ?? '', /released: \[ 'server' \]/);
-  await cell(page, c.table).getByRole('button', { name: `Reset cell ${c.table} to the original` }).click();
+  await cell(page, c.table)
+    .getByRole('button', { name: `Reset cell ${c.table} to the original` })
+    .click();
   await page.close();
 });
 
@@ -212,13 +260,19 @@ test('a browser without the grant, and a wrong token, get the diagnosis that say
   await status.waitFor({ timeout: 10_000 });
   assert.match((await status.textContent()) ?? '', /refused the token \(HTTP 403\).*paste the current token/);
   // Saved anyway (a token that went stale later): the notebook page says the same.
-  await page.evaluate(([url]) => localStorage.setItem('go-uretprobe-lab.jupyter', JSON.stringify({ url, token: 'stale' })), [lab.jupyter.url]);
+  await page.evaluate(
+    ([url]) => localStorage.setItem('go-uretprobe-lab.jupyter', JSON.stringify({ url, token: 'stale' })),
+    [lab.jupyter.url],
+  );
   await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
   await bar.waitFor({ timeout: 20_000 });
   assert.match((await bar.textContent()) ?? '', /HTTP 403/);
   // Live mode checks before it calls a server current.
   await page.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
-  await page.getByTestId('live-current').filter({ hasText: /not usable.*HTTP 403/ }).waitFor({ timeout: 10_000 });
+  await page
+    .getByTestId('live-current')
+    .filter({ hasText: /not usable.*HTTP 403/ })
+    .waitFor({ timeout: 10_000 });
   await stranger.close();
 
   const ok = await granted.newPage();
@@ -238,18 +292,30 @@ test('the notebook kernel dying, then the server going away, are both told with 
   for (const pid of kernels) process.kill(pid, 'SIGKILL');
   const died = page.getByTestId('session-problem');
   await died.filter({ hasText: /notebook kernel died.*Run all/ }).waitFor({ timeout: 30_000 });
-  await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
+  await page
+    .getByTestId('kernel-state')
+    .filter({ hasText: /^idle$/ })
+    .waitFor({ timeout: 60_000 });
 
   await lab.jupyter.stop();
-  await page.getByTestId('kernel-state').filter({ hasText: /^disconnected$/ }).waitFor({ timeout: 30_000 });
+  await page
+    .getByTestId('kernel-state')
+    .filter({ hasText: /^disconnected$/ })
+    .waitFor({ timeout: 30_000 });
   await died.filter({ hasText: /stopped answering mid-session.*\.\/lab start/ }).waitFor({ timeout: 30_000 });
   await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();
-  await page.getByTestId('live-notice').filter({ hasText: /Cell could not run: .*stopped answering/ }).waitFor({ timeout: 30_000 });
+  await page
+    .getByTestId('live-notice')
+    .filter({ hasText: /Cell could not run: .*stopped answering/ })
+    .waitFor({ timeout: 30_000 });
   await page.screenshot({ path: join(screenshots, 'live-notebook-server-gone.png') });
   // A page opened now finds the proxy answering for a Jupyter that is not there.
   await page.reload({ waitUntil: 'networkidle' });
   await page.locator('[data-testid="live-bar"][data-live="unreachable"]').waitFor({ timeout: 20_000 });
   assert.equal(await page.getByTestId('live-diagnosis').getAttribute('data-problem'), 'unreachable');
-  assert.match((await page.getByTestId('live-diagnosis').textContent()) ?? '', /cannot reach Jupyter \(HTTP 502\).*\.\/lab start/);
+  assert.match(
+    (await page.getByTestId('live-diagnosis').textContent()) ?? '',
+    /cannot reach Jupyter \(HTTP 502\).*\.\/lab start/,
+  );
   await page.close();
 });

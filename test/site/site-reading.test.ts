@@ -9,15 +9,29 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { probeKinds } from '../../src/components/Overhead/model.ts';
-import { builtPages, eachAtOnce, fencesOf, openPage, pagesAtOnce, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
+import {
+  builtPages,
+  eachAtOnce,
+  fencesOf,
+  openPage,
+  pagesAtOnce,
+  renderedDiagrams,
+  screenshots,
+  siteInChromium,
+} from '../support/site.ts';
 
 const lab = siteInChromium();
 
 /** Every page of the served build as a URL path ("/", "/docs/intro/", …), the search page aside. */
 const pagesToRead = () => builtPages(lab.site, ['assets', 'search']);
 
-async function open(path: string, viewport = { width: 1280, height: 900 }, colorScheme: 'light' | 'dark' = 'light'): Promise<Page> {
-  return (await openPage(lab.browser, new URL(path, lab.site.url).href, { base: lab.site.url, viewport, colorScheme })).page;
+async function open(
+  path: string,
+  viewport = { width: 1280, height: 900 },
+  colorScheme: 'light' | 'dark' = 'light',
+): Promise<Page> {
+  return (await openPage(lab.browser, new URL(path, lab.site.url).href, { base: lab.site.url, viewport, colorScheme }))
+    .page;
 }
 
 interface DiagramReading {
@@ -77,7 +91,9 @@ function readDiagrams(page: Page): Promise<DiagramReading[]> {
           const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
           const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
           if (w > 2 && h > 2 && w * h > 0.2 * Math.min(a.width * a.height, b.width * b.height)) {
-            overlaps.push(`"${leaves[i].t.textContent!.trim().slice(0, 30)}" × "${leaves[j].t.textContent!.trim().slice(0, 30)}"`);
+            overlaps.push(
+              `"${leaves[i].t.textContent!.trim().slice(0, 30)}" × "${leaves[j].t.textContent!.trim().slice(0, 30)}"`,
+            );
           }
         }
       }
@@ -99,14 +115,17 @@ test('search finds "morestack" in the pages that explain it, offline', async () 
   const box = page.locator('input.navbar__search-input');
   await box.fill('morestack');
   const suggestions = page.getByRole('listbox');
-  await suggestions.filter({ hasText: /morestack/i }).first().waitFor({ timeout: 15_000 });
+  await suggestions
+    .filter({ hasText: /morestack/i })
+    .first()
+    .waitFor({ timeout: 15_000 });
   await page.close();
 
   const results = await open('/search/?q=morestack');
   await results.locator('article h2 a').first().waitFor({ timeout: 15_000 });
-  const found = (await results.locator('article h2 a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''))).map(
-    (h) => h.replace(/[?#].*$/, ''),
-  );
+  const found = (
+    await results.locator('article h2 a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''))
+  ).map((h) => h.replace(/[?#].*$/, ''));
   for (const page of ['/docs/go-stacks/growth/', '/docs/go-stacks/unwinding/', '/notebooks/04-why-go-stacks/']) {
     assert.ok(found.includes(page), `${page} not among the results for "morestack": ${found.join(' ')}`);
   }
@@ -161,16 +180,32 @@ test('the overhead page tells its story: chart from bench/results.json, a takeaw
   const page = await open('/docs/safe-tracing/overhead/');
   const chart = page.getByTestId('overhead-chart');
   await chart.waitFor();
-  const bars = await chart.locator('[data-probe]').evaluateAll((gs) => gs.map((g) => [g.getAttribute('data-probe'), Number(g.getAttribute('data-ns'))]));
-  assert.deepEqual(bars, kinds.map((k) => [k.id, k.nsPerCall]));
+  const bars = await chart
+    .locator('[data-probe]')
+    .evaluateAll((gs) => gs.map((g) => [g.getAttribute('data-probe'), Number(g.getAttribute('data-ns'))]));
+  assert.deepEqual(
+    bars,
+    kinds.map((k) => [k.id, k.nsPerCall]),
+  );
   const ns = Object.fromEntries(bars) as Record<string, number>;
-  assert.ok(ns.none < ns.uprobe && ns.uprobe <= ns.ret, `per call: none ${ns.none}, uprobe ${ns.uprobe}, ret ${ns.ret}`);
+  assert.ok(
+    ns.none < ns.uprobe && ns.uprobe <= ns.ret,
+    `per call: none ${ns.none}, uprobe ${ns.uprobe}, ret ${ns.ret}`,
+  );
   assert.match((await page.getByTestId('overhead-takeaway').textContent()) ?? '', /probe hit costs about [\d.]+ µs/);
   const text = (await page.locator('main').textContent()) ?? '';
   assert.doesNotMatch(text, /cold start|site build|docusaurus build|_ns|_ms|timeline_mb|snake/i);
   const headers = await page.locator('main th').allTextContents();
-  assert.deepEqual(headers.filter((h) => /_/.test(h)), [], 'snake_case column names');
-  assert.equal(await page.evaluate(() => document.documentElement.scrollWidth), 1280, 'the page is wider than the window');
+  assert.deepEqual(
+    headers.filter((h) => /_/.test(h)),
+    [],
+    'snake_case column names',
+  );
+  assert.equal(
+    await page.evaluate(() => document.documentElement.scrollWidth),
+    1280,
+    'the page is wider than the window',
+  );
   await page.screenshot({ path: join(screenshots, 'overhead.png'), fullPage: true });
   assert.ok(existsSync(join(screenshots, 'overhead.png')));
   await page.close();
@@ -185,20 +220,33 @@ test('the BPF page shows bpf/*.bpf.c as they are in the repository, and the reco
     const block = page.locator(`[data-source-file="${file}"][data-source-lines="${first + 1}-${last + 1}"]`);
     assert.equal(await block.count(), 1, `${file} lines ${first + 1}-${last + 1} (its program) are not on the page`);
     const shown = ((await block.locator('code').textContent()) ?? '').replace(/\s+/g, '');
-    assert.equal(shown, lines.slice(first, last + 1).join('').replace(/\s+/g, ''), `${file}: the page differs from the file`);
+    assert.equal(
+      shown,
+      lines
+        .slice(first, last + 1)
+        .join('')
+        .replace(/\s+/g, ''),
+      `${file}: the page differs from the file`,
+    );
   }
   const rec = JSON.parse(readFileSync(at('docs', 'data', 'bpftrace-crash.json'), 'utf8'));
   assert.match(rec.command, /^bpftrace -e 'uretprobe:server\/server:main\.demo \{/);
   const shown = (await page.getByTestId('bpftrace-crash').textContent()) ?? '';
   assert.ok(shown.includes(rec.command), 'the one-liner is not shown');
-  assert.match(rec.serverStderr, /unexpected return pc for main\.demo called from 0x7fffffffe000/, 'the recording shows no uretprobe crash');
+  assert.match(
+    rec.serverStderr,
+    /unexpected return pc for main\.demo called from 0x7fffffffe000/,
+    'the recording shows no uretprobe crash',
+  );
   assert.match(shown, /unexpected return pc for main\.demo/);
   assert.match(shown, /main\.demo returned 3/);
   await page.close();
 });
 
 test('recorded outputs on the site show no absolute paths of the recording machine', () => {
-  const absolute = new RegExp(`${at().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/|/usr/local/go/src/|/usr/lib/go-1\\.\\d+/src/|/tmp/lab-[\\w-]+/`);
+  const absolute = new RegExp(
+    `${at().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/|/usr/local/go/src/|/usr/lib/go-1\\.\\d+/src/|/tmp/lab-[\\w-]+/`,
+  );
   const found = pagesToRead()
     .filter((p) => p.startsWith('/docs/'))
     .flatMap((p) => {

@@ -27,12 +27,21 @@ before(async () => {
   writeFileSync(join(dir, 'index.html'), '<!doctype html><p>home</p>');
   writeFileSync(join(dir, '404.html'), '<!doctype html><p>not here</p>');
   mkdirSync(join(dir, 'docs')); // a directory: /docs redirects to /docs/
-  site = await startSiteServer({ dir, host: '127.0.0.1', port: 0, jupyter: { url: jupyter.url, token: jupyter.token } });
+  site = await startSiteServer({
+    dir,
+    host: '127.0.0.1',
+    port: 0,
+    jupyter: { url: jupyter.url, token: jupyter.token },
+  });
   host = `127.0.0.1:${site.port}`;
   const grant = await fetch(`http://${host}${site.grantPath}`, { redirect: 'manual' });
   assert.equal(grant.status, 303);
   cookie = grant.headers.get('set-cookie')!.split(';')[0];
-  const kernel = await fetch(`http://${host}/jupyter/api/kernels`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'tslab' }) });
+  const kernel = await fetch(`http://${host}/jupyter/api/kernels`, {
+    method: 'POST',
+    headers: { cookie, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'tslab' }),
+  });
   const body = await kernel.text();
   assert.equal(kernel.status, 201, body);
   kernelId = (JSON.parse(body) as { id: string }).id;
@@ -52,9 +61,15 @@ async function stillAnswering(after: string): Promise<void> {
   const page = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(15_000) });
   assert.equal(page.status, 200, `after ${after}: the page → ${page.status}`);
   assert.match(await page.text(), /home/);
-  const status = await fetch(`http://${host}/jupyter/api/status`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
+  const status = await fetch(`http://${host}/jupyter/api/status`, {
+    headers: { cookie },
+    signal: AbortSignal.timeout(15_000),
+  });
   assert.equal(status.status, 200, `after ${after}: Jupyter through the proxy → ${status.status}`);
-  const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, { headers: { cookie }, signal: AbortSignal.timeout(15_000) });
+  const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, {
+    headers: { cookie },
+    signal: AbortSignal.timeout(15_000),
+  });
   assert.equal(kernel.status, 200, `after ${after}: the kernel → ${kernel.status}`);
 }
 
@@ -66,10 +81,29 @@ test('malformed HTTP gets an error answer (or a closed socket), never a crash', 
     ['no request target', 'GET\r\n\r\n', [0, 400]],
     ['100 KB request line', `GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: ${host}\r\n\r\n`, [0, 400, 414, 431]],
     ['64 KB header', req(['GET / HTTP/1.1', `Host: ${host}`, `X-Big: ${'b'.repeat(65_536)}`]), [0, 431]],
-    ['3000 headers', req(['GET / HTTP/1.1', `Host: ${host}`, ...Array.from({ length: 3000 }, (_, i) => `X-${i}: ${i}`)]), [0, 431]],
-    ['negative Content-Length', req(['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, `Cookie: ${'COOKIE'}`, 'Content-Length: -1']), [0, 400]],
-    ['Content-Length and chunked', req(['POST / HTTP/1.1', `Host: ${host}`, 'Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n'), [0, 400]],
-    ['bad chunk through the proxy', req(['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, 'Cookie: COOKIE', 'Transfer-Encoding: chunked'], 'ZZZ\r\nxx\r\n'), [0, 400]],
+    [
+      '3000 headers',
+      req(['GET / HTTP/1.1', `Host: ${host}`, ...Array.from({ length: 3000 }, (_, i) => `X-${i}: ${i}`)]),
+      [0, 431],
+    ],
+    [
+      'negative Content-Length',
+      req(['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, `Cookie: ${'COOKIE'}`, 'Content-Length: -1']),
+      [0, 400],
+    ],
+    [
+      'Content-Length and chunked',
+      req(['POST / HTTP/1.1', `Host: ${host}`, 'Content-Length: 5', 'Transfer-Encoding: chunked'], '0\r\n\r\n'),
+      [0, 400],
+    ],
+    [
+      'bad chunk through the proxy',
+      req(
+        ['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, 'Cookie: COOKIE', 'Transfer-Encoding: chunked'],
+        'ZZZ\r\nxx\r\n',
+      ),
+      [0, 400],
+    ],
     ['NUL in a header', req(['GET / HTTP/1.1', `Host: ${host}`, 'X-A: a\0b']), [0, 400]],
     ['cut-off request', `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Partial: `, [0, 400, 408]],
     ['bad percent-encoding', req(['GET /%zz%E0%A4%A HTTP/1.1', `Host: ${host}`]), [400]],
@@ -77,11 +111,18 @@ test('malformed HTTP gets an error answer (or a closed socket), never a crash', 
     ['encoded traversal', req(['GET /%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1', `Host: ${host}`]), [404]],
     ['absolute-form target', req(['GET http://evil.example/ HTTP/1.1', `Host: ${host}`]), [400]],
     ['CONNECT', req([`CONNECT 127.0.0.1:${new URL(jupyter.url).port} HTTP/1.1`, `Host: ${host}`]), [0, 400]],
-    ['100 pipelined requests', Array.from({ length: 100 }, () => `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`).join(''), [200]],
+    [
+      '100 pipelined requests',
+      Array.from({ length: 100 }, () => `GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`).join(''),
+      [200],
+    ],
   ];
   for (const [name, bytes, expected] of attacks) {
     const answer = await raw(typeof bytes === 'string' ? bytes.replace(/COOKIE/g, cookie) : bytes);
-    assert.ok(expected.includes(statusOf(answer)), `${name} → ${answer.slice(0, 80) || '(closed, nothing)'}; expected ${expected}`);
+    assert.ok(
+      expected.includes(statusOf(answer)),
+      `${name} → ${answer.slice(0, 80) || '(closed, nothing)'}; expected ${expected}`,
+    );
     assert.doesNotMatch(answer, /root:x:0:0/, `${name} served /etc/passwd`);
     await stillAnswering(name);
   }
@@ -92,14 +133,27 @@ test('malformed HTTP gets an error answer (or a closed socket), never a crash', 
 
 test('hostile Hosts are refused (421) on the pages, the config and the proxy, cookie or not', async () => {
   const other = `127.0.0.1:${site.port + 1}`;
-  for (const h of ['evil.example', `evil.example:${site.port}`, `127.0.0.1.evil.example:${site.port}`, other, '127.0.0.1', `localhost.:${site.port}`, '']) {
+  for (const h of [
+    'evil.example',
+    `evil.example:${site.port}`,
+    `127.0.0.1.evil.example:${site.port}`,
+    other,
+    '127.0.0.1',
+    `localhost.:${site.port}`,
+    '',
+  ]) {
     for (const path of ['/', '/lab-config.json', '/jupyter/api/kernels', `/jupyter/api/kernels/${kernelId}`]) {
       const answer = await raw(`GET ${path} HTTP/1.1\r\nHost: ${h}\r\nCookie: ${cookie}\r\nConnection: close\r\n\r\n`);
       assert.ok([400, 421].includes(statusOf(answer)), `Host "${h}" ${path} → ${answer.slice(0, 60)}`);
-      assert.ok(!answer.includes(kernelId) && !answer.includes(jupyter.token), `Host "${h}" ${path} leaked Jupyter data`);
+      assert.ok(
+        !answer.includes(kernelId) && !answer.includes(jupyter.token),
+        `Host "${h}" ${path} leaked Jupyter data`,
+      );
     }
   }
-  const twoHosts = await raw(`GET /lab-config.json HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
+  const twoHosts = await raw(
+    `GET /lab-config.json HTTP/1.1\r\nHost: ${host}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+  );
   assert.ok([400, 421].includes(statusOf(twoHosts)), `two Host headers → ${twoHosts.slice(0, 60)}`);
   const noHost = await raw('GET /lab-config.json HTTP/1.0\r\n\r\n');
   assert.equal(statusOf(noHost), 421, `no Host → ${noHost.slice(0, 60)}`);
@@ -116,7 +170,12 @@ test('hostile Hosts are refused (421) on the pages, the config and the proxy, co
 });
 
 /** Opens a WebSocket by hand; resolves with the handshake's status and what followed `bytes`. */
-async function websocket(path: string, headers: Record<string, string>, bytes?: Buffer, opts: { reset?: boolean } = {}): Promise<{ status: number; after: string }> {
+async function websocket(
+  path: string,
+  headers: Record<string, string>,
+  bytes?: Buffer,
+  opts: { reset?: boolean } = {},
+): Promise<{ status: number; after: string }> {
   const ws = await rawWebSocket(site.port, path, { Host: host, ...headers });
   if (ws.status === 101 && bytes) {
     ws.sock.write(bytes);
@@ -152,25 +211,47 @@ test('broken and oversized WebSocket frames through the proxy end that socket on
     await stillAnswering(name);
   }
   for (let i = 0; i < 5; i++) {
-    const { status } = await websocket(channels, { Cookie: cookie, Origin: origin }, frame(0x82, Buffer.alloc(1 << 20, i), { length: 1n << 21n }), { reset: true });
+    const { status } = await websocket(
+      channels,
+      { Cookie: cookie, Origin: origin },
+      frame(0x82, Buffer.alloc(1 << 20, i), { length: 1n << 21n }),
+      { reset: true },
+    );
     assert.equal(status, 101);
   }
   await stillAnswering('clients reset mid-frame');
   // Refused before Jupyter sees them.
   assert.equal((await websocket(channels, {}, frame(0x81, Buffer.from('{}')))).status, 401, 'no cookie');
   assert.equal((await websocket(channels, { Cookie: 'lab-session-1=guess' })).status, 401, 'a guessed cookie');
-  assert.equal((await websocket(channels, { Cookie: cookie, Origin: 'http://evil.example' })).status, 403, 'a foreign Origin');
+  assert.equal(
+    (await websocket(channels, { Cookie: cookie, Origin: 'http://evil.example' })).status,
+    403,
+    'a foreign Origin',
+  );
   assert.equal((await websocket(channels, { Cookie: cookie, Host: 'evil.example' })).status, 421, 'a foreign Host');
-  assert.equal((await websocket('/not-proxied', { Cookie: cookie }, randomBytes(64))).status, 404, 'a path outside the proxy');
-  await raw(`GET ${channels} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: ${cookie}\r\nSec-WebSocket-Version: 99\r\n\r\n${randomBytes(256).toString('latin1')}`);
+  assert.equal(
+    (await websocket('/not-proxied', { Cookie: cookie }, randomBytes(64))).status,
+    404,
+    'a path outside the proxy',
+  );
+  await raw(
+    `GET ${channels} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: ${cookie}\r\nSec-WebSocket-Version: 99\r\n\r\n${randomBytes(256).toString('latin1')}`,
+  );
   await stillAnswering('WebSocket refusals');
 });
 
 test('a site that proxies Jupyter listens on loopback only; a site of pages answers any name', async () => {
-  await assert.rejects(siteServe({ host: '0.0.0.0', jupyter: { url: jupyter.url, token: jupyter.token } }), /must listen on loopback/);
+  await assert.rejects(
+    siteServe({ host: '0.0.0.0', jupyter: { url: jupyter.url, token: jupyter.token } }),
+    /must listen on loopback/,
+  );
   const pages = await startSiteServer({ dir, host: '127.0.0.1', port: 0 });
   try {
-    const answer = await rawExchange(pages.port, 'GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n', 15_000);
+    const answer = await rawExchange(
+      pages.port,
+      'GET /lab-config.json HTTP/1.1\r\nHost: workshop-room.example\r\nConnection: close\r\n\r\n',
+      15_000,
+    );
     assert.equal(statusOf(answer), 200, answer.slice(0, 80));
     assert.match(answer, /\{"jupyter":null\}/);
   } finally {

@@ -14,7 +14,10 @@ import type { CrashRecording } from '../../src/lib/data-types.ts';
 test('ANSI colours become styled spans and text is HTML-escaped', () => {
   assert.equal(ansiToHtml('a <b> & c'), 'a &lt;b&gt; &amp; c');
   assert.equal(ansiToHtml('\x1b[31mred\x1b[0m plain'), '<span style="color:#cd3131">red</span> plain');
-  assert.equal(ansiToHtml('\x1b[1;32mok\x1b[39m!'), '<span style="font-weight:bold;color:#0dbc79">ok</span><span style="font-weight:bold">!</span>');
+  assert.equal(
+    ansiToHtml('\x1b[1;32mok\x1b[39m!'),
+    '<span style="font-weight:bold;color:#0dbc79">ok</span><span style="font-weight:bold">!</span>',
+  );
   assert.match(ansiToHtml('\x1b[38;5;196mx'), /color:rgb\(255,0,0\)/);
   assert.match(ansiToHtml('\x1b[38;2;1;2;3mx'), /color:rgb\(1,2,3\)/);
   assert.equal(ansiToHtml('\x1b[2Kcleared'), 'cleared');
@@ -23,19 +26,42 @@ test('ANSI colours become styled spans and text is HTML-escaped', () => {
 test('a notebook becomes markdown, mermaid and code cells with every kind of recorded output', () => {
   const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg==';
   const nb = {
-    metadata: { lab: { recordedAt: '2026-01-02T03:04:05Z', kernel: '6.18.0', go: 'go1.26.0' }, kernelspec: { name: 'tslab' } },
+    metadata: {
+      lab: { recordedAt: '2026-01-02T03:04:05Z', kernel: '6.18.0', go: 'go1.26.0' },
+      kernelspec: { name: 'tslab' },
+    },
     cells: [
-      { cell_type: 'markdown', source: ['# 09 · Title here\n', '\n', 'First paragraph with `code`.\n', '\n', '```mermaid\n', 'flowchart LR\n', '  A --> B\n', '```\n'] },
+      {
+        cell_type: 'markdown',
+        source: [
+          '# 09 · Title here\n',
+          '\n',
+          'First paragraph with `code`.\n',
+          '\n',
+          '```mermaid\n',
+          'flowchart LR\n',
+          '  A --> B\n',
+          '```\n',
+        ],
+      },
       {
         cell_type: 'code',
         execution_count: 3,
         source: 'console.log(1)',
         outputs: [
           { output_type: 'stream', name: 'stdout', text: ['\x1b[32mgreen\x1b[0m\n'] },
-          { output_type: 'display_data', data: { 'text/html': ['<table><tr><td>x</td></tr></table>'], 'text/plain': 'x' } },
+          {
+            output_type: 'display_data',
+            data: { 'text/html': ['<table><tr><td>x</td></tr></table>'], 'text/plain': 'x' },
+          },
           { output_type: 'display_data', data: { 'image/png': png } },
           { output_type: 'execute_result', data: { 'text/plain': '"done"' } },
-          { output_type: 'error', ename: 'Error', evalue: 'boom', traceback: ['\x1b[31mError: boom\x1b[0m', '    at <cell>'] },
+          {
+            output_type: 'error',
+            ename: 'Error',
+            evalue: 'boom',
+            traceback: ['\x1b[31mError: boom\x1b[0m', '    at <cell>'],
+          },
         ],
       },
       { cell_type: 'raw', source: 'ignored' },
@@ -59,7 +85,9 @@ test('a notebook becomes markdown, mermaid and code cells with every kind of rec
     code.outputs.map((o) => o.kind),
     ['stream', 'html', 'png', 'text', 'error'],
   );
-  assert.ok(code.outputs[0].kind === 'stream' && code.outputs[0].html.includes('<span style="color:#0dbc79">green</span>'));
+  assert.ok(
+    code.outputs[0].kind === 'stream' && code.outputs[0].html.includes('<span style="color:#0dbc79">green</span>'),
+  );
   assert.ok(code.outputs[2].kind === 'png' && code.outputs[2].base64 === png);
   assert.ok(code.outputs[4].kind === 'error' && code.outputs[4].html.includes('at &lt;cell&gt;'));
 });
@@ -79,7 +107,10 @@ test('the stack explorer has a step per stage and every address in it comes from
       const a = BigInt(m[0]);
       // Return slots are FP-8 of recorded frames; the old stack bound and guard are derived from stack=[lo,hi).
       const fromFrame = recorded.has(a + 8n) || derived.has(a);
-      assert.ok(recorded.has(a) || fromFrame || step.rows.some((r) => r.kind === 'guard' && r.label.includes(m[0])), `${m[0]} in "${step.title}" is not from the recording`);
+      assert.ok(
+        recorded.has(a) || fromFrame || step.rows.some((r) => r.kind === 'guard' && r.label.includes(m[0])),
+        `${m[0]} in "${step.title}" is not from the recording`,
+      );
     }
   }
 });

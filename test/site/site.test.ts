@@ -11,7 +11,16 @@ import { notebookView } from '../../src/lib/notebook.ts';
 import { parseCrash } from '../../engines/forensics.ts';
 import { at } from '../../core/paths.ts';
 import type { CrashRecording, CrashMatrix } from '../../src/lib/data-types.ts';
-import { builtPages, eachAtOnce, fencesOf, openPage, pagesAtOnce, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
+import {
+  builtPages,
+  eachAtOnce,
+  fencesOf,
+  openPage,
+  pagesAtOnce,
+  renderedDiagrams,
+  screenshots,
+  siteInChromium,
+} from '../support/site.ts';
 
 const lab = siteInChromium();
 
@@ -25,7 +34,8 @@ function mermaidFences(dir = at('docs')): Record<string, number> {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) Object.assign(out, mermaidFences(p));
-    else if (/\.mdx?$/.test(e.name)) out[relative(at('docs'), p)] = (readFileSync(p, 'utf8').match(/^```mermaid\s*$/gm) ?? []).length;
+    else if (/\.mdx?$/.test(e.name))
+      out[relative(at('docs'), p)] = (readFileSync(p, 'utf8').match(/^```mermaid\s*$/gm) ?? []).length;
   }
   return out;
 }
@@ -33,11 +43,25 @@ function mermaidFences(dir = at('docs')): Record<string, number> {
 test('the build has every page of the story (>= 12 pages)', () => {
   const pages = builtPages(lab.site);
   assert.ok(pages.length >= 12, `only ${pages.length} pages: ${pages.join(' ')}`);
-  for (const p of ['/', '/docs/intro/', '/docs/go-stacks/', '/docs/uprobes/', '/docs/crash/', '/docs/crash/matrix/', '/docs/safe-tracing/', '/docs/troubleshooting/', '/docs/references/', '/notebooks/', '/live/']) {
+  for (const p of [
+    '/',
+    '/docs/intro/',
+    '/docs/go-stacks/',
+    '/docs/uprobes/',
+    '/docs/crash/',
+    '/docs/crash/matrix/',
+    '/docs/safe-tracing/',
+    '/docs/troubleshooting/',
+    '/docs/references/',
+    '/notebooks/',
+    '/live/',
+  ]) {
     assert.ok(pages.includes(p), `${p} is missing from the build`);
   }
   const external = pages.filter((p) =>
-    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(readFileSync(join(lab.site.dir, p, 'index.html'), 'utf8')),
+    /https?:\/\/(fonts\.googleapis|cdn\.|unpkg|www\.google-analytics)/.test(
+      readFileSync(join(lab.site.dir, p, 'index.html'), 'utf8'),
+    ),
   );
   assert.deepEqual(external, [], 'pages load external resources');
 });
@@ -53,14 +77,19 @@ function visitAll(): Promise<Visit[]> {
   return (visits ??= eachAtOnce(builtPages(lab.site), pagesAtOnce, async (path) => {
     const { page, problems } = await open(path);
     const diagrams = path.startsWith('/docs/') ? await renderedDiagrams(page, fencesOf(path)) : 0;
-    await page.screenshot({ path: join(screenshots, `${shotName(path)}.png`), fullPage: path === '/' || path === '/docs/crash/' });
+    await page.screenshot({
+      path: join(screenshots, `${shotName(path)}.png`),
+      fullPage: path === '/' || path === '/docs/crash/',
+    });
     await page.close();
     return { path, problems, diagrams };
   }));
 }
 
 test('every page loads with no console errors, and screenshots are saved', async () => {
-  const failures = (await visitAll()).filter((v) => v.problems.length).map((v) => `${v.path}: ${v.problems.join('; ')}`);
+  const failures = (await visitAll())
+    .filter((v) => v.problems.length)
+    .map((v) => `${v.path}: ${v.problems.join('; ')}`);
   assert.deepEqual(failures, []);
   assert.ok(existsSync(join(screenshots, 'docs_crash.png')));
 });
@@ -68,7 +97,11 @@ test('every page loads with no console errors, and screenshots are saved', async
 test('mermaid diagrams render to SVG in every doc page', async () => {
   const expected = Object.values(mermaidFences()).reduce((a, b) => a + b, 0);
   const docs = (await visitAll()).filter((v) => v.path.startsWith('/docs/'));
-  assert.deepEqual(docs.filter((v) => v.diagrams < 1).map((v) => v.path), [], 'doc pages without a rendered diagram');
+  assert.deepEqual(
+    docs.filter((v) => v.diagrams < 1).map((v) => v.path),
+    [],
+    'doc pages without a rendered diagram',
+  );
   const rendered = docs.reduce((n, v) => n + Math.max(v.diagrams, 0), 0);
   assert.ok(expected >= 6, `only ${expected} mermaid blocks in docs/`);
   assert.equal(rendered, expected, `${rendered} diagrams rendered, ${expected} written`);
@@ -93,14 +126,21 @@ test('the stack explorer steps forward and back through the recorded crash', asy
   assert.ok(rowText.includes(probed.fp!) && rowText.includes(probed.sp!), `frame addresses not shown: ${rowText}`);
   const uprobesLine = explorer.locator('table tr', { hasText: '[uprobes]' });
   assert.match((await uprobesLine.textContent()) ?? '', /0x7fffffffe000-0x7ffffffff000/);
-  await page.screenshot({ path: join(screenshots, 'explorer-step-2.png'), fullPage: false, clip: (await explorer.boundingBox()) ?? undefined });
+  await page.screenshot({
+    path: join(screenshots, 'explorer-step-2.png'),
+    fullPage: false,
+    clip: (await explorer.boundingBox()) ?? undefined,
+  });
 
   // Keyboard: the explorer is focusable and follows the arrow keys.
   await explorer.focus();
   await page.keyboard.press('ArrowRight');
   assert.equal(await step(), '2');
   const innermost = frames[0];
-  assert.ok(((await explorer.textContent()) ?? '').includes(innermost.sp ?? 'missing'), 'the innermost recorded frame is not on the stack view');
+  assert.ok(
+    ((await explorer.textContent()) ?? '').includes(innermost.sp ?? 'missing'),
+    'the innermost recorded frame is not on the stack view',
+  );
   await page.keyboard.press('ArrowLeft');
   assert.equal(await step(), '1');
   await explorer.getByRole('button', { name: 'Previous step' }).click();
@@ -115,8 +155,14 @@ test('the stack explorer steps forward and back through the recorded crash', asy
   const last = Number(await step());
   assert.ok(last >= 5, `only ${last + 1} steps`);
   const fatal = /^fatal error: .+$/m.exec(rec.stderr)?.[0];
-  assert.ok(fatal && ((await explorer.textContent()) ?? '').includes(fatal), 'the last step does not quote the recorded fatal error');
-  await page.screenshot({ path: join(screenshots, 'explorer-last-step.png'), clip: (await explorer.boundingBox()) ?? undefined });
+  assert.ok(
+    fatal && ((await explorer.textContent()) ?? '').includes(fatal),
+    'the last step does not quote the recorded fatal error',
+  );
+  await page.screenshot({
+    path: join(screenshots, 'explorer-last-step.png'),
+    clip: (await explorer.boundingBox()) ?? undefined,
+  });
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -126,7 +172,10 @@ test('the crash matrix page shows the recorded matrix, or says it is not recorde
   const { page } = await open('/docs/crash/matrix/');
   if (!existsSync(file)) {
     assert.equal(await page.getByTestId('crash-matrix').count(), 0);
-    assert.match((await page.getByTestId('crash-matrix-missing').textContent()) ?? '', /Not recorded yet.*\.\/lab crash-matrix/);
+    assert.match(
+      (await page.getByTestId('crash-matrix-missing').textContent()) ?? '',
+      /Not recorded yet.*\.\/lab crash-matrix/,
+    );
   } else {
     const m = JSON.parse(readFileSync(file, 'utf8')) as CrashMatrix;
     const table = page.getByTestId('crash-matrix');
@@ -141,47 +190,76 @@ test('the crash matrix page shows the recorded matrix, or says it is not recorde
 
 function recordedNotebooks() {
   const dir = at('notebooks');
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort() : [];
-  return files.map((f) => ({ raw: JSON.parse(readFileSync(join(dir, f), 'utf8')), view: notebookView(f, readFileSync(join(dir, f), 'utf8')) }));
+  const files = existsSync(dir)
+    ? readdirSync(dir)
+        .filter((f) => f.endsWith('.ipynb'))
+        .sort()
+    : [];
+  return files.map((f) => ({
+    raw: JSON.parse(readFileSync(join(dir, f), 'utf8')),
+    view: notebookView(f, readFileSync(join(dir, f), 'utf8')),
+  }));
 }
 
 const stripAnsi = (s: string) => s.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '');
 
 test('notebook pages show their recorded outputs and when they were recorded', async () => {
   const notebooks = recordedNotebooks();
-  assert.ok(notebooks.length > 0, 'notebooks/ holds no .ipynb: there is no notebook page to check (the notebooks are recorded by ./lab notebooks)');
+  assert.ok(
+    notebooks.length > 0,
+    'notebooks/ holds no .ipynb: there is no notebook page to check (the notebooks are recorded by ./lab notebooks)',
+  );
   await eachAtOnce(notebooks, pagesAtOnce, async ({ raw, view }) => {
     const { page, problems } = await open(`/notebooks/${view.slug}/`);
     const note = (await page.getByTestId('recording-note').textContent()) ?? '';
     if (view.recording?.recordedAt) {
-      assert.ok(note.includes(view.recording.recordedAt.slice(0, 19).replace('T', ' ')), `${view.file}: recording time missing in "${note}"`);
-      if (view.recording.kernel) assert.ok(note.includes(view.recording.kernel), `${view.file}: kernel missing in "${note}"`);
+      assert.ok(
+        note.includes(view.recording.recordedAt.slice(0, 19).replace('T', ' ')),
+        `${view.file}: recording time missing in "${note}"`,
+      );
+      if (view.recording.kernel)
+        assert.ok(note.includes(view.recording.kernel), `${view.file}: kernel missing in "${note}"`);
     }
     const outputs = view.cells.flatMap((c) => (c.kind === 'code' ? c.outputs : []));
     const shown = page.locator('[data-output="recorded"] [data-kind]');
     assert.equal(await shown.count(), outputs.length, `${view.file}: ${outputs.length} recorded outputs in the file`);
     for (const kind of ['png', 'html', 'stream', 'error'] as const) {
       const n = outputs.filter((o) => o.kind === kind).length;
-      assert.equal(await page.locator(`[data-output="recorded"] [data-kind="${kind}"]`).count(), n, `${view.file}: ${kind} outputs`);
+      assert.equal(
+        await page.locator(`[data-output="recorded"] [data-kind="${kind}"]`).count(),
+        n,
+        `${view.file}: ${kind} outputs`,
+      );
     }
     // The first recorded stream line appears verbatim, colours removed.
     const stream = (raw.cells as { outputs?: { output_type: string; text?: string | string[] }[] }[])
       .flatMap((c) => c.outputs ?? [])
       .find((o) => o.output_type === 'stream');
     if (stream) {
-      const line = stripAnsi([stream.text ?? ''].flat().join('')).split('\n').find((l) => l.trim())!.trim();
-      assert.ok(((await page.locator('main').textContent()) ?? '').includes(line), `${view.file}: "${line}" not on the page`);
+      const line = stripAnsi([stream.text ?? ''].flat().join(''))
+        .split('\n')
+        .find((l) => l.trim())!
+        .trim();
+      assert.ok(
+        ((await page.locator('main').textContent()) ?? '').includes(line),
+        `${view.file}: "${line}" not on the page`,
+      );
     }
     // The bar starts "looking" and settles once the page has asked for a server (later on a busy machine).
     await page.locator('[data-testid="live-bar"]:not([data-live="looking"])').waitFor({ timeout: 15_000 });
     assert.equal(await page.getByTestId('live-bar').getAttribute('data-live'), 'offline');
-    assert.equal(await page.getByRole('button', { name: /^Run cell/ }).count(), 0, 'Run buttons without a Jupyter server');
+    assert.equal(
+      await page.getByRole('button', { name: /^Run cell/ }).count(),
+      0,
+      'Run buttons without a Jupyter server',
+    );
     assert.deepEqual(problems, [], view.file);
     await page.close();
   });
   const { page } = await open('/notebooks/');
   const listed = await page.locator('main li a').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
-  for (const { view } of notebooks) assert.ok(listed.includes(`/notebooks/${view.slug}/`), `${view.file} is not on /notebooks/`);
+  for (const { view } of notebooks)
+    assert.ok(listed.includes(`/notebooks/${view.slug}/`), `${view.file} is not on /notebooks/`);
   await page.close();
 });
 
@@ -197,7 +275,10 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     const refused = stranger.page.locator('[data-testid="live-bar"][data-live="unreachable"]');
     await refused.waitFor({ timeout: 15_000 });
     assert.match((await refused.textContent()) ?? '', /link \.\/lab start printed/);
-    assert.deepEqual(stranger.problems.filter((p) => !/HTTP 401 .*\/jupyter\/api\/status|status of 401/.test(p)), []);
+    assert.deepEqual(
+      stranger.problems.filter((p) => !/HTTP 401 .*\/jupyter\/api\/status|status of 401/.test(p)),
+      [],
+    );
     await stranger.page.close();
 
     // The link ./lab start prints: it sets the session cookie and lands on the clean URL.
@@ -218,8 +299,19 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     await out.waitFor({ timeout: 30_000 });
     const text = (await out.textContent()) ?? '';
     assert.match(text, /BTF/, `live output of cell ${target}: ${text.slice(0, 300)}`);
-    assert.match(text, new RegExp(release().replace(/[.+]/g, '\\$&')), 'the live output does not come from this kernel');
-    assert.equal(await page.getByRole('alert').count(), 0, await page.getByRole('alert').allTextContents().then((t) => t.join()));
+    assert.match(
+      text,
+      new RegExp(release().replace(/[.+]/g, '\\$&')),
+      'the live output does not come from this kernel',
+    );
+    assert.equal(
+      await page.getByRole('alert').count(),
+      0,
+      await page
+        .getByRole('alert')
+        .allTextContents()
+        .then((t) => t.join()),
+    );
     assert.equal(await page.getByTestId('kernel-state').textContent(), 'idle');
     await page.screenshot({ path: join(screenshots, 'live-run.png'), fullPage: false });
 
@@ -227,7 +319,10 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     // helpers an earlier cell loaded.
     await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
     await out.waitFor({ state: 'detached', timeout: 30_000 });
-    await page.getByTestId('kernel-state').filter({ hasText: /^idle$/ }).waitFor({ timeout: 60_000 });
+    await page
+      .getByTestId('kernel-state')
+      .filter({ hasText: /^idle$/ })
+      .waitFor({ timeout: 60_000 });
     await page.getByRole('button', { name: `Run cell ${target}` }).click();
     const after = page.locator(`[data-cell="${target}"] [data-output="live"]`);
     await after.waitFor({ timeout: 60_000 });

@@ -9,9 +9,18 @@ import { chromium, type Browser } from 'playwright-core';
  */
 export const chromiumOptions = {
   executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
   get env() {
-    return Object.fromEntries(Object.entries(process.env).filter(([k, v]) => k !== 'LAB_WORKSHOP_ID' && v !== undefined)) as Record<string, string>;
+    return Object.fromEntries(
+      Object.entries(process.env).filter(([k, v]) => k !== 'LAB_WORKSHOP_ID' && v !== undefined),
+    ) as Record<string, string>;
   },
 };
 
@@ -25,7 +34,11 @@ export async function launchChromium(): Promise<Browser> {
  * `visit` on every item, `width` at a time, results in the items' order. Pages spend most of their
  * time waiting (network idle, hydration, diagrams), so a few at once overlap those waits.
  */
-export async function eachAtOnce<T, R>(items: readonly T[], width: number, visit: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function eachAtOnce<T, R>(
+  items: readonly T[],
+  width: number,
+  visit: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {

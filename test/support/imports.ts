@@ -5,7 +5,8 @@ import { root } from '../../core/paths.ts';
 
 const skipped = new Set(['node_modules', 'build', '.git', '.docusaurus', '.venv', '.lab', 'test']);
 const extensions = ['.ts', '.tsx', '.mts', '.cts', '.js', '.mjs', '.cjs', '.jsx'];
-const importSpec = /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
+const importSpec =
+  /(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|import\s*\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/gm;
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((e) => {
@@ -28,7 +29,9 @@ function resolveImport(from: string, spec: string): string | undefined {
 export function importGraph(): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
   for (const f of sourceFiles(root)) {
-    const src = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const src = readFileSync(f, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     const out = new Set<string>();
     for (const m of src.matchAll(importSpec)) {
       const t = resolveImport(f, m[1] ?? m[2] ?? m[3] ?? m[4]);
@@ -76,6 +79,7 @@ export function importCycles(graph: Map<string, Set<string>>): string[][] {
 
 /** The room a file lives in: its top-level folder, with the site's pieces as one room. */
 export function roomOf(file: string): string {
-  if (file.startsWith('src/') || file.startsWith('docs/') || ['docusaurus.config.ts', 'sidebars.ts'].includes(file)) return 'site';
+  if (file.startsWith('src/') || file.startsWith('docs/') || ['docusaurus.config.ts', 'sidebars.ts'].includes(file))
+    return 'site';
   return file.includes('/') ? file.slice(0, file.indexOf('/')) : '(root)';
 }

@@ -13,7 +13,9 @@ function ppidOf(pid: number): number | undefined {
 }
 
 export function pids(): number[] {
-  return readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number);
+  return readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number);
 }
 
 export const childrenOf = (pid: number) => pids().filter((p) => ppidOf(p) === pid);

@@ -30,7 +30,9 @@ export async function waitGone(progIds: number[]): Promise<{ progs: number[]; li
  * A separate Node process running `script` (TypeScript, top-level await). Its first stdout line
  * is parsed as JSON and returned as `first`.
  */
-export async function tracerChild(script: string): Promise<{ child: ChildProcess; first: unknown; output: () => string }> {
+export async function tracerChild(
+  script: string,
+): Promise<{ child: ChildProcess; first: unknown; output: () => string }> {
   const file = join(mkdtempSync(join(tmpdir(), 'lab-child-')), 'child.mts');
   writeFileSync(file, script);
   const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: at(), stdio: ['ignore', 'pipe', 'pipe'] });
@@ -62,13 +64,21 @@ export function kernelDrops(pid: number): Map<number, number> {
   const bpftool = (...args: string[]) => JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8' }));
   const drops = [...new Set(mapIds)].filter((id) => bpftool('map', 'show', 'id', id).name === 'lab_drops');
   if (drops.length !== 1) throw new Error(`process ${pid} holds ${drops.length} lab_drops maps`);
-  type Entry = { key: string[]; values: { value: string[] }[]; formatted?: { key: number; values: { value: number }[] } };
+  type Entry = {
+    key: string[];
+    values: { value: string[] }[];
+    formatted?: { key: number; values: { value: number }[] };
+  };
   const bytes = (b: string[]) => Buffer.from(b.map((x) => Number(x)));
   const counts = new Map<number, number>();
   for (const e of bpftool('map', 'dump', 'id', drops[0]) as Entry[]) {
     const key = e.formatted?.key ?? bytes(e.key).readUInt32LE();
-    const values = e.formatted?.values.map((v) => v.value) ?? e.values.map((v) => Number(bytes(v.value).readBigUInt64LE()));
-    counts.set(key, values.reduce((a, b) => a + b, 0));
+    const values =
+      e.formatted?.values.map((v) => v.value) ?? e.values.map((v) => Number(bytes(v.value).readBigUInt64LE()));
+    counts.set(
+      key,
+      values.reduce((a, b) => a + b, 0),
+    );
   }
   return counts;
 }

@@ -48,7 +48,12 @@ export const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(an
  * Sends raw bytes on a fresh connection to 127.0.0.1:`port`; resolves with what came back (latin1)
  * before it closed, `waitMs` passed, or what came back is `enough`.
  */
-export function rawExchange(port: number, bytes: Buffer | string, waitMs = 1500, enough: (got: string) => boolean = () => false): Promise<string> {
+export function rawExchange(
+  port: number,
+  bytes: Buffer | string,
+  waitMs = 1500,
+  enough: (got: string) => boolean = () => false,
+): Promise<string> {
   return new Promise((resolve) => {
     let got = '';
     const s = connect(port, '127.0.0.1', () => s.write(bytes));
@@ -79,7 +84,12 @@ export interface RawWebSocket {
  * A WebSocket handshake by hand on 127.0.0.1:`port` (`headers` add to or replace the usual ones, Host
  * included); resolves once the server has answered it, fails after `handshakeMs` without an answer.
  */
-export function rawWebSocket(port: number, path: string, headers: Record<string, string> = {}, handshakeMs = 20_000): Promise<RawWebSocket> {
+export function rawWebSocket(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  handshakeMs = 20_000,
+): Promise<RawWebSocket> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, '127.0.0.1');
     let buf = Buffer.alloc(0);

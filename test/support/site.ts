@@ -31,7 +31,9 @@ export interface SiteInChromium {
  * one and proxy it), launch Chromium, then `ready` (the file's own setup: node:test does not wait for
  * one root before() hook to finish before the next starts); stop them all after the file.
  */
-export function siteInChromium(opts: { jupyter?: boolean; ready?: (lab: SiteInChromium) => Promise<void> } = {}): SiteInChromium {
+export function siteInChromium(
+  opts: { jupyter?: boolean; ready?: (lab: SiteInChromium) => Promise<void> } = {},
+): SiteInChromium {
   const s = {} as { site: ServedSite; browser: Browser; jupyter: RunningJupyter };
   before(async () => {
     await buildSite();
@@ -87,8 +89,15 @@ export interface OpenOptions {
  * console errors, uncaught exceptions, failed same-origin responses, failed requests and any request
  * that leaves loopback (the site must work offline).
  */
-export async function openPage(browser: Browser, url: string, opts: OpenOptions): Promise<{ page: Page; problems: string[] }> {
-  const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1280, height: 900 }, colorScheme: opts.colorScheme ?? 'light' });
+export async function openPage(
+  browser: Browser,
+  url: string,
+  opts: OpenOptions,
+): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.newPage({
+    viewport: opts.viewport ?? { width: 1280, height: 900 },
+    colorScheme: opts.colorScheme ?? 'light',
+  });
   // tsx names the functions it compiles with a __name() helper that the page doesn't have (page.evaluate).
   await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const problems: string[] = [];
@@ -101,11 +110,13 @@ export async function openPage(browser: Browser, url: string, opts: OpenOptions)
   });
   page.on('request', (r) => {
     const { protocol, hostname } = new URL(r.url());
-    if (/^https?:$/.test(protocol) && !['127.0.0.1', 'localhost'].includes(hostname)) problems.push(`external request ${r.url()}`);
+    if (/^https?:$/.test(protocol) && !['127.0.0.1', 'localhost'].includes(hostname))
+      problems.push(`external request ${r.url()}`);
   });
   page.on('requestfailed', (r) => {
     // A fetch cut short by navigating away is aborted, not failed.
-    if (r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED')
+      problems.push(`request failed ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
   });
   await page.goto(url, { waitUntil: 'networkidle' });
   return { page, problems };

@@ -36,8 +36,22 @@ export function workshopFixture(cells: FixtureCell[], extraSections = 2): { dir:
     title: 'Fixture workshop',
     notebooks: '.',
     sections: [
-      { id: 'one', title: 'Section one', minutes: 5, page: '/docs/', notebook: 'fixture.ipynb', cells: cells.map((c) => c.id), notes: 'notes/one.md' },
-      ...Array.from({ length: extraSections }, (_, i) => ({ id: `extra-${i + 2}`, title: `Section ${i + 2}`, minutes: 5, page: '/docs/', anchor: `part-${i + 2}` })),
+      {
+        id: 'one',
+        title: 'Section one',
+        minutes: 5,
+        page: '/docs/',
+        notebook: 'fixture.ipynb',
+        cells: cells.map((c) => c.id),
+        notes: 'notes/one.md',
+      },
+      ...Array.from({ length: extraSections }, (_, i) => ({
+        id: `extra-${i + 2}`,
+        title: `Section ${i + 2}`,
+        minutes: 5,
+        page: '/docs/',
+        anchor: `part-${i + 2}`,
+      })),
     ],
   };
   const agendaPath = join(dir, 'agenda.json');
@@ -51,8 +65,12 @@ export { chromiumOptions } from './browser.ts';
 export async function openSocket(url: string, headers: Record<string, string> = {}) {
   const { default: WebSocket } = await import('ws');
   const ws = new WebSocket(url, { headers });
-  const first = new Promise<{ type: string; [k: string]: unknown }>((resolve) => ws.once('message', (d) => resolve(JSON.parse(String(d)))));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const first = new Promise<{ type: string; [k: string]: unknown }>((resolve) =>
+    ws.once('message', (d) => resolve(JSON.parse(String(d)))),
+  );
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
   const opened = new Promise<{ ok: boolean; status?: number }>((resolve) => {
     ws.once('open', () => resolve({ ok: true }));
     ws.once('error', () => resolve({ ok: false }));

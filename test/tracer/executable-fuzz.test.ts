@@ -63,7 +63,10 @@ builds.forEach(({ binary, toolchain }, i) => {
   test(`${toolchain.version}: ${elfCases[i]} seeded mutations of headers, section table, symtab, strings, build info and DWARF headers: a valid Executable or one LabError line each`, async (t) => {
     const reports = await runFuzz(binary, 'elf', 1 + i, elfCases[i]);
     const others = reports.filter((r) => r.outcome === 'other-error');
-    assert.deepEqual(others.map((r) => `#${r.index} ${r.region}: ${r.detail.split('\n').slice(0, 3).join(' | ')}`), []);
+    assert.deepEqual(
+      others.map((r) => `#${r.index} ${r.region}: ${r.detail.split('\n').slice(0, 3).join(' | ')}`),
+      [],
+    );
     for (const r of reports) assert.ok(r.ms < perCaseLimitMs, `case ${r.index} took ${r.ms} ms`);
     // The corpus must actually reach both outcomes, or it tests nothing.
     assert.ok(reports.some((r) => r.outcome === 'valid'));
@@ -74,8 +77,14 @@ builds.forEach(({ binary, toolchain }, i) => {
   test(`${toolchain.version}: ${dwarfCases[i]} seeded mutations of the inflated DWARF: an inlining index or a format error each`, async (t) => {
     const reports = await runFuzz(binary, 'dwarf', 11 + i, dwarfCases[i]);
     const others = reports.filter((r) => r.outcome === 'other-error');
-    assert.deepEqual(others.map((r) => `#${r.index} ${r.region}: ${r.detail.split('\n').slice(0, 3).join(' | ')}`), []);
-    assert.ok(reports.some((r) => r.outcome === 'lab-error'), 'no mutation was detected as corrupt');
+    assert.deepEqual(
+      others.map((r) => `#${r.index} ${r.region}: ${r.detail.split('\n').slice(0, 3).join(' | ')}`),
+      [],
+    );
+    assert.ok(
+      reports.some((r) => r.outcome === 'lab-error'),
+      'no mutation was detected as corrupt',
+    );
     t.diagnostic(summarise(reports));
   });
 });

@@ -22,7 +22,11 @@ async function agreesWithObjdump(binary: string, exe: Executable): Promise<void>
   for (const name of ['main.classify', 'main.demo']) {
     const f = exe.func(name);
     const lines = await objdump(toolchain.go, binary, name);
-    assert.equal(file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'), lines.map((l) => l.bytes).join(''), `${name} bytes at fileOffset`);
+    assert.equal(
+      file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'),
+      lines.map((l) => l.bytes).join(''),
+      `${name} bytes at fileOffset`,
+    );
     assert.deepEqual(
       exe.retSites(name).sites.map((s) => s.address),
       lines.filter((l) => /^RET\b/.test(l.text)).map((l) => l.address),
@@ -58,9 +62,15 @@ test('zstd-compressed DWARF: read when Node has zstd, else one LabError from inl
   }
   assert.throws(
     () => exe.inlinedInto('main.square'),
-    (e) => e instanceof LabError && /^cannot read the DWARF of zstd: \.debug_info is zstd-compressed .* — decompress it \(objcopy --decompress-debug-sections zstd\)/.test(e.message),
+    (e) =>
+      e instanceof LabError &&
+      /^cannot read the DWARF of zstd: \.debug_info is zstd-compressed .* — decompress it \(objcopy --decompress-debug-sections zstd\)/.test(
+        e.message,
+      ),
   );
-  assert.ok(exe.retSites('main.square').warnings.some((w) => /could not check whether main\.square is also inlined/.test(w)));
+  assert.ok(
+    exe.retSites('main.square').warnings.some((w) => /could not check whether main\.square is also inlined/.test(w)),
+  );
   assert.throws(() => exe.func('main.addOne'), /no function main\.addOne in zstd \(its DWARF cannot be read/);
 });
 
@@ -82,7 +92,8 @@ test('the Go version is read from the pre-Go-1.18 pointer layout of .go.buildinf
   const bytes = readFileSync(server);
   const elf = new ElfFile(bytes);
   const info = elf.section('.go.buildinfo') ?? assert.fail('no .go.buildinfo');
-  const buildVersion = elf.symbols().find((s) => s.name === 'runtime.buildVersion') ?? assert.fail('no runtime.buildVersion');
+  const buildVersion =
+    elf.symbols().find((s) => s.name === 'runtime.buildVersion') ?? assert.fail('no runtime.buildVersion');
   // Before Go 1.18 the header held pointers to Go string headers instead of inline strings.
   const pointers = damaged(dir.path, server, 'old-layout', (b) => {
     b[info.offset + 15] = 0; // flags: little-endian, pointer layout

@@ -64,10 +64,16 @@ for (const { toolchain, binary } of builds) {
       const expected = (await objdump(toolchain.go, binary, name)).map((l) => l.bytes).join('');
       assert.equal(file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'), expected, name);
     }
-    assert.equal(Buffer.from(exe.code('main.classify')).toString('hex'), file.subarray(exe.func('main.classify').fileOffset).subarray(0, exe.func('main.classify').size).toString('hex'));
+    assert.equal(
+      Buffer.from(exe.code('main.classify')).toString('hex'),
+      file.subarray(exe.func('main.classify').fileOffset).subarray(0, exe.func('main.classify').size).toString('hex'),
+    );
     const all = exe.functions();
     assert.ok(all.length > 1000);
-    assert.ok(all.every((f, i) => i === 0 || all[i - 1].address <= f.address), 'functions() is sorted by address');
+    assert.ok(
+      all.every((f, i) => i === 0 || all[i - 1].address <= f.address),
+      'functions() is sorted by address',
+    );
     assert.ok(all.every((f) => f.fileOffset + f.size <= file.length));
   });
 
@@ -105,7 +111,11 @@ for (const { toolchain, binary } of builds) {
     const file = readFileSync(binary);
     for (const [name, lines] of all) {
       const f = exe.func(name);
-      assert.equal(file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'), lines.map((l) => l.bytes).join(''), name);
+      assert.equal(
+        file.subarray(f.fileOffset, f.fileOffset + f.size).toString('hex'),
+        lines.map((l) => l.bytes).join(''),
+        name,
+      );
       assert.deepEqual(
         exe.retSites(name).sites.map((x) => x.address),
         lines.filter((l) => /^RET\b/.test(l.text)).map((l) => l.address),
@@ -116,13 +126,20 @@ for (const { toolchain, binary } of builds) {
 
   test(`${v}: a wrapper that ends in a tail call has no RET and the warning names the jump target`, async () => {
     const exe = await Executable.open(binary);
-    const wrapper = exe.functions().find((f) => exe.retSites(f.name).warnings.some((w) => w.includes('ends in a tail call')) && f.name.includes('.'));
+    const wrapper = exe
+      .functions()
+      .find(
+        (f) => exe.retSites(f.name).warnings.some((w) => w.includes('ends in a tail call')) && f.name.includes('.'),
+      );
     assert.ok(wrapper, 'the server binary has at least one tail-calling wrapper');
     const warning = exe.retSites(wrapper.name).warnings.find((w) => w.includes('tail call'))!;
     const target = /jmp to ([^ ,)]+)/.exec(warning)![1];
     const lines = await objdump(toolchain.go, binary, wrapper.name);
     assert.ok(!lines.some((l) => /^RET\b/.test(l.text)), `objdump finds no RET in ${wrapper.name}`);
-    assert.ok(lines.some((l) => l.text.startsWith('JMP ') && l.text.includes(target.replace(/\.abi0$/, ''))), `objdump shows ${wrapper.name} jumping to ${target}`);
+    assert.ok(
+      lines.some((l) => l.text.startsWith('JMP ') && l.text.includes(target.replace(/\.abi0$/, ''))),
+      `objdump shows ${wrapper.name} jumping to ${target}`,
+    );
   });
 
   test(`${v}: a function that only panics (main.explode) has no RET site and a warning says why`, async () => {
@@ -148,7 +165,10 @@ for (const { toolchain, binary } of builds) {
       assert.ok(err.message.includes(caller), `the error names ${caller}`);
       exe.func(caller); // the caller itself is probe-able
       const lines = await objdump(toolchain.go, binary, caller);
-      assert.ok(lines.some((l) => l.where.endsWith(body)), `${caller}'s code has instructions from ${body}`);
+      assert.ok(
+        lines.some((l) => l.where.endsWith(body)),
+        `${caller}'s code has instructions from ${body}`,
+      );
     }
   });
 
@@ -160,26 +180,41 @@ for (const { toolchain, binary } of builds) {
     const body = serverLine('triggers.go', 'return n * n');
     for (const caller of callers) {
       const lines = await objdump(toolchain.go, binary, caller);
-      assert.ok(lines.some((l) => l.where.endsWith(body)), `${caller}'s code has instructions from ${body}`);
+      assert.ok(
+        lines.some((l) => l.where.endsWith(body)),
+        `${caller}'s code has instructions from ${body}`,
+      );
     }
     const { sites, warnings } = exe.retSites('main.square');
     assert.equal(sites.length, 1);
-    assert.ok(warnings.some((w) => w.includes('also inlined into') && w.includes(callers[0])), warnings.join('\n'));
+    assert.ok(
+      warnings.some((w) => w.includes('also inlined into') && w.includes(callers[0])),
+      warnings.join('\n'),
+    );
     assert.deepEqual(exe.inlinedInto('main.demo'), [], 'main.demo is //go:noinline');
   });
 }
 
 test('a misspelt function gets the nearest names; runtime assembly functions resolve without .abi0', async () => {
   const exe = await Executable.open(builds[0].binary);
-  assert.equal(labError(() => exe.func('main.demoo')).message, 'no function main.demoo in server — did you mean main.demo?');
+  assert.equal(
+    labError(() => exe.func('main.demoo')).message,
+    'no function main.demoo in server — did you mean main.demo?',
+  );
   assert.match(labError(() => exe.func('classfy')).message, /did you mean main\.classify/);
   assert.match(labError(() => exe.func('main.zzzzzzzzzzzz')).message, /^no function main\.zzzzzzzzzzzz in server — /);
   assert.equal(exe.func('runtime.goexit').name, 'runtime.goexit.abi0');
   // A method written without its receiver's (*T) spelling is found anyway.
-  const method = exe.functions().map((f) => /^(bufio)\.\(\*(\w+)\)\.(ReadLine|ReadString|ReadByte)$/.exec(f.name)).find((m) => m);
+  const method = exe
+    .functions()
+    .map((f) => /^(bufio)\.\(\*(\w+)\)\.(ReadLine|ReadString|ReadByte)$/.exec(f.name))
+    .find((m) => m);
   assert.ok(method, 'the server has a bufio.(*Reader) method');
   const [symbol, pkg, type, name] = method;
-  assert.match(labError(() => exe.func(`${pkg}.${type}.${name}`)).message, new RegExp(`did you mean ${symbol.replace(/[.()*]/g, '\\$&')}[,?]`));
+  assert.match(
+    labError(() => exe.func(`${pkg}.${type}.${name}`)).message,
+    new RegExp(`did you mean ${symbol.replace(/[.()*]/g, '\\$&')}[,?]`),
+  );
 });
 
 test('a generic function resolves to its only instantiation, or the error lists its instantiations', async () => {
@@ -189,11 +224,18 @@ test('a generic function resolves to its only instantiation, or the error lists 
     const m = /^([^[]+)\[.*\]$/.exec(f.name);
     if (m && !m[1].includes('(')) byBase.set(m[1], [...(byBase.get(m[1]) ?? []), f.name]);
   }
-  const single = [...byBase].find(([, v]) => v.length === 1) ?? assert.fail('no generic function with one instantiation');
-  const several = [...byBase].find(([, v]) => v.length > 1) ?? assert.fail('no generic function with several instantiations');
+  const single =
+    [...byBase].find(([, v]) => v.length === 1) ?? assert.fail('no generic function with one instantiation');
+  const several =
+    [...byBase].find(([, v]) => v.length > 1) ?? assert.fail('no generic function with several instantiations');
   assert.equal(exe.func(single[0]).name, single[1][0]);
   const message = labError(() => exe.func(several[0])).message;
-  assert.match(message, new RegExp(`^${several[0].replace(/[.*()[\]/]/g, '\\$&')} is generic: the compiler made ${several[1].length} copies`));
+  assert.match(
+    message,
+    new RegExp(
+      `^${several[0].replace(/[.*()[\]/]/g, '\\$&')} is generic: the compiler made ${several[1].length} copies`,
+    ),
+  );
   assert.ok(message.includes(several[1].sort()[0]), message);
 });
 

@@ -17,7 +17,9 @@ const [{ binary: server }] = await serverBuilds();
 const bigSize = 1_200_000_000;
 
 /** Traces main.demo in a fresh Node process and reports what it saw and its peak memory. */
-async function traceInChild(binary: string): Promise<{ maxRssMb: number; calls: string[][]; params: string[]; retSites: number }> {
+async function traceInChild(
+  binary: string,
+): Promise<{ maxRssMb: number; calls: string[][]; params: string[]; retSites: number }> {
   const { child, first } = await tracerChild(`
     import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
     import { ManagedServer } from ${JSON.stringify(at('engines/managed-server.ts'))};
@@ -37,7 +39,7 @@ async function traceInChild(binary: string): Promise<{ maxRssMb: number; calls: 
   return first as Awaited<ReturnType<typeof traceInChild>>;
 }
 
-test('a 1.2 GB Go binary: traced end to end, and the tracer\'s peak memory is that of tracing the 14 MB original', async () => {
+test("a 1.2 GB Go binary: traced end to end, and the tracer's peak memory is that of tracing the 14 MB original", async () => {
   using dir = tempDir('lab-large-');
   const big = join(dir.path, 'server-big');
   copyFileSync(server, big);
@@ -54,7 +56,10 @@ test('a 1.2 GB Go binary: traced end to end, and the tracer\'s peak memory is th
   const extra = large.maxRssMb - small.maxRssMb;
   console.log(`peak RSS: ${small.maxRssMb.toFixed(0)} MB (original) vs ${large.maxRssMb.toFixed(0)} MB (1.2 GB)`);
   // Reading the file whole would add its 1144 MB; noise between two Node processes is tens of MB.
-  assert.ok(extra < 100, `peak RSS ${large.maxRssMb.toFixed(0)} MB for the 1.2 GB binary vs ${small.maxRssMb.toFixed(0)} MB for the original (+${extra.toFixed(0)} MB)`);
+  assert.ok(
+    extra < 100,
+    `peak RSS ${large.maxRssMb.toFixed(0)} MB for the 1.2 GB binary vs ${small.maxRssMb.toFixed(0)} MB for the original (+${extra.toFixed(0)} MB)`,
+  );
 });
 
 test('a binary rewritten between two reads: the later read refuses to mix the two files', async () => {
@@ -65,8 +70,15 @@ test('a binary rewritten between two reads: the later read refuses to mix the tw
   appendFileSync(path, Buffer.alloc(4096)); // rewritten in place: same inode, new size
   assert.throws(
     () => exe.signature('main.demo'),
-    (e) => e instanceof LabError && /server changed while it was being read \(rebuilt or copied over\) — wait for whatever writes it to finish, then open it again/.test(e.message),
+    (e) =>
+      e instanceof LabError &&
+      /server changed while it was being read \(rebuilt or copied over\) — wait for whatever writes it to finish, then open it again/.test(
+        e.message,
+      ),
   );
   const again = await openExecutable(path);
-  assert.deepEqual(again.signature('main.demo').signature?.params.map((p) => p.name), ['arg']);
+  assert.deepEqual(
+    again.signature('main.demo').signature?.params.map((p) => p.name),
+    ['arg'],
+  );
 });

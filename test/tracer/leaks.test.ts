@@ -59,5 +59,8 @@ test('a server that crashes while attached: the probe outlives it, then closes c
 });
 
 test('no legacy tracefs uprobe is ever created', () => {
-  assert.deepEqual(tracefsUprobes().filter((l) => l.includes(binary) || /lab/.test(l)), []);
+  assert.deepEqual(
+    tracefsUprobes().filter((l) => l.includes(binary) || /lab/.test(l)),
+    [],
+  );
 });

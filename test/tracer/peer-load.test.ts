@@ -14,7 +14,8 @@ for (const tracer of ['ours', 'cilium'] as const) {
       const r = await tracedLoad(tracer, { requests: 1500, concurrency: 12, maxMs: 60000 });
       assert.equal(r.failed, 0, `every request answered: ${JSON.stringify(r)}`);
       assert.equal(r.calls + r.drops, r.requests, `nothing silently lost: ${JSON.stringify(r)}`);
-      if (r.drops === 0) assert.ok(r.args_match, `each request's argument came back in exactly one call event: ${JSON.stringify(r)}`);
+      if (r.drops === 0)
+        assert.ok(r.args_match, `each request's argument came back in exactly one call event: ${JSON.stringify(r)}`);
       assert.ok(r.server_alive);
     } finally {
       closeAllProbes();

@@ -26,7 +26,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-
 interface Collected {
   events: TraceEvent[];
   close(): Promise<TraceEvent[]>;
@@ -53,7 +52,12 @@ async function until(cond: () => boolean, ms = 10000): Promise<void> {
 }
 
 /** Attaches both engines with the same request, runs the requests, returns what each saw. */
-async function bothEngines(req: Omit<TraceRequest, 'binary' | 'pid'>, srv: ManagedServer, paths: string[], expected: (es: TraceEvent[]) => boolean) {
+async function bothEngines(
+  req: Omit<TraceRequest, 'binary' | 'pid'>,
+  srv: ManagedServer,
+  paths: string[],
+  expected: (es: TraceEvent[]) => boolean,
+) {
   const full: TraceRequest = { ...req, binary, pid: srv.pid };
   const addon = collect(await tracerEngines.addon(full));
   const cilium = collect(await tracerEngines.cilium(full));
@@ -68,8 +72,17 @@ async function bothEngines(req: Omit<TraceRequest, 'binary' | 'pid'>, srv: Manag
 
 /** The fields both engines must agree on for the same call (timestamps are each program's own). */
 const essence = (e: TraceEvent) => ({
-  kind: e.kind, symbol: e.symbol, pid: e.pid, tid: e.tid, goroutine: e.goroutine,
-  args: e.args, ret: e.ret, str: e.str, ret_site: e.ret_site, entry_tid: e.entry_tid, has_latency: e.latency_ns !== null,
+  kind: e.kind,
+  symbol: e.symbol,
+  pid: e.pid,
+  tid: e.tid,
+  goroutine: e.goroutine,
+  args: e.args,
+  ret: e.ret,
+  str: e.str,
+  ret_site: e.ret_site,
+  entry_tid: e.entry_tid,
+  has_latency: e.latency_ns !== null,
 });
 
 const byKind = (es: TraceEvent[], kind: TraceEvent['kind']) => es.filter((e) => e.kind === kind);
@@ -77,16 +90,32 @@ const byKind = (es: TraceEvent[], kind: TraceEvent['kind']) => es.filter((e) => 
 test('uprobe: the cilium peer and the addon read the same arguments', async () => {
   await using srv = await ManagedServer.start({ binary });
   const args = [3, 42, 77];
-  const seen = await bothEngines({ mode: 'uprobe', symbol: 'main.demo', args: 2, rets: 1 }, srv, args.map((a) => `/?arg=${a}`), (es) => byKind(es, 'entry').length >= args.length);
-  assert.deepEqual(byKind(seen.addon, 'entry').map((e) => e.args[0]), args);
+  const seen = await bothEngines(
+    { mode: 'uprobe', symbol: 'main.demo', args: 2, rets: 1 },
+    srv,
+    args.map((a) => `/?arg=${a}`),
+    (es) => byKind(es, 'entry').length >= args.length,
+  );
+  assert.deepEqual(
+    byKind(seen.addon, 'entry').map((e) => e.args[0]),
+    args,
+  );
   assert.deepEqual(byKind(seen.cilium, 'entry').map(essence), byKind(seen.addon, 'entry').map(essence));
 });
 
 test('uretprobe (small args, no stack growth): both engines report the same results', async () => {
   await using srv = await ManagedServer.start({ binary });
   const args = [1, 2, 3];
-  const seen = await bothEngines({ mode: 'uretprobe', symbol: 'main.demo', args: 1, rets: 1 }, srv, args.map((a) => `/?arg=${a}`), (es) => byKind(es, 'return').length >= args.length);
-  assert.deepEqual(byKind(seen.addon, 'return').map((e) => e.ret[0]), args);
+  const seen = await bothEngines(
+    { mode: 'uretprobe', symbol: 'main.demo', args: 1, rets: 1 },
+    srv,
+    args.map((a) => `/?arg=${a}`),
+    (es) => byKind(es, 'return').length >= args.length,
+  );
+  assert.deepEqual(
+    byKind(seen.addon, 'return').map((e) => e.ret[0]),
+    args,
+  );
   assert.deepEqual(seen.cilium.map(essence), seen.addon.map(essence));
   assert.ok(srv.alive, `the server survived: ${srv.stderr.slice(-300)}`);
 });
@@ -94,9 +123,21 @@ test('uretprobe (small args, no stack growth): both engines report the same resu
 test('ret mode: both engines pair the same calls at the same RET sites, across stack growth', async () => {
   await using srv = await ManagedServer.start({ binary });
   const paths = ['/?arg=3', '/?arg=2000', '/?arg=5'];
-  const seen = await bothEngines({ mode: 'ret', symbol: 'main.demo', args: 1, rets: 1 }, srv, paths, (es) => byKind(es, 'call').length >= paths.length);
+  const seen = await bothEngines(
+    { mode: 'ret', symbol: 'main.demo', args: 1, rets: 1 },
+    srv,
+    paths,
+    (es) => byKind(es, 'call').length >= paths.length,
+  );
   const calls = byKind(seen.addon, 'call');
-  assert.deepEqual(calls.map((e) => [e.args[0], e.ret[0]]), [[3, 3], [2000, 2000], [5, 5]]);
+  assert.deepEqual(
+    calls.map((e) => [e.args[0], e.ret[0]]),
+    [
+      [3, 3],
+      [2000, 2000],
+      [5, 5],
+    ],
+  );
   assert.ok(calls.every((e) => e.latency_ns !== null));
   assert.deepEqual(byKind(seen.cilium, 'call').map(essence), calls.map(essence));
   assert.ok(srv.alive);
@@ -105,12 +146,22 @@ test('ret mode: both engines pair the same calls at the same RET sites, across s
 test('ret mode on a function with several RETs and a Go string argument: same sites, same string, same results', async () => {
   await using srv = await ManagedServer.start({ binary });
   const paths = ['/classify?arg=0', '/classify?arg=7', '/classify?arg=500', '/classify?arg=9999'];
-  const cls = await bothEngines({ mode: 'ret', symbol: 'main.classify', args: 1, rets: 2 }, srv, paths, (es) => byKind(es, 'call').length >= paths.length);
+  const cls = await bothEngines(
+    { mode: 'ret', symbol: 'main.classify', args: 1, rets: 2 },
+    srv,
+    paths,
+    (es) => byKind(es, 'call').length >= paths.length,
+  );
   const sites = new Set(byKind(cls.addon, 'call').map((e) => e.ret_site));
   assert.ok(sites.size > 1, `the classify calls left through more than one RET (sites ${[...sites]})`);
   assert.deepEqual(byKind(cls.cilium, 'call').map(essence), byKind(cls.addon, 'call').map(essence));
 
-  const words = await bothEngines({ mode: 'ret', symbol: 'main.wordStats', args: 2, rets: 2, stringArg: 0 }, srv, ['/words?s=hello%20big%20world'], (es) => byKind(es, 'call').length >= 1);
+  const words = await bothEngines(
+    { mode: 'ret', symbol: 'main.wordStats', args: 2, rets: 2, stringArg: 0 },
+    srv,
+    ['/words?s=hello%20big%20world'],
+    (es) => byKind(es, 'call').length >= 1,
+  );
   const [call] = byKind(words.addon, 'call');
   assert.equal(call.str, 'hello big world');
   assert.equal(call.ret[0], 3);
@@ -119,7 +170,11 @@ test('ret mode on a function with several RETs and a Go string argument: same si
 
 test('./lab run-tracer --engine cilium: SIGKILL of the CLI still detaches every link of the peer', async () => {
   await using srv = await ManagedServer.start({ binary });
-  const cli = spawn(at('lab'), ['run-tracer', '--engine', 'cilium', '--mode', 'ret', '--binary', binary, '--pid', String(srv.pid), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const cli = spawn(
+    at('lab'),
+    ['run-tracer', '--engine', 'cilium', '--mode', 'ret', '--binary', binary, '--pid', String(srv.pid), '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   cli.stderr.on('data', (d) => (stderr += d));
   let stdout = '';
@@ -132,7 +187,9 @@ test('./lab run-tracer --engine cilium: SIGKILL of the CLI still detaches every 
     const line = stdout.split('\n').find((l) => l.includes('"kind":"call"'))!;
     assert.deepEqual(JSON.parse(line).args, [9]);
 
-    const [peer] = childrenOf(cli.pid!).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('cilium-tracer'));
+    const [peer] = childrenOf(cli.pid!).filter((p) =>
+      readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('cilium-tracer'),
+    );
     assert.ok(peer, 'the CLI runs the peer as its child');
     const progs = programsHeldBy(peer);
     assert.ok(progs.length >= 3, `the peer holds the lab's programs (${progs})`);

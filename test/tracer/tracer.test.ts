@@ -11,8 +11,16 @@ import { join } from 'node:path';
 import { ManagedServer } from '../../engines/managed-server.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import {
-  openExecutable, openProbes, closeAllProbes, watchExit, loadedProgramIds, programsAndLinks, linksReleased,
-  type Probe, type TraceEvent, type TracedExecutable,
+  openExecutable,
+  openProbes,
+  closeAllProbes,
+  watchExit,
+  loadedProgramIds,
+  programsAndLinks,
+  linksReleased,
+  type Probe,
+  type TraceEvent,
+  type TracedExecutable,
 } from '../../bpf/ts/index.ts';
 import { openProbe } from '../../bpf/ts/probes.ts';
 import { stallMeter } from '../../core/stall-meter.ts';
@@ -36,7 +44,6 @@ after(() => {
 /** lab_entry, lab_ret, lab_exit, and lab_entry and lab_ret again as uprobe_multi programs (a program is one kind or the other). */
 const PROGRAMS = 5;
 
-
 /** Reads events until `done` holds (or `ms` pass), leaving the probe open. */
 async function eventsUntil(probe: Probe, done: (es: TraceEvent[]) => boolean, ms = 10000): Promise<TraceEvent[]> {
   const out: TraceEvent[] = [];
@@ -50,7 +57,7 @@ async function eventsUntil(probe: Probe, done: (es: TraceEvent[]) => boolean, ms
   return out;
 }
 
-test('uprobe reads demo\'s integer argument from the Go register ABI, typed from DWARF: exactly its one parameter', async () => {
+test("uprobe reads demo's integer argument from the Go register ABI, typed from DWARF: exactly its one parameter", async () => {
   await using srv = await ManagedServer.start({ binary });
   const probe = exe.uprobe('main.demo', { pid: srv.pid });
   assert.equal((await srv.get('/?arg=42')).status, 200);
@@ -89,7 +96,10 @@ test('uretprobe: return value and latency at arg=3, then the server dies at arg=
   assert.equal(died.pid, srv.pid);
   assert.equal(died.exit_code, exit.code ?? 0);
   assert.equal(died.signal, 0);
-  assert.ok(rest.some((e) => e.kind === 'entry' && e.args[0] === 2000), 'the fatal call\'s entry was traced');
+  assert.ok(
+    rest.some((e) => e.kind === 'entry' && e.args[0] === 2000),
+    "the fatal call's entry was traced",
+  );
 });
 
 test('ret mode: arg=2000 survives with one call event; 50 concurrent calls pair exactly, no double entries', async () => {
@@ -117,15 +127,21 @@ test('ret mode: arg=2000 survives with one call event; 50 concurrent calls pair 
   assert.equal(entered.filter((e) => e.args[0] === 2000).length, 1);
 });
 
-test('ret mode: a goroutine\'s later calls pair with their own entries, not an earlier call\'s (the element is reused)', async () => {
+test("ret mode: a goroutine's later calls pair with their own entries, not an earlier call's (the element is reused)", async () => {
   await using srv = await ManagedServer.start({ binary });
   using calls = exe.returnProbes('main.demo', { pid: srv.pid, rets: 1 });
   // One keep-alive connection after another request: net/http serves them on one goroutine.
   const args = [3, 1, 4, 1, 5, 9, 2, 6];
   for (const n of args) assert.equal((await srv.get(`/?arg=${n}`)).status, 200);
   const done = await eventsUntil(calls, (es) => es.length === args.length);
-  assert.deepEqual(done.map((e) => e.args[0]), args);
-  assert.ok(done.every((e) => e.ret[0] === e.args[0] && e.latency_ns !== null), 'each return carries its own entry');
+  assert.deepEqual(
+    done.map((e) => e.args[0]),
+    args,
+  );
+  assert.ok(
+    done.every((e) => e.ret[0] === e.args[0] && e.latency_ns !== null),
+    'each return carries its own entry',
+  );
   const perGoroutine = new Map<string, number>();
   for (const e of done) perGoroutine.set(e.goroutine, (perGoroutine.get(e.goroutine) ?? 0) + 1);
   assert.ok(Math.max(...perGoroutine.values()) > 1, `some goroutine made several calls: ${[...perGoroutine.values()]}`);
@@ -136,9 +152,14 @@ test('ret mode pairs recursive calls by goroutine depth (growStack)', async () =
   const probe = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
   assert.equal((await srv.get('/?arg=5')).status, 200);
   const calls = await closeAndCollect(probe);
-  assert.deepEqual(calls.map((e) => e.args[0]), [0, 1, 2, 3, 4, 5], 'innermost call returns first');
+  assert.deepEqual(
+    calls.map((e) => e.args[0]),
+    [0, 1, 2, 3, 4, 5],
+    'innermost call returns first',
+  );
   for (const c of calls) assert.equal(c.ret[0], c.args[0], `growStack(${c.args[0]}) returns its depth`);
-  for (let i = 1; i < calls.length; i++) assert.ok(calls[i].latency_ns! > calls[i - 1].latency_ns!, 'an outer call outlasts the inner one');
+  for (let i = 1; i < calls.length; i++)
+    assert.ok(calls[i].latency_ns! > calls[i - 1].latency_ns!, 'an outer call outlasts the inner one');
   assert.equal(new Set(calls.map((c) => c.goroutine)).size, 1);
 });
 
@@ -156,10 +177,16 @@ test('batches() yields the same decoded events as the per-event iterator, in arr
   many.close();
   await reading; // close() ends the batch iterator
   one.close();
-  assert.ok(batches.every((b) => b.length > 0), 'no empty batch');
+  assert.ok(
+    batches.every((b) => b.length > 0),
+    'no empty batch',
+  );
   const strip = (e: TraceEvent) => ({ ...e, ts_ns: 0, latency_ns: e.latency_ns === null ? null : 1 });
   assert.deepEqual(batches.flat().map(strip), single.map(strip));
-  assert.deepEqual(batches.flat().map((e) => e.args[0]), Array.from({ length: 301 }, (_, i) => i));
+  assert.deepEqual(
+    batches.flat().map((e) => e.args[0]),
+    Array.from({ length: 301 }, (_, i) => i),
+  );
 });
 
 test('a per-event reader that stops early leaves the rest of its batch for the next reader, in order', async () => {
@@ -173,13 +200,19 @@ test('a per-event reader that stops early leaves the rest of its batch for the n
     if (first.length === 10) break;
   }
   const rest = (await closeAndCollect(probe)).map((e) => e.args[0]);
-  assert.deepEqual([...first, ...rest], Array.from({ length: 51 }, (_, i) => i));
+  assert.deepEqual(
+    [...first, ...rest],
+    Array.from({ length: 51 }, (_, i) => i),
+  );
 });
 
 test('entry probes sit past the stack check: morestack restarts fire an offset-0 probe twice, ours once', async () => {
   await using srv = await ManagedServer.start({ binary });
   // growStack(2000) recurses 2001 times and grows the goroutine stack several times on the way.
-  const atZero = openProbe({ ...exe.plan('main.growStack', 'uprobe'), entryOffset: exe.func('main.growStack').fileOffset }, { pid: srv.pid, args: 1 });
+  const atZero = openProbe(
+    { ...exe.plan('main.growStack', 'uprobe'), entryOffset: exe.func('main.growStack').fileOffset },
+    { pid: srv.pid, args: 1 },
+  );
   const entries = exe.uprobe('main.growStack', { pid: srv.pid, args: 1 });
   const calls = exe.returnProbes('main.growStack', { pid: srv.pid, args: 1, rets: 1 });
   assert.equal((await srv.get('/?arg=2000')).status, 200);
@@ -189,7 +222,10 @@ test('entry probes sit past the stack check: morestack restarts fire an offset-0
   assert.ok(zero.length > 2001, `offset 0 fired ${zero.length} times for 2001 calls (morestack restarts)`);
   assert.equal(entered.length, 2001);
   assert.equal(done.length, 2001);
-  assert.ok(done.every((c) => c.latency_ns !== null && c.ret[0] === c.args[0]), 'every call paired with its own entry, though the stack moved');
+  assert.ok(
+    done.every((c) => c.latency_ns !== null && c.ret[0] === c.args[0]),
+    'every call paired with its own entry, though the stack moved',
+  );
   assert.equal(calls.drops(), 0);
 });
 
@@ -219,10 +255,16 @@ test('ret mode tells which RET fired (classify has several) and sees a call that
   for (const n of [0, 7, 2000, 7]) assert.equal((await srv.get(`/classify?arg=${n}`)).status, 200);
   assert.match((await srv.get('/recover?arg=4')).body, /= 8/);
   const c = await closeAndCollect(classify);
-  assert.deepEqual(c.map((e) => e.args[0]), [0, 7, 2000, 7]);
+  assert.deepEqual(
+    c.map((e) => e.args[0]),
+    [0, 7, 2000, 7],
+  );
   assert.ok(c.every((e) => e.ret_site! >= 0 && e.ret_site! < sites.length && e.latency_ns !== null));
   assert.equal(c[1].ret_site, c[3].ret_site, 'same path, same RET');
-  assert.ok(new Set(c.map((e) => e.ret_site)).size > 1, `different paths leave by different RETs: ${c.map((e) => e.ret_site)}`);
+  assert.ok(
+    new Set(c.map((e) => e.ret_site)).size > 1,
+    `different paths leave by different RETs: ${c.map((e) => e.ret_site)}`,
+  );
   const r = await closeAndCollect(recover);
   assert.equal(r.length, 1);
   assert.deepEqual([r[0].args[0], r[0].ret[0]], [4, 8]);
@@ -254,7 +296,11 @@ test('watchExit reports an exit code and a killing signal', async () => {
   assert.deepEqual(await a, { pid: quits.pid, code: 3, signal: 0 });
   assert.deepEqual(await b, { pid: killed.pid, code: 0, signal: 9 });
   await assert.rejects(watchExit(killed.pid!), /no running process with pid/);
-  assert.deepEqual(await waitGone(ids), { progs: [], links: [] }, 'nothing stays loaded once nothing is watched (after the short linger)');
+  assert.deepEqual(
+    await waitGone(ids),
+    { progs: [], links: [] },
+    'nothing stays loaded once nothing is watched (after the short linger)',
+  );
   assert.deepEqual(loadedProgramIds(), []);
 });
 
@@ -341,7 +387,10 @@ test('clear one-line errors, and the process carries on tracing afterwards', asy
   copyFileSync(binary, other);
   {
     await using elsewhere = await ManagedServer.start({ binary: other });
-    assert.throws(() => exe.uprobe('main.demo', { pid: elsewhere.pid }), oneLine(/process \d+ does not run .*server \(it runs .*other-copy\)/));
+    assert.throws(
+      () => exe.uprobe('main.demo', { pid: elsewhere.pid }),
+      oneLine(/process \d+ does not run .*server \(it runs .*other-copy\)/),
+    );
     const viaProc = await openExecutable(`/proc/${elsewhere.pid}/exe`);
     viaProc.uprobe('main.demo', { pid: elsewhere.pid }).close();
   }
@@ -359,10 +408,14 @@ test('without privileges the error names the missing capabilities', () => {
     try { exe.uprobe('main.demo'); } catch (e) { console.log(e.message); }`;
   const file = join(dir, 'unprivileged.mts');
   writeFileSync(file, script);
-  const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', file], {
-    cwd: at(),
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', file],
+    {
+      cwd: at(),
+      encoding: 'utf8',
+    },
+  );
   assert.match(out, /needs CAP_BPF and CAP_PERFMON \(or CAP_SYS_ADMIN\).*lacks CAP_BPF and CAP_PERFMON/);
   assert.equal(out.trim().split('\n').length, 1);
 });
@@ -378,19 +431,36 @@ test('a Go 1.19 build traces the same: register-ABI args, ret-mode pairing acros
   assert.equal((await srv.get('/?arg=2000')).status, 200);
   await Promise.all([1, 2, 3].map((n) => srv.get(`/?arg=${n}`)));
   const done = await closeAndCollect(calls);
-  assert.deepEqual(done.map((e) => Number(e.args[0])).sort((a, b) => a - b), [1, 2, 3, 2000]);
+  assert.deepEqual(
+    done.map((e) => Number(e.args[0])).sort((a, b) => a - b),
+    [1, 2, 3, 2000],
+  );
   assert.ok(done.every((e) => e.ret[0] === e.args[0] && e.latency_ns !== null));
 });
 
 test('a kernel without uprobes (the PMU hidden in a private mount namespace) gets a clear error', () => {
   const file = join(dir, 'no-uprobes.mts');
-  writeFileSync(file, `import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+  writeFileSync(
+    file,
+    `import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
     const exe = await openExecutable(${JSON.stringify(binary)});
-    try { exe.uprobe('main.demo'); } catch (e) { console.log(e.message); }`);
-  const out = execFileSync('unshare', ['--mount', 'sh', '-c', 'mount -t tmpfs none /sys/bus/event_source/devices && exec "$0" --import tsx "$1"', process.execPath, file], {
-    cwd: at(),
-    encoding: 'utf8',
-  });
+    try { exe.uprobe('main.demo'); } catch (e) { console.log(e.message); }`,
+  );
+  const out = execFileSync(
+    'unshare',
+    [
+      '--mount',
+      'sh',
+      '-c',
+      'mount -t tmpfs none /sys/bus/event_source/devices && exec "$0" --import tsx "$1"',
+      process.execPath,
+      file,
+    ],
+    {
+      cwd: at(),
+      encoding: 'utf8',
+    },
+  );
   assert.match(out, /^this kernel has no uprobe support .* — use a kernel built with CONFIG_UPROBE_EVENTS=y\n$/);
 });
 
@@ -411,14 +481,34 @@ test('when the reader stalls, the ring buffer drops and counts what it cannot ho
   assert.ok(srv.alive);
 });
 
-test('the event types are generated from the object\'s BTF: a field added in C appears in TypeScript', async () => {
+test("the event types are generated from the object's BTF: a field added in C appears in TypeScript", async () => {
   const { generate } = await import('../../bpf/codegen/gen-events.ts');
-  assert.equal(readFileSync(at('bpf/ts/events.gen.ts'), 'utf8'), generate(at('bpf/build/entry.bpf.o'), ['lab_event']), 'events.gen.ts is up to date');
-  const header = readFileSync(at('bpf/events.h'), 'utf8').replace('\tchar str[LAB_STR_MAX];', '\t__u32 added_in_c;\n\tchar str[LAB_STR_MAX];');
+  assert.equal(
+    readFileSync(at('bpf/ts/events.gen.ts'), 'utf8'),
+    generate(at('bpf/build/entry.bpf.o'), ['lab_event']),
+    'events.gen.ts is up to date',
+  );
+  const header = readFileSync(at('bpf/events.h'), 'utf8').replace(
+    '\tchar str[LAB_STR_MAX];',
+    '\t__u32 added_in_c;\n\tchar str[LAB_STR_MAX];',
+  );
   writeFileSync(join(dir, 'events.h'), header);
   writeFileSync(join(dir, 'probe.bpf.c'), '#include "vmlinux.h"\n#include "events.h"\nstruct lab_event lab_sample;\n');
   const obj = join(dir, 'probe.bpf.o');
-  execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-I', dir, '-I', at('bpf'), '-c', join(dir, 'probe.bpf.c'), '-o', obj]);
+  execFileSync('clang', [
+    '-O2',
+    '-g',
+    '-target',
+    'bpf',
+    '-I',
+    dir,
+    '-I',
+    at('bpf'),
+    '-c',
+    join(dir, 'probe.bpf.c'),
+    '-o',
+    obj,
+  ]);
   const ts = generate(obj, ['lab_event']);
   assert.match(ts, /^ {2}added_in_c\(at: number\): number \{\n {4}return this\.u32\[\(at \+ \d+\) >> 2\];$/m);
 });
@@ -437,7 +527,10 @@ test('a binary replaced since it was read: attaching is refused (copied over in 
   const stale = await openExecutable(path);
   assert.match(stale.identity?.buildId ?? '', /\//, 'the Go build id is recorded');
   copyFileSync(other, path); // cp new over: same inode, new bytes
-  assert.throws(() => stale.returnProbes('main.demo'), oneLine(/replaced was rewritten in place since it was opened.* — open it again/));
+  assert.throws(
+    () => stale.returnProbes('main.demo'),
+    oneLine(/replaced was rewritten in place since it was opened.* — open it again/),
+  );
   const renamed = join(dir, 'replaced.new');
   copyFileSync(binary, renamed);
   const stale2 = await openExecutable(path);
@@ -459,7 +552,10 @@ test('a binary replaced since it was read: attaching is refused (copied over in 
   copyFileSync(other, renamed);
   renameSync(renamed, path);
   for (let i = 0; i < 50 && notices.length === 0; i++) await sleep(100);
-  assert.match(notices[0] ?? '', /replaced by another file while ret main\.demo was attached: the probes stay on the old file/);
+  assert.match(
+    notices[0] ?? '',
+    /replaced by another file while ret main\.demo was attached: the probes stay on the old file/,
+  );
   assert.ok(!probe.closed);
   probe.close();
   const inPlace = await openExecutable(path);
@@ -475,7 +571,9 @@ test('a binary replaced since it was read: attaching is refused (copied over in 
 
 test('closing 500 probes never blocks the event loop for more than 50 ms, and every link goes', async () => {
   await using srv = await ManagedServer.start({ binary });
-  const probes = Array.from({ length: 500 }, (_, i) => exe.probe(i % 2 ? 'ret' : 'uprobe', 'main.demo', { pid: srv.pid }));
+  const probes = Array.from({ length: 500 }, (_, i) =>
+    exe.probe(i % 2 ? 'ret' : 'uprobe', 'main.demo', { pid: srv.pid }),
+  );
   const ids = loadedProgramIds();
   assert.equal(programsAndLinks(ids).links.length, 250 * 1 + 250 * 2 + 1, 'the probes are attached');
   const meter = stallMeter();
@@ -484,9 +582,16 @@ test('closing 500 probes never blocks the event loop for more than 50 ms, and ev
   await Promise.all(probes.map((p) => p.detached));
   const took = performance.now() - started;
   const worst = meter.stop();
-  assert.ok(worst < 50, `the event loop was blocked for ${worst.toFixed(1)} ms at once while 500 probes closed (in ${took.toFixed(0)} ms)`);
+  assert.ok(
+    worst < 50,
+    `the event loop was blocked for ${worst.toFixed(1)} ms at once while 500 probes closed (in ${took.toFixed(0)} ms)`,
+  );
   await linksReleased();
-  assert.deepEqual(programsAndLinks(ids).links, [], 'every link is gone, the exit tracepoint\'s too (the objects linger without links)');
+  assert.deepEqual(
+    programsAndLinks(ids).links,
+    [],
+    "every link is gone, the exit tracepoint's too (the objects linger without links)",
+  );
   assert.ok(srv.alive);
 });
 
@@ -494,7 +599,11 @@ test('the cookie packer, the enums and the LAB_* constants are generated from bp
   const { generateConstants, readHeader, generateTs } = await import('../../bpf/codegen/gen-constants.ts');
   const { ts, go } = generateConstants();
   assert.equal(readFileSync(at('bpf/ts/constants.gen.ts'), 'utf8'), ts, 'constants.gen.ts is up to date (./lab build)');
-  assert.equal(readFileSync(at('bpf/cilium/constants.gen.go'), 'utf8'), go, 'constants.gen.go is up to date (./lab build)');
+  assert.equal(
+    readFileSync(at('bpf/cilium/constants.gen.go'), 'utf8'),
+    go,
+    'constants.gen.go is up to date (./lab build)',
+  );
   const { labCookie, readCookie } = await import('../../bpf/ts/constants.gen.ts');
   const fields = { probe: 65534, retSite: 0xffff, mode: 3, nargs: 9, nrets: 2, strSlot: -1 };
   assert.deepEqual(readCookie(labCookie(fields)), fields);

@@ -23,7 +23,6 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-
 /** ./lab run-tracer in the background, with its output so far. */
 function tracer(...args: string[]) {
   const child = spawn(at('lab'), ['run-tracer', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,7 +53,11 @@ test('gofmt exiting 2 on a file with syntax errors, under a uretprobe, is "exite
     await until(() => /traced process \d+ died/.test(t.output()), `the tracer saw gofmt die: ${t.output()}`);
     assert.match(t.output(), new RegExp(`traced process ${r.pid} died: exited with status 2 — not a probe crash`));
     assert.doesNotMatch(t.output(), /uretprobe crash the lab is about/);
-    assert.match(t.output(), /^go\/scanner\.\(\*Scanner\)\.next\(s=0x[0-9a-f]+\)  [\d.]+µs  g\d+$/m, 'its calls were traced, typed');
+    assert.match(
+      t.output(),
+      /^go\/scanner\.\(\*Scanner\)\.next\(s=0x[0-9a-f]+\)  [\d.]+µs  g\d+$/m,
+      'its calls were traced, typed',
+    );
     // The same death from its stderr, as the crash matrix and the notebooks classify it.
     assert.equal(classifyDeath({ code: r.status, signal: r.signal, stderr: r.stderr }).kind, 'exit-status');
   } finally {
@@ -86,7 +89,7 @@ test('a SIGILL at the uretprobe trampoline (a return on another OS thread) is ex
   }
 });
 
-test('run-tracer says SIGILL for the same death (its witnesses saw the runtime\'s signal handler), and unexpected return pc for stack growth', async () => {
+test("run-tracer says SIGILL for the same death (its witnesses saw the runtime's signal handler), and unexpected return pc for stack growth", async () => {
   for (const [path, symbol, said] of [
     ['/hop?arg=100', 'main.hopThreads', /died: SIGILL at PC=0x7fffffffe0[0-9a-f]{2}, in the \[uprobes\] page/],
     ['/?arg=2000', 'main.demo', /died: the Go runtime threw "unknown caller pc"/],
@@ -114,9 +117,13 @@ test('run-tracer says SIGILL for the same death (its witnesses saw the runtime\'
 
 test('classifyDeath reads what happened, not that something died', () => {
   assert.equal(classifyDeath({ code: 0 }).kind, 'exit-0');
-  assert.equal(classifyDeath({ code: 1, stderr: 'usage: tool [flags]\n' }).summary, 'exited with status 1 — not a probe crash (no runtime throw, no fatal signal)');
+  assert.equal(
+    classifyDeath({ code: 1, stderr: 'usage: tool [flags]\n' }).summary,
+    'exited with status 1 — not a probe crash (no runtime throw, no fatal signal)',
+  );
   assert.equal(classifyDeath({ code: null, signal: 'SIGKILL' }).kind, 'killed');
-  const segv = 'SIGSEGV: segmentation violation\nPC=0x4a1b2c m=0 sigcode=1\n\ngoroutine 1 [running]:\nmain.deref(...)\n\t/x/main.go:5 +0x1\n';
+  const segv =
+    'SIGSEGV: segmentation violation\nPC=0x4a1b2c m=0 sigcode=1\n\ngoroutine 1 [running]:\nmain.deref(...)\n\t/x/main.go:5 +0x1\n';
   const own = classifyDeath({ code: 2, stderr: segv });
   assert.equal(own.probeCrash, false, own.summary);
   assert.match(own.summary, /the program's own fault/);

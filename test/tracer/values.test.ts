@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../../engines/managed-server.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../../core/go.ts';
-import { openExecutable, closeAllProbes, type Probe, type TraceEvent, type TracedExecutable } from '../../bpf/ts/index.ts';
+import { openExecutable, closeAllProbes, type TraceEvent, type TracedExecutable } from '../../bpf/ts/index.ts';
 import { eventJson, formatCall } from '../../bpf/ts/values.ts';
 import { sleep, closeAndCollect } from '../support/kernel.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-values-'));
 chmodSync(dir, 0o755);
-let builds: { toolchain: GoToolchain; binary: string }[] = [];
+const builds: { toolchain: GoToolchain; binary: string }[] = [];
 
 before(async () => {
   const toolchains = await availableToolchains({ fetchNewer: true });
@@ -32,9 +32,12 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-
-
-async function traced(exe: TracedExecutable, srv: ManagedServer, symbol: string, paths: string[]): Promise<TraceEvent[]> {
+async function traced(
+  exe: TracedExecutable,
+  srv: ManagedServer,
+  symbol: string,
+  paths: string[],
+): Promise<TraceEvent[]> {
   const probe = exe.returnProbes(symbol, { pid: srv.pid });
   for (const p of paths) assert.equal((await srv.get(p)).status, 200, p);
   await sleep(50);
@@ -61,7 +64,10 @@ for (const which of ['1.19', '1.26', '1.27']) {
     const [demo] = await traced(exe, srv, 'main.demo', ['/?arg=42']);
     assert.deepEqual(demo.args, [42n]);
     assert.deepEqual(demo.ret, [42n], 'one result, not two registers');
-    assert.deepEqual(demo.params?.map((p) => [p.name, p.type]), [['arg', 'int']]);
+    assert.deepEqual(
+      demo.params?.map((p) => [p.name, p.type]),
+      [['arg', 'int']],
+    );
     assert.match(formatCall(demo), /^main\.demo\(arg=42\) = 42 {2}[\d.]+µs {2}g\d+ {2}RET#\d+$/);
 
     const [words] = await traced(exe, srv, 'main.wordStats', ['/words?s=hello%20big%20world']);
@@ -75,15 +81,38 @@ for (const which of ['1.19', '1.26', '1.27']) {
     assert.match(formatCall(long), /\(s="tracing go safely.*"… \(5000 bytes\)\)/);
 
     const bools = await traced(exe, srv, 'main.isEven', ['/shapes/bool?n=3', '/shapes/bool?n=4']);
-    assert.deepEqual(bools.map((e) => [e.args[0], e.ret[0]]), [[3n, false], [4n, true]]);
+    assert.deepEqual(
+      bools.map((e) => [e.args[0], e.ret[0]]),
+      [
+        [3n, false],
+        [4n, true],
+      ],
+    );
 
-    const ints = await traced(exe, srv, 'main.echo64', ['/shapes/int64?v=9223372036854775807', '/shapes/int64?v=-5', '/shapes/int64?v=-9223372036854775808']);
-    assert.deepEqual(ints.map((e) => e.ret[0]), [9223372036854775807n, -5n, -9223372036854775808n]);
+    const ints = await traced(exe, srv, 'main.echo64', [
+      '/shapes/int64?v=9223372036854775807',
+      '/shapes/int64?v=-5',
+      '/shapes/int64?v=-9223372036854775808',
+    ]);
+    assert.deepEqual(
+      ints.map((e) => e.ret[0]),
+      [9223372036854775807n, -5n, -9223372036854775808n],
+    );
     const json = JSON.parse(eventJson(ints[0]));
-    assert.deepEqual([json.args, json.ret], [['9223372036854775807'], ['9223372036854775807']], 'decimal strings in JSON, exact');
+    assert.deepEqual(
+      [json.args, json.ret],
+      [['9223372036854775807'], ['9223372036854775807']],
+      'decimal strings in JSON, exact',
+    );
 
     const errors = await traced(exe, srv, 'main.mayFail', ['/shapes/error?fail=0', '/shapes/error?fail=1']);
-    assert.deepEqual(errors.map((e) => [e.args[0], e.ret[0]]), [[false, null], [true, '*main.shapeError']]);
+    assert.deepEqual(
+      errors.map((e) => [e.args[0], e.ret[0]]),
+      [
+        [false, null],
+        [true, '*main.shapeError'],
+      ],
+    );
     assert.equal(errors[0].results?.[0].type, 'error');
     assert.match(formatCall(errors[1]), /^main\.mayFail\(fail=true\) = \*main\.shapeError /);
   });
@@ -104,12 +133,22 @@ for (const which of ['1.19', '1.26', '1.27']) {
     await using srv = await ManagedServer.start({ binary });
     const probe = exe.returnProbes('main.tracedGoid', { pid: srv.pid });
     const seen: number[] = [];
-    for (let i = 0; i < 3; i++) seen.push((JSON.parse((await srv.get(`/shapes/goid?x=${i}`)).body) as { goroutine: number }).goroutine);
+    for (let i = 0; i < 3; i++)
+      seen.push((JSON.parse((await srv.get(`/shapes/goid?x=${i}`)).body) as { goroutine: number }).goroutine);
     await sleep(50);
     const calls = (await closeAndCollect(probe)).filter((e) => e.kind === 'call');
-    assert.deepEqual(calls.map((e) => e.goid), seen.map(String));
-    assert.deepEqual(calls.map((e) => e.ret[0]), seen.map((g, i) => BigInt(g + i)));
-    assert.ok(calls.every((e) => /^0x[0-9a-f]+$/.test(e.goroutine)), 'the g pointer stays available');
+    assert.deepEqual(
+      calls.map((e) => e.goid),
+      seen.map(String),
+    );
+    assert.deepEqual(
+      calls.map((e) => e.ret[0]),
+      seen.map((g, i) => BigInt(g + i)),
+    );
+    assert.ok(
+      calls.every((e) => /^0x[0-9a-f]+$/.test(e.goroutine)),
+      'the g pointer stays available',
+    );
   });
 }
 

@@ -29,7 +29,8 @@ test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub and gate are gone', 
   const node = running(/cli\/main\.ts workshop --hands-on 1/).map(Number);
   assert.ok(node.length >= 1, 'found the room process');
   for (const pid of node) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 60 && (labAccounts().length || running(/jupyterhub|probe-gate/).length); i++) await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 60 && (labAccounts().length || running(/jupyterhub|probe-gate/).length); i++)
+    await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(labAccounts(), [], 'no attendee account left');
   assert.deepEqual(running(/bin\/jupyterhub |probe-gate -listen/), [], 'no hub or gate left');
   lab.kill('SIGKILL');

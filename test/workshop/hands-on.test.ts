@@ -26,7 +26,9 @@ const tokens = new Map<string, string>();
 
 function sh(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) =>
-    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr })),
+    execFile(cmd, args, { timeout: 20000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+    ),
   );
 }
 
@@ -64,7 +66,11 @@ async function startNotebookServer(name: string): Promise<string> {
   return ((await t.json()) as { token: string }).token;
 }
 
-async function kernelFor(name: string, token: string, notebook = '03-uretprobe-crash.ipynb'): Promise<Kernel.IKernelConnection> {
+async function kernelFor(
+  name: string,
+  token: string,
+  notebook = '03-uretprobe-crash.ipynb',
+): Promise<Kernel.IKernelConnection> {
   const baseUrl = `${room.hubUrl}user/${name}/`;
   // JupyterHub's servers take a token in a header only, never in a WebSocket URL (a browser signs in with cookies).
   class WithToken extends WebSocket {
@@ -72,7 +78,13 @@ async function kernelFor(name: string, token: string, notebook = '03-uretprobe-c
       super(url, protocols, { headers: { Authorization: `token ${token}` } });
     }
   }
-  const serverSettings = ServerConnection.makeSettings({ baseUrl, wsUrl: baseUrl.replace(/^http/, 'ws'), token, appendToken: false, WebSocket: WithToken as unknown as typeof globalThis.WebSocket });
+  const serverSettings = ServerConnection.makeSettings({
+    baseUrl,
+    wsUrl: baseUrl.replace(/^http/, 'ws'),
+    token,
+    appendToken: false,
+    WebSocket: WithToken as unknown as typeof globalThis.WebSocket,
+  });
   const km = new KernelManager({ serverSettings });
   const sm = new SessionManager({ serverSettings, kernelManager: km });
   managers.push(km, sm);
@@ -92,26 +104,35 @@ async function execute(k: Kernel.IKernelConnection, code: string): Promise<{ tex
   future.onIOPub = (msg) => {
     const c = msg.content as { text?: string; data?: Record<string, string>; ename?: string; evalue?: string };
     if (msg.header.msg_type === 'stream') text += c.text;
-    if (msg.header.msg_type === 'execute_result' || msg.header.msg_type === 'display_data') text += c.data?.['text/plain'] ?? c.data?.['text/html'] ?? '';
+    if (msg.header.msg_type === 'execute_result' || msg.header.msg_type === 'display_data')
+      text += c.data?.['text/plain'] ?? c.data?.['text/html'] ?? '';
     if (msg.header.msg_type === 'error') error = `${c.ename}: ${c.evalue}`;
   };
   const reply = await future.done;
   const content = reply.content as { status?: string; ename?: string; evalue?: string };
   if (content.status === 'error') error ??= `the cell failed: ${content.ename ?? ''} ${content.evalue ?? ''}`.trim();
   // tslab prints a rejected top-level await on stderr rather than as an error message.
-  error ??= failed(text) ? text.slice(text.search(/^(LabError|Error|TypeError|ReferenceError)\b/m)).split('\n')[0] : undefined;
+  error ??= failed(text)
+    ? text.slice(text.search(/^(LabError|Error|TypeError|ReferenceError)\b/m)).split('\n')[0]
+    : undefined;
   return { text, error };
 }
 
 const notebook03 = () =>
-  (JSON.parse(readFileSync(at('notebooks', '03-uretprobe-crash.ipynb'), 'utf8')) as { cells: { cell_type: string; source: string[] | string }[] }).cells
+  (
+    JSON.parse(readFileSync(at('notebooks', '03-uretprobe-crash.ipynb'), 'utf8')) as {
+      cells: { cell_type: string; source: string[] | string }[];
+    }
+  ).cells
     .filter((c) => c.cell_type === 'code')
     .map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
 
 /** A raw client of the probe service, as any attendee program could write one. */
 function serviceRequest(asUser: string, request: object): Promise<string> {
   const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});s.write(${JSON.stringify(JSON.stringify(request))}+"\\n");let o='';s.on('data',d=>{o+=d;if(o.includes('\\n'))process.stdout.write(o,()=>process.exit(0))});setTimeout(()=>{process.stdout.write(o);process.exit(0)},5000)`;
-  return asAttendee(asUser, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`).then((r) => r.out);
+  return asAttendee(asUser, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`).then(
+    (r) => r.out,
+  );
 }
 
 before(async () => {
@@ -133,7 +154,9 @@ test('attendees sign in with their own code only', async () => {
   assert.notEqual(await signIn('root', a.code), 302, 'root cannot sign in');
 });
 
-test('each attendee crashes their own server under a uretprobe, the other keeps answering', { timeout: 300_000 }, async () => {
+test('each attendee crashes their own server under a uretprobe, the other keeps answering', {
+  timeout: 300_000,
+}, async () => {
   const [a, b] = room.attendees;
   tokens.set(a.account.name, await startNotebookServer(a.account.name));
   tokens.set(b.account.name, await startNotebookServer(b.account.name));
@@ -151,24 +174,54 @@ test('each attendee crashes their own server under a uretprobe, the other keeps 
   }
   assert.match(outA, /unexpected return pc/, 'the crash text of their own server');
   // B's room server (their uid, their port) answers while A's crashed.
-  const answer = await fetch(`http://127.0.0.1:${b.serverPort}/?arg=5`).then((r) => r.status, () => 0);
+  const answer = await fetch(`http://127.0.0.1:${b.serverPort}/?arg=5`).then(
+    (r) => r.status,
+    () => 0,
+  );
   assert.equal(answer, 200, "the other attendee's server keeps answering");
   // B runs the same story in their kernel: their own crash, independent of A's.
   let outB = '';
   for (const code of cells.slice(0, -1)) outB += (await execute(kb, code)).text;
   assert.match(outB, /unexpected return pc/);
   const view = await room.roomView();
-  for (const s of view) assert.ok(s.crashedUnder.some((c) => c.startsWith('uretprobe')), `room view shows ${s.name}'s crash: ${JSON.stringify(s)}`);
+  for (const s of view)
+    assert.ok(
+      s.crashedUnder.some((c) => c.startsWith('uretprobe')),
+      `room view shows ${s.name}'s crash: ${JSON.stringify(s)}`,
+    );
 });
 
 test('the probe service refuses what is not the attendee’s, with a clear message', { timeout: 120_000 }, async () => {
   const [a, b] = room.attendees;
   const bServer = room.attendees[1].server!.pid!;
-  const refuseOther = await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: bServer });
+  const refuseOther = await serviceRequest(a.account.name, {
+    op: 'attach',
+    id: 1,
+    kind: 'uprobe',
+    symbol: 'main.demo',
+    pid: bServer,
+  });
   assert.match(refuseOther, /not yours/);
-  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 1 }), /not yours/, 'a root process');
-  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 999999 }), /no process 999999/);
-  assert.match(await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: room.attendees[0].server!.pid!, object: 'AAAA' }), /only the lab's own BPF programs/);
+  assert.match(
+    await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 1 }),
+    /not yours/,
+    'a root process',
+  );
+  assert.match(
+    await serviceRequest(a.account.name, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: 999999 }),
+    /no process 999999/,
+  );
+  assert.match(
+    await serviceRequest(a.account.name, {
+      op: 'attach',
+      id: 1,
+      kind: 'uprobe',
+      symbol: 'main.demo',
+      pid: room.attendees[0].server!.pid!,
+      object: 'AAAA',
+    }),
+    /only the lab's own BPF programs/,
+  );
   // More probes than the cap, on A's own server, in one connection.
   const own = room.attendees[0].server!.pid!;
   const s = connect(room.probeSocket);
@@ -181,13 +234,24 @@ test('the probe service refuses what is not the attendee’s, with a clear messa
   assert.match(lines.join('\n'), /not yours/, 'even root gets only its own processes through the service');
   const capScript = [1, 2, 3, 4].map((id) => ({ op: 'attach', id, kind: 'uprobe', symbol: 'main.demo', pid: own }));
   const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';const done=()=>{process.stdout.write(out,()=>process.exit(0))};s.on('data',d=>{out+=d;if((out.match(/"op":"(attached|error)"/g)||[]).length>=${capScript.length})done()});for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(done,4000)`;
-  const cap = await asAttendee(a.account.name, `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`);
+  const cap = await asAttendee(
+    a.account.name,
+    `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`,
+  );
   assert.equal((cap.out.match(/"op":"attached"/g) ?? []).length, 3, cap.out);
   assert.match(cap.out, /cap is 3/);
   // The kernel refuses the rest: no bpftool, no other home, no signals to the other's processes.
   assert.notEqual((await asAttendee(a.account.name, 'bpftool prog show')).code, 0, 'bpftool refused');
-  assert.notEqual((await asAttendee(a.account.name, `ls ${b.account.home}`)).code, 0, "another attendee's home refused");
-  assert.notEqual((await asAttendee(a.account.name, `kill -0 ${bServer}`)).code, 0, "signalling another attendee's process refused");
+  assert.notEqual(
+    (await asAttendee(a.account.name, `ls ${b.account.home}`)).code,
+    0,
+    "another attendee's home refused",
+  );
+  assert.notEqual(
+    (await asAttendee(a.account.name, `kill -0 ${bServer}`)).code,
+    0,
+    "signalling another attendee's process refused",
+  );
 });
 
 test("an attendee's probes go when their kernel does, the other's keep streaming", { timeout: 180_000 }, async () => {
@@ -197,7 +261,10 @@ test("an attendee's probes go when their kernel does, the other's keep streaming
   const kb = kernels.get(`${b.account.name} 03-uretprobe-crash.ipynb`)!;
   const attachCode = (name: string) =>
     `const srv = await lab.startServer("${name}"); const ex = await lab.traced(srv); const pr = await lab.attach("${name}-probe", () => ex.returnProbes("main.demo", { pid: srv.pid })); const tb = lab.eventTable(pr); await lab.request(srv, "/?arg=7"); await tb.waitFor((e) => e.kind === "call"); console.log("calls", tb.events.length);`;
-  for (const [k, name] of [[ka, 'ra'], [kb, 'rb']] as const) {
+  for (const [k, name] of [
+    [ka, 'ra'],
+    [kb, 'rb'],
+  ] as const) {
     const r = await execute(k, attachCode(name));
     assert.equal(r.error, undefined, r.text);
   }
@@ -205,9 +272,17 @@ test("an attendee's probes go when their kernel does, the other's keep streaming
   assert.ok(before.find((x) => x.uid === a.account.uid)!.probes.length >= 1);
   await ka.shutdown();
   kernels.delete(`${a.account.name} 03-uretprobe-crash.ipynb`);
-  for (let i = 0; i < 50 && room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length; i++) await new Promise((r) => setTimeout(r, 200));
-  assert.equal(room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length, 0, "A's probes released with A's kernel");
-  const more = await execute(kb, `await lab.request(srv, "/?arg=9"); await tb.waitFor((e) => e.kind === "call" && String(e.args[0]) === "9"); console.log("still streaming")`);
+  for (let i = 0; i < 50 && room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length; i++)
+    await new Promise((r) => setTimeout(r, 200));
+  assert.equal(
+    room.service.roomActivity().find((x) => x.uid === a.account.uid)!.probes.length,
+    0,
+    "A's probes released with A's kernel",
+  );
+  const more = await execute(
+    kb,
+    `await lab.request(srv, "/?arg=9"); await tb.waitFor((e) => e.kind === "call" && String(e.args[0]) === "9"); console.log("still streaming")`,
+  );
   assert.match(more.text, /still streaming/, `${more.error ?? ''}`);
 });
 
@@ -224,16 +299,24 @@ const starterFails: Record<string, RegExp> = {
 
 /** Processes of `uid` running a check's private server copy (from the process table). */
 function checkServersOf(uid: number): number[] {
-  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number).filter((pid) => {
-    try {
-      return Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) === uid && /lab-exercise-/.test(readlinkSync(`/proc/${pid}/exe`));
-    } catch {
-      return false;
-    }
-  });
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return (
+          Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) === uid &&
+          /lab-exercise-/.test(readlinkSync(`/proc/${pid}/exe`))
+        );
+      } catch {
+        return false;
+      }
+    });
 }
 
-test("every exercise's check, in an attendee's kernel through the probe service: solutions pass, starters and wrong answers fail, nothing is left", { timeout: 240_000 }, async () => {
+test("every exercise's check, in an attendee's kernel through the probe service: solutions pass, starters and wrong answers fail, nothing is left", {
+  timeout: 240_000,
+}, async () => {
   const a = room.attendees[0];
   for (const tc of await availableToolchains()) await buildServer(tc); // the checks build nothing as the attendee
   await buildDefaultServer();
@@ -248,14 +331,26 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     const act = room.service.roomActivity().find((x) => x.uid === a.account.uid);
     assert.deepEqual(act?.probes ?? [], [], `${what}: the service still holds probes for ${a.account.name}`);
     assert.equal(act?.closing ?? 0, 0, `${what}: the service is still detaching probes for ${a.account.name}`);
-    assert.deepEqual(uprobeSitesHeldBy(process.pid).filter((x) => /lab-exercise-/.test(x.path)), [], `${what}: the kernel still has a site on a check's server`);
+    assert.deepEqual(
+      uprobeSitesHeldBy(process.pid).filter((x) => /lab-exercise-/.test(x.path)),
+      [],
+      `${what}: the kernel still has a site on a check's server`,
+    );
     assert.deepEqual(checkServersOf(a.account.uid), [], `${what}: check servers left running`);
   };
   await run('const lab = require("../kernel-helpers/load.cjs");');
-  assert.match(await run('console.log(process.getuid(), process.env.LAB_PROBE_SERVICE)'), new RegExp(`^${a.account.uid} \\S+probe\\.sock`), 'the checks run unprivileged, through the service');
+  assert.match(
+    await run('console.log(process.getuid(), process.env.LAB_PROBE_SERVICE)'),
+    new RegExp(`^${a.account.uid} \\S+probe\\.sock`),
+    'the checks run unprivileged, through the service',
+  );
 
   const tasks = exercises.filter((e): e is Task => e.kind === 'do');
-  assert.deepEqual(tasks.map((e) => e.name).sort(), Object.keys(starterFails).sort(), 'each "do it" exercise has its starter failure here');
+  assert.deepEqual(
+    tasks.map((e) => e.name).sort(),
+    Object.keys(starterFails).sort(),
+    'each "do it" exercise has its starter failure here',
+  );
   for (const ex of tasks) {
     const solved = await run(attemptCell(ex.name, ex.solution));
     assert.match(solved, new RegExp(`✓ pass · ${ex.name}: `), solved);
@@ -263,28 +358,51 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     const starter = await run(attemptCell(ex.name, ex.starter));
     assert.match(starter, new RegExp(`✗ not yet · ${ex.name}: .*${starterFails[ex.name].source}`), starter);
     nothingLeft(`${ex.name} starter`);
-    if (ex.name === '06-which-ret') assert.match(solved, /the kernel probes 7 sites/, 'the sites read from the fdinfo of the links the service holds for the attendee');
+    if (ex.name === '06-which-ret')
+      assert.match(
+        solved,
+        /the kernel probes 7 sites/,
+        'the sites read from the fdinfo of the links the service holds for the attendee',
+      );
   }
   for (const ex of exercises.filter((e): e is Prediction => e.kind === 'predict')) {
     const other = ex.choices.find((c) => c.id !== ex.answer)!.id;
     const right = await run(`await lab.predict("${ex.name}", "${ex.answer}");\nawait lab.check("${ex.name}");`);
     assert.match(right, new RegExp(`✓ pass · ${ex.name}: right: ${ex.answer}\\)`), right);
     nothingLeft(`${ex.name} right answer`);
-    const wrong = await run(`await lab.resetExercises("${ex.name}");\nawait lab.predict("${ex.name}", "${other}");\nawait lab.check("${ex.name}");`);
-    assert.match(wrong, new RegExp(`✗ not yet · ${ex.name}: you said ${other}; this machine shows ${ex.answer}\\)`), wrong);
+    const wrong = await run(
+      `await lab.resetExercises("${ex.name}");\nawait lab.predict("${ex.name}", "${other}");\nawait lab.check("${ex.name}");`,
+    );
+    assert.match(
+      wrong,
+      new RegExp(`✗ not yet · ${ex.name}: you said ${other}; this machine shows ${ex.answer}\\)`),
+      wrong,
+    );
     nothingLeft(`${ex.name} wrong answer`);
   }
   // Explain the evidence: the attendee's own live crash, made through the service, pointed at with the catalog's solution.
   const evidence = exercises.find((e): e is Evidence => e.kind === 'explain')!;
   const explained = await run(explainLiveCrashCell(evidence));
-  assert.match(explained, new RegExp(`✓ pass · ${evidence.name}: 0x[0-9a-f]+ held 0x7fffffffe000, main\\.demo's return address`), explained);
-  assert.match(explained, new RegExp(`✗ not yet · ${evidence.name}: the slot is right, but it held the return address of main\\.demo, not "main\\.growStack"`), explained);
+  assert.match(
+    explained,
+    new RegExp(`✓ pass · ${evidence.name}: 0x[0-9a-f]+ held 0x7fffffffe000, main\\.demo's return address`),
+    explained,
+  );
+  assert.match(
+    explained,
+    new RegExp(
+      `✗ not yet · ${evidence.name}: the slot is right, but it held the return address of main\\.demo, not "main\\.growStack"`,
+    ),
+    explained,
+  );
   nothingLeft(evidence.name);
   await k.shutdown();
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
 
-test("a probe's kernel view through the service: the fdinfo sites of its own links, nobody else's; at the cap a check says so", { timeout: 90_000 }, async () => {
+test("a probe's kernel view through the service: the fdinfo sites of its own links, nobody else's; at the cap a check says so", {
+  timeout: 90_000,
+}, async () => {
   const a = room.attendees[0];
   const k = await kernelFor(a.account.name, tokens.get(a.account.name)!, '06-inlining-and-traps.ipynb');
   const r = await execute(
@@ -305,10 +423,17 @@ test("a probe's kernel view through the service: the fdinfo sites of its own lin
   assert.equal(r.error, undefined, r.text);
   const rets = /^rets (.*)$/m.exec(r.text)?.[1];
   assert.ok(rets && JSON.parse(rets).length === 6, r.text);
-  assert.match(r.text, new RegExp(`^kernel ${rets!.replace(/[[\]]/g, '\\$&')} true$`, 'm'), 'the kernel probes every RET of classify, on the attendee\'s own server copy');
+  assert.match(
+    r.text,
+    new RegExp(`^kernel ${rets!.replace(/[[\]]/g, '\\$&')} true$`, 'm'),
+    "the kernel probes every RET of classify, on the attendee's own server copy",
+  );
   assert.match(r.text, /^after 0$/m, 'closed and detached: the kernel holds nothing for it');
   // Another attendee's connection asking for probe ids gets only its own (none).
-  assert.match(await serviceRequest(room.attendees[1].account.name, { op: 'sites', id: 1 }), /"op":"sites","id":1,"sites":\[\]/);
+  assert.match(
+    await serviceRequest(room.attendees[1].account.name, { op: 'sites', id: 1 }),
+    /"op":"sites","id":1,"sites":\[\]/,
+  );
   // At the service's cap (3 in this room) a check says so, for the attempt's probe and for its own.
   const full = await execute(
     k,
@@ -324,35 +449,76 @@ test("a probe's kernel view through the service: the fdinfo sites of its own lin
     ].join('\n'),
   );
   assert.equal(full.error, undefined, full.text);
-  assert.match(full.text, /✗ not yet · 05-survive-panic: your probe was not attached: probe service: you already hold 3 probes \(the cap is 3\)/);
-  assert.match(full.text, /✗ not yet · 02-arg-register: the check could not run: probe service: you already hold 3 probes \(the cap is 3\)/);
+  assert.match(
+    full.text,
+    /✗ not yet · 05-survive-panic: your probe was not attached: probe service: you already hold 3 probes \(the cap is 3\)/,
+  );
+  assert.match(
+    full.text,
+    /✗ not yet · 02-arg-register: the check could not run: probe service: you already hold 3 probes \(the cap is 3\)/,
+  );
   const act = room.service.roomActivity().find((x) => x.uid === a.account.uid);
-  assert.deepEqual([act?.probes.length, act?.closing], [0, 0], 'resetLab released the probes the service held for the kernel');
+  assert.deepEqual(
+    [act?.probes.length, act?.closing],
+    [0, 0],
+    'resetLab released the probes the service held for the kernel',
+  );
   await k.shutdown();
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
 });
 
-test('the room view: each attendee, their crash and exercises; refused without its token; reset releases one attendee', { timeout: 120_000 }, async () => {
+test('the room view: each attendee, their crash and exercises; refused without its token; reset releases one attendee', {
+  timeout: 120_000,
+}, async () => {
   const { startRoomView } = await import('../../workshop/room-view.ts');
   const view = await startRoomView(room);
   try {
     const bare = view.url.replace(/\?token=.*/, 'room.json');
     assert.equal((await fetch(bare)).status, 401);
     assert.equal((await fetch(`${bare}?token=wrong`)).status, 401);
-    const states = (await (await fetch(view.url.replace('/?', '/room.json?'))).json()) as { name: string; goServers: number[]; crashedUnder: string[] }[];
+    const states = (await (await fetch(view.url.replace('/?', '/room.json?'))).json()) as {
+      name: string;
+      goServers: number[];
+      crashedUnder: string[];
+    }[];
     assert.deepEqual(states.map((s) => s.name).sort(), room.attendees.map((a) => a.account.name).sort());
     const b = room.attendees[1];
-    const reset = await fetch(view.url.replace('/?', '/reset?') + `&name=${b.account.name}`, { method: 'POST', redirect: 'manual' });
+    const reset = await fetch(view.url.replace('/?', '/reset?') + `&name=${b.account.name}`, {
+      method: 'POST',
+      redirect: 'manual',
+    });
     assert.equal(reset.status, 303);
-    assert.equal(room.service.roomActivity().find((x) => x.uid === b.account.uid)?.probes.length ?? 0, 0, "B's probes released by the reset");
-    for (let i = 0; i < 50 && (await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0)) !== 200; i++) await new Promise((r) => setTimeout(r, 200));
-    assert.equal(await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then((r) => r.status, () => 0), 200, "B's room server is started again");
+    assert.equal(
+      room.service.roomActivity().find((x) => x.uid === b.account.uid)?.probes.length ?? 0,
+      0,
+      "B's probes released by the reset",
+    );
+    for (
+      let i = 0;
+      i < 50 &&
+      (await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 200));
+    assert.equal(
+      await fetch(`http://127.0.0.1:${b.serverPort}/?arg=1`).then(
+        (r) => r.status,
+        () => 0,
+      ),
+      200,
+      "B's room server is started again",
+    );
   } finally {
     await view.stop();
   }
 });
 
-test('two attendees under a bounded load: each gets only their own events, and what the cap dropped is counted', { timeout: 180_000 }, async () => {
+test('two attendees under a bounded load: each gets only their own events, and what the cap dropped is counted', {
+  timeout: 180_000,
+}, async () => {
   const requests = 1200;
   const load = (a: (typeof room.attendees)[number]) => {
     const script = `
@@ -378,7 +544,11 @@ const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist
     const got = JSON.parse(line) as { calls: number; drops: number; pids: number[]; error?: string };
     assert.equal(got.error, undefined, line);
     assert.deepEqual(got.pids, [a.server!.pid], `${a.account.name} saw only their own server's events`);
-    assert.equal(got.calls + got.drops, requests, `${a.account.name}: every call delivered or counted as dropped (${line})`);
+    assert.equal(
+      got.calls + got.drops,
+      requests,
+      `${a.account.name}: every call delivered or counted as dropped (${line})`,
+    );
     assert.ok(got.drops > 0, `the ${500}/s cap dropped some and said so (${line})`);
   });
 });

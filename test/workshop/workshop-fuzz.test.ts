@@ -74,7 +74,8 @@ async function attack(path: string, bytes: Buffer): Promise<number | undefined> 
 }
 
 /** Raw bytes over TCP; resolves with the server's first answer line (or '' when it just closed) as soon as it has it. */
-const rawHttp = async (bytes: Buffer | string, waitMs = 3000) => (await rawExchange(Number(base.port), bytes, waitMs, (got) => got.includes('\r\n'))).split('\r\n')[0];
+const rawHttp = async (bytes: Buffer | string, waitMs = 3000) =>
+  (await rawExchange(Number(base.port), bytes, waitMs, (got) => got.includes('\r\n'))).split('\r\n')[0];
 
 /** The workshop still serves: a page, its state, and a fresh attendee socket that gets the state. */
 async function stillServing(after: string): Promise<void> {
@@ -113,8 +114,13 @@ test('live mode: the workshop under attack has its own Jupyter (or the orphan ch
   assert.ok(jupyters.length > 0, 'a Jupyter process carries the workshop marker');
 });
 
-for (const [who, path] of [['attendee', '/attend/ws'], ['instructor', '/instructor/ws?token=']] as const) {
-  test(`${who} socket: every malformed frame is closed with its RFC 6455 code, the server keeps serving`, { timeout: 60_000 }, async () => {
+for (const [who, path] of [
+  ['attendee', '/attend/ws'],
+  ['instructor', '/instructor/ws?token='],
+] as const) {
+  test(`${who} socket: every malformed frame is closed with its RFC 6455 code, the server keeps serving`, {
+    timeout: 60_000,
+  }, async () => {
     const p = path.endsWith('=') ? path + token : path;
     for (const [name, bytes, code] of badFrames) {
       assert.equal(await attack(p, bytes), code, `${who}: ${name}`);
@@ -127,7 +133,9 @@ test('half-sent frames, idle and half-open sockets do not stop the server', { ti
   // Handshake done, then half a frame header, or a header promising bytes that never come.
   const hanging = await Promise.all([
     ...Array.from({ length: 10 }, async () => (await rawSocket('/attend/ws')).sock.write(Buffer.from([0x81]))),
-    ...Array.from({ length: 10 }, async () => (await rawSocket('/attend/ws')).sock.write(clientFrame(0x81, Buffer.alloc(10)).subarray(0, 8))),
+    ...Array.from({ length: 10 }, async () =>
+      (await rawSocket('/attend/ws')).sock.write(clientFrame(0x81, Buffer.alloc(10)).subarray(0, 8)),
+    ),
   ]);
   assert.equal(hanging.length, 20);
   // TCP connections that send nothing, or half a request line, and stay.
@@ -157,16 +165,44 @@ test('garbage HTTP gets a 4xx answer or a closed socket, never a dead server', {
     ['a 40 KB header', `GET /attend HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`, /^HTTP\/1\.1 431/],
     ['"//" as the target', 'GET // HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400/],
     ['"http://[" as the target', 'GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400/],
-    ['an upgrade to "//"', 'GET // HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n', /^HTTP\/1\.1 400/],
-    ['an upgrade to "//?token=" on the instructor path', 'GET //instructor/ws?token= HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n', /^HTTP\/1\.1 [45]\d\d/],
-    ['an upgrade with a bad key', 'GET /attend/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n', /^HTTP\/1\.1 400/],
-    ['an upgrade with version 99', 'GET /attend/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 99\r\n\r\n', /^HTTP\/1\.1 400/],
-    ['an upgrade to a path that is no socket', 'GET /attend HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n', /^HTTP\/1\.1 404/],
-    ['broken chunked encoding', `POST /instructor/step HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'T'}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`, /^(HTTP\/1\.1 [45]\d\d |$)/],
-    ['both Content-Length and chunked', 'POST /attend HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400/],
+    [
+      'an upgrade to "//"',
+      'GET // HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'an upgrade to "//?token=" on the instructor path',
+      'GET //instructor/ws?token= HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      /^HTTP\/1\.1 [45]\d\d/,
+    ],
+    [
+      'an upgrade with a bad key',
+      'GET /attend/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'an upgrade with version 99',
+      'GET /attend/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 99\r\n\r\n',
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'an upgrade to a path that is no socket',
+      'GET /attend HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      /^HTTP\/1\.1 404/,
+    ],
+    [
+      'broken chunked encoding',
+      `POST /instructor/step HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${'T'}\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n`,
+      /^(HTTP\/1\.1 [45]\d\d |$)/,
+    ],
+    [
+      'both Content-Length and chunked',
+      'POST /attend HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      /^HTTP\/1\.1 400/,
+    ],
   ];
   for (const [name, bytes, expected] of answers) {
-    const line = await rawHttp(typeof bytes === 'string' ? bytes.replace("Bearer T", `Bearer ${token}`) : bytes);
+    const line = await rawHttp(typeof bytes === 'string' ? bytes.replace('Bearer T', `Bearer ${token}`) : bytes);
     assert.match(line, expected, name);
   }
   // Token-carrying requests with bodies no action accepts.
@@ -176,22 +212,31 @@ test('garbage HTTP gets a 4xx answer or a closed socket, never a dead server', {
   assert.equal((await post('/instructor/step', '{"section": "x"}')).status, 400);
   assert.equal((await post('/instructor/step', '[1,2,3]')).status, 400);
   assert.equal((await post('/instructor/run', '{"key": {"toString": 1}}')).status, 400);
-  assert.equal((await post('/instructor/run', " ".repeat(1_000_000))).status, 413);
+  assert.equal((await post('/instructor/run', ' '.repeat(1_000_000))).status, 413);
   assert.equal((await post('/instructor/nope', '{}')).status, 404);
   await stillServing('garbage HTTP');
 });
 
-test('a socket that stops answering pings (half-open) is dropped; a live view is kept', { timeout: 30_000 }, async () => {
+test('a socket that stops answering pings (half-open) is dropped; a live view is kept', {
+  timeout: 30_000,
+}, async () => {
   const { WorkshopServer } = await import('../../workshop/server.ts');
   const { RehearsalRunner } = await import('../../workshop/runners.ts');
   const { loadAgenda } = await import('../../workshop/agenda.ts');
   const { defaultAgenda } = await import('../../workshop/start.ts');
-  const server = await WorkshopServer.start({ agenda: loadAgenda(defaultAgenda), runner: new RehearsalRunner(0), marker, heartbeatMs: 300 });
+  const server = await WorkshopServer.start({
+    agenda: loadAgenda(defaultAgenda),
+    runner: new RehearsalRunner(0),
+    marker,
+    heartbeatMs: 300,
+  });
   try {
     const url = new URL(server.url);
     // A raw connection that completes the handshake and then never answers a ping.
     const silent = connect(Number(url.port), url.hostname, () =>
-      silent.write(`GET /attend/ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`),
+      silent.write(
+        `GET /attend/ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ),
     );
     silent.on('error', () => undefined);
     silent.resume();
@@ -207,12 +252,19 @@ test('a socket that stops answering pings (half-open) is dropped; a live view is
   }
 });
 
-test('one address cannot take every connection: attendee sockets past its share get 503, others still connect', { timeout: 30_000 }, async () => {
+test('one address cannot take every connection: attendee sockets past its share get 503, others still connect', {
+  timeout: 30_000,
+}, async () => {
   const { WorkshopServer } = await import('../../workshop/server.ts');
   const { RehearsalRunner } = await import('../../workshop/runners.ts');
   const { loadAgenda } = await import('../../workshop/agenda.ts');
   const { defaultAgenda } = await import('../../workshop/start.ts');
-  const server = await WorkshopServer.start({ agenda: loadAgenda(defaultAgenda), runner: new RehearsalRunner(0), marker, maxAttendeeSocketsPerAddress: 5 });
+  const server = await WorkshopServer.start({
+    agenda: loadAgenda(defaultAgenda),
+    runner: new RehearsalRunner(0),
+    marker,
+    maxAttendeeSocketsPerAddress: 5,
+  });
   const wsUrl = `${server.url.replace('http', 'ws')}/attend/ws`;
   try {
     const held = await Promise.all(Array.from({ length: 5 }, () => openSocket(wsUrl)));
@@ -232,9 +284,14 @@ test('one address cannot take every connection: attendee sockets past its share 
   }
 });
 
-test('the workshop process killed outright (SIGKILL) leaves no Jupyter and nothing else of its own', { timeout: 60_000 }, async () => {
+test('the workshop process killed outright (SIGKILL) leaves no Jupyter and nothing else of its own', {
+  timeout: 60_000,
+}, async () => {
   const ours = () => listProcesses().filter((p) => p.marker === marker);
-  assert.ok(ours().some((p) => /jupyter/.test(p.cmdline)), 'Jupyter runs before the kill');
+  assert.ok(
+    ours().some((p) => /jupyter/.test(p.cmdline)),
+    'Jupyter runs before the kill',
+  );
   assert.doesNotMatch(err, /unexpected (error|rejection)/, 'no input above reached the last-resort handler');
   process.kill(child.pid!, 'SIGKILL'); // no exit handler runs: only the watchdog can clean up
   let left = ours();
@@ -242,5 +299,9 @@ test('the workshop process killed outright (SIGKILL) leaves no Jupyter and nothi
     await new Promise((r) => setTimeout(r, 100));
     left = ours();
   }
-  assert.deepEqual(left.map((p) => `${p.pid} ${p.cmdline.slice(0, 80)}`), [], 'processes of the killed workshop still running');
+  assert.deepEqual(
+    left.map((p) => `${p.pid} ${p.cmdline.slice(0, 80)}`),
+    [],
+    'processes of the killed workshop still running',
+  );
 });

@@ -74,10 +74,17 @@ const fixture = workshopFixture([
   // Spins for a minute unless interrupted: a broken interrupt fails the test instead of hanging it.
   { id: 'spin', source: `console.log('spin' + 'ning'); const end = Date.now() + 60_000; while (Date.now() < end) {}` },
   // A live table (the helpers' liveOutput: display_data with a display id) that a later cell updates.
-  { id: 'table', source: `${labImport}\n(globalThis as any).liveTable = lab('kernel-helpers/display.ts').liveOutput();\n(globalThis as any).liveTable.html('<table><caption>live rows 1</caption></table>');` },
-  { id: 'grow', source: `(globalThis as any).liveTable.html('<table><caption>live rows 2</caption></table>');\nconsole.log('grown');` },
+  {
+    id: 'table',
+    source: `${labImport}\n(globalThis as any).liveTable = lab('kernel-helpers/display.ts').liveOutput();\n(globalThis as any).liveTable.html('<table><caption>live rows 1</caption></table>');`,
+  },
+  {
+    id: 'grow',
+    source: `(globalThis as any).liveTable.html('<table><caption>live rows 2</caption></table>');\nconsole.log('grown');`,
+  },
 ]);
-const key = (id: string) => `fixture.ipynb#${['proof', 'hello', 'crash', 'events', 'spin', 'table', 'grow'].indexOf(id) + 1}`;
+const key = (id: string) =>
+  `fixture.ipynb#${['proof', 'hello', 'crash', 'events', 'spin', 'table', 'grow'].indexOf(id) + 1}`;
 
 let ws: RunningWorkshop;
 let browser: Browser | undefined;
@@ -110,7 +117,11 @@ after(async () => {
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${ws.server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${ws.server.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 const asInstructor = () => ({ Authorization: `Bearer ${ws.server.token}` });
 async function run(id: string): Promise<{ status: string; executionCount: number | null }> {
   const res = await post('/instructor/run?wait=1', { key: key(id) }, asInstructor());
@@ -123,16 +134,27 @@ test('live mode: the workshop runs on the tslab kernel of a real Jupyter server'
   assert.ok(ws.jupyter?.token, 'the workshop server holds the Jupyter token');
 });
 
-test('an attendee request to execute, with or without a forged token, is refused and nothing runs', { timeout: 120_000 }, async () => {
+test('an attendee request to execute, with or without a forged token, is refused and nothing runs', {
+  timeout: 120_000,
+}, async () => {
   const first = await run('hello');
   assert.equal(first.status, 'ok');
   const count = first.executionCount!;
 
   assert.equal((await post('/instructor/run', { key: key('proof') })).status, 401);
-  assert.equal((await post('/instructor/run-to', { key: key('proof') }, { Authorization: 'Bearer forged' })).status, 403);
-  assert.equal((await post(`/instructor/run?token=${'0'.repeat(ws.server.token.length)}`, { key: key('proof') })).status, 403);
+  assert.equal(
+    (await post('/instructor/run-to', { key: key('proof') }, { Authorization: 'Bearer forged' })).status,
+    403,
+  );
+  assert.equal(
+    (await post(`/instructor/run?token=${'0'.repeat(ws.server.token.length)}`, { key: key('proof') })).status,
+    403,
+  );
   // The Jupyter token is no key to the workshop either.
-  assert.equal((await post('/instructor/run', { key: key('proof') }, { Authorization: `Bearer ${ws.jupyter!.token}` })).status, 403);
+  assert.equal(
+    (await post('/instructor/run', { key: key('proof') }, { Authorization: `Bearer ${ws.jupyter!.token}` })).status,
+    403,
+  );
   assert.equal((await post('/api/kernels', { name: 'tslab' })).status, 404, 'Jupyter is not proxied');
   const wsBase = ws.server.url.replace('http', 'ws');
   assert.deepEqual(await (await openSocket(`${wsBase}/instructor/ws?token=forged`)).opened, { ok: false, status: 403 });
@@ -150,7 +172,9 @@ test('an attendee request to execute, with or without a forged token, is refused
   assert.equal(existsSync(proofFile), true);
 });
 
-test('instructor runs a cell in the console: the attendee page shows the live output', { timeout: 120_000 }, async () => {
+test('instructor runs a cell in the console: the attendee page shows the live output', {
+  timeout: 120_000,
+}, async () => {
   const { ins, att } = await bothViews();
   assert.equal(await att.getAttribute('body', 'data-mode'), 'live');
   await ins.click('#sections li[data-id="one"] a');
@@ -159,7 +183,9 @@ test('instructor runs a cell in the console: the attendee page shows the live ou
   const countBefore = await att.textContent(`${cell} .prompt`);
   await ins.click(`${cell} button.run`);
   await att.waitForFunction(
-    ([sel, before]) => document.querySelector(`${sel} .prompt`)?.textContent !== before && document.querySelector(sel)?.getAttribute('data-status') === 'ok',
+    ([sel, before]) =>
+      document.querySelector(`${sel} .prompt`)?.textContent !== before &&
+      document.querySelector(sel)?.getAttribute('data-status') === 'ok',
     [cell, countBefore] as const,
     { timeout: 30_000 },
   );
@@ -168,12 +194,20 @@ test('instructor runs a cell in the console: the attendee page shows the live ou
   browser = undefined;
 });
 
-test('a display updated by a later cell changes in place in both views (update_display_data with its display id)', { timeout: 120_000 }, async () => {
+test('a display updated by a later cell changes in place in both views (update_display_data with its display id)', {
+  timeout: 120_000,
+}, async () => {
   const { ins, att } = await bothViews();
   await post('/instructor/step', { section: 0, cell: key('table') }, asInstructor());
   // HTML outputs render in sandboxed frames: their markup is in srcdoc, not in the page's text.
   const html = (p: typeof att, sel: string) =>
-    p.evaluate((s) => Array.from(document.querySelectorAll(`${s} iframe`)).map((f) => f.getAttribute('srcdoc')).join('\n'), sel);
+    p.evaluate(
+      (s) =>
+        Array.from(document.querySelectorAll(`${s} iframe`))
+          .map((f) => f.getAttribute('srcdoc'))
+          .join('\n'),
+      sel,
+    );
   const until = async (p: typeof att, sel: string, re: RegExp) => {
     for (let i = 0; i < 100 && !re.test(await html(p, sel)); i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(await html(p, sel), re);
@@ -191,13 +225,20 @@ test('a display updated by a later cell changes in place in both views (update_d
     assert.match((await p.textContent(grow))!, /grown/);
   }
   // A late joiner gets the updated table from the server's copy of the outputs.
-  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { data?: Record<string, string> }[] }> };
-  assert.deepEqual(state.cells[key('table')].outputs.map((o) => /live rows (\d)/.exec(o.data?.['text/html'] ?? '')?.[1]), ['2']);
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as {
+    cells: Record<string, { outputs: { data?: Record<string, string> }[] }>;
+  };
+  assert.deepEqual(
+    state.cells[key('table')].outputs.map((o) => /live rows (\d)/.exec(o.data?.['text/html'] ?? '')?.[1]),
+    ['2'],
+  );
   await browser!.close();
   browser = undefined;
 });
 
-test('the live event stream reaches the attendee while the cell is still running; interrupt stops a runaway cell', { timeout: 120_000 }, async () => {
+test('the live event stream reaches the attendee while the cell is still running; interrupt stops a runaway cell', {
+  timeout: 120_000,
+}, async () => {
   browser = await chromium.launch(chromiumOptions);
   const att = await (await browser.newContext()).newPage();
   await att.goto(ws.server.attendeeUrl);
@@ -206,17 +247,29 @@ test('the live event stream reaches the attendee while the cell is still running
   const cell = `.cell[data-key="${key('events')}"]`;
   assert.equal((await post('/instructor/run', { key: key('events') }, asInstructor())).status, 202);
   await att
-    .waitForFunction((sel) => /event entry main\.demo arg 13/.test(document.querySelector(`${sel} .outputs`)?.textContent ?? ''), cell, { timeout: 30_000 })
-    .catch(async (e: Error) => assert.fail(`${e.message}; the cell shows: ${(await att.textContent(`${cell} .outputs`))?.slice(-800)}`));
+    .waitForFunction(
+      (sel) => /event entry main\.demo arg 13/.test(document.querySelector(`${sel} .outputs`)?.textContent ?? ''),
+      cell,
+      { timeout: 30_000 },
+    )
+    .catch(async (e: Error) =>
+      assert.fail(`${e.message}; the cell shows: ${(await att.textContent(`${cell} .outputs`))?.slice(-800)}`),
+    );
   assert.equal(await att.getAttribute(cell, 'data-status'), 'running', 'events arrived before the cell finished');
   const text = (await att.textContent(`${cell} .outputs`))!;
   assert.match(text, /arg 11[\s\S]*arg 12[\s\S]*arg 13/);
   writeFileSync(releaseFile, 'go');
-  await att.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-status') === 'ok', cell, { timeout: 30_000 });
+  await att.waitForFunction((sel) => document.querySelector(sel)?.getAttribute('data-status') === 'ok', cell, {
+    timeout: 30_000,
+  });
   assert.match((await att.textContent(`${cell} .outputs`))!, /events cell done/);
 
   const spin = post('/instructor/run?wait=1', { key: key('spin') }, asInstructor());
-  await att.waitForFunction((sel) => /spinning/.test(document.querySelector(sel)?.textContent ?? ''), `.cell[data-key="${key('spin')}"] .outputs`, { timeout: 30_000 });
+  await att.waitForFunction(
+    (sel) => /spinning/.test(document.querySelector(sel)?.textContent ?? ''),
+    `.cell[data-key="${key('spin')}"] .outputs`,
+    { timeout: 30_000 },
+  );
   assert.equal((await post('/instructor/interrupt', {}, asInstructor())).status, 200);
   const spun = ((await (await spin).json()) as { results: { status: string }[] }).results[0];
   assert.notEqual(spun.status, 'ok', 'the runaway cell was interrupted');
@@ -225,9 +278,13 @@ test('the live event stream reaches the attendee while the cell is still running
   browser = undefined;
 });
 
-test('"reset lab" after a uretprobe crash leaves no server process and no link of ours', { timeout: 120_000 }, async (t) => {
+test('"reset lab" after a uretprobe crash leaves no server process and no link of ours', {
+  timeout: 120_000,
+}, async (t) => {
   const crash = await run('crash');
-  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { outputs: { text?: string }[] }> };
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as {
+    cells: Record<string, { outputs: { text?: string }[] }>;
+  };
   const text = state.cells[key('crash')].outputs.map((o) => o.text ?? '').join('');
   assert.equal(crash.status, 'ok', text);
   assert.match(text, /victim exited: exit 2/, 'the Go runtime killed the probed server');
@@ -238,10 +295,17 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const strayPid = Number(/stray pid (\d+)/.exec(text)?.[1]);
   const bpftracePid = Number(/bpftrace pid (\d+)/.exec(text)?.[1]);
   const ours = () => listProcesses().filter((p) => p.marker === ws.marker);
-  assert.ok(ours().some((p) => p.pid === survivorPid), 'the survivor runs, marked as ours');
+  assert.ok(
+    ours().some((p) => p.pid === survivorPid),
+    'the survivor runs, marked as ours',
+  );
   // bpftrace attaches through perf events (bpftool perf list), after it has parsed and loaded its program.
-  for (let i = 0; i < 300 && !(await bpftoolView()).perf.some((e) => e.pid === bpftracePid); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok((await bpftoolView()).perf.some((e) => e.pid === bpftracePid), 'the stray bpftrace holds a uprobe');
+  for (let i = 0; i < 300 && !(await bpftoolView()).perf.some((e) => e.pid === bpftracePid); i++)
+    await new Promise((r) => setTimeout(r, 100));
+  assert.ok(
+    (await bpftoolView()).perf.some((e) => e.pid === bpftracePid),
+    'the stray bpftrace holds a uprobe',
+  );
   const heldBefore = ours().flatMap((p) => linksHeldBy(p.pid));
   assert.ok(heldBefore.length > 0, 'the kernel holds probe links before the reset');
 
@@ -256,23 +320,51 @@ test('"reset lab" after a uretprobe crash leaves no server process and no link o
   const shown = (await ins.textContent('#reset-report'))!;
   await browser.close();
   browser = undefined;
-  const report = ((await (await fetch(`${ws.server.url}/instructor/state`, { headers: asInstructor() })).json()) as { lastReset: ResetReport }).lastReset;
+  const report = (
+    (await (await fetch(`${ws.server.url}/instructor/state`, { headers: asInstructor() })).json()) as {
+      lastReset: ResetReport;
+    }
+  ).lastReset;
   assert.match(shown, /bpftool link list/);
   assert.ok(shown.includes(report.steps.at(-1)!), 'the console shows the verification line');
   assert.equal(report.ok, true, report.steps.join('\n'));
   for (const line of report.steps) t.diagnostic(line);
   const killed = report.killed.map((k) => k.pid);
-  assert.ok(killed.includes(strayPid) && killed.includes(bpftracePid), `reset killed the strays: ${JSON.stringify(report.killed)}`);
+  assert.ok(
+    killed.includes(strayPid) && killed.includes(bpftracePid),
+    `reset killed the strays: ${JSON.stringify(report.killed)}`,
+  );
 
   // Check independently of the report.
   const after = await bpftoolView();
-  for (const l of heldBefore) assert.ok(!after.linkIds.includes(l.linkId!), `link ${l.linkId} is gone from bpftool link list`);
+  for (const l of heldBefore)
+    assert.ok(!after.linkIds.includes(l.linkId!), `link ${l.linkId} is gone from bpftool link list`);
   const oursNow = ours();
-  assert.equal(oursNow.find((p) => p.pid === survivorPid), undefined, 'the survivor server is gone');
-  assert.deepEqual(oursNow.flatMap((p) => linksHeldBy(p.pid)), [], 'no process of ours holds a link');
-  assert.deepEqual(after.perf.filter((e) => oursNow.some((p) => p.pid === e.pid)), [], 'no perf-event probe of ours');
-  assert.deepEqual(oursNow.filter((p) => /lab-workshop-(server|stray)-/.test(p.exe) || p.comm === 'bpftrace'), [], 'no server copy or tracer of ours runs');
-  assert.deepEqual(after.perf.filter((e) => e.pid === bpftracePid), [], "the stray bpftrace's uprobe is gone");
+  assert.equal(
+    oursNow.find((p) => p.pid === survivorPid),
+    undefined,
+    'the survivor server is gone',
+  );
+  assert.deepEqual(
+    oursNow.flatMap((p) => linksHeldBy(p.pid)),
+    [],
+    'no process of ours holds a link',
+  );
+  assert.deepEqual(
+    after.perf.filter((e) => oursNow.some((p) => p.pid === e.pid)),
+    [],
+    'no perf-event probe of ours',
+  );
+  assert.deepEqual(
+    oursNow.filter((p) => /lab-workshop-(server|stray)-/.test(p.exe) || p.comm === 'bpftrace'),
+    [],
+    'no server copy or tracer of ours runs',
+  );
+  assert.deepEqual(
+    after.perf.filter((e) => e.pid === bpftracePid),
+    [],
+    "the stray bpftrace's uprobe is gone",
+  );
 
   // The restarted kernel works.
   const again = await run('hello');

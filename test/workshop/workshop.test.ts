@@ -13,10 +13,18 @@ const fixture = workshopFixture([
     source: 'console.log("hello from the recording")',
     outputs: [
       { output_type: 'stream', name: 'stdout', text: ['recorded hello\n', 'second line 42\n'] },
-      { output_type: 'display_data', data: { 'text/html': recordedHtml, 'text/plain': 'recorded table 7' }, metadata: {} },
+      {
+        output_type: 'display_data',
+        data: { 'text/html': recordedHtml, 'text/plain': 'recorded table 7' },
+        metadata: {},
+      },
     ],
   },
-  { id: 'second', source: 'console.log(2)', outputs: [{ output_type: 'stream', name: 'stdout', text: 'recorded two\n' }] },
+  {
+    id: 'second',
+    source: 'console.log(2)',
+    outputs: [{ output_type: 'stream', name: 'stdout', text: 'recorded two\n' }],
+  },
 ]);
 
 let ws: RunningWorkshop;
@@ -34,7 +42,11 @@ after(async () => {
 });
 
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${ws.server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${ws.server.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
 
 test('rehearsal mode is labelled in both views and the URLs have the shapes the room needs', async () => {
   assert.equal(ws.mode, 'rehearsal');
@@ -54,8 +66,14 @@ test('rehearsal mode is labelled in both views and the URLs have the shapes the 
     // Per-section timers: planned minutes from the agenda; "Start timers" zeroes them when the room begins.
     assert.match((await ins.textContent('#sections li[data-id="one"] .timer'))!, /^\d+:\d\d \/ 5:00$/);
     await ins.click('#timers');
-    await ins.waitForFunction(() => document.querySelector('#sections li[data-id="extra-2"] .timer')?.textContent === '0:00 / 5:00');
-    const timers = ((await (await fetch(`${ws.server.url}/instructor/state`, { headers: { Authorization: `Bearer ${ws.server.token}` } })).json()) as { timers: { spentMs: number[] } }).timers;
+    await ins.waitForFunction(
+      () => document.querySelector('#sections li[data-id="extra-2"] .timer')?.textContent === '0:00 / 5:00',
+    );
+    const timers = (
+      (await (
+        await fetch(`${ws.server.url}/instructor/state`, { headers: { Authorization: `Bearer ${ws.server.token}` } })
+      ).json()) as { timers: { spentMs: number[] } }
+    ).timers;
     assert.deepEqual(timers.spentMs, [0, 0, 0]);
     assert.equal(await att.$('#notes'), null, 'no speaker notes on the attendee page');
   } finally {
@@ -78,7 +96,6 @@ async function connectedViews() {
 test('instructor advances a step: the attendee page follows within a second; a run cell streams to the attendee', async () => {
   const { insCtx, attCtx, ins, att } = await connectedViews();
   try {
-
     await ins.click('#sections li[data-id="extra-2"] a');
     await att.waitForFunction(() => document.body.dataset.section === 'extra-2', null, { timeout: 1000 });
     await ins.click('#next');
@@ -91,15 +108,21 @@ test('instructor advances a step: the attendee page follows within a second; a r
     await ins.click('#prev');
     await ins.click('#prev');
     // Back in section one on its first cell: the attendee follows to the cell, not only the section.
-    await att.waitForFunction(() => document.body.dataset.section === 'one' && document.body.dataset.instructorCell === 'fixture.ipynb#1', null, { timeout: 1000 });
+    await att.waitForFunction(
+      () => document.body.dataset.section === 'one' && document.body.dataset.instructorCell === 'fixture.ipynb#1',
+      null,
+      { timeout: 1000 },
+    );
     assert.equal(await att.getAttribute('.cell.current', 'data-key'), 'fixture.ipynb#1');
 
     await ins.click('.cell[data-key="fixture.ipynb#1"] button.run');
-    await att.waitForFunction(() => document.querySelector('.cell[data-key="fixture.ipynb#1"]')?.getAttribute('data-status') === 'ok');
+    await att.waitForFunction(
+      () => document.querySelector('.cell[data-key="fixture.ipynb#1"]')?.getAttribute('data-status') === 'ok',
+    );
     const out = await att.textContent('.cell[data-key="fixture.ipynb#1"] .outputs');
     assert.match(out!, /recorded hello\s+second line 42/);
     assert.match(out!, /recorded table 7/);
-    assert.match(await att.textContent('.cell[data-key="fixture.ipynb#1"] .status') ?? '', /replayed/);
+    assert.match((await att.textContent('.cell[data-key="fixture.ipynb#1"] .status')) ?? '', /replayed/);
 
     // A late joiner gets the current step and every output so far.
     const late = await attCtx.newPage();
@@ -117,7 +140,9 @@ test('instructor advances a step: the attendee page follows within a second; a r
 test('an attendee can browse ahead and return with the follow button; the page frame follows page and scroll target', async () => {
   // A stand-in for the site (building the real one takes minutes): any path answers a page with the section anchors.
   const { createServer } = await import('node:http');
-  const site = createServer((req, res) => res.end(`<h1>${req.url}</h1><h2 id="part-2">two</h2><h2 id="part-3">three</h2>`));
+  const site = createServer((req, res) =>
+    res.end(`<h1>${req.url}</h1><h2 id="part-2">two</h2><h2 id="part-3">three</h2>`),
+  );
   await new Promise<void>((r) => site.listen(0, '127.0.0.1', () => r()));
   const sitePort = (site.address() as { port: number }).port;
   ws.server.setSite(`http://127.0.0.1:${sitePort}/`);
@@ -140,7 +165,11 @@ test('an attendee can browse ahead and return with the follow button; the page f
     assert.equal(await att.getAttribute('#site', 'src'), `http://127.0.0.1:${sitePort}/docs/#part-2`);
     const frame = (await (await att.$('#site'))!.contentFrame())!;
     await frame.waitForURL(/\/docs\/#part-2$/);
-    assert.equal(await (await frame.waitForSelector('h1')).textContent(), '/docs/', 'the site page loaded in the frame');
+    assert.equal(
+      await (await frame.waitForSelector('h1')).textContent(),
+      '/docs/',
+      'the site page loaded in the frame',
+    );
   } finally {
     await insCtx.close();
     await attCtx.close();
@@ -151,15 +180,33 @@ test('an attendee can browse ahead and return with the follow button; the page f
 
 test('attendees cannot drive the lab: no token 401, forged token 403, attendee socket is receive-only', async () => {
   const key = 'fixture.ipynb#2';
-  const before = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, unknown>; step: unknown };
+  const before = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as {
+    cells: Record<string, unknown>;
+    step: unknown;
+  };
   assert.equal(before.cells[key], undefined, 'the cell has not run yet');
 
   const t = ws.server.token;
   const nearMiss = t.slice(0, -1) + (t.endsWith('x') ? 'y' : 'x');
-  for (const path of ['/instructor/run', '/instructor/run-to', '/instructor/step', '/instructor/reset', '/instructor/interrupt', '/instructor/timers']) {
+  for (const path of [
+    '/instructor/run',
+    '/instructor/run-to',
+    '/instructor/step',
+    '/instructor/reset',
+    '/instructor/interrupt',
+    '/instructor/timers',
+  ]) {
     assert.equal((await post(path, { key, section: 2 })).status, 401, `${path} without a token`);
-    assert.equal((await post(path, { key, section: 2 }, { Authorization: 'Bearer forged-token' })).status, 403, `${path} with a forged token`);
-    assert.equal((await post(`${path}?token=${nearMiss}`, { key, section: 2 })).status, 403, `${path} with a near-miss token`);
+    assert.equal(
+      (await post(path, { key, section: 2 }, { Authorization: 'Bearer forged-token' })).status,
+      403,
+      `${path} with a forged token`,
+    );
+    assert.equal(
+      (await post(`${path}?token=${nearMiss}`, { key, section: 2 })).status,
+      403,
+      `${path} with a near-miss token`,
+    );
   }
   assert.equal((await fetch(`${ws.server.url}/instructor`)).status, 401);
   assert.equal((await fetch(`${ws.server.url}/instructor/state?token=nope`)).status, 403);
@@ -183,14 +230,19 @@ test('attendees cannot drive the lab: no token 401, forged token 403, attendee s
   assert.equal(closed.code, 1008);
   assert.equal(ws.server.refusedAttendeeMessages, refusedBefore + 1);
 
-  const afterState = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, unknown>; step: unknown };
+  const afterState = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as {
+    cells: Record<string, unknown>;
+    step: unknown;
+  };
   assert.equal(afterState.cells[key], undefined, 'nothing ran or was replayed');
   assert.deepEqual(afterState.step, before.step, 'the step did not move');
 
   // The real token does work — the refusals above are the token check, not a broken route.
   const ok = await post('/instructor/run?wait=1', { key }, { Authorization: `Bearer ${ws.server.token}` });
   assert.equal(ok.status, 200);
-  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as { cells: Record<string, { status: string; outputs: { text: string }[] }> };
+  const state = (await (await fetch(`${ws.server.url}/attend/state`)).json()) as {
+    cells: Record<string, { status: string; outputs: { text: string }[] }>;
+  };
   assert.equal(state.cells[key].status, 'ok');
   assert.equal(state.cells[key].outputs[0].text, 'recorded two\n');
 });
@@ -201,12 +253,19 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
   const { defaultAgenda } = await import('../../workshop/start.ts');
   const { at } = await import('../../core/paths.ts');
   const agenda = loadAgenda(defaultAgenda);
-  const slug = (h: string) => h.trim().toLowerCase().replace(/[^\p{L}\p{N}\s-]/gu, '').replace(/\s/g, '-');
+  const slug = (h: string) =>
+    h
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s-]/gu, '')
+      .replace(/\s/g, '-');
   for (const s of agenda.sections) {
     assert.deepEqual(s.problems, [], `section ${s.id}`);
     assert.ok(s.notes.trim().length > 0, `section ${s.id} has speaker notes`);
     const docPath = s.page.replace(/^\/docs\/|\/$/g, '');
-    const file = [`${docPath}.mdx`, `${docPath}.md`, `${docPath}/index.mdx`, `${docPath}/index.md`].map((f) => at('docs', f)).find((f) => exists(f));
+    const file = [`${docPath}.mdx`, `${docPath}.md`, `${docPath}/index.mdx`, `${docPath}/index.md`]
+      .map((f) => at('docs', f))
+      .find((f) => exists(f));
     if (s.page.startsWith('/notebooks/')) {
       const nb = s.page.replace(/^\/notebooks\/|\/$/g, '');
       assert.ok(exists(at('notebooks', `${nb}.ipynb`)), `section ${s.id}: no notebook behind ${s.page}`);
@@ -214,26 +273,40 @@ test('the committed agenda is whole: notebooks, cells and notes exist, every pag
       assert.ok(s.page.startsWith('/docs/'), `section ${s.id}: ${s.page} is neither a docs page nor a notebook page`);
       assert.ok(file, `section ${s.id}: no docs file for ${s.page}`);
       if (s.anchor) {
-        const ids = [...read(file!, 'utf8').matchAll(/^#{2,6}\s+(.*?)(?:\s+\{#([\w-]+)\})?\s*$/gm)].map((m) => m[2] ?? slug(m[1]));
-        assert.ok(ids.includes(s.anchor), `section ${s.id}: #${s.anchor} is not a heading of ${file} (${ids.join(', ')})`);
+        const ids = [...read(file!, 'utf8').matchAll(/^#{2,6}\s+(.*?)(?:\s+\{#([\w-]+)\})?\s*$/gm)].map(
+          (m) => m[2] ?? slug(m[1]),
+        );
+        assert.ok(
+          ids.includes(s.anchor),
+          `section ${s.id}: #${s.anchor} is not a heading of ${file} (${ids.join(', ')})`,
+        );
       }
     }
     // Speaker notes name cells by id ("03-11"): each must be a cell of this section.
     for (const id of s.notes.match(/\b\d\d-\d\d\b/g) ?? []) {
-      assert.ok(s.cells.some((c) => c.id === id), `section ${s.id}: notes mention cell ${id}, not one of its cells`);
+      assert.ok(
+        s.cells.some((c) => c.id === id),
+        `section ${s.id}: notes mention cell ${id}, not one of its cells`,
+      );
     }
   }
 });
 
-test('./lab workshop on an unprivileged account falls back to rehearsal and says why', { timeout: 90_000 }, async () => {
+test('./lab workshop on an unprivileged account falls back to rehearsal and says why', {
+  timeout: 90_000,
+}, async () => {
   const { spawn } = await import('node:child_process');
   const { at } = await import('../../core/paths.ts');
   // The same machine, but as "nobody": no root, so no probes — the preflight must notice.
-  const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', at('lab'), 'workshop', '--without-site'], {
-    cwd: at(),
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', at('lab'), 'workshop', '--without-site'],
+    {
+      cwd: at(),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stdout!.on('data', (d) => (out += d));

@@ -16,7 +16,10 @@
     $('mode-slot').replaceChildren(modeBadge(state));
     document.body.dataset.mode = state.mode;
     const banner = $('banner');
-    const bannerText = state.mode === 'rehearsal' ? `Rehearsal: outputs are replayed from the recorded notebooks. ${state.rehearsalReason || ''}` : '';
+    const bannerText =
+      state.mode === 'rehearsal'
+        ? `Rehearsal: outputs are replayed from the recorded notebooks. ${state.rehearsalReason || ''}`
+        : '';
     banner.hidden = !bannerText;
     banner.textContent = bannerText;
 
@@ -29,15 +32,34 @@
 
     const follow = $('follow');
     follow.className = `follow ${following ? 'on' : 'off'}`;
-    follow.textContent = following ? 'Following the instructor' : `Follow the instructor (now at: ${state.sections[state.step.section].title})`;
+    follow.textContent = following
+      ? 'Following the instructor'
+      : `Follow the instructor (now at: ${state.sections[state.step.section].title})`;
 
     $('sections').replaceChildren(
-      el('ol', {}, state.sections.map((s, i) =>
-        el('li', { class: `${i === idx ? 'shown' : ''} ${i === state.step.section ? 'instructor' : ''}` },
-          el('a', { href: `#${s.id}`, onclick: (ev) => { ev.preventDefault(); browse(i); }, text: s.title })))),
+      el(
+        'ol',
+        {},
+        state.sections.map((s, i) =>
+          el(
+            'li',
+            { class: `${i === idx ? 'shown' : ''} ${i === state.step.section ? 'instructor' : ''}` },
+            el('a', {
+              href: `#${s.id}`,
+              onclick: (ev) => {
+                ev.preventDefault();
+                browse(i);
+              },
+              text: s.title,
+            }),
+          ),
+        ),
+      ),
     );
     $('section-title').textContent = section.title;
-    $('where').textContent = following ? 'You are following the instructor.' : 'You are browsing on your own; the instructor is elsewhere.';
+    $('where').textContent = following
+      ? 'You are following the instructor.'
+      : 'You are browsing on your own; the instructor is elsewhere.';
 
     const href = siteHref(state, section);
     const frame = $('site');
@@ -75,18 +97,23 @@
     render('step');
   });
 
-  connect('/attend/ws', (s) => {
-    state = s;
-    render('step');
-  }, (msg) => {
-    if (!state) return;
-    const changed = apply(state, msg);
-    // Cells of a section not on screen are not drawn: nothing to redraw.
-    if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key));
-    if (changed.what === 'kernel') return;
-    render(changed.what);
-  }, (status) => {
-    $('conn').textContent = status;
-    document.body.dataset.conn = status;
-  });
+  connect(
+    '/attend/ws',
+    (s) => {
+      state = s;
+      render('step');
+    },
+    (msg) => {
+      if (!state) return;
+      const changed = apply(state, msg);
+      // Cells of a section not on screen are not drawn: nothing to redraw.
+      if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key));
+      if (changed.what === 'kernel') return;
+      render(changed.what);
+    },
+    (status) => {
+      $('conn').textContent = status;
+      document.body.dataset.conn = status;
+    },
+  );
 })();

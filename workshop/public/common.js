@@ -24,14 +24,23 @@ const Workshop = (() => {
   /** One Jupyter output as DOM. HTML runs in a sandboxed frame without scripts: outputs never execute in a browser. */
   function renderOutput(o) {
     const data = o.data || {};
-    if (o.output_type === 'stream') return el('pre', { class: `out stream ${o.name || ''}`, text: LabLiveOutputs.terminalText(String(o.text || '')).replace(ansi, '') });
+    if (o.output_type === 'stream')
+      return el('pre', {
+        class: `out stream ${o.name || ''}`,
+        text: LabLiveOutputs.terminalText(String(o.text || '')).replace(ansi, ''),
+      });
     if (o.output_type === 'error') {
       const tb = (o.traceback || []).join('\n').replace(ansi, '');
       return el('pre', { class: 'out error', text: tb || `${o.ename}: ${o.evalue}` });
     }
     if (data['text/html']) {
       // allow-same-origin without allow-scripts: nothing in it runs, and the page can size it to its content.
-      const frame = el('iframe', { class: 'out html', sandbox: 'allow-same-origin', srcdoc: String(data['text/html']), title: 'cell output' });
+      const frame = el('iframe', {
+        class: 'out html',
+        sandbox: 'allow-same-origin',
+        srcdoc: String(data['text/html']),
+        title: 'cell output',
+      });
       frame.addEventListener('load', () => {
         try {
           frame.style.height = `${Math.min(frame.contentDocument.body.scrollHeight + 24, 600)}px`;
@@ -40,12 +49,25 @@ const Workshop = (() => {
         }
       });
       // Also carry the plain text: searchable, and what tests and screen readers read.
-      return el('div', { class: 'out rich' }, frame, data['text/plain'] ? el('pre', { class: 'out plain-alt', text: String(data['text/plain']) }) : null);
+      return el(
+        'div',
+        { class: 'out rich' },
+        frame,
+        data['text/plain'] ? el('pre', { class: 'out plain-alt', text: String(data['text/plain']) }) : null,
+      );
     }
-    if (data['image/png']) return el('img', { class: 'out', src: `data:image/png;base64,${data['image/png']}`, alt: 'cell output' });
-    if (data['image/svg+xml']) return el('img', { class: 'out', src: `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(data['image/svg+xml'])))}`, alt: 'cell output' });
-    if (data['application/json']) return el('pre', { class: 'out', text: JSON.stringify(data['application/json'], null, 2) });
-    if (data['text/plain'] !== undefined) return el('pre', { class: 'out plain', text: String(data['text/plain']).replace(ansi, '') });
+    if (data['image/png'])
+      return el('img', { class: 'out', src: `data:image/png;base64,${data['image/png']}`, alt: 'cell output' });
+    if (data['image/svg+xml'])
+      return el('img', {
+        class: 'out',
+        src: `data:image/svg+xml;base64,${btoa(unescape(encodeURIComponent(data['image/svg+xml'])))}`,
+        alt: 'cell output',
+      });
+    if (data['application/json'])
+      return el('pre', { class: 'out', text: JSON.stringify(data['application/json'], null, 2) });
+    if (data['text/plain'] !== undefined)
+      return el('pre', { class: 'out plain', text: String(data['text/plain']).replace(ansi, '') });
     return el('pre', { class: 'out', text: `(${o.output_type} with ${Object.keys(data).join(', ') || 'no data'})` });
   }
 
@@ -141,7 +163,13 @@ const Workshop = (() => {
 
   function modeBadge(state) {
     return state.mode === 'rehearsal'
-      ? el('span', { class: 'badge rehearsal', id: 'mode', dataset: { mode: 'rehearsal' }, title: state.rehearsalReason || '', text: 'REHEARSAL — recorded outputs, nothing runs' })
+      ? el('span', {
+          class: 'badge rehearsal',
+          id: 'mode',
+          dataset: { mode: 'rehearsal' },
+          title: state.rehearsalReason || '',
+          text: 'REHEARSAL — recorded outputs, nothing runs',
+        })
       : el('span', { class: 'badge live', id: 'mode', dataset: { mode: 'live' }, text: 'LIVE — real kernel' });
   }
 
@@ -151,11 +179,22 @@ const Workshop = (() => {
     return el(
       'div',
       { class: `cell ${s.status}${current ? ' current' : ''}`, dataset: { key: c.key, status: s.status } },
-      el('div', { class: 'cell-head' },
+      el(
+        'div',
+        { class: 'cell-head' },
         el('span', { class: 'prompt', text: `[${s.executionCount ?? ' '}]` }),
         el('span', { class: 'cell-name', text: `${c.notebook} · cell ${c.index}${c.id ? ` (${c.id})` : ''}` }),
-        el('span', { class: 'status', text: s.status === 'idle' ? '' : s.source === 'rehearsal' && s.status !== 'queued' ? `${s.status} (replayed)` : s.status }),
-        extra || null),
+        el('span', {
+          class: 'status',
+          text:
+            s.status === 'idle'
+              ? ''
+              : s.source === 'rehearsal' && s.status !== 'queued'
+                ? `${s.status} (replayed)`
+                : s.status,
+        }),
+        extra || null,
+      ),
       el('pre', { class: 'source', text: c.source }),
       el('div', { class: 'outputs' }, outputs.outputs(c.key).map(renderOutput)),
     );
@@ -166,9 +205,9 @@ const Workshop = (() => {
     const node = document.querySelector(`.cell[data-key="${CSS.escape(key)}"]`);
     if (!node) return false;
     const section = state.sections.find((s) => s.cells.some((c) => c.key === key));
-    const c = section && section.cells.find((x) => x.key === key);
+    const c = section?.cells.find((x) => x.key === key);
     if (!c) return false;
-    node.replaceWith(renderCell(state, c, extra && extra(c)));
+    node.replaceWith(renderCell(state, c, extra?.(c)));
     return true;
   }
 

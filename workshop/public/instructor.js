@@ -26,7 +26,10 @@
 
   /** Steps are (section, page) then (section, each cell) in order. */
   function steps() {
-    return state.sections.flatMap((s, i) => [{ section: i, cell: null }, ...s.cells.map((c) => ({ section: i, cell: c.key }))]);
+    return state.sections.flatMap((s, i) => [
+      { section: i, cell: null },
+      ...s.cells.map((c) => ({ section: i, cell: c.key })),
+    ]);
   }
   function move(delta) {
     const all = steps();
@@ -52,7 +55,10 @@
     $('mode-slot').replaceChildren(modeBadge(state));
     document.body.dataset.mode = state.mode;
     $('kernel').textContent = state.kernel;
-    const urls = state.attendeeUrls && state.attendeeUrls.length > 1 ? state.attendeeUrls.slice(1) : [`${location.protocol}//${location.host}/attend`];
+    const urls =
+      state.attendeeUrls && state.attendeeUrls.length > 1
+        ? state.attendeeUrls.slice(1)
+        : [`${location.protocol}//${location.host}/attend`];
     $('attendee-url').href = urls[0];
     $('attendee-url').textContent = urls.join('  ·  ');
     if (state.mode === 'rehearsal' && $('banner').className !== 'banner error') {
@@ -63,57 +69,120 @@
     document.body.dataset.section = section.id;
     document.body.dataset.cell = state.step.cell || '';
     $('sections').replaceChildren(
-      el('ol', {}, state.sections.map((s, i) =>
-        el('li', { class: i === state.step.section ? 'current' : '', dataset: { index: String(i), id: s.id } },
-          el('a', { href: `#${s.id}`, onclick: (ev) => { ev.preventDefault(); act('step', { section: i, cell: null }); }, text: s.title }),
-          el('span', { class: 'timer' })))),
+      el(
+        'ol',
+        {},
+        state.sections.map((s, i) =>
+          el(
+            'li',
+            { class: i === state.step.section ? 'current' : '', dataset: { index: String(i), id: s.id } },
+            el('a', {
+              href: `#${s.id}`,
+              onclick: (ev) => {
+                ev.preventDefault();
+                act('step', { section: i, cell: null });
+              },
+              text: s.title,
+            }),
+            el('span', { class: 'timer' }),
+          ),
+        ),
+      ),
     );
     renderTimers();
     $('section-title').textContent = section.title;
     const href = siteHref(state, section);
     $('page-link').replaceChildren(
-      href ? el('a', { href, target: '_blank', rel: 'noopener', text: `site page ${section.page}${section.anchor ? '#' + section.anchor : ''}` })
-        : el('span', { class: 'note', text: `site page ${section.page} (site not served: ${state.siteProblem || 'unknown'})` }),
+      href
+        ? el('a', {
+            href,
+            target: '_blank',
+            rel: 'noopener',
+            text: `site page ${section.page}${section.anchor ? '#' + section.anchor : ''}`,
+          })
+        : el('span', {
+            class: 'note',
+            text: `site page ${section.page} (site not served: ${state.siteProblem || 'unknown'})`,
+          }),
     );
     $('notes').textContent = section.notes || '(no speaker notes for this section)';
     $('cells').replaceChildren(
       ...section.problems.map((p) => el('p', { class: 'problem', text: p })),
       ...section.cells.map((c) => renderCell(state, c, cellActions(c))),
     );
-    if (changed === 'step' && state.step.cell) document.querySelector('.cell.current')?.scrollIntoView({ block: 'center' });
+    if (changed === 'step' && state.step.cell)
+      document.querySelector('.cell.current')?.scrollIntoView({ block: 'center' });
     renderReset();
   }
 
   const cellActions = (c) =>
-    el('span', { class: 'cell-actions' },
-      el('button', { type: 'button', class: 'show', onclick: () => act('step', { section: state.step.section, cell: c.key }), text: 'Show' }),
+    el(
+      'span',
+      { class: 'cell-actions' },
+      el('button', {
+        type: 'button',
+        class: 'show',
+        onclick: () => act('step', { section: state.step.section, cell: c.key }),
+        text: 'Show',
+      }),
       el('button', { type: 'button', class: 'run', onclick: () => act('run', { key: c.key }), text: 'Run this cell' }),
-      el('button', { type: 'button', class: 'run-to', onclick: () => act('run-to', { key: c.key }), text: 'Run to here' }));
+      el('button', {
+        type: 'button',
+        class: 'run-to',
+        onclick: () => act('run-to', { key: c.key }),
+        text: 'Run to here',
+      }),
+    );
 
   function renderReset() {
     const box = $('reset-report');
     const r = state.lastReset;
     if (state.resetting) {
       box.hidden = false;
-      box.replaceChildren(el('h3', { text: 'Resetting the lab…' }), el('pre', { id: 'reset-log', text: (state.resetLog || []).join('\n') }));
+      box.replaceChildren(
+        el('h3', { text: 'Resetting the lab…' }),
+        el('pre', { id: 'reset-log', text: (state.resetLog || []).join('\n') }),
+      );
       return;
     }
     if (!r) return void (box.hidden = true);
     box.hidden = false;
     box.dataset.ok = String(r.ok);
     box.replaceChildren(
-      el('h3', { class: r.ok ? 'ok' : 'bad', text: r.ok ? 'Lab reset: nothing of ours is left' : 'Lab reset: something of ours is still there' }),
+      el('h3', {
+        class: r.ok ? 'ok' : 'bad',
+        text: r.ok ? 'Lab reset: nothing of ours is left' : 'Lab reset: something of ours is still there',
+      }),
       el('pre', { text: r.steps.join('\n') }),
-      el('h4', { text: 'bpftool link list' }), el('pre', { class: 'bpftool', text: r.bpftoolLinkList }),
-      el('h4', { text: 'bpftool perf list' }), el('pre', { class: 'bpftool', text: r.bpftoolPerfList }),
-      r.ok ? el('p', { class: 'note', text: "Whatever these lists still show belongs to other processes on this machine: none of them carries this workshop's marker." }) : null,
-      r.othersServers?.length ? el('p', { class: 'note', text: `Not ours, left alone: ${r.othersServers.map((s) => `pid ${s.pid} ${s.exe}`).join(', ')}` }) : null,
+      el('h4', { text: 'bpftool link list' }),
+      el('pre', { class: 'bpftool', text: r.bpftoolLinkList }),
+      el('h4', { text: 'bpftool perf list' }),
+      el('pre', { class: 'bpftool', text: r.bpftoolPerfList }),
+      r.ok
+        ? el('p', {
+            class: 'note',
+            text: "Whatever these lists still show belongs to other processes on this machine: none of them carries this workshop's marker.",
+          })
+        : null,
+      r.othersServers?.length
+        ? el('p', {
+            class: 'note',
+            text: `Not ours, left alone: ${r.othersServers.map((s) => `pid ${s.pid} ${s.exe}`).join(', ')}`,
+          })
+        : null,
     );
   }
 
   // Presentation clickers send PageDown/PageUp; arrows work from the keyboard.
   document.addEventListener('keydown', (ev) => {
-    if (!state || ev.target.closest('input, textarea, select, [contenteditable]') || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (
+      !state ||
+      ev.target.closest('input, textarea, select, [contenteditable]') ||
+      ev.altKey ||
+      ev.ctrlKey ||
+      ev.metaKey
+    )
+      return;
     const delta = { ArrowRight: 1, PageDown: 1, ArrowLeft: -1, PageUp: -1 }[ev.key];
     if (delta) {
       ev.preventDefault();
@@ -129,22 +198,27 @@
   });
   setInterval(() => state && renderTimers(), 1000);
 
-  connect(`/instructor/ws?token=${encodeURIComponent(token)}`, (s) => {
-    state = s;
-    render('step');
-  }, (msg) => {
-    if (!state) return;
-    if (msg.type === 'reset-step') {
-      (state.resetLog ??= []).push(msg.line);
-      return renderReset();
-    }
-    if (msg.type === 'resetting') state.resetLog = [];
-    const changed = apply(state, msg);
-    if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key, cellActions));
-    if (changed.what === 'kernel') return void ($('kernel').textContent = state.kernel);
-    render(changed.what);
-  }, (status) => {
-    $('conn').textContent = status;
-    document.body.dataset.conn = status;
-  });
+  connect(
+    `/instructor/ws?token=${encodeURIComponent(token)}`,
+    (s) => {
+      state = s;
+      render('step');
+    },
+    (msg) => {
+      if (!state) return;
+      if (msg.type === 'reset-step') {
+        (state.resetLog ??= []).push(msg.line);
+        return renderReset();
+      }
+      if (msg.type === 'resetting') state.resetLog = [];
+      const changed = apply(state, msg);
+      if (changed.what === 'cell') return void changed.keys.forEach((key) => redrawCell(state, key, cellActions));
+      if (changed.what === 'kernel') return void ($('kernel').textContent = state.kernel);
+      render(changed.what);
+    },
+    (status) => {
+      $('conn').textContent = status;
+      document.body.dataset.conn = status;
+    },
+  );
 })();

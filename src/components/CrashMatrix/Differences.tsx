@@ -3,7 +3,13 @@ import { explanations } from './explanations';
 import styles from './styles.module.css';
 
 const outcome = (c?: MatrixCell) =>
-  !c ? 'not run' : c.outcome === 'crash' ? `✗ crash${c.crashKind ? ` (${c.crashKind})` : ''}` : c.outcome === 'survive' ? '✓ survives' : '⚠ wrong result';
+  !c
+    ? 'not run'
+    : c.outcome === 'crash'
+      ? `✗ crash${c.crashKind ? ` (${c.crashKind})` : ''}`
+      : c.outcome === 'survive'
+        ? '✓ survives'
+        : '⚠ wrong result';
 
 /** Every cell of the recorded matrix whose outcome differs between Go versions or between repeated runs, with why. */
 export default function MatrixDifferences() {
@@ -13,12 +19,15 @@ export default function MatrixDifferences() {
     m.probes.flatMap((p) => {
       const cells = m.toolchains.map((go) => m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p));
       // A cell that went both ways in its repeated runs is chance, and listed even when every Go's majority agrees.
-      const differs = new Set(cells.map(outcome)).size > 1 || cells.some((c) => c?.rate !== undefined && c.rate > 0 && c.rate < 1);
+      const differs =
+        new Set(cells.map(outcome)).size > 1 || cells.some((c) => c?.rate !== undefined && c.rate > 0 && c.rate < 1);
       return differs ? [{ trigger: t, probe: p, cells, explanation: explanations[`${t.id} × ${p}`] }] : [];
     }),
   );
   if (rows.length === 0) {
-    return <p data-testid="matrix-differences">In this recording every cell has the same outcome on every Go version.</p>;
+    return (
+      <p data-testid="matrix-differences">In this recording every cell has the same outcome on every Go version.</p>
+    );
   }
   return (
     <div className={styles.table} data-testid="matrix-differences">

@@ -17,7 +17,8 @@ export default function MatrixExcerpt({ triggers, probe, crashKind, showBody }: 
     return (
       <div className={styles.missing} role="note">
         <strong>Not recorded yet</strong> — <code>./lab crash-matrix --json</code> writes{' '}
-        <code>docs/data/crash-matrix.json</code>; the recorded outcomes appear here after the next <code>./lab build</code>.
+        <code>docs/data/crash-matrix.json</code>; the recorded outcomes appear here after the next{' '}
+        <code>./lab build</code>.
       </div>
     );
   }

@@ -22,8 +22,8 @@ export default function CrashMatrix() {
     return (
       <div className={styles.missing} role="note" data-testid="crash-matrix-missing">
         <strong>Not recorded yet</strong> — run <code>./lab crash-matrix --json</code> on a privileged kernel; it writes{' '}
-        <code>docs/data/crash-matrix.json</code> and the next <code>./lab build</code> renders the table here. Nothing on this
-        page is invented in the meantime.
+        <code>docs/data/crash-matrix.json</code> and the next <code>./lab build</code> renders the table here. Nothing
+        on this page is invented in the meantime.
       </div>
     );
   }

@@ -55,14 +55,28 @@ export function outputsText(outputs: readonly unknown[] | undefined): string | u
     .join('\n');
 }
 
-function Progress({ notebook, progress, reset }: { notebook: string; progress: Record<string, CardState>; reset: () => void }) {
+function Progress({
+  notebook,
+  progress,
+  reset,
+}: {
+  notebook: string;
+  progress: Record<string, CardState>;
+  reset: () => void;
+}) {
   const all = exercisesOf(notebook.slice(0, 2));
   const done = all.filter((e) => progress[e.name]?.pass).length;
   const touched = all.some((e) => progress[e.name]);
   return (
     <span className={styles.progress} data-testid="exercise-progress">
       {done} of {all.length} exercises of this notebook done{' '}
-      <button type="button" className="button button--sm button--link" onClick={reset} disabled={!touched} data-testid="exercise-reset">
+      <button
+        type="button"
+        className="button button--sm button--link"
+        onClick={reset}
+        disabled={!touched}
+        data-testid="exercise-reset"
+      >
         Reset this notebook’s exercises
       </button>
     </span>
@@ -89,24 +103,46 @@ function Hints({ ex, shown, show }: { ex: Exercise; shown: number; show: (n: num
 function Verdict({ state }: { state: CardState }) {
   if (state.pass === undefined) return null;
   return (
-    <div className={clsx(styles.verdict, state.pass ? styles.pass : styles.fail)} data-testid="exercise-verdict" data-pass={String(state.pass)} role="status">
+    <div
+      className={clsx(styles.verdict, state.pass ? styles.pass : styles.fail)}
+      data-testid="exercise-verdict"
+      data-pass={String(state.pass)}
+      role="status"
+    >
       {state.pass ? '✓ ' : '✗ '}
       {state.message}
     </div>
   );
 }
 
-function Predict({ ex, state, update, runReveal }: { ex: Prediction; state: CardState; update: (s: CardState) => void; runReveal?: () => void }) {
+function Predict({
+  ex,
+  state,
+  update,
+  runReveal,
+}: {
+  ex: Prediction;
+  state: CardState;
+  update: (s: CardState) => void;
+  runReveal?: () => void;
+}) {
   const [choice, setChoice] = useState<string | null>(null);
   const locked = state.answer;
   const right = ex.choices.find((c) => c.id === ex.answer)!;
   const lockIn = () => {
     if (!choice) return;
     const pass = choice === ex.answer;
-    update({ answer: choice, pass, message: pass ? `Right: ${right.id}) ${right.text}. ${ex.why}` : `You said ${choice}; the recorded run shows ${right.id}) ${right.text}. ${ex.why}` });
+    update({
+      answer: choice,
+      pass,
+      message: pass
+        ? `Right: ${right.id}) ${right.text}. ${ex.why}`
+        : `You said ${choice}; the recorded run shows ${right.id}) ${right.text}. ${ex.why}`,
+    });
   };
   return (
     <>
+      {/* biome-ignore lint/a11y/noNoninteractiveElementToInteractiveRole: a list of radio choices is a radiogroup */}
       <ul className={styles.choices} role="radiogroup" aria-label={ex.title}>
         {ex.choices.map((c) => (
           <li key={c.id}>
@@ -126,7 +162,13 @@ function Predict({ ex, state, update, runReveal }: { ex: Prediction; state: Card
         ))}
       </ul>
       {locked === undefined ? (
-        <button type="button" className="button button--sm button--primary" onClick={lockIn} disabled={!choice} data-testid="exercise-lock-in">
+        <button
+          type="button"
+          className="button button--sm button--primary"
+          onClick={lockIn}
+          disabled={!choice}
+          data-testid="exercise-lock-in"
+        >
           Lock in my answer
         </button>
       ) : (
@@ -135,7 +177,12 @@ function Predict({ ex, state, update, runReveal }: { ex: Prediction; state: Card
           {runReveal ? (
             <>
               Now run it on the notebook kernel: the cells down to the one that shows the truth run live.{' '}
-              <button type="button" className="button button--sm button--primary" onClick={runReveal} data-testid="exercise-run-reveal">
+              <button
+                type="button"
+                className="button button--sm button--primary"
+                onClick={runReveal}
+                data-testid="exercise-run-reveal"
+              >
                 ▶ Run it
               </button>
             </>
@@ -149,14 +196,27 @@ function Predict({ ex, state, update, runReveal }: { ex: Prediction; state: Card
   );
 }
 
-function DoIt({ ex, state, live, outputsOf, update }: { ex: Extract<Exercise, { kind: 'do' }>; state: CardState; live: boolean; outputsOf: OutputsOf; update: (s: CardState) => void }) {
+function DoIt({
+  ex,
+  state,
+  live,
+  outputsOf,
+  update,
+}: {
+  ex: Extract<Exercise, { kind: 'do' }>;
+  state: CardState;
+  live: boolean;
+  outputsOf: OutputsOf;
+  update: (s: CardState) => void;
+}) {
   const [solution, setSolution] = useState(false);
   const answer = outputsOf('answer', true);
   // The cell below is the Check: when the page's kernel ran it, its one-line verdict is the result.
   useEffect(() => {
     if (!live || answer === undefined) return;
     const m = new RegExp(`(✓ pass|✗ not yet) · ${ex.name}: (.*)`).exec(answer);
-    if (m && (state.message !== m[2] || state.pass !== m[1].startsWith('✓'))) update({ pass: m[1].startsWith('✓'), message: m[2] });
+    if (m && (state.message !== m[2] || state.pass !== m[1].startsWith('✓')))
+      update({ pass: m[1].startsWith('✓'), message: m[2] });
   }, [live, answer, ex.name, state.message, state.pass, update]);
   return (
     <>
@@ -180,7 +240,16 @@ function DoIt({ ex, state, live, outputsOf, update }: { ex: Extract<Exercise, { 
   );
 }
 
-function Explain({ ex, state, outputsOf, update }: { ex: Extract<Exercise, { kind: 'explain' }>; state: CardState; outputsOf: OutputsOf; update: (s: CardState) => void }) {
+function Explain({
+  state,
+  outputsOf,
+  update,
+}: {
+  ex: Extract<Exercise, { kind: 'explain' }>;
+  state: CardState;
+  outputsOf: OutputsOf;
+  update: (s: CardState) => void;
+}) {
   const [slot, setSlot] = useState('');
   const [frame, setFrame] = useState('');
   const check = () => {
@@ -190,15 +259,37 @@ function Explain({ ex, state, outputsOf, update }: { ex: Extract<Exercise, { kin
   };
   return (
     <>
-      <p className={styles.note}>The cell below shows the runtime’s crash dump; the check reads the same text with the lab’s forensics.</p>
+      <p className={styles.note}>
+        The cell below shows the runtime’s crash dump; the check reads the same text with the lab’s forensics.
+      </p>
       <div className={styles.row}>
         <label>
-          slot <input value={slot} onChange={(e) => setSlot(e.target.value)} placeholder="0x…" aria-label="the hijacked slot's address" size={20} />
+          slot{' '}
+          <input
+            value={slot}
+            onChange={(e) => setSlot(e.target.value)}
+            placeholder="0x…"
+            aria-label="the hijacked slot's address"
+            size={20}
+          />
         </label>
         <label>
-          frame <input value={frame} onChange={(e) => setFrame(e.target.value)} placeholder="main.…" aria-label="whose return address it held" size={16} />
+          frame{' '}
+          <input
+            value={frame}
+            onChange={(e) => setFrame(e.target.value)}
+            placeholder="main.…"
+            aria-label="whose return address it held"
+            size={16}
+          />
         </label>
-        <button type="button" className="button button--sm button--primary" onClick={check} disabled={!slot || !frame} data-testid="exercise-check">
+        <button
+          type="button"
+          className="button button--sm button--primary"
+          onClick={check}
+          disabled={!slot || !frame}
+          data-testid="exercise-check"
+        >
           Check
         </button>
       </div>
@@ -208,7 +299,19 @@ function Explain({ ex, state, outputsOf, update }: { ex: Extract<Exercise, { kin
 }
 
 /** runReveal: runs the notebook down to the cell that shows a prediction's truth (live pages only). */
-export default function ExerciseCard({ name, notebook, live, outputsOf, runReveal }: { name: string; notebook: string; live: boolean; outputsOf: OutputsOf; runReveal?: () => void }) {
+export default function ExerciseCard({
+  name,
+  notebook,
+  live,
+  outputsOf,
+  runReveal,
+}: {
+  name: string;
+  notebook: string;
+  live: boolean;
+  outputsOf: OutputsOf;
+  runReveal?: () => void;
+}) {
   const ex = exercise(name);
   const { progress, update, reset } = useProgress(notebook);
   if (!ex) return <div className="alert alert--warning">Unknown exercise {name}</div>;
@@ -225,7 +328,9 @@ export default function ExerciseCard({ name, notebook, live, outputsOf, runRevea
       {ex.kind === 'predict' && <Predict ex={ex} state={state} update={set} runReveal={runReveal} />}
       {ex.kind === 'do' && <DoIt ex={ex} state={state} live={live} outputsOf={outputsOf} update={set} />}
       {ex.kind === 'explain' && <Explain ex={ex} state={state} outputsOf={outputsOf} update={set} />}
-      {!(ex.kind === 'predict' && state.answer !== undefined) && <Hints ex={ex} shown={state.hints ?? 0} show={(n) => set({ hints: n })} />}
+      {!(ex.kind === 'predict' && state.answer !== undefined) && (
+        <Hints ex={ex} shown={state.hints ?? 0} show={(n) => set({ hints: n })} />
+      )}
     </section>
   );
 }

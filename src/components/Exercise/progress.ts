@@ -42,7 +42,11 @@ export function useProgress(notebook: string) {
       window.removeEventListener('storage', reload);
     };
   }, [notebook]);
-  const update = useCallback((name: string, s: CardState) => store(notebook, { ...loadProgress(notebook), [name]: { ...loadProgress(notebook)[name], ...s } }), [notebook]);
+  const update = useCallback(
+    (name: string, s: CardState) =>
+      store(notebook, { ...loadProgress(notebook), [name]: { ...loadProgress(notebook)[name], ...s } }),
+    [notebook],
+  );
   const reset = useCallback(() => store(notebook, null), [notebook]);
   return { progress, update, reset };
 }

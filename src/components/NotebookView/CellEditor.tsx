@@ -21,23 +21,39 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
   useEffect(() => {
     let cancelled = false;
     (async () => {
-      const [{ EditorView, keymap, lineNumbers, highlightActiveLine, drawSelection }, { EditorState }, { defaultKeymap, history, historyKeymap, indentWithTab }, { javascript }, { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput }, { tags }] =
-        await Promise.all([
-          import('@codemirror/view'),
-          import('@codemirror/state'),
-          import('@codemirror/commands'),
-          import('@codemirror/lang-javascript'),
-          import('@codemirror/language'),
-          import('@lezer/highlight'),
-        ]);
+      const [
+        { EditorView, keymap, lineNumbers, highlightActiveLine, drawSelection },
+        { EditorState },
+        { defaultKeymap, history, historyKeymap, indentWithTab },
+        { javascript },
+        { syntaxHighlighting, HighlightStyle, bracketMatching, indentOnInput },
+        { tags },
+      ] = await Promise.all([
+        import('@codemirror/view'),
+        import('@codemirror/state'),
+        import('@codemirror/commands'),
+        import('@codemirror/lang-javascript'),
+        import('@codemirror/language'),
+        import('@lezer/highlight'),
+      ]);
       if (cancelled || !host.current) return;
       // Colours from the site's theme variables (styles.module.css), so both themes read well.
       const highlight = HighlightStyle.define([
-        { tag: [tags.keyword, tags.controlKeyword, tags.moduleKeyword, tags.operatorKeyword], color: 'var(--lab-code-keyword)' },
+        {
+          tag: [tags.keyword, tags.controlKeyword, tags.moduleKeyword, tags.operatorKeyword],
+          color: 'var(--lab-code-keyword)',
+        },
         { tag: [tags.string, tags.special(tags.string), tags.regexp], color: 'var(--lab-code-string)' },
         { tag: [tags.number, tags.bool, tags.null], color: 'var(--lab-code-number)' },
-        { tag: [tags.comment, tags.lineComment, tags.blockComment], color: 'var(--lab-code-comment)', fontStyle: 'italic' },
-        { tag: [tags.function(tags.variableName), tags.function(tags.propertyName)], color: 'var(--lab-code-function)' },
+        {
+          tag: [tags.comment, tags.lineComment, tags.blockComment],
+          color: 'var(--lab-code-comment)',
+          fontStyle: 'italic',
+        },
+        {
+          tag: [tags.function(tags.variableName), tags.function(tags.propertyName)],
+          color: 'var(--lab-code-function)',
+        },
         { tag: [tags.typeName, tags.className], color: 'var(--lab-code-type)' },
         { tag: tags.propertyName, color: 'var(--lab-code-property)' },
       ]);
@@ -65,8 +81,14 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
             }),
             EditorView.contentAttributes.of({ 'aria-label': label }),
             EditorView.theme({
-              '&': { backgroundColor: 'var(--prism-background-color, var(--ifm-code-background))', fontSize: 'var(--ifm-code-font-size)' },
-              '.cm-content': { fontFamily: 'var(--ifm-font-family-monospace)', caretColor: 'var(--ifm-font-color-base)' },
+              '&': {
+                backgroundColor: 'var(--prism-background-color, var(--ifm-code-background))',
+                fontSize: 'var(--ifm-code-font-size)',
+              },
+              '.cm-content': {
+                fontFamily: 'var(--ifm-font-family-monospace)',
+                caretColor: 'var(--ifm-font-color-base)',
+              },
               '.cm-gutters': { backgroundColor: 'transparent', border: 'none', color: 'var(--ifm-color-emphasis-500)' },
               '.cm-activeLine': { backgroundColor: 'var(--lab-code-active-line)' },
               '&.cm-focused': { outline: '2px solid var(--ifm-color-primary)' },
@@ -88,7 +110,8 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
   // A reset (or an edit restored from storage) replaces the document.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== value) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
+    if (v && v.state.doc.toString() !== value)
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value } });
   }, [value, ready]);
 
   return (

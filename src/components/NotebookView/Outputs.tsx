@@ -10,25 +10,48 @@ export function Output({ o }: { o: OutputView }) {
       return (
         <pre
           data-kind={o.kind}
-          className={clsx(styles.outputText, o.kind === 'error' && styles.outputError, o.kind === 'stream' && o.name === 'stderr' && styles.stderr)}
+          className={clsx(
+            styles.outputText,
+            o.kind === 'error' && styles.outputError,
+            o.kind === 'stream' && o.name === 'stderr' && styles.stderr,
+          )}
           dangerouslySetInnerHTML={{ __html: o.html }}
         />
       );
     case 'html':
       return <div data-kind="html" className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.html }} />;
     case 'png':
-      return <img data-kind="png" className={styles.outputImage} src={`data:image/png;base64,${o.base64}`} alt="cell output" />;
+      return (
+        <img
+          data-kind="png"
+          className={styles.outputImage}
+          src={`data:image/png;base64,${o.base64}`}
+          alt="cell output"
+        />
+      );
     case 'svg':
       return <div data-kind="svg" className={styles.outputHtml} dangerouslySetInnerHTML={{ __html: o.svg }} />;
   }
 }
 
 /** A cell's outputs; `collapsed` folds them behind a summary (compiler errors a hint explains). */
-export function Outputs({ outputs, live, collapsed = false }: { outputs: OutputView[]; live: boolean; collapsed?: boolean }) {
+export function Outputs({
+  outputs,
+  live,
+  collapsed = false,
+}: {
+  outputs: OutputView[];
+  live: boolean;
+  collapsed?: boolean;
+}) {
   if (outputs.length === 0) return null;
   const list = outputs.map((o, i) => <Output key={i} o={o} />);
   return (
-    <div className={clsx(styles.outputs, live && styles.live)} data-output={live ? 'live' : 'recorded'} aria-live={live ? 'polite' : undefined}>
+    <div
+      className={clsx(styles.outputs, live && styles.live)}
+      data-output={live ? 'live' : 'recorded'}
+      aria-live={live ? 'polite' : undefined}
+    >
       <div className={styles.outputLabel}>{live ? 'live output' : 'recorded output'}</div>
       {collapsed ? (
         <details>

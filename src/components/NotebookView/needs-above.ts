@@ -8,10 +8,17 @@ const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;
 /** Names an error output says are undefined (tslab's compiler and Node's ReferenceError both). */
 export function undefinedNames(outputs: readonly KernelOutput[]): string[] {
   const text = outputs
-    .map((o) => [o.output_type === 'stream' ? [o.text ?? ''].flat().join('') : '', o.evalue ?? '', ...(o.traceback ?? [])].join('\n'))
+    .map((o) =>
+      [o.output_type === 'stream' ? [o.text ?? ''].flat().join('') : '', o.evalue ?? '', ...(o.traceback ?? [])].join(
+        '\n',
+      ),
+    )
     .join('\n')
     .replace(ansi, '');
-  const names = Array.from(text.matchAll(/Cannot find name '([\w$]+)'|\b([\w$]+) is not defined\b/g), (m) => m[1] ?? m[2]);
+  const names = Array.from(
+    text.matchAll(/Cannot find name '([\w$]+)'|\b([\w$]+) is not defined\b/g),
+    (m) => m[1] ?? m[2],
+  );
   return Array.from(new Set(names));
 }
 

@@ -3,7 +3,16 @@
 // Run, Run all, Run to here, Restart & run all and Interrupt.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { OutputStore, type KernelOutput } from '../../../engines/notebook/live-outputs.ts';
-import { diagnose, DiagnosisError, diagnosisText, findTarget, LiveSession, type Diagnosis, type JupyterTarget, type KernelState } from '../../lib/live';
+import {
+  diagnose,
+  DiagnosisError,
+  diagnosisText,
+  findTarget,
+  LiveSession,
+  type Diagnosis,
+  type JupyterTarget,
+  type KernelState,
+} from '../../lib/live';
 import { cellsNeeded } from './needs-above';
 
 export type LivePhase =
@@ -80,12 +89,22 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
       }).then(
         (s) => {
           setKernelState(s.current);
-          if (s.reused) setNotice({ tone: 'info', text: 'Reconnected to this notebook’s notebook kernel, still running: what its cells defined is still there (their outputs from before the reload are not).' });
+          if (s.reused)
+            setNotice({
+              tone: 'info',
+              text: 'Reconnected to this notebook’s notebook kernel, still running: what its cells defined is still there (their outputs from before the reload are not).',
+            });
           return s;
         },
         async (e: unknown) => {
           session.current = null;
-          throw new DiagnosisError((await diagnose(target)) ?? { problem: 'no-kernel', what: `Jupyter could not start the ${kernelName} notebook kernel: ${(e as Error).message}`, fix: 'run ./lab setup (it installs the kernelspec), then reload' });
+          throw new DiagnosisError(
+            (await diagnose(target)) ?? {
+              problem: 'no-kernel',
+              what: `Jupyter could not start the ${kernelName} notebook kernel: ${(e as Error).message}`,
+              fix: 'run ./lab setup (it installs the kernelspec), then reload',
+            },
+          );
         },
       );
       return session.current;
@@ -105,7 +124,8 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
       if (cancelled) return;
       if (d) return setLive({ phase: 'unreachable', target, diagnosis: d });
       setLive({ phase: 'ready', target });
-      if (await LiveSession.running(target, path)) connect(target).catch((e: Error) => setNotice({ tone: 'danger', text: e.message }));
+      if (await LiveSession.running(target, path))
+        connect(target).catch((e: Error) => setNotice({ tone: 'danger', text: e.message }));
     })();
     return () => {
       cancelled = true;
@@ -162,7 +182,10 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
           status = reply.status === 'ok' ? 'ok' : reply.status === 'error' ? 'error' : 'aborted';
         } catch (e) {
           status = 'aborted';
-          setNotice({ tone: 'danger', text: `Cell could not run: ${e instanceof DiagnosisError ? diagnosisText(e.diagnosis) : (e as Error).message}` });
+          setNotice({
+            tone: 'danger',
+            text: `Cell could not run: ${e instanceof DiagnosisError ? diagnosisText(e.diagnosis) : (e as Error).message}`,
+          });
         } finally {
           running.current = null;
         }
@@ -196,11 +219,20 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
     // the reader no longer watches): release the names it keeps in the helpers' registry.
     for (let i = 0; i < 100 && running.current === cell; i++) await new Promise((r) => setTimeout(r, 50));
     const names = keptNames(sources.current[cell]);
-    if (names.length === 0) return setNotice({ tone: 'info', text: 'Interrupted; the cell keeps nothing in the lab’s registry, so there is nothing to release.' });
-    const { text, reply } = await s.internal(releaseCode(names)).catch((e: Error) => ({ text: e.message, reply: { status: 'error' as const } }));
+    if (names.length === 0)
+      return setNotice({
+        tone: 'info',
+        text: 'Interrupted; the cell keeps nothing in the lab’s registry, so there is nothing to release.',
+      });
+    const { text, reply } = await s
+      .internal(releaseCode(names))
+      .catch((e: Error) => ({ text: e.message, reply: { status: 'error' as const } }));
     const result = /^\{.*\}$/m.exec(text)?.[0];
     if (reply.status !== 'ok' || !result) {
-      return setNotice({ tone: 'danger', text: `Interrupted, but releasing ${names.join(', ')} failed: ${text.trim().split('\n')[0] || reply.status} — use Restart the notebook kernel` });
+      return setNotice({
+        tone: 'danger',
+        text: `Interrupted, but releasing ${names.join(', ')} failed: ${text.trim().split('\n')[0] || reply.status} — use Restart the notebook kernel`,
+      });
     }
     const { released } = JSON.parse(result) as { released: string[] };
     setNotice({
@@ -229,5 +261,19 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
     }
   }, [store]);
 
-  return { live, kernelState, problem, notice, runs, counts, needs, outputs, busy, runCells, interrupt, restart, started: session.current !== null };
+  return {
+    live,
+    kernelState,
+    problem,
+    notice,
+    runs,
+    counts,
+    needs,
+    outputs,
+    busy,
+    runCells,
+    interrupt,
+    restart,
+    started: session.current !== null,
+  };
 }

@@ -8,8 +8,13 @@ const rows = (bench: unknown, key: string): Row[] => {
   return Array.isArray(v) ? (v as Row[]) : [];
 };
 const n = (v: unknown, digits = 0) =>
-  typeof v === 'number' ? v.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—';
-const us = (v: unknown) => (typeof v === 'number' ? (v / 1000).toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: v < 100 ? 4 : 2 }) : String(v ?? '—'));
+  typeof v === 'number'
+    ? v.toLocaleString('en', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '—';
+const us = (v: unknown) =>
+  typeof v === 'number'
+    ? (v / 1000).toLocaleString('en', { minimumFractionDigits: 2, maximumFractionDigits: v < 100 ? 4 : 2 })
+    : String(v ?? '—');
 const kindOrder = ['none', 'uprobe', 'uretprobe', 'ret'];
 const kindOf = (config: unknown) => (config === 'none' ? 'none' : String(config).split(' ').slice(1).join(' '));
 
@@ -17,8 +22,8 @@ function Missing() {
   return (
     <div className={styles.missing} role="note" data-testid="bench-missing">
       <strong>Not recorded yet</strong> — run <code>./lab bench</code> on a privileged kernel; it writes{' '}
-      <code>bench/results.json</code> and the next <code>./lab build</code> draws the chart here. No number on this page is
-      invented in the meantime.
+      <code>bench/results.json</code> and the next <code>./lab build</code> draws the chart here. No number on this page
+      is invented in the meantime.
     </div>
   );
 }
@@ -63,7 +68,13 @@ function Chart({ kinds }: { kinds: ProbeKind[] }) {
                 <text x={left - 10} y={mid + 5} textAnchor="end" className={styles.label}>
                   {k.label}
                 </text>
-                <rect x={left} y={y + 10} width={Math.max(x(k.nsPerCall) - left, 1.5)} height={rowH - 20} className={styles[k.id]} />
+                <rect
+                  x={left}
+                  y={y + 10}
+                  width={Math.max(x(k.nsPerCall) - left, 1.5)}
+                  height={rowH - 20}
+                  className={styles[k.id]}
+                />
                 {k.high > k.low && (
                   <g className={styles.whisker}>
                     <line x1={x(k.low)} x2={x(k.high)} y1={mid} y2={mid} />
@@ -80,9 +91,9 @@ function Chart({ kinds }: { kinds: ProbeKind[] }) {
         </svg>
       </div>
       <figcaption className={styles.caption}>
-        Bars: the lab's tracer. Whiskers: lowest to highest of every tracer that attached the same probes (the lab's, the
-        cilium/ebpf peer, empty BPF programs, bpftrace) — <code>./lab bench</code> keeps only each configuration's fastest
-        run, so this is the spread between tracers, not run to run.
+        Bars: the lab's tracer. Whiskers: lowest to highest of every tracer that attached the same probes (the lab's,
+        the cilium/ebpf peer, empty BPF programs, bpftrace) — <code>./lab bench</code> keeps only each configuration's
+        fastest run, so this is the spread between tracers, not run to run.
       </figcaption>
     </figure>
   );
@@ -94,14 +105,23 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
   const kinds = probeKinds(bench);
   if (!bench || !kinds) return part === 'chart' ? <Missing /> : null;
   const b = bench as Record<string, unknown>;
-  if (part === 'takeaway') return <p className={styles.takeaway} data-testid="overhead-takeaway"><strong>{takeaway(kinds)}</strong></p>;
+  if (part === 'takeaway')
+    return (
+      <p className={styles.takeaway} data-testid="overhead-takeaway">
+        <strong>{takeaway(kinds)}</strong>
+      </p>
+    );
   if (part === 'chart') {
     return (
       <>
         <Chart kinds={kinds} />
         <p className={styles.provenance}>
-          Recorded {String(b.date ?? '').slice(0, 16).replace('T', ' ')} UTC on Linux {String(b.kernel)}, {String(b.machine)} (
-          {String(b.nproc)} CPUs), {String(b.go_version)}; load average at the start {String(b.load_average_at_start)}.
+          Recorded{' '}
+          {String(b.date ?? '')
+            .slice(0, 16)
+            .replace('T', ' ')}{' '}
+          UTC on Linux {String(b.kernel)}, {String(b.machine)} ({String(b.nproc)} CPUs), {String(b.go_version)}; load
+          average at the start {String(b.load_average_at_start)}.
         </p>
       </>
     );
@@ -121,19 +141,37 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
             </tr>
           </thead>
           <tbody>
-            {[...rows(bench, 'probe_cost')].sort((a, b) => kindOrder.indexOf(kindOf(a.config)) - kindOrder.indexOf(kindOf(b.config))).map((r) => {
-              const [tracer, ...kind] = String(r.config).split(' ');
-              return (
-                <tr key={String(r.config)}>
-                  <td>{tracer === 'none' ? 'no probe' : kind.join(' ') === 'ret' ? 'RET-site uprobes' : kind.join(' ') === 'uprobe' ? 'entry uprobe' : kind.join(' ')}</td>
-                  <td>{tracer === 'none' ? '—' : tracer === 'ours' ? 'the lab' : tracer === 'empty' ? 'empty programs' : tracer}</td>
-                  <td>{us(r.ns_per_call)}</td>
-                  <td>{us(r.wall_ns_per_call)}</td>
-                  <td>{r.events == null ? '—' : `${n(r.events)} of ${n(r.expected_events)}`}</td>
-                  <td>{n(r.drops)}</td>
-                </tr>
-              );
-            })}
+            {[...rows(bench, 'probe_cost')]
+              .sort((a, b) => kindOrder.indexOf(kindOf(a.config)) - kindOrder.indexOf(kindOf(b.config)))
+              .map((r) => {
+                const [tracer, ...kind] = String(r.config).split(' ');
+                return (
+                  <tr key={String(r.config)}>
+                    <td>
+                      {tracer === 'none'
+                        ? 'no probe'
+                        : kind.join(' ') === 'ret'
+                          ? 'RET-site uprobes'
+                          : kind.join(' ') === 'uprobe'
+                            ? 'entry uprobe'
+                            : kind.join(' ')}
+                    </td>
+                    <td>
+                      {tracer === 'none'
+                        ? '—'
+                        : tracer === 'ours'
+                          ? 'the lab'
+                          : tracer === 'empty'
+                            ? 'empty programs'
+                            : tracer}
+                    </td>
+                    <td>{us(r.ns_per_call)}</td>
+                    <td>{us(r.wall_ns_per_call)}</td>
+                    <td>{r.events == null ? '—' : `${n(r.events)} of ${n(r.expected_events)}`}</td>
+                    <td>{n(r.drops)}</td>
+                  </tr>
+                );
+              })}
           </tbody>
         </table>
       </div>
@@ -176,7 +214,12 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
       </div>
     );
   }
-  const names: Record<string, string> = { c: 'plain C (libbpf)', cilium: 'cilium/ebpf', js: 'the lab, one event at a time', 'js-batches': 'the lab, batches' };
+  const names: Record<string, string> = {
+    c: 'plain C (libbpf)',
+    cilium: 'cilium/ebpf',
+    js: 'the lab, one event at a time',
+    'js-batches': 'the lab, batches',
+  };
   return (
     <div className={styles.scroll}>
       <table data-testid="overhead-events">

@@ -39,11 +39,22 @@ export function probeKinds(bench: unknown): ProbeKind[] | null {
   if (!Array.isArray(rows)) return null;
   const out: ProbeKind[] = [];
   for (const k of kinds) {
-    const same = rows.filter((r) => (k.id === 'none' ? r.config === 'none' : r.config.split(' ').slice(1).join(' ') === k.suffix) && num(r.ns_per_call));
+    const same = rows.filter(
+      (r) =>
+        (k.id === 'none' ? r.config === 'none' : r.config.split(' ').slice(1).join(' ') === k.suffix) &&
+        num(r.ns_per_call),
+    );
     const ours = same.find((r) => k.id === 'none' || r.config.startsWith('ours '));
     if (!ours || !num(ours.ns_per_call)) return null;
     const all = same.map((r) => r.ns_per_call as number);
-    out.push({ id: k.id, label: k.label, nsPerCall: ours.ns_per_call, low: Math.min(...all), high: Math.max(...all), measured: same.map((r) => r.config) });
+    out.push({
+      id: k.id,
+      label: k.label,
+      nsPerCall: ours.ns_per_call,
+      low: Math.min(...all),
+      high: Math.max(...all),
+      measured: same.map((r) => r.config),
+    });
   }
   return out;
 }

@@ -18,11 +18,13 @@ interface Props {
 export default function SourceExcerpt({ source, file, from, through }: Props) {
   const lines = source.replace(/\n$/, '').split('\n');
   const start = lines.findIndex((l) => l.startsWith(from));
-  if (start < 0) throw new Error(`${file} has no line starting with ${JSON.stringify(from)}: update the page that shows it`);
+  if (start < 0)
+    throw new Error(`${file} has no line starting with ${JSON.stringify(from)}: update the page that shows it`);
   let end = lines.length - 1;
   if (through !== undefined) {
     end = lines.findIndex((l, i) => i > start && l.startsWith(through));
-    if (end < 0) throw new Error(`${file}: no line starting with ${JSON.stringify(through)} after ${JSON.stringify(from)}`);
+    if (end < 0)
+      throw new Error(`${file}: no line starting with ${JSON.stringify(through)} after ${JSON.stringify(from)}`);
   }
   return (
     <div data-source-file={file} data-source-lines={`${start + 1}-${end + 1}`}>

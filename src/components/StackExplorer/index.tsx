@@ -8,12 +8,21 @@ import styles from './styles.module.css';
 function Row({ row, focused }: { row: StackRow; focused: boolean }) {
   return (
     <li
-      className={clsx(styles.row, styles[row.kind], focused && styles.focused, row.slot?.hijacked && styles.hijackedRow)}
+      className={clsx(
+        styles.row,
+        styles[row.kind],
+        focused && styles.focused,
+        row.slot?.hijacked && styles.hijackedRow,
+      )}
       data-row={row.id}
       aria-current={focused ? 'step' : undefined}
     >
       <div className={styles.label}>
-        {focused && <span className={styles.cursor} aria-hidden="true">▶ </span>}
+        {focused && (
+          <span className={styles.cursor} aria-hidden="true">
+            ▶{' '}
+          </span>
+        )}
         {row.label}
       </div>
       {(row.sp || row.fp) && (
@@ -36,7 +45,12 @@ function CopyView({ copy }: { copy: NonNullable<ReturnType<typeof explorerModel>
   const kib = (n: number) => `${(n / 1024).toFixed(n % 1024 ? 1 : 0)} KiB`;
   const bar = (size: number, label: string) => (
     <div className={styles.copyItem}>
-      <div className={styles.copyStack} style={{ height: `${(size / copy.newSize) * 8}rem` }} aria-label={`${label}: ${kib(size)}`}>
+      <div
+        className={styles.copyStack}
+        style={{ height: `${(size / copy.newSize) * 8}rem` }}
+        role="img"
+        aria-label={`${label}: ${kib(size)}`}
+      >
         <div className={styles.copyUsed} style={{ height: `${(copy.used / size) * 100}%` }}>
           {kib(copy.used)} in use
         </div>
@@ -85,28 +99,35 @@ export default function StackExplorer() {
   const step = model.steps[index];
   const rec = model.recording;
   return (
-    <section
-      className={styles.explorer}
-      aria-label="Stack explorer"
-      tabIndex={0}
-      onKeyDown={onKey}
-      data-step={index}
-    >
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: the explorer takes arrow keys, so it must be focusable
+    <section className={styles.explorer} aria-label="Stack explorer" tabIndex={0} onKeyDown={onKey} data-step={index}>
       <header className={styles.header}>
         <div className={styles.controls}>
-          <button type="button" className="button button--sm button--secondary" onClick={() => go(-1)} disabled={index === 0} aria-label="Previous step">
+          <button
+            type="button"
+            className="button button--sm button--secondary"
+            onClick={() => go(-1)}
+            disabled={index === 0}
+            aria-label="Previous step"
+          >
             ← Back
           </button>
           <span className={styles.counter} aria-live="polite">
             Step {index + 1} of {count}: <strong>{step.title}</strong>
           </span>
-          <button type="button" className="button button--sm button--primary" onClick={() => go(1)} disabled={index === count - 1} aria-label="Next step">
+          <button
+            type="button"
+            className="button button--sm button--primary"
+            onClick={() => go(1)}
+            disabled={index === count - 1}
+            aria-label="Next step"
+          >
             Next →
           </button>
         </div>
         <div className={styles.provenance}>
-          Recorded {rec.recordedAt.slice(0, 19).replace('T', ' ')} UTC · Linux {rec.kernel} · {rec.goVersion} · {rec.symbol} · GET{' '}
-          {rec.request} · use ← → keys when focused
+          Recorded {rec.recordedAt.slice(0, 19).replace('T', ' ')} UTC · Linux {rec.kernel} · {rec.goVersion} ·{' '}
+          {rec.symbol} · GET {rec.request} · use ← → keys when focused
         </div>
       </header>
       <div className={styles.body}>
@@ -124,7 +145,8 @@ export default function StackExplorer() {
           ))}
           <CopyView copy={step.copy} />
           {step.quote && (
-            <pre className={styles.quote} aria-label="from the recorded crash output">
+            // biome-ignore lint/a11y/useSemanticElements: a <pre> keeps the crash text's layout
+            <pre className={styles.quote} role="figure" aria-label="from the recorded crash output">
               {step.quote}
             </pre>
           )}

@@ -74,7 +74,9 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   const stackVma = bounds ? vmaFor(bounds.lo, maps) : undefined;
   // The runtime's <func+off> marks on words above the probed frame: the callers' return addresses.
   const callerNotes = crash.words.flatMap((w) =>
-    w.address > big(probed.fp!) ? w.marks.filter((m) => m.startsWith('<')).map((note) => ({ address: hex(w.address), note })) : [],
+    w.address > big(probed.fp!)
+      ? w.marks.filter((m) => m.startsWith('<')).map((note) => ({ address: hex(w.address), note }))
+      : [],
   );
   // The innermost frame stopped in its prologue (no frame yet): measure the outermost callee.
   const frameSize = callees.length ? big(callees[callees.length - 1].fp!) - big(callees[callees.length - 1].sp!) : 0n;
@@ -107,7 +109,11 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
     return [
       calleeRow(outerFirst[0], 0),
       calleeRow(outerFirst[1], 1),
-      { id: 'elided', kind: 'elided', label: `… ${outerFirst.length - 4} more ${fname(outerFirst[2])} frames, ${frameSize} bytes each …` },
+      {
+        id: 'elided',
+        kind: 'elided',
+        label: `… ${outerFirst.length - 4} more ${fname(outerFirst[2])} frames, ${frameSize} bytes each …`,
+      },
       calleeRow(outerFirst[outerFirst.length - 2], outerFirst.length - 2),
       calleeRow(outerFirst[outerFirst.length - 1], outerFirst.length - 1),
     ];
@@ -131,7 +137,13 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   const oldLo = bounds ? hex(big(bounds.hi) - BigInt(size / 2)) : undefined;
   const stackGuard = 928n; // linux/amd64: StackNosplitBase (800) + StackSmall (128)
   const guardRow: StackRow[] = oldLo
-    ? [{ id: 'guard', kind: 'guard', label: `old stack.lo ≈ ${oldLo}; stackguard0 = stack.lo + ${stackGuard} = ${hex(big(oldLo) + stackGuard)}` }]
+    ? [
+        {
+          id: 'guard',
+          kind: 'guard',
+          label: `old stack.lo ≈ ${oldLo}; stackguard0 = stack.lo + ${stackGuard} = ${hex(big(oldLo) + stackGuard)}`,
+        },
+      ]
     : [];
   const original = '(return PC into the caller)';
   const all = callees.length;
@@ -141,7 +153,13 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   // How much stack was in use when morestack ran: from the top of the stack to the innermost frame.
   const copyInfo =
     bounds && topFrame?.sp
-      ? { oldSize: size / 2, newSize: size, used: Number(big(bounds.hi) - big(topFrame.sp)), lo: bounds.lo, hi: bounds.hi }
+      ? {
+          oldSize: size / 2,
+          newSize: size,
+          used: Number(big(bounds.hi) - big(topFrame.sp)),
+          lo: bounds.lo,
+          hi: bounds.hi,
+        }
       : undefined;
 
   const steps: Step[] = [
@@ -159,7 +177,7 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
       text: [
         `The first instruction of ${symbol} was replaced by int3. The kernel's uprobe handler runs, and because a return probe is attached it saves the real return address in a return_instance on this thread's list and overwrites the slot with the trampoline address ${hijackedPc}.`,
         uprobes
-          ? `${hijackedPc} is the [uprobes] page the kernel mapped into the process (${uprobes.start}-${uprobes.end}, ${uprobes.perms}). It holds no Go code: the Go runtime's function table (pclntab) covers only ${text ? `${text.start}-${text.end}` : 'the binary\'s text'}.`
+          ? `${hijackedPc} is the [uprobes] page the kernel mapped into the process (${uprobes.start}-${uprobes.end}, ${uprobes.perms}). It holds no Go code: the Go runtime's function table (pclntab) covers only ${text ? `${text.start}-${text.end}` : "the binary's text"}.`
           : `${hijackedPc} is the kernel's [uprobes] trampoline page.`,
       ],
       rows: [...callerRows, probedRow(hijackedPc, true), ...guardRow],
@@ -232,4 +250,3 @@ export function explorerModel(rec: CrashRecording): ExplorerModel | null {
   ];
   return { steps, hijackedPc, slotAddress, recording: rec };
 }
-
