@@ -1,4 +1,5 @@
 import { LabError } from '../core/errors.ts';
+import { withLock } from '../core/lock.ts';
 import { say, step } from '../core/ui.ts';
 import { describeStale, staleRecordings } from '../engines/recordings.ts';
 
@@ -84,7 +85,9 @@ export async function buildAll(opts: BuildOptions = {}, wanted: readonly string[
       `unknown build target ${JSON.stringify(unknown[0]).slice(0, 80)}`,
       `pick from: ${targetIds.join(', ')}`,
     );
-  for (const id of buildOrder(wanted as TargetId[]))
-    await step(`build ${targets[id].title}`, () => targets[id].build(opts));
+  await withLock('build', 'build', async () => {
+    for (const id of buildOrder(wanted as TargetId[]))
+      await step(`build ${targets[id].title}`, () => targets[id].build(opts));
+  });
   if (wanted === targetIds) for (const s of staleRecordings()) say(`note: ${describeStale(s)}`);
 }

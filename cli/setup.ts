@@ -2,6 +2,7 @@ import { run, have } from '../core/proc.ts';
 import { runInstaller } from '../core/installer-log.ts';
 import { say, step } from '../core/ui.ts';
 import { LabError } from '../core/errors.ts';
+import { withLock } from '../core/lock.ts';
 import type { SetupStep } from '../core/setup-step.ts';
 export type { SetupStep };
 import { jupyterVenvStep, tslabKernelStep } from '../engines/services/jupyter.ts';
@@ -70,12 +71,14 @@ export const setupSteps: SetupStep[] = [aptStep, jupyterVenvStep, tslabKernelSte
  * caller can say "nothing to do" on a machine that is ready.
  */
 export async function ensureSetup(steps: SetupStep[] = setupSteps): Promise<number> {
-  let worked = 0;
-  for (const s of steps) {
-    const missing = await s.missing();
-    if (missing.length === 0) continue;
-    worked++;
-    await step(`${s.title}: installing ${missing.join(', ')}`, () => s.install(missing));
-  }
-  return worked;
+  return withLock('build', 'set-up or build', async () => {
+    let worked = 0;
+    for (const s of steps) {
+      const missing = await s.missing();
+      if (missing.length === 0) continue;
+      worked++;
+      await step(`${s.title}: installing ${missing.join(', ')}`, () => s.install(missing));
+    }
+    return worked;
+  });
 }
