@@ -91,6 +91,8 @@ const GO_KIND = {
 } as const;
 const ATE = { boolean: 2, complex: 3, float: 4, signed: 5, signedChar: 6, unsigned: 7, unsignedChar: 8 } as const;
 
+const SHAPE = 'go.shape.';
+
 /** The Go type of the DWARF type DIE at `offset`. */
 export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number, GoType>()): GoType {
   const cached = seen.get(offset);
@@ -111,7 +113,8 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
   else if (die.tag === TAG.typedef && typeof ref === 'number') {
     // A named type: the underlying type's shape under the name people wrote.
     const under = goTypeAt(dwarf, ref, seen);
-    t = { ...under, name } as GoType;
+    // A shape instantiation's type parameter (.param0) is its shape: go.shape.int_0 is an int.
+    t = { ...under, name: name.startsWith('.param') ? under.name : name } as GoType;
   } else if (die.tag === TAG.base) {
     const enc = Number(die.attrs.get(AT.encoding) ?? 0);
     if (enc === ATE.boolean) t = { kind: 'bool', name };
@@ -134,6 +137,7 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
       });
     }
     s.align = Math.max(1, ...fields.map((f) => alignOf(f.type)));
+    if (name.startsWith(SHAPE)) s.name = name.slice(SHAPE.length).replace(/_\d+$/, '');
     return s;
   } else if (die.tag === TAG.array) {
     const elem = goTypeAt(dwarf, Number(ref), seen);
@@ -142,6 +146,7 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
       sub?.attrs.get(AT.count) ?? (sub?.attrs.has(AT.upperBound) ? Number(sub.attrs.get(AT.upperBound)) + 1 : 0);
     t = { kind: 'array', name, size, length: Number(count), elem };
   } else t = { kind: 'pointer', name }; // nothing else fits in a register as one word
+  if (t.name.startsWith(SHAPE)) t.name = t.name.slice(SHAPE.length).replace(/_\d+$/, '');
   seen.set(offset, t);
   return t;
 }
@@ -285,30 +290,66 @@ function assignAll(values: { name: string; type: GoType }[], stackStart: number)
 }
 
 /** Parameters and results of a function, assigned. Results restart at register 0, after the stack arguments. */
-export function assign(params: { name: string; type: GoType }[], results: { name: string; type: GoType }[]): Signature {
+export function assign(params: Formal[], results: Formal[]): Signature {
   const p = assignAll(params, 0);
   const r = assignAll(results, align(p.stackEnd, 8));
-  return { params: p.slots, results: r.slots, stackBytes: align(r.stackEnd, 8) };
+  // A hidden word (the dictionary) takes its register, but is not a value anyone wrote.
+  const shown = p.slots.filter((_, i) => !params[i].hidden);
+  return { params: shown, results: r.slots, stackBytes: align(r.stackEnd, 8) };
 }
 
-/** A function's formal parameters and results from its DWARF subprogram, in declaration order. */
-export function signatureOf(
-  dwarf: DwarfInfo,
-  fn: Die,
-): { params: { name: string; type: GoType }[]; results: { name: string; type: GoType }[] } {
-  const params: { name: string; type: GoType }[] = [];
-  const results: { name: string; type: GoType }[] = [];
+/** A parameter or result as DWARF declares it; `hidden`: a word the ABI passes that the source does not (a generic's dictionary). */
+export interface Formal {
+  name: string;
+  type: GoType;
+  hidden?: boolean;
+}
+
+/** The dictionary a shape instantiation (`F[go.shape.int]`) takes first, in AX: Go 1.27 names it in DWARF, 1.19–1.26 do not. */
+const DICT = '.dict';
+const isShapeInstance = (name: string) => name.includes('[go.shape.');
+
+/**
+ * A function's formal parameters and results from its DWARF subprogram, in declaration order.
+ * When the named DIE is abstract (the function is also inlined somewhere), the results come from
+ * its out-of-line copy, the only DIE that lists the unnamed ones; names and types are followed
+ * through DW_AT_abstract_origin.
+ */
+export function signatureOf(dwarf: DwarfInfo, fn: Die): { params: Formal[]; results: Formal[] } {
   const seen = new Map<number, GoType>();
-  for (let d of dwarf.children(fn)) {
-    if (d.tag !== TAG.formal) continue;
+  const formals = (d: Die) => dwarf.children(d).filter((c) => c.tag === TAG.formal);
+  const read = (d: Die): Formal & { result: boolean; origin: number } => {
     const origin = d.attrs.get(AT.abstractOrigin);
-    if (typeof origin === 'number' && !d.attrs.has(AT.type)) d = dwarf.die(origin);
-    const type = goTypeAt(dwarf, Number(d.attrs.get(AT.type)), seen);
-    const name = String(d.attrs.get(AT.name) ?? '_');
-    const list = d.attrs.get(AT.variableParameter) === true ? results : params;
+    const from = typeof origin === 'number' && !d.attrs.has(AT.type) ? dwarf.die(origin) : d;
+    return {
+      name: String(from.attrs.get(AT.name) ?? d.attrs.get(AT.name) ?? '_'),
+      type: goTypeAt(dwarf, Number(from.attrs.get(AT.type)), seen),
+      result: (d.attrs.get(AT.variableParameter) ?? from.attrs.get(AT.variableParameter)) === true,
+      origin: from.offset,
+    };
+  };
+  const own = formals(fn).map(read);
+  const concrete = dwarf.concreteOf(fn);
+  let all = own;
+  if (concrete) {
+    const out = formals(concrete).map(read);
+    const covered = new Set(out.map((f) => f.origin));
+    // Parameters in the abstract order (a copy may leave out one it never uses); results as the copy lists them.
+    all = [
+      ...own.filter((f) => !f.result),
+      ...out.filter((f) => f.result),
+      ...own.filter((f) => f.result && !covered.has(f.origin)),
+    ];
+  }
+  const params: Formal[] = [];
+  const results: Formal[] = [];
+  if (isShapeInstance(String(fn.attrs.get(AT.name) ?? '')) && !all.some((f) => f.name === DICT))
+    params.push({ name: DICT, type: { kind: 'pointer', name: 'uintptr' }, hidden: true });
+  for (const { name, type, result } of all) {
+    const list = result ? results : params;
     // Go 1.26 describes a named result that a closure captures twice; one value has one name.
     if (name !== '_' && list.some((v) => v.name === name)) continue;
-    list.push({ name, type });
+    list.push(name === DICT ? { name, type, hidden: true } : { name, type });
   }
   return { params, results };
 }

@@ -300,7 +300,7 @@ export class DwarfInfo {
   /** Named struct types by name (runtime.g and friends). */
   readonly structs = new Map<string, number>();
   /** Concrete subprogram DIE → the abstract DIE it instantiates (nameless out-of-line copies). */
-  readonly concreteOf = new Map<number, number>();
+  readonly concreteOfAbstract = new Map<number, number>();
   /** Inlined copies per function name. */
   readonly copies = new Map<string, InlinedCopy[]>();
   more: MoreDwarfSections = {};
@@ -402,7 +402,7 @@ export class DwarfInfo {
               this.subprograms.set(name, dieOffset);
           } else if (origin !== undefined) {
             originOf.set(dieOffset, origin);
-            if (!this.concreteOf.has(origin)) this.concreteOf.set(origin, dieOffset);
+            if (!this.concreteOfAbstract.has(origin)) this.concreteOfAbstract.set(origin, dieOffset);
           }
         } else if (a.tag === DW_TAG_structure_type && name !== undefined) {
           if (!this.structs.has(name)) this.structs.set(name, dieOffset);
@@ -495,6 +495,17 @@ export class DwarfInfo {
   /** A subprogram's DIE that has the parameters' types: the named one, or its abstract origin. */
   subprogram(name: string): Die | undefined {
     const at = this.subprograms.get(name);
+    return at === undefined ? undefined : this.die(at);
+  }
+
+  /**
+   * The out-of-line copy of a function whose named DIE is abstract (DW_AT_inline): a nameless
+   * DW_TAG_subprogram pointing back through DW_AT_abstract_origin. Only it lists the unnamed
+   * results (~r0); undefined when the function has no out-of-line copy or its DIE is concrete.
+   */
+  concreteOf(named: Die): Die | undefined {
+    if (!named.attrs.has(DW_AT_inline)) return undefined;
+    const at = this.concreteOfAbstract.get(named.offset);
     return at === undefined ? undefined : this.die(at);
   }
 
