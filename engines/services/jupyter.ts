@@ -37,7 +37,18 @@ export function jupyterEnv(): NodeJS.ProcessEnv {
   for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
   // Jupyter writes the token into jpserver-*.json and jpserver-*-open.html here.
   chmodSync(dirs.JUPYTER_RUNTIME_DIR, 0o700);
-  return { ...process.env, ...dirs, JUPYTER_PLATFORM_DIRS: '1', PYDEVD_DISABLE_FILE_VALIDATION: '1' };
+  return { ...withoutColour(process.env), ...dirs, JUPYTER_PLATFORM_DIRS: '1', PYDEVD_DISABLE_FILE_VALIDATION: '1' };
+}
+
+/**
+ * Kernels inherit Jupyter's environment, and outputs are data (recorded, compared, shown in a browser),
+ * never terminal text: no colour, whatever the caller's terminal asked for. node:test, for one, gives
+ * its children FORCE_COLOR=1 under a terminal, and tslab's console.log would then colour a cell's `2`.
+ * FORCE_COLOR wins over NO_COLOR in Node, so it goes.
+ */
+function withoutColour(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _, ...rest } = env;
+  return { ...rest, NO_COLOR: '1', NODE_DISABLE_COLORS: '1' };
 }
 
 export interface RunningJupyter extends AsyncDisposable {

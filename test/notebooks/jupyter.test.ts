@@ -51,16 +51,22 @@ test('Jupyter listens on 127.0.0.1 only and refuses requests without its token',
   assert.notEqual(j.token.length, 0);
 });
 
-test("the tslab kernel runs TypeScript (1+1) through the lab's kernel client (@jupyterlab/services), and stop() ends it", async () => {
-  const j = await startJupyter();
+test("the tslab kernel runs TypeScript (1+1) through the lab's kernel client (@jupyterlab/services), uncoloured whatever the caller's terminal asks, and stop() ends it", async () => {
+  // What node:test gives its children under a terminal: the kernel must not inherit it.
+  const callerColour = process.env.FORCE_COLOR;
+  process.env.FORCE_COLOR = '1';
+  const j = await startJupyter().finally(() => {
+    if (callerColour === undefined) delete process.env.FORCE_COLOR;
+    else process.env.FORCE_COLOR = callerColour;
+  });
   const conn = connect(j);
   let kernelPid = 0;
   try {
     const runner = new CellRunner(await conn.startKernel());
-    const reply = await runner.run('const n: number = 1 + 1; n');
+    const reply = await runner.run('const n: number = 1 + 1; console.log("logged", n); n');
     runner.dispose();
     assert.equal(reply.status, 'ok');
-    assert.equal(reply.text.trim(), '2');
+    assert.equal(reply.text.trim(), 'logged 2\n2');
     const pids = kernelPids(jupyterServerPid(j.url));
     assert.equal(pids.length, 1, `one tslab kernel process, found ${pids.length}`);
     kernelPid = pids[0];
