@@ -13,13 +13,13 @@ import { linksReleased, openExecutable, probeKindNames, type Probe } from '../bp
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
 import { serverListing, type Trigger } from './server-listing.ts';
+import { matrixCellLabel, worstOutcome, type Outcome } from './crash-matrix-labels.ts';
 
-export type { Trigger };
+export type { Trigger, Outcome };
 
 /** No probe, then every kind of the tracer's table. */
 export const probeKinds = ['none', ...probeKindNames] as const;
 export type ProbeKind = (typeof probeKinds)[number];
-export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
 
 export interface Cell {
   go: string;
@@ -241,35 +241,38 @@ function summarize(runs: Cell[]): Cell {
   return cell;
 }
 
-/** "3/5" for a repeated cell that crashed at least once: crashed runs of all runs (a survivor's 0/5 is noise in a table). */
-const crashedRuns = (c: Cell) => (c.runs && c.rate ? ` ${c.outcomes?.crash ?? 0}/${c.runs}` : '');
-
-const mark: Record<Outcome, string> = { survive: '✓ survive', crash: '✗ CRASH', 'survive-but-wrong': '⚠ WRONG' };
+/** What a cell that did not always survive said; a repeated cell's details are of its most frequent outcome's first run. */
+function cellDetail(c: Cell): string {
+  const said = c.signature ?? c.wrong;
+  if (worstOutcome(c) === c.outcome && said) return said;
+  const kept = c.outcome === 'survive' ? 'survived' : c.outcome === 'crash' ? 'crashed' : 'answered wrong';
+  return `${matrixCellLabel(c).slice(2)}; the recording keeps the details of a run that ${kept}${said ? `: ${said}` : ''}`;
+}
 
 /** The matrix as text tables, one per toolchain. */
 export function renderMatrixText(m: CrashMatrix): string {
   const out: string[] = [];
+  const labels = m.cells.map(matrixCellLabel);
+  const width = Math.max(12, ...labels.map((l) => l.length));
   for (const go of m.toolchains) {
     out.push(`\n${go} (kernel ${m.kernel})`);
     const w = Math.max(...m.triggers.map((t) => t.title.length));
-    out.push(`${'trigger'.padEnd(w)}  ${m.probes.map((p) => p.padEnd(12)).join(' ')}`);
+    out.push(`${'trigger'.padEnd(w)}  ${m.probes.map((p) => p.padEnd(width)).join(' ')}`);
     for (const t of m.triggers) {
       const row = m.probes.map((p) => {
         const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-        return (c ? mark[c.outcome] + crashedRuns(c) : '-').padEnd(12);
+        return (c ? matrixCellLabel(c) : '-').padEnd(width);
       });
       out.push(`${t.title.padEnd(w)}  ${row.join(' ')}`);
     }
   }
-  const notes = m.cells.filter((c) => c.outcome !== 'survive');
+  const notes = m.cells.filter((c) => worstOutcome(c) !== 'survive');
   if (notes.length) {
     out.push('\nDetails:');
-    for (const c of notes) out.push(`  ${c.go} ${c.trigger} × ${c.probe}: ${c.signature ?? c.wrong}`);
+    for (const c of notes) out.push(`  ${c.go} ${c.trigger} × ${c.probe}: ${cellDetail(c)}`);
   }
   return out.join('\n');
 }
-
-const emoji: Record<Outcome, string> = { survive: '✅ survive', crash: '💥 crash', 'survive-but-wrong': '⚠️ wrong' };
 
 /** The matrix as Markdown: one table, triggers × (toolchain, probe kind), then the signatures. */
 export function renderMatrixMarkdown(m: CrashMatrix): string {
@@ -277,6 +280,7 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
   const cols = m.toolchains.flatMap((go) => kinds.map((p) => ({ go, p })));
   const out = [
     `Recorded ${m.recordedAt.slice(0, 10)} on Linux ${m.kernel}; every cell compared with the unprobed run of the same binary.`,
+    'A cell run several times says how many of its runs crashed: one crash in any run makes it a crash.',
     '',
     `| trigger | ${cols.map((c) => `${c.go} ${c.p}`).join(' | ')} |`,
     `|---|${cols.map(() => '---').join('|')}|`,
@@ -284,17 +288,14 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
   for (const t of m.triggers) {
     const cells = cols.map(({ go, p }) => {
       const c = m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p);
-      return c
-        ? emoji[c.outcome] + (c.runs && c.rate ? ` (crashed ${c.outcomes?.crash ?? 0} of ${c.runs} runs)` : '')
-        : '–';
+      return c ? matrixCellLabel(c) : '–';
     });
     out.push(`| ${t.title} (\`${t.path}\`) | ${cells.join(' | ')} |`);
   }
-  const bad = m.cells.filter((c) => c.outcome !== 'survive');
+  const bad = m.cells.filter((c) => worstOutcome(c) !== 'survive');
   if (bad.length) {
-    out.push('', 'What happened in each red or yellow cell:', '');
-    for (const c of bad)
-      out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${(c.signature ?? c.wrong ?? '').replace(/`/g, "'")}\``);
+    out.push('', 'What happened in each cell marked ✗ or ⚠:', '');
+    for (const c of bad) out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${cellDetail(c).replace(/`/g, "'")}\``);
   }
   return out.join('\n');
 }
