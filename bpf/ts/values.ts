@@ -174,19 +174,27 @@ class Decoder {
 
   /** A slot's value: a scalar, or for structs and arrays the composite of their pieces. */
   slot(s: Slot, info: ValueInfo): GoValue {
-    let i = 0;
-    const build = (t: GoType): GoValue => {
-      if (t.kind === 'struct') {
-        const out: { [field: string]: GoValue } = {};
-        for (const f of t.fields) out[f.name] = build(f.type);
-        return out;
-      }
-      if (t.kind === 'array') return Array.from({ length: t.length }, () => build(t.elem));
-      const p = s.pieces[i++];
-      return p ? this.piece(p, info) : null;
-    };
     if (s.type.kind !== 'struct' && s.type.kind !== 'array') return s.pieces[0] ? this.piece(s.pieces[0], info) : null;
-    return build(s.type);
+    this.nextPiece = 0;
+    return this.composite(s.type, s, info);
+  }
+
+  // Methods, not closures made per call: under tsx (esbuild keepNames) each named closure costs a defineProperty.
+  private nextPiece = 0;
+
+  private composite(t: GoType, s: Slot, info: ValueInfo): GoValue {
+    if (t.kind === 'struct') {
+      const out: { [field: string]: GoValue } = {};
+      for (const f of t.fields) out[f.name] = this.composite(f.type, s, info);
+      return out;
+    }
+    if (t.kind === 'array') {
+      const out: GoValue[] = [];
+      for (let k = 0; k < t.length; k++) out.push(this.composite(t.elem, s, info));
+      return out;
+    }
+    const p = s.pieces[this.nextPiece++];
+    return p ? this.piece(p, info) : null;
   }
 }
 
@@ -208,34 +216,39 @@ export function decodeValues(
   pid: number,
 ): DecodedValues {
   const sig = plan.signature;
-  const side = (
-    slots: Slot[],
-    shared: ValueInfo[],
-    regs: bigint[],
-    stack: bigint[] | undefined,
-    str: RawWords['argStr'],
-    strSlot: number,
-  ) => {
-    const d = new Decoder(regs, stack, str, strSlot, memory, pid);
-    let infos = shared;
-    const values = slots.map((s, i) => {
-      const info: ValueInfo = { ...shared[i] };
-      const v = s.type.kind === 'float' || s.type.kind === 'complex' ? floatValue(s, info, stack) : d.slot(s, info);
-      if (info.len !== undefined || info.truncated || info.unavailable) {
-        if (infos === shared) infos = shared.slice();
-        infos[i] = info;
-      }
-      return v;
-    });
-    return { values, infos };
-  };
   const a = withArgs
-    ? side(sig.params, plan.paramInfo, raw.argRegs, raw.argStack, raw.argStr, plan.argStringSlot)
+    ? decodeSide(sig.params, plan.paramInfo, raw.argRegs, raw.argStack, raw.argStr, plan.argStringSlot, memory, pid)
     : { values: [], infos: plan.paramInfo };
   const r = withRet
-    ? side(sig.results, plan.resultInfo, raw.retRegs, raw.retStack, raw.retStr, plan.retStringSlot)
+    ? decodeSide(sig.results, plan.resultInfo, raw.retRegs, raw.retStack, raw.retStr, plan.retStringSlot, memory, pid)
     : { values: [], infos: plan.resultInfo };
   return { args: a.values, ret: r.values, params: a.infos, results: r.infos };
+}
+
+/** One side of a call (parameters or results): its values, and their infos where a value added to them. */
+function decodeSide(
+  slots: Slot[],
+  shared: ValueInfo[],
+  regs: bigint[],
+  stack: bigint[] | undefined,
+  str: RawWords['argStr'],
+  strSlot: number,
+  memory: Memory | undefined,
+  pid: number,
+): { values: GoValue[]; infos: ValueInfo[] } {
+  const d = new Decoder(regs, stack, str, strSlot, memory, pid);
+  let infos = shared;
+  const values: GoValue[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    const s = slots[i];
+    const info: ValueInfo = { ...shared[i] };
+    values.push(s.type.kind === 'float' || s.type.kind === 'complex' ? floatValue(s, info, stack) : d.slot(s, info));
+    if (info.len !== undefined || info.truncated || info.unavailable) {
+      if (infos === shared) infos = shared.slice();
+      infos[i] = info;
+    }
+  }
+  return { values, infos };
 }
 
 /** Floats live in X registers, which a uprobe's pt_regs do not hold; stack-assigned floats are read from the stack copy. */
