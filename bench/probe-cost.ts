@@ -1,15 +1,17 @@
 /**
  * What a probe costs per call of a tight Go loop (bench/goloop, main.work //go:noinline): no probe,
  * our uprobe / uretprobe / ret mode, the cilium/ebpf peer, the same probe sites with an empty
- * program, and bpftrace's empty uprobe / uretprobe. Each cell is the fastest of its runs over every
- * round: a neighbour's load on this shared machine only ever adds time, and it came and went within
- * seconds (medians of three rounds still swung ±15%).
+ * program, and bpftrace's empty uprobe / uretprobe. Each cell is the median of its runs over every
+ * round, with the fastest and the slowest run as its spread: the one method of engines/overhead.ts
+ * (measureOverhead), which notebook 07 runs live, so the page, the README and the notebook agree.
+ * Rounds interleave the configurations, so a neighbour's load on this shared machine spreads over all.
  */
 import type { ProbeKind } from '../bpf/ts/index.ts';
 import { say } from '../core/ui.ts';
 import { goloopBinary } from './build.ts';
 import { GoLoop } from './goloop.ts';
 import { attach, eventsPerCall, type TracerName } from './tracers.ts';
+import { median } from '../engines/overhead.ts';
 
 export interface ProbeCostResult {
   calls: number;
@@ -19,6 +21,8 @@ export interface ProbeCostResult {
    * time (user + kernel, where the traps and BPF programs run), or "crashed".
    */
   per_call_ns: Record<string, number | 'crashed'>;
+  /** Fastest and slowest run (CPU ns per call) of each configuration, and how many runs the median is of. */
+  spread_ns: Record<string, { min: number; max: number; runs: number }>;
   /** The same in wall-clock time (includes time other processes on this shared machine had the CPU). */
   wall_per_call_ns: Record<string, number>;
   /** For tracers that deliver events: what arrived vs what the calls should have produced. */
@@ -52,6 +56,7 @@ export async function probeCost(opts: {
     calls: opts.calls,
     reps: opts.reps,
     per_call_ns: {},
+    spread_ns: {},
     wall_per_call_ns: {},
     delivered: {},
     crashes: {},
@@ -65,7 +70,7 @@ export async function probeCost(opts: {
   };
   let loop = await GoLoop.start();
   try {
-    const measure = async (): Promise<{ wall: number; cpu: number } | 'crashed'> => {
+    const measure = async (): Promise<{ wall: number; cpu: number }[] | 'crashed'> => {
       if ((await loop.run(warmup)) === undefined) return 'crashed';
       const runs: { wall: number; cpu: number }[] = [];
       for (let i = 0; i < opts.reps; i++) {
@@ -73,7 +78,7 @@ export async function probeCost(opts: {
         if (ns === undefined) return 'crashed';
         runs.push(ns);
       }
-      return { wall: fastest(runs.map((r) => r.wall)), cpu: fastest(runs.map((r) => r.cpu)) };
+      return runs;
     };
     const configs = probeConfigs.filter(
       ([tracer, mode]) => !opts.only || opts.only.some((o) => `${tracer} ${mode}`.includes(o)),
@@ -81,13 +86,13 @@ export async function probeCost(opts: {
     // Rounds over every configuration, so a neighbour's load on this shared machine spreads over all of them.
     for (let round = 0; round < (opts.rounds ?? 1); round++) {
       const none = await measure();
-      if (none !== 'crashed') add('none', none);
+      if (none !== 'crashed') for (const r of none) add('none', r);
       for (const [tracer, mode] of configs) {
         const name = `${tracer} ${mode}`;
         if (result.per_call_ns[name] === 'crashed') continue;
         if (!loop.alive()) loop = await GoLoop.start();
         const attached = await attach(tracer, mode, { binary: goloopBinary, pid: loop.pid, symbol: 'main.work' });
-        let cell: { wall: number; cpu: number } | 'crashed';
+        let cell: { wall: number; cpu: number }[] | 'crashed';
         try {
           cell = await measure();
         } finally {
@@ -100,7 +105,7 @@ export async function probeCost(opts: {
           say(`  ${name}: crashed the Go loop (${result.crashes[name]})`);
           continue;
         }
-        add(name, cell);
+        for (const r of cell) add(name, r);
         if (tracer === 'ours' || tracer === 'typed' || tracer === 'cilium') {
           const d = (result.delivered[name] ??= { events: 0, drops: 0, expected: 0 });
           d.events += attached.events();
@@ -116,13 +121,17 @@ export async function probeCost(opts: {
   } finally {
     await loop.stop();
   }
-  for (const [name, xs] of samples) if (result.per_call_ns[name] !== 'crashed') result.per_call_ns[name] = fastest(xs);
+  for (const [name, xs] of samples)
+    if (result.per_call_ns[name] !== 'crashed') {
+      result.per_call_ns[name] = median(xs);
+      result.spread_ns[name] = { min: Math.min(...xs), max: Math.max(...xs), runs: xs.length };
+    }
   for (const [name, xs] of wallSamples)
-    if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = fastest(xs);
+    if (result.per_call_ns[name] !== 'crashed') result.wall_per_call_ns[name] = median(xs);
   return result;
 }
 
-const fastest = (xs: number[]) => Math.min(...xs);
-
-const fmt = (v: { wall: number; cpu: number } | 'crashed') =>
-  v === 'crashed' ? 'crashed' : `${v.cpu.toFixed(1)} ns CPU (${v.wall.toFixed(1)} ns wall)`;
+const fmt = (v: { wall: number; cpu: number }[] | 'crashed') =>
+  v === 'crashed'
+    ? 'crashed'
+    : `${median(v.map((r) => r.cpu)).toFixed(1)} ns CPU (${median(v.map((r) => r.wall)).toFixed(1)} ns wall), median of ${v.length} runs`;

@@ -19,7 +19,12 @@ export interface BenchResults {
   summary: SummaryRow[];
   probe_cost: {
     config: string;
+    /** CPU ns per call of the loop thread: the median of the runs (results before it kept the fastest run). */
     ns_per_call: number | 'crashed';
+    /** The fastest and the slowest run, and how many runs; absent in results recorded before them. */
+    min_ns_per_call?: number | null;
+    max_ns_per_call?: number | null;
+    runs?: number | null;
     wall_ns_per_call: number | null;
     overhead_ns: number | null;
     events: number | null;
@@ -390,7 +395,14 @@ export function readmeSection(r: BenchResults): string {
     '  events, one more `await` each); a discarded first run of each lets V8 compile the consumer; each row is the fastest',
     "  of its runs, consumers interleaved (this machine is shared: a neighbour's load only slows a run down).",
     "- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
-    '  CPU time (the traps and BPF programs run on it), the fastest run over every round; "empty" is the cilium peer attaching',
+    ...(r.probe_cost.some((p) => p.runs)
+      ? [
+          '  CPU time (the traps and BPF programs run on it), the median of the runs over every round (`bench/results.json` keeps the',
+          '  fastest and the slowest: the same method as notebook 07\'s live cell); "empty" is the cilium peer attaching',
+        ]
+      : [
+          '  CPU time (the traps and BPF programs run on it), the fastest run over every round; "empty" is the cilium peer attaching',
+        ]),
     '  `bench/bpf/empty.bpf.c` at exactly the sites ret mode uses.',
     '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
     '  RSS: the tracer process as users run it (`./lab run-tracer --mode ret --json`, the cilium peer), sampled every 250 ms;',

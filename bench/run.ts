@@ -102,6 +102,9 @@ function probeRows(p: ProbeCostResult): BenchResults['probe_cost'] {
     return {
       config,
       ns_per_call: ns,
+      min_ns_per_call: p.spread_ns[config]?.min ?? null,
+      max_ns_per_call: p.spread_ns[config]?.max ?? null,
+      runs: p.spread_ns[config]?.runs ?? null,
       wall_ns_per_call: p.wall_per_call_ns[config] ?? null,
       overhead_ns: typeof ns === 'number' && typeof none === 'number' && config !== 'none' ? ns - none : null,
       events: d?.events ?? null,
