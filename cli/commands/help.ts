@@ -11,7 +11,7 @@ export function helpCommand(all: () => Command[]): Command {
       const width = Math.max(...cmds.map((c) => c.name.length));
       console.log('Go uretprobe lab — usage: ./lab <command> [options]\n');
       for (const c of cmds) console.log(`  ${c.name.padEnd(width)}  ${c.summary}`);
-      console.log('\nQuick start: ./lab start   (then ./lab test)');
+      console.log('\nQuick start: ./lab start   (then ./lab test; ./lab open lets another browser in)');
     },
   };
 }

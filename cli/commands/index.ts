@@ -5,6 +5,7 @@ import { buildCommand } from './build.ts';
 import { runAppCommand } from './run-app.ts';
 import { testCommand } from './test.ts';
 import { startCommand } from './start.ts';
+import { openCommand } from './open.ts';
 import { workshopCommand } from './workshop.ts';
 import { crashMatrixCommand } from './crash-matrix.ts';
 import { recordCrashCommand } from './record-crash.ts';
@@ -20,6 +21,7 @@ import { probeServiceCommand } from './probe-service.ts';
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
   startCommand,
+  openCommand,
   testCommand,
   setupCommand,
   buildCommand,

@@ -3,6 +3,7 @@ import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { defaultServerAddr } from '../../core/paths.ts';
 import { say, step } from '../../core/ui.ts';
+import { accessDays } from '../../engines/services/site-access.ts';
 
 export const startCommand: Command = {
   name: 'start',
@@ -31,7 +32,7 @@ export const startCommand: Command = {
       startJupyter({ port: values['jupyter-port'], terminals: values.terminals }),
     );
     const site = await step('serve the docs site', () =>
-      siteServe({ port: values['site-port'], jupyter: { url: jupyter.url, token: jupyter.token } }),
+      siteServe({ port: values['site-port'], jupyter: { url: jupyter.url, token: jupyter.token }, control: true }),
     );
     const app = values['no-app']
       ? undefined
@@ -47,7 +48,8 @@ export const startCommand: Command = {
   The lab is running (${((Date.now() - started) / 1000).toFixed(1)} s):
 
     Docs site     ${site.grantUrl ?? site.url}
-                  (this link works once: it lets this browser run the notebook cells; then ${site.url})
+                  (works once: this browser may run the notebook cells for ${accessDays} days, then ${site.url};
+                   ./lab open prints a link for another browser, ./lab open --revoke shuts them all out)
     JupyterLab    ${jupyter.url}lab?token=${jupyter.token}
     Notebooks     ${jupyter.url}lab/tree/notebooks?token=${jupyter.token}
 ${app ? `    Demo server   ${app.url}/?arg=42   (curl 'localhost:8091?arg=42')\n` : ''}

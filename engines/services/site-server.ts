@@ -1,8 +1,9 @@
 /**
  * The docs site's HTTP server: the built pages, and — with a Jupyter behind it — a reverse proxy to
  * that Jupyter under its base path (HTTP and WebSocket) that adds the token itself. The token never
- * reaches a page: the proxy lets through only requests carrying the session cookie that the one-time
- * grant link (printed to the terminal of whoever ran `./lab start`) set in their browser.
+ * reaches a page. A one-time grant link (printed to the terminal of whoever ran `./lab start` or
+ * `./lab open`) lets one browser in for accessDays: a session cookie plus a key kept by the lab's own
+ * pages (site-access.ts); anything beyond a harmless read needs both.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, statSync, type Stats } from 'node:fs';
@@ -17,6 +18,8 @@ import {
 import { connect, type Socket } from 'node:net';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { accessDays, openCommandLine, siteKeyStorage } from './site-access.ts';
+import { ClientFrames, closeFrame, FrameRefused } from './site-websocket.ts';
 
 export interface SiteServerOptions {
   /** The built site to serve. */
@@ -31,8 +34,12 @@ export interface SiteServerOptions {
 export interface SiteServer {
   server: Server;
   port: number;
-  /** The one-time link that admits a browser to the proxied Jupyter (null without one). */
+  /** The first one-time link that admits a browser to the proxied Jupyter (null without one). */
   grantPath: string | null;
+  /** Another one-time link (path and query); throws without a proxied Jupyter. */
+  newGrant(): string;
+  /** Refuses every browser let in so far (and every unused link), closing their WebSockets; how many there were. */
+  revoke(): number;
   close(): Promise<void>;
 }
 
@@ -41,33 +48,75 @@ const loopbackNames = ['127.0.0.1', 'localhost', '[::1]'];
 
 const randomToken = () => randomBytes(32).toString('base64url');
 const digest = (s: string) => createHash('sha256').update(s).digest();
+const digestHex = (s: string) => createHash('sha256').update(s).digest('hex');
 /** Constant-time equality of two secrets of any length. */
 const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
-/** The grant (once) and the sessions it made: who may use the proxied Jupyter. */
+/** A browser let in: its cookie (by digest), the key its pages send, and when it expires. */
+interface Session {
+  key: string;
+  expires: number;
+}
+
+const sessionLifetimeMs = accessDays * 24 * 3600 * 1000;
+
+/**
+ * Who may use the proxied Jupyter: one-time grant links, and the browsers they let in. A browser
+ * holds two secrets (site-access.ts): the session cookie, sent by the browser to every port of the
+ * host, and the key, which only the lab's own pages can read and send.
+ */
 class Access {
-  private grant: string | null = randomToken();
-  private readonly sessions: string[] = [];
-  readonly grantPath = `/?grant=${this.grant}`;
+  /** Digests of the unused grant links. */
+  private readonly grants = new Set<string>();
+  private readonly sessions = new Map<string, Session>();
   /** Cookies are shared by every port of a host: the name says which site a cookie is for. */
   cookieName = 'lab-session';
 
-  /** A new session for the right grant, the first time only. */
-  redeem(offered: string): string | null {
-    if (this.grant === null || !sameSecret(offered, this.grant)) return null;
-    this.grant = null;
-    const session = randomToken();
-    this.sessions.push(session);
-    return session;
+  /** A new one-time link (path and query). */
+  grant(): string {
+    const grant = randomToken();
+    this.grants.add(digestHex(grant));
+    return `/?grant=${grant}`;
   }
 
-  admits(req: IncomingMessage): boolean {
+  /** A new session for an unused grant, which is used up: the cookie's value and the session. */
+  redeem(offered: string): { cookie: string; session: Session } | null {
+    if (!this.grants.delete(digestHex(offered))) return null;
+    const cookie = randomToken();
+    const session = { key: randomToken(), expires: Date.now() + sessionLifetimeMs };
+    this.sessions.set(digestHex(cookie), session);
+    return { cookie, session };
+  }
+
+  /** The session whose cookie the request carries, while it lasts (by digest: a lookup leaks nothing of the secret). */
+  session(req: IncomingMessage): { id: string; session: Session } | null {
     const offered = cookie(req.headers.cookie, this.cookieName);
-    return offered !== null && this.sessions.some((s) => sameSecret(offered, s));
+    if (offered === null) return null;
+    const id = digestHex(offered);
+    const session = this.sessions.get(id);
+    if (!session) return null;
+    if (session.expires <= Date.now()) {
+      this.sessions.delete(id);
+      return null;
+    }
+    return { id, session };
   }
 
-  setCookie(session: string): string {
-    return `${this.cookieName}=${session}; Path=/; HttpOnly; SameSite=Strict`;
+  /** Whether the session still stands (a revoke ends it). */
+  stands(id: string): boolean {
+    return this.sessions.has(id);
+  }
+
+  /** Every browser and every unused link refused from now on; how many browsers were let in. */
+  revoke(): number {
+    const n = this.sessions.size;
+    this.sessions.clear();
+    this.grants.clear();
+    return n;
+  }
+
+  setCookie(value: string): string {
+    return `${this.cookieName}=${value}; Path=/; Max-Age=${sessionLifetimeMs / 1000}; HttpOnly; SameSite=Strict`;
   }
 }
 
@@ -126,8 +175,38 @@ function refuseSocket(socket: Duplex, status: number, reason: string, body = '')
   socket.destroy();
 }
 
-const noSession =
-  "no access to the lab's Jupyter from this browser: open the link ./lab start printed (…/?grant=…); it works once\n";
+const wayBack = `run ${openCommandLine} where the lab runs and open the link it prints in this browser (each link works once)`;
+const noSession = `no access to the lab's Jupyter from this browser: ${wayBack}\n`;
+const noKey = `this browser's key to the lab's Jupyter is missing or wrong (the lab's pages keep it): ${wayBack}\n`;
+const usedGrant = `this link was used already, or revoked: ${wayBack}\n`;
+
+/** What a browser may do with the cookie alone: nothing that reads a notebook, a kernel or a file. */
+const harmless = (method: string | undefined, path: string, base: string) =>
+  (method === 'GET' || method === 'HEAD') && path === `${base}api/status`;
+
+/** The key a page sends: @jupyterlab/services puts its token in Authorization (HTTP) or ?token= (WebSocket). */
+function offeredKey(req: IncomingMessage, url: URL, upgrade: boolean): string | null {
+  const auth = req.headers.authorization;
+  if (auth !== undefined) return /^token (\S+)$/.exec(auth)?.[1] ?? '';
+  return upgrade ? url.searchParams.get('token') : null;
+}
+
+/** The page a grant link answers: it keeps the key in this origin's localStorage, then goes on to the site. */
+function grantPage(key: string, expires: number, next: string): string {
+  const until = new Date(expires).toUTCString();
+  const js = (v: string) => JSON.stringify(v).replace(/</g, '\\u003c');
+  const script = `localStorage.setItem(${js(siteKeyStorage)}, document.querySelector('meta[name="lab-key"]').content); location.replace(${js(next)});`;
+  const attr = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="lab-key" content="${attr(key)}"><title>Lab access</title></head>
+<body><p>This browser may run the lab's notebook cells until ${until} (${accessDays} days), until <code>${openCommandLine} --revoke</code> or until the lab stops. <a href="${attr(next)}">Go to the site</a>.</p>
+<script>${script}</script></body></html>
+`;
+}
+
+/** The WebSockets the proxy passes: a kernel's channels. */
+const kernelChannels = (base: string, path: string) =>
+  path.startsWith(base) && /^api\/kernels\/[^/]+\/channels$/.test(path.slice(base.length));
 
 /** Request headers passed to Jupyter: the browser's credentials and origin stay here; the token is added. */
 const dropped = new Set([
@@ -199,15 +278,30 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     const site = req.headers['sec-fetch-site'];
     return site !== undefined && site !== 'same-origin' && site !== 'none';
   };
-  /** Why a request may not reach Jupyter, as [status, reason, body]; null when it may. */
-  const proxyRefusal = (req: IncomingMessage): [number, string, string] | null => {
+  /**
+   * Why a request may not reach Jupyter, as [status, reason, body]; null when it may. `url` is the
+   * request's; on a WebSocket, the key it carries in the query is taken out of it.
+   */
+  const proxyRefusal = (
+    req: IncomingMessage,
+    url: URL,
+    upgrade: boolean,
+  ): { refused: [number, string, string] } | null => {
     if (foreign(req))
-      return [
-        403,
-        'Forbidden',
-        `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`,
-      ];
-    if (!access!.admits(req)) return [401, 'Unauthorized', noSession];
+      return {
+        refused: [
+          403,
+          'Forbidden',
+          `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`,
+        ],
+      };
+    const admitted = access!.session(req);
+    if (!admitted) return { refused: [401, 'Unauthorized', noSession] };
+    const key = offeredKey(req, url, upgrade);
+    if (upgrade) url.searchParams.delete('token');
+    // The cookie reaches every port of this host: alone, it opens only a harmless read.
+    if (key === null ? !harmless(req.method, url.pathname, base!) : !sameSecret(key, admitted.session.key))
+      return { refused: [401, 'Unauthorized', noKey] };
     return null;
   };
 
@@ -222,8 +316,11 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       return send(res, 400, 'bad request target\n');
     }
     if (jupyter && base && url.pathname.startsWith(base)) {
-      const refusal = proxyRefusal(req);
-      if (refusal) return send(res, refusal[0], refusal[2]);
+      const refusal = proxyRefusal(req, url, false);
+      if (refusal) return send(res, refusal.refused[0], refusal.refused[2]);
+      // Forwarded as is, a chunked body would reach Jupyter unframed (a GET's body as a second request).
+      if (req.headers['transfer-encoding'] !== undefined)
+        return send(res, 411, 'the proxy takes request bodies with a Content-Length only\n', { Connection: 'close' });
       return proxyHttp(req, res, jupyter.target, jupyter.token, url.pathname + url.search);
     }
     if (url.pathname === '/lab-config.json') {
@@ -233,19 +330,21 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     const grant = url.searchParams.get('grant');
     if (grant !== null && access) {
       const clean = url.pathname.replace(/^\/+/, '/'); // never //elsewhere
-      const session = access.redeem(grant);
-      if (session)
-        return send(res, 303, `see ${clean}\n`, {
-          Location: clean,
-          'Set-Cookie': access.setCookie(session),
+      const redeemed = access.redeem(grant);
+      if (redeemed)
+        return send(res, 200, grantPage(redeemed.session.key, redeemed.session.expires, clean), {
+          'Content-Type': 'text/html; charset=utf-8',
+          'Set-Cookie': access.setCookie(redeemed.cookie),
           'Referrer-Policy': 'no-referrer',
+          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; frame-ancestors 'none'",
         });
-      if (access.admits(req)) return send(res, 303, `see ${clean}\n`, { Location: clean });
-      return send(res, 403, 'this link was used already (it works once): restart ./lab start for a new one\n');
+      if (access.session(req)) return send(res, 303, `see ${clean}\n`, { Location: clean });
+      return send(res, 403, usedGrant);
     }
     serveStatic(opts.dir, url, req, res);
   };
 
+  /** Open WebSockets (a revoke closes them). */
   const upgraded = new Set<Duplex>();
   const server = createServer(
     { maxHeaderSize: 16 * 1024, requestTimeout: 60_000, headersTimeout: 15_000 },
@@ -273,13 +372,15 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     socket.on('error', () => socket.destroy());
     try {
       if (!hostAllowed(req)) return refuseSocket(socket, 421, 'Misdirected Request');
-      const path = (req.url ?? '').startsWith('/') ? new URL(`http://site${req.url}`) : null;
-      if (!jupyter || !base || !path?.pathname.startsWith(base)) return refuseSocket(socket, 404, 'Not Found');
-      const refusal = proxyRefusal(req);
-      if (refusal) return refuseSocket(socket, ...refusal);
+      const url = (req.url ?? '').startsWith('/') ? new URL(`http://site${req.url}`) : null;
+      // Only a kernel's channels: the one WebSocket whose frames the proxy knows how to check.
+      if (!jupyter || !base || !url || !kernelChannels(base, url.pathname))
+        return refuseSocket(socket, 404, 'Not Found');
+      const refusal = proxyRefusal(req, url, true);
+      if (refusal) return refuseSocket(socket, ...refusal.refused);
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
-      proxyUpgrade(req, socket, head, jupyter.target, jupyter.token, path.pathname + path.search);
+      proxyUpgrade(req, socket, head, jupyter.target, jupyter.token, url.pathname + url.search);
     } catch {
       refuseSocket(socket, 400, 'Bad Request');
     }
@@ -296,7 +397,16 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       resolve({
         server,
         port,
-        grantPath: access?.grantPath ?? null,
+        grantPath: access?.grant() ?? null,
+        newGrant: () => {
+          if (!access) throw new Error('this site proxies no Jupyter: there is nothing to grant');
+          return access.grant();
+        },
+        revoke: () => {
+          const n = access?.revoke() ?? 0;
+          for (const s of upgraded) s.destroy();
+          return n;
+        },
         close: () =>
           new Promise<void>((done) => {
             for (const s of upgraded) s.destroy();
@@ -339,6 +449,8 @@ function proxyUpgrade(
   const headers = upstreamHeaders(req, target, token);
   headers.connection = 'Upgrade';
   headers.upgrade = req.headers.upgrade ?? 'websocket';
+  // No compression: the frames must stay readable here (and RSV bits then always mean a broken frame).
+  delete headers['sec-websocket-extensions'];
   const up = connect(Number(target.port), target.hostname);
   up.on('error', () => {
     refuseSocket(socket, 502, 'Bad Gateway');
@@ -346,14 +458,46 @@ function proxyUpgrade(
   });
   socket.once('close', () => up.destroy());
   up.once('close', () => socket.destroy());
+  socket.pause(); // until Jupyter has said which subprotocol the frames speak
   up.once('connect', () => {
     const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`);
     up.write(`${req.method ?? 'GET'} ${path} HTTP/1.1\r\n${lines.join('')}\r\n`);
-    if (head.length) up.write(head);
-    // From here on the bytes are WebSocket frames, checked by Jupyter's own parser (bad ones close the socket).
-    socket.pipe(up);
-    up.pipe(socket);
   });
+  let answer = Buffer.alloc(0);
+  const onAnswer = (d: Buffer) => {
+    answer = Buffer.concat([answer, d]);
+    const end = answer.indexOf('\r\n\r\n');
+    if (end < 0) {
+      if (answer.length > 16 * 1024) socket.destroy();
+      return;
+    }
+    up.off('data', onAnswer);
+    const status = answer.subarray(0, end).toString('latin1');
+    socket.write(answer);
+    up.pipe(socket);
+    if (!/^HTTP\/1\.1 101 /.test(status)) return; // Jupyter's refusal goes back as it is
+    const protocol = /^sec-websocket-protocol: *(.+?) *$/im.exec(status)?.[1] ?? null;
+    forwardFrames(socket, up, head, new ClientFrames(protocol));
+  };
+  up.on('data', onAnswer);
+}
+
+/** The browser's frames to Jupyter, each checked first; the first bad one closes both sides. */
+function forwardFrames(socket: Duplex, up: Socket, head: Buffer, frames: ClientFrames): void {
+  const take = (chunk: Buffer) => {
+    try {
+      for (const frame of frames.push(chunk)) if (!up.write(frame)) socket.pause();
+    } catch (e) {
+      const refused = e instanceof FrameRefused ? e : new FrameRefused(1011, 'internal error');
+      socket.off('data', take);
+      socket.end(closeFrame(refused.code, refused.message));
+      up.destroy();
+    }
+  };
+  up.on('drain', () => socket.resume());
+  socket.on('data', take);
+  if (head.length) take(head);
+  socket.resume();
 }
 
 function serveStatic(dir: string, url: URL, req: IncomingMessage, res: ServerResponse): void {

@@ -3,7 +3,20 @@
  * which serves the built site on loopback and proxies the lab's Jupyter for the live cells.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
@@ -131,6 +144,8 @@ export interface SiteServeOptions {
   host?: string;
   /** The Jupyter server the notebook pages run cells on, proxied under its base path (the token stays here). */
   jupyter?: { url: string; token: string };
+  /** With `jupyter`: answer `./lab open` (a new link, revoke) on a root-only socket under .lab/access/. */
+  control?: boolean;
 }
 
 export interface ServedSite extends AsyncDisposable {
@@ -140,6 +155,10 @@ export interface ServedSite extends AsyncDisposable {
   grantUrl: string | null;
   /** The snapshot of build/ being served. */
   dir: string;
+  /** With `jupyter`: another one-time link. */
+  newGrantUrl(): string;
+  /** Refuses every browser let in so far; how many there were. */
+  revoke(): number;
   stop(): Promise<void>;
 }
 
@@ -187,15 +206,164 @@ export async function siteServe(opts: SiteServeOptions = {}): Promise<ServedSite
     );
   }
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${site.port}/`;
+  const newGrantUrl = () => new URL(site.newGrant(), url).href;
+  const revoke = () => site.revoke();
+  let control: Server | undefined;
   let stopped: Promise<void> | undefined;
   const stop = () =>
-    (stopped ??= site.close().finally(() => {
+    (stopped ??= Promise.all([
+      site.close(),
+      new Promise<void>((done) => (control ? control.close(() => done()) : done())),
+    ]).then(() => {
       rmSync(dir, { recursive: true, force: true });
       live.delete(dir);
     }));
   live.add(dir);
+  if (opts.jupyter && opts.control) {
+    try {
+      control = await answerOpen(site.port, { newGrantUrl, revoke });
+    } catch (e) {
+      await stop();
+      throw e;
+    }
+  }
   const grantUrl = site.grantPath ? new URL(site.grantPath, url).href : null;
-  return { url, port: site.port, grantUrl, dir, stop, [Symbol.asyncDispose]: stop };
+  return { url, port: site.port, grantUrl, dir, newGrantUrl, revoke, stop, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Where a running site answers `./lab open`: a directory only its owner (root, who ran ./lab start)
+ * may enter, one socket per site port. Whoever can connect gets a link that lets a browser run root
+ * code, so nothing else guards it.
+ */
+const accessDir = at('.lab', 'access');
+const accessSocket = (port: number) => join(accessDir, `site-${port}.sock`);
+
+type OpenRequest = { ask: 'grant' } | { ask: 'revoke' };
+type OpenAnswer = { url: string } | { revoked: number };
+
+function privateAccessDir(): void {
+  mkdirSync(accessDir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(accessDir);
+  if (!st.isDirectory() || st.uid !== process.getuid?.()) {
+    throw new LabError(
+      `${accessDir} is not a directory of this user's`,
+      'remove it (rm -rf .lab/access) and start the lab again',
+    );
+  }
+  chmodSync(accessDir, 0o700);
+}
+
+async function answerOpen(port: number, site: { newGrantUrl(): string; revoke(): number }): Promise<Server> {
+  privateAccessDir();
+  const path = accessSocket(port);
+  rmSync(path, { force: true }); // a lab that died on this port left it
+  const server = createServer((conn) => {
+    let line = '';
+    conn.on('error', () => conn.destroy());
+    conn.setTimeout(5000, () => conn.destroy());
+    conn.on('data', (d) => {
+      line += d.toString('utf8');
+      if (line.length > 1024) return conn.destroy();
+      const end = line.indexOf('\n');
+      if (end < 0) return;
+      let answer: OpenAnswer | { error: string };
+      try {
+        const req = JSON.parse(line.slice(0, end)) as OpenRequest | null;
+        answer =
+          req?.ask === 'grant'
+            ? { url: site.newGrantUrl() }
+            : req?.ask === 'revoke'
+              ? { revoked: site.revoke() }
+              : { error: 'unknown request' };
+      } catch {
+        answer = { error: 'not JSON' };
+      }
+      conn.end(`${JSON.stringify(answer)}\n`);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(path, 0o600);
+  return server;
+}
+
+/** One request to a running site's socket; null when nothing listens there (a stale socket). */
+function askSocket(path: string, req: OpenRequest): Promise<OpenAnswer | null> {
+  return new Promise((resolve, reject) => {
+    let got = '';
+    const conn = connect(path, () => conn.write(`${JSON.stringify(req)}\n`));
+    conn.setTimeout(10_000, () => conn.destroy(new Error('no answer within 10 s')));
+    conn.on('data', (d) => (got += d.toString('utf8')));
+    conn.on('error', (e: NodeJS.ErrnoException) =>
+      e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? resolve(null) : reject(e),
+    );
+    conn.on('end', () => {
+      try {
+        const answer = JSON.parse(got) as OpenAnswer | { error: string };
+        if ('error' in answer) reject(new Error(answer.error));
+        else resolve(answer);
+      } catch {
+        reject(new Error(`a garbled answer: ${got.slice(0, 80)}`));
+      }
+    });
+  });
+}
+
+/**
+ * Asks the running lab's site (`./lab start`, in another terminal) for a new one-time link, or to
+ * revoke every browser it let in. `port` picks one when several labs run.
+ */
+export async function askRunningSite(ask: 'grant', port?: number): Promise<{ url: string }>;
+export async function askRunningSite(ask: 'revoke', port?: number): Promise<{ revoked: number }>;
+export async function askRunningSite(ask: 'grant' | 'revoke', port?: number): Promise<OpenAnswer> {
+  let names: string[];
+  try {
+    names = readdirSync(accessDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EACCES')
+      throw new LabError(
+        'only the user who ran ./lab start (root) may hand out access to the lab',
+        'run ./lab open as root (sudo ./lab open)',
+      );
+    names = [];
+  }
+  const ports = names
+    .map((n) => /^site-(\d+)\.sock$/.exec(n)?.[1])
+    .filter((p): p is string => p !== undefined)
+    .map(Number)
+    .filter((p) => port === undefined || p === port);
+  // Several labs: ask none until it is clear which one is meant (a revoke must not hit the wrong lab).
+  const running: number[] = [];
+  for (const p of ports) {
+    const probe = await new Promise<boolean>((resolve) => {
+      const conn = connect(accessSocket(p), () => {
+        conn.destroy();
+        resolve(true);
+      });
+      conn.on('error', () => resolve(false));
+    });
+    if (probe) running.push(p);
+    else rmSync(accessSocket(p), { force: true });
+  }
+  if (running.length === 0)
+    throw new LabError(
+      port === undefined ? 'no lab is running here' : `no lab's site is running on port ${port}`,
+      'start it with ./lab start (it prints the first link; ./lab open gives more while it runs)',
+    );
+  if (running.length > 1)
+    throw new LabError(
+      `${running.length} labs are running (site ports ${running.join(', ')})`,
+      `say which: ./lab open --site-port=${running[0]}`,
+    );
+  const answer = await askSocket(accessSocket(running[0]), { ask } as OpenRequest);
+  if (!answer) throw new LabError('the running lab stopped while it was asked', 'start it again with ./lab start');
+  return answer;
 }
 
 const live = new Set<string>();

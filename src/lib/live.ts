@@ -1,10 +1,12 @@
 // Live mode: run notebook cells on a real Jupyter server (tslab notebook kernel) through
 // @jupyterlab/services, straight from the page. The server comes from /lab-config.json (written by
 // `./lab start` next to the built site) or from what the reader pasted (localStorage). When the site
-// server proxies Jupyter (at /jupyter/ on the site's own origin) the page holds no token: the proxy
-// adds it for a browser that holds the session cookie.
+// server proxies Jupyter (at /jupyter/ on the site's own origin) the page holds no Jupyter token: it
+// sends the key its grant link left in this origin's localStorage as its token, the browser sends the
+// session cookie, and the proxy, given both, adds the real token (engines/services/site-access.ts).
 import type { Kernel, KernelMessage, ServerConnection, Session } from '@jupyterlab/services';
 import { isOutputMessage } from '../../engines/notebook/live-outputs.ts';
+import { openCommandLine, siteKeyStorage } from '../../engines/services/site-access.ts';
 
 export interface JupyterTarget {
   /** Base URL, ending with a slash. */
@@ -14,8 +16,17 @@ export interface JupyterTarget {
   source: 'lab' | 'reader';
 }
 
-/** Whether the target is the site's own proxy: same origin, no token in the page, the cookie is the grant. */
-export const proxied = (t: JupyterTarget) => !t.token && new URL(t.url).origin === location.origin;
+/** Whether the target is the site's own proxy (its token is this browser's key, not Jupyter's). */
+export const proxied = (t: JupyterTarget) => t.source === 'lab' && new URL(t.url).origin === location.origin;
+
+/** The key this browser's grant link left for the site's proxy ('' when it never opened one). */
+function siteKey(): string {
+  try {
+    return localStorage.getItem(siteKeyStorage) ?? '';
+  } catch {
+    return '';
+  }
+}
 
 const storageKey = 'go-uretprobe-lab.jupyter';
 
@@ -59,10 +70,11 @@ export async function labTarget(baseUrl: string): Promise<JupyterTarget | null> 
     if (!res.ok) return null;
     const config = (await res.json()) as { jupyter?: { url?: string; token?: string } | null };
     const url = config.jupyter?.url;
-    // A relative URL ("/jupyter/") is the site's proxy.
-    return url
-      ? { url: normalizeUrl(new URL(url, location.href).href), token: config.jupyter?.token ?? '', source: 'lab' }
-      : null;
+    if (!url) return null;
+    // A relative URL ("/jupyter/") is the site's proxy: this browser's key is the token.
+    const target = normalizeUrl(new URL(url, location.href).href);
+    const ours = new URL(target).origin === location.origin;
+    return { url: target, token: ours ? siteKey() : (config.jupyter?.token ?? ''), source: 'lab' };
   } catch {
     return null;
   }
@@ -82,17 +94,18 @@ export interface Diagnosis {
 
 export const diagnosisText = (d: Diagnosis) => `${d.what} — ${d.fix}`;
 
-const requestInit = (t: JupyterTarget): RequestInit =>
-  proxied(t)
-    ? { cache: 'no-store', credentials: 'same-origin' }
-    : { cache: 'no-store', credentials: 'omit', headers: t.token ? { Authorization: `token ${t.token}` } : {} };
+const requestInit = (t: JupyterTarget): RequestInit => ({
+  cache: 'no-store',
+  credentials: proxied(t) ? 'same-origin' : 'omit',
+  headers: t.token ? { Authorization: `token ${t.token}` } : {},
+});
 
 function forbidden(t: JupyterTarget, status: number): Diagnosis {
   return proxied(t)
     ? {
         problem: 'forbidden',
-        what: `Jupyter refused this browser (HTTP ${status}): it holds no grant for this lab`,
-        fix: 'open the one-time link ./lab start printed, in this browser (a new ./lab start prints a new one)',
+        what: `Jupyter refused this browser (HTTP ${status}): it holds no grant for this lab, or it was revoked`,
+        fix: `open the one-time link ./lab start printed, or run ${openCommandLine} where the lab runs for a new one, in this browser`,
       }
     : {
         problem: 'forbidden',
@@ -147,6 +160,8 @@ export async function diagnose(t: JupyterTarget, timeoutMs = 5000): Promise<Diag
     };
   }
   if (res.status === 403 || res.status === 401) return forbidden(t, res.status);
+  // The cookie alone gets the status (a harmless read), nothing else: without the key, no kernel.
+  if (res.ok && proxied(t) && !t.token) return forbidden(t, 401);
   if (res.status === 502 || res.status === 503 || res.status === 504) {
     return {
       problem: 'unreachable',

@@ -10,6 +10,7 @@ import { startJupyter, type RunningJupyter } from '../../engines/services/jupyte
 import { siteServe, type ServedSite } from '../../engines/services/site.ts';
 import { root } from '../../core/paths.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
+import { redeemGrant } from '../support/site.ts';
 
 let jupyter: RunningJupyter;
 let site: ServedSite;
@@ -19,11 +20,10 @@ before(async () => {
   jupyter = await startJupyter();
   site = await siteServe({ jupyter: { url: jupyter.url, token: jupyter.token } });
   // The owner's browser opened the link: the proxy has a session, and a notebook kernel runs.
-  const grant = await fetch(site.grantUrl!, { redirect: 'manual' });
-  const cookie = grant.headers.get('set-cookie')!.split(';')[0];
+  const { headers } = await redeemGrant(site.grantUrl!);
   const res = await fetch(new URL('jupyter/api/sessions', site.url), {
     method: 'POST',
-    headers: { cookie, 'content-type': 'application/json' },
+    headers: { ...headers, 'content-type': 'application/json' },
     body: JSON.stringify({
       path: 'notebooks/00-preflight.ipynb',
       type: 'notebook',

@@ -1,7 +1,8 @@
 // lab-test: concurrent — its own site server and Jupyter on free ports; checks nothing machine-wide.
 // Hostile input at the docs site server and through its Jupyter proxy: malformed HTTP, oversized
-// headers, hostile Hosts, broken WebSocket frames. After every attack the site still serves its
-// pages, the proxy still reaches Jupyter, and Jupyter's kernel is still there.
+// headers, hostile Hosts, broken WebSocket frames, binary frames Jupyter would trust, chunked bodies,
+// the session cookie without its key. After every attack the site still serves its pages, the proxy
+// still reaches Jupyter, and Jupyter's kernel is still there.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,14 +12,20 @@ import { join } from 'node:path';
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { startSiteServer, type SiteServer } from '../../engines/services/site-server.ts';
 import { siteServe } from '../../engines/services/site.ts';
+import { kernelProtocolV1 } from '../../engines/services/site-websocket.ts';
 import { within } from '../support/wait.ts';
-import { clientFrame as frame, rawExchange, rawWebSocket, statusOf } from '../support/raw-socket.ts';
+import { redeemGrant } from '../support/site.ts';
+import { clientFrame as frame, closeCode, rawExchange, rawWebSocket, statusOf } from '../support/raw-socket.ts';
 
 let jupyter: RunningJupyter;
 let site: SiteServer;
 let dir: string;
 let host: string;
 let cookie: string;
+/** The key a granted page sends with the cookie (as its Jupyter token). */
+let key: string;
+/** Both, as the lab's pages send them. */
+let granted: Record<string, string>;
 let kernelId: string;
 
 before(async () => {
@@ -34,12 +41,10 @@ before(async () => {
     jupyter: { url: jupyter.url, token: jupyter.token },
   });
   host = `127.0.0.1:${site.port}`;
-  const grant = await fetch(`http://${host}${site.grantPath}`, { redirect: 'manual' });
-  assert.equal(grant.status, 303);
-  cookie = grant.headers.get('set-cookie')!.split(';')[0];
+  ({ cookie, key, headers: granted } = await redeemGrant(`http://${host}${site.grantPath}`));
   const kernel = await fetch(`http://${host}/jupyter/api/kernels`, {
     method: 'POST',
-    headers: { cookie, 'content-type': 'application/json' },
+    headers: { ...granted, 'content-type': 'application/json' },
     body: JSON.stringify({ name: 'tslab' }),
   });
   const body = await kernel.text();
@@ -67,7 +72,7 @@ async function stillAnswering(after: string): Promise<void> {
   });
   assert.equal(status.status, 200, `after ${after}: Jupyter through the proxy → ${status.status}`);
   const kernel = await fetch(`http://${host}/jupyter/api/kernels/${kernelId}`, {
-    headers: { cookie },
+    headers: granted,
     signal: AbortSignal.timeout(15_000),
   });
   assert.equal(kernel.status, 200, `after ${after}: the kernel → ${kernel.status}`);
@@ -99,10 +104,16 @@ test('malformed HTTP gets an error answer (or a closed socket), never a crash', 
     [
       'bad chunk through the proxy',
       req(
-        ['POST /jupyter/api/kernels HTTP/1.1', `Host: ${host}`, 'Cookie: COOKIE', 'Transfer-Encoding: chunked'],
+        [
+          'POST /jupyter/api/kernels HTTP/1.1',
+          `Host: ${host}`,
+          'Cookie: COOKIE',
+          'Authorization: token KEY',
+          'Transfer-Encoding: chunked',
+        ],
         'ZZZ\r\nxx\r\n',
       ),
-      [0, 400],
+      [0, 400, 411],
     ],
     ['NUL in a header', req(['GET / HTTP/1.1', `Host: ${host}`, 'X-A: a\0b']), [0, 400]],
     ['cut-off request', `GET / HTTP/1.1\r\nHost: ${host}\r\nX-Partial: `, [0, 400, 408]],
@@ -118,7 +129,7 @@ test('malformed HTTP gets an error answer (or a closed socket), never a crash', 
     ],
   ];
   for (const [name, bytes, expected] of attacks) {
-    const answer = await raw(typeof bytes === 'string' ? bytes.replace(/COOKIE/g, cookie) : bytes);
+    const answer = await raw(typeof bytes === 'string' ? bytes.replace(/COOKIE/g, cookie).replace(/KEY/g, key) : bytes);
     assert.ok(
       expected.includes(statusOf(answer)),
       `${name} → ${answer.slice(0, 80) || '(closed, nothing)'}; expected ${expected}`,
@@ -189,7 +200,7 @@ async function websocket(
 }
 
 test('broken and oversized WebSocket frames through the proxy end that socket only', async () => {
-  const channels = `/jupyter/api/kernels/${kernelId}/channels`;
+  const channels = `/jupyter/api/kernels/${kernelId}/channels?token=${key}`;
   const origin = `http://${host}`;
   // A real handshake through the proxy works.
   assert.equal((await websocket(channels, { Cookie: cookie, Origin: origin })).status, 101);
@@ -222,6 +233,13 @@ test('broken and oversized WebSocket frames through the proxy end that socket on
   await stillAnswering('clients reset mid-frame');
   // Refused before Jupyter sees them.
   assert.equal((await websocket(channels, {}, frame(0x81, Buffer.from('{}')))).status, 401, 'no cookie');
+  const keyless = channels.replace(/\?.*/, '');
+  assert.equal((await websocket(keyless, { Cookie: cookie, Origin: origin })).status, 401, 'the cookie, no key');
+  assert.equal(
+    (await websocket(`${keyless}?token=guess`, { Cookie: cookie, Origin: origin })).status,
+    401,
+    'the cookie, a guessed key',
+  );
   assert.equal((await websocket(channels, { Cookie: 'lab-session-1=guess' })).status, 401, 'a guessed cookie');
   assert.equal(
     (await websocket(channels, { Cookie: cookie, Origin: 'http://evil.example' })).status,
@@ -233,6 +251,11 @@ test('broken and oversized WebSocket frames through the proxy end that socket on
     (await websocket('/not-proxied', { Cookie: cookie }, randomBytes(64))).status,
     404,
     'a path outside the proxy',
+  );
+  assert.equal(
+    (await websocket(`/jupyter/api/events/subscribe?token=${key}`, { Cookie: cookie })).status,
+    404,
+    'a WebSocket other than a kernel channel',
   );
   await raw(
     `GET ${channels} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nCookie: ${cookie}\r\nSec-WebSocket-Version: 99\r\n\r\n${randomBytes(256).toString('latin1')}`,
@@ -257,4 +280,75 @@ test('a site that proxies Jupyter listens on loopback only; a site of pages answ
   } finally {
     await pages.close();
   }
+});
+
+test('the session cookie alone, as another port of 127.0.0.1 would capture it, opens nothing but the status', async () => {
+  const url = (path: string) => `http://${host}/jupyter/${path}`;
+  const asCaptured = { cookie, host }; // what a trap on another port replays: the cookie and the Host, no Origin
+  const status = await fetch(url('api/status'), { headers: asCaptured });
+  assert.equal(status.status, 200, 'the harmless read');
+  for (const [method, path, body] of [
+    ['POST', 'api/kernels', '{}'],
+    ['POST', 'api/sessions', '{"path":"x.ipynb","type":"notebook","kernel":{"name":"tslab"}}'],
+    ['GET', 'api/kernels', undefined],
+    ['GET', `api/kernels/${kernelId}`, undefined],
+    ['GET', 'api/contents/notebooks', undefined],
+    ['POST', `api/kernels/${kernelId}/restart`, '{}'],
+  ] as const) {
+    for (const headers of [asCaptured, { ...asCaptured, authorization: 'token guess' }, { ...granted, cookie: '' }]) {
+      const res = await fetch(url(path), { method, headers: { ...headers, 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 401, `${method} ${path} with ${Object.keys(headers).join('+')} → ${res.status}`);
+      assert.match(await res.text(), /\.\/lab open/, 'the refusal says how to get in');
+    }
+  }
+  const both = await fetch(url('api/kernels'), { headers: granted });
+  assert.equal(both.status, 200, 'the cookie and the key');
+});
+
+test('binary frames whose header Jupyter would trust are refused before it reads them', async () => {
+  const channels = `/jupyter/api/kernels/${kernelId}/channels?token=${key}`;
+  // 18 bytes on the wire (2 header + 4 mask + 12 payload): v1 says 2^62 offsets, legacy 2^31-1 buffers.
+  const v1 = Buffer.alloc(12);
+  v1.writeBigUInt64LE(1n << 62n, 0);
+  const legacy = Buffer.alloc(12);
+  legacy.writeInt32BE(0x7fffffff, 0);
+  for (const [name, protocol, payload] of [
+    ['v1', { 'Sec-WebSocket-Protocol': kernelProtocolV1 }, v1],
+    ['legacy', {}, legacy],
+  ] as const) {
+    const bytes = frame(0x82, payload);
+    assert.equal(bytes.length, 18);
+    const ws = await rawWebSocket(site.port, channels, { Host: host, Cookie: cookie, ...protocol });
+    assert.equal(ws.status, 101, `${name}: handshake`);
+    ws.sock.write(bytes);
+    await within(ws.ended, 15_000, undefined);
+    ws.sock.destroy();
+    assert.equal(closeCode(ws.received()), 1008, `${name}: the proxy's close (policy)`);
+    await stillAnswering(`an 18-byte ${name} frame`);
+  }
+  // The same message, fragmented, and a binary message over the cap.
+  const ws = await rawWebSocket(site.port, channels, { Host: host, Cookie: cookie });
+  ws.sock.write(Buffer.concat([frame(0x02, legacy.subarray(0, 6)), frame(0x80, legacy.subarray(6))]));
+  await within(ws.ended, 15_000, undefined);
+  assert.equal(closeCode(ws.received()), 1008, 'fragmented');
+  const big = await rawWebSocket(site.port, channels, { Host: host, Cookie: cookie });
+  big.sock.write(frame(0x82, Buffer.alloc(16), { length: 1n << 40n }));
+  await within(big.ended, 15_000, undefined);
+  assert.equal(closeCode(big.received()), 1009, 'over the cap');
+  await stillAnswering('binary frames');
+});
+
+test('a chunked request is refused, never forwarded unframed', async () => {
+  // Its body is a whole second request: forwarded without its framing, Jupyter would answer it too.
+  const smuggled = `GET /jupyter/api/kernels HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
+  const body = `${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`;
+  for (const method of ['GET', 'POST']) {
+    const answer = await raw(
+      `${method} /jupyter/api/status HTTP/1.1\r\nHost: ${host}\r\nCookie: ${cookie}\r\nAuthorization: token ${key}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+      5000,
+    );
+    assert.equal(statusOf(answer), 411, `${method}: ${answer.slice(0, 80)}`);
+    assert.equal(answer.match(/HTTP\/1\.1 \d{3}/g)?.length, 1, `${method}: more than one answer: ${answer}`);
+  }
+  await stillAnswering('chunked requests');
 });

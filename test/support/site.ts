@@ -14,6 +14,22 @@ import { launchChromium } from './browser.ts';
 
 export { eachAtOnce } from './browser.ts';
 
+/**
+ * Opens a grant link as a script would (no page runs): the session cookie it sets and the key its
+ * page leaves for the site's own scripts; `headers` carry both, as the lab's pages send them.
+ */
+export async function redeemGrant(
+  grantUrl: string,
+): Promise<{ cookie: string; key: string; headers: Record<string, string> }> {
+  const res = await fetch(grantUrl, { redirect: 'manual' });
+  const page = await res.text();
+  if (res.status !== 200) throw new Error(`the grant link answered ${res.status}: ${page.slice(0, 200)}`);
+  const cookie = res.headers.get('set-cookie')?.split(';')[0] ?? '';
+  const key = /<meta name="lab-key" content="([^"]+)">/.exec(page)?.[1] ?? '';
+  if (!cookie || !key) throw new Error(`the grant link set no cookie or left no key: ${page.slice(0, 200)}`);
+  return { cookie, key, headers: { cookie, authorization: `token ${key}` } };
+}
+
 export const screenshots = at('test-results', 'screenshots');
 
 /** How many pages a test visits at once (each in its own browser context). */
