@@ -1,0 +1,263 @@
+// lab-test: concurrent — reads the pages' sources, the code and the recordings; no browser, no kernel.
+/**
+ * One story: every statement the pages make about what the code does is held to the code or the
+ * recording it describes. Each test derives the fact from the source (or the recording), then reads
+ * the pages (docs/**\/*.mdx, code blocks left out) and fails on the sentence that contradicts it.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { at } from '../../core/paths.ts';
+import { readMatrix } from '../../engines/crash-matrix.ts';
+import { matrixCellLabel, outcomeCounts } from '../../engines/crash-matrix-labels.ts';
+import { readmeSection, type BenchResults } from '../../bench/report.ts';
+
+const src = (...p: string[]) => readFileSync(at(...p), 'utf8');
+
+/** Every page source under docs/, relative path → text. */
+function pages(): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.mdx') || e.name.endsWith('.md')) out.set(relative(at(), p), readFileSync(p, 'utf8'));
+    }
+  };
+  walk(at('docs'));
+  return out;
+}
+
+/** A page's prose: front matter, imports/exports and fenced code blocks removed (diagrams stay: they state facts too). */
+export function prose(mdx: string, { keepMermaid = true } = {}): string {
+  return mdx
+    .replace(/^---\n[\s\S]*?\n---\n/, '')
+    .replace(/^```(\w*)[^\n]*\n[\s\S]*?^```\s*$/gm, (block, lang) => (keepMermaid && lang === 'mermaid' ? block : ''))
+    .replace(/^(import|export) [\s\S]*?(?=\n\n|\n#)/gm, '');
+}
+
+/** Paragraphs (blank-line separated; a table row or list item counts as its own). */
+const paragraphs = (text: string) =>
+  text
+    .split(/\n\s*\n/)
+    .flatMap((p) => (/^\s*[|-] /m.test(p) ? p.split(/\n(?=\s*[|-] )/) : [p]))
+    .map((p) => p.replace(/\s+/g, ' ').trim());
+
+const all = pages();
+/** Whitespace (line breaks included) as one space, for sentences that wrap. */
+const flat = (s: string) => s.replace(/\s+/g, ' ');
+const page = (p: string) => {
+  const text = all.get(p);
+  assert.ok(text !== undefined, `${p} exists`);
+  return text;
+};
+
+/** Every paragraph of every page matching `re`, as "file: paragraph". */
+const saying = (re: RegExp) =>
+  [...all].flatMap(([file, text]) => paragraphs(prose(text)).flatMap((p) => (re.test(p) ? [`${file}: ${p}`] : [])));
+
+// ---- pairing: the key and the depth ---------------------------------------------------------------------------
+
+const maps = src('bpf', 'maps.h');
+
+test('pairing: the pages key frames by what bpf/maps.h keys them by', () => {
+  const key = /out->key\s*=\s*out->(\w+)\s*;/.exec(maps)?.[1];
+  assert.ok(key, 'bpf/maps.h: lab_goroutine sets out->key');
+  assert.match(maps, /struct lab_depth_key \{\s*__u64 goroutine;/, 'lab_depth is keyed by the goroutine');
+  const pairing = flat(prose(page('docs/safe-tracing/pairing.mdx')));
+  if (key === 'g') {
+    assert.match(pairing, /The key is the `g` pointer/, 'pairing.mdx names the g pointer as the key');
+    assert.deepEqual(
+      saying(/(goid|goroutine id)[^.]*(is preferred over|rather than|instead of)[^.]*`?g`? (address|pointer)/i),
+      [],
+      'no page says the goid is the key: the code keys frames by the g pointer (out->key = out->g)',
+    );
+    assert.deepEqual(saying(/keyed by (the )?(goroutine id|goid)/i), [], 'no page says frames are keyed by the goid');
+  } else {
+    assert.equal(key, 'goid', `unknown key ${key}: teach this test and the pages what it is`);
+    assert.match(pairing, /The key is the goroutine id/, 'pairing.mdx names the goid as the key');
+  }
+});
+
+test('pairing: the depth is the distance from the stack top, not a +1/−1 counter', () => {
+  assert.match(maps, /out->depth\s*=\s*hi > sp \? \(__u32\)\(hi - sp\)/, 'bpf/maps.h: depth = g.stack.hi − SP');
+  assert.match(flat(prose(page('docs/safe-tracing/pairing.mdx'))), /`g\.stack\.hi − SP`/);
+  assert.match(flat(prose(page('docs/safe-tracing/bpf-programs.mdx'))), /`g\.stack\.hi − SP`/);
+  assert.deepEqual(saying(/depth\[g\]\s*=\s*\d|depth counter|increments? (a|the) [^.]*depth|\+1\s*\/\s*[−-]1/i), []);
+});
+
+// ---- calls a panic unwound ---------------------------------------------------------------------------------------
+
+test('unwound calls: reported as `unwound` events, never "evicted"', () => {
+  const events = src('bpf', 'events.h');
+  assert.match(events, /LAB_UNWOUND = \d+/, 'events.h has the unwound event');
+  assert.match(maps, /lab_report_unwound/, 'maps.h reports unwound frames');
+  assert.match(src('bpf', 'ts', 'trace-event.ts'), /kind: [^;]*'unwound'/);
+  assert.deepEqual(
+    saying(/evict/i).filter((p) => /panic|unwound|RET|Goexit|never (sees|returns)/i.test(p)),
+    [],
+  );
+  for (const p of ['docs/safe-tracing/edge-cases.mdx', 'docs/safe-tracing/pairing.mdx'])
+    assert.match(flat(prose(page(p))), /`unwound`/, `${p} names the unwound event`);
+});
+
+// ---- the link kind -----------------------------------------------------------------------------------------------
+
+test('links: one uprobe_multi link per program, perf-event links only as the fallback', () => {
+  const probes = src('bpf', 'ts', 'probes.ts');
+  assert.match(
+    probes,
+    /if \(s\.uprobeMulti\)\s*probe\.links\.push\(\s*s\.native\.attachUprobeMulti\(/,
+    'one multi link per program',
+  );
+  assert.match(
+    src('bpf', 'ts', 'session.ts'),
+    /this\.uprobeMulti = this\.native\.uprobeMulti && process\.env\.LAB_UPROBE_LINKS !== 'perf'/,
+  );
+  for (const p of ['docs/intro.mdx', 'docs/troubleshooting.mdx'])
+    assert.match(flat(prose(page(p))), /`uprobe_multi`/, `${p} names the link kind the lab attaches`);
+  // Wherever a page explains perf_event_open attaching, it says it is the fallback beside uprobe_multi.
+  assert.deepEqual(
+    saying(/perf_event_open/).filter((p) => !/uprobe_multi/.test(p)),
+    [],
+    'a paragraph about perf_event_open that does not say the lab attaches uprobe_multi links',
+  );
+});
+
+// ---- event fields and kinds --------------------------------------------------------------------------------------
+
+test("the event fields and kinds the pages use are TraceEvent's", () => {
+  const traceEvent = src('bpf', 'ts', 'trace-event.ts');
+  const body = /export type TraceEvent = \{([\s\S]*?)\n\};/.exec(traceEvent)?.[1] ?? '';
+  const fields = new Set([...body.matchAll(/^\s{2}(\w+)\??:/gm)].map((m) => m[1]));
+  const kinds = new Set([...(/kind: ([^;]*);/.exec(body)?.[1].matchAll(/'(\w+)'/g) ?? [])].map((m) => m[1]));
+  assert.ok(fields.has('latency_ns') && kinds.has('call'), 'read TraceEvent');
+  const used: string[] = [];
+  for (const [file, text] of all) {
+    // `e.field` in the pages' TypeScript examples
+    for (const block of text.match(/^```ts[^\n]*\n[\s\S]*?^```/gm) ?? [])
+      for (const m of block.matchAll(/\be\.(\w+)/g)) if (!fields.has(m[1])) used.push(`${file}: e.${m[1]}`);
+    // "`unwound` events", "a `call` event"
+    for (const m of prose(text).matchAll(/`(\w+)` events?\b/g))
+      if (!kinds.has(m[1]) && !fields.has(m[1])) used.push(`${file}: \`${m[1]}\` event`);
+  }
+  assert.deepEqual(
+    used,
+    [],
+    `not in bpf/ts/trace-event.ts (fields: ${[...fields].join(', ')}; kinds: ${[...kinds].join(', ')})`,
+  );
+});
+
+// ---- probe sites -------------------------------------------------------------------------------------------------
+
+test('probe sites: the entry past the stack check, every RET, tail jumps too', () => {
+  const prologue = src('bpf', 'ts', 'prologue.ts');
+  assert.match(
+    prologue,
+    /instr\.memoryBase === Register\.R14/,
+    'the prologue check is found by its compare with [r14+16]',
+  );
+  assert.match(flat(prose(page('docs/safe-tracing/pairing.mdx'))), /after the stack check's conditional branch/);
+  const retsites = src('bpf', 'ts', 'retsites.ts');
+  assert.match(retsites, /tailJumps/, 'the decoder finds tail jumps');
+  assert.deepEqual(
+    saying(/does not turn calls into jumps|every call returns through a `RET` of the called function/i),
+    [],
+    'ret mode probes tail jumps too (bpf/ts/retsites.ts)',
+  );
+});
+
+// ---- the crash matrix: labels and explanations ------------------------------------------------------------------
+
+const matrix = readMatrix(at('docs', 'data', 'crash-matrix.json'));
+
+test('matrix: no page calls a cell that crashed in a run a survivor', () => {
+  for (const c of matrix.cells) {
+    const { counts } = outcomeCounts(c);
+    if (!counts.crash) continue;
+    const label = matrixCellLabel(c);
+    assert.match(label, /^✗ crash/, `${c.go} ${c.trigger} × ${c.probe}`);
+  }
+  // Prose that says a uretprobe on a trigger that crashed somewhere "always survives" would contradict the counts.
+  const hop = matrix.cells.filter((c) => c.trigger === 'thread-hop' && c.probe === 'uretprobe');
+  if (hop.some((c) => outcomeCounts(c).counts.crash))
+    assert.deepEqual(saying(/`\/hop`[^.]*survives on (every|all)/i), []);
+});
+
+test('crash explanations: the go1.26 /gc segfault is explained once, as the nil gp.m dereference', () => {
+  const gc = matrix.cells.find((c) => c.go.startsWith('go1.26') && c.trigger === 'gc' && c.probe === 'uretprobe');
+  assert.ok(gc, 'the recording has go1.26 gc × uretprobe');
+  const explanations = src('src', 'components', 'CrashMatrix', 'explanations.tsx');
+  if (gc.crashKind === 'signal') {
+    assert.match(gc.signature ?? '', /unwinder\)\.next/, 'the recorded segfault is in the unwinder');
+    assert.match(
+      explanations,
+      /'gc × uretprobe'[\s\S]*golang\/go\/issues\/73259/,
+      'the explanation cites golang/go#73259',
+    );
+  }
+  const signatures = page('docs/crash/signatures.mdx');
+  assert.match(signatures, /explanations\['gc × uretprobe'\]/, 'signatures.mdx shows the one explanation');
+  assert.deepEqual(saying(/bogus frame/i), [], 'no second explanation of the segfault');
+});
+
+test('crash signatures: every Go whose /hop cell crashed under a uretprobe is on the SIGILL section', () => {
+  const signatures = page('docs/crash/signatures.mdx');
+  for (const c of matrix.cells.filter((c) => c.trigger === 'thread-hop' && c.probe === 'uretprobe')) {
+    if (!outcomeCounts(c).counts.crash) continue;
+    // The excerpt lists the cells recorded as SIGILL; a cell whose recorded run survived is named by its counts.
+    if (c.crashKind === 'sigill') continue;
+    const go = /^go\d+\.\d+/.exec(c.go)?.[0];
+    assert.match(
+      signatures,
+      new RegExp(`<CellLabel go="${go}" trigger="thread-hop" probe="uretprobe"`),
+      `${c.go} is missing`,
+    );
+  }
+});
+
+// ---- overhead: one recording, one method -------------------------------------------------------------------------
+
+const bench = JSON.parse(src('bench', 'results.json')) as BenchResults;
+
+/** Table cells compared without a formatter's padding. */
+const normalize = (md: string) =>
+  md
+    .split('\n')
+    .map((l) =>
+      l.startsWith('|')
+        ? l
+            .split('|')
+            .map((c) => c.trim().replace(/^-+$/, '---'))
+            .join('|')
+        : l.trim(),
+    )
+    .join('\n')
+    .trim();
+
+test("overhead: the README's benchmark section is bench/results.json as the report renders it", () => {
+  const readme = src('README.md');
+  const start = readme.search(/^## Benchmarks\s*$/m);
+  assert.ok(start >= 0, 'README has a Benchmarks section');
+  const rest = readme.slice(start + 1);
+  const next = rest.search(/^## /m);
+  const section = readme.slice(start, next < 0 ? readme.length : start + 1 + next);
+  assert.equal(
+    normalize(section),
+    normalize(readmeSection(bench)),
+    'README bench section ≠ bench/results.json: ./lab bench --readme',
+  );
+});
+
+test('overhead: the page draws from the recording and says what the numbers are', () => {
+  const overhead = page('docs/safe-tracing/overhead.mdx');
+  assert.match(overhead, /<Overhead part="chart" \/>/);
+  assert.match(overhead, /perCallMethod\(bench\)/, 'the method sentence comes from the recording');
+  assert.doesNotMatch(flat(prose(overhead)), /same few microseconds/);
+  // "a RET-site call … costs about twice an entry uprobe": held to the recording.
+  const ns = (config: string) => bench.probe_cost.find((r) => r.config === config)?.ns_per_call;
+  const [ret, up] = [ns('ours ret'), ns('ours uprobe')];
+  if (/about twice an entry uprobe/.test(flat(prose(overhead))) && typeof ret === 'number' && typeof up === 'number')
+    assert.ok(ret / up > 1.5 && ret / up < 2.5, `ret ${ret} ns vs uprobe ${up} ns is not about twice`);
+});
