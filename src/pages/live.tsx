@@ -16,6 +16,7 @@ import {
   type Diagnosis,
   type JupyterTarget,
 } from '../lib/live';
+import { accessDays, openCommandLine } from '../../engines/services/site-access.ts';
 
 /** A server and whether it answers right now (undefined: still checking). */
 type Checked = { target: JupyterTarget; diagnosis: Diagnosis | null | undefined };
@@ -89,10 +90,13 @@ export default function LiveMode() {
           or CAP_BPF + CAP_PERFMON + CAP_SYS_ADMIN).
         </p>
         <p>
-          <code>./lab start</code> starts that server on 127.0.0.1 and tells this site about it — nothing to do. To use
-          another server (for example a lab started on another port), paste its URL and token below; they are kept in
-          this browser only (localStorage). The server must allow this page's origin (
-          <code>--ServerApp.allow_origin_pat</code> matching <code>http://127.0.0.1:PORT</code>).
+          <code>./lab start</code> starts that server on 127.0.0.1 and tells this site about it; the one-time link it
+          prints lets the browser that opens it run cells for {accessDays} days, across browser restarts.{' '}
+          <code>{openCommandLine}</code> prints a link for another browser (no restart: the notebook kernels keep what
+          they defined), and <code>{openCommandLine} --revoke</code> shuts every browser out. To use another server (for
+          example a lab started on another port), paste its URL and token below; they are kept in this browser only
+          (localStorage). The server must allow this page's origin (<code>--ServerApp.allow_origin_pat</code> matching{' '}
+          <code>http://127.0.0.1:PORT</code>).
         </p>
         <Heading as="h2">Current server</Heading>
         <div data-testid="live-current" data-answers={current ? String(current.diagnosis === null) : 'none'}>

@@ -48,13 +48,20 @@ export interface SiteInChromium {
  * one root before() hook to finish before the next starts); stop them all after the file.
  */
 export function siteInChromium(
-  opts: { jupyter?: boolean; ready?: (lab: SiteInChromium) => Promise<void> } = {},
+  opts: {
+    jupyter?: boolean;
+    /** With `jupyter`: the site answers `./lab open --site-port=<its port>` as ./lab start's does. */
+    control?: boolean;
+    ready?: (lab: SiteInChromium) => Promise<void>;
+  } = {},
 ): SiteInChromium {
   const s = {} as { site: ServedSite; browser: Browser; jupyter: RunningJupyter };
   before(async () => {
     await buildSite();
     if (opts.jupyter) s.jupyter = await startJupyter();
-    s.site = await siteServe(opts.jupyter ? { jupyter: { url: s.jupyter.url, token: s.jupyter.token } } : {});
+    s.site = await siteServe(
+      opts.jupyter ? { jupyter: { url: s.jupyter.url, token: s.jupyter.token }, control: opts.control } : {},
+    );
     s.browser = await launchChromium();
     mkdirSync(screenshots, { recursive: true });
     await opts.ready?.(s);
