@@ -8,6 +8,7 @@ import { run } from '../../core/proc.ts';
 import { at, root, serverDir } from '../../core/paths.ts';
 import { say, step } from '../../core/ui.ts';
 import { LabError } from '../../core/errors.ts';
+import type { Leftover } from '../../engines/leftovers.ts';
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -51,6 +52,20 @@ async function nodeTests(files: string[], concurrency: number): Promise<boolean>
   }
 }
 
+/**
+ * What of the lab runs or is attached after the tests and was not before them (said, and returned);
+ * what was there already is only mentioned: it is not this run's.
+ */
+async function outlived(before: Leftover[], after: Leftover[]): Promise<Leftover[]> {
+  const key = (l: Leftover) => `${l.kind} ${l.id}`;
+  const already = new Set(before.map(key));
+  const left = after.filter((l) => !already.has(key(l)));
+  const old = after.filter((l) => already.has(key(l)));
+  if (old.length > 0) say(`left from before these tests (not counted): ${old.map((l) => l.what).join('; ')}`);
+  if (left.length > 0) say(`✖ outlived the tests:\n${left.map((l) => `    ${l.kind}: ${l.what}`).join('\n')}`);
+  return left;
+}
+
 /** The rooms: one folder of test/ each (support/ holds what they share). */
 const rooms = () =>
   readdirSync(at('test'), { withFileTypes: true })
@@ -85,6 +100,8 @@ export const testCommand: Command = {
       await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
     }
     if (files.length === 0) return;
+    const { labLeftovers } = await import('../../engines/leftovers.ts');
+    const before = await labLeftovers();
     // Both batches run even when the first fails: every failure shows.
     const concurrent = files.filter(runsConcurrently);
     const concurrentOk = await nodeTests(concurrent, concurrentFiles());
@@ -92,11 +109,17 @@ export const testCommand: Command = {
       files.filter((f) => !concurrent.includes(f)),
       1,
     );
+    const left = await outlived(before, await labLeftovers());
     if (!concurrentOk || !serialOk) {
       const which = [!concurrentOk && 'the concurrent batch', !serialOk && 'the one-at-a-time files']
         .filter(Boolean)
         .join(' and ');
       throw new LabError(`tests failed in ${which}`, 'see the failing tests listed above (✖)');
     }
+    if (left.length > 0)
+      throw new LabError(
+        `${left.length} thing${left.length === 1 ? '' : 's'} of the lab outlived the tests (listed above)`,
+        'find the test that started it; ./lab doctor lists what is left',
+      );
   },
 };

@@ -1,7 +1,8 @@
 /**
  * JupyterHub for a hands-on workshop: the hub and its configurable-http-proxy on 127.0.0.1, one
- * tslab notebook server per attendee spawned as that attendee's Linux user (LocalProcessSpawner),
- * sign-in with a per-attendee code. Config, database and secrets live in a root-only directory;
+ * tslab notebook server per attendee spawned as that attendee's Linux user, through a command the
+ * room gives (its sandbox: limits, namespace, the switch to the attendee's uid), sign-in with a
+ * per-attendee code. Config, database and secrets live in a root-only directory;
  * what attendees' servers must read (the kernelspec) lives in a world-readable one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +13,7 @@ import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
-import { tslabBinary, venvDir } from './jupyter.ts';
+import { tslabKernelSpec, venvDir } from './jupyter.ts';
 
 export const hubBinary = join(venvDir, 'bin', 'jupyterhub');
 export const singleuserBinary = join(venvDir, 'bin', 'jupyterhub-singleuser');
@@ -21,6 +22,8 @@ export const proxyBinary = at('node_modules', 'configurable-http-proxy', 'bin', 
 export interface HubAttendee {
   name: string;
   code: string;
+  /** Runs the rest of its argv as the attendee, where they run (the hub itself stays root until here). */
+  command: string[];
   /** Extra environment for this attendee's notebook server. */
   env: Record<string, string>;
 }
@@ -69,12 +72,15 @@ function hubConfig(o: {
 }): string {
   const codes = Object.fromEntries(o.attendees.map((a) => [a.name, a.code]));
   const perUser = Object.fromEntries(o.attendees.map((a) => [a.name, a.env]));
+  const commands = Object.fromEntries(o.attendees.map((a) => [a.name, a.command]));
   return `# Written by ./lab workshop --hands-on (engines/services/hub.ts); removed when it stops.
 import hmac, os
 from jupyterhub.auth import Authenticator
+from jupyterhub.spawner import LocalProcessSpawner
 
 CODES = ${py(codes)}
 PER_USER_ENV = ${py(perUser)}
+COMMANDS = ${py(commands)}
 
 class SignInCodeAuthenticator(Authenticator):
     """Each attendee signs in with their name and the code the instructor handed out."""
@@ -85,6 +91,14 @@ class SignInCodeAuthenticator(Authenticator):
         if want and hmac.compare_digest(want.encode(), code.encode()):
             return name
         return None
+
+class AttendeeCommandSpawner(LocalProcessSpawner):
+    """Starts the server through the attendee's command, which switches to their uid itself."""
+    def make_preexec_fn(self, name):
+        return None
+    async def start(self):
+        self.cmd = COMMANDS[self.user.name] + [${py(singleuserBinary)}]
+        return await super().start()
 
 c = get_config()  # noqa
 c.JupyterHub.bind_url = "http://127.0.0.1:${o.port}/"
@@ -97,10 +111,10 @@ c.JupyterHub.cookie_secret_file = ${py(join(o.stateDir, 'cookie_secret'))}
 c.JupyterHub.pid_file = ${py(join(o.stateDir, 'jupyterhub.pid'))}
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.authenticator_class = SignInCodeAuthenticator
+c.JupyterHub.spawner_class = AttendeeCommandSpawner
 c.Authenticator.allowed_users = set(CODES)
 c.JupyterHub.services = [{"name": "lab-instructor", "api_token": os.environ["LAB_HUB_API_TOKEN"]}]
 c.JupyterHub.load_roles = [{"name": "lab-instructor", "scopes": ["list:users", "read:users", "read:servers", "servers", "admin:servers", "tokens"], "services": ["lab-instructor"]}]
-c.Spawner.cmd = [${py(singleuserBinary)}]
 c.Spawner.ip = "127.0.0.1"
 c.Spawner.notebook_dir = "/home/{username}/notebooks"
 c.Spawner.default_url = "/lab"
@@ -121,12 +135,7 @@ async function writeKernelspec(publicDir: string): Promise<string> {
   const jupyterPath = join(publicDir, 'jupyter');
   const dir = join(jupyterPath, 'kernels', 'tslab');
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  const spec = {
-    argv: [process.execPath, tslabBinary, 'kernel', '--config-path', '{connection_file}'],
-    display_name: 'TypeScript (tslab)',
-    language: 'typescript',
-  };
-  await writeFileAtomic(join(dir, 'kernel.json'), JSON.stringify(spec, null, 1));
+  await writeFileAtomic(join(dir, 'kernel.json'), JSON.stringify(tslabKernelSpec('TypeScript (tslab)'), null, 1));
   return jupyterPath;
 }
 

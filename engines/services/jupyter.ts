@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { constants } from 'node:os';
-import { join } from 'node:path';
+import { constants, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
 import { writeFileAtomic, writeFileAtomicSync } from '../../core/files.ts';
 import { runInstaller } from '../../core/installer-log.ts';
 import { LabError } from '../../core/errors.ts';
-import { run } from '../../core/proc.ts';
 import { say } from '../../core/ui.ts';
 import type { SetupStep } from '../../core/setup-step.ts';
 
@@ -15,9 +14,8 @@ import type { SetupStep } from '../../core/setup-step.ts';
 export const venvDir = at('.venv');
 export const venvPython = at('.venv', 'bin', 'python');
 export const requirementsFile = at('requirements-jupyter.txt');
-/** `tslab install --prefix` target: kernelspecs land in <prefix>/share/jupyter/kernels/. */
-export const kernelPrefix = at('.lab', 'jupyter');
-export const tslabBinary = at('node_modules', '.bin', 'tslab');
+/** tslab, started through the lab's launcher (ipc transport: see the file). */
+export const tslabKernelLauncher = at('engines', 'services', 'tslab-kernel.cjs');
 
 /** The JUPYTER_PATH that finds the project's tslab kernelspec (and nothing from the user's home). */
 export function jupyterPath(): string {
@@ -25,6 +23,15 @@ export function jupyterPath(): string {
 }
 
 export const tslabKernelJson = () => `${jupyterPath()}/kernels/tslab/kernel.json`;
+
+/** The tslab kernelspec of every Jupyter of the lab (the launcher also ends a kernel whose Jupyter died). */
+export function tslabKernelSpec(displayName = 'TypeScript') {
+  return {
+    argv: [process.execPath, tslabKernelLauncher, '{connection_file}'],
+    display_name: displayName,
+    language: 'typescript',
+  };
+}
 
 /** Environment for any Jupyter process of the lab: config, data and runtime dirs stay in the project. */
 export function jupyterEnv(): NodeJS.ProcessEnv {
@@ -55,6 +62,8 @@ export interface RunningJupyter extends AsyncDisposable {
   /** Base URL, e.g. http://127.0.0.1:43125/ (always ends with a slash). */
   url: string;
   token: string;
+  /** Its private (0700) runtime directory: jpserver-*.json, the kernels' connection files and sockets. */
+  runtimeDir: string;
   /** Kills the server and every kernel it started; idempotent. */
   stop(): Promise<void>;
 }
@@ -95,6 +104,9 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
   const configDir = mkdtempSync(join(privateConfigRoot, 'server-')); // 0700
   const configFile = join(configDir, 'jupyter_server_config.json');
   await writeFileAtomic(configFile, JSON.stringify({ IdentityProvider: { token } }), 0o600);
+  // Its runtime files (jpserver-*.json with the token) and its kernels' connection files and Unix sockets:
+  // private to this user, and a short path (a socket's path holds 107 bytes at most).
+  const runtimeDir = mkdtempSync(join(tmpdir(), 'lab-jupyter-')); // 0700
   const args = [
     '--no-browser',
     '--allow-root',
@@ -106,6 +118,7 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     `--ServerApp.terminals_enabled=${opts.terminals ? 'True' : 'False'}`,
     `--ServerApp.allow_origin_pat=${loopbackOrigins}`,
     `--ServerApp.root_dir=${root}`,
+    '--KernelManager.transport=ipc',
     '--ServerApp.open_browser=False',
     '--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate',
     '--LabApp.news_url=None',
@@ -119,7 +132,7 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
   try {
     child = spawn('setpriv', ['--pdeathsig=SIGTERM', jupyterLab, ...args], {
       cwd: root,
-      env,
+      env: { ...env, JUPYTER_RUNTIME_DIR: runtimeDir },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -127,6 +140,7 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     process.umask(umask);
   }
   const forgetConfig = () => rmSync(configDir, { recursive: true, force: true });
+  const forgetRuntime = () => rmSync(runtimeDir, { recursive: true, force: true });
   let stop: (() => Promise<void>) | undefined;
   const pid = child.pid;
   // Known to the exit hook from the start: a command that ends while Jupyter starts leaves nothing behind.
@@ -152,12 +166,20 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     );
   }).catch((e: unknown) => {
     forgetConfig();
+    forgetRuntime();
     if (pid) killNow(pid);
     live.delete(pid!);
     throw e;
   });
   let stopped: Promise<void> | undefined;
-  stop = () => (stopped ??= stopServer(pid!, url, token, exited).finally(forgetConfig));
+  stop = () =>
+    (stopped ??= stopServer(pid!, url, token, exited).finally(() => {
+      // Whatever still holds Jupyter's stdout (a kernel it left) must not keep this process alive.
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      forgetConfig();
+      forgetRuntime();
+    }));
   try {
     await waitForStatus(url, token, exited);
   } catch (e) {
@@ -171,7 +193,7 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
   child.stdout!.removeAllListeners('data').resume();
   child.stderr!.removeAllListeners('data').resume();
   const stopAndForget = () => stop!().finally(() => live.delete(pid!));
-  return { url, token, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
+  return { url, token, runtimeDir, stop: stopAndForget, [Symbol.asyncDispose]: stopAndForget };
 }
 
 async function waitForStatus(url: string, token: string, exited: Promise<void>): Promise<void> {
@@ -351,37 +373,25 @@ export const tslabKernelStep: SetupStep = {
   title: 'tslab kernelspec (.lab/jupyter, project-local)',
   async missing() {
     try {
-      const spec = JSON.parse(readFileSync(tslabKernelJson(), 'utf8')) as { argv: string[] };
-      return spec.argv[0] === tslabBinary && existsSync(tslabBinary) ? [] : ['tslab kernelspec (it pointed elsewhere)'];
+      const spec = readFileSync(tslabKernelJson(), 'utf8');
+      return spec === kernelJson() ? [] : ['tslab kernelspec (it pointed elsewhere)'];
     } catch {
       return ['tslab kernelspec'];
     }
   },
   async install() {
-    await run(
-      tslabBinary,
-      ['install', `--python=${venvPython}`, `--binary=${tslabBinary}`, `--prefix=${kernelPrefix}`],
-      {
-        capture: true,
-        fix: 'run ./lab setup (it installs the venv first)',
-      },
-    );
+    await ensureKernelspec();
   },
 };
 
+const kernelJson = () => `${JSON.stringify(tslabKernelSpec(), null, 1)}\n`;
+
 /**
- * Build target: the kernelspec must exist even where only `./lab build` ran (an outside client such as
- * Debian's nbconvert finds it through JUPYTER_PATH). Without the venv, write what `tslab install` writes.
+ * Build target too: the kernelspec must exist even where only `./lab build` ran (an outside client such as
+ * Debian's nbconvert finds it through JUPYTER_PATH).
  */
 export async function ensureKernelspec(): Promise<void> {
-  if ((await tslabKernelStep.missing()).length === 0) return;
-  if (existsSync(venvPython)) return tslabKernelStep.install([]);
-  const dir = `${jupyterPath()}/kernels/tslab`;
-  mkdirSync(dir, { recursive: true });
-  const spec = {
-    argv: [tslabBinary, 'kernel', '--config-path', '{connection_file}'],
-    display_name: 'TypeScript',
-    language: 'typescript',
-  };
-  writeFileAtomicSync(`${dir}/kernel.json`, JSON.stringify(spec));
+  if (existsSync(tslabKernelJson()) && readFileSync(tslabKernelJson(), 'utf8') === kernelJson()) return;
+  mkdirSync(dirname(tslabKernelJson()), { recursive: true });
+  await writeFileAtomic(tslabKernelJson(), kernelJson());
 }

@@ -4,15 +4,25 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { jupyterEnv, jupyterPath, startJupyter, tslabBinary, tslabKernelJson } from '../../engines/services/jupyter.ts';
+import {
+  jupyterEnv,
+  jupyterPath,
+  startJupyter,
+  tslabKernelJson,
+  tslabKernelLauncher,
+} from '../../engines/services/jupyter.ts';
 import { at } from '../../core/paths.ts';
 import { alive, jupyterServerPid, kernelPids, pids } from '../support/jupyter-support.ts';
 import { CellRunner, connect } from '../../engines/notebook/kernel-client.ts';
 
-test('the tslab kernelspec is project-local and points at the project tslab by absolute path', () => {
+test("the tslab kernelspec is project-local and starts the project's tslab by absolute path", () => {
   assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
   const spec = JSON.parse(readFileSync(tslabKernelJson(), 'utf8')) as { argv: string[] };
-  assert.equal(spec.argv[0], tslabBinary);
+  assert.ok(spec.argv.includes(tslabKernelLauncher), spec.argv.join(' '));
+  assert.ok(
+    spec.argv.every((a) => a.startsWith('/') || a.startsWith('-') || !a.includes('/')),
+    spec.argv.join(' '),
+  );
   const list = execFileSync(at('.venv', 'bin', 'jupyter'), ['kernelspec', 'list'], {
     env: jupyterEnv(),
     encoding: 'utf8',
@@ -109,14 +119,17 @@ test('the token is on no command line, in no file another user can read, and ter
   );
 
   // A file holding the token must be the owner's alone, and so must every directory on the way to it.
-  const holders = filesUnder(at('.lab')).filter((f) => readFileSync(f, 'utf8').includes(j.token));
+  const holders = [...filesUnder(at('.lab')), ...filesUnder(j.runtimeDir)].filter((f) =>
+    readFileSync(f, 'utf8').includes(j.token),
+  );
   assert.ok(
     holders.some((f) => /jpserver-\d+\.json$/.test(f)),
     `Jupyter wrote no runtime file with its token: ${holders.join(', ')}`,
   );
   for (const f of holders)
     assert.equal(statSync(f).mode & 0o077, 0, `${f} is readable by others (${(statSync(f).mode & 0o777).toString(8)})`);
-  assert.equal(statSync(jupyterEnv().JUPYTER_RUNTIME_DIR!).mode & 0o077, 0, 'the runtime directory is open to others');
+  for (const dir of [jupyterEnv().JUPYTER_RUNTIME_DIR!, j.runtimeDir])
+    assert.equal(statSync(dir).mode & 0o077, 0, `the runtime directory ${dir} is open to others`);
 
   const headers = { Authorization: `token ${j.token}` };
   const terminals = await fetch(new URL('api/terminals', j.url), { method: 'POST', headers });
@@ -132,4 +145,70 @@ test('terminals only when asked for', async () => {
   await using j = await startJupyter({ terminals: true });
   const list = await fetch(new URL('api/terminals', j.url), { headers: { Authorization: `token ${j.token}` } });
   assert.equal(list.status, 200);
+});
+
+/** Waits for `done` to hold, checking every 100 ms; false when it did not within `ms`. */
+async function eventually(done: () => boolean, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; !done(); await new Promise((r) => setTimeout(r, 100)))
+    if (Date.now() > end) return false;
+  return true;
+}
+
+test('a kernel ends with its Jupyter even when Jupyter is killed outright in the middle of a busy cell, and stop() returns', async () => {
+  const j = await startJupyter();
+  const conn = connect(j);
+  try {
+    const runner = new CellRunner(await conn.startKernel());
+    assert.equal((await runner.run('1')).status, 'ok');
+    // A cell that never yields: the kernel's main thread handles no signal.
+    void runner.run('while (true) {}', { timeoutMs: Number.POSITIVE_INFINITY }).catch(() => undefined);
+    const server = jupyterServerPid(j.url);
+    const [kernel] = kernelPids(server);
+    assert.ok(kernel, 'a tslab kernel runs');
+    process.kill(server, 'SIGKILL'); // as the OOM killer would
+    assert.ok(await eventually(() => !alive(kernel), 30_000), `kernel ${kernel} outlived its Jupyter`);
+  } finally {
+    conn.dispose();
+    await j.stop();
+  }
+});
+
+test('another user can neither reach a kernel nor subscribe to its outputs: no TCP port, Unix sockets in a private directory', async () => {
+  await using j = await startJupyter();
+  const conn = connect(j);
+  try {
+    const runner = new CellRunner(await conn.startKernel());
+    assert.equal((await runner.run('"secret output"')).status, 'ok');
+    runner.dispose();
+    const [kernel] = kernelPids(jupyterServerPid(j.url));
+    const listening = (proto: string) =>
+      execFileSync('ss', ['-Hlp', proto], { encoding: 'utf8' })
+        .split('\n')
+        .filter((l) => l.includes(`pid=${kernel},`));
+    assert.deepEqual(listening('-tn'), [], 'the kernel listens on TCP');
+    const sockets = listening('-x').map((l) => l.split(/\s+/)[4]);
+    assert.equal(sockets.length, 5, `the kernel's five channels as Unix sockets: ${sockets.join(' ')}`);
+    // Connecting to each: root can (the probe works), nobody is refused.
+    const tryConnect = String.raw`
+import socket, sys
+for path in sys.argv[1:]:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path); print("connected")
+    except OSError as e:
+        print(type(e).__name__)
+`;
+    const connectAs = (...user: string[]) =>
+      execFileSync('setpriv', [...user, '/usr/bin/python3', '-c', tryConnect, ...sockets], { encoding: 'utf8' })
+        .trim()
+        .split('\n');
+    assert.deepEqual(connectAs(), Array(5).fill('connected'), 'root reaches its own kernel');
+    assert.deepEqual(
+      connectAs('--reuid=nobody', '--regid=nogroup', '--clear-groups'),
+      Array(5).fill('PermissionError'),
+      'nobody reached a channel of the kernel',
+    );
+  } finally {
+    conn.dispose();
+  }
 });

@@ -1,0 +1,265 @@
+/**
+ * What of the lab is running or attached on this machine, asked of the kernel and /proc (not of the
+ * lab's own bookkeeping): processes of the lab orphaned to PID 1, uprobe links nothing of ours holds,
+ * attendee accounts, listeners, and probe bytes (int3) left in the text of running processes. Used at
+ * the end of `./lab test` (anything found fails the run) and by `./lab doctor`.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { sep } from 'node:path';
+import { root } from '../core/paths.ts';
+import { labAccounts } from './services/accounts.ts';
+import { uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
+
+export interface Leftover {
+  kind: 'process' | 'uprobe link' | 'account' | 'probe bytes';
+  /** A stable key for comparing two looks (pid, link id, account name, pid:address). */
+  id: string;
+  /** One line for a person. */
+  what: string;
+}
+
+/** Where the lab's temporary files and private binary copies live: `${labTempPrefix}…`. */
+export const labTempPrefix = `${tmpdir()}${sep}lab-`;
+
+const read = (p: string) => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+};
+const link = (p: string) => {
+  try {
+    return readlinkSync(p);
+  } catch {
+    return '';
+  }
+};
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  uid: number;
+  exe: string;
+  cwd: string;
+  args: string;
+}
+
+function processes(): Proc[] {
+  return readdirSync('/proc').flatMap((e) => {
+    if (!/^\d+$/.test(e)) return [];
+    const stat = read(`/proc/${e}/stat`);
+    const status = read(`/proc/${e}/status`);
+    if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) return [];
+    return [
+      {
+        pid: Number(e),
+        ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
+        uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1),
+        exe: link(`/proc/${e}/exe`),
+        cwd: link(`/proc/${e}/cwd`),
+        args: read(`/proc/${e}/cmdline`).split('\0').join(' ').trim(),
+      },
+    ];
+  });
+}
+
+const underRoot = (p: string) => p === root || p.startsWith(root + sep);
+const ofTheLab = (p: Proc, attendeeUids: Set<number>) =>
+  attendeeUids.has(p.uid) ||
+  underRoot(p.cwd) ||
+  underRoot(p.exe) ||
+  p.exe.startsWith(labTempPrefix) ||
+  p.args.includes(root + sep) ||
+  p.args.includes(labTempPrefix);
+
+/** TCP and UDP ports each process listens on (ss), by pid. */
+function listenersByPid(): Map<number, string[]> {
+  const out = new Map<number, string[]>();
+  let text = '';
+  try {
+    text = execFileSync('ss', ['-Hlntup'], { encoding: 'utf8' });
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const local = line.split(/\s+/)[4];
+    for (const m of line.matchAll(/pid=(\d+)/g)) out.set(Number(m[1]), [...(out.get(Number(m[1])) ?? []), local]);
+  }
+  return out;
+}
+
+/** Processes of the lab whose parent died (now children of PID 1), with what they listen on. */
+export function orphanedProcesses(): Leftover[] {
+  const attendees = new Set(labAccounts().map((a) => a.uid));
+  const listening = listenersByPid();
+  return processes()
+    .filter((p) => p.ppid === 1 && p.pid !== process.pid && ofTheLab(p, attendees))
+    .map((p) => {
+      const ports = listening.get(p.pid);
+      return {
+        kind: 'process' as const,
+        id: String(p.pid),
+        what: `pid ${p.pid} (uid ${p.uid}, parent PID 1): ${p.args.slice(0, 160)}${ports ? ` — listening on ${ports.join(', ')}` : ''}`,
+      };
+    });
+}
+
+interface KernelLink {
+  id: number;
+  type: string | number;
+  prog_id?: number;
+  prog_name?: string;
+  event_type?: string;
+}
+
+/** uprobe links: uprobe_multi (bpftool 7.1 does not know the name: "type 12") and perf links on uprobes. */
+function uprobeLinks(): KernelLink[] {
+  let links: KernelLink[] = [];
+  try {
+    links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' }) || '[]');
+  } catch {
+    return [];
+  }
+  return links.filter(
+    (l) => l.type === 'uprobe_multi' || l.type === 12 || (l.type === 'perf_event' && /uprobe/.test(l.event_type ?? '')),
+  );
+}
+
+/** Link ids held through a file descriptor by a process that is not an orphan of the lab. */
+function linksHeldByLiveOwners(orphans: Set<number>): Set<number> {
+  const held = new Set<number>();
+  for (const p of processes()) {
+    if (orphans.has(p.pid)) continue;
+    let fds: string[] = [];
+    try {
+      fds = readdirSync(`/proc/${p.pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      if (link(`/proc/${p.pid}/fd/${fd}`) !== 'anon_inode:bpf_link') continue;
+      const id = /^link_id:\s*(\d+)/m.exec(read(`/proc/${p.pid}/fdinfo/${fd}`))?.[1];
+      if (id) held.add(Number(id));
+    }
+  }
+  return held;
+}
+
+/**
+ * uprobe links that only an orphan of the lab, or nothing at all (pinned, leaked), holds. A link being
+ * released is still listed for a moment after its holder closed it (RCU): one that stays after
+ * `settleMs` is left.
+ */
+export async function strayUprobeLinks(settleMs = 2000): Promise<Leftover[]> {
+  const stray = () => {
+    const orphans = new Set(orphanedProcesses().map((o) => Number(o.id)));
+    const held = linksHeldByLiveOwners(orphans);
+    return uprobeLinks().filter((l) => !held.has(l.id));
+  };
+  let left = stray();
+  for (let waited = 0; left.length > 0 && waited < settleMs; waited += 200) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = new Set(stray().map((l) => l.id));
+    left = left.filter((l) => now.has(l.id));
+  }
+  return left.map((l) => ({
+    kind: 'uprobe link',
+    id: String(l.id),
+    what: `link ${l.id} (${l.type === 12 ? 'uprobe_multi' : l.type}, prog ${l.prog_name ?? l.prog_id}) held by no running process of ours`,
+  }));
+}
+
+/** The hands-on room's attendee accounts (engines/services/accounts.ts marks them). */
+export function attendeeAccounts(): Leftover[] {
+  return labAccounts().map((a) => ({
+    kind: 'account',
+    id: a.name,
+    what: `account ${a.name} (uid ${a.uid}, home ${a.home})`,
+  }));
+}
+
+/** Addresses (hex) in `pid`'s text of its executable where memory holds int3 and the file does not. */
+function int3sInText(pid: number): { address: number; fileOffset: number; inode: number }[] {
+  const exe = link(`/proc/${pid}/exe`);
+  const found: { address: number; fileOffset: number; inode: number }[] = [];
+  let mem: number | undefined;
+  let file: number | undefined;
+  try {
+    mem = openSync(`/proc/${pid}/mem`, 'r');
+    // The file as the process mapped it, even if it was deleted or replaced since.
+    file = openSync(`/proc/${pid}/exe`, 'r');
+    const fileSize = statSync(`/proc/${pid}/exe`).size;
+    for (const line of read(`/proc/${pid}/maps`).split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) r-xp ([0-9a-f]+) \S+ (\d+)\s+(.*)$/.exec(line);
+      if (!m || m[5].replace(/ \(deleted\)$/, '') !== exe.replace(/ \(deleted\)$/, '')) continue;
+      const start = parseInt(m[1], 16);
+      const offset = parseInt(m[3], 16);
+      const length = Math.min(parseInt(m[2], 16) - start, fileSize - offset);
+      if (length <= 0) continue;
+      const inMemory = Buffer.alloc(length);
+      const onDisk = Buffer.alloc(length);
+      readSync(mem, inMemory, 0, length, start);
+      readSync(file, onDisk, 0, length, offset);
+      for (let i = inMemory.indexOf(0xcc); i >= 0; i = inMemory.indexOf(0xcc, i + 1))
+        if (onDisk[i] !== 0xcc) found.push({ address: start + i, fileOffset: offset + i, inode: Number(m[4]) });
+    }
+  } catch {
+    // the process ended, or its memory is not ours to read
+  } finally {
+    if (mem !== undefined) closeSync(mem);
+    if (file !== undefined) closeSync(file);
+  }
+  return found;
+}
+
+/** inode:offset of every uprobe site some process holds a link for (those int3s are meant to be there). */
+function attachedSites(): Set<string> {
+  const sites = new Set<string>();
+  for (const p of processes())
+    for (const s of uprobeSitesHeldBy(p.pid)) {
+      try {
+        sites.add(`${statSync(s.path).ino}:${s.offset}`);
+      } catch {
+        // the probed file is gone
+      }
+    }
+  return sites;
+}
+
+/**
+ * Probe bytes the kernel left behind: an int3 (0xcc) in the text of a running process of a binary the
+ * lab traces (the server, its private copies) where the file has another byte and no uprobe is attached.
+ * The kernel writes them on attach and restores them on detach; one that failed to unregister ("uprobe:
+ * …failed to unregister, leaking uprobe") leaves its int3, and the process dies of SIGTRAP when it runs it.
+ */
+export function leakedProbeBytes(): Leftover[] {
+  const traced = processes().filter((p) => {
+    const exe = p.exe.replace(/ \(deleted\)$/, '');
+    return p.pid !== process.pid && (underRoot(exe) || exe.startsWith(labTempPrefix));
+  });
+  if (traced.length === 0) return [];
+  const attached = attachedSites();
+  return traced.flatMap((p) => {
+    const left = int3sInText(p.pid).filter((b) => !attached.has(`${b.inode}:${b.fileOffset}`));
+    if (left.length === 0) return [];
+    const shown = left
+      .slice(0, 4)
+      .map((b) => `0x${b.address.toString(16)} (file offset 0x${b.fileOffset.toString(16)})`)
+      .join(', ');
+    return [
+      {
+        kind: 'probe bytes' as const,
+        id: `${p.pid}:${left.map((b) => b.address.toString(16)).join(',')}`,
+        what: `pid ${p.pid} ${p.exe}: int3 left at ${shown}${left.length > 4 ? ` and ${left.length - 4} more` : ''} with no uprobe attached`,
+      },
+    ];
+  });
+}
+
+/** Everything of the lab that is running or attached now and belongs to no live command. */
+export async function labLeftovers(): Promise<Leftover[]> {
+  return [...orphanedProcesses(), ...(await strayUprobeLinks()), ...attendeeAccounts(), ...leakedProbeBytes()];
+}
