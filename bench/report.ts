@@ -81,15 +81,21 @@ export interface SummaryRow {
   /** ours ÷ reference (null when either is missing). */
   ratio: number | null;
   target: string;
-  /** "yes" / "no" / "—" (no target or not measured). */
+  /** "yes" / MISSED / "—" (no target or not measured). */
   meets: string;
 }
 
-const m = (x: number) => `${(x / 1e6).toFixed(2)} M/s`;
-const ns = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toFixed(1)} ns`);
-const ms = (x: number) => `${x.toFixed(1)} ms`;
-const mb = (x: number) => `${x.toFixed(1)} MB`;
-const yes = (ok: boolean) => (ok ? 'yes' : 'no');
+const perSecond = (x: number) => `${(x / 1e6).toFixed(2)} M/s`;
+const duration = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toFixed(1)} ns`);
+const millis = (x: number) => `${x.toFixed(1)} ms`;
+const megabytes = (x: number) => `${x.toFixed(1)} MB`;
+
+/** A row that misses its target: shown as a failure, and ./lab bench exits non-zero for it. */
+export const MISSED = '✗ no';
+const verdict = (ok: boolean) => (ok ? 'yes' : MISSED);
+
+/** The rows that missed their targets. */
+export const missedTargets = (rows: SummaryRow[]): SummaryRow[] => rows.filter((row) => row.meets === MISSED);
 const ratio = (a: number | undefined, b: number | undefined) =>
   a !== undefined && b !== undefined && b !== 0 ? Number((a / b).toPrecision(3)) : null;
 
@@ -98,27 +104,30 @@ export function summarize(r: BenchResults): SummaryRow[] {
   const rb = (consumer: string, policy: string) =>
     r.ringbuf.find((x) => x.consumer === consumer && x.policy === policy);
   const c = rb('c', 'lab');
+  // Raw events (a probe opened with register counts) must keep up with C; typed ones decode what the consumer reads.
   const apis = [
-    ['js-batches', 'probe.batches()'],
-    ['js', 'for await, one event at a time'],
+    ['js-batches', 'JS TraceEvents of a raw probe, probe.batches()', '≥ 1.0× C, 0 drops'],
+    ['js', 'JS TraceEvents of a raw probe, for await, one event at a time', '≥ 0.70× C, 0 drops'],
+    ['js-typed', 'typed events, values decoded as the consumer reads them, probe.batches()', '≥ 2 M/s, 0 drops'],
   ] as const;
-  for (const [consumer, how] of apis) {
+  for (const [consumer, what, target] of apis) {
     const js = rb(consumer, 'lab');
     if (!js || !c) continue;
-    const q = ratio(js.events_per_s, c.events_per_s);
+    // Judged on the unrounded ratio: 0.996 shows as 1× but misses ≥ 1.0×.
     const exact = js.events_per_s / c.events_per_s;
+    const fast = consumer === 'js-typed' ? js.events_per_s >= 2e6 : exact >= (consumer === 'js' ? 0.7 : 1.0);
     rows.push({
-      benchmark: `ring buffer → decoded JS TraceEvents, ${how} (vs plain C libbpf consumer)`,
-      ours: `${m(js.events_per_s)}, ${js.drops} drops`,
-      reference: m(c.events_per_s),
-      ratio: q,
-      target: '≥ 5 M/s, 0 drops, ≥ 0.70× C',
-      meets: yes(js.events_per_s >= 5e6 && js.drops === 0 && js.received === js.sent && exact >= 0.7),
+      benchmark: `ring buffer → ${what} (vs plain C libbpf consumer)`,
+      ours: `${perSecond(js.events_per_s)}, ${js.drops} drops`,
+      reference: perSecond(c.events_per_s),
+      ratio: ratio(js.events_per_s, c.events_per_s),
+      target,
+      meets: verdict(fast && js.drops === 0 && js.received === js.sent),
     });
     rows.push({
-      benchmark: `consumer CPU per event, ${how} (vs plain C)`,
-      ours: `${ns(js.consumer_cpu_ns_per_event)}/event`,
-      reference: `${ns(c.consumer_cpu_ns_per_event)}/event`,
+      benchmark: `consumer CPU per event, ${what} (vs plain C)`,
+      ours: `${duration(js.consumer_cpu_ns_per_event)}/event`,
+      reference: `${duration(c.consumer_cpu_ns_per_event)}/event`,
       ratio: ratio(js.consumer_cpu_ns_per_event, c.consumer_cpu_ns_per_event),
       target: '—',
       meets: '—',
@@ -128,8 +137,8 @@ export function summarize(r: BenchResults): SummaryRow[] {
   if (cil && c)
     rows.push({
       benchmark: 'ring buffer → cilium/ebpf ringbuf.Reader (vs plain C)',
-      ours: `${m(cil.events_per_s)}, ${cil.drops} drops`,
-      reference: m(c.events_per_s),
+      ours: `${perSecond(cil.events_per_s)}, ${cil.drops} drops`,
+      reference: perSecond(c.events_per_s),
       ratio: ratio(cil.events_per_s, c.events_per_s),
       target: '—',
       meets: '—',
@@ -138,8 +147,8 @@ export function summarize(r: BenchResults): SummaryRow[] {
   if (c && ck)
     rows.push({
       benchmark: "plain C consumer: lab_submit's wake-ups (vs the kernel's default)",
-      ours: m(c.events_per_s),
-      reference: m(ck.events_per_s),
+      ours: perSecond(c.events_per_s),
+      reference: perSecond(ck.events_per_s),
       ratio: ratio(c.events_per_s, ck.events_per_s),
       target: '—',
       meets: '—',
@@ -153,7 +162,7 @@ export function summarize(r: BenchResults): SummaryRow[] {
   const cell = (cfg: string) => {
     const p = cost.get(cfg);
     if (!p) return 'not measured';
-    return p.ns_per_call === 'crashed' ? 'crashed' : `+${ns(p.overhead_ns ?? 0)}/call`;
+    return p.ns_per_call === 'crashed' ? 'crashed' : `+${duration(p.overhead_ns ?? 0)}/call`;
   };
   if (cost.has('ours uprobe') && cost.has('bpftrace uprobe')) {
     rows.push({
@@ -178,21 +187,21 @@ export function summarize(r: BenchResults): SummaryRow[] {
     });
   }
   if (cost.has('ours ret') && cost.has('empty ret')) {
-    const q = ratio(over('ours ret'), over('empty ret'));
+    const shown = ratio(over('ours ret'), over('empty ret'));
     // Judged on the unrounded ratio: 1.0547 shows as 1.05× but misses ≤ 1.05×.
     const exact = (over('ours ret') ?? NaN) / (over('empty ret') ?? NaN);
     rows.push({
       benchmark: 'full ret-mode pipeline per call (vs the same probes, empty programs)',
       ours: cell('ours ret'),
       reference: cell('empty ret'),
-      ratio: q,
+      ratio: shown,
       target: '≤ 1.05×',
-      meets: q === null ? '—' : yes(exact <= 1.05),
+      meets: shown === null ? '—' : verdict(exact <= 1.05),
     });
     const own = (over('ours ret') ?? 0) - (over('empty ret') ?? 0);
     rows.push({
       benchmark: "ret mode: our programs' own cost per call (ours − empty programs)",
-      ours: `${ns(own)}/call`,
+      ours: `${duration(own)}/call`,
       reference: '—',
       ratio: null,
       target: '—',
@@ -200,15 +209,15 @@ export function summarize(r: BenchResults): SummaryRow[] {
     });
   }
   if (cost.has('typed ret') && cost.has('empty ret')) {
-    const q = ratio(over('typed ret'), over('empty ret'));
+    const shown = ratio(over('typed ret'), over('empty ret'));
     const exact = (over('typed ret') ?? NaN) / (over('empty ret') ?? NaN);
     rows.push({
       benchmark: 'typed ret-mode pipeline per call: goid, frame depth, DWARF-typed values (vs empty programs)',
       ours: cell('typed ret'),
       reference: cell('empty ret'),
-      ratio: q,
+      ratio: shown,
       target: '≤ 1.05×',
-      meets: q === null ? '—' : yes(exact <= 1.05),
+      meets: shown === null ? '—' : verdict(exact <= 1.05),
     });
     if (cost.has('ours ret'))
       rows.push({
@@ -227,11 +236,11 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const ci = lat('cilium');
     rows.push({
       benchmark: 'request → event visible, p99 (p50) (vs cilium peer)',
-      ours: `${ms(o.p99_ms)} (${ms(o.p50_ms)})`,
-      reference: ci ? `${ms(ci.p99_ms)} (${ms(ci.p50_ms)})` : 'not measured',
+      ours: `${millis(o.p99_ms)} (${millis(o.p50_ms)})`,
+      reference: ci ? `${millis(ci.p99_ms)} (${millis(ci.p50_ms)})` : 'not measured',
       ratio: ratio(o.p99_ms, ci?.p99_ms),
       target: 'p99 < 100 ms',
-      meets: yes(o.p99_ms < 100),
+      meets: verdict(o.p99_ms < 100),
     });
   }
   const rss = (t: string) => r.rss.find((x) => x.tracer === t);
@@ -240,17 +249,17 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const ci = rss('cilium');
     rows.push({
       benchmark: `tracer RSS growth over a ${o.seconds} s burst, after ${o.warmup_seconds} s of the same load (vs cilium peer)`,
-      ours: `${mb(o.growth_mb)} (${o.events} events)`,
-      reference: ci ? `${mb(ci.growth_mb)} (${ci.events} events)` : 'not measured',
+      ours: `${megabytes(o.growth_mb)} (${o.events} events)`,
+      reference: ci ? `${megabytes(ci.growth_mb)} (${ci.events} events)` : 'not measured',
       ratio: ci && ci.growth_mb >= 0.5 ? ratio(o.growth_mb, ci.growth_mb) : null,
       target: '< 10 MB',
-      meets: yes(o.growth_mb < 10),
+      meets: verdict(o.growth_mb < 10),
     });
     if (o.warmup_rise_mb !== undefined) {
       rows.push({
         benchmark: `tracer RSS rise during the ${o.warmup_seconds} s warm-up, heap sizing to the load (vs cilium peer)`,
-        ours: `${mb(o.warmup_rise_mb)} (from ${mb(o.attached_mb)})`,
-        reference: ci ? `${mb(ci.warmup_rise_mb)} (from ${mb(ci.attached_mb)})` : 'not measured',
+        ours: `${megabytes(o.warmup_rise_mb)} (from ${megabytes(o.attached_mb)})`,
+        reference: ci ? `${megabytes(ci.warmup_rise_mb)} (from ${megabytes(ci.attached_mb)})` : 'not measured',
         ratio: null,
         target: '—',
         meets: '—',
@@ -268,7 +277,7 @@ export function summarize(r: BenchResults): SummaryRow[] {
       reference: ci ? acc(ci) : 'not measured',
       ratio: null,
       target: 'exact',
-      meets: yes(o.accounted),
+      meets: verdict(o.accounted),
     });
     rows.push({
       benchmark: 'server under load: traced req/s (vs cilium peer traced)',
@@ -283,27 +292,27 @@ export function summarize(r: BenchResults): SummaryRow[] {
   const multi = life('uprobe_multi');
   const perf = life('perf-event');
   if (multi) {
-    const s = (x: number) => `${(x / 1000).toFixed(2)} s`;
+    const seconds = (x: number) => `${(x / 1000).toFixed(2)} s`;
     rows.push({
       benchmark: `close ${multi.probes} probes until the kernel released every link: uprobe_multi (vs perf-event links)`,
-      ours: s(multi.close_ms),
-      reference: perf ? s(perf.close_ms) : 'not measured',
+      ours: seconds(multi.close_ms),
+      reference: perf ? seconds(perf.close_ms) : 'not measured',
       ratio: ratio(multi.close_ms, perf?.close_ms),
       target: '—',
       meets: '—',
     });
     rows.push({
       benchmark: `open ${multi.probes} probes (vs perf-event links)`,
-      ours: s(multi.open_ms),
-      reference: perf ? s(perf.open_ms) : 'not measured',
+      ours: seconds(multi.open_ms),
+      reference: perf ? seconds(perf.open_ms) : 'not measured',
       ratio: ratio(multi.open_ms, perf?.open_ms),
       target: '—',
       meets: '—',
     });
     rows.push({
       benchmark: `${multi.cycles} open/close cycles of a uprobe, objects loaded once (vs perf-event links)`,
-      ours: s(multi.cycles_ms),
-      reference: perf ? s(perf.cycles_ms) : 'not measured',
+      ours: seconds(multi.cycles_ms),
+      reference: perf ? seconds(perf.cycles_ms) : 'not measured',
       ratio: ratio(multi.cycles_ms, perf?.cycles_ms),
       target: '—',
       meets: '—',
@@ -311,22 +320,22 @@ export function summarize(r: BenchResults): SummaryRow[] {
     const worst = Math.max(multi.worst_stall_ms, perf?.worst_stall_ms ?? 0);
     rows.push({
       benchmark: `longest event-loop stall while ${multi.probes} probes close (either link kind)`,
-      ours: ms(worst),
+      ours: millis(worst),
       reference: '—',
       ratio: null,
       target: '< 50 ms',
-      meets: yes(worst < 50),
+      meets: verdict(worst < 50),
     });
   }
   const pipe: StalledPipeRun | undefined = r.stalled_pipe?.[0];
   if (pipe) {
     rows.push({
       benchmark: `run-tracer --json RSS behind a stalled pipe over ${pipe.seconds} s of load (calls = delivered + counted drops)`,
-      ours: `${mb(pipe.growth_mb)} (${mb(pipe.rss_start_mb)} → ${mb(pipe.rss_end_mb)}; ${pipe.delivered}+${pipe.dropped} of ${pipe.calls} ${pipe.accounted ? '✓' : '✗'})`,
+      ours: `${megabytes(pipe.growth_mb)} (${megabytes(pipe.rss_start_mb)} → ${megabytes(pipe.rss_end_mb)}; ${pipe.delivered}+${pipe.dropped} of ${pipe.calls} ${pipe.accounted ? '✓' : '✗'})`,
       reference: '—',
       ratio: null,
       target: '< 50 MB, exact',
-      meets: yes(pipe.growth_mb < 50 && pipe.accounted),
+      meets: verdict(pipe.growth_mb < 50 && pipe.accounted),
     });
   }
   const svc = (t: string) => r.probe_service?.find((x) => x.transport === t);
@@ -351,7 +360,7 @@ export function summarize(r: BenchResults): SummaryRow[] {
       reference: '—',
       ratio: null,
       target: `< ${t.target_s} s`,
-      meets: t.seconds === null ? '—' : yes(t.seconds < t.target_s),
+      meets: t.seconds === null ? '—' : verdict(t.seconds < t.target_s),
     });
   }
   return rows;
@@ -389,11 +398,17 @@ export function readmeSection(r: BenchResults): string {
     'How each is measured (sizes: ' + r.sizes + '):',
     '',
     "- **ring buffer**: `bench/bpf/burst.bpf.c`, run with `BPF_PROG_TEST_RUN`, fills the lab's `lab_events` ring through",
-    '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; consumers: plain C',
-    '  libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API in this Node process, both ways it hands',
-    '  out decoded TraceEvents: `probe.batches()` (arrays of what arrived) and `for await (const e of probe)` (the same',
-    '  events, one more `await` each); a discarded first run of each lets V8 compile the consumer; each row is the fastest',
-    "  of its runs, consumers interleaved (this machine is shared: a neighbour's load only slows a run down).",
+    '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; each event is a call',
+    '  `main.work(x) = 2x`. Consumers: plain C libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API in',
+    '  this Node process: a raw probe (`args: 1, rets: 1`, registers as numbers) through `probe.batches()` and through',
+    '  `for await (const e of probe)` (one more `await` each), and a typed probe through `probe.batches()`, the consumer',
+    "  reading every event's `args[0]` and `ret[0]` (BigInts, decoded as they are read) and checking them; a discarded first",
+    '  run of each lets V8 compile the consumer; each row is the fastest of its runs, consumers interleaved (this machine',
+    "  is shared: a neighbour's load only slows a run down). A row that misses its target is marked ✗ and fails the run.",
+    "  Where the time went when `probe.batches()` fell to 0.45 M/s (2.3 µs per event, `node --cpu-prof`): the bench's probe",
+    '  had become typed, and every event was decoded on arrival, two thirds of that in closures made per event (under tsx',
+    "  each named closure is a `defineProperty`), the rest in BigInt register reads and `decodeValues`. Now a raw probe's",
+    '  events are plain objects of numbers, and a typed event keeps its register words and decodes its values when first read.',
     "- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
     ...(r.probe_cost.some((p) => p.runs)
       ? [

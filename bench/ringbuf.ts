@@ -16,9 +16,14 @@ import { burstObject, goloopBinary, ringbufTool } from './build.ts';
 import { sleep, startChild } from './child.ts';
 import { GoLoop } from './goloop.ts';
 
-/** js: the probe's per-event async iterator; js-batches: probe.batches(), arrays of the same events. */
-export type Consumer = 'c' | 'cilium' | 'js' | 'js-batches';
-const inThisProcess = (c: Consumer): c is 'js' | 'js-batches' => c === 'js' || c === 'js-batches';
+/**
+ * In this process, through the tracer API: js, a raw probe's per-event async iterator; js-batches,
+ * probe.batches() of a raw probe (registers as numbers); js-typed, probe.batches() of a typed probe,
+ * each event's typed values (BigInt) read as the consumer reads them.
+ */
+export type Consumer = 'c' | 'cilium' | 'js' | 'js-batches' | 'js-typed';
+type NodeConsumer = Extract<Consumer, `js${string}`>;
+const inThisProcess = (c: Consumer): c is NodeConsumer => c.startsWith('js');
 export type WakeupPolicy = 'lab' | 'kernel';
 
 export interface RingbufRun {
@@ -83,12 +88,14 @@ async function external(consumer: 'c' | 'cilium', events: number, policy: Wakeup
   };
 }
 
-/** Our tracer API as the consumer: every decoded TraceEvent, one at a time or in the arrays probe.batches() yields. */
-async function inNode(consumer: 'js' | 'js-batches', events: number, policy: WakeupPolicy): Promise<RingbufRun> {
+/** Our tracer API as the consumer: every TraceEvent, one at a time or in the arrays probe.batches() yields. */
+async function inNode(consumer: NodeConsumer, events: number, policy: WakeupPolicy): Promise<RingbufRun> {
   // The probe only gives the burst's events a home (its id): the loop it watches never calls main.work.
   await using idle = await GoLoop.start();
   const exe = await openExecutable(goloopBinary);
-  const probe = exe.uprobe('main.work', { pid: idle.pid });
+  // The burst's events are main.work(x int) int calls: x = the sequence number, the result 2x.
+  const typed = consumer === 'js-typed';
+  const probe = exe.uprobe('main.work', typed ? { pid: idle.pid } : { pid: idle.pid, args: 1, rets: 1 });
   try {
     const probeId = (probe as unknown as { id?: unknown }).id;
     if (typeof probeId !== 'number')
@@ -106,8 +113,11 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
     let expected = events;
     let firstCpu = process.cpuUsage();
     let cpuUs = 0;
+    let wrong = 0;
     const onEvent = (e: TraceEvent) => {
-      const seq = Number(e.args[0]); // a raw probe (args: 1): registers as numbers
+      // Raw: registers as numbers. Typed: BigInts, decoded as they are read here.
+      const seq = Number(e.args[0]);
+      if (typed && e.ret[0] !== BigInt(seq) * 2n) wrong++;
       if (received === 0) {
         first = performance.now();
         firstCpu = process.cpuUsage();
@@ -124,7 +134,7 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
       }
     };
     const reading = (async () => {
-      if (consumer === 'js-batches') {
+      if (consumer !== 'js') {
         for await (const batch of probe.batches()) {
           for (const e of batch) onEvent(e);
           if (received >= expected) break;
@@ -149,6 +159,11 @@ async function inNode(consumer: 'js' | 'js-batches', events: number, policy: Wak
     }
     probe.close();
     await reading;
+    if (wrong)
+      throw new LabError(
+        `${wrong} of ${received} typed events decoded a result other than 2 × the argument`,
+        'the typed decode is wrong: run test/tracer/pipeline.test.ts',
+      );
     if (cpuUs === 0 && received > 0) {
       const cpu = process.cpuUsage(firstCpu); // fell short of `expected`: up to now
       cpuUs = cpu.user + cpu.system;
@@ -176,7 +191,7 @@ export async function ringbufThroughput(opts: {
   policies?: WakeupPolicy[];
 }): Promise<RingbufRun[]> {
   const runs = new Map<string, RingbufRun[]>();
-  const consumers = opts.consumers ?? (['c', 'cilium', 'js', 'js-batches'] as const);
+  const consumers = opts.consumers ?? (['c', 'cilium', 'js', 'js-batches', 'js-typed'] as const);
   // The C and Go consumers are compiled ahead of time; let V8 compile ours before it is measured.
   for (const consumer of consumers) {
     if (inThisProcess(consumer)) await inNode(consumer, Math.ceil(opts.events / 5), 'lab');

@@ -16,7 +16,8 @@ export const benchCommand: Command = {
     './lab bench [--quick] [--only NAME,…] [--merge] [--readme]\n' +
     '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead;\n' +
     "  --only … --merge puts those benchmarks' tables into bench/results.json (the rest stay as recorded)\n" +
-    '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)',
+    '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)\n' +
+    '  a row of this run that misses its target is marked ✗ and the run exits 1',
   async run(argv) {
     const { values } = parse('bench', argv, {
       flags: {
@@ -26,7 +27,9 @@ export const benchCommand: Command = {
         readme: { type: 'bool' },
       },
     });
-    const { mergeResults, readmeSection, renderTable, withBenchmarkSection } = await import('../../bench/report.ts');
+    const { mergeResults, missedTargets, readmeSection, renderTable, withBenchmarkSection } = await import(
+      '../../bench/report.ts'
+    );
     if (values.merge && (!values.only || values.quick))
       throw new LabError(
         '--merge takes the tables of a full-size --only run',
@@ -67,6 +70,9 @@ export const benchCommand: Command = {
     say(
       `results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`,
     );
-    return 0;
+    // Judged on this run's rows only (a --merge keeps older rows it did not re-run).
+    const missed = missedTargets(results.summary);
+    for (const row of missed) say(`✗ missed its target (${row.target}): ${row.benchmark} — ${row.ours}`);
+    return missed.length > 0 ? 1 : 0;
   },
 };

@@ -2,7 +2,7 @@
 /** The benchmark report's pure parts: ratios and verdicts from results, and the README section swap. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readmeSection, summarize, withBenchmarkSection } from '../../bench/report.ts';
+import { MISSED, missedTargets, readmeSection, summarize, withBenchmarkSection } from '../../bench/report.ts';
 import type { BenchResults } from '../../bench/run.ts';
 
 const base: BenchResults = {
@@ -25,7 +25,19 @@ const base: BenchResults = {
   timings: [],
 };
 
-test('summary: ratios are ours ÷ reference and verdicts follow the targets', () => {
+const consumerRun = (consumer: 'js-batches' | 'js-typed') => ({
+  consumer,
+  policy: 'lab' as const,
+  sent: 10,
+  received: 10,
+  drops: 0,
+  out_of_order: 0,
+  events_per_s: 0,
+  producer_events_per_s: 8e6,
+  consumer_cpu_ns_per_event: 100,
+});
+
+test('summary: ratios are ours ÷ reference, verdicts follow the targets, and every missed target is a failure', () => {
   const rows = summarize({
     ...base,
     ringbuf: [
@@ -51,6 +63,9 @@ test('summary: ratios are ours ÷ reference and verdicts follow the targets', ()
         producer_events_per_s: 6e6,
         consumer_cpu_ns_per_event: 150,
       },
+      // 0.999× C shows as 1× but misses ≥ 1.0×.
+      { ...consumerRun('js-batches'), events_per_s: 7.992e6 },
+      { ...consumerRun('js-typed'), events_per_s: 2.1e6 },
     ],
     probe_cost: [
       {
@@ -97,12 +112,18 @@ test('summary: ratios are ours ÷ reference and verdicts follow the targets', ()
     latency: [{ tracer: 'ours', requests: 10, p50_ms: 5, p99_ms: 120, max_ms: 130 }],
   });
   const row = (prefix: string) => rows.find((r) => r.benchmark.startsWith(prefix))!;
-  assert.equal(row('ring buffer → decoded JS').ratio, 0.75);
-  assert.equal(row('ring buffer → decoded JS').meets, 'yes');
+  assert.equal(row('ring buffer → JS TraceEvents of a raw probe, for await').ratio, 0.75);
+  assert.equal(row('ring buffer → JS TraceEvents of a raw probe, for await').meets, 'yes');
   assert.equal(row('full ret-mode pipeline').ratio, 1.05);
   assert.equal(row('full ret-mode pipeline').meets, 'yes');
   assert.equal(row('overhead per call, uretprobe').ours, 'crashed');
-  assert.equal(row('request → event').meets, 'no');
+  assert.equal(row('request → event').meets, MISSED);
+  assert.equal(row('ring buffer → JS TraceEvents of a raw probe, probe.batches()').ratio, 0.999);
+  assert.equal(row('ring buffer → typed events').meets, 'yes');
+  assert.deepEqual(
+    missedTargets(rows).map((r) => r.benchmark),
+    [row('ring buffer → JS TraceEvents of a raw probe, probe.batches()').benchmark, row('request → event').benchmark],
+  );
 });
 
 test('the README section is replaced in place, every other section kept, and a second run changes nothing', () => {
