@@ -3,6 +3,9 @@ import type { SidebarsConfig } from '@docusaurus/plugin-content-docs';
 const sidebars: SidebarsConfig = {
   story: [
     'intro',
+    // Before the story: the eBPF words a Go developer meets on every page, and where each is defined.
+    'primer',
+    'glossary',
     {
       type: 'category',
       label: 'Go stacks',
