@@ -236,17 +236,20 @@ const normalize = (md: string) =>
     .join('\n')
     .trim();
 
-test("overhead: the README's benchmark section is bench/results.json as the report renders it", () => {
+test("overhead: the README's per-call rows are bench/results.json's, as the report renders them", () => {
   const readme = src('README.md');
   const start = readme.search(/^## Benchmarks\s*$/m);
   assert.ok(start >= 0, 'README has a Benchmarks section');
-  const rest = readme.slice(start + 1);
-  const next = rest.search(/^## /m);
-  const section = readme.slice(start, next < 0 ? readme.length : start + 1 + next);
-  assert.equal(
-    normalize(section),
-    normalize(readmeSection(bench)),
-    'README bench section ≠ bench/results.json: ./lab bench --readme',
+  const perCall = (md: string) =>
+    normalize(md)
+      .split('\n')
+      .filter((l) => l.startsWith('|') && /per call|per-hit/.test(l));
+  const rows = perCall(readmeSection(bench));
+  assert.ok(rows.length >= 3, 'the report renders per-call rows');
+  assert.deepEqual(
+    perCall(readme.slice(start)),
+    rows,
+    'README per-call rows ≠ bench/results.json: ./lab bench --readme',
   );
 });
 
@@ -260,4 +263,20 @@ test('overhead: the page draws from the recording and says what the numbers are'
   const [ret, up] = [ns('ours ret'), ns('ours uprobe')];
   if (/about twice an entry uprobe/.test(flat(prose(overhead))) && typeof ret === 'number' && typeof up === 'number')
     assert.ok(ret / up > 1.5 && ret / up < 2.5, `ret ${ret} ns vs uprobe ${up} ns is not about twice`);
+});
+
+// ---- the preflight ----------------------------------------------------------------------------------------------
+
+test('troubleshooting: a section for every check ./lab doctor makes, and the kernel it asks for', () => {
+  const preflight = src('engines', 'preflight.ts');
+  const names = [...preflight.matchAll(/^\s+name: '([^']+)',$/gm)].map((m) => m[1]);
+  assert.ok(names.length >= 6, `read the checks of engines/preflight.ts: ${names.join(', ')}`);
+  const headings = [...page('docs/troubleshooting.mdx').matchAll(/^## (.+)$/gm)].map((m) => m[1].toLowerCase());
+  const stem = (w: string) => w.toLowerCase().replace(/s$/, '');
+  const missing = names.filter((n) => !headings.some((h) => n.split(' ').every((w) => h.includes(stem(w)))));
+  assert.deepEqual(missing, [], 'docs/troubleshooting.mdx has no section for these preflight checks');
+  const kernel = /use Linux (\d+\.\d+) or newer/.exec(preflight)?.[1];
+  assert.ok(kernel, 'the preflight names its minimum kernel');
+  assert.match(flat(prose(page('docs/intro.mdx'))), new RegExp(`Linux ≥ ${kernel.replace('.', '\\.')}`));
+  assert.match(flat(prose(page('docs/troubleshooting.mdx'))), new RegExp(`at least ${kernel.replace('.', '\\.')}`));
 });
