@@ -280,3 +280,22 @@ test('troubleshooting: a section for every check ./lab doctor makes, and the ker
   assert.match(flat(prose(page('docs/intro.mdx'))), new RegExp(`Linux ≥ ${kernel.replace('.', '\\.')}`));
   assert.match(flat(prose(page('docs/troubleshooting.mdx'))), new RegExp(`at least ${kernel.replace('.', '\\.')}`));
 });
+
+// ---- the server's endpoints ---------------------------------------------------------------------------------------
+
+test("every endpoint a page names is one of the server's routes", () => {
+  // The README's endpoint tables are generated from the server's own route table (server -list).
+  const readme = src('README.md');
+  const block = /<!-- endpoints:start -->([\s\S]*?)<!-- endpoints:end -->/.exec(readme)?.[1] ?? '';
+  const routes = new Set([...block.matchAll(/^\| `(\/[^`?]*)/gm)].map((m) => m[1]));
+  assert.ok(routes.has('/') && routes.has('/gc'), `read the routes: ${[...routes].join(' ')}`);
+  const system = /^\/(proc|sys|usr|var|tmp|dev|etc|home|lib|opt|run|docs|notebooks|jupyter|live)\b/;
+  const unknown: string[] = [];
+  for (const [file, text] of all)
+    for (const m of prose(text).matchAll(/`(\/[\w/]*)(\?[^` ]*)?`/g))
+      if (!system.test(m[1]) && !routes.has(m[1])) unknown.push(`${file}: ${m[0]}`);
+  assert.deepEqual(unknown, [], 'not a route of server/ (README endpoints block, from server -list)');
+  // "each growStack frame holds a 256-byte buffer" (pairing.mdx)
+  if (/256-byte buffer/.test(page('docs/safe-tracing/pairing.mdx')))
+    assert.match(src('server', 'triggers.go'), /func growStack[\s\S]*?var pad \[32\]int64/);
+});
