@@ -2,7 +2,11 @@
  * The hands-on room: every attendee gets an unprivileged Linux account, their own copy of the
  * notebooks, their own Go server (their uid, their port) and their own tslab notebook server under
  * JupyterHub. They probe their own processes through the probe service; nobody gets root.
- * Everything is created on start and removed on stop (accounts, processes, probes, sockets).
+ * Each attendee's processes run in their own sandbox (workshop/sandbox.ts): memory, CPU and pids
+ * limits, and a PID namespace of their own.
+ * Everything is created on start and removed on stop (accounts, processes, probes, sockets, secrets)
+ * — except the attendees' work: their homes are archived, root-only, until the instructor runs
+ * `./lab workshop --remove-archives`. A watchdog does the same when the room's process dies.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,6 +15,15 @@ import { join } from 'node:path';
 import { at, serverBinary } from '../core/paths.ts';
 import { LabError } from '../core/errors.ts';
 import { createAccount, removeAccount, removeLabAccounts, type Account } from '../engines/services/accounts.ts';
+import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
+import {
+  createSandbox,
+  defaultSandboxLimits,
+  describeLimitsHit,
+  removeRoomSandboxes,
+  type Sandbox,
+  type SandboxLimits,
+} from './sandbox.ts';
 import { freePort, startHub, type RunningHub } from '../engines/services/hub.ts';
 import { ProbeService, defaultLimits, type ProbeServiceLimits } from '../engines/services/probe-service.ts';
 import { probeServiceEnv } from '../bpf/ts/probe-service-client.ts';
@@ -19,13 +32,19 @@ export interface Attendee {
   account: Account;
   code: string;
   serverPort: number;
+  sandbox: Sandbox;
+  /** The launcher of the room's Go server for this attendee (it dies with the server). */
   server?: ChildProcess;
+  /** That Go server's PID as the host sees it (inside the sandbox it has another). */
+  serverPid?: number;
 }
 
 export interface HandsOnRoom {
   hubUrl: string;
   attendees: Attendee[];
   probeSocket: string;
+  /** Where the attendees' homes go when the room ends (root-only tars). */
+  archiveDir: string;
   service: ProbeService;
   hub: RunningHub;
   roomView(): Promise<AttendeeState[]>;
@@ -43,9 +62,10 @@ export interface AttendeeState {
   tracedSafely: boolean;
   events: number;
   drops: number;
+  /** Limits of their sandbox they ran into, in words ("memory limit (1 process killed)"). */
+  limitsHit: string[];
 }
 
-const runDir = (marker: string) => `/run/go-uretprobe-lab-${marker}`;
 /** Where an attendee's notebook kernel keeps their exercise progress (LAB_EXERCISES_FILE). */
 export const attendeeProgressFile = (home: string) => join(home, '.lab', 'exercises.json');
 
@@ -64,25 +84,19 @@ async function startAttendeeServer(a: Attendee): Promise<void> {
   const copy = join(a.account.home, 'server');
   await cp(serverBinary, copy);
   await chown(copy, a.account.uid, a.account.gid);
-  const child = spawn(
-    'setpriv',
-    [
-      `--reuid=${a.account.uid}`,
-      `--regid=${a.account.gid}`,
-      '--init-groups',
-      '--pdeathsig=TERM',
-      copy,
-      '-addr',
-      `127.0.0.1:${a.serverPort}`,
-    ],
-    {
-      cwd: a.account.home,
-      env: { HOME: a.account.home, PATH: '/usr/bin:/bin' },
-      stdio: 'ignore',
-    },
-  );
+  const [cmd, ...args] = a.sandbox.command([copy, '-addr', `127.0.0.1:${a.serverPort}`], a.account.home);
+  const child = spawn(cmd, args, { env: { HOME: a.account.home, PATH: '/usr/bin:/bin' }, stdio: 'ignore' });
   child.on('error', () => {});
   a.server = child;
+  a.serverPid = undefined;
+  // The launcher (nsenter) forks once into the namespace; that child becomes the server.
+  for (let i = 0; i < 100 && !a.serverPid && child.exitCode === null; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
+    a.serverPid = Number(children.trim().split(' ')[0]) || undefined;
+  }
+  if (!a.serverPid)
+    throw new LabError(`${a.account.name}'s Go server did not start in their sandbox`, 'see the hub log; try again');
 }
 
 async function prepareHome(a: Account): Promise<void> {
@@ -101,6 +115,8 @@ async function prepareHome(a: Account): Promise<void> {
 export async function startHandsOn(opts: {
   attendees: number;
   limits?: ProbeServiceLimits;
+  /** Each attendee's memory, CPU and pids (defaultSandboxLimits). */
+  sandbox?: SandboxLimits;
   log: (line: string) => void;
 }): Promise<HandsOnRoom> {
   if (process.getuid?.() !== 0)
@@ -111,51 +127,63 @@ export async function startHandsOn(opts: {
   if (!Number.isInteger(opts.attendees) || opts.attendees < 1 || opts.attendees > 40)
     throw new LabError(`--hands-on ${opts.attendees}: pick 1..40 attendees`, 'e.g. --hands-on 2');
   const marker = `${process.pid}-${randomBytes(3).toString('hex')}`;
-  const left = await removeLabAccounts();
-  if (left) opts.log(`removed ${left} attendee account(s) left by an earlier run`);
+  const archiveDir = roomArchiveDir(marker);
+  const left = await removeLabAccounts(roomArchiveDir(`${marker}-earlier`));
+  if (left)
+    opts.log(
+      `removed ${left} attendee account(s) left by an earlier run; their homes are in ${roomArchiveDir(`${marker}-earlier`)}`,
+    );
 
   const attendees: Attendee[] = [];
-  const probeSocket = join(runDir(marker), 'probe.sock');
+  const probeSocket = join(roomRunDir(marker), 'probe.sock');
   let service: ProbeService | undefined;
   let hub: RunningHub | undefined;
-  // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the accounts.
-  const watchdog = spawn(
-    process.execPath,
-    ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), runDir(marker)],
-    {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      cwd: at(),
-    },
-  );
+  // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the room and keeps
+  // the work. Its own session: a signal to this process group (Ctrl-C, kill -- -PGID) spares it.
+  const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    cwd: at(),
+    detached: true,
+  });
   watchdog.on('error', () => {});
+  watchdog.unref();
   const stop = async () => {
     await hub?.stop().catch(() => {});
+    await rm(roomStateDir(marker), { recursive: true, force: true });
     await service?.stop().catch(() => {});
-    for (const a of attendees) a.server?.kill('SIGKILL');
+    for (const a of attendees) await a.sandbox?.destroy().catch(() => {});
+    await removeRoomSandboxes(marker).catch(() => {});
     for (const a of attendees)
-      await removeAccount(a.account.name).catch((e: Error) =>
+      await removeAccount(a.account.name, archiveDir).catch((e: Error) =>
         opts.log(`could not remove ${a.account.name}: ${e.message}`),
       );
-    await rm(runDir(marker), { recursive: true, force: true });
+    await rm(roomRunDir(marker), { recursive: true, force: true });
     watchdog.stdin?.end();
   };
   try {
     for (let n = 1; n <= opts.attendees; n++) {
-      const account = await createAccount(n);
-      const a: Attendee = { account, code: randomBytes(6).toString('base64url'), serverPort: await freePort() };
+      const account = await createAccount(n, archiveDir);
+      const sandbox = await createSandbox(marker, account, opts.sandbox ?? defaultSandboxLimits);
+      const a: Attendee = {
+        account,
+        sandbox,
+        code: randomBytes(6).toString('base64url'),
+        serverPort: await freePort(),
+      };
       attendees.push(a);
       await prepareHome(account);
     }
-    await mkdir(runDir(marker), { recursive: true, mode: 0o755 });
+    await mkdir(roomRunDir(marker), { recursive: true, mode: 0o755 });
     service = new ProbeService(probeSocket, opts.limits ?? defaultLimits);
     await service.start();
     for (const a of attendees) await startAttendeeServer(a);
     hub = await startHub({
-      stateDir: at('.lab', 'hands-on', marker),
-      publicDir: join(runDir(marker), 'public'),
+      stateDir: roomStateDir(marker),
+      publicDir: join(roomRunDir(marker), 'public'),
       attendees: attendees.map((a) => ({
         name: a.account.name,
         code: a.code,
+        command: a.sandbox.command([], a.account.home),
         env: {
           LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`,
           LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home),
@@ -196,6 +224,7 @@ export async function startHandsOn(opts: {
         tracedSafely: Boolean(act?.attached.includes('ret')) && crashed.every((d) => d.kind !== 'ret'),
         events: act?.events ?? 0,
         drops: act?.drops ?? 0,
+        limitsHit: describeLimitsHit(a.sandbox.limitsHit()),
       });
     }
     return states;
@@ -218,6 +247,7 @@ export async function startHandsOn(opts: {
     hubUrl: theHub.url,
     attendees,
     probeSocket,
+    archiveDir,
     service: theService,
     hub: theHub,
     roomView,

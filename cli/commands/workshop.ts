@@ -4,6 +4,8 @@ import { parse, shown, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { LabError } from '../../core/errors.ts';
 import { say } from '../../core/ui.ts';
+import { archiveRoot, listArchives, removeArchives } from '../../engines/services/accounts.ts';
+import { defaultSandboxLimits, parseMemory, type SandboxLimits } from '../../workshop/sandbox.ts';
 
 const consent = 'i-understand-attendees-reach-this-machine';
 
@@ -14,7 +16,9 @@ export const workshopCommand: Command = {
     `./lab workshop [--rehearsal] [--port=N] [--agenda=workshop/agenda.json] [--without-site]\n` +
     `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)\n` +
     `./lab workshop --hands-on N   every attendee gets an account, a notebook server (JupyterHub) and their own Go server;\n` +
-    `                               they probe their own processes through the probe service (root only; 127.0.0.1)`,
+    `                               they probe their own processes through the probe service (root only; 127.0.0.1)\n` +
+    `       [--memory=2g] [--cpus=1] [--pids=512]   each attendee's limits (their own cgroup and PID namespace)\n` +
+    `./lab workshop --remove-archives   deletes the attendees' archived homes (kept, root-only, in ${archiveRoot})`,
   async run(argv) {
     const { values } = parse('workshop', argv, {
       flags: {
@@ -25,9 +29,21 @@ export const workshopCommand: Command = {
         'without-site': { type: 'bool' },
         [consent]: { type: 'bool' },
         'hands-on': { type: 'int', min: 1, max: 40 },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        pids: { type: 'int', min: 16, max: 100000 },
+        'remove-archives': { type: 'bool' },
       },
     });
-    if (values['hands-on'] !== undefined) return handsOn(values['hands-on']);
+    if (values['remove-archives']) return removeArchivedHomes();
+    if (values['hands-on'] !== undefined)
+      return handsOn(values['hands-on'], {
+        memoryBytes: values.memory === undefined ? defaultSandboxLimits.memoryBytes : parseMemory(values.memory),
+        cpus: values.cpus === undefined ? defaultSandboxLimits.cpus : parseCpus(values.cpus),
+        pids: values.pids ?? defaultSandboxLimits.pids,
+      });
+    for (const f of ['memory', 'cpus', 'pids'] as const)
+      if (values[f] !== undefined) throw new LabError(`--${f} limits a hands-on attendee`, `add --hands-on N`);
     const { host, port } = values;
     const loopback = await onlyLoopback(host);
     if (!loopback && !values[consent]) {
@@ -52,13 +68,7 @@ export const workshopCommand: Command = {
       say(`server not rebuilt (${e.message.split('\n')[0]}); cells use the existing binary`),
     );
     // A bug reached by some input must not end the workshop mid-session (nor leave Jupyter behind):
-    // log it in one line and keep serving. The room's handlers are meant never to get here.
-    process.on('uncaughtException', (e) =>
-      say(`workshop: unexpected error, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`),
-    );
-    process.on('unhandledRejection', (e) =>
-      say(`workshop: unexpected rejection, still serving: ${String((e as Error)?.message ?? e).split('\n')[0]}`),
-    );
+    // cli/main.ts logs it in one line and keeps serving (core/keep-serving.ts), the hands-on room too.
     const { startWorkshop } = await import('../../workshop/start.ts');
     // @jupyterlab/services reports every kernel socket and status change on console.debug.
     console.debug = () => undefined;
@@ -108,12 +118,33 @@ async function onlyLoopback(host: string): Promise<boolean> {
   return addresses.every((a) => isLoopbackIp(a.address));
 }
 
+function parseCpus(text: string): number {
+  const cpus = Number(text);
+  if (!Number.isFinite(cpus) || cpus < 0.05 || cpus > 1024)
+    throw new LabError(`--cpus ${shown(text, 20)}: not a number of CPUs`, 'e.g. --cpus 1 or --cpus 0.5');
+  return cpus;
+}
+
+/** `--remove-archives`: the instructor's explicit word that the attendees' work may go. */
+async function removeArchivedHomes(): Promise<number> {
+  const files = await listArchives();
+  await removeArchives();
+  say(
+    files.length
+      ? `removed ${files.length} archived home(s) from ${archiveRoot}`
+      : `no archived homes in ${archiveRoot}`,
+  );
+  return 0;
+}
+
 /** `--hands-on N`: the room of unprivileged attendees (workshop/hands-on.ts), until a signal ends it. */
-async function handsOn(attendees: number): Promise<number> {
+async function handsOn(attendees: number, sandbox: SandboxLimits): Promise<number> {
   await buildAll({}, ['server', 'addon', 'kernelspec', 'probe-gate']);
   const { startHandsOn } = await import('../../workshop/hands-on.ts');
-  say(`creating ${attendees} attendee account(s), their Go servers, the probe service and JupyterHub…`);
-  const room = await startHandsOn({ attendees, log: say });
+  say(
+    `creating ${attendees} attendee account(s), their sandboxes (memory ${(sandbox.memoryBytes / 1024 ** 2).toFixed(0)} MB, ${sandbox.cpus} CPU, ${sandbox.pids} pids each), Go servers, the probe service and JupyterHub…`,
+  );
+  const room = await startHandsOn({ attendees, sandbox, log: say });
   const { startRoomView } = await import('../../workshop/room-view.ts');
   const view = await startRoomView(room).catch(async (e: Error) => (await room.stop(), Promise.reject(e)));
   let stopping: Promise<void> | undefined;
@@ -121,7 +152,11 @@ async function handsOn(attendees: number): Promise<number> {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
       process.once(sig, () => {
         say('stopping: JupyterHub, the probe service, every attendee process and account…');
-        void (stopping ??= view.stop().then(() => room.stop())).then(() => (say('hands-on room removed'), res(0)));
+        void (stopping ??= view.stop().then(() => room.stop())).then(() => {
+          say(`hands-on room removed; the attendees' homes are archived in ${room.archiveDir}`);
+          say('(root-only; ./lab workshop --remove-archives deletes them)');
+          res(0);
+        });
       });
   });
   console.log('JupyterHub (hand this URL out):');
@@ -134,11 +169,13 @@ async function handsOn(attendees: number): Promise<number> {
   const report = setInterval(() => {
     void room.roomView().then(
       (states) => {
-        for (const s of states)
+        for (const s of states) {
+          if (s.limitsHit.length) say(`room: ${s.name} hit their ${s.limitsHit.join(' and ')}`);
           if (s.crashedUnder.length || s.probes.length)
             say(
               `room: ${s.name}: ${s.notebookServer ? 'notebook server up' : 'no notebook server'}, probes ${s.probes.length}, crashed under ${s.crashedUnder.join('; ') || 'nothing'}${s.tracedSafely ? ', traced safely' : ''}`,
             );
+        }
       },
       () => {},
     );

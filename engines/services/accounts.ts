@@ -1,11 +1,17 @@
 /**
  * Hands-on attendees' Linux accounts: unprivileged, one home each (0700), created when a hands-on
  * workshop starts and removed when it stops. Each account's GECOS field carries the lab's mark, so
- * accounts left by a run that was killed are found and removed by the next one.
+ * accounts left by a run that was killed are found and removed by the next one. An account goes,
+ * its work stays: the home is archived (root-only) first, until the instructor removes the archives.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
+
+/** Attendees' homes, archived when their accounts go: one directory per room, one tar per attendee. */
+export const archiveRoot = '/var/lib/go-uretprobe-lab/archive';
 
 export const accountMark = 'go-uretprobe-lab hands-on attendee';
 
@@ -47,13 +53,13 @@ export function labAccounts(): Account[] {
 
 export const attendeeName = (n: number) => `labatt${n}`;
 
-/** Creates attendee n's account with a fresh 0700 home. */
-export async function createAccount(n: number): Promise<Account> {
+/** Creates attendee n's account with a fresh 0700 home (a stale one of the lab's is archived into archiveDir first). */
+export async function createAccount(n: number, archiveDir: string): Promise<Account> {
   const name = attendeeName(n);
   if (passwd().some((f) => f[0] === name)) {
     if (!labAccounts().some((a) => a.name === name))
       throw new LabError(`an account named ${name} exists and is not the lab's`, `remove it or rename it`);
-    await removeAccount(name);
+    await removeAccount(name, archiveDir);
   }
   await sh('useradd', [
     '--create-home',
@@ -71,21 +77,83 @@ export async function createAccount(n: number): Promise<Account> {
   return a;
 }
 
-/** Stops everything the account runs, then removes it and its home. */
-export async function removeAccount(name: string): Promise<void> {
+/**
+ * Packs a home into archiveDir/<name>.tar (root-only). Its owner runs nothing any more, so nothing
+ * changes under tar; links are archived as links, never followed; sparse files stay small.
+ */
+export async function archiveHome(name: string, home: string, archiveDir: string): Promise<string | undefined> {
+  if (!existsSync(home)) return undefined;
+  await mkdir(archiveDir, { recursive: true, mode: 0o700 });
+  await chmod(archiveRoot, 0o700).catch(() => undefined);
+  let file = join(archiveDir, `${name}.tar`);
+  for (let n = 2; existsSync(file); n++) file = join(archiveDir, `${name}-${n}.tar`);
+  const part = `${file}.part`;
+  await new Promise<void>((resolve, reject) =>
+    execFile(
+      'tar',
+      [
+        '--create',
+        '--sparse',
+        `--file=${part}`,
+        `--directory=${home}`,
+        '--exclude=./server',
+        '--exclude=./kernel-helpers',
+        '.',
+      ],
+      { timeout: 120_000 },
+      // exit 1: a file changed or vanished while read; the rest is archived
+      (err, _out, stderr) =>
+        err && (err as { code?: number }).code !== 1
+          ? reject(
+              new LabError(
+                `could not archive ${home}: ${stderr.trim().split('\n').pop()}`,
+                `its home stays in ${home}`,
+              ),
+            )
+          : resolve(),
+    ),
+  );
+  await chmod(part, 0o600);
+  await rename(part, file);
+  return file;
+}
+
+/** Stops everything the account runs, archives its home into archiveDir, then removes it and its home. */
+export async function removeAccount(name: string, archiveDir: string): Promise<void> {
   await sh('pkill', ['-KILL', '-u', name]).catch(() => {}); // exit 1: nothing was running
   for (let i = 0; i < 20; i++) {
     const left = await sh('pgrep', ['-u', name]).catch(() => '');
     if (!left.trim()) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  await sh('userdel', ['--remove', '--force', name]).catch(async (e: Error) => {
+  const home = labAccounts().find((a) => a.name === name)?.home;
+  // Work that could not be archived is not deleted: the account goes, the home stays.
+  const archived = home
+    ? await archiveHome(name, home, archiveDir).then(
+        () => true,
+        () => false,
+      )
+    : true;
+  await sh('userdel', archived ? ['--remove', '--force', name] : ['--force', name]).catch(async (e: Error) => {
     if (passwd().some((f) => f[0] === name)) throw e;
   });
 }
 
-export async function removeLabAccounts(): Promise<number> {
+export async function removeLabAccounts(archiveDir: string): Promise<number> {
   const all = labAccounts();
-  for (const a of all) await removeAccount(a.name);
+  for (const a of all) await removeAccount(a.name, archiveDir);
   return all.length;
+}
+
+/** Archived homes, per room: what `./lab workshop --remove-archives` deletes. */
+export async function listArchives(): Promise<string[]> {
+  const rooms = await readdir(archiveRoot).catch(() => []);
+  const out: string[] = [];
+  for (const r of rooms)
+    for (const f of await readdir(join(archiveRoot, r)).catch(() => [])) out.push(join(archiveRoot, r, f));
+  return out;
+}
+
+export async function removeArchives(archiveDir = archiveRoot): Promise<void> {
+  await rm(archiveDir, { recursive: true, force: true });
 }

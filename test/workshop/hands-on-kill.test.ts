@@ -1,10 +1,16 @@
-/** A hands-on room whose process is SIGKILLed leaves no attendee account, hub or probe-gate behind. */
+/**
+ * A hands-on room whose process is SIGKILLed (as the OOM killer would) leaves no attendee account,
+ * hub, probe-gate, sandbox or secret behind — and loses no attendee's work: their home is archived,
+ * root-only, until the instructor removes it.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
-import { labAccounts } from '../../engines/services/accounts.ts';
+import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
+import { roomArchiveDir, roomStateDir } from '../../workshop/hands-on-paths.ts';
 
 const running = (pattern: RegExp) =>
   readdirSync('/proc')
@@ -16,22 +22,47 @@ const running = (pattern: RegExp) =>
         return false;
       }
     });
+const roomStates = () => (existsSync(at('.lab', 'hands-on')) ? readdirSync(at('.lab', 'hands-on')) : []);
 
-test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub and gate are gone', { timeout: 240_000 }, async () => {
+test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub, gate, sandbox and secrets gone; the work kept', {
+  timeout: 240_000,
+}, async () => {
+  const earlier = new Set(roomStates());
   const lab = spawn(at('lab'), ['workshop', '--hands-on', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   lab.stdout.on('data', (d) => (out += d));
   lab.stderr.on('data', (d) => (out += d));
   for (let i = 0; i < 180 && !/ready: 1 attendee/.test(out); i++) await new Promise((r) => setTimeout(r, 1000));
   assert.match(out, /ready: 1 attendee/, out.slice(-500));
-  assert.equal(labAccounts().length, 1);
+  const [account] = labAccounts();
+  assert.ok(account, 'the attendee account exists');
+  const room = roomStates().find((r) => !earlier.has(r));
+  assert.ok(room, 'the room keeps its secrets under .lab/hands-on/<room>');
+  const mark = `notes-${process.pid}-${Date.now()}`;
+  execFileSync('runuser', ['-u', account.name, '--', 'sh', '-c', `echo ${mark} > ~/my-notes.txt`]);
+
   // ./lab is a shell wrapper; kill the Node process that runs the room, as the OOM killer would.
   const node = running(/cli\/main\.ts workshop --hands-on 1/).map(Number);
   assert.ok(node.length >= 1, 'found the room process');
   for (const pid of node) process.kill(pid, 'SIGKILL');
-  for (let i = 0; i < 60 && (labAccounts().length || running(/jupyterhub|probe-gate/).length); i++)
-    await new Promise((r) => setTimeout(r, 500));
-  assert.deepEqual(labAccounts(), [], 'no attendee account left');
-  assert.deepEqual(running(/bin\/jupyterhub |probe-gate -listen/), [], 'no hub or gate left');
+  const left = () => labAccounts().length || running(/jupyterhub|probe-gate|lab-sandbox-init/).length;
+  for (let i = 0; i < 60 && left(); i++) await new Promise((r) => setTimeout(r, 500));
   lab.kill('SIGKILL');
+  assert.deepEqual(labAccounts(), [], 'no attendee account left');
+  assert.deepEqual(running(/bin\/jupyterhub |probe-gate -listen|lab-sandbox-init/), [], 'no hub, gate or sandbox left');
+  assert.equal(existsSync(roomStateDir(room)), false, 'no sign-in code or cookie secret left');
+  assert.equal(existsSync(account.home), false, 'the home itself is gone');
+
+  const archive = join(roomArchiveDir(room), `${account.name}.tar`);
+  try {
+    assert.equal(
+      execFileSync('tar', ['-xOf', archive, './my-notes.txt'], { encoding: 'utf8' }).trim(),
+      mark,
+      "the attendee's notes are in the archive",
+    );
+    assert.equal(statSync(archive).mode & 0o777, 0o600, 'the archive is root-only');
+    assert.equal(statSync(roomArchiveDir(room)).mode & 0o077, 0, 'so is its directory');
+  } finally {
+    await removeArchives(roomArchiveDir(room));
+  }
 });

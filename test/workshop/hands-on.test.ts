@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { at } from '../../core/paths.ts';
-import { labAccounts } from '../../engines/services/accounts.ts';
+import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
 import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
 import { exercises, type Evidence, type Prediction, type Task } from '../../engines/exercises/index.ts';
@@ -143,6 +143,7 @@ after(async () => {
   for (const k of kernels.values()) await k.shutdown().catch(() => {});
   for (const km of managers) km.dispose();
   await room?.stop();
+  if (room) await removeArchives(room.archiveDir);
   assert.equal(labAccounts().length, 0, 'no attendee account left');
   assert.equal(linksHeldBy(process.pid).length, 0, 'no link left in this process');
 });
@@ -193,7 +194,7 @@ test('each attendee crashes their own server under a uretprobe, the other keeps 
 
 test('the probe service refuses what is not the attendee’s, with a clear message', { timeout: 120_000 }, async () => {
   const [a, b] = room.attendees;
-  const bServer = room.attendees[1].server!.pid!;
+  const bServer = room.attendees[1].serverPid!;
   const refuseOther = await serviceRequest(a.account.name, {
     op: 'attach',
     id: 1,
@@ -217,13 +218,13 @@ test('the probe service refuses what is not the attendee’s, with a clear messa
       id: 1,
       kind: 'uprobe',
       symbol: 'main.demo',
-      pid: room.attendees[0].server!.pid!,
+      pid: room.attendees[0].serverPid!,
       object: 'AAAA',
     }),
     /only the lab's own BPF programs/,
   );
   // More probes than the cap, on A's own server, in one connection.
-  const own = room.attendees[0].server!.pid!;
+  const own = room.attendees[0].serverPid!;
   const s = connect(room.probeSocket);
   const lines: string[] = [];
   createInterface({ input: s }).on('line', (l) => lines.push(l));
@@ -524,7 +525,7 @@ test('two attendees under a bounded load: each gets only their own events, and w
     const script = `
 const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist', 'cjs', 'api', 'index.cjs'))}).require(${JSON.stringify(at('bpf', 'ts', 'probe-service-client.ts'))}, __filename);
 (async () => {
-  const p = remoteProbe(${JSON.stringify(room.probeSocket)}, 'ret', 'main.demo', { pid: ${a.server!.pid} });
+  const p = remoteProbe(${JSON.stringify(room.probeSocket)}, 'ret', 'main.demo', { pid: ${a.serverPid} });
   await p.ready;
   const pids = new Set(); let calls = 0;
   (async () => { for await (const b of p.batches()) for (const e of b) if (e.kind === 'call') { calls++; pids.add(e.pid); } })();
@@ -543,7 +544,7 @@ const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist
     const line = r.out.trim().split('\n').pop()!;
     const got = JSON.parse(line) as { calls: number; drops: number; pids: number[]; error?: string };
     assert.equal(got.error, undefined, line);
-    assert.deepEqual(got.pids, [a.server!.pid], `${a.account.name} saw only their own server's events`);
+    assert.deepEqual(got.pids, [a.serverPid], `${a.account.name} saw only their own server's events`);
     assert.equal(
       got.calls + got.drops,
       requests,

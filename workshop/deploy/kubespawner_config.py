@@ -6,8 +6,6 @@
 # each such node runs one probe service (probe-service-daemonset.yaml) whose socket is mounted
 # into the attendee pods on that node. Attendee pods run unprivileged, each with its own uid, so
 # the probe service's SO_PEERCRED check tells them apart. Scheduling is KubeSpawner's, not ours.
-import hashlib
-
 c = get_config()  # noqa
 
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
@@ -19,8 +17,10 @@ c.KubeSpawner.notebook_dir = "/home/jovyan/notebooks"
 
 
 def attendee_uid(spawner):
-    # One uid per attendee (stable across restarts): the probe service trusts the kernel's uid only.
-    return 20000 + int(hashlib.sha256(spawner.user.name.encode()).hexdigest(), 16) % 40000
+    # One uid per attendee, allocated, never hashed: the probe service trusts the kernel's uid only,
+    # so two attendees sharing one would share each other's probes. JupyterHub's user id is unique
+    # and kept in its database, so the uid is stable across restarts and no two attendees collide.
+    return 20000 + spawner.user.id
 
 
 c.KubeSpawner.uid = attendee_uid

@@ -1,0 +1,291 @@
+/**
+ * An attendee's sandbox in the hands-on room: one cgroup per attendee (memory, CPU and pids limits)
+ * and one PID namespace (with its own /proc), shared by everything the attendee runs — their Go
+ * server and their notebook server with its kernels — so they see and probe their own processes
+ * and nobody else's. No container engine: cgroupfs, util-linux's unshare/nsenter and setpriv.
+ *
+ * A command enters the sandbox in three steps: a root shell writes its own PID into the cgroups'
+ * procs files (so nothing it starts escapes the limits), nsenter joins the namespace's init, and
+ * setpriv drops to the attendee (no new privileges, killed if its launcher dies).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LabError } from '../core/errors.ts';
+
+export interface SandboxLimits {
+  memoryBytes: number;
+  /** CPU time per wall-clock second, in CPUs (0.5 = half of one). */
+  cpus: number;
+  /** Processes and threads at once. */
+  pids: number;
+}
+
+/** A tslab kernel alone holds a few hundred MB; two notebooks and the notebook server fit in 2 GB. */
+export const defaultSandboxLimits: SandboxLimits = { memoryBytes: 2 * 1024 ** 3, cpus: 1, pids: 512 };
+
+/** "512m", "2g", "1.5G", "300000000" → bytes. */
+export function parseMemory(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(text.trim());
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[(m?.[2] ?? '').toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const bytes = m ? Math.floor(Number(m[1]) * scale) : Number.NaN;
+  if (!Number.isFinite(bytes) || bytes < 64 * 1024 ** 2)
+    throw new LabError(
+      `--memory ${text.slice(0, 20)}: not a size of at least 64m`,
+      'e.g. --memory 1g or --memory 512m',
+    );
+  return bytes;
+}
+
+/** How often the attendee ran into a limit (the kernel's counters). */
+export interface LimitsHit {
+  /** Processes the OOM killer ended at the memory limit. */
+  memoryKills: number;
+  /** Forks and clones refused at the pids limit. */
+  pidsRefused: number;
+}
+
+export interface Sandbox {
+  name: string;
+  /** The namespace's init, as the host sees it. */
+  initPid: number;
+  /** One directory per cgroup hierarchy that holds a limit. */
+  cgroupDirs: string[];
+  /** argv that runs `argv` inside: in the cgroups and the namespace, as the account, from `cwd`. */
+  command(argv: string[], cwd: string): string[];
+  /** Host PIDs of every process in the sandbox (the launchers outside the namespace too). */
+  processes(): number[];
+  limitsHit(): LimitsHit;
+  /** Kills everything in it and removes its cgroups. */
+  destroy(): Promise<void>;
+}
+
+type Controller = 'memory' | 'pids' | 'cpu';
+const controllers: Controller[] = ['memory', 'pids', 'cpu'];
+
+/** Where each controller's hierarchy is mounted and where this process sits in it (v1), or the v2 tree. */
+function hierarchies(): Map<Controller, { v2: boolean; mount: string; own: string }> {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n');
+  const own = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const out = new Map<Controller, { v2: boolean; mount: string; own: string }>();
+  for (const line of mounts) {
+    const [pre, post] = line.split(' - ');
+    if (!post) continue;
+    const [fstype, , superOpts] = post.split(' ');
+    const mount = pre.split(' ')[4];
+    if (fstype === 'cgroup') {
+      const opts = superOpts.split(',');
+      for (const c of controllers) {
+        if (!opts.includes(c) || out.has(c)) continue;
+        const path = own.map((l) => l.split(':')).find((f) => f[1]?.split(',').includes(c))?.[2];
+        if (path !== undefined) out.set(c, { v2: false, mount, own: path });
+      }
+    }
+  }
+  const v2 = mounts.map((l) => l.split(' - ')).find((p) => p[1]?.startsWith('cgroup2 '));
+  if (v2) {
+    const mount = v2[0].split(' ')[4];
+    const available = (() => {
+      try {
+        return readFileSync(join(mount, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+      } catch {
+        return [];
+      }
+    })();
+    // v2 forbids processes in a cgroup whose children get controllers: the room's tree hangs off the root.
+    for (const c of controllers) if (!out.has(c) && available.includes(c)) out.set(c, { v2: true, mount, own: '/' });
+  }
+  return out;
+}
+
+const roomDirName = (room: string) => `go-uretprobe-lab-${room}`;
+
+/** The room's cgroup directories, one per hierarchy (each holds one directory per attendee). */
+export function roomCgroupDirs(room: string): string[] {
+  const dirs = new Set<string>();
+  for (const h of hierarchies().values()) dirs.add(join(h.mount, h.own, roomDirName(room)));
+  return [...dirs];
+}
+
+const readNumber = (file: string, key?: string): number => {
+  try {
+    const text = readFileSync(file, 'utf8');
+    if (!key) return Number(text.trim());
+    return Number(new RegExp(`^${key} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+};
+
+const procsIn = (dirs: string[]): number[] => {
+  const pids = new Set<number>();
+  for (const d of dirs) {
+    try {
+      for (const p of readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n')) if (p) pids.add(Number(p));
+    } catch {
+      // gone already
+    }
+  }
+  return [...pids];
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SIGKILLs everything in the directories until they are empty, then removes them (children first). */
+async function killAndRemove(dirs: string[]): Promise<void> {
+  for (let round = 0; round < 50; round++) {
+    const left = procsIn(dirs);
+    if (left.length === 0) break;
+    for (const pid of left) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    await sleep(100);
+  }
+  for (const d of dirs) await rmdir(d).catch(() => undefined);
+}
+
+/** Kills every process of a room's sandboxes and removes their cgroups (the watchdog's and stop()'s last word). */
+export async function removeRoomSandboxes(room: string): Promise<void> {
+  for (const roomDir of roomCgroupDirs(room)) {
+    const users = await readdir(roomDir, { withFileTypes: true }).catch(() => []);
+    await killAndRemove(users.filter((u) => u.isDirectory()).map((u) => join(roomDir, u.name)));
+    await rmdir(roomDir).catch(() => undefined);
+  }
+}
+
+// Runs in the root shell that starts every command: join the cgroups listed before "--", then exec the rest.
+const joinScript = 'for f; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 1; shift; done; shift; exec "$@"';
+// The namespace's init: reaps whatever is orphaned inside (a zombie would hold a slot of the pids limit).
+const initScript = '$0 = "lab-sandbox-init"; while (1) { sleep 1 if wait() < 0 }';
+
+export async function createSandbox(
+  room: string,
+  account: { name: string; uid: number; gid: number },
+  limits: SandboxLimits,
+): Promise<Sandbox> {
+  const found = hierarchies();
+  const missing = controllers.filter((c) => !found.has(c));
+  if (missing.length)
+    throw new LabError(
+      `no ${missing.join(', ')} cgroup controller here: the room cannot limit its attendees`,
+      'mount cgroupfs with them (cgroup v1 or v2) under /sys/fs/cgroup',
+    );
+  const dirOf = new Map<Controller, string>();
+  for (const [c, h] of found) dirOf.set(c, join(h.mount, h.own, roomDirName(room), account.name));
+  const cgroupDirs = [...new Set(dirOf.values())];
+  for (const [c, h] of found) {
+    const dir = dirOf.get(c)!;
+    await mkdir(dir, { recursive: true });
+    if (h.v2) {
+      // Hand the controller down from the tree's root to the room's directory, then to the attendee's.
+      for (const parent of [h.mount, join(h.mount, roomDirName(room))])
+        await writeFile(join(parent, 'cgroup.subtree_control'), `+${c}`).catch(() => undefined);
+    }
+  }
+  const set = (c: Controller, v1: string, v2: string, value: string) =>
+    writeFile(join(dirOf.get(c)!, found.get(c)!.v2 ? v2 : v1), value);
+  try {
+    await set('memory', 'memory.limit_in_bytes', 'memory.max', String(limits.memoryBytes));
+    // Swap is memory too: without this the limit only moves the hog to swap.
+    const memDir = dirOf.get('memory')!;
+    if (found.get('memory')!.v2) await writeFile(join(memDir, 'memory.swap.max'), '0').catch(() => undefined);
+    else if (existsSync(join(memDir, 'memory.memsw.limit_in_bytes')))
+      await writeFile(join(memDir, 'memory.memsw.limit_in_bytes'), String(limits.memoryBytes)).catch(() => undefined);
+    await set('pids', 'pids.max', 'pids.max', String(limits.pids));
+    const period = 100_000;
+    const quota = String(Math.max(1000, Math.round(limits.cpus * period)));
+    if (found.get('cpu')!.v2) await set('cpu', '', 'cpu.max', `${quota} ${period}`);
+    else {
+      await set('cpu', 'cpu.cfs_period_us', '', String(period));
+      await set('cpu', 'cpu.cfs_quota_us', '', quota);
+    }
+  } catch (e) {
+    await killAndRemove(cgroupDirs);
+    throw new LabError(`could not set ${account.name}'s limits: ${(e as Error).message}`, 'run the room as root');
+  }
+  const procsFiles = cgroupDirs.map((d) => join(d, 'cgroup.procs'));
+  const inCgroups = (argv: string[]) => ['/bin/sh', '-c', joinScript, 'lab-sandbox', ...procsFiles, '--', ...argv];
+
+  const [cmd, ...args] = inCgroups([
+    'unshare',
+    '--pid',
+    '--fork',
+    '--mount-proc',
+    '--kill-child=SIGKILL',
+    '--',
+    'perl',
+    '-e',
+    initScript,
+  ]);
+  const launcher = spawn(cmd, args, { stdio: 'ignore' });
+  launcher.on('error', () => undefined);
+  let initPid = 0;
+  for (let i = 0; i < 100 && !initPid; i++) {
+    await sleep(20);
+    const children = await readFile(`/proc/${launcher.pid}/task/${launcher.pid}/children`, 'utf8').catch(() => '');
+    initPid = Number(children.trim().split(' ')[0]) || 0;
+  }
+  if (!initPid) {
+    launcher.kill('SIGKILL');
+    await killAndRemove(cgroupDirs);
+    throw new LabError(`${account.name}'s PID namespace did not start`, 'check that unshare (util-linux) and perl run');
+  }
+  // Not the OOM killer's pick: the init's death would end everything the attendee runs at once.
+  // Processes inside descend from nsenter, not from it, and keep the default score.
+  await writeFile(`/proc/${initPid}/oom_score_adj`, '-1000').catch(() => undefined);
+
+  return {
+    name: account.name,
+    initPid,
+    cgroupDirs,
+    command: (argv, cwd) =>
+      inCgroups([
+        'nsenter',
+        `--target=${initPid}`,
+        '--pid',
+        '--mount',
+        `--wd=${cwd}`,
+        '--',
+        'setpriv',
+        `--reuid=${account.uid}`,
+        `--regid=${account.gid}`,
+        '--init-groups',
+        '--no-new-privs',
+        '--pdeathsig=TERM',
+        '--',
+        ...argv,
+      ]),
+    processes: () => procsIn(cgroupDirs),
+    limitsHit: () => {
+      const mem = dirOf.get('memory')!;
+      const pids = dirOf.get('pids')!;
+      return {
+        memoryKills: found.get('memory')!.v2
+          ? readNumber(join(mem, 'memory.events'), 'oom_kill')
+          : readNumber(join(mem, 'memory.oom_control'), 'oom_kill'),
+        pidsRefused: readNumber(join(pids, 'pids.events'), 'max'),
+      };
+    },
+    destroy: async () => {
+      try {
+        process.kill(initPid, 'SIGKILL'); // the kernel then kills everything in the namespace
+      } catch {
+        // gone already
+      }
+      await killAndRemove(cgroupDirs);
+    },
+  };
+}
+
+/** Words for the room view: which limits the attendee ran into, e.g. "memory limit (2 processes killed)". */
+export function describeLimitsHit(hit: LimitsHit): string[] {
+  const out: string[] = [];
+  if (hit.memoryKills) out.push(`memory limit (${hit.memoryKills} process${hit.memoryKills > 1 ? 'es' : ''} killed)`);
+  if (hit.pidsRefused) out.push(`pids limit (${hit.pidsRefused} fork${hit.pidsRefused > 1 ? 's' : ''} refused)`);
+  return out;
+}
