@@ -37,8 +37,8 @@ export async function buildBenchTools(): Promise<void> {
     );
   }
   const toolSrc = at('bench', 'ringbuf', 'ringbuf-bench.c');
-  if (await stale(ringbufTool, [toolSrc])) {
-    await run('cc', ['-O2', '-Wall', '-o', ringbufTool, toolSrc, '-lbpf'], {
+  if (await stale(ringbufTool, [toolSrc, join(bpfDir, 'events.h')])) {
+    await run('cc', ['-O2', '-Wall', '-I', bpfDir, '-o', ringbufTool, toolSrc, '-lbpf'], {
       fix: 'install libbpf-dev and build-essential (./lab setup)',
     });
   }

@@ -23,6 +23,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/types.h>
+
+#include "events.h"
 
 #define BATCH 4096
 /* Stop a batch when half the 8 MiB ring is waiting: the consumer sets the pace. */
@@ -64,13 +67,13 @@ struct counter {
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct counter *c = ctx;
-	/* struct lab_event starts with ts_ns, latency_ns, goroutine, args[9]: read
-	 * args[0] like a real consumer would look at the payload. */
-	if (size < 4 * sizeof(uint64_t)) {
+	/* Read args[0] (the burst's sequence number) like a real consumer would
+	 * look at the payload. */
+	if (size < sizeof(struct lab_event)) {
 		c->bad++;
 		return 0;
 	}
-	int64_t seq = ((const int64_t *)data)[3];
+	int64_t seq = ((const struct lab_event *)data)->args[0];
 	if (c->got == 0) {
 		c->first_ns = now_ns();
 		c->first_cpu_ns = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
