@@ -299,3 +299,28 @@ test("every endpoint a page names is one of the server's routes", () => {
   if (/256-byte buffer/.test(page('docs/safe-tracing/pairing.mdx')))
     assert.match(src('server', 'triggers.go'), /func growStack[\s\S]*?var pad \[32\]int64/);
 });
+
+// ---- floats: what no tracer can read --------------------------------------------------------------------------------
+
+test('floats: the page, the recording and the tracer agree that a float register cannot be read', () => {
+  const rec = JSON.parse(src('docs', 'data', 'float-recording.json')) as {
+    runs: { kind: string; events: { kind: string; params: { type: string; unavailable?: string }[] }[] }[];
+  };
+  const values = src('bpf', 'ts', 'values.ts');
+  const reason = /FLOAT_UNAVAILABLE =\s*'([^']+)'/.exec(values)?.[1];
+  assert.ok(reason, 'bpf/ts/values.ts says why a float register is unavailable');
+  const floats = rec.runs.flatMap((r) => r.events.flatMap((e) => e.params)).filter((p) => p.type === 'float64');
+  assert.ok(floats.length >= 2, 'the recording has main.scale’s float64 parameter');
+  for (const p of floats)
+    assert.equal(p.unavailable, reason, 'recorded with another tracer: node --import tsx docs/data/record-float.ts');
+  // pt_regs, as the running kernel's BTF has it (bpf/vmlinux.h, made by ./lab build): integer registers only.
+  const header = src('bpf', 'vmlinux.h');
+  const ptRegs = /^struct pt_regs \{([\s\S]*?)^\};/m.exec(header)?.[1];
+  assert.ok(ptRegs, 'bpf/vmlinux.h has struct pt_regs');
+  assert.doesNotMatch(ptRegs, /xmm|fpu|fpstate|\bst\d/i, 'pt_regs holds no floating-point register');
+  const page = flat(prose(all.get('docs/safe-tracing/floats.mdx') ?? ''));
+  for (const field of ['ax', 'bx', 'cx', 'r15', 'ip', 'sp', 'flags'])
+    assert.match(ptRegs, new RegExp(`\\b${field};`), `pt_regs has ${field}, as the page says`);
+  assert.match(page, /`pt_regs` has `ax`, `bx`, `cx`, …, `r15`, `ip`, `sp`, `flags`/);
+  assert.match(page, /<Recorded kind="ret" \/>/, 'the page shows the recording');
+});
