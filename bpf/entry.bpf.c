@@ -9,9 +9,10 @@
 
 static __always_inline void emit_entry(struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u32 pid, __u32 site)
 {
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *b = lab_scratch_event();
+	if (!b)
 		return;
+	struct lab_event *e = &b->e;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = LAB_ENTRY;
 	e->ts_ns = p->ts_ns;
@@ -23,8 +24,8 @@ static __always_inline void emit_entry(struct lab_pending *p, const struct lab_g
 	e->tid = p->tid;
 	/* an entry link's site: which inlined copy of the function it sits on (none: its own body) */
 	e->ret_site = site == LAB_NO_RET_SITE ? -1 : (__s32)site;
-	lab_copy_entry(e, p);
-	lab_submit(e);
+	lab_copy_entry(b, p);
+	lab_submit(b);
 }
 
 /* The entry is pushed on this goroutine's chain of open frames, after popping
@@ -33,9 +34,28 @@ static __always_inline void emit_entry(struct lab_pending *p, const struct lab_g
  * not SP (the stack moves when it grows). Nearly every call finds its
  * goroutine's element with no frame open and is written into it in place. */
 
+/* The entry's memory reads (lab_probe_config.entry_reads), made once per call, before its frame is chosen. */
+static __always_inline struct lab_data_buf *read_entry_values(struct pt_regs *ctx, const struct lab_probe_config *cfg)
+{
+	if (!cfg || !cfg->budget || !cfg->entry_reads[0].base)
+		return 0;
+	__u32 zero = 0;
+	struct lab_data_buf *v = bpf_map_lookup_elem(&lab_scratch_data, &zero);
+	if (!v)
+		return 0;
+	lab_go_regs(ctx, v->regs);
+	v->len = 0;
+	/* from 0 read back from memory: an offset the verifier does not track as a constant,
+	 * or it walks every combination of the reads' lengths */
+	__u32 start = *(volatile __u32 *)&v->len;
+	/* 0(SP) is the return address: the stack argument area starts above it */
+	v->len = lab_read_values(v->data, start, cfg->budget, cfg->entry_reads, v->regs, ctx->sp + 8);
+	return v;
+}
+
 /* Reads the entry into p. */
 static __always_inline void read_entry(struct lab_pending *p, struct pt_regs *ctx, __u64 cookie, const struct lab_probe_config *cfg,
-				       const struct lab_goroutine *gr, __u32 tid)
+				       const struct lab_goroutine *gr, __u32 tid, const struct lab_data_buf *vals)
 {
 	p->ts_ns = bpf_ktime_get_ns();
 	p->goid = gr->goid;
@@ -65,9 +85,10 @@ static __always_inline void read_entry(struct lab_pending *p, struct pt_regs *ct
 		if (ptr)
 			bpf_probe_read_user(&p->deref, sizeof(p->deref), (void *)(ptr + (__u64)cfg->deref_word * 8));
 	}
-	p->stack_words = cfg ? cfg->stack_words : 0;
-	if (p->stack_words)
-		lab_read_stack(p->arg_stack, ctx->sp + 8, p->stack_words); /* 0(SP) is the return address */
+	__u32 n = vals ? lab_data_bound(vals->len) : 0;
+	p->data_len = n;
+	if (n)
+		bpf_probe_read_kernel(p->data, n, vals->data);
 }
 
 SEC("uprobe")
@@ -82,6 +103,7 @@ int lab_entry(struct pt_regs *ctx)
 	struct lab_goroutine gr;
 	lab_goroutine(ctx, cfg, ctx->sp, 1, &gr);
 	__u32 depth = gr.depth;
+	const struct lab_data_buf *vals = read_entry_values(ctx, cfg);
 
 	if (!bpf_map_lookup_elem(&lab_watched, &pid)) {
 		__u8 yes = 1;
@@ -97,7 +119,7 @@ int lab_entry(struct pt_regs *ctx)
 			lab_pop_ended(open, &gr, probe_id, depth, 1, bpf_ktime_get_ns());
 	}
 	if (open && open->count == 0) {
-		read_entry(&open->bottom, ctx, cookie, cfg, &gr, (__u32)id); /* nearly every call */
+		read_entry(&open->bottom, ctx, cookie, cfg, &gr, (__u32)id, vals); /* nearly every call */
 		open->top = depth;
 		open->count = 1;
 		if (mode != LAB_MODE_RET)
@@ -109,7 +131,7 @@ int lab_entry(struct pt_regs *ctx)
 	struct lab_open_calls *call = bpf_map_lookup_elem(&lab_scratch_call, &zero);
 	if (!call)
 		return 0;
-	read_entry(&call->bottom, ctx, cookie, cfg, &gr, (__u32)id);
+	read_entry(&call->bottom, ctx, cookie, cfg, &gr, (__u32)id, vals);
 	if (mode != LAB_MODE_RET)
 		emit_entry(&call->bottom, &gr, probe_id, pid, LAB_COOKIE_RET_SITE(cookie));
 	if (mode == LAB_MODE_UPROBE)

@@ -8,11 +8,15 @@
 /* Go's register ABI passes integer arguments and results in
  * ax, bx, cx, di, si, r8, r9, r10, r11 — nine registers. */
 #define LAB_MAX_REGS 9
-/* Bytes of a Go string argument copied into the event (power of two). */
+/* Bytes of a raw probe's Go string argument copied into the event (power of two). */
 #define LAB_STR_MAX 64
-/* Words of the caller's stack argument area (above the return address) an
- * event can carry: Go's stack-assigned arguments and results. */
-#define LAB_STACK_WORDS 8
+/* The largest per-event value budget: bytes of stack words, strings and words read through
+ * pointers that follow an event in its record (power of two). */
+#define LAB_DATA_MAX 512
+/* The budget a typed probe gets unless told otherwise (run-tracer --value-bytes). */
+#define LAB_DATA_DEFAULT 256
+/* Memory reads a probe can ask for at entry, and as many at return (struct lab_read). */
+#define LAB_READS 12
 
 enum lab_event_kind {
 	LAB_ENTRY = 1,  /* a function was entered */
@@ -36,8 +40,6 @@ struct lab_event {
 	__u64 deref;           /* the word lab_probe_config.deref_* asked for, read at entry while the process lives */
 	__s64 args[LAB_MAX_REGS];
 	__s64 ret[LAB_MAX_REGS];
-	__u64 arg_stack[LAB_STACK_WORDS]; /* the stack argument area at entry (stack_words of them) */
-	__u64 ret_stack[LAB_STACK_WORDS]; /* the same area at return: stack-assigned results */
 	__u32 probe_id;
 	__u32 pid;             /* tgid */
 	__u32 tid;
@@ -46,19 +48,53 @@ struct lab_event {
 	__s32 ret_site;        /* index of the RET that fired, -1 when none */
 	__s32 exit_code;       /* LAB_EXIT: exit status */
 	__s32 signal;          /* LAB_EXIT: terminating signal, 0 when none */
-	__u32 str_len;         /* full length of the Go string argument */
-	__u32 ret_str_len;     /* full length of the Go string result */
+	__u32 str_len;         /* full length of a raw probe's Go string argument */
 	__u32 depth;           /* bytes from the goroutine's stack top to the frame: the pairing key */
 	__u32 unwound;         /* frames of this probe a panic skipped, found (and reported) by this event */
+	__u16 data_len;        /* bytes of values after this struct in the record (padded to 8 in the record) */
+	__u16 arg_data_len;    /* of which the entry's reads; the rest are the return's */
 	__u8 nargs;
 	__u8 nrets;
 	__u8 has_latency;
 	__u8 has_str;
-	__u8 has_ret_str;
-	__u8 stack_words;
-	__u8 pad[2];
+	__u8 pad[4];
 	char str[LAB_STR_MAX]; /* its first bytes (not NUL-terminated) */
-	char ret_str[LAB_STR_MAX];
+	/* A record is this struct, then data_len bytes: for each read of lab_probe_config that fit,
+	 * in order (entry's, then return's), a u32 full length, a u32 count of bytes copied
+	 * (LAB_READ_FAULT set: the memory could not be read), those bytes, zeros to the next 8. */
+};
+
+/* Where a read's address or length comes from (struct lab_read.base and .len). */
+enum lab_read_source {
+	LAB_FROM_REG = 1,     /* + register index: its value */
+	LAB_FROM_STACK = 64,  /* + word index: a word of the stack argument area (above the return address) */
+	LAB_FROM_SP = 128,    /* base only: the stack argument area itself, from word .word */
+	LAB_WORDS = 128,      /* len only: + n, n words */
+};
+
+enum lab_read_flags {
+	/* base is an interface's data word and .word's source its type (eface) or itab (iface): read
+	 * the string the interface holds when its dynamic type is string */
+	LAB_READ_STRING_IN_EFACE = 1,
+	LAB_READ_STRING_IN_IFACE = 2,
+};
+
+/* The runtime's type descriptor (abi.Type, the same from Go 1.17 to 1.27): its kind byte, and
+ * the kind of string; an itab's type pointer. */
+#define LAB_GO_TYPE_KIND_OFFSET 23
+#define LAB_GO_KIND_MASK 31
+#define LAB_GO_KIND_STRING 24
+#define LAB_GO_ITAB_TYPE_OFFSET 8
+
+#define LAB_READ_FAULT 0x80000000
+
+/* One memory read a probe asks for at entry or return: a Go string's bytes (base: its pointer,
+ * len: its length), a span of the stack argument area, or the words an interface points to. */
+struct lab_read {
+	__u8 base;  /* enum lab_read_source; 0 ends the list */
+	__u8 len;   /* enum lab_read_source */
+	__u8 flags; /* enum lab_read_flags */
+	__u8 word;  /* LAB_FROM_SP: first word; LAB_READ_STRING_IN_*: the type or itab word's source */
 };
 
 /* What user space tells the programs about a probe, by probe id (lab_config):
@@ -67,10 +103,11 @@ struct lab_event {
 struct lab_probe_config {
 	__u16 goid_offset;     /* of goid in runtime.g (from DWARF); 0: unknown */
 	__u16 stack_hi_offset; /* of stack.hi in runtime.g; 0: 8, as in every Go so far */
-	__u8 ret_str_slot;     /* 1 + the register of a string result's pointer (its length is in the next); 0: none */
-	__u8 stack_words;      /* words of the stack argument area to copy at entry and return */
+	__u16 budget;          /* bytes of values (reads) an event may carry, at most LAB_DATA_MAX */
 	__u8 deref_slot;       /* 1 + an argument register holding a pointer: the entry reads one word through it; 0: none */
 	__u8 deref_word;       /* which word of what it points to (a signal context's RIP, for the crash witness) */
+	struct lab_read entry_reads[LAB_READS];
+	struct lab_read ret_reads[LAB_READS];
 };
 
 /* bpf_cookie of every link: one ring buffer serves all probes, and the cookie

@@ -18,9 +18,10 @@ int BPF_PROG(lab_exit, struct task_struct *task, bool group_dead)
 		return 0;
 	bpf_map_delete_elem(&lab_watched, &pid);
 
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *b = lab_scratch_event();
+	if (!b)
 		return 0;
+	struct lab_event *e = &b->e;
 	__builtin_memset(e, 0, sizeof(*e));
 	int status = BPF_CORE_READ(task, exit_code);
 	e->kind = LAB_EXIT;
@@ -30,7 +31,7 @@ int BPF_PROG(lab_exit, struct task_struct *task, bool group_dead)
 	e->ret_site = -1;
 	e->exit_code = (status >> 8) & 0xff;
 	e->signal = status & 0x7f;
-	lab_submit(e);
+	lab_submit(b);
 	return 0;
 }
 

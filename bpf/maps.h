@@ -23,13 +23,44 @@ struct {
 	__type(value, __u64);
 } lab_drops SEC(".maps");
 
+/* An event and its values as they are built: data has twice the largest budget so that a read
+ * at any offset below LAB_DATA_MAX of any length up to it stays inside (the verifier's bound). */
+struct lab_event_buf {
+	struct lab_event e;
+	__u8 data[2 * LAB_DATA_MAX + 8];
+};
+
+/* n, bounded at LAB_DATA_MAX where the verifier sees it (clang folds a plain C bound into earlier checks). */
+#define LAB_STR(x) #x
+#define LAB_XSTR(x) LAB_STR(x)
+static __always_inline __u64 lab_data_bound(__u64 n)
+{
+	asm volatile("if %0 <= " LAB_XSTR(LAB_DATA_MAX) " goto +1; %0 = " LAB_XSTR(LAB_DATA_MAX) : "+r"(n));
+	return n;
+}
+
 /* Per-CPU scratch space: an event is too big for comfort on the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct lab_event);
+	__type(value, struct lab_event_buf);
 } lab_scratch SEC(".maps");
+
+/* Per-CPU scratch for an entry's reads before they are copied into its lab_pending. */
+struct lab_data_buf {
+	__s64 regs[LAB_MAX_REGS];
+	__u32 len;
+	__u32 pad;
+	__u8 data[2 * LAB_DATA_MAX + 8];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct lab_data_buf);
+} lab_scratch_data SEC(".maps");
 
 /* What a return needs of its entry, and where the frame below it is: a
  * goroutine's open frames of a probe form a chain through prev_depth, top
@@ -39,16 +70,16 @@ struct lab_pending {
 	__u64 goid;       /* read once, at entry */
 	__u64 deref;      /* lab_probe_config.deref_* */
 	__s64 args[LAB_MAX_REGS];
-	__u64 arg_stack[LAB_STACK_WORDS];
 	__u32 tid;
 	__u32 str_len;
 	__u32 depth;      /* bytes from the stack top: this frame's key */
 	__u32 prev_depth; /* the next open frame down the chain */
+	__u16 data_len;   /* bytes of data: the entry's reads, as an event carries them */
 	__u8 nargs;
 	__u8 has_str;
-	__u8 stack_words;
-	__u8 pad[5];
+	__u8 pad[4];
 	char str[LAB_STR_MAX];
+	__u8 data[LAB_DATA_MAX];
 };
 
 struct lab_depth_key {
@@ -148,19 +179,33 @@ static __always_inline void lab_count_drop(__u32 probe_id)
 	lab_count(&lab_drops, probe_id);
 }
 
-static __always_inline void lab_submit(struct lab_event *e)
+/* Bytes of a record: the event, its values padded to 8 (records stay aligned for the reader). */
+static __always_inline __u32 lab_record_size(const struct lab_event *e)
 {
+	__u32 n = ((__u32)e->data_len + 7) & ~7u;
+	if (n > LAB_DATA_MAX)
+		n = LAB_DATA_MAX;
+	return sizeof(*e) + n;
+}
+
+static __always_inline void lab_submit(struct lab_event_buf *b)
+{
+	__u64 size = lab_record_size(&b->e);
+	/* a bound the verifier sees (clang would fold the one in lab_record_size) */
+	asm volatile("%0 &= 2047" : "+r"(size));
+	if (size > sizeof(*b))
+		return;
 	/* Wake the reader once, when this event takes the backlog over the
 	 * threshold; the user side's timer flush covers everything else. */
 	__u64 avail = bpf_ringbuf_query(&lab_events, BPF_RB_AVAIL_DATA);
-	__u64 flags = avail < LAB_WAKEUP_BYTES && avail + sizeof(*e) >= LAB_WAKEUP_BYTES
+	__u64 flags = avail < LAB_WAKEUP_BYTES && avail + size >= LAB_WAKEUP_BYTES
 			      ? BPF_RB_FORCE_WAKEUP
 			      : BPF_RB_NO_WAKEUP;
-	if (bpf_ringbuf_output(&lab_events, e, sizeof(*e), flags))
-		lab_count_drop(e->probe_id);
+	if (bpf_ringbuf_output(&lab_events, b, size, flags))
+		lab_count_drop(b->e.probe_id);
 }
 
-static __always_inline struct lab_event *lab_scratch_event(void)
+static __always_inline struct lab_event_buf *lab_scratch_event(void)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(&lab_scratch, &zero);
@@ -181,9 +226,10 @@ static __always_inline void lab_go_regs(struct pt_regs *ctx, __s64 regs[LAB_MAX_
 	regs[8] = ctx->r11;
 }
 
-/* An event's fields that come from its entry. */
-static __always_inline void lab_copy_entry(struct lab_event *e, const struct lab_pending *p)
+/* An event's fields that come from its entry, its reads included. */
+static __always_inline void lab_copy_entry(struct lab_event_buf *b, const struct lab_pending *p)
 {
+	struct lab_event *e = &b->e;
 	e->nargs = p->nargs;
 	__builtin_memcpy(e->args, p->args, sizeof(e->args));
 	e->has_str = p->has_str;
@@ -191,9 +237,11 @@ static __always_inline void lab_copy_entry(struct lab_event *e, const struct lab
 	if (p->has_str)
 		__builtin_memcpy(e->str, p->str, sizeof(e->str));
 	e->deref = p->deref;
-	e->stack_words = p->stack_words;
-	if (p->stack_words)
-		__builtin_memcpy(e->arg_stack, p->arg_stack, sizeof(e->arg_stack));
+	__u32 n = lab_data_bound(p->data_len);
+	e->data_len = n;
+	e->arg_data_len = n;
+	if (n)
+		bpf_probe_read_kernel(b->data, n, p->data);
 }
 
 static __always_inline const struct lab_probe_config *lab_probe_config(__u32 probe_id)
@@ -288,23 +336,92 @@ static __always_inline void lab_string_regs(const __s64 regs[LAB_MAX_REGS], int 
 	}
 }
 
-/* words of the stack argument area starting at sp (n: 0 to LAB_STACK_WORDS) */
-static __always_inline void lab_read_stack(__u64 *dst, __u64 sp, __u32 n)
+/* What the reads of one side need; a bpf_loop callback reads one (the verifier checks its body once). */
+struct lab_reads_ctx {
+	__u8 *data;                   /* 2 * LAB_DATA_MAX + 8 bytes of a map value */
+	const struct lab_read *reads; /* LAB_READS of them */
+	const __s64 *regs;            /* LAB_MAX_REGS registers, in a map value */
+	__u64 args;                   /* the stack argument area's address */
+	__u32 at;                     /* bytes of data written */
+	__u32 budget;
+};
+
+/* The value of a read's source (enum lab_read_source): a register, or a word of the stack argument area. */
+static __always_inline __u64 lab_source(const struct lab_reads_ctx *c, __u32 src)
 {
-	__u32 bytes = n * 8;
-	if (bytes > LAB_STACK_WORDS * 8)
-		bytes = LAB_STACK_WORDS * 8;
-	if (bytes)
-		bpf_probe_read_user(dst, bytes, (void *)sp);
+	__u64 v = 0;
+	if (src >= LAB_FROM_STACK && src < LAB_FROM_SP)
+		bpf_probe_read_user(&v, sizeof(v), (void *)(c->args + (__u64)(src - LAB_FROM_STACK) * 8));
+	else if (src >= LAB_FROM_REG && src < LAB_FROM_REG + LAB_MAX_REGS)
+		v = c->regs[src - LAB_FROM_REG];
+	return v;
+}
+
+/* One read: a u32 full length, a u32 count copied (or LAB_READ_FAULT), the bytes, padding to 8. */
+static long lab_read_one(__u64 i, void *arg)
+{
+	struct lab_reads_ctx *c = arg;
+	if (i >= LAB_READS)
+		return 1;
+	struct lab_read r = c->reads[i];
+	__u32 budget = c->budget;
+	__u32 at = c->at;
+	if (!r.base || budget > LAB_DATA_MAX || at + 8 > budget)
+		return 1;
+	__u64 addr, full;
+	if (r.base == LAB_FROM_SP) {
+		addr = c->args + (__u64)r.word * 8;
+		full = (__u64)(r.len - LAB_WORDS) * 8;
+	} else {
+		addr = lab_source(c, r.base);
+		full = r.len > LAB_WORDS ? (__u64)(r.len - LAB_WORDS) * 8 : lab_source(c, r.len);
+	}
+	if (r.flags & (LAB_READ_STRING_IN_EFACE | LAB_READ_STRING_IN_IFACE)) {
+		/* an interface holding a string: its data word points at the string's header */
+		__u64 type = lab_source(c, r.word);
+		__u8 kind = 0;
+		__u64 hdr[2] = {};
+		if (type && (r.flags & LAB_READ_STRING_IN_IFACE))
+			bpf_probe_read_user(&type, sizeof(type), (void *)(type + LAB_GO_ITAB_TYPE_OFFSET));
+		if (type)
+			bpf_probe_read_user(&kind, 1, (void *)(type + LAB_GO_TYPE_KIND_OFFSET));
+		if ((kind & LAB_GO_KIND_MASK) == LAB_GO_KIND_STRING)
+			bpf_probe_read_user(hdr, sizeof(hdr), (void *)addr);
+		addr = hdr[0];
+		full = hdr[1];
+	}
+	__u32 room = budget - at - 8;
+	__u64 n = full < room ? full : room;
+	n = lab_data_bound(n);
+	__u64 off = lab_data_bound(at);
+	__u32 copied = n;
+	if (n && bpf_probe_read_user(c->data + off + 8, n, (void *)addr)) {
+		copied = LAB_READ_FAULT;
+		n = 0;
+	}
+	__u32 *head = (__u32 *)(c->data + off);
+	head[0] = full > 0xffffffff ? 0xffffffff : (__u32)full;
+	head[1] = copied;
+	c->at = at + 8 + ((n + 7) & ~7u);
+	return 0;
+}
+
+/* Appends a side's reads to data from offset `at`, each within what is left of the budget; returns the new length. */
+static __always_inline __u32 lab_read_values(__u8 *data, __u32 at, __u32 budget, const struct lab_read *reads, const __s64 *regs, __u64 args)
+{
+	struct lab_reads_ctx c = { .data = data, .reads = reads, .regs = regs, .args = args, .at = at, .budget = budget };
+	bpf_loop(LAB_READS, lab_read_one, &c, 0);
+	return c.at;
 }
 
 /* A frame a panic unwound: its entry, reported so it is neither lost nor
  * paired with another call's return. */
 static __always_inline void lab_report_unwound(const struct lab_pending *p, const struct lab_goroutine *gr, __u32 probe_id, __u64 now)
 {
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *b = lab_scratch_event();
+	if (!b)
 		return;
+	struct lab_event *e = &b->e;
 	__builtin_memset(e, 0, sizeof(*e));
 	e->kind = LAB_UNWOUND;
 	e->ts_ns = now;
@@ -318,8 +435,8 @@ static __always_inline void lab_report_unwound(const struct lab_pending *p, cons
 	e->entry_tid = p->tid;
 	e->ret_site = -1;
 	e->depth = p->depth;
-	lab_copy_entry(e, p);
-	lab_submit(e);
+	lab_copy_entry(b, p);
+	lab_submit(b);
 }
 
 #define LAB_UNWIND_MAX 32

@@ -45,20 +45,18 @@ int lab_ret(struct pt_regs *ctx)
 		}
 	}
 
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *b = lab_scratch_event();
+	if (!b)
 		return 0;
+	struct lab_event *e = &b->e;
 	/* Every field a reader looks at is set below (no memset of the whole event): arrays are read
-	 * only as far as nargs, nrets, stack_words and the string lengths say. */
+	 * only as far as nargs, nrets, data_len and the string length say. */
 	e->kind = mode == LAB_MODE_RET ? LAB_CALL : LAB_RETURN;
 	e->ts_ns = now;
 	e->goroutine = gr.g;
 	e->depth = gr.depth;
 	e->exit_code = 0;
 	e->signal = 0;
-	e->has_ret_str = 0;
-	e->ret_str_len = 0;
-	e->stack_words = 0;
 	e->unwound = unwound;
 	e->probe_id = probe_id;
 	e->pid = id >> 32;
@@ -70,16 +68,6 @@ int lab_ret(struct pt_regs *ctx)
 	lab_go_regs(ctx, regs);
 	for (int i = 0; i < LAB_MAX_REGS; i++)
 		e->ret[i] = i < e->nrets ? regs[i] : 0;
-	if (cfg && cfg->ret_str_slot > 0 && cfg->ret_str_slot < LAB_MAX_REGS) {
-		__u64 ptr, len;
-		lab_string_regs(regs, cfg->ret_str_slot - 1, &ptr, &len);
-		e->has_ret_str = 1;
-		e->ret_str_len = lab_read_string(e->ret_str, ptr, len);
-	}
-	if (cfg && cfg->stack_words) {
-		e->stack_words = cfg->stack_words;
-		lab_read_stack(e->ret_stack, sp + 8, cfg->stack_words);
-	}
 	__u32 prev = 0;
 	if (entry) {
 		e->has_latency = 1;
@@ -87,7 +75,7 @@ int lab_ret(struct pt_regs *ctx)
 		e->entry_tid = entry->tid;
 		e->goid = entry->goid;
 		prev = entry->prev_depth;
-		lab_copy_entry(e, entry);
+		lab_copy_entry(b, entry);
 	} else {
 		/* the call began before the probe was attached, or its entry was lost */
 		e->has_latency = 0;
@@ -97,8 +85,13 @@ int lab_ret(struct pt_regs *ctx)
 		e->nargs = 0;
 		e->has_str = 0;
 		e->str_len = 0;
+		e->deref = 0;
+		e->data_len = 0;
+		e->arg_data_len = 0;
 	}
-	lab_submit(e);
+	if (cfg && cfg->budget && cfg->ret_reads[0].base)
+		e->data_len = lab_read_values(b->data, e->data_len, cfg->budget, cfg->ret_reads, e->ret, sp + 8);
+	lab_submit(b);
 
 	if (entry && open) {
 		if (open->count > 1) {

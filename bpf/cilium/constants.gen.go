@@ -18,11 +18,32 @@ const (
 	labModeRet       = 3
 )
 
+// enum lab_read_source
 const (
-	labMaxRegs    = 9
-	labStrMax     = 64
-	labStackWords = 8
-	labNoRetSite  = 0xffff
+	labFromReg   = 1
+	labFromStack = 64
+	labFromSp    = 128
+	labWords     = 128
+)
+
+// enum lab_read_flags
+const (
+	labReadStringInEface = 1
+	labReadStringInIface = 2
+)
+
+const (
+	labMaxRegs          = 9
+	labStrMax           = 64
+	labDataMax          = 512
+	labDataDefault      = 256
+	labReads            = 12
+	labGoTypeKindOffset = 23
+	labGoKindMask       = 31
+	labGoKindString     = 24
+	labGoItabTypeOffset = 8
+	labReadFault        = 2147483648
+	labNoRetSite        = 0xffff
 )
 
 // cookieFields are the fields of a bpf_cookie (LAB_COOKIE_FIELDS).

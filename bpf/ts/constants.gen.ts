@@ -16,9 +16,30 @@ export const LabProbeMode = {
   LAB_MODE_RET: 3,
 } as const;
 
+/** enum lab_read_source */
+export const LabReadSource = {
+  LAB_FROM_REG: 1,
+  LAB_FROM_STACK: 64,
+  LAB_FROM_SP: 128,
+  LAB_WORDS: 128,
+} as const;
+
+/** enum lab_read_flags */
+export const LabReadFlags = {
+  LAB_READ_STRING_IN_EFACE: 1,
+  LAB_READ_STRING_IN_IFACE: 2,
+} as const;
+
 export const LAB_MAX_REGS = 9;
 export const LAB_STR_MAX = 64;
-export const LAB_STACK_WORDS = 8;
+export const LAB_DATA_MAX = 512;
+export const LAB_DATA_DEFAULT = 256;
+export const LAB_READS = 12;
+export const LAB_GO_TYPE_KIND_OFFSET = 23;
+export const LAB_GO_KIND_MASK = 31;
+export const LAB_GO_KIND_STRING = 24;
+export const LAB_GO_ITAB_TYPE_OFFSET = 8;
+export const LAB_READ_FAULT = 2147483648;
 export const LAB_NO_RET_SITE = 0xffff;
 
 /** The fields of a bpf_cookie (LAB_COOKIE_FIELDS). */

@@ -126,7 +126,8 @@ export class Session {
     if (this.reader?.buffer !== batch) this.reader = new LabEventReader(batch);
     const r = this.reader;
     let probe: SessionProbe | undefined;
-    for (let at = 0; at + LAB_EVENT_SIZE <= length; at += LAB_EVENT_SIZE) {
+    // A record is an event and its values' bytes, padded to 8 (bpf/events.h).
+    for (let at = 0; at + LAB_EVENT_SIZE <= length; at += LAB_EVENT_SIZE + ((r.data_len(at) + 7) & ~7)) {
       if (r.kind(at) === LabEventKind.LAB_EXIT) {
         this.onExit(r, at);
         continue;

@@ -4,10 +4,10 @@
  * opened with explicit register counts (args/rets/stringArg) stays raw: registers as numbers.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
-import { LAB_MAX_REGS, LAB_STACK_WORDS } from './constants.gen.ts';
-import type { LabEventReader } from './events.gen.ts';
+import { LAB_GO_KIND_MASK, LAB_GO_TYPE_KIND_OFFSET, LAB_MAX_REGS, LAB_READS } from './constants.gen.ts';
+import { LAB_EVENT_SIZE, type LabEventReader } from './events.gen.ts';
 import type { Executable } from './executable.ts';
-import { decodeValues, planValues, type Memory, type RawWords, type ValuePlan } from './values.ts';
+import { decodeValues, encodeReads, planValues, type Memory, type RawWords, type ValuePlan } from './values.ts';
 import type { TraceEvent } from './trace-event.ts';
 
 export interface TypedValues {
@@ -25,7 +25,7 @@ export function typedValuesOf(exe: Executable, symbol: string): { typed?: TypedV
   if (!signature) return { problem };
   return {
     typed: {
-      values: planValues(signature, LAB_STACK_WORDS),
+      values: planValues(signature),
       goidOffset: layout.goid,
       stackHiOffset: layout.stackHi,
       memory: new ProcessMemory(exe),
@@ -39,28 +39,31 @@ export interface ReadThrough {
   word: number;
 }
 
-/** struct lab_probe_config (bpf/events.h): u16 goid_offset, u16 stack_hi_offset, u8 ret_str_slot + 1, u8 stack_words, u8 deref_slot + 1, u8 deref_word. */
+/** struct lab_probe_config (bpf/events.h): u16 goid_offset, u16 stack_hi_offset, u16 budget, u8 deref_slot + 1, u8 deref_word, then the entry's and the return's struct lab_read[LAB_READS]. */
 export function probeConfig(
   t: Pick<TypedValues, 'goidOffset' | 'stackHiOffset'> & { values?: ValuePlan },
   through?: ReadThrough,
 ): Uint8Array {
-  const b = Buffer.alloc(8);
+  const b = Buffer.alloc(8 + 2 * 4 * LAB_READS);
   b.writeUInt16LE(t.goidOffset ?? 0, 0);
   b.writeUInt16LE(t.stackHiOffset ?? 0, 2);
-  b.writeUInt8(t.values && t.values.retStringSlot >= 0 ? t.values.retStringSlot + 1 : 0, 4);
-  b.writeUInt8(t.values?.stackWords ?? 0, 5);
+  b.writeUInt16LE(t.values?.budget ?? 0, 4);
   if (through) {
     b.writeUInt8(through.slot + 1, 6);
     b.writeUInt8(through.word, 7);
   }
+  if (t.values) {
+    encodeReads(t.values.entry.reads, b, 8);
+    encodeReads(t.values.ret.reads, b, 8 + 4 * LAB_READS);
+  }
   return b;
 }
 
-/** What the cookie tells the programs to copy for a typed probe. */
+/** What the cookie tells the programs to copy for a typed probe (its strings come through the config's reads). */
 export const typedCounts = (t: TypedValues) => ({
   nargs: Math.min(LAB_MAX_REGS, t.values.argRegs),
   nrets: Math.min(LAB_MAX_REGS, t.values.retRegs),
-  strSlot: t.values.argStringSlot,
+  strSlot: -1,
 });
 
 const goids = new Map<bigint, string>();
@@ -108,15 +111,17 @@ export function decorate(
   const withArgs = kind === 'entry' || kind === 'unwound' || event.latency_ns !== null;
   const withRet = kind === 'call' || kind === 'return';
   const words = (read: (i: number) => bigint, n: number) => Array.from({ length: n }, (_, i) => read(i));
-  const stackWords = r.stack_words(at);
+  // The values' bytes follow the event in its record: the entry's reads, then the return's (bpf/events.h).
+  const data = r.data_len(at);
+  const split = r.arg_data_len(at);
+  const bytes = (from: number, to: number) =>
+    to > from ? new Uint8Array(r.buffer, at + LAB_EVENT_SIZE + from, to - from) : undefined;
   const raw: RawWords = {
     argRegs: withArgs ? words((i) => r.argsExact(at, i), v.argRegs) : [],
     retRegs: withRet ? words((i) => r.retExact(at, i), v.retRegs) : [],
-    argStack: stackWords && withArgs ? words((i) => r.arg_stackExact(at, i), stackWords) : undefined,
-    retStack: stackWords && withRet ? words((i) => r.ret_stackExact(at, i), stackWords) : undefined,
+    argData: withArgs ? bytes(0, split) : undefined,
+    retData: withRet ? bytes(split, data) : undefined,
   };
-  if (r.has_str(at)) raw.argStr = { text: r.str(at, r.str_len(at)), len: r.str_len(at) };
-  if (r.has_ret_str(at)) raw.retStr = { text: r.ret_str(at, r.ret_str_len(at)), len: r.ret_str_len(at) };
   const tail = event.ret_site !== undefined ? sites.tailCalls?.[event.ret_site] : undefined;
   const d = decodeValues(v, raw, withArgs, withRet && !tail, t.memory, event.pid);
   event.args = d.args;
@@ -157,6 +162,11 @@ class ProcessMemory implements Memory {
     } finally {
       if (fd !== undefined) closeSync(fd);
     }
+  }
+
+  typeKind(address: bigint, pid: number): number | undefined {
+    const t = this.read(address + BigInt(LAB_GO_TYPE_KIND_OFFSET), 1, pid); // abi.Type.Kind_
+    return t ? t[0] & LAB_GO_KIND_MASK : undefined;
   }
 
   itabType(address: bigint, pid: number): bigint | undefined {

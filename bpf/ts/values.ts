@@ -1,11 +1,21 @@
 /**
  * Typed values for trace events: a function's parameters and results (abi.ts assigns them to
- * registers and stack words), decoded from what the BPF programs copied — registers, the stack
- * argument area, a string's first bytes — into Go values: exact 64-bit integers (BigInt), bools,
- * floats, pointers as hex, strings with their full length, slices as len/cap, interfaces as their
- * dynamic type's name. Pure decoding: the memory a value points into is read through `Memory`.
+ * registers and stack words), decoded from what the BPF programs copied — registers, and the
+ * memory reads this module plans (bpf/events.h, struct lab_read): the stack argument area, every
+ * string's bytes, the words an interface points to — into Go values: exact 64-bit integers
+ * (BigInt), bools, pointers as hex, strings measured in bytes, slices as len/cap, interfaces as
+ * their dynamic type (with the value when it is a scalar or a string). Reads share a per-event
+ * byte budget; what does not fit is said to be beyond it. Floats in X registers are out of reach.
  */
 import { INT_REGS, type GoType, type Piece, type Signature, type Slot } from './abi.ts';
+import {
+  LAB_DATA_DEFAULT,
+  LAB_DATA_MAX,
+  LAB_READ_FAULT,
+  LAB_READS,
+  LabReadFlags,
+  LabReadSource,
+} from './constants.gen.ts';
 
 /** A slice value: its length and capacity (its elements are not copied). */
 export interface GoSlice {
@@ -13,8 +23,25 @@ export interface GoSlice {
   cap: bigint;
 }
 
-/** A value as the tracer shows it. Integers are exact (bigint); interfaces are their dynamic type's name (null: nil). */
-export type GoValue = bigint | number | boolean | string | null | GoSlice | GoValue[] | { [field: string]: GoValue };
+/** An interface holding a scalar or a string: its dynamic type and the value (JSON: {"type","value"}). */
+export class GoBoxed {
+  constructor(
+    readonly type: string,
+    readonly value: GoValue,
+  ) {}
+}
+
+/** A value as the tracer shows it. Integers are exact (bigint); interfaces are their dynamic type's name (null: nil), or a GoBoxed. */
+export type GoValue =
+  | bigint
+  | number
+  | boolean
+  | string
+  | null
+  | GoSlice
+  | GoBoxed
+  | GoValue[]
+  | { [field: string]: GoValue };
 
 /** What an event says about one value besides the value itself. */
 export interface ValueInfo {
@@ -24,19 +51,19 @@ export interface ValueInfo {
   len?: number;
   /** Strings: only the first bytes were copied (`len` has the full length). */
   truncated?: boolean;
+  /** Strings that are not valid UTF-8: each byte that is not is written \xNN, and a backslash \\. */
+  escaped?: boolean;
   /** The value could not be read; why. */
   unavailable?: string;
 }
 
-/** Raw words one event carries: integer registers and the stack argument area, each at entry and at return. */
+/** Raw words one event carries: integer registers, and the bytes of its reads (entry's, return's). */
 export interface RawWords {
   argRegs: bigint[];
   retRegs: bigint[];
-  argStack: bigint[] | undefined;
-  retStack: bigint[] | undefined;
-  /** The copied string argument / result (the one BPF was told to copy) and its full length. */
-  argStr?: { text: string; len: number };
-  retStr?: { text: string; len: number };
+  /** The record's value bytes of each side (bpf/events.h: a u32 length, a u32 count, the bytes, padding). */
+  argData?: Uint8Array;
+  retData?: Uint8Array;
 }
 
 /** Reads a traced process's memory: for the dynamic types of interfaces. */
@@ -45,85 +72,264 @@ export interface Memory {
   typeName(address: bigint, pid: number): string | undefined;
   /** The type descriptor an itab at `address` points to. */
   itabType(address: bigint, pid: number): bigint | undefined;
+  /** The kind of the type descriptor at `address` (abi.Kind: 2 int … 24 string), or undefined. */
+  typeKind?(address: bigint, pid: number): number | undefined;
+}
+
+/** One memory read BPF makes at a probe (struct lab_read). */
+export interface MemoryRead {
+  base: number;
+  len: number;
+  flags: number;
+  word: number;
+}
+
+/** Which reads of a side hold a piece's memory. */
+interface PieceReads {
+  /** A string's bytes. */
+  bytes?: number;
+  /** The two words an interface's data word points to (a boxed scalar). */
+  box?: number;
+  /** The string an interface holds. */
+  str?: number;
+}
+
+/** What BPF reads at one side (entry or return), and where the decoder finds each piece in it. */
+export interface SidePlan {
+  reads: MemoryRead[];
+  /** The read that copies the stack argument area, from word `first`, `words` long. */
+  stack?: { read: number; first: number; words: number };
+  pieces: Map<Piece, PieceReads>;
+  /** Pieces whose memory no read could reach, and why. */
+  unreachable: Map<Piece, string>;
 }
 
 export interface ValuePlan {
   signature: Signature;
-  /** Register slots of the string argument and result BPF copies (-1: none). */
-  argStringSlot: number;
-  retStringSlot: number;
   /** Integer registers to copy at entry and at return. */
   argRegs: number;
   retRegs: number;
-  /** Words of the stack argument area to copy (covers the stack-assigned parameters and results). */
-  stackWords: number;
+  entry: SidePlan;
+  ret: SidePlan;
+  /** Bytes of values an event may carry (lab_probe_config.budget). */
+  budget: number;
   paramInfo: ValueInfo[];
   resultInfo: ValueInfo[];
 }
 
-const FLOAT_UNAVAILABLE = 'float registers (X0–X14) are not in the registers a uprobe sees';
+export const FLOAT_UNAVAILABLE =
+  'in a float register (X0–X14): a uprobe sees only the integer registers (pt_regs has no XMM state)';
 
-/** Plans what BPF copies for a signature: `stackWordsMax` is what an event has room for. */
-export function planValues(signature: Signature, stackWordsMax: number): ValuePlan {
-  const firstString = (slots: Slot[]) => {
-    for (const s of slots) {
-      if (s.onStack) continue;
-      const p = s.pieces.find((x) => x.type.kind === 'string');
-      const place = p?.places[0];
-      if (place && 'reg' in place) return place.reg;
+/** The largest per-event value budget, and the default. */
+export const VALUE_BUDGET_MAX = LAB_DATA_MAX;
+export const VALUE_BUDGET_DEFAULT = LAB_DATA_DEFAULT;
+
+/** A read's source byte for a place: its register, or its word of the stack argument area. */
+function source(place: Piece['places'][number]): number | undefined {
+  if ('reg' in place) return LabReadSource.LAB_FROM_REG + place.reg;
+  if (
+    'stack' in place &&
+    place.stack % 8 === 0 &&
+    place.stack / 8 < LabReadSource.LAB_FROM_SP - LabReadSource.LAB_FROM_STACK
+  )
+    return LabReadSource.LAB_FROM_STACK + place.stack / 8;
+  return undefined;
+}
+
+function planSide(slots: Slot[]): SidePlan {
+  const side: SidePlan = { reads: [], pieces: new Map(), unreachable: new Map() };
+  let lo = Infinity;
+  let hi = 0;
+  for (const s of slots)
+    for (const p of s.pieces)
+      for (const pl of p.places)
+        if ('stack' in pl) {
+          lo = Math.min(lo, Math.floor(pl.stack / 8));
+          hi = Math.max(hi, Math.ceil((pl.stack + pl.size) / 8));
+        }
+  const maxWords = Math.min(LAB_DATA_MAX / 8 - 1, 255 - LabReadSource.LAB_WORDS);
+  if (hi > lo && lo <= 255) {
+    const words = Math.min(hi - lo, maxWords);
+    side.stack = { read: 0, first: lo, words };
+    side.reads.push({ base: LabReadSource.LAB_FROM_SP, len: LabReadSource.LAB_WORDS + words, flags: 0, word: lo });
+  }
+  const add = (p: Piece, key: keyof PieceReads, r: MemoryRead) => {
+    if (side.reads.length >= LAB_READS) {
+      side.unreachable.set(p, `more memory reads than a probe makes (${LAB_READS} at entry, ${LAB_READS} at return)`);
+      return;
     }
-    return -1;
+    const entry = side.pieces.get(p) ?? {};
+    entry[key] = side.reads.length;
+    side.pieces.set(p, entry);
+    side.reads.push(r);
   };
+  for (const s of slots)
+    for (const p of s.pieces) {
+      if (p.type.kind !== 'string' && p.type.kind !== 'interface') continue;
+      const [first, second] = p.places.map(source);
+      if (first === undefined || second === undefined) {
+        side.unreachable.set(p, 'on the stack beyond the words a read can address');
+        continue;
+      }
+      if (p.type.kind === 'string') add(p, 'bytes', { base: first, len: second, flags: 0, word: 0 });
+      else {
+        add(p, 'box', { base: second, len: LabReadSource.LAB_WORDS + 2, flags: 0, word: 0 });
+        const flags = p.type.empty ? LabReadFlags.LAB_READ_STRING_IN_EFACE : LabReadFlags.LAB_READ_STRING_IN_IFACE;
+        add(p, 'str', { base: second, len: 0, flags, word: first });
+      }
+    }
+  return side;
+}
+
+/** Plans what BPF copies for a signature within `budget` bytes of values an event. */
+export function planValues(signature: Signature, budget: number = LAB_DATA_DEFAULT): ValuePlan {
   const regsUsed = (slots: Slot[]) =>
     Math.max(0, ...slots.flatMap((s) => s.pieces.flatMap((p) => p.places.map((pl) => ('reg' in pl ? pl.reg + 1 : 0)))));
-  const anyStack = [...signature.params, ...signature.results].some((s) => s.onStack);
   const info = (s: Slot): ValueInfo => ({ name: s.name, type: s.type.name });
   return {
     signature,
-    argStringSlot: firstString(signature.params),
-    retStringSlot: firstString(signature.results),
     argRegs: regsUsed(signature.params),
     retRegs: regsUsed(signature.results),
-    stackWords: anyStack ? Math.min(stackWordsMax, Math.ceil(signature.stackBytes / 8)) : 0,
+    entry: planSide(signature.params),
+    ret: planSide(signature.results),
+    budget: Math.max(0, Math.min(LAB_DATA_MAX, Math.floor(budget))),
     paramInfo: signature.params.map(info),
     resultInfo: signature.results.map(info),
   };
 }
 
+/** struct lab_read entries for lab_probe_config: LAB_READS of them, unused ones zero. */
+export function encodeReads(reads: MemoryRead[], into: Uint8Array, at: number): void {
+  for (let i = 0; i < LAB_READS; i++) {
+    const r = reads[i];
+    into.set(r ? [r.base, r.len, r.flags, r.word] : [0, 0, 0, 0], at + i * 4);
+  }
+}
+
+/** One read as an event carries it: the full length, the bytes copied (undefined: it could not be read). */
+interface ReadRecord {
+  full: number;
+  bytes?: Uint8Array;
+}
+
+/** The records of one side's value bytes, in the order of its reads; reads that did not fit have none. */
+export function readRecords(data: Uint8Array | undefined): ReadRecord[] {
+  const out: ReadRecord[] = [];
+  if (!data) return out;
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let at = 0; at + 8 <= data.length; ) {
+    const full = view.getUint32(at, true);
+    const copied = view.getUint32(at + 4, true);
+    if (copied & LAB_READ_FAULT) {
+      out.push({ full });
+      at += 8;
+      continue;
+    }
+    out.push({ full, bytes: data.subarray(at + 8, Math.min(data.length, at + 8 + copied)) });
+    at += 8 + Math.ceil(copied / 8) * 8;
+  }
+  return out;
+}
+
 const MASK64 = (1n << 64n) - 1n;
 
 function intOf(word: bigint, t: Extract<GoType, { kind: 'int' }>): bigint {
-  const bits = BigInt(t.size * 8);
-  return t.signed ? BigInt.asIntN(Number(bits), word) : BigInt.asUintN(Number(bits), word);
+  const bits = t.size * 8;
+  return t.signed ? BigInt.asIntN(bits, word) : BigInt.asUintN(bits, word);
 }
 
 const hex = (w: bigint) => '0x' + BigInt.asUintN(64, w).toString(16);
 
-/** Decodes one value from the words of its pieces. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes as text, losslessly: valid UTF-8 as it is; otherwise each byte that is not UTF-8 as \xNN (and \ as \\). */
+export function goString(bytes: Uint8Array): { text: string; escaped: boolean } {
+  try {
+    return { text: utf8.decode(bytes), escaped: false };
+  } catch {
+    let text = '';
+    for (let i = 0; i < bytes.length; ) {
+      const b = bytes[i];
+      const n = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
+      let ch: string | undefined;
+      if (n > 0 && i + n <= bytes.length) {
+        try {
+          ch = utf8.decode(bytes.subarray(i, i + n));
+        } catch {
+          ch = undefined;
+        }
+      }
+      if (ch === undefined) {
+        text += `\\x${b.toString(16).padStart(2, '0')}`;
+        i++;
+      } else {
+        text += ch === '\\' ? '\\\\' : ch;
+        i += n;
+      }
+    }
+    return { text, escaped: true };
+  }
+}
+
+/** abi.Kind values of the runtime's type descriptors that the tracer shows inside an interface. */
+const KIND = { bool: 1, int: 2, int64: 6, uint: 7, uintptr: 12, float32: 13, float64: 14, string: 24 } as const;
+
+/** Decodes one side's values from its registers and read records. */
 class Decoder {
+  private readonly records: ReadRecord[];
   constructor(
     private readonly regs: bigint[],
-    private readonly stack: bigint[] | undefined,
-    private readonly str: { text: string; len: number } | undefined,
-    private readonly strSlot: number,
+    data: Uint8Array | undefined,
+    private readonly side: SidePlan,
+    private readonly budget: number,
     private readonly memory: Memory | undefined,
     private readonly pid: number,
-  ) {}
+  ) {
+    this.records = readRecords(data);
+  }
+
+  private beyond(): string {
+    return `beyond the event's ${this.budget}-byte value budget (raise it with --value-bytes, up to ${LAB_DATA_MAX})`;
+  }
 
   /** The word at a place, or a reason it is not there. */
   private word(place: Piece['places'][number]): bigint | string {
     if ('reg' in place) return this.regs[place.reg] ?? 0n;
     if ('freg' in place) return FLOAT_UNAVAILABLE;
-    const stack = this.stack;
-    if (!stack) return 'on the stack (not copied)';
-    const index = place.stack >> 3;
-    if (index >= stack.length) return `on the stack beyond the ${stack.length * 8} bytes an event copies`;
-    const shift = BigInt((place.stack & 7) * 8);
-    const w = stack[index] >> shift;
-    return place.size >= 8 ? w & MASK64 : w & ((1n << BigInt(place.size * 8)) - 1n);
+    const st = this.side.stack;
+    const rec = st ? this.records[st.read] : undefined;
+    if (!st || !rec) return this.beyond();
+    if (!rec.bytes) return 'the stack argument area could not be read';
+    const at = place.stack - st.first * 8;
+    if (at < 0 || at + place.size > rec.bytes.length) return this.beyond();
+    let w = 0n;
+    for (let i = place.size - 1; i >= 0; i--) w = (w << 8n) | BigInt(rec.bytes[at + i]);
+    return w & MASK64;
+  }
+
+  private text(rec: ReadRecord | undefined, len: number, info: ValueInfo): GoValue {
+    info.len = len;
+    if (len === 0) return '';
+    if (!rec) {
+      info.unavailable = this.beyond();
+      return null;
+    }
+    if (!rec.bytes) {
+      info.unavailable = 'its bytes could not be read (not mapped, or paged out)';
+      return null;
+    }
+    if (rec.bytes.length < len) info.truncated = true;
+    const { text, escaped } = goString(rec.bytes);
+    if (escaped) info.escaped = true;
+    return text;
   }
 
   piece(p: Piece, info: ValueInfo): GoValue {
+    const why = this.side.unreachable.get(p);
+    if (why) {
+      info.unavailable = why;
+      return null;
+    }
     const words: bigint[] = [];
     for (const place of p.places) {
       const w = this.word(place);
@@ -139,37 +345,66 @@ class Decoder {
         return intOf(words[0], t);
       case 'bool':
         return (words[0] & 0xffn) !== 0n;
-      case 'float':
+      case 'float': {
+        const b = new DataView(new ArrayBuffer(8));
+        b.setBigUint64(0, words[0], true);
+        return t.size === 4 ? b.getFloat32(0, true) : b.getFloat64(0, true);
+      }
       case 'complex':
-        return null; // (float registers never reach here; stack floats:)
+        info.unavailable = 'complex values are not decoded';
+        return null;
       case 'pointer':
         return words[0] === 0n ? null : hex(words[0]);
       case 'string': {
-        const len = Number(BigInt.asUintN(64, words[1]));
-        info.len = len;
-        const place = p.places[0];
-        if (len === 0) return '';
-        if (this.str && 'reg' in place && place.reg === this.strSlot) {
-          if (this.str.text.length < len || Buffer.byteLength(this.str.text) < len) info.truncated = true;
-          return this.str.text;
-        }
-        info.truncated = true;
-        info.unavailable = 'only one string argument and one string result are copied';
-        return null;
+        const rec = this.records[this.side.pieces.get(p)?.bytes ?? -1];
+        return this.text(rec, Number(BigInt.asUintN(64, words[1])), info);
       }
       case 'slice':
         return { len: BigInt.asIntN(64, words[1]), cap: BigInt.asIntN(64, words[2]) };
-      case 'interface': {
-        if (words[0] === 0n) return null;
-        if (!this.memory) return hex(words[0]);
-        // A non-empty interface holds an itab (whose _type is the dynamic type), an empty one the type itself.
-        const type = t.empty ? words[0] : this.memory.itabType(words[0], this.pid);
-        const name = type === undefined ? undefined : this.memory.typeName(type, this.pid);
-        return name ?? `(type at ${hex(type ?? words[0])})`;
-      }
+      case 'interface':
+        return this.iface(p, t.empty, words, info);
       default:
         return null;
     }
+  }
+
+  /** An interface: its dynamic type's name, with the value beside it when that is a scalar or a string. */
+  private iface(p: Piece, empty: boolean, words: bigint[], info: ValueInfo): GoValue {
+    if (words[0] === 0n) return null;
+    if (!this.memory) return hex(words[0]);
+    // A non-empty interface holds an itab (whose _type is the dynamic type), an empty one the type itself.
+    const type = empty ? words[0] : this.memory.itabType(words[0], this.pid);
+    const name = type === undefined ? undefined : this.memory.typeName(type, this.pid);
+    const shown = name ?? `(type at ${hex(type ?? words[0])})`;
+    const kind = type === undefined ? undefined : this.memory.typeKind?.(type, this.pid);
+    if (kind === undefined) return shown;
+    const reads = this.side.pieces.get(p);
+    if (kind === KIND.string) {
+      const rec = this.records[reads?.str ?? -1];
+      const inner: ValueInfo = { name: '', type: 'string' };
+      const value = this.text(rec, rec?.full ?? 0, inner);
+      if (value === null) return shown;
+      if (inner.truncated) info.truncated = true;
+      if (inner.escaped) info.escaped = true;
+      info.len = inner.len;
+      return new GoBoxed(shown, value);
+    }
+    const box = this.records[reads?.box ?? -1]?.bytes;
+    if (!box || box.length < 8) return shown;
+    const view = new DataView(box.buffer, box.byteOffset, box.byteLength);
+    const word = view.getBigUint64(0, true);
+    if (kind === KIND.bool) return new GoBoxed(shown, (word & 0xffn) !== 0n);
+    if (kind >= KIND.int && kind <= KIND.int64) {
+      const bits = [64, 8, 16, 32, 64][kind - KIND.int];
+      return new GoBoxed(shown, BigInt.asIntN(bits, word));
+    }
+    if (kind >= KIND.uint && kind <= KIND.uintptr) {
+      const bits = [64, 8, 16, 32, 64, 64][kind - KIND.uint];
+      return new GoBoxed(shown, BigInt.asUintN(bits, word));
+    }
+    if (kind === KIND.float64) return new GoBoxed(shown, view.getFloat64(0, true));
+    if (kind === KIND.float32) return new GoBoxed(shown, view.getFloat32(0, true));
+    return shown;
   }
 
   /** A slot's value: a scalar, or for structs and arrays the composite of their pieces. */
@@ -217,10 +452,10 @@ export function decodeValues(
 ): DecodedValues {
   const sig = plan.signature;
   const a = withArgs
-    ? decodeSide(sig.params, plan.paramInfo, raw.argRegs, raw.argStack, raw.argStr, plan.argStringSlot, memory, pid)
+    ? decodeSide(sig.params, plan.paramInfo, raw.argRegs, raw.argData, plan.entry, plan.budget, memory, pid)
     : { values: [], infos: plan.paramInfo };
   const r = withRet
-    ? decodeSide(sig.results, plan.resultInfo, raw.retRegs, raw.retStack, raw.retStr, plan.retStringSlot, memory, pid)
+    ? decodeSide(sig.results, plan.resultInfo, raw.retRegs, raw.retData, plan.ret, plan.budget, memory, pid)
     : { values: [], infos: plan.resultInfo };
   return { args: a.values, ret: r.values, params: a.infos, results: r.infos };
 }
@@ -230,42 +465,24 @@ function decodeSide(
   slots: Slot[],
   shared: ValueInfo[],
   regs: bigint[],
-  stack: bigint[] | undefined,
-  str: RawWords['argStr'],
-  strSlot: number,
+  data: Uint8Array | undefined,
+  plan: SidePlan,
+  budget: number,
   memory: Memory | undefined,
   pid: number,
 ): { values: GoValue[]; infos: ValueInfo[] } {
-  const d = new Decoder(regs, stack, str, strSlot, memory, pid);
+  const d = new Decoder(regs, data, plan, budget, memory, pid);
   let infos = shared;
   const values: GoValue[] = [];
   for (let i = 0; i < slots.length; i++) {
-    const s = slots[i];
     const info: ValueInfo = { ...shared[i] };
-    values.push(s.type.kind === 'float' || s.type.kind === 'complex' ? floatValue(s, info, stack) : d.slot(s, info));
-    if (info.len !== undefined || info.truncated || info.unavailable) {
+    values.push(d.slot(slots[i], info));
+    if (info.len !== undefined || info.truncated || info.unavailable || info.escaped) {
       if (infos === shared) infos = shared.slice();
       infos[i] = info;
     }
   }
   return { values, infos };
-}
-
-/** Floats live in X registers, which a uprobe's pt_regs do not hold; stack-assigned floats are read from the stack copy. */
-function floatValue(s: Slot, info: ValueInfo, stack: bigint[] | undefined): GoValue {
-  const place = s.pieces[0]?.places[0];
-  if (!place || !('stack' in place) || !stack || s.type.kind !== 'float') {
-    info.unavailable = place && 'stack' in place ? 'on the stack (not copied)' : FLOAT_UNAVAILABLE;
-    return null;
-  }
-  const index = place.stack >> 3;
-  if (index >= stack.length) {
-    info.unavailable = 'on the stack beyond what an event copies';
-    return null;
-  }
-  const buf = Buffer.alloc(8);
-  buf.writeBigUInt64LE(BigInt.asUintN(64, stack[index]));
-  return s.type.size === 4 ? buf.readFloatLE(place.stack & 7) : buf.readDoubleLE(0);
 }
 
 // ---------------------------------------------------------------- formatting
@@ -285,10 +502,16 @@ export function formatValue(v: GoValue, info?: ValueInfo): string {
       return Number.isInteger(v) && Math.abs(v) < 1e21 ? v.toFixed(0) : String(v);
     case 'string':
       if (info?.type === 'string' || info?.len !== undefined) {
-        const q = JSON.stringify(v);
+        // An escaped string already spells its odd bytes as \xNN: quote it without escaping them again.
+        const q = info?.escaped ? `"${v.replace(/"/g, '\\"')}"` : JSON.stringify(v);
         return info?.truncated ? `${q}… (${info.len} bytes)` : q;
       }
       return v; // pointers, dynamic type names
+  }
+  if (v instanceof GoBoxed) {
+    const inner =
+      typeof v.value === 'string' ? formatValue(v.value, { ...info, name: '', type: 'string' }) : formatValue(v.value);
+    return `${v.type}(${inner})`;
   }
   if (Array.isArray(v)) return `[${v.map((x) => formatValue(x)).join(' ')}]`;
   if ('len' in v && 'cap' in v && typeof v.len === 'bigint') return `${info?.type ?? '[]'}{len ${v.len}, cap ${v.cap}}`;
