@@ -16,6 +16,8 @@ import { serverListing, type Trigger } from './server-listing.ts';
 import { matrixCellLabel, worstOutcome, type Outcome } from './crash-matrix-labels.ts';
 
 export type { Trigger, Outcome };
+/** The cells' labels, from their counts (for notebook cells, through kernel-helpers' crashMatrix). */
+export { matrixCellLabel, worstOutcome } from './crash-matrix-labels.ts';
 
 /** No probe, then every kind of the tracer's table. */
 export const probeKinds = ['none', ...probeKindNames] as const;
