@@ -324,3 +324,41 @@ test('floats: the page, the recording and the tracer agree that a float register
   assert.match(page, /`pt_regs` has `ax`, `bx`, `cx`, …, `r15`, `ip`, `sp`, `flags`/);
   assert.match(page, /<Recorded kind="ret" \/>/, 'the page shows the recording');
 });
+
+// ---- the notebooks, which the site renders too ------------------------------------------------------------------
+
+const notebook = (name: string) =>
+  (JSON.parse(src('notebooks', name)) as { cells: { cell_type: string; source: string | string[] }[] }).cells.map(
+    (c) => ({ type: c.cell_type, text: Array.isArray(c.source) ? c.source.join('') : c.source }),
+  );
+
+test('notebooks: the link kind, the matrix labels and the overhead recording agree with the pages', () => {
+  const names = readdirSync(at('notebooks')).filter((f) => f.endsWith('.ipynb'));
+  const perf = names.flatMap((n) =>
+    notebook(n)
+      .filter((c) => c.type === 'markdown')
+      .flatMap((c) => paragraphs(c.text))
+      .filter((p) => /perf_event_open/.test(p) && !/uprobe_multi/.test(p))
+      .map((p) => `${n}: ${p}`),
+  );
+  assert.deepEqual(
+    perf,
+    [],
+    'a notebook explains perf_event_open attaching without the uprobe_multi links the lab uses',
+  );
+  const nb07 = notebook('07-crash-matrix.ipynb');
+  const matrixCell = nb07.find((c) => c.type === 'code' && c.text.includes('crash-matrix.json'));
+  assert.ok(matrixCell, 'notebook 07 shows the recorded matrix');
+  assert.match(
+    matrixCell.text,
+    /matrixCellLabel\(/,
+    "notebook 07 labels the matrix's cells with the one label function",
+  );
+  const live = nb07.findIndex((c) => c.type === 'code' && c.text.includes('probeOverhead('));
+  const recorded = nb07.findIndex((c) => c.type === 'code' && c.text.includes('bench/results.json'));
+  assert.ok(
+    recorded >= 0 && recorded < live,
+    'notebook 07 shows the recorded overhead (bench/results.json) before its live run',
+  );
+  assert.match(nb07[live].text, /live/, 'the live run says it is live');
+});
