@@ -21,14 +21,15 @@ static long send_one(__u64 i, void *data)
 	struct burst *b = data;
 	if (bpf_ringbuf_query(&lab_events, BPF_RB_AVAIL_DATA) > b->max_waiting)
 		return 1; /* let the consumer catch up */
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *buf = lab_scratch_event();
+	if (!buf)
 		return 1;
+	struct lab_event *e = &buf->e;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->args[0] = b->seq + i;
 	e->ret[0] = (b->seq + i) * 2;
 	if (!b->kernel_wakeups)
-		lab_submit(e); /* the lab's policy: wake the reader only when 256 KiB wait */
+		lab_submit(buf); /* the lab's policy: wake the reader only when 256 KiB wait */
 	else if (bpf_ringbuf_output(&lab_events, e, sizeof(*e), 0))
 		lab_count_drop(b->probe_id); /* the kernel's: wake when the reader had caught up */
 	b->sent++;
@@ -44,9 +45,10 @@ int lab_burst(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct burst b = { .max_waiting = ctx->args[1], .seq = ctx->args[3], .probe_id = ctx->args[2],
 			 .kernel_wakeups = ctx->args[4] };
-	struct lab_event *e = lab_scratch_event();
-	if (!e)
+	struct lab_event_buf *buf = lab_scratch_event();
+	if (!buf)
 		return 0;
+	struct lab_event *e = &buf->e; /* data_len 0: a record is the event alone */
 	__builtin_memset(e, 0, sizeof(*e));
 	__u64 id = bpf_get_current_pid_tgid();
 	e->kind = LAB_CALL;

@@ -14,8 +14,8 @@ import { currentSession, notice, sessionProbes, type Session, type SessionProbe 
 import type { DropCounts, TraceEvent } from './trace-event.ts';
 import { uprobeSitesHeldBy, type KernelSite } from './inspect.ts';
 import {
-  decorate,
   probeConfig,
+  TypedEvent,
   typedCounts,
   type ProbeSites,
   type ReadThrough,
@@ -38,6 +38,12 @@ export interface ProbeOptions {
   queueLimit?: number;
   /** Read one word through a pointer argument at entry (register slot, word index), into each entry event's `word`. */
   readThrough?: ReadThrough;
+  /**
+   * Typed probe: decode every event's values as it arrives, not when first read (a consumer that
+   * reads every value anyway pays the same; values that come from the traced process's memory, an
+   * interface's dynamic type, are always decoded on arrival).
+   */
+  decodeOnArrival?: boolean;
   /** Told when the probed file changes while attached (default: a warning on stderr). */
   onNotice?: (message: string) => void;
 }
@@ -123,6 +129,18 @@ function goroutineName(g: number): string {
   return name;
 }
 
+/** goids repeat across events of a goroutine: one string each. */
+const goidNames = new Map<number, string>();
+function goidName(goid: number): string {
+  let name = goidNames.get(goid);
+  if (name === undefined) {
+    if (goidNames.size >= 65536) goidNames.clear();
+    name = String(goid);
+    goidNames.set(goid, name);
+  }
+  return name;
+}
+
 function checkOptions(
   plan: ProbePlan,
   opts: ProbeOptions,
@@ -195,6 +213,8 @@ class ProbeImpl implements Probe, SessionProbe {
     private readonly queueLimit: number,
     private readonly onNotice: (message: string) => void,
     private readonly typed: TypedValues | undefined,
+    /** Typed events decode their values when first read (false: on arrival). */
+    private readonly decodeOnRead: boolean,
   ) {
     this.symbol = plan.symbol;
     this.kind = plan.kind;
@@ -207,7 +227,17 @@ class ProbeImpl implements Probe, SessionProbe {
   static open(plan: ProbePlan, opts: ProbeOptions = {}): ProbeImpl {
     const { nargs, nrets, strSlot, queueLimit, typed } = checkOptions(plan, opts);
     const s = currentSession();
-    const probe = new ProbeImpl(s, s.allocateId(), plan, opts.pid, queueLimit, opts.onNotice ?? notice, typed);
+    const decodeOnRead = typed?.decodeOnRead === true && !opts.decodeOnArrival;
+    const probe = new ProbeImpl(
+      s,
+      s.allocateId(),
+      plan,
+      opts.pid,
+      queueLimit,
+      opts.onNotice ?? notice,
+      typed,
+      decodeOnRead,
+    );
     // The goroutine id is read for raw probes too; the rest only for typed ones. Before any link: ids are reused.
     s.native.configure(
       probe.id,
@@ -286,12 +316,6 @@ class ProbeImpl implements Probe, SessionProbe {
       return;
     }
     const kind = kindNames[r.kind(at)];
-    const nargs = r.nargs(at);
-    const args: number[] = new Array(nargs);
-    for (let i = 0; i < nargs; i++) args[i] = r.args(at, i);
-    const nrets = kind === 'entry' ? 0 : r.nrets(at);
-    const ret: number[] = new Array(nrets);
-    for (let i = 0; i < nrets; i++) ret[i] = r.ret(at, i);
     const tid = r.tid(at);
     const g = r.goroutine(at);
     if (g !== this.lastGoroutine) {
@@ -302,15 +326,53 @@ class ProbeImpl implements Probe, SessionProbe {
     const ts_ns = r.ts_ns(at);
     const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
     const retSite = r.ret_site(at);
-    // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
-    const event: TraceEvent =
-      retSite >= 0
-        ? { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns, ret_site: retSite }
-        : { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns };
-    if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
+    const sites = this.sites;
+    const inlinedInto = kind === 'entry' && retSite >= 0 ? sites.inlinedCallers?.[retSite] : undefined;
+    const typed = this.typed;
+    let event: TraceEvent;
+    if (typed && inlinedInto === undefined) {
+      const tail = retSite >= 0 ? sites.tailCalls?.[retSite] : undefined;
+      const e = new TypedEvent(
+        kind,
+        this.symbol,
+        pid,
+        tid,
+        goroutine,
+        ts_ns,
+        latency_ns,
+        r,
+        at,
+        typed,
+        this.decodeOnRead,
+        tail,
+      );
+      if (retSite >= 0) e.ret_site = retSite;
+      const unwound = r.unwound(at);
+      if (unwound) e.unwound = unwound;
+      event = e;
+    } else if (inlinedInto !== undefined) {
+      // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
+      event = { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args: [], ret: [], latency_ns };
+      event.inlined_into = inlinedInto;
+    } else {
+      const nargs = r.nargs(at);
+      const args: number[] = new Array(nargs);
+      for (let i = 0; i < nargs; i++) args[i] = r.args(at, i);
+      const nrets = kind === 'entry' ? 0 : r.nrets(at);
+      const ret: number[] = new Array(nrets);
+      for (let i = 0; i < nrets; i++) ret[i] = r.ret(at, i);
+      // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
+      event =
+        retSite >= 0
+          ? { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns, ret_site: retSite }
+          : { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns };
+      if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
+    }
     const entryTid = r.entry_tid(at);
     if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
-    decorate(event, r, at, this.typed, this.sites);
+    const goid = r.goid(at); // a number: goids stay far below 2^53
+    if (goid !== 0) event.goid = goidName(goid);
+    if (sites.readThrough && kind === 'entry') event.word = r.derefExact(at);
     this.push(event);
   }
 

@@ -1,13 +1,24 @@
 /**
  * Typed values on a probe: what the BPF programs must copy for a function (lab_probe_config and
- * the cookie's register counts), and turning each event's raw words into named Go values. A probe
- * opened with explicit register counts (args/rets/stringArg) stays raw: registers as numbers.
+ * the cookie's register counts), and each event's values decoded from its raw words and bytes when
+ * first read (TypedEvent). A probe opened with explicit register counts (args/rets/stringArg) stays
+ * raw: registers as numbers.
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { LAB_GO_KIND_MASK, LAB_GO_TYPE_KIND_OFFSET, LAB_MAX_REGS, LAB_READS } from './constants.gen.ts';
 import { LAB_EVENT_SIZE, type LabEventReader } from './events.gen.ts';
+import type { Signature } from './abi.ts';
 import type { Executable } from './executable.ts';
-import { decodeValues, encodeReads, planValues, type Memory, type RawWords, type ValuePlan } from './values.ts';
+import {
+  decodeValues,
+  encodeReads,
+  planValues,
+  type GoValue,
+  type Memory,
+  type RawWords,
+  type ValueInfo,
+  type ValuePlan,
+} from './values.ts';
 import type { TraceEvent } from './trace-event.ts';
 
 export interface TypedValues {
@@ -16,6 +27,11 @@ export interface TypedValues {
   goidOffset?: number;
   stackHiOffset?: number;
   memory: Memory;
+  /**
+   * Values may be decoded when first read: false for a plan that reads the traced process's memory
+   * (an interface's dynamic type), which may be gone by then, so its events decode as they arrive.
+   */
+  decodeOnRead: boolean;
 }
 
 /** The typed plan of a function, or why it has none (no DWARF, …): events then carry raw registers. */
@@ -29,9 +45,15 @@ export function typedValuesOf(exe: Executable, symbol: string): { typed?: TypedV
       goidOffset: layout.goid,
       stackHiOffset: layout.stackHi,
       memory: new ProcessMemory(exe),
+      decodeOnRead: !readsProcessMemory(signature),
     },
   };
 }
+
+/** Kinds decoded from the record alone; any other (an interface's dynamic type) is read from the live process. */
+const recordOnlyKinds = new Set(['int', 'bool', 'float', 'complex', 'pointer', 'string', 'slice']);
+const readsProcessMemory = (s: Signature) =>
+  [...s.params, ...s.results].some((slot) => slot.pieces.some((p) => !recordOnlyKinds.has(p.type.kind)));
 
 /** A word to read at entry through a pointer argument: register slot, then which 8-byte word it points to. */
 export interface ReadThrough {
@@ -66,18 +88,6 @@ export const typedCounts = (t: TypedValues) => ({
   strSlot: -1,
 });
 
-const goids = new Map<bigint, string>();
-/** goids repeat across events of a goroutine: one string each. */
-function goidName(g: bigint): string {
-  let s = goids.get(g);
-  if (s === undefined) {
-    if (goids.size > 65536) goids.clear();
-    goids.set(g, (s = g.toString()));
-  }
-  return s;
-}
-
-/** Adds the goroutine id, and for a typed probe replaces args/ret with the function's typed values. */
 /** What a probe's links other than its own entry and RETs are: inlined copies' entries, tail jumps. */
 export interface ProbeSites {
   inlinedCallers?: string[];
@@ -86,53 +96,130 @@ export interface ProbeSites {
   readThrough?: boolean;
 }
 
-export function decorate(
-  event: TraceEvent,
+let decodes = 0;
+/** Events whose typed values were decoded so far (in this process): a consumer that reads only raw fields causes none. */
+export const typedDecodes = (): number => decodes;
+
+/** A typed event's decoded values. */
+interface DecodedValues {
+  args: GoValue[];
+  ret: GoValue[];
+  params: ValueInfo[];
+  results: ValueInfo[];
+}
+
+/**
+ * An event of a typed probe. Its raw fields are plain properties, and so are the raw words and
+ * bytes its values come from (copied out of the record as it arrives: the addon reuses the batch
+ * buffer); args, ret, params and results are decoded from them the first time one of them is
+ * read, so a consumer pays only for what it reads. JSON and util.inspect show it decoded, as a
+ * plain object.
+ */
+export class TypedEvent implements TraceEvent {
+  declare goid?: string;
+  declare ret_site?: number;
+  declare entry_tid?: number;
+  declare word?: bigint;
+  declare tail_call?: string;
+  declare unwound?: number;
+  readonly #raw: RawWords;
+  readonly #typed: TypedValues;
+  #values: DecodedValues | undefined;
+
+  constructor(
+    readonly kind: TraceEvent['kind'],
+    readonly symbol: string,
+    readonly pid: number,
+    readonly tid: number,
+    readonly goroutine: string,
+    readonly ts_ns: number,
+    readonly latency_ns: number | null,
+    r: LabEventReader,
+    at: number,
+    typed: TypedValues,
+    /** Decode when first read (false: now; TypedValues.decodeOnRead says whether a plan may wait). */
+    decodeOnRead: boolean,
+    /** ret mode: the function this call left by a tail jump (its results are that function's, not read). */
+    tailCall: string | undefined,
+  ) {
+    if (tailCall !== undefined) this.tail_call = tailCall;
+    this.#typed = typed;
+    this.#raw = rawWords(r, at, typed.values, this.#withArgs(), this.#withRet(), decodeOnRead);
+    if (!decodeOnRead) this.#values = this.#decode();
+  }
+
+  get args(): GoValue[] {
+    return (this.#values ??= this.#decode()).args;
+  }
+  get ret(): GoValue[] {
+    return (this.#values ??= this.#decode()).ret;
+  }
+  get params(): ValueInfo[] {
+    return (this.#values ??= this.#decode()).params;
+  }
+  get results(): ValueInfo[] {
+    return (this.#values ??= this.#decode()).results;
+  }
+  /** The integer registers the values were read from (entry, return): raw, never decoded. */
+  get regs(): { args: bigint[]; ret: bigint[] } {
+    return { args: this.#raw.argRegs, ret: this.#raw.retRegs };
+  }
+
+  /** The event as a plain object, values decoded (what JSON.stringify and eventJson write). */
+  toJSON(): TraceEvent {
+    return { ...this, args: this.args, ret: this.ret, params: this.params, results: this.results, regs: this.regs };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect: (v: unknown, o: object) => string,
+  ) {
+    return inspect(this.toJSON(), options);
+  }
+
+  #withArgs(): boolean {
+    return this.kind === 'entry' || this.kind === 'unwound' || this.latency_ns !== null;
+  }
+  #withRet(): boolean {
+    return this.kind === 'call' || this.kind === 'return';
+  }
+
+  #decode(): DecodedValues {
+    decodes++;
+    const t = this.#typed;
+    const withRet = this.#withRet() && this.tail_call === undefined;
+    return decodeValues(t.values, this.#raw, this.#withArgs(), withRet, t.memory, this.pid);
+  }
+}
+
+/**
+ * The registers and value bytes an event's values are decoded from. `keep`: the event decodes
+ * later, so its bytes are copied out of the record, whose buffer the addon reuses.
+ */
+function rawWords(
   r: LabEventReader,
   at: number,
-  t: TypedValues | undefined,
-  sites: ProbeSites,
-): void {
-  const goid = r.goidExact(at);
-  if (goid !== 0n) event.goid = goidName(goid);
-  if (sites.readThrough && event.kind === 'entry') event.word = r.derefExact(at);
-  const inlinedCallers = sites.inlinedCallers;
-  if (event.kind === 'entry' && event.ret_site !== undefined && inlinedCallers) {
-    // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
-    event.inlined_into = inlinedCallers[event.ret_site];
-    event.args = [];
-    event.ret = [];
-    delete event.ret_site;
-    return;
-  }
-  if (!t) return;
-  const v = t.values;
-  const kind = event.kind;
-  const withArgs = kind === 'entry' || kind === 'unwound' || event.latency_ns !== null;
-  const withRet = kind === 'call' || kind === 'return';
-  const words = (read: (i: number) => bigint, n: number) => Array.from({ length: n }, (_, i) => read(i));
+  v: ValuePlan,
+  withArgs: boolean,
+  withRet: boolean,
+  keep: boolean,
+): RawWords {
+  // Loops over one reader method each, not closures or a method passed in: this runs per event.
+  const argRegs: bigint[] = [];
+  const retRegs: bigint[] = [];
+  if (withArgs) for (let i = 0; i < v.argRegs; i++) argRegs.push(r.argsExact(at, i));
+  if (withRet) for (let i = 0; i < v.retRegs; i++) retRegs.push(r.retExact(at, i));
+  const raw: RawWords = { argRegs, retRegs };
   // The values' bytes follow the event in its record: the entry's reads, then the return's (bpf/events.h).
   const data = r.data_len(at);
+  if (data === 0) return raw;
   const split = r.arg_data_len(at);
-  const bytes = (from: number, to: number) =>
-    to > from ? new Uint8Array(r.buffer, at + LAB_EVENT_SIZE + from, to - from) : undefined;
-  const raw: RawWords = {
-    argRegs: withArgs ? words((i) => r.argsExact(at, i), v.argRegs) : [],
-    retRegs: withRet ? words((i) => r.retExact(at, i), v.retRegs) : [],
-    argData: withArgs ? bytes(0, split) : undefined,
-    retData: withRet ? bytes(split, data) : undefined,
-  };
-  const tail = event.ret_site !== undefined ? sites.tailCalls?.[event.ret_site] : undefined;
-  const d = decodeValues(v, raw, withArgs, withRet && !tail, t.memory, event.pid);
-  event.args = d.args;
-  event.ret = d.ret;
-  event.params = d.params;
-  event.results = d.results;
-  if (tail) event.tail_call = tail;
-  event.regs = { args: raw.argRegs, ret: raw.retRegs };
-  delete event.str;
-  const unwound = r.unwound(at);
-  if (unwound) event.unwound = unwound;
+  const start = at + LAB_EVENT_SIZE;
+  const bytes = keep ? new Uint8Array(r.buffer.slice(start, start + data)) : new Uint8Array(r.buffer, start, data);
+  if (withArgs && split > 0) raw.argData = bytes.subarray(0, split);
+  if (withRet && data > split) raw.retData = bytes.subarray(split, data);
+  return raw;
 }
 
 /**
