@@ -21,6 +21,7 @@ import {
   defaultSandboxLimits,
   describeLimitsHit,
   removeRoomSandboxes,
+  removeStaleSandboxes,
   type Sandbox,
   type SandboxLimits,
 } from './sandbox.ts';
@@ -128,6 +129,7 @@ export async function startHandsOn(opts: {
     throw new LabError(`--hands-on ${opts.attendees}: pick 1..40 attendees`, 'e.g. --hands-on 2');
   const marker = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const archiveDir = roomArchiveDir(marker);
+  await removeStaleSandboxes();
   const left = await removeLabAccounts(roomArchiveDir(`${marker}-earlier`));
   if (left)
     opts.log(

@@ -57,6 +57,8 @@ export interface Sandbox {
   /** Host PIDs of every process in the sandbox (the launchers outside the namespace too). */
   processes(): number[];
   limitsHit(): LimitsHit;
+  /** What it uses: the most memory it has held at once, and its processes and threads now. */
+  usage(): { memoryPeakBytes: number; pids: number };
   /** Kills everything in it and removes its cgroups. */
   destroy(): Promise<void>;
 }
@@ -147,6 +149,22 @@ async function killAndRemove(dirs: string[]): Promise<void> {
     await sleep(100);
   }
   for (const d of dirs) await rmdir(d).catch(() => undefined);
+}
+
+/**
+ * Removes the empty cgroups of rooms that ended without their watchdog (a machine that lost power
+ * keeps none; a watchdog killed by hand leaves them). Busy ones belong to a running room: kept.
+ */
+export async function removeStaleSandboxes(): Promise<void> {
+  for (const h of hierarchies().values()) {
+    const base = join(h.mount, h.own);
+    for (const room of await readdir(base).catch(() => [])) {
+      if (!room.startsWith(roomDirName(''))) continue;
+      for (const user of await readdir(join(base, room), { withFileTypes: true }).catch(() => []))
+        if (user.isDirectory()) await rmdir(join(base, room, user.name)).catch(() => undefined);
+      await rmdir(join(base, room)).catch(() => undefined);
+    }
+  }
 }
 
 /** Kills every process of a room's sandboxes and removes their cgroups (the watchdog's and stop()'s last word). */
@@ -269,6 +287,14 @@ export async function createSandbox(
           ? readNumber(join(mem, 'memory.events'), 'oom_kill')
           : readNumber(join(mem, 'memory.oom_control'), 'oom_kill'),
         pidsRefused: readNumber(join(pids, 'pids.events'), 'max'),
+      };
+    },
+    usage: () => {
+      const mem = dirOf.get('memory')!;
+      const v2 = found.get('memory')!.v2;
+      return {
+        memoryPeakBytes: readNumber(join(mem, v2 ? 'memory.peak' : 'memory.max_usage_in_bytes')),
+        pids: readNumber(join(dirOf.get('pids')!, 'pids.current')),
       };
     },
     destroy: async () => {

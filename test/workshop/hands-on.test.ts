@@ -142,6 +142,11 @@ before(async () => {
 after(async () => {
   for (const k of kernels.values()) await k.shutdown().catch(() => {});
   for (const km of managers) km.dispose();
+  // What two notebooks, the exercises' servers and a notebook server took: the room's default limits must hold it.
+  for (const a of room?.attendees ?? []) {
+    const u = a.sandbox.usage();
+    console.log(`${a.account.name}: peak memory ${(u.memoryPeakBytes / 2 ** 20).toFixed(0)} MB in their sandbox`);
+  }
   await room?.stop();
   if (room) await removeArchives(room.archiveDir);
   assert.equal(labAccounts().length, 0, 'no attendee account left');
