@@ -91,11 +91,12 @@ export function generateTs(h: HeaderFacts): string {
     "/** LAB_COOKIE: packs a link's bpf_cookie. */",
     'export function labCookie(f: CookieFields): bigint {',
   );
+  // As Biome formats it (the tree is checked with it): one part a line, parentheses only where needed.
   const parts = h.cookie.map((f) => {
-    const v = f.bias ? `f.${camel(f.name)} + ${f.bias}` : `f.${camel(f.name)}`;
-    return `(BigInt((${v}) & ${hex(mask(f.bits))}) << ${f.shift}n)`;
+    const v = f.bias ? `(f.${camel(f.name)} + ${f.bias})` : `f.${camel(f.name)}`;
+    return `(BigInt(${v} & ${hex(mask(f.bits))}) << ${f.shift}n)`;
   });
-  out.push(`  return ${parts.join(' |\n    ')};`, '}', '');
+  out.push('  return (', `    ${parts.join(' |\n    ')}`, '  );', '}', '');
   out.push(
     '/** The fields of a packed cookie (LAB_COOKIE_GET). */',
     'export function readCookie(c: bigint): CookieFields {',
