@@ -280,7 +280,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
   };
   /**
    * Why a request may not reach Jupyter, as [status, reason, body]; null when it may. `url` is the
-   * request's; on a WebSocket, the key it carries in the query is taken out of it.
+   * request's; a key it carries in the query is taken out of it.
    */
   const proxyRefusal = (
     req: IncomingMessage,
@@ -298,7 +298,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     const admitted = access!.session(req);
     if (!admitted) return { refused: [401, 'Unauthorized', noSession] };
     const key = offeredKey(req, url, upgrade);
-    if (upgrade) url.searchParams.delete('token');
+    if (url.searchParams.has('token')) url.searchParams.delete('token'); // the key never reaches Jupyter
     // The cookie reaches every port of this host: alone, it opens only a harmless read.
     if (key === null ? !harmless(req.method, url.pathname, base!) : !sameSecret(key, admitted.session.key))
       return { refused: [401, 'Unauthorized', noKey] };
@@ -341,6 +341,8 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       if (access.session(req)) return send(res, 303, `see ${clean}\n`, { Location: clean });
       return send(res, 403, usedGrant);
     }
+    // A page of another port is same-site: framed, the granted site would run its cells for it.
+    if (jupyter) res.setHeader('X-Frame-Options', 'SAMEORIGIN');
     serveStatic(opts.dir, url, req, res);
   };
 

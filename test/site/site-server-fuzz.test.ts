@@ -303,6 +303,9 @@ test('the session cookie alone, as another port of 127.0.0.1 would capture it, o
   }
   const both = await fetch(url('api/kernels'), { headers: granted });
   assert.equal(both.status, 200, 'the cookie and the key');
+  // Nor can that port frame the site (same-site, so the cookie would go along) and click its Run buttons.
+  const page = await fetch(`http://${host}/`);
+  assert.equal(page.headers.get('x-frame-options'), 'SAMEORIGIN');
 });
 
 test('binary frames whose header Jupyter would trust are refused before it reads them', async () => {
