@@ -52,7 +52,7 @@ const digestHex = (s: string) => createHash('sha256').update(s).digest('hex');
 /** Constant-time equality of two secrets of any length. */
 const sameSecret = (a: string, b: string) => timingSafeEqual(digest(a), digest(b));
 
-/** A browser let in: its cookie (by digest), the key its pages send, and when it expires. */
+/** A browser let in (known by its cookie's digest): the key its pages send, and when it expires. */
 interface Session {
   key: string;
   expires: number;
@@ -88,23 +88,14 @@ class Access {
     return { cookie, session };
   }
 
-  /** The session whose cookie the request carries, while it lasts (by digest: a lookup leaks nothing of the secret). */
-  session(req: IncomingMessage): { id: string; session: Session } | null {
+  /** The session whose cookie the request carries, while it lasts (found by digest: the lookup's timing tells nothing of the secret). */
+  session(req: IncomingMessage): Session | null {
     const offered = cookie(req.headers.cookie, this.cookieName);
     if (offered === null) return null;
     const id = digestHex(offered);
     const session = this.sessions.get(id);
-    if (!session) return null;
-    if (session.expires <= Date.now()) {
-      this.sessions.delete(id);
-      return null;
-    }
-    return { id, session };
-  }
-
-  /** Whether the session still stands (a revoke ends it). */
-  stands(id: string): boolean {
-    return this.sessions.has(id);
+    if (session && session.expires <= Date.now()) this.sessions.delete(id);
+    return session && session.expires > Date.now() ? session : null;
   }
 
   /** Every browser and every unused link refused from now on; how many browsers were let in. */
@@ -282,26 +273,20 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
    * Why a request may not reach Jupyter, as [status, reason, body]; null when it may. `url` is the
    * request's; a key it carries in the query is taken out of it.
    */
-  const proxyRefusal = (
-    req: IncomingMessage,
-    url: URL,
-    upgrade: boolean,
-  ): { refused: [number, string, string] } | null => {
+  const proxyRefusal = (req: IncomingMessage, url: URL, upgrade: boolean): [number, string, string] | null => {
     if (foreign(req))
-      return {
-        refused: [
-          403,
-          'Forbidden',
-          `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`,
-        ],
-      };
-    const admitted = access!.session(req);
-    if (!admitted) return { refused: [401, 'Unauthorized', noSession] };
+      return [
+        403,
+        'Forbidden',
+        `the lab's Jupyter is not for pages of ${String(req.headers.origin ?? 'another site').slice(0, 100)}\n`,
+      ];
+    const session = access!.session(req);
+    if (!session) return [401, 'Unauthorized', noSession];
     const key = offeredKey(req, url, upgrade);
     if (url.searchParams.has('token')) url.searchParams.delete('token'); // the key never reaches Jupyter
     // The cookie reaches every port of this host: alone, it opens only a harmless read.
-    if (key === null ? !harmless(req.method, url.pathname, base!) : !sameSecret(key, admitted.session.key))
-      return { refused: [401, 'Unauthorized', noKey] };
+    if (key === null ? !harmless(req.method, url.pathname, base!) : !sameSecret(key, session.key))
+      return [401, 'Unauthorized', noKey];
     return null;
   };
 
@@ -317,7 +302,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
     }
     if (jupyter && base && url.pathname.startsWith(base)) {
       const refusal = proxyRefusal(req, url, false);
-      if (refusal) return send(res, refusal.refused[0], refusal.refused[2]);
+      if (refusal) return send(res, refusal[0], refusal[2]);
       // Forwarded as is, a chunked body would reach Jupyter unframed (a GET's body as a second request).
       if (req.headers['transfer-encoding'] !== undefined)
         return send(res, 411, 'the proxy takes request bodies with a Content-Length only\n', { Connection: 'close' });
@@ -379,7 +364,7 @@ export function startSiteServer(opts: SiteServerOptions): Promise<SiteServer> {
       if (!jupyter || !base || !url || !kernelChannels(base, url.pathname))
         return refuseSocket(socket, 404, 'Not Found');
       const refusal = proxyRefusal(req, url, true);
-      if (refusal) return refuseSocket(socket, ...refusal.refused);
+      if (refusal) return refuseSocket(socket, ...refusal);
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
       proxyUpgrade(req, socket, head, jupyter.target, jupyter.token, url.pathname + url.search);
