@@ -129,66 +129,72 @@ export default function NotebookPage({ notebook: nb }: Props) {
             </span>
           )}
           {target && (
-            <>
-              <span className={styles.grow}>
-                Live: cells run on the <code>{nb.kernelName}</code> notebook kernel through{' '}
-                {proxied(target) ? 'this site (the lab’s Jupyter)' : <code>{target.url}</code>}
-                {target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} · notebook kernel{' '}
-                <strong
-                  data-testid="kernel-state"
-                  data-state={state}
-                  className={clsx(styles.state, styles[`state-${state}`])}
-                >
-                  {state === 'none' ? 'not started' : state}
-                </strong>
-                <span className={styles.visuallyHidden}> ({stateWords[state]})</span> ·{' '}
-                <a
-                  href={`${target.url}lab/tree/notebooks/${encodeURIComponent(nb.file)}${target.token ? `?token=${encodeURIComponent(target.token)}` : ''}`}
-                  target="_blank"
-                  rel="noreferrer"
-                >
-                  open in JupyterLab
-                </a>
-              </span>
-              <span className={styles.buttons}>
-                <button
-                  type="button"
-                  className="button button--sm button--primary"
-                  onClick={() => live.runCells(codeCells)}
-                  disabled={live.busy}
-                >
-                  ▶▶ Run all
-                </button>
-                <button
-                  type="button"
-                  className="button button--sm button--secondary"
-                  onClick={restartAndRunAll}
-                  disabled={live.busy && !live.started}
-                >
-                  Restart &amp; run all
-                </button>
-                <button
-                  type="button"
-                  className="button button--sm button--secondary"
-                  onClick={live.interrupt}
-                  aria-label="Interrupt the notebook kernel"
-                  disabled={!live.busy}
-                >
-                  ■ Interrupt
-                </button>
-                <button
-                  type="button"
-                  className="button button--sm button--secondary"
-                  onClick={live.restart}
-                  aria-label="Restart the notebook kernel"
-                  disabled={!live.started}
-                >
-                  ↻ Restart
-                </button>
-              </span>
-            </>
+            <span className={styles.grow}>
+              Live: cells run on the <code>{nb.kernelName}</code> notebook kernel through{' '}
+              {proxied(target) ? 'this site (the lab’s Jupyter)' : <code>{target.url}</code>}
+              {target.source === 'reader' ? ' (set in Live mode)' : ' (started by ./lab start)'} ·{' '}
+              <a
+                href={`${target.url}lab/tree/notebooks/${encodeURIComponent(nb.file)}${target.token ? `?token=${encodeURIComponent(target.token)}` : ''}`}
+                target="_blank"
+                rel="noreferrer"
+              >
+                open in JupyterLab
+              </a>
+              . In a code cell, Tab indents; press <kbd>Esc</kbd> then <kbd>Tab</kbd> to move on.
+            </span>
           )}
         </div>
+        {target && (
+          // What you act on while reading: the notebook kernel's state and the whole-notebook buttons,
+          // kept on screen in one opaque row (styles.module.css: small on a phone).
+          <section className={styles.controls} data-testid="live-controls" aria-label="Notebook kernel">
+            <span className={styles.grow}>
+              <span className={styles.wideOnly}>notebook kernel </span>
+              <strong
+                data-testid="kernel-state"
+                data-state={state}
+                className={clsx(styles.state, styles[`state-${state}`])}
+              >
+                {state === 'none' ? 'not started' : state}
+              </strong>
+              <span className={styles.visuallyHidden}> ({stateWords[state]})</span>
+            </span>
+            <button
+              type="button"
+              className="button button--sm button--primary"
+              onClick={() => live.runCells(codeCells)}
+              disabled={live.busy}
+            >
+              ▶▶ Run all
+            </button>
+            <button
+              type="button"
+              className="button button--sm button--secondary"
+              onClick={restartAndRunAll}
+              disabled={live.busy && !live.started}
+            >
+              Restart &amp; run all
+            </button>
+            <button
+              type="button"
+              className="button button--sm button--secondary"
+              onClick={live.interrupt}
+              aria-label="Interrupt the notebook kernel"
+              disabled={!live.busy}
+            >
+              ■<span className={styles.wideOnly}> Interrupt</span>
+            </button>
+            <button
+              type="button"
+              className="button button--sm button--secondary"
+              onClick={live.restart}
+              aria-label="Restart the notebook kernel"
+              disabled={!live.started}
+            >
+              ↻<span className={styles.wideOnly}> Restart</span>
+            </button>
+          </section>
+        )}
         {live.problem && (
           <div
             className="alert alert--danger margin-bottom--md"

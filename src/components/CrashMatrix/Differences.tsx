@@ -1,15 +1,11 @@
-import { crashedRuns, useLabData, type MatrixCell } from '../../lib/data';
+import { useLabData, type MatrixCell } from '../../lib/data';
+import { matrixCellLabel, worstOutcome } from '../../lib/matrix-labels';
 import { explanations } from './explanations';
 import styles from './styles.module.css';
 
+/** The cell's label from its counts (a cell that crashed in any run is "✗ crashes k of n runs"), and the kind of crash. */
 const outcome = (c?: MatrixCell) =>
-  !c
-    ? 'not run'
-    : c.outcome === 'crash'
-      ? `✗ crash${c.crashKind ? ` (${c.crashKind})` : ''}`
-      : c.outcome === 'survive'
-        ? '✓ survives'
-        : '⚠ wrong result';
+  !c ? 'not run' : `${matrixCellLabel(c)}${worstOutcome(c) === 'crash' && c.crashKind ? ` (${c.crashKind})` : ''}`;
 
 /** Every cell of the recorded matrix whose outcome differs between Go versions or between repeated runs, with why. */
 export default function MatrixDifferences() {
@@ -20,7 +16,8 @@ export default function MatrixDifferences() {
       const cells = m.toolchains.map((go) => m.cells.find((c) => c.go === go && c.trigger === t.id && c.probe === p));
       // A cell that went both ways in its repeated runs is chance, and listed even when every Go's majority agrees.
       const differs =
-        new Set(cells.map(outcome)).size > 1 || cells.some((c) => c?.rate !== undefined && c.rate > 0 && c.rate < 1);
+        new Set(cells.map((c) => c && worstOutcome(c))).size > 1 ||
+        cells.some((c) => c?.rate !== undefined && c.rate > 0 && c.rate < 1);
       return differs ? [{ trigger: t, probe: p, cells, explanation: explanations[`${t.id} × ${p}`] }] : [];
     }),
   );
@@ -48,9 +45,8 @@ export default function MatrixDifferences() {
                 {trigger.title} (<code>{trigger.path}</code>), {probe}
               </td>
               {cells.map((c, i) => (
-                <td key={m.toolchains[i]} className={c ? styles[c.outcome] : undefined}>
+                <td key={m.toolchains[i]} className={c ? styles[worstOutcome(c)] : undefined}>
                   {outcome(c)}
-                  {c && crashedRuns(c) && <div>{crashedRuns(c)}</div>}
                 </td>
               ))}
               <td className={styles.why}>

@@ -1,12 +1,8 @@
+import { type KeyboardEvent, useState } from 'react';
 import clsx from 'clsx';
-import { crashedRuns, useLabData, type MatrixCell } from '../../lib/data';
+import { useLabData, type MatrixCell } from '../../lib/data';
+import { matrixCellLabel, worstOutcome } from '../../lib/matrix-labels';
 import styles from './styles.module.css';
-
-const label: Record<MatrixCell['outcome'], string> = {
-  survive: '✓ survives',
-  crash: '✗ crash',
-  'survive-but-wrong': '⚠ wrong result',
-};
 
 const probeTitle: Record<string, string> = {
   none: 'no probe',
@@ -14,6 +10,109 @@ const probeTitle: Record<string, string> = {
   uretprobe: 'uretprobe',
   ret: 'RET-site uprobes',
 };
+
+const ran: Record<string, string> = { survive: 'survived', crash: 'crashed', 'survive-but-wrong': 'answered wrong' };
+const aRun: Record<string, string> = {
+  survive: 'One that survived',
+  crash: 'One that crashed',
+  'survive-but-wrong': 'One that answered wrong',
+};
+
+/** What a cell's runs said: the crash's signature, the wrong answer, or the answer and the events seen; for a repeated cell, how its runs went. */
+function cellDetails(c: MatrixCell): string {
+  const said = `${c.signature ?? c.wrong ?? `HTTP ${c.status}, ${c.events} events`}${c.crashKind ? ` (${c.crashKind})` : ''}`;
+  if (!c.runs || c.runs <= 1 || !c.outcomes) return said;
+  const how = Object.entries(c.outcomes)
+    .filter(([, n]) => n)
+    .map(([o, n]) => `${n} ${ran[o]}`)
+    .join(', ');
+  if (Object.values(c.outcomes).filter(Boolean).length === 1) return `${c.runs} runs, all ${ran[c.outcome]}: ${said}`;
+  return `${c.runs} runs: ${how}. ${aRun[c.outcome]}: ${said}`;
+}
+
+/**
+ * One Go version's table. Its outcome cells take the keyboard focus one at a time (Tab enters the
+ * table at one cell, the arrow keys move between cells) and show what the run said while focused or
+ * hovered; on a phone each trigger's row becomes a card with every probe's outcome (styles.module.css).
+ */
+function GoTable({ go, m }: { go: string; m: NonNullable<ReturnType<typeof useLabData>['crashMatrix']> }) {
+  const [active, setActive] = useState<[number, number]>([0, 0]);
+  const cell = (trigger: string, probe: string) =>
+    m.cells.find((c) => c.go === go && c.trigger === trigger && c.probe === probe);
+  const move = (e: KeyboardEvent<HTMLTableElement>) => {
+    const step: Record<string, [number, number]> = {
+      ArrowUp: [-1, 0],
+      ArrowDown: [1, 0],
+      ArrowLeft: [0, -1],
+      ArrowRight: [0, 1],
+    };
+    const d = step[e.key];
+    if (!d) return;
+    const row = Math.min(Math.max(active[0] + d[0], 0), m.triggers.length - 1);
+    const col = Math.min(Math.max(active[1] + d[1], 0), m.probes.length - 1);
+    e.preventDefault();
+    setActive([row, col]);
+    e.currentTarget.querySelector<HTMLElement>(`[data-at="${row}-${col}"]`)?.focus();
+  };
+  const id = `matrix-${go.replace(/\W/g, '')}`;
+  return (
+    <div className={clsx(styles.table, styles.matrix)}>
+      <h2 id={id} className={styles.go}>
+        {go}
+      </h2>
+      <table aria-labelledby={id} onKeyDown={move}>
+        <thead>
+          <tr>
+            <th scope="col">trigger</th>
+            <th scope="col" className={styles.endpoint}>
+              endpoint → function
+            </th>
+            {m.probes.map((p) => (
+              <th scope="col" key={p}>
+                {probeTitle[p] ?? p}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {m.triggers.map((t, r) => (
+            <tr key={t.id} data-trigger={t.id}>
+              <th scope="row" className={styles.trigger}>
+                {t.title}
+              </th>
+              <td className={styles.endpoint}>
+                <code>{t.path}</code> → <code>{t.symbol}</code>
+              </td>
+              {m.probes.map((p, col) => {
+                const c = cell(t.id, p);
+                const at = `${r}-${col}`;
+                return (
+                  <td
+                    key={p}
+                    className={clsx(styles.outcome, c && styles[worstOutcome(c)])}
+                    data-probe={p}
+                    data-label={probeTitle[p] ?? p}
+                    data-at={at}
+                    tabIndex={active[0] === r && active[1] === col ? 0 : -1}
+                    onFocus={() => setActive([r, col])}
+                    aria-describedby={c ? `${id}-${at}` : undefined}
+                  >
+                    <span className={styles.label}>{c ? matrixCellLabel(c) : '—'}</span>
+                    {c && (
+                      <span role="tooltip" id={`${id}-${at}`} className={styles.tip}>
+                        {cellDetails(c)}
+                      </span>
+                    )}
+                  </td>
+                );
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
 
 /** The crash matrix recorded by `./lab crash-matrix --json` (docs/data/crash-matrix.json). */
 export default function CrashMatrix() {
@@ -27,55 +126,16 @@ export default function CrashMatrix() {
       </div>
     );
   }
-  const cell = (go: string, trigger: string, probe: string) =>
-    m.cells.find((c) => c.go === go && c.trigger === trigger && c.probe === probe);
-  const notes = m.cells.filter((c) => c.outcome !== 'survive');
+  const notes = m.cells.filter((c) => worstOutcome(c) !== 'survive');
   return (
     <div data-testid="crash-matrix">
       <p className={styles.provenance}>
         Recorded {m.recordedAt.slice(0, 19).replace('T', ' ')} UTC on Linux {m.kernel}; each cell is a fresh server
-        process, classified against the unprobed run of the same binary.
+        process, classified against the unprobed run of the same binary. A cell that crashed in any of its runs says how
+        many. Hover over a cell, or Tab to it (then the arrow keys), to see what its run said.
       </p>
       {m.toolchains.map((go) => (
-        <div key={go} className={styles.table}>
-          <h4>{go}</h4>
-          <table>
-            <thead>
-              <tr>
-                <th>trigger</th>
-                <th className={styles.endpoint}>endpoint → function</th>
-                {m.probes.map((p) => (
-                  <th key={p}>{probeTitle[p] ?? p}</th>
-                ))}
-              </tr>
-            </thead>
-            <tbody>
-              {m.triggers.map((t) => (
-                <tr key={t.id}>
-                  <td>{t.title}</td>
-                  <td className={styles.endpoint}>
-                    <code>{t.path}</code> → <code>{t.symbol}</code>
-                  </td>
-                  {m.probes.map((p) => {
-                    const c = cell(go, t.id, p);
-                    return (
-                      <td
-                        key={p}
-                        className={clsx(c && styles[c.outcome])}
-                        title={c ? (c.signature ?? c.wrong ?? `HTTP ${c.status}, ${c.events} events`) : 'not run'}
-                      >
-                        {c ? label[c.outcome] : '—'}
-                        {c?.crashKind && <div className={styles.kind}>{c.crashKind}</div>}
-                        {/* Only where a run crashed: "crashed 0 of 5 runs" under every repeated survivor is noise. */}
-                        {c?.rate ? <div className={styles.kind}>{crashedRuns(c)}</div> : null}
-                      </td>
-                    );
-                  })}
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <GoTable key={go} go={go} m={m} />
       ))}
       {notes.length > 0 && (
         <details className={styles.details}>
@@ -86,7 +146,7 @@ export default function CrashMatrix() {
                 <strong>
                   {c.go} · {c.trigger} · {c.probe}
                 </strong>
-                : <code>{c.signature ?? c.wrong}</code>
+                : {matrixCellLabel(c)} — <code>{cellDetails(c)}</code>
               </li>
             ))}
           </ul>

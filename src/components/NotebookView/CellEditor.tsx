@@ -1,6 +1,6 @@
 // An editable code cell: CodeMirror 6 with TypeScript highlighting, loaded in the browser only (the
 // server-rendered page shows the code as a plain block until the editor is there).
-import { useEffect, useRef, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import styles from './styles.module.css';
 
 interface Props {
@@ -17,6 +17,7 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
   const handlers = useRef({ onChange, onRun });
   handlers.current = { onChange, onRun };
   const [ready, setReady] = useState(false);
+  const hint = useId();
 
   useEffect(() => {
     let cancelled = false;
@@ -79,7 +80,7 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
             EditorView.updateListener.of((u) => {
               if (u.docChanged) handlers.current.onChange(u.state.doc.toString());
             }),
-            EditorView.contentAttributes.of({ 'aria-label': label }),
+            EditorView.contentAttributes.of({ 'aria-label': label, 'aria-describedby': hint }),
             EditorView.theme({
               '&': {
                 backgroundColor: 'var(--prism-background-color, var(--ifm-code-background))',
@@ -89,7 +90,7 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
                 fontFamily: 'var(--ifm-font-family-monospace)',
                 caretColor: 'var(--ifm-font-color-base)',
               },
-              '.cm-gutters': { backgroundColor: 'transparent', border: 'none', color: 'var(--ifm-color-emphasis-500)' },
+              '.cm-gutters': { backgroundColor: 'transparent', border: 'none', color: 'var(--ifm-color-emphasis-700)' },
               '.cm-activeLine': { backgroundColor: 'var(--lab-code-active-line)' },
               '&.cm-focused': { outline: '2px solid var(--ifm-color-primary)' },
             }),
@@ -118,6 +119,10 @@ export function CellEditor({ value, label, onChange, onRun }: Props) {
     <div className={styles.editor} data-editor={ready ? 'ready' : 'loading'}>
       <div ref={host} />
       {!ready && <pre className={styles.editorFallback}>{value}</pre>}
+      {/* CodeMirror's own convention: Tab indents, and Esc then Tab (within 2 s) moves the focus on. */}
+      <div id={hint} className={styles.editorHint}>
+        Tab indents · <kbd>Esc</kbd> then <kbd>Tab</kbd> leaves the cell · <kbd>Shift</kbd>+<kbd>Enter</kbd> runs it
+      </div>
     </div>
   );
 }

@@ -1,0 +1,136 @@
+// Every mermaid diagram of the site (docs' ```mermaid fences and the notebooks' diagrams) goes through
+// this wrapper of @docusaurus/theme-mermaid's component:
+// - the source's hand-made line breaks are kept (prepare.ts), so no note or label is cut;
+// - the SVG has an accessible name: the source's `accTitle:` (mermaid's <title>), else the heading above it;
+// - a diagram wider than its column gets an "Expand diagram" button that shows it at full size in a
+//   dialog (on a phone the diagram itself is scaled to the column, every lane in view: src/css/custom.css);
+// - the source's `accDescr` (what the arrows say) is also readable under the diagram, folded.
+import { useEffect, useMemo, useRef, useState } from 'react';
+import clsx from 'clsx';
+import OriginalMermaid from '@theme-original/Mermaid';
+import type { Props } from '@theme/Mermaid';
+import { accDescrOf, accTitleOf, keepAuthorLineBreaks } from './prepare';
+import styles from './styles.module.css';
+
+/** The text of the nearest heading before `el` in the page: a name for a diagram whose source has no accTitle. */
+function headingAbove(el: Element): string | undefined {
+  const headings = Array.from(
+    document.querySelectorAll('article h1, article h2, article h3, main h1, main h2, main h3'),
+  );
+  const before = headings.filter((h) => h.compareDocumentPosition(el) & Node.DOCUMENT_POSITION_FOLLOWING);
+  return (
+    before
+      .at(-1)
+      ?.textContent?.replace(/[#\u200b]/g, '')
+      .trim() || undefined
+  );
+}
+
+export default function Mermaid({ value }: Props) {
+  const source = useMemo(() => keepAuthorLineBreaks(value), [value]);
+  const title = accTitleOf(value);
+  const words = accDescrOf(value);
+  const box = useRef<HTMLDivElement>(null);
+  const dialog = useRef<HTMLDialogElement>(null);
+  const [name, setName] = useState(title);
+  const [wide, setWide] = useState(false);
+  const [zoomed, setZoomed] = useState<string | null>(null);
+  const [fitted, setFitted] = useState(false);
+
+  // The SVG is drawn after hydration (and again when the colour mode changes): name it, measure it.
+  useEffect(() => {
+    const el = box.current;
+    if (!el) return;
+    const check = () => {
+      const svg = el.querySelector<SVGSVGElement>('.docusaurus-mermaid-container svg');
+      if (!svg) return;
+      const labelled = svg.getAttribute('aria-labelledby');
+      if (!title && !svg.getAttribute('aria-label') && !(labelled && document.getElementById(labelled))) {
+        const fallback = `Diagram: ${headingAbove(el) ?? document.title}`;
+        svg.setAttribute('aria-label', fallback);
+        setName(fallback);
+      }
+      const natural = Number(svg.getAttribute('width')) || svg.viewBox.baseVal.width;
+      setWide(natural > el.clientWidth + 1);
+    };
+    const added = new MutationObserver(check);
+    added.observe(el, { childList: true, subtree: true });
+    const resized = new ResizeObserver(check);
+    resized.observe(el);
+    check();
+    return () => {
+      added.disconnect();
+      resized.disconnect();
+    };
+  }, [title]);
+
+  useEffect(() => {
+    if (zoomed && !dialog.current?.open) dialog.current?.showModal();
+  }, [zoomed]);
+
+  const expand = () => {
+    const svg = box.current?.querySelector<SVGSVGElement>('.docusaurus-mermaid-container svg');
+    if (!svg?.id) return;
+    // A copy at its natural size; its ids (which its own <style> and arrow markers refer to) made unique.
+    const copy = svg.cloneNode(true) as SVGSVGElement;
+    copy.removeAttribute('style');
+    copy.removeAttribute('data-lab-fit');
+    setZoomed(copy.outerHTML.replaceAll(svg.id, `${svg.id}-zoom`));
+  };
+
+  return (
+    <div ref={box} className={styles.diagram} data-lab-diagram={wide ? 'wide' : 'fits'}>
+      <OriginalMermaid value={source} />
+      {(wide || words) && (
+        <div className={styles.under}>
+          {words && (
+            <details className={styles.words}>
+              <summary>The diagram in words</summary>
+              <p>{words}</p>
+            </details>
+          )}
+          {wide && (
+            <button
+              type="button"
+              className={`button button--sm button--secondary ${styles.expand}`}
+              onClick={expand}
+              aria-label={`Expand diagram${name ? `: ${name}` : ''}`}
+              aria-haspopup="dialog"
+            >
+              <span aria-hidden="true">⤢ </span>Expand diagram
+            </button>
+          )}
+        </div>
+      )}
+      {zoomed && (
+        <dialog
+          ref={dialog}
+          className={styles.zoom}
+          aria-label={name ?? 'Diagram'}
+          onClose={() => setZoomed(null)}
+          data-testid="diagram-zoom"
+        >
+          <div className={styles.zoomBar}>
+            <span className={styles.zoomTitle}>{name}</span>
+            <button type="button" className="button button--sm button--secondary" onClick={() => setFitted(!fitted)}>
+              {fitted ? 'Actual size' : 'Fit to screen'}
+            </button>
+            <button
+              type="button"
+              className="button button--sm button--primary"
+              onClick={() => dialog.current?.close()}
+              // biome-ignore lint/a11y/noAutofocus: the dialog's way out takes the focus when it opens (Esc closes it too)
+              autoFocus
+            >
+              Close
+            </button>
+          </div>
+          <div
+            className={clsx(styles.zoomBody, fitted && styles.fitted)}
+            dangerouslySetInnerHTML={{ __html: zoomed }}
+          />
+        </dialog>
+      )}
+    </div>
+  );
+}
