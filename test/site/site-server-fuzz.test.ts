@@ -341,6 +341,35 @@ test('binary frames whose header Jupyter would trust are refused before it reads
   await stillAnswering('binary frames');
 });
 
+test('a well-formed binary kernel message still passes the proxy, and the kernel answers it', async () => {
+  const header = {
+    msg_id: `probe-${process.pid}`,
+    msg_type: 'kernel_info_request',
+    session: 's',
+    username: '',
+    version: '5.3',
+    date: new Date().toISOString(),
+  };
+  const json = Buffer.from(JSON.stringify({ channel: 'shell', header, parent_header: {}, metadata: {}, content: {} }));
+  const legacy = Buffer.alloc(8);
+  legacy.writeInt32BE(1, 0); // one buffer, the message, at offset 8
+  legacy.writeUInt32BE(8, 4);
+  const ws = await rawWebSocket(site.port, `/jupyter/api/kernels/${kernelId}/channels?token=${key}`, {
+    Host: host,
+    Cookie: cookie,
+  });
+  assert.equal(ws.status, 101);
+  const replied = new Promise<boolean>((resolve) => {
+    const check = () => ws.received().includes('kernel_info_reply') && resolve(true);
+    ws.sock.on('data', () => setImmediate(check));
+    void ws.ended.then(() => resolve(false));
+  });
+  ws.sock.write(frame(0x82, Buffer.concat([legacy, json])));
+  const answered = await within(replied, 60_000, false);
+  ws.sock.destroy();
+  assert.ok(answered, `no kernel_info_reply: ${ws.received().toString('latin1').slice(0, 200)}`);
+});
+
 test('a chunked request is refused, never forwarded unframed', async () => {
   // Its body is a whole second request: forwarded without its framing, Jupyter would answer it too.
   const smuggled = `GET /jupyter/api/kernels HTTP/1.1\r\nHost: ${host}\r\n\r\n`;
