@@ -58,7 +58,8 @@ try {
   const rec = {
     recordedAt: new Date().toISOString(),
     kernel: release(),
-    goVersion: /go1\.[\d.]+/.exec(execFileSync('go', ['version', serverBinary], { encoding: 'utf8' }))?.[0] ?? 'unknown',
+    goVersion:
+      /go1\.[\d.]+/.exec(execFileSync('go', ['version', serverBinary], { encoding: 'utf8' }))?.[0] ?? 'unknown',
     symbol,
     request,
     runs,
