@@ -12,6 +12,7 @@ import { checkPid, checkRuns } from './process-checks.ts';
 import { probeKinds, type ProbeKind } from './probe-kinds.ts';
 import { currentSession, notice, sessionProbes, type Session, type SessionProbe } from './session.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
+import { withBudget } from './values.ts';
 import { uprobeSitesHeldBy, type KernelSite } from './inspect.ts';
 import {
   probeConfig,
@@ -38,6 +39,8 @@ export interface ProbeOptions {
   queueLimit?: number;
   /** Read one word through a pointer argument at entry (register slot, word index), into each entry event's `word`. */
   readThrough?: ReadThrough;
+  /** Typed probe: bytes of strings and stack words an event may carry (default VALUE_BUDGET_DEFAULT, at most VALUE_BUDGET_MAX). */
+  valueBytes?: number;
   /**
    * Typed probe: decode every event's values as it arrives, not when first read (a consumer that
    * reads every value anyway pays the same; values that come from the traced process's memory, an
@@ -146,7 +149,8 @@ function checkOptions(
   opts: ProbeOptions,
 ): { nargs: number; nrets: number; strSlot: number; queueLimit: number; typed?: TypedValues } {
   const raw = opts.args !== undefined || opts.rets !== undefined || opts.stringArg !== undefined;
-  const typed = raw ? undefined : plan.typed;
+  let typed = raw ? undefined : plan.typed;
+  if (typed && opts.valueBytes !== undefined) typed = { ...typed, values: withBudget(typed.values, opts.valueBytes) };
   const counts = typed ? typedCounts(typed) : undefined;
   const nargs = opts.args ?? counts?.nargs ?? 4;
   const nrets = opts.rets ?? counts?.nrets ?? 2;

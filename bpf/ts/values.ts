@@ -7,6 +7,7 @@
  * their dynamic type (with the value when it is a scalar or a string). Reads share a per-event
  * byte budget; what does not fit is said to be beyond it. Floats in X registers are out of reach.
  */
+import { LabError } from '../../core/errors.ts';
 import { INT_REGS, type GoType, type Piece, type Signature, type Slot } from './abi.ts';
 import {
   LAB_DATA_DEFAULT,
@@ -198,6 +199,16 @@ export function planValues(signature: Signature, budget: number = LAB_DATA_DEFAU
   };
 }
 
+/** The plan with another value budget (a probe's valueBytes): 0 to VALUE_BUDGET_MAX bytes an event. */
+export function withBudget(plan: ValuePlan, bytes: number): ValuePlan {
+  if (!Number.isInteger(bytes) || bytes < 0 || bytes > LAB_DATA_MAX)
+    throw new LabError(
+      `valueBytes: ${bytes} is not between 0 and ${LAB_DATA_MAX}`,
+      `an event carries at most ${LAB_DATA_MAX} bytes of strings and stack words (bpf/events.h LAB_DATA_MAX)`,
+    );
+  return { ...plan, budget: bytes };
+}
+
 /** struct lab_read entries for lab_probe_config: LAB_READS of them, unused ones zero. */
 export function encodeReads(reads: MemoryRead[], into: Uint8Array, at: number): void {
   for (let i = 0; i < LAB_READS; i++) {
@@ -271,6 +282,19 @@ export function goString(bytes: Uint8Array): { text: string; escaped: boolean } 
   }
 }
 
+/** Bytes up to the last whole UTF-8 sequence: a lead byte near the end whose sequence runs past it is dropped with what follows. */
+function wholeRunes(b: Uint8Array): number {
+  for (let back = 1; back <= 3 && back <= b.length; back++) {
+    const c = b[b.length - back];
+    if (c < 0x80) return b.length;
+    if (c >= 0xc0) {
+      const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+      return need > back ? b.length - back : b.length;
+    }
+  }
+  return b.length;
+}
+
 /** abi.Kind values of the runtime's type descriptors that the tracer shows inside an interface. */
 const KIND = { bool: 1, int: 2, int64: 6, uint: 7, uintptr: 12, float32: 13, float64: 14, string: 24 } as const;
 
@@ -318,8 +342,12 @@ class Decoder {
       info.unavailable = 'its bytes could not be read (not mapped, or paged out)';
       return null;
     }
-    if (rec.bytes.length < len) info.truncated = true;
-    const { text, escaped } = goString(rec.bytes);
+    let bytes = rec.bytes;
+    if (bytes.length < len) {
+      info.truncated = true;
+      bytes = bytes.subarray(0, wholeRunes(bytes)); // a character the cut split is not invalid UTF-8: leave it out
+    }
+    const { text, escaped } = goString(bytes);
     if (escaped) info.escaped = true;
     return text;
   }
@@ -381,6 +409,10 @@ class Decoder {
     const reads = this.side.pieces.get(p);
     if (kind === KIND.string) {
       const rec = this.records[reads?.str ?? -1];
+      if (!rec) {
+        info.unavailable = `its value: ${this.beyond()}`;
+        return shown;
+      }
       const inner: ValueInfo = { name: '', type: 'string' };
       const value = this.text(rec, rec?.full ?? 0, inner);
       if (value === null) return shown;
@@ -389,7 +421,13 @@ class Decoder {
       info.len = inner.len;
       return new GoBoxed(shown, value);
     }
-    const box = this.records[reads?.box ?? -1]?.bytes;
+    const boxRec = this.records[reads?.box ?? -1];
+    if (!boxRec) {
+      if (kind === KIND.bool || (kind >= KIND.int && kind <= KIND.float64))
+        info.unavailable = `its value: ${this.beyond()}`;
+      return shown;
+    }
+    const box = boxRec.bytes;
     if (!box || box.length < 8) return shown;
     const view = new DataView(box.buffer, box.byteOffset, box.byteLength);
     const word = view.getBigUint64(0, true);

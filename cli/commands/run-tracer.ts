@@ -12,7 +12,7 @@ import {
   type DropCounts,
   type ProbeKind,
 } from '../../bpf/ts/index.ts';
-import { eventJson, formatCall } from '../../bpf/ts/values.ts';
+import { eventJson, formatCall, VALUE_BUDGET_DEFAULT, VALUE_BUDGET_MAX } from '../../bpf/ts/values.ts';
 import { openExecutable } from '../../bpf/ts/index.ts';
 import { classifyDeath } from '../../engines/forensics.ts';
 import { DeathWitness } from '../../engines/death-witness.ts';
@@ -29,10 +29,11 @@ export const runTracerCommand: Command = {
   summary: `trace a Go function live: ${modes.map((m) => `${m} (${probeKinds[m].summary})`).join(', ')}`,
   usage:
     `./lab run-tracer [--mode ${modes.join('|')}] [--symbol main.demo] [--binary server/server] [--pid N] [--json]\n` +
-    '                 [--args N] [--rets N] [--string-arg SLOT] [--queue N] [--engine addon|cilium]\n' +
+    '                 [--args N] [--rets N] [--string-arg SLOT] [--queue N] [--value-bytes N] [--engine addon|cilium]\n' +
     '  default: uretprobe on main.demo in server/server, every process; Ctrl-C detaches and exits\n' +
     modes.map((m) => `  --mode ${m}: ${probeKinds[m].description}\n`).join('') +
     `  --queue N: events held for a slow reader (stdout not drained) before they are dropped (default ${DEFAULT_QUEUE_LIMIT})\n` +
+    `  --value-bytes N: bytes of strings and stack words each event carries (default ${VALUE_BUDGET_DEFAULT}, at most ${VALUE_BUDGET_MAX}); what does not fit is shown as beyond it\n` +
     '  lost events are never silent: a line every 5 s while they happen, a summary at the end (--json: {"kind":"drops",…} records)\n' +
     `  exit status: 0 all events delivered, 1 error, 2 usage error, ${EXIT_EVENTS_LOST} events were lost (the kernel's ring buffer or the queue was full)`,
   async run(argv) {
@@ -50,6 +51,7 @@ export const runTracerCommand: Command = {
         'string-arg': { type: 'int', min: 0, max: 64 },
         engine: { type: 'enum', values: Object.keys(tracerEngines), default: 'addon' },
         queue: { type: 'int', min: 1, max: 100_000_000, default: DEFAULT_QUEUE_LIMIT },
+        'value-bytes': { type: 'int', min: 0, max: VALUE_BUDGET_MAX },
       },
     });
     const mode = values.mode as ProbeKind;
@@ -64,6 +66,7 @@ export const runTracerCommand: Command = {
       rets: values.rets,
       stringArg: values['string-arg'],
       queueLimit: values.queue,
+      valueBytes: values['value-bytes'],
     };
 
     await buildAll({}, values.engine === 'cilium' ? ['cilium'] : ['addon']);
@@ -83,6 +86,11 @@ export const runTracerCommand: Command = {
     say(
       `attached ${mode} to ${req.symbol} in ${req.binary} (${req.pid ? `pid ${req.pid}` : 'every process'}) — Ctrl-C to stop`,
     );
+    const raw = req.args !== undefined || req.rets !== undefined || req.stringArg !== undefined;
+    if (values.engine === 'addon' && !raw)
+      say(
+        `values: up to ${req.valueBytes ?? VALUE_BUDGET_DEFAULT} bytes of strings and stack words an event (--value-bytes, at most ${VALUE_BUDGET_MAX}); floats in X registers are out of a uprobe's reach`,
+      );
     if (probeKinds[mode].crashesGo)
       say(`${mode} mode: a Go program whose stack moves while the probed function runs will crash — watch it happen`);
 

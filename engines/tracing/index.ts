@@ -20,6 +20,7 @@ export const tracerEngines: Record<string, (req: TraceRequest) => Promise<TraceS
       rets: req.rets,
       stringArg: req.stringArg,
       queueLimit: req.queueLimit,
+      valueBytes: req.valueBytes,
     });
     return {
       events: probe,

@@ -12,6 +12,8 @@ export interface TraceRequest {
   stringArg?: number;
   /** Events held for a slow reader before they count as drops (the addon's probe queue). */
   queueLimit?: number;
+  /** Typed values: bytes of strings and stack words an event may carry (the addon's value budget). */
+  valueBytes?: number;
 }
 
 /** A running tracer: its events, and how to stop it. */
