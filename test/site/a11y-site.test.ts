@@ -153,7 +153,9 @@ test('every diagram is named and told in words: accTitle and accDescr in each me
 
 test('headings never skip a level on a built docs or notebooks page', () => {
   const problems: string[] = [];
-  for (const path of builtPages(lab.site).filter((p) => /^\/(docs|notebooks)\//.test(p))) {
+  const pages = builtPages(lab.site).filter((p) => /^\/(docs|notebooks)\//.test(p));
+  assert.ok(pages.length >= 20, `only ${pages.length} pages built`);
+  for (const path of pages) {
     const html = readFileSync(join(lab.site.dir, path, 'index.html'), 'utf8');
     const main = html.slice(html.indexOf('<main'), html.lastIndexOf('</main>'));
     let previous = 0;
@@ -204,6 +206,7 @@ test('a live notebook’s controls are opaque in both themes, small on a phone, 
     if (viewport === phone) assert.ok(look.height <= 80, `${where}: the bar is ${look.height} px tall`);
     // Tab down the page: every Run button the focus lands on is in view below the bar, not under it.
     const covered: string[] = [];
+    let reached = 0;
     for (let i = 0; i < 60; i++) {
       // A code cell keeps Tab for indenting: Esc first lets it move the focus on.
       if (await page.evaluate(() => !!document.activeElement?.closest('.cm-editor')))
@@ -216,8 +219,10 @@ test('a live notebook’s controls are opaque in both themes, small on a phone, 
         const r = a.getBoundingClientRect();
         return r.top < bar.bottom && r.bottom > bar.top ? a.getAttribute('aria-label') : '';
       });
+      if (hit !== null) reached++;
       if (hit) covered.push(hit);
     }
+    assert.ok(reached >= 3, `${where}: Tab reached only ${reached} of the cells' buttons`);
     assert.deepEqual(covered, [], `${where}: focused buttons under the bar`);
     await page.close();
   }
