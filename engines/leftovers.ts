@@ -67,9 +67,11 @@ function processes(): Proc[] {
 }
 
 const underRoot = (p: string) => p === root || p.startsWith(root + sep);
+/** A shell whose working directory is the lab is someone's terminal, not something the lab started. */
+const shell = (exe: string) => /\/(ba|da|z)?sh$/.test(exe);
 const ofTheLab = (p: Proc, attendeeUids: Set<number>) =>
   attendeeUids.has(p.uid) ||
-  underRoot(p.cwd) ||
+  (underRoot(p.cwd) && !shell(p.exe)) ||
   underRoot(p.exe) ||
   p.exe.startsWith(labTempPrefix) ||
   p.args.includes(root + sep) ||

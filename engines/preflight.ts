@@ -8,6 +8,7 @@ import { availableToolchains } from '../core/go.ts';
 import { missingCapabilities } from '../bpf/ts/index.ts';
 import { addonPath } from '../bpf/ts/addon.ts';
 import { at } from '../core/paths.ts';
+import { labLeftovers } from './leftovers.ts';
 
 export interface Check {
   name: string;
@@ -39,6 +40,9 @@ export async function preflightChecks(): Promise<Check[]> {
   const caps = missingCapabilities();
   const toolchains = await availableToolchains().catch(() => []);
   const objects = ['entry', 'ret', 'exit'].map((p) => at('bpf', 'build', `${p}.bpf.o`));
+  const left = await labLeftovers();
+  const probeBytes = left.filter((l) => l.kind === 'probe bytes');
+  const others = left.filter((l) => l.kind !== 'probe bytes');
   return [
     {
       name: 'kernel',
@@ -97,6 +101,21 @@ export async function preflightChecks(): Promise<Check[]> {
       ok: existsSync(addonPath) && objects.every((o) => existsSync(o)),
       found: existsSync(addonPath) ? 'addon + BPF objects' : 'not built',
       fix: 'run ./lab build',
+    },
+    {
+      name: 'no leaked probe bytes',
+      ok: probeBytes.length === 0,
+      found: probeBytes.map((l) => l.what).join('; ') || 'no int3 without a uprobe in the processes the lab traces',
+      fix: 'restart those processes: the kernel failed to remove a uprobe ("leaking uprobe" in dmesg) and they die of SIGTRAP when they reach it',
+    },
+    {
+      name: 'nothing of the lab left behind',
+      ok: others.length === 0,
+      found:
+        others.map((l) => `${l.kind}: ${l.what}`).join('; ') ||
+        'no orphaned process, stray uprobe link or attendee account',
+      fix: 'stop what is listed (kill the pids; ./lab workshop --hands-on cleans accounts up) unless a lab command of yours is using it',
+      optional: true,
     },
   ];
 }
