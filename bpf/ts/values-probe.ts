@@ -206,10 +206,10 @@ function rawWords(
   keep: boolean,
 ): RawWords {
   // Loops over one reader method each, not closures or a method passed in: this runs per event.
-  const argRegs: bigint[] = [];
-  const retRegs: bigint[] = [];
-  if (withArgs) for (let i = 0; i < v.argRegs; i++) argRegs.push(r.argsExact(at, i));
-  if (withRet) for (let i = 0; i < v.retRegs; i++) retRegs.push(r.retExact(at, i));
+  const argRegs: bigint[] = new Array(withArgs ? v.argRegs : 0);
+  const retRegs: bigint[] = new Array(withRet ? v.retRegs : 0);
+  for (let i = 0; i < argRegs.length; i++) argRegs[i] = r.argsExact(at, i);
+  for (let i = 0; i < retRegs.length; i++) retRegs[i] = r.retExact(at, i);
   const raw: RawWords = { argRegs, retRegs };
   // The values' bytes follow the event in its record: the entry's reads, then the return's (bpf/events.h).
   const data = r.data_len(at);
