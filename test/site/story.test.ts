@@ -185,6 +185,16 @@ test('matrix: no page calls a cell that crashed in a run a survivor', () => {
     assert.deepEqual(saying(/`\/hop`[^.]*survives on (every|all)/i), []);
 });
 
+test("matrix: the site's matrix, its differences and the README take their labels from the one function", () => {
+  for (const file of ['index.tsx', 'Differences.tsx'])
+    assert.match(
+      src('src', 'components', 'CrashMatrix', file),
+      /matrixCellLabel\(/,
+      `src/components/CrashMatrix/${file} labels cells with matrixCellLabel (src/lib/matrix-labels.ts)`,
+    );
+  assert.match(src('engines', 'crash-matrix.ts'), /matrixCellLabel\(c\)/, 'the README and text tables too');
+});
+
 test('crash explanations: the go1.26 /gc segfault is explained once, as the nil gp.m dereference', () => {
   const gc = matrix.cells.find((c) => c.go.startsWith('go1.26') && c.trigger === 'gc' && c.probe === 'uretprobe');
   assert.ok(gc, 'the recording has go1.26 gc × uretprobe');
