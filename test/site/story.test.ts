@@ -372,3 +372,12 @@ test('notebooks: the link kind, the matrix labels and the overhead recording agr
   );
   assert.match(nb07[live].text, /live/, 'the live run says it is live');
 });
+
+test("every lab_* map, helper or field a page names is in bpf/'s sources", () => {
+  const bpf = ['maps.h', 'events.h', 'entry.bpf.c', 'ret.bpf.c', 'exit.bpf.c'].map((f) => src('bpf', f)).join('\n');
+  const missing: string[] = [];
+  for (const [file, text] of all)
+    for (const m of prose(text).matchAll(/`(lab_\w+|entry_reads|ret_reads)`/g))
+      if (!new RegExp(`\\b${m[1]}\\b`).test(bpf)) missing.push(`${file}: ${m[1]}`);
+  assert.deepEqual(missing, [], 'named on a page, gone from bpf/*.h and bpf/*.bpf.c');
+});
