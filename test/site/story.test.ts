@@ -381,3 +381,12 @@ test("every lab_* map, helper or field a page names is in bpf/'s sources", () =>
       if (!new RegExp(`\\b${m[1]}\\b`).test(bpf)) missing.push(`${file}: ${m[1]}`);
   assert.deepEqual(missing, [], 'named on a page, gone from bpf/*.h and bpf/*.bpf.c');
 });
+
+test('every exe.method(…) a page calls is a method of the tracer API', () => {
+  const api = src('bpf', 'ts', 'index.ts') + src('bpf', 'ts', 'executable.ts');
+  const missing: string[] = [];
+  for (const [file, text] of all)
+    for (const m of text.matchAll(/\bexe\.(\w+)\(/g))
+      if (!new RegExp(`^\\s+(async )?${m[1]}\\(`, 'm').test(api)) missing.push(`${file}: exe.${m[1]}`);
+  assert.deepEqual(missing, [], 'not a method of TracedExecutable or Executable (bpf/ts)');
+});
