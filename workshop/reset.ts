@@ -3,6 +3,7 @@ import { at, serverDir } from '../core/paths.ts';
 import type { RoomRunner } from './runners.ts';
 // inspect.ts only, not the tracer's index: reset must work even where the tracer API does not load.
 import { bpftoolView, linksHeldBy, programsHeldBy, type HeldLink } from '../bpf/ts/inspect.ts';
+import { isTslabKernel } from '../engines/services/jupyter.ts';
 import { ancestorsOf, descendantsOf, isAlive, listProcesses, type ProcessInfo } from './processes.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -33,7 +34,7 @@ function leftovers(marker: string): ProcessInfo[] {
   const procs = listProcesses();
   const protectedPids = ancestorsOf(process.pid, procs);
   const mine = descendantsOf(process.pid, procs);
-  const kernels = procs.filter((p) => mine.has(p.pid) && / kernel /.test(p.cmdline));
+  const kernels = procs.filter((p) => mine.has(p.pid) && isTslabKernel(p.cmdline));
   const underKernels = new Set(kernels.flatMap((k) => [...descendantsOf(k.pid, procs)]));
   return procs.filter(
     (p) => p.marker === marker && !protectedPids.has(p.pid) && (!mine.has(p.pid) || underKernels.has(p.pid)),

@@ -24,6 +24,9 @@ export function jupyterPath(): string {
 
 export const tslabKernelJson = () => `${jupyterPath()}/kernels/tslab/kernel.json`;
 
+/** Whether a process's command line (NUL- or space-separated) is a tslab kernel of the lab's. */
+export const isTslabKernel = (cmdline: string) => cmdline.includes(tslabKernelLauncher);
+
 /** The tslab kernelspec of every Jupyter of the lab (the launcher also ends a kernel whose Jupyter died). */
 export function tslabKernelSpec(displayName = 'TypeScript') {
   return {

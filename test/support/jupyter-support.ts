@@ -2,7 +2,7 @@
 // bpf/ts/inspect.ts). Connections to Jupyter are engines/notebook/kernel-client.ts's.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { tslabKernelLauncher } from '../../engines/services/jupyter.ts';
+import { isTslabKernel } from '../../engines/services/jupyter.ts';
 
 function ppidOf(pid: number): number | undefined {
   try {
@@ -46,7 +46,7 @@ export function kernelPids(jupyterPid: number): number[] {
   const out: number[] = [];
   const walk = (p: number) => {
     for (const c of childrenOf(p)) {
-      if (cmdlineOf(c).split('\0').includes(tslabKernelLauncher)) out.push(c);
+      if (isTslabKernel(cmdlineOf(c))) out.push(c);
       walk(c);
     }
   };
