@@ -405,10 +405,13 @@ export function readmeSection(r: BenchResults): string {
     "  reading every event's `args[0]` and `ret[0]` (BigInts, decoded as they are read) and checking them; a discarded first",
     '  run of each lets V8 compile the consumer; each row is the fastest of its runs, consumers interleaved (this machine',
     "  is shared: a neighbour's load only slows a run down). A row that misses its target is marked ✗ and fails the run.",
-    "  Where the time went when `probe.batches()` fell to 0.45 M/s (2.3 µs per event, `node --cpu-prof`): the bench's probe",
-    '  had become typed, and every event was decoded on arrival, two thirds of that in closures made per event (under tsx',
-    "  each named closure is a `defineProperty`), the rest in BigInt register reads and `decodeValues`. Now a raw probe's",
-    '  events are plain objects of numbers, and a typed event keeps its register words and decodes its values when first read.',
+    "  Where the time went when `probe.batches()` fell to 0.45 M/s (2.3 µs per event, `node --cpu-prof`): the bench's",
+    "  `uprobe('main.work')` had become typed, and every event was decoded on arrival, about two thirds of that in closures",
+    "  made per event (tsx's keepNames makes each named closure a `defineProperty`), the rest in BigInt register reads and",
+    "  `decodeValues`. Now a raw probe's events are plain objects of numbers (~80–110 ns each in Node), and a typed event",
+    '  keeps its registers and value bytes and decodes when first read (~200–300 ns more, in `decodeValues`). On a loaded',
+    '  machine the in-process consumers lose most to C, which reads one word per event: a preempted 1 ms scavenge stalls',
+    '  Node for tens of ms (the cilium/ebpf Go consumer row shows the same load).',
     "- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
     ...(r.probe_cost.some((p) => p.runs)
       ? [
