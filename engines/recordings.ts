@@ -88,6 +88,19 @@ export const recordings: Recording[] = [
     refresh: './lab record-crash --write',
     inputs: () => [...serverSources(), ...bpfSources(), 'engines/record-crash.ts', 'engines/forensics.ts'],
   },
+  {
+    // The site's float-registers page (docs/safe-tracing/floats.mdx): the tracer on main.scale.
+    name: 'float values',
+    path: 'docs/data/float-recording.json',
+    refresh: 'node --import tsx docs/data/record-float.ts',
+    inputs: () => [
+      ...serverSources(),
+      ...bpfSources(),
+      'bpf/ts/values.ts',
+      'bpf/ts/abi.ts',
+      'docs/data/record-float.ts',
+    ],
+  },
   ...notebookRecordings(),
 ];
 

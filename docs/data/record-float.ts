@@ -12,6 +12,7 @@ import { LabError } from '../../core/errors.ts';
 import { ManagedServer } from '../../engines/managed-server.ts';
 import { openExecutable, type TraceEvent } from '../../bpf/ts/index.ts';
 import { formatCall } from '../../bpf/ts/values.ts';
+import { inputsHash, recording } from '../../engines/recordings.ts';
 
 const file = at('docs', 'data', 'float-recording.json');
 const request = '/shapes/float?x=1.5&k=3';
@@ -57,6 +58,8 @@ try {
     throw new LabError('no call event from main.scale', 'is server/server the lab build? (./lab build)');
   const rec = {
     recordedAt: new Date().toISOString(),
+    /** What it was made from (engines/recordings.ts, 'float values'): the tests say when it is stale. */
+    inputsHash: inputsHash(recording('float values')),
     kernel: release(),
     goVersion:
       /go1\.[\d.]+/.exec(execFileSync('go', ['version', serverBinary], { encoding: 'utf8' }))?.[0] ?? 'unknown',
