@@ -5,6 +5,7 @@
  *   await lab.attempt("05-survive-growth", async ({ server, exe }) => { … })   save and check (the Check button)
  *   await lab.explain("04-hijacked-slot", { slot, frame }, { stderr, maps })
  *   await lab.check("02-arg-register")            judge what is saved, on the real kernel
+ *   await lab.retry("02-arg-register")           answer a prediction again (attempts and the best result are kept)
  *   lab.hint(name) · lab.solution(name) · await lab.resetExercises("05")
  * The checks live in engines/exercises (the CLI runs the same ones).
  */
@@ -23,6 +24,7 @@ import {
 } from '../engines/exercises/index.ts';
 import { attemptCell, exerciseHtml, inlineHtml } from '../engines/exercises/card.ts';
 import { parseCrash } from '../engines/forensics.ts';
+import { attemptsLine, plainText, readChoice } from '../engines/exercises/judging.ts';
 import { showHtml, preHtml } from './display.ts';
 
 function known(name: string): Exercise {
@@ -40,8 +42,11 @@ export async function exercise(name: string): Promise<void> {
 
 const squash = (code: string) => code.replace(/\s+/g, '');
 
-function say(name: string, v: Verdict): void {
-  console.log(`${v.pass ? '✓ pass' : '✗ not yet'} · ${name}: ${v.message}`);
+async function say(name: string, v: Verdict): Promise<void> {
+  console.log(`${v.pass ? '✓ pass' : '✗ not yet'} · ${name}: ${plainText(v.message)}`);
+  const saved = (await readProgress())[name];
+  if (!v.pass && saved?.result?.pass)
+    console.log(`still passed from an earlier attempt (${attemptsLine(saved.attempts ?? [])})`);
 }
 
 /** Locks a prediction in; an empty choice says how to answer, a second answer is refused. */
@@ -52,17 +57,28 @@ export async function predict(name: string, choice: string): Promise<void> {
   const ids = ex.choices.map((c) => c.id);
   const saved = (await readProgress())[name];
   if (saved?.answer !== undefined) {
-    console.log(`${name}: locked in as ${saved.answer} (lab.resetExercises("${name}") to answer again)`);
+    console.log(`${name}: locked in as ${saved.answer} (await lab.retry("${name}") to answer again)`);
     return;
   }
   if (!choice) {
     console.log(`${name}: no answer yet — put one of ${ids.join(', ')} between the quotes and run this cell`);
     return;
   }
-  if (!ids.includes(choice))
-    throw new LabError(`"${choice}" is none of the choices`, `answer one of ${ids.join(', ')}`);
-  await save(name, { answer: choice });
-  console.log(`${name}: locked in ${choice} — now run the next cells; lab.check("${name}") says who was right`);
+  const id = readChoice(ex, choice);
+  if (id === undefined) throw new LabError(`"${choice}" is none of the choices`, `answer one of ${ids.join(', ')}`);
+  await save(name, { answer: id });
+  console.log(`${name}: locked in ${id} — now run the next cells; lab.check("${name}") says who was right`);
+}
+
+/** Unlocks a prediction to answer it again; its attempts and best result stay. Other exercises are untouched. */
+export async function retry(name: string): Promise<void> {
+  const ex = known(name);
+  if (ex.kind === 'predict') await save(name, { answer: undefined });
+  console.log(
+    ex.kind === 'predict'
+      ? `${name}: answer again with lab.predict("${name}", …) — earlier attempts and the best result are kept`
+      : `${name}: edit your answer and run its cell again — every attempt is judged, the best result is kept`,
+  );
 }
 
 /** The Check button of a "do it" cell: saves the attempt (its source, for ./lab exercises --check) and checks it on a fresh server. */
@@ -84,7 +100,7 @@ export async function attempt(name: string, fn: Attempt): Promise<void> {
         .replace(/\);$/, ''),
     );
   if (!unchanged) await save(name, { attempt: fn.toString() });
-  say(name, await checkSaved(name, fn, { keep: !unchanged }));
+  await say(name, await checkSaved(name, fn, { keep: !unchanged }));
 }
 
 /** Points at the evidence in a crash: saves what you pointed at with the crash text, and checks it. */
@@ -108,15 +124,16 @@ export async function explain(
     squash(ex.starter);
   if (unchanged) return say(name, judgeEvidence(evidence));
   await save(name, { evidence });
-  say(name, await checkSaved(name));
+  await say(name, await checkSaved(name));
 }
 
 /** Judges what is saved for the exercise on the real kernel and prints the one-line verdict. */
 export async function check(name: string): Promise<void> {
   const ex = known(name);
   const v = await checkSaved(name);
-  if (ex.kind === 'predict' && (await readProgress())[name]?.answer !== undefined) console.log(`why: ${ex.why}`);
-  say(name, v);
+  await say(name, v);
+  if (ex.kind === 'predict' && (await readProgress())[name]?.answer !== undefined)
+    console.log(`why: ${plainText(ex.why)}`);
 }
 
 /** The next hint (each call shows one more). */

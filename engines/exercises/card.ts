@@ -4,6 +4,7 @@
  */
 import { exercise, attemptSignature, type Exercise } from './catalog.ts';
 import type { Verdict } from './checks.ts';
+import { attemptsLine, type AttemptRecord } from './judging.ts';
 
 export const kindLabel = { predict: 'Predict, then run', do: 'Do it', explain: 'Explain the evidence' } as const;
 
@@ -20,13 +21,16 @@ export const attemptCell = (name: string, body: string) =>
   `await lab.attempt("${name}", ${attemptSignature} {\n${body.replace(/^/gm, '  ')}\n});`;
 
 /** The card as HTML, with what this machine saved for it when given. */
-export function exerciseHtml(ex: Exercise, state?: { answer?: string; result?: Verdict }): string {
+export function exerciseHtml(
+  ex: Exercise,
+  state?: { answer?: string; result?: Verdict; attempts?: AttemptRecord[] },
+): string {
   const choices =
     ex.kind === 'predict'
       ? `<ul style="list-style:none;padding-left:0">${ex.choices.map((c) => `<li><code>${esc(c.id)}</code> ${inlineHtml(c.text)}${state?.answer === c.id ? ' ← your answer' : ''}</li>`).join('')}</ul>`
       : '';
   const result = state?.result
-    ? `<p>${state.result.pass ? '✅ passed' : '❌ not yet'}: ${esc(state.result.message)}</p>`
+    ? `<p>${state.result.pass ? '✅ passed' : '❌ not yet'}: ${inlineHtml(state.result.message)}</p>${state.attempts?.length ? `<p>attempts: ${esc(attemptsLine(state.attempts))}</p>` : ''}`
     : '';
   return `<div class="lab-exercise" data-exercise="${esc(ex.name)}"><p><b>${kindLabel[ex.kind]} · ${esc(ex.title)}</b> <code>${esc(ex.name)}</code></p><p>${inlineHtml(ex.prompt)}</p>${choices}${result}</div>`;
 }

@@ -9,14 +9,12 @@ import { goToolchain, oldGo } from '../../core/go.ts';
 import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
 import { parseCrash, crashSignature } from '../forensics.ts';
 import { judgeEvidence } from './evidence.ts';
+import { judgePrediction, readChoice, type AttemptRecord, type Judgement } from './judging.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
 import { exercise, type Exercise, type Prediction } from './catalog.ts';
 import { attemptFromSource, Sandbox, type Attempt, type SandboxServer } from './sandbox.ts';
 
-export interface Verdict {
-  pass: boolean;
-  /** One line: what passed, or what is still wrong and what to try. */
-  message: string;
+export interface Verdict extends Judgement {
   /** Nothing was submitted yet: not a result to keep. */
   untried?: true;
 }
@@ -29,6 +27,8 @@ export interface Submission {
   attempt?: string;
   /** explain: what the learner pointed at, and the crash they read it in. */
   evidence?: { slot: string; frame: string; stderr: string; maps: string };
+  /** Every judged attempt (the first always kept); the saved result is the best of them (judging.ts). */
+  attempts?: AttemptRecord[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -389,16 +389,12 @@ async function judgeKnown(ex: Exercise, submission: Submission, attempt?: Attemp
       return untried(
         `not answered — lock in a choice (${ex.choices.map((c) => c.id).join(', ')}) with lab.predict("${ex.name}", …) or ./lab exercises --answer ${ex.name}=CHOICE`,
       );
-    if (!ex.choices.some((c) => c.id === submission.answer))
+    if (readChoice(ex, submission.answer) === undefined)
       return fail(`"${submission.answer}" is none of the choices (${ex.choices.map((c) => c.id).join(', ')})`);
     const sandbox = await Sandbox.open();
     try {
       const truth = await truths[ex.name](sandbox);
-      if (truth.choice === undefined) return fail(`none of the choices matches this machine: ${truth.seen}`);
-      const right = ex.choices.find((c) => c.id === truth.choice)!;
-      const text = right.text.replace(/`/g, ''); // a terminal line, not markdown
-      if (submission.answer === truth.choice) return pass(`right: ${right.id}) ${text} — ${truth.seen}`);
-      return fail(`you said ${submission.answer}; this machine shows ${right.id}) ${text} — ${truth.seen}`);
+      return judgePrediction(ex, submission.answer, { ...truth, source: 'this machine' });
     } finally {
       await sandbox.close();
     }

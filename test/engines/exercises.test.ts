@@ -3,7 +3,7 @@
 // message, and no probe, link or server is left after any check.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -13,9 +13,13 @@ import {
   checkedNames,
   exerciseScreen,
   Sandbox,
+  checkSaved,
+  readProgress,
+  save,
   type Exercise,
   type Submission,
 } from '../../engines/exercises/index.ts';
+import { bestAttempt, readAddress, readChoice, readNumber, withAttempt } from '../../engines/exercises/judging.ts';
 import { parseCrash } from '../../engines/forensics.ts';
 import { withExerciseCells } from '../../engines/exercises/cells.ts';
 import { at } from '../../core/paths.ts';
@@ -115,6 +119,35 @@ test('every exercise of the catalog has a check, notebooks 02-07 have 2 to 4 eac
     assert.ok(wrong[e.name]?.length, `${e.name} has wrong attempts in this test`);
 });
 
+test('answers are read as the evidence prints them; attempts keep the first and the best', () => {
+  const a = 0x11b0e8a7988n;
+  for (const t of ['0000011b0e8a7988', '0x0000011b0e8a7988', '0x11b0e8a7988', '11B0E8A7988', '0000011b 0e8a7988'])
+    assert.equal(readAddress(t), a, t);
+  for (const t of ['0x…', 'main.demo', '', '0x1_0000_0000_0000_0000']) assert.equal(readAddress(t), undefined, t);
+  for (const t of ['12345', '12,345', '12_345', '12 345']) assert.equal(readNumber(t), 12345, t);
+  assert.equal(readNumber('12,34'), undefined);
+  const ret = exercises.find((e) => e.name === '05-demo-ret-count') as Extract<Exercise, { kind: 'predict' }>;
+  assert.equal(readChoice(ret, ' 1 '), '1');
+  const reg = exercises.find((e) => e.name === '02-arg-register') as Extract<Exercise, { kind: 'predict' }>;
+  assert.equal(readChoice(reg, 'B)'), 'b');
+  assert.equal(readChoice(reg, 'e'), undefined);
+  let tries = withAttempt(undefined, { answer: 'first', pass: false, message: '', at: '1' });
+  tries = withAttempt(tries, { answer: 'pass', pass: true, message: '', at: '2' });
+  for (let i = 0; i < 30; i++) tries = withAttempt(tries, { answer: `late ${i}`, pass: false, message: '', at: '3' });
+  assert.equal(tries.length, 20);
+  assert.equal(tries[0].answer, 'first', 'the first attempt is never dropped');
+  assert.equal(tries.at(-1)?.answer, 'late 29');
+  assert.equal(bestAttempt(tries)?.answer, 'pass', 'the pass is never dropped either');
+  assert.equal(bestAttempt(withAttempt(undefined, { pass: false, message: 'x', at: '1' }))?.pass, false);
+  assert.equal(
+    bestAttempt([
+      { answer: 'a', pass: true, message: '', at: '1' },
+      { answer: 'b', pass: false, message: '', at: '2' },
+    ])?.answer,
+    'a',
+  );
+});
+
 test('the workshop can put any exercise on screen: card, hints, solution', () => {
   for (const e of exercises) {
     const s = exerciseScreen(e.name)!;
@@ -152,7 +185,10 @@ for (const ex of exercises.filter((e): e is Extract<Exercise, { kind: 'predict' 
     const other = ex.choices.find((c) => c.id !== ex.answer)!.id;
     const no = await judged(ex.name, { answer: other });
     assert.equal(no.pass, false);
-    assert.match(no.message, new RegExp(`you said ${other}; this machine shows ${ex.answer}\\)`));
+    assert.match(
+      no.message,
+      new RegExp(`you said \\*\\*${other}\\*\\*\\).*; this machine shows \\*\\*${ex.answer}\\*\\*\\)`),
+    );
     const none = await judged(ex.name, {});
     assert.ok(!none.pass && none.untried, 'no answer is not a pass');
     assert.match(none.message, /^not answered/);
@@ -197,24 +233,76 @@ test('04-hijacked-slot (explain): the slot and frame of a live crash pass; a wro
   const ok = await judged('04-hijacked-slot', evidence(f.slot.address, f.victim));
   assert.ok(ok.pass, ok.message);
   assert.match(ok.message, /\[uprobes\]/);
-  const upper = await judged('04-hijacked-slot', evidence(f.slot.address.toUpperCase().replace('0X', '0x'), f.victim));
-  assert.ok(upper.pass, 'an address in capitals is the same address');
-  assert.match(
-    (await judged('04-hijacked-slot', evidence(f.slot.address, 'main.growStack'))).message,
-    /held the return address of main\.demo, not "main\.growStack"/,
+  // The slot as the dump prints it (Go ≥ 1.21: 16 digits, no 0x), and as a learner may retype it.
+  const digits = BigInt(f.slot.address).toString(16).padStart(16, '0');
+  const dumpLine = stderr.split('\n').find((l) => l.startsWith(`${digits.slice(0, 14)}`) || l.includes(`0x${digits}`));
+  assert.ok(dumpLine, `the dump prints the slot's line (${digits})`);
+  for (const typed of [
+    digits,
+    `0x${digits}`,
+    digits.toUpperCase(),
+    f.slot.address,
+    ` ${f.slot.address.slice(2)} `,
+    `${digits.slice(0, 8)} ${digits.slice(8)}`,
+  ]) {
+    const v = await judged('04-hijacked-slot', evidence(typed, f.victim));
+    assert.ok(v.pass, `${JSON.stringify(typed)}: ${v.message}`);
+  }
+  assert.ok(
+    (await judged('04-hijacked-slot', evidence(f.slot.address, `${f.victim}(...)`))).pass,
+    'a frame as the traceback prints it',
+  );
+  const wrongFrame = (await judged('04-hijacked-slot', evidence(f.slot.address, 'main.growStack'))).message;
+  assert.match(wrongFrame, /^the slot is right, the frame is wrong: .*"unexpected return pc for …" line/);
+  assert.doesNotMatch(
+    wrongFrame,
+    new RegExp(f.victim.replace('.', '\\.')),
+    'a wrong frame does not give the answer away',
   );
   const next = `0x${(BigInt(f.slot.address) + 8n).toString(16)}`;
-  assert.match(
-    (await judged('04-hijacked-slot', evidence(next, f.victim))).message,
-    new RegExp(`${next} is not the hijacked slot`),
-  );
+  const wrongSlot = (await judged('04-hijacked-slot', evidence(next, f.victim))).message;
+  assert.match(wrongSlot, new RegExp(`^the frame is right, the slot is wrong: \`${next}\``));
+  const both = (await judged('04-hijacked-slot', evidence(next, 'main.growStack'))).message;
+  assert.match(both, /the slot is wrong: .*; the frame is wrong: /, 'both parts named');
   assert.match((await judged('04-hijacked-slot', evidence('0x…', f.victim))).message, /is not an address/);
   assert.match(
     (await judged('04-hijacked-slot', evidence(f.slot.address, f.victim, 'all good\n'))).message,
     /holds no "unexpected return pc"/,
   );
+  // Through the progress file: a pass, then a wrong attempt — the pass is kept, both are listed, the first stays first.
+  await save('04-hijacked-slot', { evidence: { slot: digits, frame: f.victim, stderr, maps } });
+  assert.ok((await checkSaved('04-hijacked-slot')).pass);
+  await save('04-hijacked-slot', { evidence: { slot: next, frame: f.victim, stderr, maps } });
+  assert.equal((await checkSaved('04-hijacked-slot')).pass, false);
+  const kept = (await readProgress())['04-hijacked-slot'];
+  assert.equal(kept.result?.pass, true, 'a later wrong attempt does not undo the pass');
+  assert.deepEqual(
+    kept.attempts?.map((a) => [a.answer, a.pass]),
+    [
+      [`${digits} ${f.victim}`, true],
+      [`${next} ${f.victim}`, false],
+    ],
+  );
   const none = await judged('04-hijacked-slot', {});
   assert.ok(!none.pass && none.untried);
+});
+
+test('a progress file of valid JSON that is not progress (null, an array, a number…) says "delete it", not "unexpected error"', async () => {
+  const file = process.env.LAB_EXERCISES_FILE!;
+  const kept = existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  try {
+    for (const text of ['null', '[]', '42', '"x"', 'true', '{"02-arg-register":null}', '{"x":{"result":7}}', '{oops']) {
+      writeFileSync(file, text);
+      await assert.rejects(readProgress(), (e: Error) => {
+        assert.equal(e.name, 'LabError', `${text}: ${e.name}: ${e.message}`);
+        assert.match(e.message, /delete it to start over/, text);
+        return true;
+      });
+    }
+  } finally {
+    if (kept === undefined) rmSync(file, { force: true });
+    else writeFileSync(file, kept);
+  }
 });
 
 test('after the checks the tracer lets go of everything: no BPF program or link of this process in the kernel', async () => {
