@@ -91,7 +91,9 @@ const GO_KIND = {
 } as const;
 const ATE = { boolean: 2, complex: 3, float: 4, signed: 5, signedChar: 6, unsigned: 7, unsignedChar: 8 } as const;
 
-const SHAPE = 'go.shape.';
+/** A type name with its shapes as the types they stand for: *main.holder[go.shape.int_0] → *main.holder[int]. */
+const shapeless = (name: string) =>
+  name.includes('go.shape.') ? name.replace(/go\.shape\.(\*?[\w.]+?)(_\d+)?\b/g, '$1') : name;
 
 /** The Go type of the DWARF type DIE at `offset`. */
 export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number, GoType>()): GoType {
@@ -137,7 +139,7 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
       });
     }
     s.align = Math.max(1, ...fields.map((f) => alignOf(f.type)));
-    if (name.startsWith(SHAPE)) s.name = name.slice(SHAPE.length).replace(/_\d+$/, '');
+    s.name = shapeless(name);
     return s;
   } else if (die.tag === TAG.array) {
     const elem = goTypeAt(dwarf, Number(ref), seen);
@@ -146,7 +148,7 @@ export function goTypeAt(dwarf: DwarfInfo, offset: number, seen = new Map<number
       sub?.attrs.get(AT.count) ?? (sub?.attrs.has(AT.upperBound) ? Number(sub.attrs.get(AT.upperBound)) + 1 : 0);
     t = { kind: 'array', name, size, length: Number(count), elem };
   } else t = { kind: 'pointer', name }; // nothing else fits in a register as one word
-  if (t.name.startsWith(SHAPE)) t.name = t.name.slice(SHAPE.length).replace(/_\d+$/, '');
+  t.name = shapeless(t.name);
   seen.set(offset, t);
   return t;
 }
@@ -305,9 +307,15 @@ export interface Formal {
   hidden?: boolean;
 }
 
-/** The dictionary a shape instantiation (`F[go.shape.int]`) takes first, in AX: Go 1.27 names it in DWARF, 1.19–1.26 do not. */
+/**
+ * The dictionary a shape instantiation (`F[go.shape.int]`, `(*T[go.shape.int]).M`) takes as a
+ * hidden parameter: Go 1.27 names it in DWARF, 1.19–1.26 do not. It comes first, except in a
+ * method since Go 1.20 (the unified IR), where it follows the receiver. A closure of a generic
+ * function (`F[…].func1`) captures it instead.
+ */
 const DICT = '.dict';
-const isShapeInstance = (name: string) => name.includes('[go.shape.');
+const isShapeInstance = (name: string) => name.includes('[go.shape.') && !/\.func\d+(\.\d+)*$/.test(name);
+const isMethod = (name: string) => /\]\)?\.[^.[\]()]+$/.test(name);
 
 /**
  * A function's formal parameters and results from its DWARF subprogram, in declaration order.
@@ -343,13 +351,16 @@ export function signatureOf(dwarf: DwarfInfo, fn: Die): { params: Formal[]; resu
   }
   const params: Formal[] = [];
   const results: Formal[] = [];
-  if (isShapeInstance(String(fn.attrs.get(AT.name) ?? '')) && !all.some((f) => f.name === DICT))
-    params.push({ name: DICT, type: { kind: 'pointer', name: 'uintptr' }, hidden: true });
   for (const { name, type, result } of all) {
     const list = result ? results : params;
     // Go 1.26 describes a named result that a closure captures twice; one value has one name.
     if (name !== '_' && list.some((v) => v.name === name)) continue;
     list.push(name === DICT ? { name, type, hidden: true } : { name, type });
+  }
+  const fnName = String(fn.attrs.get(AT.name) ?? '');
+  if (isShapeInstance(fnName) && !all.some((f) => f.name === DICT)) {
+    const afterReceiver = isMethod(fnName) && (dwarf.goMinor ?? 99) >= 20 && params.length > 0;
+    params.splice(afterReceiver ? 1 : 0, 0, { name: DICT, type: { kind: 'pointer', name: 'uintptr' }, hidden: true });
   }
   return { params, results };
 }

@@ -17,6 +17,7 @@ const DW_AT_ranges = 0x55;
 const DW_AT_inline = 0x20;
 const DW_AT_abstract_origin = 0x31;
 const DW_AT_specification = 0x47;
+const DW_AT_producer = 0x25;
 const DW_FORM_indirect = 0x16;
 const DW_FORM_implicit_const = 0x21;
 
@@ -304,6 +305,14 @@ export class DwarfInfo {
   /** Inlined copies per function name. */
   readonly copies = new Map<string, InlinedCopy[]>();
   more: MoreDwarfSections = {};
+  /** The first compile unit's DW_AT_producer: "Go cmd/compile go1.26.8; regabi". */
+  producer?: string;
+
+  /** The Go minor version that compiled the binary (26 for go1.26.8), from the producer; undefined when it does not say. */
+  get goMinor(): number | undefined {
+    const m = /\bgo1\.(\d+)/.exec(this.producer ?? '');
+    return m ? Number(m[1]) : undefined;
+  }
 
   constructor(
     info: Uint8Array,
@@ -382,8 +391,11 @@ export class DwarfInfo {
         const isCopy = a.tag === DW_TAG_inlined_subroutine;
         const wantName = isSubprogram || a.tag === DW_TAG_structure_type;
         for (const attr of a.attrs) {
-          const v = readAttr(c, attr.form, unit, strs, wantName && attr.name === DW_AT_name);
-          if (attr.name === DW_AT_name) {
+          const want = (wantName && attr.name === DW_AT_name) || (first && attr.name === DW_AT_producer);
+          const v = readAttr(c, attr.form, unit, strs, want);
+          if (attr.name === DW_AT_producer) {
+            if (typeof v === 'string' && this.producer === undefined) this.producer = v;
+          } else if (attr.name === DW_AT_name) {
             if (typeof v === 'string') name = v;
           } else if (attr.name === DW_AT_abstract_origin || attr.name === DW_AT_specification) {
             if (typeof v === 'number') origin = v;

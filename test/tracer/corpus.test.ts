@@ -64,11 +64,11 @@ function startCorpus(binary: string, truth: string): { child: ChildProcess; line
   return { child, line };
 }
 
-/** The symbol of a recorded function: generic instantiations are named by their shape (go.shape.int, or go.shape.int_0 on 1.19). */
+/** The symbol of a recorded function: type arguments become shapes (go.shape.int, or go.shape.int_0 on 1.19). */
 function symbolOf(fn: string, names: string[]): string | undefined {
-  const generic = /^(.*)\[(\w+)\]$/.exec(fn);
-  if (!generic) return names.includes(fn) ? fn : undefined;
-  const re = new RegExp(`^${generic[1].replace(/[.*]/g, '\\$&')}\\[go\\.shape\\.${generic[2]}(_0)?\\]$`);
+  if (!fn.includes('[')) return names.includes(fn) ? fn : undefined;
+  const pattern = fn.replace(/[.*()]/g, '\\$&').replace(/\[(\w+)\]/g, '\\[go\\.shape\\.$1(_0)?\\]');
+  const re = new RegExp(`^${pattern}$`);
   return names.find((n) => re.test(n));
 }
 
