@@ -11,6 +11,7 @@ import type { Signature } from './abi.ts';
 import type { Executable } from './executable.ts';
 import {
   decodeValues,
+  type DecodedValues,
   encodeReads,
   planValues,
   type GoValue,
@@ -99,14 +100,6 @@ export interface ProbeSites {
 let decodes = 0;
 /** Events whose typed values were decoded so far (in this process): a consumer that reads only raw fields causes none. */
 export const typedDecodes = (): number => decodes;
-
-/** A typed event's decoded values. */
-interface DecodedValues {
-  args: GoValue[];
-  ret: GoValue[];
-  params: ValueInfo[];
-  results: ValueInfo[];
-}
 
 /**
  * An event of a typed probe. Its raw fields are plain properties, and so are the raw words and
