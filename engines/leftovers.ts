@@ -99,14 +99,15 @@ export function orphanedProcesses(): Leftover[] {
   const listening = listenersByPid();
   return processes()
     .filter((p) => p.ppid === 1 && p.pid !== process.pid && ofTheLab(p, attendees))
-    .map((p) => {
-      const ports = listening.get(p.pid);
-      return {
-        kind: 'process' as const,
-        id: String(p.pid),
-        what: `pid ${p.pid} (uid ${p.uid}, parent PID 1): ${p.args.slice(0, 160)}${ports ? ` — listening on ${ports.join(', ')}` : ''}`,
-      };
-    });
+    .map((p) => describe(p, listening.get(p.pid), 'parent PID 1'));
+}
+
+function describe(p: Proc, ports: string[] | undefined, parent: string): Leftover {
+  return {
+    kind: 'process',
+    id: String(p.pid),
+    what: `pid ${p.pid} (uid ${p.uid}, ${parent}): ${p.args.slice(0, 160)}${ports ? ` — listening on ${ports.join(', ')}` : ''}`,
+  };
 }
 
 interface KernelLink {
@@ -161,17 +162,15 @@ export async function strayUprobeLinks(settleMs = 2000): Promise<Leftover[]> {
     const held = linksHeldByLiveOwners(orphans);
     return uprobeLinks().filter((l) => !held.has(l.id));
   };
-  let left = stray();
-  for (let waited = 0; left.length > 0 && waited < settleMs; waited += 200) {
-    await new Promise((r) => setTimeout(r, 200));
-    const now = new Set(stray().map((l) => l.id));
-    left = left.filter((l) => now.has(l.id));
-  }
-  return left.map((l) => ({
-    kind: 'uprobe link',
-    id: String(l.id),
-    what: `link ${l.id} (${l.type === 12 ? 'uprobe_multi' : l.type}, prog ${l.prog_name ?? l.prog_id}) held by no running process of ours`,
-  }));
+  return settled(
+    () =>
+      stray().map((l) => ({
+        kind: 'uprobe link',
+        id: String(l.id),
+        what: `link ${l.id} (${l.type === 12 ? 'uprobe_multi' : l.type}, prog ${l.prog_name ?? l.prog_id}) held by no running process of ours`,
+      })),
+    settleMs,
+  );
 }
 
 /** The hands-on room's attendee accounts (engines/services/accounts.ts marks them). */
@@ -217,17 +216,30 @@ function int3sInText(pid: number): { address: number; fileOffset: number; inode:
   return found;
 }
 
-/** inode:offset of every uprobe site some process holds a link for (those int3s are meant to be there). */
+/**
+ * inode:offset of every uprobe site something holds (those int3s are meant to be there): bpf_links in the
+ * holders' fdinfo, and perf-event uprobes (bpftrace, the cilium peer's older path) from `bpftool perf list`.
+ */
 function attachedSites(): Set<string> {
   const sites = new Set<string>();
-  for (const p of processes())
-    for (const s of uprobeSitesHeldBy(p.pid)) {
-      try {
-        sites.add(`${statSync(s.path).ino}:${s.offset}`);
-      } catch {
-        // the probed file is gone
-      }
+  const add = (path: string, offset: number) => {
+    try {
+      sites.add(`${statSync(path).ino}:${offset}`);
+    } catch {
+      // the probed file is gone
     }
+  };
+  for (const p of processes()) for (const s of uprobeSitesHeldBy(p.pid)) add(s.path, s.offset);
+  try {
+    const perf = JSON.parse(execFileSync('bpftool', ['-j', 'perf', 'list'], { encoding: 'utf8' }) || '[]') as {
+      fd_type?: string;
+      filename?: string;
+      offset?: number;
+    }[];
+    for (const e of perf) if (/uprobe/.test(e.fd_type ?? '') && e.filename) add(e.filename, e.offset ?? 0);
+  } catch {
+    // no bpftool: bpf_links only
+  }
   return sites;
 }
 
@@ -261,7 +273,39 @@ export function leakedProbeBytes(): Leftover[] {
   });
 }
 
-/** Everything of the lab that is running or attached now and belongs to no live command. */
-export async function labLeftovers(): Promise<Leftover[]> {
-  return [...orphanedProcesses(), ...(await strayUprobeLinks()), ...attendeeAccounts(), ...leakedProbeBytes()];
+/** What `look` finds again and again for up to `ms`: what is on its way out is not counted. */
+async function settled(look: () => Leftover[], ms: number): Promise<Leftover[]> {
+  let left = look();
+  for (let waited = 0; left.length > 0 && waited < ms; waited += 200) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = new Set(look().map((l) => l.id));
+    left = left.filter((l) => now.has(l.id));
+  }
+  return left;
+}
+
+/**
+ * The variable `./lab test` puts in the environment of everything it starts: whatever still carries it
+ * when the run is over is the run's, wherever it was reparented (other people's lab commands on the same
+ * machine carry another value or none).
+ */
+export const runMarkVariable = 'LAB_TEST_RUN';
+
+/** Processes (other than this one) whose environment holds `runMarkVariable=mark`. */
+export function processesOfRun(mark: string): Leftover[] {
+  const entry = `${runMarkVariable}=${mark}`;
+  const listening = listenersByPid();
+  return processes()
+    .filter((p) => p.pid !== process.pid && read(`/proc/${p.pid}/environ`).split('\0').includes(entry))
+    .map((p) => describe(p, listening.get(p.pid), `parent ${p.ppid}`));
+}
+
+/**
+ * Everything of the lab that is running or attached now and belongs to no live command: orphaned processes
+ * of the lab, or with `run`, every process of that run of `./lab test`.
+ */
+export async function labLeftovers(opts: { run?: string } = {}): Promise<Leftover[]> {
+  // What a run started may still be on its way out (a kernel noticing its Jupyter is gone, a server its parent).
+  const procs = opts.run ? await settled(() => processesOfRun(opts.run!), 5000) : orphanedProcesses();
+  return [...procs, ...(await strayUprobeLinks()), ...attendeeAccounts(), ...leakedProbeBytes()];
 }

@@ -106,7 +106,9 @@ export async function resetLab(opts: {
         // already gone
       }
     }
-    for (let i = 0; i < 20 && left.some((p) => isAlive(p.pid)); i++) await sleep(50);
+    // A process that held uprobes takes a while to exit (the kernel unregisters each one), longer on a
+    // busy machine: wait for it to be gone rather than for a fixed moment.
+    for (let i = 0; i < 200 && left.some((p) => isAlive(p.pid)); i++) await sleep(50);
   }
   note(
     killed.length
@@ -114,7 +116,14 @@ export async function resetLab(opts: {
       : 'no leftover process of ours',
   );
 
-  const after = await bpftoolView();
+  // The kernel frees a dead holder's links asynchronously (RCU): give it the moment it takes.
+  const stillListed = (view: Awaited<ReturnType<typeof bpftoolView>>) =>
+    linksBefore.some((l) => l.kind === 'bpf_link' && l.linkId !== undefined && view.linkIds.includes(l.linkId));
+  let after = await bpftoolView();
+  for (let i = 0; i < 100 && stillListed(after); i++) {
+    await sleep(100);
+    after = await bpftoolView();
+  }
   const procsAfter = listProcesses();
   const oursAfter = procsAfter.filter((p) => p.marker === opts.marker);
   const stillHeld = await ourLinks(oursAfter);

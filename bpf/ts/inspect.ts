@@ -83,8 +83,9 @@ export function uprobeSitesHeldBy(pid: number): KernelSite[] {
       const c = readCookie(BigInt(cookie));
       return { ...base, offset: parseInt(offset, 16), probe: c.probe, retSite: c.retSite };
     };
-    // uprobe_multi: a "cookie offset ref_ctr_offset" row per site; perf: one offset and one cookie.
-    if (linkType === 'uprobe_multi')
+    // uprobe_multi (uretprobe_multi for return probes since Linux 6.x): a "cookie offset ref_ctr_offset" row
+    // per site; perf: one offset and one cookie.
+    if (linkType === 'uprobe_multi' || linkType === 'uretprobe_multi')
       return [...info.matchAll(/^(\d+)\s+0x([0-9a-f]+)\s+0x[0-9a-f]+$/gm)].map((m) => site(m[1], m[2]));
     const offset = /^offset:\s*0x([0-9a-f]+)/m.exec(info)?.[1];
     const cookie = /^cookie:\s*(\d+)/m.exec(info)?.[1];

@@ -100,8 +100,10 @@ export const testCommand: Command = {
       await step('go test ./... (server)', () => run('go', ['test', '-count=1', './...'], { cwd: serverDir }));
     }
     if (files.length === 0) return;
-    const { labLeftovers } = await import('../../engines/leftovers.ts');
-    const before = await labLeftovers();
+    const { labLeftovers, runMarkVariable } = await import('../../engines/leftovers.ts');
+    const runMark = `${process.pid}-${Date.now()}`;
+    process.env[runMarkVariable] = runMark; // inherited by the test files and all they start
+    const before = await labLeftovers({ run: runMark });
     // Both batches run even when the first fails: every failure shows.
     const concurrent = files.filter(runsConcurrently);
     const concurrentOk = await nodeTests(concurrent, concurrentFiles());
@@ -109,7 +111,7 @@ export const testCommand: Command = {
       files.filter((f) => !concurrent.includes(f)),
       1,
     );
-    const left = await outlived(before, await labLeftovers());
+    const left = await outlived(before, await labLeftovers({ run: runMark }));
     if (!concurrentOk || !serialOk) {
       const which = [!concurrentOk && 'the concurrent batch', !serialOk && 'the one-at-a-time files']
         .filter(Boolean)
