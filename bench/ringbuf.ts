@@ -117,7 +117,7 @@ async function inNode(consumer: NodeConsumer, events: number, policy: WakeupPoli
     const onEvent = (e: TraceEvent) => {
       // Raw: registers as numbers. Typed: BigInts, decoded as they are read here.
       const seq = Number(e.args[0]);
-      if (typed && e.ret[0] !== BigInt(seq) * 2n) wrong++;
+      if (typed && Number(e.ret[0]) !== seq * 2) wrong++;
       if (received === 0) {
         first = performance.now();
         firstCpu = process.cpuUsage();
