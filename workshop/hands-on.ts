@@ -33,6 +33,8 @@ export interface Attendee {
   account: Account;
   code: string;
   serverPort: number;
+  /** Their notebook server's port: inside their network namespace, forwarded to the host's loopback. */
+  notebookPort: number;
   sandbox: Sandbox;
   /** The launcher of the room's Go server for this attendee (it dies with the server). */
   server?: ChildProcess;
@@ -171,6 +173,7 @@ export async function startHandsOn(opts: {
         sandbox,
         code: randomBytes(6).toString('base64url'),
         serverPort: await freePort(),
+        notebookPort: await freePort(),
       };
       attendees.push(a);
       await prepareHome(account);
@@ -186,6 +189,7 @@ export async function startHandsOn(opts: {
         name: a.account.name,
         code: a.code,
         command: a.sandbox.command([], a.account.home),
+        port: a.notebookPort,
         env: {
           LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`,
           LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home),
@@ -196,6 +200,9 @@ export async function startHandsOn(opts: {
         if (process.env.LAB_HUB_LOG || /error|Traceback/i.test(line)) opts.log(`hub: ${line.slice(0, 300)}`);
       },
     });
+    // The ports the room needs across each attendee's network namespace; nothing else crosses it.
+    for (const a of attendees)
+      await a.sandbox.forward({ inward: [a.notebookPort, a.serverPort], outward: [hub.apiPort] });
   } catch (err) {
     await stop();
     throw err;

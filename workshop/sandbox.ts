@@ -1,18 +1,23 @@
 /**
- * An attendee's sandbox in the hands-on room: one cgroup per attendee (memory, CPU and pids limits)
- * and one PID namespace (with its own /proc), shared by everything the attendee runs — their Go
- * server and their notebook server with its kernels — so they see and probe their own processes
- * and nobody else's. No container engine: cgroupfs, util-linux's unshare/nsenter and setpriv.
+ * An attendee's sandbox in the hands-on room: one cgroup per attendee (memory, CPU and pids limits),
+ * one PID namespace (with its own /proc) and one network namespace (its own loopback), shared by
+ * everything the attendee runs — their Go server and their notebook server with its kernels — so
+ * they see and probe their own processes and reach their own ports, nobody else's. The ports the
+ * room needs (the hub to the notebook server, the notebook server to the hub, the room to the Go
+ * server) are forwarded one by one (netns-bridge.py). No container engine: cgroupfs, util-linux's
+ * unshare/nsenter and setpriv.
  *
  * A command enters the sandbox in three steps: a root shell writes its own PID into the cgroups'
  * procs files (so nothing it starts escapes the limits), nsenter joins the namespace's init, and
  * setpriv drops to the attendee (no new privileges, killed if its launcher dies).
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
+import { at } from '../core/paths.ts';
+import { venvDir } from '../engines/services/jupyter.ts';
 
 export interface SandboxLimits {
   memoryBytes: number;
@@ -52,8 +57,13 @@ export interface Sandbox {
   initPid: number;
   /** One directory per cgroup hierarchy that holds a limit. */
   cgroupDirs: string[];
-  /** argv that runs `argv` inside: in the cgroups and the namespace, as the account, from `cwd`. */
+  /** argv that runs `argv` inside: in the cgroups and the namespaces, as the account, from `cwd`. */
   command(argv: string[], cwd: string): string[];
+  /**
+   * Forwards ports between the host's loopback and the sandbox's: `inward` ones listen on the host
+   * and reach 127.0.0.1:PORT inside, `outward` ones listen inside and reach the host's. Once.
+   */
+  forward(ports: { inward: number[]; outward: number[] }): Promise<void>;
   /** Host PIDs of every process in the sandbox (the launchers outside the namespace too). */
   processes(): number[];
   limitsHit(): LimitsHit;
@@ -234,6 +244,7 @@ export async function createSandbox(
     '--pid',
     '--fork',
     '--mount-proc',
+    '--net',
     '--kill-child=SIGKILL',
     '--',
     'perl',
@@ -256,6 +267,17 @@ export async function createSandbox(
   // Not the OOM killer's pick: the init's death would end everything the attendee runs at once.
   // Processes inside descend from nsenter, not from it, and keep the default score.
   await writeFile(`/proc/${initPid}/oom_score_adj`, '-1000').catch(() => undefined);
+  const loUp = await new Promise<boolean>((resolve) =>
+    spawn('nsenter', [`--target=${initPid}`, '--net', '--', 'ip', 'link', 'set', 'lo', 'up'], { stdio: 'ignore' })
+      .on('error', () => resolve(false))
+      .on('exit', (code) => resolve(code === 0)),
+  );
+  if (!loUp) {
+    launcher.kill('SIGKILL');
+    await killAndRemove(cgroupDirs);
+    throw new LabError(`could not bring up ${account.name}'s loopback`, 'check that ip (iproute2) runs');
+  }
+  let bridge: ChildProcess | undefined;
 
   return {
     name: account.name,
@@ -267,6 +289,7 @@ export async function createSandbox(
         `--target=${initPid}`,
         '--pid',
         '--mount',
+        '--net',
         `--wd=${cwd}`,
         '--',
         'setpriv',
@@ -279,6 +302,32 @@ export async function createSandbox(
         ...argv,
       ]),
     processes: () => procsIn(cgroupDirs),
+    forward: async ({ inward, outward }) => {
+      const child = spawn(
+        join(venvDir, 'bin', 'python'),
+        [
+          at('workshop', 'netns-bridge.py'),
+          `/proc/${initPid}/ns/net`,
+          ...inward.map((p) => `in:${p}`),
+          ...outward.map((p) => `out:${p}`),
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      bridge = child;
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (out += d));
+      const ready = await new Promise<boolean>((resolve) => {
+        child.stdout.on('data', () => /ready/.test(out) && resolve(true));
+        child.on('exit', () => resolve(false));
+        child.on('error', () => resolve(false));
+      });
+      if (!ready)
+        throw new LabError(
+          `could not forward ${account.name}'s ports: ${out.trim().split('\n').pop()?.slice(0, 200)}`,
+          'a port may be taken; start the room again',
+        );
+    },
     limitsHit: () => {
       const mem = dirOf.get('memory')!;
       const pids = dirOf.get('pids')!;
@@ -298,6 +347,7 @@ export async function createSandbox(
       };
     },
     destroy: async () => {
+      bridge?.kill('SIGKILL');
       try {
         process.kill(initPid, 'SIGKILL'); // the kernel then kills everything in the namespace
       } catch {

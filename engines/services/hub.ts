@@ -24,6 +24,8 @@ export interface HubAttendee {
   code: string;
   /** Runs the rest of its argv as the attendee, where they run (the hub itself stays root until here). */
   command: string[];
+  /** The notebook server's port (127.0.0.1), fixed so the room can forward it into the attendee's network namespace. */
+  port: number;
   /** Extra environment for this attendee's notebook server. */
   env: Record<string, string>;
 }
@@ -41,6 +43,8 @@ export interface HubOptions {
 
 export interface RunningHub {
   url: string;
+  /** Where notebook servers reach the hub's API (127.0.0.1). */
+  apiPort: number;
   apiToken: string;
   process: ChildProcess;
   /** GET on the hub's REST API as the instructor's service. */
@@ -73,6 +77,7 @@ function hubConfig(o: {
   const codes = Object.fromEntries(o.attendees.map((a) => [a.name, a.code]));
   const perUser = Object.fromEntries(o.attendees.map((a) => [a.name, a.env]));
   const commands = Object.fromEntries(o.attendees.map((a) => [a.name, a.command]));
+  const ports = Object.fromEntries(o.attendees.map((a) => [a.name, a.port]));
   return `# Written by ./lab workshop --hands-on (engines/services/hub.ts); removed when it stops.
 import hmac, os
 from jupyterhub.auth import Authenticator
@@ -81,6 +86,7 @@ from jupyterhub.spawner import LocalProcessSpawner
 CODES = ${py(codes)}
 PER_USER_ENV = ${py(perUser)}
 COMMANDS = ${py(commands)}
+PORTS = ${py(ports)}
 
 class SignInCodeAuthenticator(Authenticator):
     """Each attendee signs in with their name and the code the instructor handed out."""
@@ -98,6 +104,7 @@ class AttendeeCommandSpawner(LocalProcessSpawner):
         return None
     async def start(self):
         self.cmd = COMMANDS[self.user.name] + [${py(singleuserBinary)}]
+        self.port = PORTS[self.user.name]
         return await super().start()
 
 c = get_config()  # noqa
@@ -213,5 +220,5 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
     }
     await new Promise((r) => setTimeout(r, 300));
   }
-  return { url, apiToken, process: child, api, stop };
+  return { url, apiPort: hubPort, apiToken, process: child, api, stop };
 }

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
+import { freePort } from '../../engines/services/hub.ts';
 import { startHandsOn, type Attendee, type HandsOnRoom } from '../../workshop/hands-on.ts';
 
 const limits = { memoryBytes: 256 * 1024 ** 2, cpus: 1, pids: 64 };
@@ -52,7 +53,7 @@ const answers = (a: Attendee) =>
     () => 0,
   );
 
-test("each attendee's Go server and notebook server: their own cgroup with the limits, their own PID namespace", {
+test("each attendee's Go server and notebook server: their own cgroup with the limits, their own PID and network namespace", {
   timeout: 120_000,
 }, async () => {
   const [a, b] = room.attendees;
@@ -73,12 +74,69 @@ test("each attendee's Go server and notebook server: their own cgroup with the l
     assert.equal(Number(readFileSync(`${pidsDir}/pids.max`, 'utf8')), limits.pids);
   }
   assert.notEqual(pidNamespace(a.serverPid!), pidNamespace(b.serverPid!), 'one PID namespace each');
+  const netNamespace = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+  assert.notEqual(netNamespace(a.serverPid!), netNamespace(b.serverPid!), 'one network namespace each');
+  assert.notEqual(netNamespace(a.serverPid!), netNamespace(process.pid), "neither is the host's");
 
   // Inside A's sandbox, /proc holds A's processes only: their server, not B's.
   const seen = await inSandbox(a, ['sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']);
   assert.match(seen.out, new RegExp(`-addr 127\\.0\\.0\\.1:${a.serverPort}`), seen.out);
   assert.doesNotMatch(seen.out, new RegExp(`127\\.0\\.0\\.1:${b.serverPort}`), "B's server is invisible to A");
   assert.doesNotMatch(seen.out, /jupyterhub |probe-gate/, 'and so are the room and the hub');
+
+  // Ports: what B listens on inside (a kernel's, say) is on B's own loopback; only the room's forwards cross.
+  const port = await freePort();
+  const [listen, ...listenArgs] = b.sandbox.command(
+    ['/usr/bin/python3', '-m', 'http.server', String(port), '--bind', '127.0.0.1'],
+    b.account.home,
+  );
+  const listening = spawn(listen, listenArgs, { stdio: 'ignore', env: { HOME: b.account.home } });
+  try {
+    const status = (x: Attendee, p: number) =>
+      inSandbox(x, [
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        '--retry-connrefused',
+        '--retry',
+        '20',
+        '--retry-delay',
+        '1',
+        `http://127.0.0.1:${p}/`,
+      ]);
+    assert.equal((await status(b, port)).out, '200', 'B reaches their own port');
+    const fromHost = await fetch(`http://127.0.0.1:${port}/`).then(
+      (r) => r.status,
+      () => 0,
+    );
+    assert.equal(fromHost, 0, "the host's loopback does not lead to B's port");
+    const fromA = await inSandbox(a, [
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://127.0.0.1:${port}/`,
+    ]);
+    assert.equal(fromA.out, '000', "nor does A's");
+    const bServerFromA = await inSandbox(a, [
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      `http://127.0.0.1:${b.serverPort}/?arg=1`,
+    ]);
+    assert.equal(bServerFromA.out, '000', "A cannot reach B's Go server from inside either");
+    assert.equal(await answers(b), 200, "the room reaches B's Go server through its one forward");
+  } finally {
+    listening.kill('SIGKILL');
+  }
 
   // The notebook server the hub spawns for A lands in A's sandbox too: the namespace of A's server.
   await room.hub.api(`/users/${a.account.name}/server`, 'POST');
