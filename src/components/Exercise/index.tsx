@@ -1,15 +1,18 @@
-// An exercise on a notebook page: predictions locked in and judged against the recorded run,
-// "do it" tasks (the editable cell below is the Check when a notebook kernel is live) and the
+// An exercise on a notebook page: predictions locked in, then judged against the recorded run once
+// their cell ran (or the learner asks for the answer), retried one at a time; "do it" tasks (the editable cell below is the Check when a notebook kernel is live) and the
 // evidence judged with the lab's forensics — progress kept in this browser, per notebook.
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
 import clsx from 'clsx';
 import CodeBlock from '@theme/CodeBlock';
 import { exercise, exercisesOf, type Exercise, type Prediction } from '../../../engines/exercises/catalog.ts';
 import { attemptCell, inlineHtml, kindLabel } from '../../../engines/exercises/card.ts';
 import { judgeEvidence } from '../../../engines/exercises/evidence.ts';
+import { attemptsLine, judgePrediction, type Judgement } from '../../../engines/exercises/judging.ts';
 import type { CellView } from '../../lib/notebook';
 import { Outputs } from '../NotebookView/Outputs';
 import { useProgress, type CardState } from './progress';
+
+type Judged = (answer: string, j: Judgement, s?: CardState) => void;
 import styles from './styles.module.css';
 
 export type ExercisePart = 'card' | 'answer' | 'check' | 'dump';
@@ -100,18 +103,35 @@ function Hints({ ex, shown, show }: { ex: Exercise; shown: number; show: (n: num
   );
 }
 
-function Verdict({ state }: { state: CardState }) {
-  if (state.pass === undefined) return null;
+/**
+ * The latest attempt's verdict (markdown rendered), then the attempts and whether a pass is kept.
+ * pending: a new answer is not judged yet — only the earlier attempts show.
+ */
+function Verdict({ state, pending = false }: { state: CardState; pending?: boolean }) {
+  const attempts = state.attempts ?? [];
+  const latest =
+    attempts.at(-1) ?? (state.pass === undefined ? undefined : { pass: state.pass, message: state.message ?? '' });
+  if (!latest) return null;
   return (
-    <div
-      className={clsx(styles.verdict, state.pass ? styles.pass : styles.fail)}
-      data-testid="exercise-verdict"
-      data-pass={String(state.pass)}
-      role="status"
-    >
-      {state.pass ? '✓ ' : '✗ '}
-      {state.message}
-    </div>
+    <>
+      {!pending && (
+        <div
+          className={clsx(styles.verdict, latest.pass ? styles.pass : styles.fail)}
+          data-testid="exercise-verdict"
+          data-pass={String(latest.pass)}
+          role="status"
+        >
+          {latest.pass ? '✓ ' : '✗ '}
+          <span dangerouslySetInnerHTML={{ __html: inlineHtml(latest.message) }} />
+        </div>
+      )}
+      {attempts.length > 0 && (
+        <p className={styles.note} data-testid="exercise-attempts" data-passed={String(state.pass === true)}>
+          {state.pass && (pending || !latest.pass) ? 'Passed before: the pass is kept. ' : ''}
+          {pending ? 'Earlier attempts' : 'Attempts'}: {attemptsLine(attempts)}
+        </p>
+      )}
+    </>
   );
 }
 
@@ -119,26 +139,35 @@ function Predict({
   ex,
   state,
   update,
+  judged,
   runReveal,
 }: {
   ex: Prediction;
   state: CardState;
   update: (s: CardState) => void;
-  runReveal?: () => void;
+  judged: Judged;
+  runReveal?: () => unknown;
 }) {
   const [choice, setChoice] = useState<string | null>(null);
+  const [running, setRunning] = useState(false);
   const locked = state.answer;
-  const right = ex.choices.find((c) => c.id === ex.answer)!;
-  const lockIn = () => {
-    if (!choice) return;
-    const pass = choice === ex.answer;
-    update({
-      answer: choice,
-      pass,
-      message: pass
-        ? `Right: ${right.id}) ${right.text}. ${ex.why}`
-        : `You said ${choice}; the recorded run shows ${right.id}) ${right.text}. ${ex.why}`,
-    });
+  const lockIn = () => choice && update({ answer: choice, judged: false });
+  // Judged against what this lab's recordings show, only once the truth is on the page.
+  const judge = () =>
+    locked !== undefined &&
+    judged(locked, judgePrediction(ex, locked, { choice: ex.answer, source: 'the recorded run' }), { judged: true });
+  const runThenJudge = async () => {
+    setRunning(true);
+    try {
+      await runReveal?.();
+      judge();
+    } finally {
+      setRunning(false);
+    }
+  };
+  const retry = () => {
+    setChoice(null);
+    update({ answer: undefined, judged: undefined });
   };
   return (
     <>
@@ -171,27 +200,57 @@ function Predict({
         >
           Lock in my answer
         </button>
-      ) : (
-        <p className={styles.note}>
+      ) : !state.judged ? (
+        <p className={styles.note} data-testid="exercise-locked">
           Locked in: <b>{locked}</b>.{' '}
-          {runReveal ? (
+          {runReveal || running ? (
             <>
-              Now run it on the notebook kernel: the cells down to the one that shows the truth run live.{' '}
+              Now run it on the notebook kernel: the cells down to the one that shows the truth run live, then your
+              answer is judged.{' '}
               <button
                 type="button"
                 className="button button--sm button--primary"
-                onClick={runReveal}
+                onClick={runThenJudge}
+                disabled={running}
                 data-testid="exercise-run-reveal"
               >
-                ▶ Run it
-              </button>
+                {running ? 'Running…' : '▶ Run it'}
+              </button>{' '}
             </>
           ) : (
-            'The recorded run below shows what happened.'
+            'The recorded run below shows what happened — read it, then ask for the verdict. '
           )}
+          <button
+            type="button"
+            className="button button--sm button--secondary"
+            onClick={judge}
+            disabled={running}
+            data-testid="exercise-show-answer"
+          >
+            Show the answer
+          </button>
+        </p>
+      ) : (
+        <p className={styles.note}>
+          Locked in: <b>{locked}</b>.{' '}
+          <button
+            type="button"
+            className="button button--sm button--secondary"
+            onClick={retry}
+            data-testid="exercise-retry"
+          >
+            Try again
+          </button>
         </p>
       )}
-      <Verdict state={state} />
+      <Verdict state={state} pending={!state.judged} />
+      {state.judged && (
+        <p
+          className={styles.note}
+          data-testid="exercise-why"
+          dangerouslySetInnerHTML={{ __html: inlineHtml(ex.why) }}
+        />
+      )}
     </>
   );
 }
@@ -201,23 +260,28 @@ function DoIt({
   state,
   live,
   outputsOf,
-  update,
+  judged,
 }: {
   ex: Extract<Exercise, { kind: 'do' }>;
   state: CardState;
   live: boolean;
   outputsOf: OutputsOf;
-  update: (s: CardState) => void;
+  judged: Judged;
 }) {
   const [solution, setSolution] = useState(false);
   const answer = outputsOf('answer', true);
-  // The cell below is the Check: when the page's kernel ran it, its one-line verdict is the result.
+  // The cell below is the Check: each run of it on the page's kernel is an attempt, its one-line verdict the result.
+  const seen = useRef<string | null>(null);
   useEffect(() => {
-    if (!live || answer === undefined) return;
-    const m = new RegExp(`(✓ pass|✗ not yet) · ${ex.name}: (.*)`).exec(answer);
-    if (m && (state.message !== m[2] || state.pass !== m[1].startsWith('✓')))
-      update({ pass: m[1].startsWith('✓'), message: m[2] });
-  }, [live, answer, ex.name, state.message, state.pass, update]);
+    const m = live && answer !== undefined ? new RegExp(`(✓ pass|✗ not yet) · ${ex.name}: (.*)`).exec(answer) : null;
+    if (!m) {
+      seen.current = null;
+      return;
+    }
+    if (seen.current === m[0]) return;
+    seen.current = m[0];
+    judged('code', { pass: m[1].startsWith('✓'), message: m[2] });
+  }, [live, answer, ex.name, judged]);
   return (
     <>
       <p className={styles.note} data-testid="exercise-how">
@@ -243,19 +307,18 @@ function DoIt({
 function Explain({
   state,
   outputsOf,
-  update,
+  judged,
 }: {
   ex: Extract<Exercise, { kind: 'explain' }>;
   state: CardState;
   outputsOf: OutputsOf;
-  update: (s: CardState) => void;
+  judged: Judged;
 }) {
   const [slot, setSlot] = useState('');
   const [frame, setFrame] = useState('');
   const check = () => {
     const stderr = outputsOf('dump') ?? '';
-    const v = judgeEvidence({ slot, frame, stderr });
-    update({ answer: `${slot} ${frame}`, pass: v.pass, message: v.message });
+    judged(`${slot.trim()} ${frame.trim()}`, judgeEvidence({ slot, frame, stderr }));
   };
   return (
     <>
@@ -310,13 +373,14 @@ export default function ExerciseCard({
   notebook: string;
   live: boolean;
   outputsOf: OutputsOf;
-  runReveal?: () => void;
+  runReveal?: () => unknown;
 }) {
   const ex = exercise(name);
-  const { progress, update, reset } = useProgress(notebook);
+  const { progress, update, judged, reset } = useProgress(notebook);
   if (!ex) return <div className="alert alert--warning">Unknown exercise {name}</div>;
   const state = progress[name] ?? {};
   const set = (s: CardState) => update(name, s);
+  const judge: Judged = (answer, j, s) => judged(name, answer, j, s);
   return (
     <section className={styles.card} data-exercise={name} data-kind={ex.kind} aria-label={`Exercise: ${ex.title}`}>
       <div className={styles.head}>
@@ -325,10 +389,10 @@ export default function ExerciseCard({
         <Progress notebook={notebook} progress={progress} reset={reset} />
       </div>
       <p dangerouslySetInnerHTML={{ __html: inlineHtml(ex.prompt) }} />
-      {ex.kind === 'predict' && <Predict ex={ex} state={state} update={set} runReveal={runReveal} />}
-      {ex.kind === 'do' && <DoIt ex={ex} state={state} live={live} outputsOf={outputsOf} update={set} />}
-      {ex.kind === 'explain' && <Explain ex={ex} state={state} outputsOf={outputsOf} update={set} />}
-      {!(ex.kind === 'predict' && state.answer !== undefined) && (
+      {ex.kind === 'predict' && <Predict ex={ex} state={state} update={set} judged={judge} runReveal={runReveal} />}
+      {ex.kind === 'do' && <DoIt ex={ex} state={state} live={live} outputsOf={outputsOf} judged={judge} />}
+      {ex.kind === 'explain' && <Explain ex={ex} state={state} outputsOf={outputsOf} judged={judge} />}
+      {!(ex.kind === 'predict' && state.judged) && (
         <Hints ex={ex} shown={state.hints ?? 0} show={(n) => set({ hints: n })} />
       )}
     </section>

@@ -1,12 +1,19 @@
 // Exercise progress in this browser: one localStorage entry per notebook, shared by every card
-// of the page (a change in one card reaches the others through a window event).
+// of the page (a change in one card reaches the others through a window event). Attempts are
+// listed and the best kept by the exercises' own rules (engines/exercises/judging.ts).
 import { useCallback, useEffect, useState } from 'react';
+import { bestAttempt, withAttempt, type AttemptRecord, type Judgement } from '../../../engines/exercises/judging.ts';
 
 export interface CardState {
-  /** predict/explain: what was locked in. */
+  /** predict: the choice locked in (cleared by Try again); explain: what was last checked. */
   answer?: string;
+  /** predict: the locked-in choice has been judged (after its cell ran, or on asking for the answer). */
+  judged?: boolean;
+  /** The best result: a pass stays a pass. */
   pass?: boolean;
   message?: string;
+  /** Every judged attempt, the first always kept. */
+  attempts?: AttemptRecord[];
   /** How many hints were shown. */
   hints?: number;
 }
@@ -17,7 +24,8 @@ const changed = 'go-uretprobe-lab.exercises-changed';
 
 export function loadProgress(notebook: string): NotebookProgress {
   try {
-    return JSON.parse(localStorage.getItem(key(notebook)) ?? '{}') as NotebookProgress;
+    const p = JSON.parse(localStorage.getItem(key(notebook)) ?? '{}') as unknown;
+    return p && typeof p === 'object' && !Array.isArray(p) ? (p as NotebookProgress) : {};
   } catch {
     return {};
   }
@@ -43,10 +51,22 @@ export function useProgress(notebook: string) {
     };
   }, [notebook]);
   const update = useCallback(
-    (name: string, s: CardState) =>
-      store(notebook, { ...loadProgress(notebook), [name]: { ...loadProgress(notebook)[name], ...s } }),
+    (name: string, s: CardState) => {
+      const all = loadProgress(notebook);
+      store(notebook, { ...all, [name]: { ...all[name], ...s } });
+    },
+    [notebook],
+  );
+  /** Lists a judged attempt of `name` and keeps the best result. */
+  const judged = useCallback(
+    (name: string, answer: string, j: Judgement, s: CardState = {}) => {
+      const all = loadProgress(notebook);
+      const attempts = withAttempt(all[name]?.attempts, { answer, ...j, at: new Date().toISOString() });
+      const best = bestAttempt(attempts)!;
+      store(notebook, { ...all, [name]: { ...all[name], ...s, attempts, pass: best.pass, message: best.message } });
+    },
     [notebook],
   );
   const reset = useCallback(() => store(notebook, null), [notebook]);
-  return { progress, update, reset };
+  return { progress, update, judged, reset };
 }
