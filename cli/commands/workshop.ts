@@ -17,7 +17,7 @@ export const workshopCommand: Command = {
     `       [--host=0.0.0.0 --${consent}]   (attendees on other machines; default 127.0.0.1 only)\n` +
     `./lab workshop --hands-on N   every attendee gets an account, a notebook server (JupyterHub) and their own Go server;\n` +
     `                               they probe their own processes through the probe service (root only; 127.0.0.1)\n` +
-    `       [--memory=2g] [--cpus=1] [--pids=512]   each attendee's limits (their own cgroup and PID namespace)\n` +
+    `       [--memory=${defaultSandboxLimits.memoryBytes / 1024 ** 3}g] [--cpus=${defaultSandboxLimits.cpus}] [--pids=${defaultSandboxLimits.pids}]   each attendee's limits (their own cgroup, PID and network namespace)\n` +
     `./lab workshop --remove-archives   deletes the attendees' archived homes (kept, root-only, in ${archiveRoot})`,
   async run(argv) {
     const { values } = parse('workshop', argv, {

@@ -1,4 +1,4 @@
-// lab-test: concurrent — loads the deploy files into JupyterHub's own classes, in memory.
+// lab-test: concurrent — reads the deploy files and the workshop page; JupyterHub's classes run in memory.
 /**
  * The Kubernetes room's pieces, checked on one machine with JupyterHub's own classes: every
  * attendee gets a uid of their own (allocated from the hub's user table, not hashed from the
@@ -8,9 +8,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { venvDir } from '../../engines/services/jupyter.ts';
+import { defaultSandboxLimits } from '../../workshop/sandbox.ts';
 
 const python = join(venvDir, 'bin', 'python');
 
@@ -91,5 +93,14 @@ test('the probe-service DaemonSet: host PID namespace, and the socket directory 
   assert.ok(
     command.includes(kubespawner.env.LAB_PROBE_SERVICE),
     `the service listens where the pods look (${kubespawner.env.LAB_PROBE_SERVICE})`,
+  );
+});
+
+test("the workshop page states the sandbox's default limits as the code has them", () => {
+  const { memoryBytes, cpus, pids } = defaultSandboxLimits;
+  const page = readFileSync(at('docs', 'workshop.mdx'), 'utf8');
+  assert.ok(
+    page.includes(`\`--memory=${memoryBytes / 1024 ** 3}g --cpus=${cpus} --pids=${pids}\``),
+    'docs/workshop.mdx',
   );
 });
