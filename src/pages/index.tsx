@@ -70,7 +70,7 @@ export default function Home() {
           {chapters.map((c) => (
             <div key={c.to} className="col col--3 margin-bottom--md">
               <Link to={c.to} className={styles.card}>
-                <Heading as="h3">{c.title}</Heading>
+                <Heading as="h2">{c.title}</Heading>
                 <p>{c.text}</p>
               </Link>
             </div>

@@ -151,15 +151,15 @@ test('every diagram is named and told in words: accTitle and accDescr in each me
   });
 });
 
-test('headings never skip a level on a built docs or notebooks page', () => {
+test('headings never skip a level on a built page (home, live mode, docs, notebooks)', () => {
   const problems: string[] = [];
-  const pages = builtPages(lab.site).filter((p) => /^\/(docs|notebooks)\//.test(p));
+  const pages = builtPages(lab.site).filter((p) => /^\/((docs|notebooks|live)\/)?$|^\/(docs|notebooks)\//.test(p));
   assert.ok(pages.length >= 20, `only ${pages.length} pages built`);
   for (const path of pages) {
     const html = readFileSync(join(lab.site.dir, path, 'index.html'), 'utf8');
-    const main = html.slice(html.indexOf('<main'), html.lastIndexOf('</main>'));
+    const body = html.slice(html.indexOf('<body'));
     let previous = 0;
-    for (const h of main.matchAll(/<h([1-6])\b[^>]*>([\s\S]*?)<\/h\1>/g)) {
+    for (const h of body.matchAll(/<h([1-6])\b[^>]*>([\s\S]*?)<\/h\1>/g)) {
       const level = Number(h[1]);
       if (previous && level > previous + 1)
         problems.push(`${path}: h${previous} → h${level} "${h[2].replace(/<[^>]+>/g, '').slice(0, 40)}"`);

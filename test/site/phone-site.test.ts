@@ -122,3 +122,31 @@ test('on a phone every diagram fits its column or has an Expand control beside i
   }
   assert.deepEqual(problems, []);
 });
+
+test('on a phone a wide left-to-right flowchart is drawn top to bottom, its text readable in the column', async () => {
+  const page = await open('/docs/workshop/');
+  assert.ok((await renderedDiagrams(page, 1)) >= 1, 'the diagram did not render');
+  const box = page.locator('[data-lab-diagram]').first();
+  await page.waitForFunction(
+    () => document.querySelector('[data-lab-diagram]')?.getAttribute('data-lab-variant') !== 'trying-vertical',
+  );
+  const drawn = await box.evaluate((el) => {
+    const svg = el.querySelector('.docusaurus-mermaid-container svg') as SVGSVGElement;
+    const r = svg.getBoundingClientRect();
+    const scale = r.width / (svg.viewBox.baseVal.width || r.width);
+    const sizes = Array.from(svg.querySelectorAll('foreignObject span, foreignObject p, text'))
+      .filter((t) => t.textContent!.trim())
+      .map((t) => parseFloat(getComputedStyle(t).fontSize) * scale);
+    return {
+      variant: el.getAttribute('data-lab-variant'),
+      smallest: Math.min(...sizes),
+      width: r.width,
+      column: el.getBoundingClientRect().width,
+    };
+  });
+  await box.screenshot({ path: join(screenshots, 'phone-workshop-diagram.png') });
+  await page.close();
+  assert.equal(drawn.variant, 'vertical');
+  assert.ok(drawn.width <= drawn.column + 1, `${drawn.width} px in a ${drawn.column} px column`);
+  assert.ok(drawn.smallest >= 11.5, `its smallest text is drawn at ${drawn.smallest.toFixed(1)} px`);
+});

@@ -2,6 +2,8 @@
 // this wrapper of @docusaurus/theme-mermaid's component:
 // - the source's hand-made line breaks are kept (prepare.ts), so no note or label is cut;
 // - the SVG has an accessible name: the source's `accTitle:` (mermaid's <title>), else the heading above it;
+// - on a phone, a left-to-right flowchart too wide to read in the column is drawn top to bottom when
+//   that is narrower (its vertical variant);
 // - a diagram wider than its column gets an "Expand diagram" button that shows it at full size in a
 //   dialog (on a phone the diagram itself is scaled to the column, every lane in view: src/css/custom.css);
 // - the source's `accDescr` (what the arrows say) is also readable under the diagram, folded.
@@ -11,6 +13,13 @@ import OriginalMermaid from '@theme-original/Mermaid';
 import type { Props } from '@theme/Mermaid';
 import { accDescrOf, accTitleOf, keepAuthorLineBreaks } from './prepare';
 import styles from './styles.module.css';
+
+/** A left-to-right flowchart (its first line), which can be drawn top to bottom instead. */
+const sideways = /^(\s*(?:flowchart|graph))\s+(?:LR|RL)\b/m;
+/** Where the site's diagrams have their phone layout (src/css/custom.css). */
+const phoneQuery = '(max-width: 600px)';
+/** Text drawn at 16 px stays readable down to 12 px (src/components/mermaidFit.ts's floor). */
+const readableScale = 12 / 16;
 
 /** The text of the nearest heading before `el` in the page: a name for a diagram whose source has no accTitle. */
 function headingAbove(el: Element): string | undefined {
@@ -27,7 +36,13 @@ function headingAbove(el: Element): string | undefined {
 }
 
 export default function Mermaid({ value }: Props) {
-  const source = useMemo(() => keepAuthorLineBreaks(value), [value]);
+  const [variant, setVariant] = useState<'as-written' | 'trying-vertical' | 'vertical'>('as-written');
+  /** The as-written drawing a vertical variant is compared with (tried once per diagram). */
+  const tried = useRef<{ svg: Element; width: number } | null>(null);
+  const source = useMemo(() => {
+    const kept = keepAuthorLineBreaks(value);
+    return variant === 'as-written' ? kept : kept.replace(sideways, '$1 TB');
+  }, [value, variant]);
   const title = accTitleOf(value);
   const words = accDescrOf(value);
   const box = useRef<HTMLDivElement>(null);
@@ -51,7 +66,19 @@ export default function Mermaid({ value }: Props) {
         setName(fallback);
       }
       const natural = Number(svg.getAttribute('width')) || svg.viewBox.baseVal.width;
-      setWide(natural > el.clientWidth + 1);
+      const column = el.clientWidth;
+      if (variant === 'as-written' && !tried.current && sideways.test(value) && matchMedia(phoneQuery).matches) {
+        if (natural * readableScale > column) {
+          tried.current = { svg, width: natural };
+          setVariant('trying-vertical');
+          return;
+        }
+      }
+      // The vertical drawing is kept when it is the narrower one; otherwise back to the diagram as written.
+      if (variant === 'trying-vertical' && tried.current && svg !== tried.current.svg) {
+        setVariant(natural < tried.current.width ? 'vertical' : 'as-written');
+      }
+      setWide(natural > column + 1);
     };
     const added = new MutationObserver(check);
     added.observe(el, { childList: true, subtree: true });
@@ -62,7 +89,7 @@ export default function Mermaid({ value }: Props) {
       added.disconnect();
       resized.disconnect();
     };
-  }, [title]);
+  }, [title, variant, value]);
 
   useEffect(() => {
     if (zoomed && !dialog.current?.open) dialog.current?.showModal();
@@ -79,7 +106,7 @@ export default function Mermaid({ value }: Props) {
   };
 
   return (
-    <div ref={box} className={styles.diagram} data-lab-diagram={wide ? 'wide' : 'fits'}>
+    <div ref={box} className={styles.diagram} data-lab-diagram={wide ? 'wide' : 'fits'} data-lab-variant={variant}>
       <OriginalMermaid value={source} />
       {(wide || words) && (
         <div className={styles.under}>
