@@ -380,6 +380,17 @@ export function renderTable(rows: SummaryRow[]): string {
   ].join('\n');
 }
 
+/** The benchmarks re-run since the full run (./lab bench --only … --merge): each named once, at its latest re-run. */
+function rerunLines(r: BenchResults): string[] {
+  const latest = new Map<string, NonNullable<BenchResults['merged']>[number]>();
+  for (const m of r.merged ?? []) for (const b of m.benchmarks) if (m.date > r.date) latest.set(b, m);
+  const runs = [...new Set(latest.values())].map(
+    (m) =>
+      `${m.benchmarks.filter((b) => latest.get(b) === m).join(', ')} at ${m.date.slice(0, 16).replace('T', ' ')} UTC (load ${m.load_average_at_start})`,
+  );
+  return runs.length ? [`Re-run since then and merged: ${runs.join('; ')}.`] : [];
+}
+
 /** The README's "Benchmarks" section, from a results file. */
 export function readmeSection(r: BenchResults): string {
   const md = (s: string) => s.replace(/\|/g, '\\|');
@@ -390,6 +401,7 @@ export function readmeSection(r: BenchResults): string {
     `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
     `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
     '(a machine shared with other work, so absolute numbers are noisy; the ratios compare tracers measured side by side in the same run).',
+    ...rerunLines(r),
     '',
     `| ${columns.join(' | ')} |`,
     `|${columns.map(() => '---').join('|')}|`,
