@@ -207,6 +207,11 @@ export class Session {
     if (session === this) session = undefined;
   }
 
+  /** Whether the detach thread is unregistering links now. */
+  get detaching(): boolean {
+    return this.retiring.size > 0;
+  }
+
   /** Resolves when every link being detached is gone. */
   async settled(): Promise<void> {
     while (this.retiring.size > 0) await Promise.all(this.retiring.values());
@@ -219,15 +224,22 @@ let exitHooksInstalled = false;
 export function currentSession(): Session {
   if (!exitHooksInstalled) {
     exitHooksInstalled = true;
-    // At exit the kernel closes whatever is left; unloading here would only delay the exit.
+    // At exit the kernel closes whatever is left, but a process that dies while its detach thread is
+    // unregistering kills that thread mid-way: the kernel gives up on those uprobes ("uprobe: node:TID
+    // failed to unregister, leaking uprobe") and their int3s stay in the traced processes' text.
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
       const onSignal = () => {
-        void closeAllProbes();
-        // Nobody else handles it: die of the signal as we would have.
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        // Nobody else handles it: die of the signal as we would have, once the kernel has let go.
+        void closeAllProbes().finally(() => {
+          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        });
       };
       process.once(sig, onSignal);
     }
+    // process.exit() during a detach: finish it (the native close waits for the detach thread) first.
+    process.once('exit', () => {
+      if (session?.detaching) session.release();
+    });
   }
   return (session ??= new Session());
 }

@@ -13,6 +13,10 @@ import { ManagedServer } from '../../engines/managed-server.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import { openExecutable, loadedProgramIds, openProbes, programsAndLinks, tracefsUprobes } from '../../bpf/ts/index.ts';
 import { tracerChild, waitGone } from '../support/kernel.ts';
+import { leakedProbeBytes } from '../../engines/leftovers.ts';
+
+/** int3s the kernel left in `pid`'s text with no uprobe attached (its memory compared with its file). */
+const probeBytesLeftIn = (pid: number) => leakedProbeBytes().filter((l) => l.id.startsWith(`${pid}:`));
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-leaks-'));
 chmodSync(dir, 0o755);
@@ -40,6 +44,38 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await new Promise((r) => child.once('exit', r));
     assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
     assert.ok(srv.alive, 'the traced server is untouched');
+    assert.deepEqual(probeBytesLeftIn(srv.pid), [], 'the traced text is as the file has it');
+  });
+}
+
+// The detach thread unregisters links one after another (~100 ms each); a process that dies meanwhile
+// kills it mid-way, the kernel logs "uprobe: node:TID failed to unregister, leaking uprobe" and the int3s
+// stay in the traced process's text. Closing many probes and ending at once lands in that window.
+for (const ending of ['SIGTERM', 'process.exit'] as const) {
+  test(`${ending} while the detach thread unregisters leaves no int3 in the traced process`, async () => {
+    await using srv = await ManagedServer.start({ binary });
+    const { child, output } = await tracerChild(`
+      import { openExecutable } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+      const exe = await openExecutable(${JSON.stringify(binary)});
+      const probes = ['main.demo', 'main.classify', 'main.wordStats', 'main.scanDuringGC', 'main.panicThrough']
+        .map((f) => exe.returnProbes(f, { pid: ${srv.pid} }));
+      console.log(JSON.stringify(probes.length));
+      setTimeout(() => {
+        for (const p of probes) p.close();
+        console.log('closing');
+        ${ending === 'process.exit' ? 'process.exit(0);' : ''}
+      }, 100);
+      setInterval(() => {}, 1000);
+    `);
+    const exited = new Promise((r) => child.once('exit', r));
+    if (ending === 'SIGTERM') {
+      while (!output().includes('closing')) await new Promise((r) => setTimeout(r, 5));
+      child.kill('SIGTERM');
+    }
+    await exited;
+    assert.deepEqual(probeBytesLeftIn(srv.pid), [], 'int3s left in the traced text');
+    assert.equal((await srv.get('/?arg=3')).status, 200);
+    assert.ok(srv.alive);
   });
 }
 
