@@ -295,6 +295,13 @@ function wholeRunes(b: Uint8Array): number {
   return b.length;
 }
 
+/**
+ * The fields of a struct (or every element of an array) that are Go strings, for formatValue to
+ * quote them: its other string values are pointers and type names. Beside the value, so its JSON
+ * stays plain.
+ */
+const goStringsIn = new WeakMap<object, Set<string> | 'all'>();
+
 /** abi.Kind values of the runtime's type descriptors that the tracer shows inside an interface. */
 const KIND = { bool: 1, int: 2, int64: 6, uint: 7, uintptr: 12, float32: 13, float64: 14, string: 24 } as const;
 
@@ -459,11 +466,14 @@ class Decoder {
     if (t.kind === 'struct') {
       const out: { [field: string]: GoValue } = {};
       for (const f of t.fields) out[f.name] = this.composite(f.type, s, info);
+      const strings = t.fields.filter((f) => f.type.kind === 'string').map((f) => f.name);
+      if (strings.length > 0) goStringsIn.set(out, new Set(strings));
       return out;
     }
     if (t.kind === 'array') {
       const out: GoValue[] = [];
       for (let k = 0; k < t.length; k++) out.push(this.composite(t.elem, s, info));
+      if (t.elem.kind === 'string') goStringsIn.set(out, 'all');
       return out;
     }
     const p = s.pieces[this.nextPiece++];
@@ -551,10 +561,13 @@ export function formatValue(v: GoValue, info?: ValueInfo): string {
       typeof v.value === 'string' ? formatValue(v.value, { ...info, name: '', type: 'string' }) : formatValue(v.value);
     return `${v.type}(${inner})`;
   }
-  if (Array.isArray(v)) return `[${v.map((x) => formatValue(x)).join(' ')}]`;
+  const strings = goStringsIn.get(v);
+  const inner = (k: string, x: GoValue) =>
+    typeof x === 'string' && (strings === 'all' || strings?.has(k)) ? JSON.stringify(x) : formatValue(x);
+  if (Array.isArray(v)) return `[${v.map((x) => inner('', x)).join(' ')}]`;
   if ('len' in v && 'cap' in v && typeof v.len === 'bigint') return `${info?.type ?? '[]'}{len ${v.len}, cap ${v.cap}}`;
   return `{${Object.entries(v)
-    .map(([k, x]) => `${k}:${formatValue(x)}`)
+    .map(([k, x]) => `${k}:${inner(k, x)}`)
     .join(' ')}}`;
 }
 
