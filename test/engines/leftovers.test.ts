@@ -1,0 +1,90 @@
+// lab-test: concurrent — its own marked process and its own server; it only looks for those.
+/**
+ * engines/leftovers.ts, what `./lab test` and `./lab doctor` ask: a process of a run outlives it, an orphan
+ * of the lab is reparented to PID 1, and the int3 a failed unregistration would leave in a traced process's
+ * text (written here the way the kernel writes it: through the process's memory) — each found, then gone.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
+import { ManagedServer } from '../../engines/managed-server.ts';
+import {
+  labLeftovers,
+  leakedProbeBytes,
+  orphanedProcesses,
+  processesOfRun,
+  runMarkVariable,
+} from '../../engines/leftovers.ts';
+import { root, serverBinary } from '../../core/paths.ts';
+import { alive } from '../support/jupyter-support.ts';
+
+/** A `sleep` whose parent has exited (so it is reparented), started in the lab's directory with `env`; its pid. */
+function orphanSleep(env: NodeJS.ProcessEnv): number {
+  const out = spawnSync('sh', ['-c', 'sleep 300 >/dev/null 2>&1 & echo $!'], { cwd: root, env, encoding: 'utf8' });
+  return Number(out.stdout.trim());
+}
+
+async function gone(pid: number): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  while (alive(pid)) await new Promise((r) => setTimeout(r, 20));
+}
+
+test('a process of a test run that outlives the run is found by its mark, wherever it was reparented', async () => {
+  const mark = `leftovers-test-${process.pid}`;
+  assert.deepEqual(processesOfRun(mark), []);
+  const pid = orphanSleep({ ...process.env, [runMarkVariable]: mark });
+  try {
+    const found = (await labLeftovers({ run: mark })).filter((l) => l.kind === 'process');
+    assert.deepEqual(
+      found.map((l) => l.id),
+      [String(pid)],
+    );
+    assert.match(found[0].what, /sleep 300/);
+    // Working in the lab's directory with PID 1 for a parent: an orphan of the lab for doctor too.
+    assert.ok(
+      orphanedProcesses().some((l) => l.id === String(pid)),
+      'doctor does not see the orphan',
+    );
+  } finally {
+    await gone(pid);
+  }
+  assert.deepEqual(processesOfRun(mark), []);
+});
+
+test('an int3 in a traced process where its file has none is named, with its address', async () => {
+  await using srv = await ManagedServer.start({ binary: serverBinary, privateCopy: 'lab-leftovers-' });
+  assert.deepEqual(
+    leakedProbeBytes().filter((l) => l.id.startsWith(`${srv.pid}:`)),
+    [],
+  );
+  // main.demo's first instruction, as a uprobe the kernel failed to unregister leaves it.
+  const nm = spawnSync('go', ['tool', 'nm', srv.binary], { encoding: 'utf8' }).stdout;
+  const address = Number.parseInt(/^\s*([0-9a-f]+) T main\.demo$/m.exec(nm)![1], 16);
+  const [, start, offset] = /^([0-9a-f]+)-[0-9a-f]+ r-xp ([0-9a-f]+) /m.exec(
+    readFileSync(`/proc/${srv.pid}/maps`, 'utf8'),
+  )!;
+  const original = Buffer.alloc(1);
+  const file = openSync(srv.binary, 'r');
+  readSync(file, original, 0, 1, address - Number.parseInt(start, 16) + Number.parseInt(offset, 16));
+  closeSync(file);
+  const mem = openSync(`/proc/${srv.pid}/mem`, 'r+');
+  try {
+    writeSync(mem, Buffer.from([0xcc]), 0, 1, address);
+    const found = leakedProbeBytes().filter((l) => l.id.startsWith(`${srv.pid}:`));
+    assert.deepEqual(
+      found.map((l) => l.id),
+      [`${srv.pid}:${address.toString(16)}`],
+    );
+    assert.match(found[0].what, new RegExp(`int3 left at 0x${address.toString(16)}`));
+  } finally {
+    // The file's byte back: the process runs on as if nothing happened.
+    writeSync(mem, original, 0, 1, address);
+    closeSync(mem);
+  }
+  assert.deepEqual(
+    leakedProbeBytes().filter((l) => l.id.startsWith(`${srv.pid}:`)),
+    [],
+  );
+  assert.equal((await srv.get('/?arg=3')).status, 200);
+});
