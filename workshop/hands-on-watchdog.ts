@@ -5,20 +5,25 @@
 // accounts, their homes archived (the hub and probe-gate already die with the room, by their
 // parent-death signal).
 import { rm } from 'node:fs/promises';
-import { removeLabAccounts } from '../engines/services/accounts.ts';
+import { attendeeName, labAccounts, removeAccount } from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import { removeRoomSandboxes } from './sandbox.ts';
 
-const [room] = process.argv.slice(2);
+const [room, attendees] = process.argv.slice(2);
+// This room's accounts only: another room's (a test's, say) are not this watchdog's to remove.
+const ours = new Set(Array.from({ length: Number(attendees) || 0 }, (_, i) => attendeeName(i + 1)));
 
 async function removeRoom(): Promise<void> {
   if (!room) return;
   await rm(roomStateDir(room), { recursive: true, force: true }).catch(() => undefined);
   await removeRoomSandboxes(room).catch(() => undefined);
-  await removeLabAccounts(roomArchiveDir(room)).catch(() => 0);
+  for (const a of labAccounts().filter((x) => ours.has(x.name)))
+    await removeAccount(a.name, roomArchiveDir(room)).catch(() => undefined);
   await rm(roomRunDir(room), { recursive: true, force: true }).catch(() => undefined);
 }
 
+// "stopped" means the room removed itself; a closed pipe without it means the room died.
+let stopped = false;
 process.stdin.on('error', () => undefined);
-process.stdin.resume();
-process.stdin.on('close', () => void removeRoom().finally(() => process.exit(0)));
+process.stdin.on('data', (d) => (stopped ||= String(d).includes('stopped')));
+process.stdin.on('close', () => (stopped ? process.exit(0) : void removeRoom().finally(() => process.exit(0))));

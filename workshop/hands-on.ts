@@ -144,11 +144,15 @@ export async function startHandsOn(opts: {
   let hub: RunningHub | undefined;
   // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the room and keeps
   // the work. Its own session: a signal to this process group (Ctrl-C, kill -- -PGID) spares it.
-  const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    cwd: at(),
-    detached: true,
-  });
+  const watchdog = spawn(
+    process.execPath,
+    ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker, String(opts.attendees)],
+    {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      cwd: at(),
+      detached: true,
+    },
+  );
   watchdog.on('error', () => {});
   watchdog.unref();
   const stop = async () => {
@@ -162,7 +166,7 @@ export async function startHandsOn(opts: {
         opts.log(`could not remove ${a.account.name}: ${e.message}`),
       );
     await rm(roomRunDir(marker), { recursive: true, force: true });
-    watchdog.stdin?.end();
+    watchdog.stdin?.end('stopped\n'); // all removed already: the watchdog has nothing left to do
   };
   try {
     for (let n = 1; n <= opts.attendees; n++) {

@@ -10,7 +10,8 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
-import { roomArchiveDir, roomStateDir } from '../../workshop/hands-on-paths.ts';
+import { roomArchiveDir, roomRunDir, roomStateDir } from '../../workshop/hands-on-paths.ts';
+import { roomCgroupDirs } from '../../workshop/sandbox.ts';
 
 const running = (pattern: RegExp) =>
   readdirSync('/proc')
@@ -45,11 +46,18 @@ test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub, gate, sandbox and s
   const node = running(/cli\/main\.ts workshop --hands-on 1/).map(Number);
   assert.ok(node.length >= 1, 'found the room process');
   for (const pid of node) process.kill(pid, 'SIGKILL');
-  const left = () => labAccounts().length || running(/jupyterhub|probe-gate|lab-sandbox-init/).length;
+  // This room's: its hub reads its config from the state directory, its gate listens in its run directory.
+  const ours = new RegExp(`${roomStateDir(room)}|${roomRunDir(room)}`);
+  const left = () => labAccounts().length || running(ours).length || roomCgroupDirs(room).some((d) => existsSync(d));
   for (let i = 0; i < 60 && left(); i++) await new Promise((r) => setTimeout(r, 500));
   lab.kill('SIGKILL');
   assert.deepEqual(labAccounts(), [], 'no attendee account left');
-  assert.deepEqual(running(/bin\/jupyterhub |probe-gate -listen|lab-sandbox-init/), [], 'no hub, gate or sandbox left');
+  assert.deepEqual(running(ours), [], 'no hub or gate left');
+  assert.deepEqual(
+    roomCgroupDirs(room).filter((d) => existsSync(d)),
+    [],
+    'no sandbox left: its cgroups are gone, so nothing runs in them',
+  );
   assert.equal(existsSync(roomStateDir(room)), false, 'no sign-in code or cookie secret left');
   assert.equal(existsSync(account.home), false, 'the home itself is gone');
 
