@@ -15,7 +15,7 @@ import { availableToolchains, type GoToolchain } from '../../core/go.ts';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
 import { closeAllProbes, openExecutable, type Probe, type TraceEvent } from '../../bpf/ts/index.ts';
-import { eventJson, FLOAT_UNAVAILABLE, type ValueInfo } from '../../bpf/ts/values.ts';
+import { eventJson, FLOAT_UNAVAILABLE, formatCall, type ValueInfo } from '../../bpf/ts/values.ts';
 import { closeAndCollect, sleep } from '../support/kernel.ts';
 
 const source = at('test', 'support', 'fixtures', 'corpus');
@@ -131,7 +131,7 @@ async function traceCorpus(
   binary: string,
   label: string,
   valueBytes?: number,
-): Promise<Counts & { calls: number; fns: number }> {
+): Promise<Counts & { calls: number; fns: number; first: Map<string, TraceEvent> }> {
   const truthFile = join(dir, `truth-${label}.jsonl`);
   const { child, line } = startCorpus(binary, truthFile);
   await line('ready');
@@ -172,6 +172,7 @@ async function traceCorpus(
   const c: Counts = { exact: 0, unavailable: new Map(), wrong: [] };
   assert.equal(marks.length, truth.length, 'one mark per call');
   const seen = new Map<string, number>();
+  const first = new Map<string, TraceEvent>();
   for (const [k, t] of truth.entries()) {
     const i = seen.get(t.fn) ?? 0;
     seen.set(t.fn, i + 1);
@@ -180,6 +181,7 @@ async function traceCorpus(
       c.wrong.push(`${t.fn} call ${i}: no event`);
       continue;
     }
+    if (!first.has(t.fn)) first.set(t.fn, e);
     const json = JSON.parse(eventJson(e)) as { args: unknown[]; ret: unknown[] };
     assert.equal(json.args.length, t.args.length, `${t.fn}: the parameters`);
     assert.equal(json.ret.length, t.ret.length, `${t.fn}: the results`);
@@ -191,7 +193,7 @@ async function traceCorpus(
     `${label}: ${fns.length} functions, ${truth.length} calls: exact ${c.exact} / unavailable ${total} / wrong ${c.wrong.length}`,
   );
   for (const [why, n] of c.unavailable) console.log(`  unavailable: ${n} ${why}`);
-  return { ...c, calls: truth.length, fns: fns.length };
+  return { ...c, calls: truth.length, fns: fns.length, first };
 }
 
 const buildOf = (which: string) => {
@@ -207,6 +209,18 @@ for (const which of ['1.19', '1.26', '1.27']) {
     assert.deepEqual(c.wrong, [], 'every value shown is the program’s own');
     assert.ok(c.exact > 500, `the tracer shows the values (${c.exact} exact)`);
     assert.deepEqual([...c.unavailable.keys()], [FLOAT_UNAVAILABLE], 'only floats in X registers are out of reach');
+    // One line each, as run-tracer prints them: strings quoted (inside structs too), odd bytes escaped, boxes typed.
+    const line = (fn: string) => formatCall(c.first.get(fn)!);
+    assert.match(
+      line('main.remix'),
+      /^main\.remix\(m=\{A:-1 B:"héllo wörld" C:false\}\) = \{A:1 B:"héllo wörld!" C:true\} /,
+    );
+    assert.match(line('main.echo'), /^main\.echo\(s="\\xff\\xfeok\\\\"\) = "\\xff\\xfeok\\\\" /);
+    assert.match(line('main.box'), /^main\.box\(x=int\(-30000\)\) = int\(-30000\) /);
+    assert.match(
+      line('main.Max[string]'),
+      /^main\.Max\[go\.shape\.string(_0)?\]\(a="héllo wörld", b="gopher"\) = "héllo wörld" /,
+    );
   });
 }
 
