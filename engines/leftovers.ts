@@ -9,6 +9,7 @@ import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync,
 import { tmpdir } from 'node:os';
 import { sep } from 'node:path';
 import { root } from '../core/paths.ts';
+import { allPids, cmdlineOf, credentialsOfPid, exeOf, isDead, statOf } from '../core/procfs.ts';
 import { labAccounts } from './services/accounts.ts';
 import { uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
 
@@ -48,19 +49,17 @@ interface Proc {
 }
 
 function processes(): Proc[] {
-  return readdirSync('/proc').flatMap((e) => {
-    if (!/^\d+$/.test(e)) return [];
-    const stat = read(`/proc/${e}/stat`);
-    const status = read(`/proc/${e}/status`);
-    if (!stat || / Z /.test(stat.slice(stat.lastIndexOf(')')))) return [];
+  return allPids().flatMap((pid) => {
+    const stat = statOf(pid);
+    if (!stat || isDead(stat)) return [];
     return [
       {
-        pid: Number(e),
-        ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]),
-        uid: Number(/^Uid:\s+(\d+)/m.exec(status)?.[1] ?? -1),
-        exe: link(`/proc/${e}/exe`),
-        cwd: link(`/proc/${e}/cwd`),
-        args: read(`/proc/${e}/cmdline`).split('\0').join(' ').trim(),
+        pid,
+        ppid: stat.ppid,
+        uid: credentialsOfPid(pid)?.uids[0] ?? -1,
+        exe: exeOf(pid),
+        cwd: link(`/proc/${pid}/cwd`),
+        args: cmdlineOf(pid),
       },
     ];
   });
@@ -307,5 +306,19 @@ export function processesOfRun(mark: string): Leftover[] {
 export async function labLeftovers(opts: { run?: string } = {}): Promise<Leftover[]> {
   // What a run started may still be on its way out (a kernel noticing its Jupyter is gone, a server its parent).
   const procs = opts.run ? await settled(() => processesOfRun(opts.run!), 5000) : orphanedProcesses();
-  return [...procs, ...(await strayUprobeLinks()), ...attendeeAccounts(), ...leakedProbeBytes()];
+  // Accounts carry no mark: while a hands-on room outside the run is up, they may be its.
+  const accounts = opts.run && handsOnOutside(opts.run) ? [] : attendeeAccounts();
+  return [...procs, ...(await strayUprobeLinks()), ...accounts, ...leakedProbeBytes()];
+}
+
+/** Whether some process not of this run is a hands-on room (or a test of one), which makes attendee accounts. */
+function handsOnOutside(mark: string): boolean {
+  const entry = `${runMarkVariable}=${mark}`;
+  return processes().some(
+    (p) =>
+      p.pid !== process.pid &&
+      /hands-on/.test(p.args) &&
+      !shell(p.exe) &&
+      !read(`/proc/${p.pid}/environ`).split('\0').includes(entry),
+  );
 }
