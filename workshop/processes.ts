@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { allPids, cmdlineOf, environOf, exeOf, statOf } from '../core/procfs.ts';
 
 /** Environment variable every process the workshop starts inherits; it marks them as ours even after re-parenting. */
 export const markerVar = 'LAB_WORKSHOP_ID';
@@ -13,35 +13,15 @@ export interface ProcessInfo {
   marker?: string;
 }
 
-const read = (p: string) => {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
-
 export function listProcesses(): ProcessInfo[] {
   const out: ProcessInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = read(`/proc/${entry}/stat`);
+  for (const pid of allPids()) {
+    const stat = statOf(pid);
     if (!stat) continue;
-    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    let exe = '';
-    try {
-      exe = readlinkSync(`/proc/${entry}/exe`);
-    } catch {
-      // kernel thread or gone
-    }
-    const env = read(`/proc/${entry}/environ`) ?? '';
-    const marker = env
-      .split('\0')
+    const marker = environOf(pid)
       .find((e) => e.startsWith(`${markerVar}=`))
       ?.slice(markerVar.length + 1);
-    const cmdline = (read(`/proc/${entry}/cmdline`) ?? '').split('\0').join(' ').trim();
-    out.push({ pid: Number(entry), ppid, comm, exe, cmdline, marker });
+    out.push({ pid, ppid: stat.ppid, comm: stat.comm, exe: exeOf(pid), cmdline: cmdlineOf(pid), marker });
   }
   return out;
 }

@@ -2,21 +2,14 @@
 // is gone — cleanly, by SIGKILL, by the OOM killer or by a crash — and everything it started that
 // carries its marker (Jupyter, its kernels, servers and tracers the cells started) is killed, so no
 // Jupyter with its token outlives the workshop.
-import { readFileSync } from 'node:fs';
+import { statOf } from '../core/procfs.ts';
 import { isAlive, listProcesses } from './processes.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [marker, parentPid] = [process.argv[2], Number(process.argv[3])];
 
-/** Start time in clock ticks since boot (field 22 of /proc/PID/stat), or undefined once it is gone. */
-function startTicks(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-  } catch {
-    return undefined;
-  }
-}
+/** Start time in clock ticks since boot, or undefined once it is gone. */
+const startTicks = (pid: number) => statOf(pid)?.startTime;
 
 // Whoever started the workshop may carry the same marker (a test, an outer workshop): what was
 // running before the workshop started is not the workshop's to kill.

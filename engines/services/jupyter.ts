@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { at, root } from '../../core/paths.ts';
@@ -8,6 +8,7 @@ import { writeFileAtomic, writeFileAtomicSync } from '../../core/files.ts';
 import { runInstaller } from '../../core/installer-log.ts';
 import { LabError } from '../../core/errors.ts';
 import { say } from '../../core/ui.ts';
+import { allPids, statOf } from '../../core/procfs.ts';
 import type { SetupStep } from '../../core/setup-step.ts';
 
 /** The project-local venv that holds JupyterLab + Jupyter Server (requirements-jupyter.txt). */
@@ -217,15 +218,9 @@ async function waitForStatus(url: string, token: string, exited: Promise<void>):
 /** PIDs of every descendant of `pid` (kernels run in their own session, so a group kill misses them). */
 function descendants(pid: number): number[] {
   const children = new Map<number, number[]>();
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // the process ended while we looked
-    }
+  for (const child of allPids()) {
+    const ppid = statOf(child)?.ppid;
+    if (ppid !== undefined) children.set(ppid, [...(children.get(ppid) ?? []), child]); // else it ended while we looked
   }
   const out: number[] = [];
   const walk = (p: number) => {

@@ -3,7 +3,7 @@
 // message, and no probe, link or server is left after any check.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -23,6 +23,7 @@ import { bestAttempt, readAddress, readChoice, readNumber, withAttempt } from '.
 import { parseCrash } from '../../engines/forensics.ts';
 import { withExerciseCells } from '../../engines/exercises/cells.ts';
 import { at } from '../../core/paths.ts';
+import { allPids, exeOf, statOf } from '../../core/procfs.ts';
 import { liveServers } from '../../engines/managed-server.ts';
 import { linksHeldBy, loadedProgramIds, openProbes } from '../../bpf/ts/index.ts';
 
@@ -34,18 +35,7 @@ const attempt = (body: string) => `${attemptSignature} {\n${body}\n}`;
 
 /** Servers this process started for a check (private copies in lab-exercise-* directories), from the process table. */
 function exerciseServers(): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === process.pid && /lab-exercise-[^/]+\/server/.test(readlinkSync(`/proc/${pid}/exe`));
-      } catch {
-        return false;
-      }
-    });
+  return allPids().filter((pid) => statOf(pid)?.ppid === process.pid && /lab-exercise-[^/]+\/server/.test(exeOf(pid)));
 }
 
 const uprobeLinks = () => linksHeldBy(process.pid).filter((l) => l.detail !== 'raw_tracepoint');

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { at } from '../../core/paths.ts';
+import { statOf } from '../../core/procfs.ts';
 import { pids } from '../support/jupyter-support.ts';
 import { within } from '../support/wait.ts';
 
@@ -19,8 +20,7 @@ function marked(marker: string): { pid: number; args: string }[] {
   return pids().flatMap((pid) => {
     try {
       if (!readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${markerVar}=${marker}`)) return [];
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) return []; // exited, not yet reaped
+      if (statOf(pid)?.state === 'Z') return []; // exited, not yet reaped
       return [{ pid, args: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').trim() }];
     } catch {
       return [];

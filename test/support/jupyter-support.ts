@@ -1,36 +1,16 @@
 // Shared by the notebook and Jupyter tests: the processes Jupyter runs (what they hold in the kernel:
 // bpf/ts/inspect.ts). Connections to Jupyter are engines/notebook/kernel-client.ts's.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { allPids, exeOf, statOf } from '../../core/procfs.ts';
 import { isTslabKernel } from '../../engines/services/jupyter.ts';
 
-function ppidOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
+export { allPids as pids, exeOf } from '../../core/procfs.ts';
 
-export function pids(): number[] {
-  return readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number);
-}
-
-export const childrenOf = (pid: number) => pids().filter((p) => ppidOf(p) === pid);
+export const childrenOf = (pid: number) => allPids().filter((p) => statOf(p)?.ppid === pid);
 
 /** A process that has exited (or is a zombie) is not alive: the tracer's own check. */
 export { processAlive as alive } from '../../bpf/ts/index.ts';
-
-export function exeOf(pid: number): string {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    return '';
-  }
-}
 
 /** A process's command line, '' when it has exited meanwhile. */
 function cmdlineOf(pid: number): string {
