@@ -1,5 +1,5 @@
 /**
- * What a probe costs per call of a tight Go loop (bench/goloop, main.work //go:noinline): no probe,
+ * What a probe costs per call of a tight Go loop (engines/goloop, main.work //go:noinline): no probe,
  * our uprobe / uretprobe / ret mode, the cilium/ebpf peer, the same probe sites with an empty
  * program, and bpftrace's empty uprobe / uretprobe. Each cell is the median of its runs over every
  * round, with the fastest and the slowest run as its spread: the one method of engines/overhead.ts

@@ -1,5 +1,5 @@
 /**
- * The probe service's price: the same RET-site probe on bench/goloop's main.work, attached directly
+ * The probe service's price: the same RET-site probe on engines/goloop's main.work, attached directly
  * and through the probe service (gate + service + JSON lines), run interleaved. Per call: the loop
  * thread's CPU time (the trap is the same; what differs is the tracer's side). Delivery: events/s
  * until the last event arrived, and how long after the loop finished that was.

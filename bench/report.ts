@@ -424,7 +424,7 @@ export function readmeSection(r: BenchResults): string {
     '  keeps its registers and value bytes and decodes when first read (~200–300 ns more, in `decodeValues`). On a loaded',
     '  machine the in-process consumers lose most to C, which reads one word per event: a preempted 1 ms scavenge stalls',
     '  Node for tens of ms (the cilium/ebpf Go consumer row shows the same load).',
-    "- **per call**: `bench/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
+    "- **per call**: `engines/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
     ...(r.probe_cost.some((p) => p.runs)
       ? [
           '  CPU time (the traps and BPF programs run on it), the median of the runs over every round (`bench/results.json` keeps the',
@@ -433,7 +433,7 @@ export function readmeSection(r: BenchResults): string {
       : [
           '  CPU time (the traps and BPF programs run on it), the fastest run over every round; "empty" is the cilium peer attaching',
         ]),
-    '  `bench/bpf/empty.bpf.c` at exactly the sites ret mode uses.',
+    '  `bpf/cilium/empty.bpf.c` at exactly the sites ret mode uses.',
     '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
     '  RSS: the tracer process as users run it (`./lab run-tracer --mode ret --json`, the cilium peer), sampled every 250 ms;',
     '  the warm-up row is the heap growing to the allocation rate, the burst row what happens after (a leak keeps growing).',

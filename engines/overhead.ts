@@ -1,5 +1,5 @@
 /**
- * What a probe costs per call, measured so the numbers cannot contradict themselves: bench/goloop
+ * What a probe costs per call, measured so the numbers cannot contradict themselves: engines/goloop
  * calls main.work (a //go:noinline leaf) N times on request and reports the CPU time of its own
  * thread (user + kernel: where the traps and BPF programs run, so a neighbour's load on the machine
  * adds nothing). Rounds interleave every probe kind, so a burst of load spreads over all of them;
@@ -17,10 +17,10 @@ import { newestMtime } from '../core/files.ts';
 import { LabError } from '../core/errors.ts';
 import { openExecutable, probeKinds as kindTable, type ProbeKind } from '../bpf/ts/index.ts';
 
-export const goloopSource = at('bench', 'goloop');
-export const goloopBinary = at('bench', 'build', 'goloop');
+export const goloopSource = at('engines', 'goloop');
+export const goloopBinary = at('engines', 'build', 'goloop');
 
-/** Builds bench/goloop into bench/build/goloop when its sources are newer; returns the binary. */
+/** Builds engines/goloop into engines/build/goloop when its sources are newer; returns the binary. */
 export async function buildGoLoop(go = 'go'): Promise<string> {
   const built = existsSync(goloopBinary) ? statSync(goloopBinary).mtimeMs : 0;
   if (built < (await newestMtime([goloopSource]))) {
@@ -28,13 +28,13 @@ export async function buildGoLoop(go = 'go'): Promise<string> {
     await run(go, ['build', '-o', goloopBinary, '.'], {
       cwd: goloopSource,
       env: { ...process.env, CGO_ENABLED: '0' },
-      fix: 'fix the Go error in bench/goloop shown above',
+      fix: 'fix the Go error in engines/goloop shown above',
     });
   }
   return goloopBinary;
 }
 
-/** A running bench/goloop: `run(n)` makes n calls of main.work and says what one cost. */
+/** A running engines/goloop: `run(n)` makes n calls of main.work and says what one cost. */
 export class GoLoop implements AsyncDisposable {
   private readonly lines: string[] = [];
   private readonly waiters: ((line: string | undefined) => void)[] = [];

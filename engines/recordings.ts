@@ -29,7 +29,7 @@ const sourcesIn = (dir: string, keep: (f: string) => boolean) =>
 const serverSources = () =>
   sourcesIn('server', (f) => (f.endsWith('.go') && !f.endsWith('_test.go')) || f === 'go.mod');
 /** The Go loop the overhead measurement (engines/overhead.ts) runs. */
-const goloopSources = () => sourcesIn('bench/goloop', (f) => f.endsWith('.go') || f === 'go.mod');
+const goloopSources = () => sourcesIn('engines/goloop', (f) => f.endsWith('.go') || f === 'go.mod');
 const bpfSources = () => sourcesIn('bpf', (f) => (f.endsWith('.bpf.c') || f.endsWith('.h')) && f !== 'vmlinux.h');
 
 const sourcesUnder = (dir: string): string[] =>

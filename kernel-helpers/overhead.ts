@@ -5,7 +5,7 @@ import { barChart } from './charts.ts';
 
 const us = (ns: number) => (ns / 1000 < 0.1 ? (ns / 1000).toFixed(4) : (ns / 1000).toFixed(2));
 
-/** Measures what each probe kind costs per call of main.work (bench/goloop) and shows it; returns the measurement. */
+/** Measures what each probe kind costs per call of main.work (engines/goloop) and shows it; returns the measurement. */
 export async function probeOverhead(opts: OverheadOptions = {}): Promise<Overhead> {
   const m = await measureOverhead(opts);
   const none = m.rows.find((r) => r.probe === 'none');

@@ -22,7 +22,7 @@ func processCPUTime() time.Duration {
 
 // benchConsume is the cilium/ebpf side of the ring-buffer benchmark: it creates the lab's
 // lab_events and lab_drops maps (from the same object spec as the probes), says "ready pid N",
-// and decodes `want` events through a ringbuf.Reader while bench/ringbuf's producer fills it.
+// and decodes `want` events through a ringbuf.Reader while the ring-buffer benchmark's producer (./lab bench) fills it.
 func benchConsume(want int) error {
 	if err := rlimit.RemoveMemlock(); err != nil {
 		return err

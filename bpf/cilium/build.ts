@@ -32,12 +32,7 @@ export async function buildCiliumPeer(): Promise<void> {
   const oldestGenerated = generatedObjects.length === 4 ? Math.min(...generatedObjects.map(mtime)) : 0;
   if (
     oldestGenerated <
-    (await newestMtime([
-      ...cSources,
-      at('bench', 'bpf', 'empty.bpf.c'),
-      join(peerDir, 'gen.go'),
-      join(peerDir, 'go.mod'),
-    ]))
+    (await newestMtime([...cSources, join(peerDir, 'empty.bpf.c'), join(peerDir, 'gen.go'), join(peerDir, 'go.mod')]))
   ) {
     await run('go', ['generate', './...'], {
       cwd: peerDir,

@@ -6,5 +6,5 @@ package main
 //go:generate go tool bpf2go -target bpfel ret ../ret.bpf.c -- -I.. -O2 -g -Wall -D__TARGET_ARCH_x86
 //go:generate go tool bpf2go -target bpfel exit ../exit.bpf.c -- -I.. -O2 -g -Wall -D__TARGET_ARCH_x86
 
-// The benchmarks' baseline: an empty program at the same probe sites (bench/bpf/empty.bpf.c).
-//go:generate go tool bpf2go -target bpfel empty ../../bench/bpf/empty.bpf.c -- -I.. -O2 -g -Wall -D__TARGET_ARCH_x86
+// The benchmarks' baseline: an empty program at the same probe sites (empty.bpf.c, beside this file: only the peer loads it).
+//go:generate go tool bpf2go -target bpfel empty empty.bpf.c -- -I.. -O2 -g -Wall -D__TARGET_ARCH_x86

@@ -61,7 +61,7 @@ func parseFlags() (options, error) {
 	flag.IntVar(&o.args, "args", 4, "integer argument registers to read (0-9)")
 	flag.IntVar(&o.rets, "rets", 1, "integer result registers to read (0-9)")
 	flag.IntVar(&o.stringArg, "string-arg", -1, "register slot holding a Go string's pointer (its length in the next)")
-	flag.IntVar(&o.benchN, "bench-consume", 0, "benchmark: create the ring buffer, decode this many events from bench/ringbuf's producer, print JSON")
+	flag.IntVar(&o.benchN, "bench-consume", 0, "benchmark: create the ring buffer, decode this many events from the ring-buffer benchmark's producer, print JSON")
 	flag.Uint64Var(&o.entryOffset, "entry-offset", 0, "bytes from the function's start to put the entry probe at (past the stack check, so morestack's restart does not fire it twice)")
 	flag.BoolVar(&o.empty, "empty", false, "benchmark baseline: attach an empty program at the same sites instead of the lab's programs (no events)")
 	flag.StringVar(&offsets, "ret-offsets", "", "ret mode: comma-separated byte offsets of the function's RET instructions from its start")
@@ -137,7 +137,7 @@ func loadPrograms() (*programs, error) {
 		p.exit.Close()
 		p.ret.Close()
 		p.entry.Close()
-		return nil, fmt.Errorf("loading bench/bpf/empty.bpf.c: %w", err)
+		return nil, fmt.Errorf("loading empty.bpf.c: %w", err)
 	}
 	return p, nil
 }

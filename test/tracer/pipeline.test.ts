@@ -21,7 +21,7 @@ const callsOf = async (probe: Parameters<typeof closeAndCollect>[0]) =>
 /** Everything a decode gives an event, as JSON (BigInts exact). */
 const decoded = (e: TraceEvent) =>
   eventJson({ args: e.args, ret: e.ret, params: e.params, results: e.results, regs: e.regs });
-/** main.work in bench/goloop: work(i) for i = 0…n-1 returns i ^ (i >> 3) + 1. */
+/** main.work in engines/goloop: work(i) for i = 0…n-1 returns i ^ (i >> 3) + 1. */
 const work = (i: number) => [BigInt(i), BigInt((i ^ (i >> 3)) + 1)];
 
 test('typed values decoded when first read equal those decoded on arrival: a probed loop, strings, an error', async () => {
