@@ -181,8 +181,12 @@ export class TypedEvent implements TraceEvent {
   #decode(): DecodedValues {
     decodes++;
     const t = this.#typed;
+    const raw = this.#raw;
     const withRet = this.#withRet() && this.tail_call === undefined;
-    return decodeValues(t.values, this.#raw, this.#withArgs(), withRet, t.memory, this.pid);
+    const values = decodeValues(t.values, raw, this.#withArgs(), withRet, t.memory, this.pid);
+    // Decoded once: only the registers (regs) are still wanted.
+    raw.argData = raw.retData = undefined;
+    return values;
   }
 }
 
