@@ -42,6 +42,26 @@ export function importGraph(): Map<string, Set<string>> {
   return graph;
 }
 
+/** A require of a relative path anywhere in the text, code or string (quotes may be escaped, as in a string of code). */
+const anyRequire = /require\(\s*\\?['"`](\.{1,2}\/[^'"`\\]+)\\?['"`]/g;
+
+/**
+ * Relative requires and imports that name no file from where they are written: a path in a string of
+ * code run elsewhere (a kernel, a child process), an arrow between rooms no import shows.
+ */
+export function unresolvedSpecs(): { file: string; spec: string }[] {
+  return sourceFiles(root).flatMap((f) => {
+    const src = readFileSync(f, 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
+    const specs = [...src.matchAll(importSpec)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
+    specs.push(...[...src.matchAll(anyRequire)].map((m) => m[1]));
+    return [...new Set(specs)]
+      .filter((spec) => spec.startsWith('.') && !resolveImport(f, spec))
+      .map((spec) => ({ file: relative(root, f), spec }));
+  });
+}
+
 /** Strongly connected components with more than one file (or a file importing itself). */
 export function importCycles(graph: Map<string, Set<string>>): string[][] {
   let next = 0;

@@ -3,6 +3,7 @@
 // Run, Run all, Run to here, Restart & run all and Interrupt.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { OutputStore, type KernelOutput } from '../../../engines/notebook/live-outputs.ts';
+import { releaseCell } from '../../../model/kernel-cells.ts';
 import {
   diagnose,
   DiagnosisError,
@@ -34,21 +35,6 @@ export function keptNames(source: string): string[] {
   if (/\bstartServer\(\s*\)/.test(source)) names.push('server');
   return Array.from(new Set(names));
 }
-
-/**
- * Releases `names` from the registry and prints what it released. Through a named function: tslab
- * leaves `await (async () => …)()` at top level untransformed ("await is not defined").
- */
-const releaseCode = (names: string[]) => {
-  const fn = `labRelease${Date.now()}`;
-  return `async function ${fn}() {
-  const helpers = require("../kernel-helpers/load.cjs");
-  const released: string[] = [];
-  for (const name of ${JSON.stringify(names)}) if (helpers.kept().includes(name)) { await helpers.release(name); released.push(name); }
-  return { released, kept: helpers.kept() as string[] };
-}
-console.log(JSON.stringify(await ${fn}()));`;
-};
 
 export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; path: string; sources: string[] }) {
   const { baseUrl, kernelName, path } = opts;
@@ -225,7 +211,7 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
         text: 'Interrupted; the cell keeps nothing in the lab’s registry, so there is nothing to release.',
       });
     const { text, reply } = await s
-      .internal(releaseCode(names))
+      .internal(releaseCell(names))
       .catch((e: Error) => ({ text: e.message, reply: { status: 'error' as const } }));
     const result = /^\{.*\}$/m.exec(text)?.[0];
     if (reply.status !== 'ok' || !result) {
