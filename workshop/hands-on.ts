@@ -171,7 +171,12 @@ export async function startHandsOn(opts: {
   try {
     for (let n = 1; n <= opts.attendees; n++) {
       const account = await createAccount(n, archiveDir);
-      const sandbox = await createSandbox(marker, account, opts.sandbox ?? defaultSandboxLimits);
+      const sandbox = await createSandbox(marker, account, opts.sandbox ?? defaultSandboxLimits).catch(
+        async (e: Error) => {
+          await removeAccount(account.name, archiveDir).catch(() => undefined);
+          throw e;
+        },
+      );
       const a: Attendee = {
         account,
         sandbox,
