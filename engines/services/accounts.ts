@@ -96,8 +96,11 @@ export async function archiveHome(name: string, home: string, archiveDir: string
         '--sparse',
         `--file=${part}`,
         `--directory=${home}`,
+        // Not work: the lab's copies, caches, and the kernels' connection files (their keys).
         '--exclude=./server',
         '--exclude=./kernel-helpers',
+        '--exclude=./.cache',
+        '--exclude=./.local/share/jupyter/runtime',
         '.',
       ],
       { timeout: 120_000 },
