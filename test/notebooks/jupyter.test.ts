@@ -14,6 +14,7 @@ import {
 import { at } from '../../core/paths.ts';
 import { alive, jupyterServerPid, kernelPids, pids } from '../support/jupyter-support.ts';
 import { CellRunner, connect } from '../../engines/notebook/kernel-client.ts';
+import { tracerChild } from '../support/kernel.ts';
 
 test("the tslab kernelspec is project-local and starts the project's tslab by absolute path", () => {
   assert.ok(tslabKernelJson().startsWith(at('.lab') + '/'), tslabKernelJson());
@@ -154,23 +155,35 @@ async function eventually(done: () => boolean, ms: number): Promise<boolean> {
   return true;
 }
 
-test('a kernel ends with its Jupyter even when Jupyter is killed outright in the middle of a busy cell, and stop() returns', async () => {
-  const j = await startJupyter();
-  const conn = connect(j);
-  try {
+test('a kernel ends with its Jupyter even when Jupyter is killed outright in a busy cell, and the process that started Jupyter still ends', {
+  timeout: 300_000,
+}, async () => {
+  // As `./lab start` met it: Jupyter killed (the OOM killer), its kernel busy; after stop() the command must
+  // end by itself, nothing of Jupyter's holding it up.
+  const { child, first } = await tracerChild(`
+    import { startJupyter } from ${JSON.stringify(at('engines/services/jupyter.ts'))};
+    import { CellRunner, connect } from ${JSON.stringify(at('engines/notebook/kernel-client.ts'))};
+    import { jupyterServerPid, kernelPids } from ${JSON.stringify(at('test/support/jupyter-support.ts'))};
+    // @jupyterlab/services logs its WebSockets: the first line is ours.
+    for (const level of ['log', 'info', 'debug'] as const) console[level] = () => {};
+    const j = await startJupyter();
+    const conn = connect(j);
     const runner = new CellRunner(await conn.startKernel());
-    assert.equal((await runner.run('1')).status, 'ok');
+    await runner.run('1');
     // A cell that never yields: the kernel's main thread handles no signal.
     void runner.run('while (true) {}', { timeoutMs: Number.POSITIVE_INFINITY }).catch(() => undefined);
     const server = jupyterServerPid(j.url);
     const [kernel] = kernelPids(server);
-    assert.ok(kernel, 'a tslab kernel runs');
-    process.kill(server, 'SIGKILL'); // as the OOM killer would
-    assert.ok(await eventually(() => !alive(kernel), 30_000), `kernel ${kernel} outlived its Jupyter`);
-  } finally {
+    process.stdout.write(JSON.stringify({ kernel }) + '\\n');
+    process.kill(server, 'SIGKILL');
     conn.dispose();
     await j.stop();
-  }
+  `);
+  const { kernel } = first as { kernel: number };
+  assert.ok(kernel > 0, 'a tslab kernel ran');
+  const code = child.exitCode ?? (await new Promise((r) => child.once('exit', (c) => r(c))));
+  assert.equal(code, 0, 'the process that ran Jupyter ended by itself after stop()');
+  assert.ok(await eventually(() => !alive(kernel), 30_000), `kernel ${kernel} outlived its Jupyter`);
 });
 
 test('another user can neither reach a kernel nor subscribe to its outputs: no TCP port, Unix sockets in a private directory', async () => {
@@ -189,7 +202,7 @@ test('another user can neither reach a kernel nor subscribe to its outputs: no T
     const sockets = listening('-x').map((l) => l.split(/\s+/)[4]);
     assert.equal(sockets.length, 5, `the kernel's five channels as Unix sockets: ${sockets.join(' ')}`);
     // Connecting to each: root can (the probe works), nobody is refused.
-    const tryConnect = String.raw`
+    const tryConnect = `
 import socket, sys
 for path in sys.argv[1:]:
     s = socket.socket(socket.AF_UNIX)

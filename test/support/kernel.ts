@@ -40,10 +40,17 @@ export async function tracerChild(
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
   const first = await new Promise((resolve, reject) => {
+    let reported = false;
     child.stdout!.on('data', (d) => {
       out += d;
       const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
+      if (nl < 0 || reported) return;
+      reported = true;
+      try {
+        resolve(JSON.parse(out.slice(0, nl)));
+      } catch {
+        reject(new Error(`the child's first line is not JSON: ${out.slice(0, nl)}`));
+      }
     });
     child.once('exit', (code) => reject(new Error(`child exited (${code}) before reporting: ${err}`)));
   });
