@@ -11,15 +11,29 @@ export interface Closable {
   close(): void | Promise<unknown>;
 }
 
-// On globalThis: a re-imported copy of this module must see the same registry.
+// On globalThis: a re-imported copy of this module must see the same registry, and the kernel's
+// error reporting (kernel-helpers/cell-errors.cjs) releases through it when a cell is interrupted.
 const KEY = Symbol.for('go-uretprobe-lab.kernel-registry');
-type Store = { entries: Map<string, Closable>; hooks: boolean };
+/** The number of the cell run now, counted by cell-errors.cjs in the lab's tslab kernel. */
+const RUN = Symbol.for('go-uretprobe-lab.cell-run');
+type Store = {
+  entries: Map<string, Closable>;
+  hooks: boolean;
+  /** The cell run that kept each name. */
+  runs?: Map<string, number | undefined>;
+  /** What the last interrupt released. */
+  interruptReleased?: string[];
+  releaseRun?: (run: number | undefined) => string[];
+};
 const store: Store = ((globalThis as Record<symbol, Store>)[KEY] ??= { entries: new Map(), hooks: false });
+const runs = (store.runs ??= new Map());
+const currentRun = () => (globalThis as Record<symbol, { run: number } | undefined>)[RUN]?.run;
 
 /** Keeps `resource` under `name`, closing whatever an earlier run kept there. */
 export async function keep<T extends Closable>(name: string, resource: T): Promise<T> {
   await release(name);
   store.entries.set(name, resource);
+  runs.set(name, currentRun());
   installExitHooks();
   return resource;
 }
@@ -31,6 +45,28 @@ export async function release(name: string): Promise<void> {
   store.entries.delete(name);
   await old.close();
 }
+
+/**
+ * An interrupted cell: forgets what cell run `run` kept, closes it in the background (a probe
+ * detaches, a server stops) and returns the names. The release after an interrupt on the site
+ * reads them back with releasedAtInterrupt().
+ */
+export function releaseRun(run: number | undefined): string[] {
+  const names = run === undefined ? [] : kept().filter((n) => runs.get(n) === run);
+  for (const n of names) {
+    const r = store.entries.get(n)!;
+    store.entries.delete(n);
+    Promise.resolve()
+      .then(() => r.close())
+      .catch(() => {});
+  }
+  store.interruptReleased = names;
+  return names;
+}
+store.releaseRun = releaseRun;
+
+/** What the last interrupt released (releaseRun). */
+export const releasedAtInterrupt = (): string[] => store.interruptReleased ?? [];
 
 /** Names of what is currently kept. */
 export function kept(): string[] {

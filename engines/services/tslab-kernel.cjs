@@ -36,4 +36,6 @@ if (!configPath) {
   console.error('usage: tslab-kernel.cjs <connection file>');
   process.exit(2);
 }
+// A failing cell's error in the cell's own words (its line, the message first, no tslab frames).
+require(join(__dirname, '..', '..', 'kernel-helpers', 'cell-errors.cjs')).install(tslab);
 startKernel({ configPath, enableFindLocal: false });

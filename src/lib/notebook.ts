@@ -19,7 +19,8 @@ export type OutputView =
   | { kind: 'text'; html: string }
   | { kind: 'png'; base64: string }
   | { kind: 'svg'; svg: string }
-  | { kind: 'error'; html: string };
+  /** html: the message and where in the cell; more: the rest of the stack, one click away. */
+  | { kind: 'error'; html: string; more?: string };
 
 export type MarkdownPart = { html: string } | { mermaid: string };
 
@@ -46,8 +47,16 @@ export function outputView(o: KernelOutput): OutputView | null {
   if (o.output_type === 'stream')
     return { kind: 'stream', name: o.name ?? 'stdout', html: ansiToHtml(terminalText(joined(o.text))) };
   if (o.output_type === 'error') {
-    const tb = o.traceback?.length ? o.traceback.join('\n') : `${o.ename}: ${o.evalue}`;
-    return { kind: 'error', html: ansiToHtml(tb) };
+    const lines = o.traceback?.length ? o.traceback.join('\n').split('\n') : [`${o.ename}: ${o.evalue}`];
+    // The message and the cell's own line first (the lab's kernel sends "at line N, column C of this cell").
+    const frame = lines.findIndex((l, i) => i > 0 && /^\s+at /.test(l));
+    const rest = frame < 0 ? -1 : / of this cell\b/.test(lines[frame]) ? frame + 1 : frame;
+    if (rest < 0 || rest >= lines.length) return { kind: 'error', html: ansiToHtml(lines.join('\n')) };
+    return {
+      kind: 'error',
+      html: ansiToHtml(lines.slice(0, rest).join('\n')),
+      more: ansiToHtml(lines.slice(rest).join('\n')),
+    };
   }
   const data = (o.data ?? {}) as Record<string, Multiline>;
   if (data['text/html']) return { kind: 'html', html: joined(data['text/html']) };

@@ -4,17 +4,24 @@ import styles from './styles.module.css';
 
 export function Output({ o }: { o: OutputView }) {
   switch (o.kind) {
+    case 'error':
+      return (
+        <div data-kind="error">
+          <pre className={clsx(styles.outputText, styles.outputError)} dangerouslySetInnerHTML={{ __html: o.html }} />
+          {o.more && (
+            <details data-testid="error-stack">
+              <summary>the full stack</summary>
+              <pre className={styles.outputText} dangerouslySetInnerHTML={{ __html: o.more }} />
+            </details>
+          )}
+        </div>
+      );
     case 'stream':
     case 'text':
-    case 'error':
       return (
         <pre
           data-kind={o.kind}
-          className={clsx(
-            styles.outputText,
-            o.kind === 'error' && styles.outputError,
-            o.kind === 'stream' && o.name === 'stderr' && styles.stderr,
-          )}
+          className={clsx(styles.outputText, o.kind === 'stream' && o.name === 'stderr' && styles.stderr)}
           dangerouslySetInnerHTML={{ __html: o.html }}
         />
       );
