@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
-import { parseCrash, crashSignature, classifyDeath, type CrashKind } from './forensics.ts';
+import { parseCrash, crashSignature, classifyDeath, type CrashKind } from '../model/forensics.ts';
 import { linksReleased, openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';

@@ -2,11 +2,11 @@
  * Witnesses of a traced Go program's death, for a tracer that cannot read its stderr: entry
  * probes on runtime.throw (its message is a typed string argument) and runtime.sighandler (the
  * signal, and the PC it hit, read by the entry program from the signal context). What
- * they saw goes into classifyDeath (forensics.ts) with the exit status.
+ * they saw goes into classifyDeath (model/forensics.ts) with the exit status.
  */
 import { readFileSync } from 'node:fs';
 import type { Probe, TracedExecutable } from '../bpf/ts/index.ts';
-import { vmaFor, parseMaps, type DeathEvidence } from './forensics.ts';
+import { vmaFor, parseMaps, type DeathEvidence } from '../model/forensics.ts';
 
 /** Signals that end a Go program when they hit outside Go code (SIGURG, SIGPROF… are routine). */
 const FATAL = new Set([4, 7, 11]);

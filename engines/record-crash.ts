@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
-import { parseCrash, type CrashForensics } from './forensics.ts';
+import { parseCrash, type CrashForensics } from '../model/forensics.ts';
 import { openExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
 

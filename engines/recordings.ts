@@ -56,6 +56,7 @@ function notebookRecording(file: string): Recording {
       ...sourcesUnder('engines'),
       ...sourcesUnder('bpf/ts'),
       ...sourcesUnder('core'),
+      ...sourcesUnder('model'),
       ...serverSources(),
       ...bpfSources(),
       ...goloopSources(),
@@ -80,13 +81,13 @@ export const recordings: Recording[] = [
     name: 'crash matrix',
     path: 'docs/data/crash-matrix.json',
     refresh: './lab crash-matrix --write',
-    inputs: () => [...serverSources(), ...bpfSources(), 'engines/crash-matrix.ts', 'engines/forensics.ts'],
+    inputs: () => [...serverSources(), ...bpfSources(), 'engines/crash-matrix.ts', 'model/forensics.ts'],
   },
   {
     name: 'crash forensics',
     path: 'docs/data/crash-recording.json',
     refresh: './lab record-crash --write',
-    inputs: () => [...serverSources(), ...bpfSources(), 'engines/record-crash.ts', 'engines/forensics.ts'],
+    inputs: () => [...serverSources(), ...bpfSources(), 'engines/record-crash.ts', 'model/forensics.ts'],
   },
   {
     // The site's float-registers page (docs/safe-tracing/floats.mdx): the tracer on main.scale.

@@ -22,9 +22,9 @@ import {
   type Verdict,
   type Attempt,
 } from '../engines/exercises/index.ts';
-import { attemptCell, exerciseHtml, inlineHtml } from '../engines/exercises/card.ts';
-import { parseCrash } from '../engines/forensics.ts';
-import { attemptsLine, plainText, readChoice } from '../engines/exercises/judging.ts';
+import { attemptCell, exerciseHtml, inlineHtml } from '../model/exercises/card.ts';
+import { parseCrash } from '../model/forensics.ts';
+import { attemptsLine, plainText, readChoice } from '../model/exercises/judging.ts';
 import { showHtml, preHtml } from './display.ts';
 
 function known(name: string): Exercise {

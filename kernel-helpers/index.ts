@@ -12,7 +12,7 @@ export * from './probes.ts';
 export * from './charts.ts';
 export * from './overhead.ts';
 export * from './exercises.ts';
-export { parseCrash, renderForensicsHtml, renderForensicsText, classifyDeath } from '../engines/forensics.ts';
+export { parseCrash, renderForensicsHtml, renderForensicsText, classifyDeath } from '../model/forensics.ts';
 export { formatCall } from '../bpf/ts/values.ts';
 export { resetLab } from './reset.ts';
 export * as crashMatrix from '../engines/crash-matrix.ts';

@@ -6,7 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { buildServer as buildWith, goToolchain, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
 import { ManagedServer, PrivateServer, type ServerExit } from '../engines/managed-server.ts';
-import { classifyDeath } from '../engines/forensics.ts';
+import { classifyDeath } from '../model/forensics.ts';
 import { keep } from './registry.ts';
 import { escapeHtml, preHtml, showHtml, showTable } from './display.ts';
 

@@ -1,6 +1,6 @@
 import { parse, UsageError, type Command } from '../command.ts';
 import { LabError } from '../../core/errors.ts';
-import { attemptsLine, plainText, readChoice } from '../../engines/exercises/judging.ts';
+import { attemptsLine, plainText, readChoice } from '../../model/exercises/judging.ts';
 
 export const exercisesCommand: Command = {
   name: 'exercises',

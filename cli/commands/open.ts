@@ -1,5 +1,5 @@
 import { parse, type Command } from '../command.ts';
-import { accessDays } from '../../engines/services/site-access.ts';
+import { accessDays } from '../../model/site-access.ts';
 
 export const openCommand: Command = {
   name: 'open',

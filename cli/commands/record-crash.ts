@@ -24,7 +24,7 @@ export const recordCrashCommand: Command = {
       },
     });
     const { recordCrash } = await import('../../engines/record-crash.ts');
-    const { renderForensicsText } = await import('../../engines/forensics.ts');
+    const { renderForensicsText } = await import('../../model/forensics.ts');
     await buildAll({}, ['server', 'addon']);
     const rec = await recordCrash({
       binary: values.binary ?? serverBinary,

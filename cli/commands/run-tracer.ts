@@ -14,7 +14,7 @@ import {
 } from '../../bpf/ts/index.ts';
 import { eventJson, formatCall, VALUE_BUDGET_DEFAULT, VALUE_BUDGET_MAX } from '../../bpf/ts/values.ts';
 import { openExecutable } from '../../bpf/ts/index.ts';
-import { classifyDeath } from '../../engines/forensics.ts';
+import { classifyDeath } from '../../model/forensics.ts';
 import { DeathWitness } from '../../engines/death-witness.ts';
 import { tracerEngines, type TraceRequest, type TraceSession } from '../../engines/tracing/index.ts';
 

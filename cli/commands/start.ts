@@ -3,7 +3,7 @@ import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
 import { defaultServerAddr } from '../../core/paths.ts';
 import { say, step } from '../../core/ui.ts';
-import { accessDays } from '../../engines/services/site-access.ts';
+import { accessDays } from '../../model/site-access.ts';
 
 export const startCommand: Command = {
   name: 'start',

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
-import { exercises, type Exercise } from './catalog.ts';
-import { attemptCell, kindLabel } from './card.ts';
+import { exercises, type Exercise } from '../../model/exercises/catalog.ts';
+import { attemptCell, kindLabel } from '../../model/exercises/card.ts';
 
 export type CellPart = 'card' | 'answer' | 'check' | 'dump';
 

@@ -7,17 +7,20 @@
 import { LabError } from '../../core/errors.ts';
 import { goToolchain, oldGo } from '../../core/go.ts';
 import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
-import { parseCrash, crashSignature } from '../forensics.ts';
-import { judgeEvidence } from './evidence.ts';
-import { judgePrediction, readChoice, type AttemptRecord, type Judgement } from './judging.ts';
+import { parseCrash, crashSignature } from '../../model/forensics.ts';
+import { judgeEvidence } from '../../model/exercises/evidence.ts';
+import {
+  judgePrediction,
+  readChoice,
+  type AttemptRecord,
+  type Judgement,
+  type Verdict,
+} from '../../model/exercises/judging.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
-import { exercise, type Exercise, type Prediction } from './catalog.ts';
+import { exercise, type Exercise, type Prediction } from '../../model/exercises/catalog.ts';
 import { attemptFromSource, Sandbox, type Attempt, type SandboxServer } from './sandbox.ts';
 
-export interface Verdict extends Judgement {
-  /** Nothing was submitted yet: not a result to keep. */
-  untried?: true;
-}
+export type { Verdict };
 
 /** The learner's side of an exercise, as kept in the progress file. */
 export interface Submission {
@@ -27,7 +30,7 @@ export interface Submission {
   attempt?: string;
   /** explain: what the learner pointed at, and the crash they read it in. */
   evidence?: { slot: string; frame: string; stderr: string; maps: string };
-  /** Every judged attempt (the first always kept); the saved result is the best of them (judging.ts). */
+  /** Every judged attempt (the first always kept); the saved result is the best of them (model/exercises/judging.ts). */
   attempts?: AttemptRecord[];
 }
 

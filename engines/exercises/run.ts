@@ -1,5 +1,5 @@
 import { judge, type Submission, type Verdict } from './checks.ts';
-import { bestAttempt, withAttempt } from './judging.ts';
+import { bestAttempt, withAttempt } from '../../model/exercises/judging.ts';
 import { readProgress, save } from './progress.ts';
 import type { Attempt } from './sandbox.ts';
 

@@ -3,7 +3,7 @@
  * that Jupyter under its base path (HTTP and WebSocket) that adds the token itself. The token never
  * reaches a page. A one-time grant link (printed to the terminal of whoever ran `./lab start` or
  * `./lab open`) lets one browser in for accessDays: a session cookie plus a key kept by the lab's own
- * pages (site-access.ts); anything beyond a harmless read needs both.
+ * pages (model/site-access.ts); anything beyond a harmless read needs both.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, statSync, type Stats } from 'node:fs';
@@ -18,7 +18,7 @@ import {
 import { connect, type Socket } from 'node:net';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { accessDays, openCommandLine, siteKeyStorage } from './site-access.ts';
+import { accessDays, openCommandLine, siteKeyStorage } from '../../model/site-access.ts';
 import { ClientFrames, closeFrame, FrameRefused } from './site-websocket.ts';
 
 export interface SiteServerOptions {
@@ -62,7 +62,7 @@ const sessionLifetimeMs = accessDays * 24 * 3600 * 1000;
 
 /**
  * Who may use the proxied Jupyter: one-time grant links, and the browsers they let in. A browser
- * holds two secrets (site-access.ts): the session cookie, sent by the browser to every port of the
+ * holds two secrets (model/site-access.ts): the session cookie, sent by the browser to every port of the
  * host, and the key, which only the lab's own pages can read and send.
  */
 class Access {

@@ -3,10 +3,10 @@
 // `./lab start` next to the built site) or from what the reader pasted (localStorage). When the site
 // server proxies Jupyter (at /jupyter/ on the site's own origin) the page holds no Jupyter token: it
 // sends the key its grant link left in this origin's localStorage as its token, the browser sends the
-// session cookie, and the proxy, given both, adds the real token (engines/services/site-access.ts).
+// session cookie, and the proxy, given both, adds the real token (model/site-access.ts).
 import type { Kernel, KernelMessage, ServerConnection, Session } from '@jupyterlab/services';
 import { isOutputMessage } from '../../engines/notebook/live-outputs.ts';
-import { openCommandLine, siteKeyStorage } from '../../engines/services/site-access.ts';
+import { openCommandLine, siteKeyStorage } from '../../model/site-access.ts';
 
 export interface JupyterTarget {
   /** Base URL, ending with a slash. */

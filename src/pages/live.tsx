@@ -16,7 +16,7 @@ import {
   type Diagnosis,
   type JupyterTarget,
 } from '../lib/live';
-import { accessDays, openCommandLine } from '../../engines/services/site-access.ts';
+import { accessDays, openCommandLine } from '../../model/site-access.ts';
 
 /** A server and whether it answers right now (undefined: still checking). */
 type Checked = { target: JupyterTarget; diagnosis: Diagnosis | null | undefined };

@@ -19,8 +19,8 @@ import {
   type Exercise,
   type Submission,
 } from '../../engines/exercises/index.ts';
-import { bestAttempt, readAddress, readChoice, readNumber, withAttempt } from '../../engines/exercises/judging.ts';
-import { parseCrash } from '../../engines/forensics.ts';
+import { bestAttempt, readAddress, readChoice, readNumber, withAttempt } from '../../model/exercises/judging.ts';
+import { parseCrash } from '../../model/forensics.ts';
 import { withExerciseCells } from '../../engines/exercises/cells.ts';
 import { at } from '../../core/paths.ts';
 import { allPids, exeOf, statOf } from '../../core/procfs.ts';

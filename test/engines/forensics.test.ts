@@ -5,7 +5,7 @@ import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../../engines/managed-server.ts';
-import { parseCrash, renderForensicsText, renderForensicsHtml } from '../../engines/forensics.ts';
+import { parseCrash, renderForensicsText, renderForensicsHtml } from '../../model/forensics.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import { buildServer, goToolchain, oldGo } from '../../core/go.ts';
 import type { CrashRecording } from '../../engines/record-crash.ts';

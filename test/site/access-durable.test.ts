@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { BrowserContext, Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
-import { accessDays } from '../../engines/services/site-access.ts';
+import { accessDays } from '../../model/site-access.ts';
 import { siteInChromium } from '../support/site.ts';
 
 const notebook = '/notebooks/00-preflight/';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ansiToHtml } from '../../src/lib/ansi.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
-import { parseCrash, parseMaps } from '../../engines/forensics.ts';
+import { parseCrash, parseMaps } from '../../model/forensics.ts';
 import { explorerModel } from '../../src/components/StackExplorer/model.ts';
 import { at } from '../../core/paths.ts';
 import type { CrashRecording } from '../../src/lib/data-types.ts';

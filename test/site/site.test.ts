@@ -8,7 +8,7 @@ import { join, relative } from 'node:path';
 import { release } from 'node:os';
 import { siteServe } from '../../engines/services/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
-import { parseCrash } from '../../engines/forensics.ts';
+import { parseCrash } from '../../model/forensics.ts';
 import { at } from '../../core/paths.ts';
 import { worstOutcome } from '../../engines/crash-matrix-labels.ts';
 import type { CrashRecording, CrashMatrix } from '../../src/lib/data-types.ts';

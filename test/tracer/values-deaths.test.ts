@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedServer } from '../../engines/managed-server.ts';
-import { classifyDeath } from '../../engines/forensics.ts';
+import { classifyDeath } from '../../model/forensics.ts';
 import { run } from '../../core/proc.ts';
 import { at, serverBinary } from '../../core/paths.ts';
 import { openExecutable, closeAllProbes } from '../../bpf/ts/index.ts';

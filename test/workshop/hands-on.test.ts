@@ -16,7 +16,7 @@ import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
 import { exercises, type Evidence, type Prediction, type Task } from '../../engines/exercises/index.ts';
 import { explainLiveCrashCell } from '../support/cells.ts';
-import { attemptCell } from '../../engines/exercises/card.ts';
+import { attemptCell } from '../../model/exercises/card.ts';
 import { availableToolchains, buildDefaultServer, buildServer } from '../../core/go.ts';
 
 let room: HandsOnRoom;

@@ -4,10 +4,10 @@
 import { useEffect, useRef, useState } from 'react';
 import clsx from 'clsx';
 import CodeBlock from '@theme/CodeBlock';
-import { exercise, exercisesOf, type Exercise, type Prediction } from '../../../engines/exercises/catalog.ts';
-import { attemptCell, inlineHtml, kindLabel } from '../../../engines/exercises/card.ts';
-import { judgeEvidence } from '../../../engines/exercises/evidence.ts';
-import { attemptsLine, judgePrediction, type Judgement } from '../../../engines/exercises/judging.ts';
+import { exercise, exercisesOf, type Exercise, type Prediction } from '../../../model/exercises/catalog.ts';
+import { attemptCell, inlineHtml, kindLabel } from '../../../model/exercises/card.ts';
+import { judgeEvidence } from '../../../model/exercises/evidence.ts';
+import { attemptsLine, judgePrediction, type Judgement } from '../../../model/exercises/judging.ts';
 import type { CellView } from '../../lib/notebook';
 import { Outputs } from '../NotebookView/Outputs';
 import { useProgress, type CardState } from './progress';

@@ -1,8 +1,8 @@
 // Exercise progress in this browser: one localStorage entry per notebook, shared by every card
 // of the page (a change in one card reaches the others through a window event). Attempts are
-// listed and the best kept by the exercises' own rules (engines/exercises/judging.ts).
+// listed and the best kept by the exercises' own rules (model/exercises/judging.ts).
 import { useCallback, useEffect, useState } from 'react';
-import { bestAttempt, withAttempt, type AttemptRecord, type Judgement } from '../../../engines/exercises/judging.ts';
+import { bestAttempt, withAttempt, type AttemptRecord, type Judgement } from '../../../model/exercises/judging.ts';
 
 export interface CardState {
   /** predict: the choice locked in (cleared by Try again); explain: what was last checked. */

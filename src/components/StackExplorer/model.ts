@@ -1,6 +1,6 @@
 // Turns a recorded crash (docs/data/crash-recording.json) into the steps the stack explorer shows.
 // Every address comes from the recording: the frames' sp/fp, the runtime's hex dump, the maps.
-import { parseCrash, parseMaps, vmaFor, type Frame, type Vma } from '../../../engines/forensics.ts';
+import { parseCrash, parseMaps, vmaFor, type Frame, type Vma } from '../../../model/forensics.ts';
 import type { CrashRecording } from '../../lib/data-types.ts';
 
 export type RowKind = 'caller' | 'probed' | 'callee' | 'elided' | 'guard';

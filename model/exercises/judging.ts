@@ -17,6 +17,12 @@ export interface Judgement {
   message: string;
 }
 
+/** A judgement of a submission, or the note that nothing was submitted yet. */
+export interface Verdict extends Judgement {
+  /** Nothing was submitted yet: not a result to keep. */
+  untried?: true;
+}
+
 /** One judged attempt, as the progress keeps it. */
 export interface AttemptRecord extends Judgement {
   /** What was submitted, as the learner would recognise it: a choice, "slot frame", or "code". */

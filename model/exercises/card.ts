@@ -3,8 +3,7 @@
  * (lab.exercise), and what the workshop's instructor console can project. Browser-safe.
  */
 import { exercise, attemptSignature, type Exercise } from './catalog.ts';
-import type { Verdict } from './checks.ts';
-import { attemptsLine, type AttemptRecord } from './judging.ts';
+import { attemptsLine, type AttemptRecord, type Verdict } from './judging.ts';
 
 export const kindLabel = { predict: 'Predict, then run', do: 'Do it', explain: 'Explain the evidence' } as const;
 
