@@ -169,12 +169,13 @@ test('headings never skip a level on a built page (home, live mode, docs, notebo
   assert.deepEqual(problems, []);
 });
 
-test('code comments and "recorded output" labels reach 4.5:1 in both themes', async () => {
+test('code comments, "recorded output" labels and the crash forensics reach 4.5:1 in both themes', async () => {
   const problems: string[] = [];
   for (const scheme of ['light', 'dark'] as const) {
     for (const [path, selector] of [
       ['/docs/go-stacks/growth/', '.token.comment'],
       ['/notebooks/03-uretprobe-crash/', '[class*="outputLabel"], .token.comment'],
+      ['/notebooks/04-why-go-stacks/', '.lab-forensics code'],
     ]) {
       const page = await open(path, desk, scheme);
       const read = await contrastIn(page, selector);
