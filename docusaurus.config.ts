@@ -74,7 +74,7 @@ const config: Config = {
   ],
   plugins: [labSitePlugin, rawSourcePlugin],
   clientModules: ['./src/components/mermaidFit.ts'],
-  // Recorded outputs are shown with paths relative to this checkout (relativePaths in engines/notebook/format.ts).
+  // Recorded outputs are shown with paths relative to this checkout (relativePaths in model/notebook-format.ts).
   customFields: { repoRoot: dirname(fileURLToPath(import.meta.url)) },
   themeConfig: {
     colorMode: { respectPrefersColorScheme: true },

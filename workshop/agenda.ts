@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LabError } from '../core/errors.ts';
-import { codeCells, plainOutput, sourceOf, type Output } from '../engines/notebook/format.ts';
+import { codeCells, plainOutput, sourceOf, type Output } from '../model/notebook-format.ts';
 import { readNotebookFile } from '../engines/notebook/io.ts';
 
 /** One section of the agenda file (workshop/agenda.json). */

@@ -1,11 +1,11 @@
 // The room: where the instructor is, what every cell printed, timers, the run queue and resets.
 // Plain state and rules, no sockets: every change is handed to `publish` as one message, which the
 // transport (server.ts) sends to the views; tests drive a Room directly. Outputs live in an
-// OutputStore (engines/notebook/live-outputs.ts), the model the views keep too: the room forwards
+// OutputStore (model/live-outputs.ts), the model the views keep too: the room forwards
 // each kernel output message as it came (type, content, display id and all) and every copy applies it
 // the same way, so a live table updates in place everywhere.
 import type { Agenda, AgendaCell } from './agenda.ts';
-import { OutputStore, type KernelOutput } from '../engines/notebook/live-outputs.ts';
+import { OutputStore, type KernelOutput } from '../model/live-outputs.ts';
 import type { CellResult, RoomRunner } from './runners.ts';
 import type { ResetReport } from './reset.ts';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
-import { relativePaths } from '../../engines/notebook/format.ts';
+import { relativePaths } from '../../model/notebook-format.ts';
 
 export interface BpftraceRun {
   /** "GET /path → 200 body" or "GET /path → no answer (…)", one per request. */

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
-import { NotebookFormatError, parseNotebook, serializeNotebook, type Notebook } from './format.ts';
+import { NotebookFormatError, parseNotebook, serializeNotebook, type Notebook } from '../../model/notebook-format.ts';
 
 export const notebooksDir = at('notebooks');
 

@@ -8,8 +8,8 @@ import type { Kernel, KernelMessage, Session } from '@jupyterlab/services';
 import WebSocket from 'ws';
 import { root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
-import { fileOutput, outputText, type Output } from './format.ts';
-import { isOutputMessage, OutputStore } from './live-outputs.ts';
+import { fileOutput, outputText, type Output } from '../../model/notebook-format.ts';
+import { isOutputMessage, OutputStore } from '../../model/live-outputs.ts';
 
 /** A Jupyter server this process may use: its base URL and token (held by this process only). */
 export interface JupyterServer {
@@ -44,7 +44,7 @@ export interface RunOptions {
 }
 
 /**
- * Executes code in one kernel and keeps every request's outputs in an OutputStore (live-outputs.ts,
+ * Executes code in one kernel and keeps every request's outputs in an OutputStore (model/live-outputs.ts,
  * the same model as the site's and the workshop's views): streams merge, clear_output(wait) waits,
  * and a display id is the kernel's, so a live table made by one cell keeps updating while later
  * cells run.

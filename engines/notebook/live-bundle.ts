@@ -1,5 +1,5 @@
 /**
- * live-outputs.ts as one classic browser script (global `LabLiveOutputs`), for pages served without
+ * model/live-outputs.ts as one classic browser script (global `LabLiveOutputs`), for pages served without
  * a bundler (the workshop's views): `<script src="…/live-outputs.js">`, then
  * `new LabLiveOutputs.OutputStore()`. Bundled on first use with esbuild, from the source itself, so
  * it cannot go stale.
@@ -11,7 +11,7 @@ let script: string | undefined;
 
 export function liveOutputsScript(): string {
   script ??= buildSync({
-    entryPoints: [at('engines', 'notebook', 'live-outputs.ts')],
+    entryPoints: [at('model', 'live-outputs.ts')],
     bundle: true,
     format: 'iife',
     globalName: 'LabLiveOutputs',

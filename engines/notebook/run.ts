@@ -3,7 +3,7 @@ import { release } from 'node:os';
 import { basename } from 'node:path';
 import type { Kernel } from '@jupyterlab/services';
 import { goToolchain } from '../../core/go.ts';
-import { codeCells, outputWithRelativePaths, sourceOf, type Cell, type Notebook } from './format.ts';
+import { codeCells, outputWithRelativePaths, sourceOf, type Cell, type Notebook } from '../../model/notebook-format.ts';
 import { root } from '../../core/paths.ts';
 import { readNotebookFile, writeNotebookFile } from './io.ts';
 import { CellRunner, connect, type JupyterServer } from './kernel-client.ts';

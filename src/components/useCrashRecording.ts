@@ -1,7 +1,7 @@
 import { useMemo } from 'react';
 import useDocusaurusContext from '@docusaurus/useDocusaurusContext';
 import { useLabData, type CrashRecording } from '../lib/data';
-import { relativePaths } from '../../engines/notebook/format.ts';
+import { relativePaths } from '../../model/notebook-format.ts';
 
 /** The recorded crash, its paths shown relative to the checkout and $GOROOT. */
 export function useCrashRecording(): CrashRecording | null {

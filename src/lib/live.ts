@@ -5,7 +5,7 @@
 // sends the key its grant link left in this origin's localStorage as its token, the browser sends the
 // session cookie, and the proxy, given both, adds the real token (model/site-access.ts).
 import type { Kernel, KernelMessage, ServerConnection, Session } from '@jupyterlab/services';
-import { isOutputMessage } from '../../engines/notebook/live-outputs.ts';
+import { isOutputMessage } from '../../model/live-outputs.ts';
 import { openCommandLine, siteKeyStorage } from '../../model/site-access.ts';
 
 export interface JupyterTarget {

@@ -2,14 +2,14 @@
 // apart so the theme can draw them), code cells with their recorded outputs, ANSI → HTML.
 import { Marked } from 'marked';
 import { ansiToHtml } from './ansi.ts';
-import { terminalText, type KernelOutput } from '../../engines/notebook/live-outputs.ts';
+import { terminalText, type KernelOutput } from '../../model/live-outputs.ts';
 import {
   joinText as joined,
   parseNotebook,
   sourceOf,
   type Multiline,
   type RecordingInfo,
-} from '../../engines/notebook/format.ts';
+} from '../../model/notebook-format.ts';
 
 export type { RecordingInfo };
 

@@ -1,9 +1,9 @@
 // lab-test: concurrent — pure functions.
 // The live output model the site's notebook pages and the workshop views share
-// (engines/notebook/live-outputs.ts): what JupyterLab does with each iopub message.
+// (model/live-outputs.ts): what JupyterLab does with each iopub message.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutputStore, terminalText } from '../../engines/notebook/live-outputs.ts';
+import { OutputStore, terminalText } from '../../model/live-outputs.ts';
 import { liveOutputsScript } from '../../engines/notebook/live-bundle.ts';
 
 const html = (h: string) => ({ 'text/html': h, 'text/plain': h.replace(/<[^>]+>/g, '') });

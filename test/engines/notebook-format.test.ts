@@ -1,5 +1,5 @@
 // lab-test: concurrent — reads the notebooks, writes only its own temp dir.
-// The one notebook format module (engines/notebook/format.ts) and its files (io.ts): what the site,
+// The one notebook format module (model/notebook-format.ts) and its files (io.ts): what the site,
 // the workshop and ./lab notebooks all read and write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +15,7 @@ import {
   plainOutput,
   serializeNotebook,
   sourceOf,
-} from '../../engines/notebook/format.ts';
+} from '../../model/notebook-format.ts';
 import { notebookPaths, readNotebookFile, writeNotebookFile } from '../../engines/notebook/io.ts';
 import { LabError } from '../../core/errors.ts';
 

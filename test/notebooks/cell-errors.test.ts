@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { CellRunner, connect, type JupyterConnection, type RunResult } from '../../engines/notebook/kernel-client.ts';
-import type { Output } from '../../engines/notebook/format.ts';
+import type { Output } from '../../model/notebook-format.ts';
 import { linksHeldBy } from '../../bpf/ts/index.ts';
 import { outputView } from '../../src/lib/notebook.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
@@ -90,6 +90,10 @@ test('a lab error (a missing symbol) is one line: what went wrong — what to do
   assert.doesNotMatch(e.traceback[0], /bpf\/ts|index\.ts|did you mean/);
   const view = outputView(e);
   assert.ok(view?.kind === 'error' && view.more === undefined, 'nothing folded away either');
+  // A name that says it does not exist is not os.IsNotExist: no suggestion from another package.
+  const other = await failing('exe.uprobe("main.doesNotExist", { pid: server.pid });');
+  assert.deepEqual(other.traceback, [other.evalue]);
+  assert.match(other.evalue, /^no function main\.doesNotExist in \S+ — check the name/);
 });
 
 test('Interrupt: the cell says it was interrupted and what it released, without a stack; the probe is gone from the kernel', async () => {

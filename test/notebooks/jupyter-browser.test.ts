@@ -4,7 +4,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startJupyter } from '../../engines/services/jupyter.ts';
 import { notebookPaths, notebooksDir } from '../../engines/notebook/io.ts';
-import type { Notebook } from '../../engines/notebook/format.ts';
+import type { Notebook } from '../../model/notebook-format.ts';
 import { launchChromium } from '../support/browser.ts';
 
 test('a notebook opens in JupyterLab in Chromium, runs on tslab and shows its output', async () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { startJupyter } from '../../engines/services/jupyter.ts';
-import { codeCells, sourceOf, type Notebook } from '../../engines/notebook/format.ts';
+import { codeCells, sourceOf, type Notebook } from '../../model/notebook-format.ts';
 import { notebookPaths } from '../../engines/notebook/io.ts';
 import { CellRunner, connect } from '../../engines/notebook/kernel-client.ts';
 import { kernelLinkIds, linksHeldBy } from '../../bpf/ts/index.ts';

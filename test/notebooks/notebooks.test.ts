@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { startJupyter } from '../../engines/services/jupyter.ts';
-import { codeCells, type Notebook } from '../../engines/notebook/format.ts';
+import { codeCells, type Notebook } from '../../model/notebook-format.ts';
 import { notebookPaths } from '../../engines/notebook/io.ts';
 import { executeNotebook } from '../../engines/notebook/run.ts';
 import { kernelLinkIds, linksHeldBy } from '../../bpf/ts/index.ts';

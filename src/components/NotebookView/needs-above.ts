@@ -1,6 +1,6 @@
 // "Cannot find name 'lab'" after a restart means the cell needs what an earlier cell defines: find
 // that cell, so the page can say "run the cells above first" instead of showing compiler errors.
-import type { KernelOutput } from '../../../engines/notebook/live-outputs.ts';
+import type { KernelOutput } from '../../../model/live-outputs.ts';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const ansi = /\x1b\[[0-9;?]*[A-Za-z]/g;

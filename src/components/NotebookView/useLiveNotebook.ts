@@ -2,7 +2,7 @@
 // live outputs (kept in an OutputStore, so display updates land in place), and the run queue behind
 // Run, Run all, Run to here, Restart & run all and Interrupt.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { OutputStore, type KernelOutput } from '../../../engines/notebook/live-outputs.ts';
+import { OutputStore, type KernelOutput } from '../../../model/live-outputs.ts';
 import { releaseCell } from '../../../model/kernel-cells.ts';
 import {
   diagnose,

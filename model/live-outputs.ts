@@ -7,14 +7,14 @@
  *
  * Browser-safe and free of any UI: the site's notebook pages, the workshop server and the workshop's
  * views all keep their outputs in an OutputStore; the workshop views load it as a script
- * (`liveOutputsScript()` in ./live-bundle.ts bundles it as the global `LabLiveOutputs`).
+ * (`liveOutputsScript()` in engines/notebook/live-bundle.ts bundles it as the global `LabLiveOutputs`).
  * The site's Babel spreads loosely ([...iterable] becomes [].concat(iterable)): iterables go through
  * Array.from here.
  */
 
-import { joinText, type Multiline, type Transient } from './format.ts';
+import { joinText, type Multiline, type Transient } from './notebook-format.ts';
 
-/** One output as the kernel messages carry it (format.ts's Output, loosely typed: any message type). */
+/** One output as the kernel messages carry it (notebook-format.ts's Output, loosely typed: any message type). */
 export interface KernelOutput {
   output_type: string;
   name?: string;

@@ -1,6 +1,6 @@
 // The one notebook format module: nbformat 4 as plain types and pure functions. Safe in a browser
 // (it imports nothing), so the site, the workshop and the runner read notebooks the same way.
-// Reading and writing files is io.ts (Node only).
+// Reading and writing files is engines/notebook/io.ts (Node only).
 
 /** nbformat stores multi-line strings either whole or as a list of lines, each keeping its "\n". */
 export type Multiline = string | string[];
