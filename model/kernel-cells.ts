@@ -11,13 +11,14 @@ export const kernelHelpersEntry = '../kernel-helpers/load.cjs';
 export const loadHelpersCell = `const lab = require(${JSON.stringify(kernelHelpersEntry)});`;
 
 /**
- * Releases `names` from the helpers' registry and prints {released, kept} as JSON. Through a named
+ * After an interrupt: what the kernel released for the interrupted cell (kernel-helpers/cell-errors.cjs),
+ * and `names` released from the helpers' registry now; prints {released, kept} as JSON. Through a named
  * function: tslab leaves `await (async () => …)()` at top level untransformed ("await is not defined").
  */
 export function releaseCell(names: string[], fn = `labRelease${Date.now()}`): string {
   return `async function ${fn}() {
   const helpers = require(${JSON.stringify(kernelHelpersEntry)});
-  const released: string[] = [];
+  const released: string[] = [...(helpers.releasedAtInterrupt?.() ?? [])];
   for (const name of ${JSON.stringify(names)}) if (helpers.kept().includes(name)) { await helpers.release(name); released.push(name); }
   return { released, kept: helpers.kept() as string[] };
 }

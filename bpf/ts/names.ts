@@ -6,6 +6,7 @@ export function suggestNames(name: string, candidates: Iterable<string>): string
   const plain = (n: string) => n.toLowerCase().replace(/[()*]/g, '');
   const wanted = plain(name);
   const tail = wanted.slice(wanted.lastIndexOf('.') + 1);
+  const pkg = wanted.slice(0, Math.max(0, wanted.lastIndexOf('.'))).replace(/^.*\//, '');
   const limit = Math.max(2, Math.floor(wanted.length / 4));
   const tailLimit = Math.max(1, Math.floor(tail.length / 4));
   const scored: { n: string; score: number }[] = [];
@@ -21,9 +22,11 @@ export function suggestNames(name: string, candidates: Iterable<string>): string
       continue;
     }
     const symTail = lower.slice(lower.lastIndexOf('.') + 1);
-    const tailDist = tail.length >= 3 ? editDistance(tail, symTail, tailLimit) : tailLimit + 1;
-    if (tailDist <= tailLimit) scored.push({ n, score: limit + tailDist });
-    else if (tail.length >= 4 && lower.includes(tail))
+    // Only the same name in another package is worth suggesting: main.doesNotExist is not os.IsNotExist.
+    const samePackage = !pkg || lower.slice(0, lower.lastIndexOf('.')).replace(/^.*\//, '') === pkg;
+    const tailDist = tail.length >= 3 ? editDistance(tail, symTail, samePackage ? tailLimit : 0) : tailLimit + 1;
+    if (tailDist <= (samePackage ? tailLimit : 0)) scored.push({ n, score: limit + tailDist });
+    else if (samePackage && tail.length >= 4 && lower.includes(tail))
       scored.push({ n, score: limit + tailLimit + 1 + lower.length / 1000 });
   }
   // main.* first: the lab's own functions are what people usually mean.
