@@ -10,7 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { readMatrix } from '../../engines/crash-matrix.ts';
-import { matrixCellLabel, outcomeCounts } from '../../engines/crash-matrix-labels.ts';
+import { matrixCellLabel, outcomeCounts } from '../../model/crash-matrix.ts';
 import { readmeSection, type BenchResults } from '../../bench/report.ts';
 
 const src = (...p: string[]) => readFileSync(at(...p), 'utf8');
@@ -263,11 +263,23 @@ test("overhead: the README's per-call rows are bench/results.json's, as the repo
   );
 });
 
-test('overhead: the page draws from the recording and says what the numbers are', () => {
+test('overhead: the page draws from the recording and says what the numbers are', async () => {
   const overhead = page('docs/safe-tracing/overhead.mdx');
   assert.match(overhead, /<Overhead part="chart" \/>/);
   assert.match(overhead, /perCallMethod\(bench\)/, 'the method sentence comes from the recording');
   assert.doesNotMatch(flat(prose(overhead)), /same few microseconds/);
+  // The chart's whiskers are the spread of the lab's runs, read from the recording's rows.
+  const { probeKinds } = await import('../../src/components/Overhead/model.ts');
+  const kinds = probeKinds(bench);
+  assert.ok(kinds, 'bench/results.json has the per-call table');
+  for (const k of kinds) {
+    const row = bench.probe_cost.find((r) => r.config === (k.id === 'none' ? 'none' : `ours ${k.id}`));
+    if (typeof row?.min_ns_per_call === 'number') {
+      assert.equal(k.low, row.min_ns_per_call, `${k.id}: whisker from the fastest run`);
+      assert.equal(k.high, row.max_ns_per_call, `${k.id}: whisker to the slowest run`);
+    }
+  }
+  assert.doesNotMatch(src('src', 'components', 'Overhead', 'index.tsx'), /spread between tracers/);
   // "a RET-site call … costs about twice an entry uprobe": held to the recording.
   const ns = (config: string) => bench.probe_cost.find((r) => r.config === config)?.ns_per_call;
   const [ret, up] = [ns('ours ret'), ns('ours uprobe')];

@@ -91,9 +91,17 @@ function Chart({ kinds }: { kinds: ProbeKind[] }) {
         </svg>
       </div>
       <figcaption className={styles.caption}>
-        Bars: the lab's tracer. Whiskers: lowest to highest of every tracer that attached the same probes (the lab's,
-        the cilium/ebpf peer, empty BPF programs, bpftrace) — <code>./lab bench</code> keeps only each configuration's
-        fastest run, so this is the spread between tracers, not run to run.
+        {kinds.some((k) => k.runs > 0) ? (
+          <>
+            Bars: the lab's tracer, the median of {Math.max(...kinds.map((k) => k.runs))} runs. Whiskers: its fastest to
+            its slowest run. The other tracers measured beside it are in the table below.
+          </>
+        ) : (
+          <>
+            Bars: the lab's tracer. This recording kept only each configuration's fastest run, so there is no spread to
+            draw; the other tracers measured beside it are in the table below.
+          </>
+        )}
       </figcaption>
     </figure>
   );
@@ -112,16 +120,21 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
       </p>
     );
   if (part === 'chart') {
+    // The per-call rows may come from a later partial run merged into the full one (./lab bench --only probes --merge).
+    const merged = (Array.isArray(b.merged) ? (b.merged as Record<string, unknown>[]) : []).filter(
+      (m) => Array.isArray(m.benchmarks) && m.benchmarks.includes('probes'),
+    );
+    const run = merged.at(-1) ?? b;
     return (
       <>
         <Chart kinds={kinds} />
         <p className={styles.provenance}>
           Recorded{' '}
-          {String(b.date ?? '')
+          {String(run.date ?? '')
             .slice(0, 16)
             .replace('T', ' ')}{' '}
-          UTC on Linux {String(b.kernel)}, {String(b.machine)} ({String(b.nproc)} CPUs), {String(b.go_version)}; load
-          average at the start {String(b.load_average_at_start)}.
+          UTC on Linux {String(run.kernel)}, {String(b.machine)} ({String(b.nproc)} CPUs), {String(b.go_version)}; load
+          average at the start {String(run.load_average_at_start)}.
         </p>
       </>
     );
@@ -134,7 +147,8 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
             <tr>
               <th>probes</th>
               <th>tracer</th>
-              <th>CPU time per call (µs)</th>
+              <th>CPU time per call (µs, median)</th>
+              <th>fastest – slowest run (µs)</th>
               <th>wall time per call (µs)</th>
               <th>events delivered</th>
               <th>events dropped</th>
@@ -166,6 +180,11 @@ export default function Overhead({ part }: { part: 'takeaway' | 'chart' | 'per-c
                             : tracer}
                     </td>
                     <td>{us(r.ns_per_call)}</td>
+                    <td>
+                      {typeof r.min_ns_per_call === 'number' && typeof r.max_ns_per_call === 'number'
+                        ? `${us(r.min_ns_per_call)} – ${us(r.max_ns_per_call)}`
+                        : '—'}
+                    </td>
                     <td>{us(r.wall_ns_per_call)}</td>
                     <td>{r.events == null ? '—' : `${n(r.events)} of ${n(r.expected_events)}`}</td>
                     <td>{n(r.drops)}</td>

@@ -6,6 +6,10 @@ export interface ProbeCostRow {
   config: string;
   ns_per_call: number | 'crashed';
   wall_ns_per_call?: number | 'crashed';
+  /** The fastest and the slowest run, and how many runs ns_per_call (their median) is of; absent in older recordings. */
+  min_ns_per_call?: number | null;
+  max_ns_per_call?: number | null;
+  runs?: number | null;
   events?: number | null;
   expected_events?: number | null;
   drops?: number | null;
@@ -17,10 +21,12 @@ export interface ProbeKind {
   label: string;
   /** The lab's own tracer (bench config "ours …"); "none" for the unprobed loop. */
   nsPerCall: number;
-  /** Lowest and highest per-call cost of every tracer measured attaching this kind of probe. */
+  /** The spread of the lab's runs: its fastest and slowest run (both nsPerCall when the recording kept no spread). */
   low: number;
   high: number;
-  /** The configs the range spans ("ours uprobe", "cilium uprobe", …). */
+  /** How many runs nsPerCall is the median of (0: the recording kept only one number). */
+  runs: number;
+  /** Every tracer measured attaching this kind of probe ("ours uprobe", "cilium uprobe", …), for the table. */
   measured: string[];
 }
 
@@ -46,13 +52,14 @@ export function probeKinds(bench: unknown): ProbeKind[] | null {
     );
     const ours = same.find((r) => k.id === 'none' || r.config.startsWith('ours '));
     if (!ours || !num(ours.ns_per_call)) return null;
-    const all = same.map((r) => r.ns_per_call as number);
+    const spread = num(ours.min_ns_per_call) && num(ours.max_ns_per_call);
     out.push({
       id: k.id,
       label: k.label,
       nsPerCall: ours.ns_per_call,
-      low: Math.min(...all),
-      high: Math.max(...all),
+      low: spread ? (ours.min_ns_per_call as number) : ours.ns_per_call,
+      high: spread ? (ours.max_ns_per_call as number) : ours.ns_per_call,
+      runs: spread && num(ours.runs) ? ours.runs : 0,
       measured: same.map((r) => r.config),
     });
   }
