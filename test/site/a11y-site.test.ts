@@ -109,6 +109,10 @@ test('keyboard only: Tab reaches a crash-matrix cell and shows what its runs sai
   assert.equal(gc.at, `${row}-${m.probes.indexOf('uretprobe')}`);
   assert.ok(gc.shown, 'the details of the cell reached by the arrow keys are not shown');
   assert.ok(gc.tip.includes(cell.signature ?? cell.wrong ?? ''), `details: ${gc.tip}`);
+  await page.keyboard.press('Escape');
+  assert.equal((await details()).shown, false, 'Esc did not hide the details');
+  await page.keyboard.press('ArrowLeft');
+  assert.ok((await details()).shown, 'the next cell focused shows its details again');
   await page.close();
 });
 

@@ -37,6 +37,8 @@ function cellDetails(c: MatrixCell): string {
  */
 function GoTable({ go, m }: { go: string; m: NonNullable<ReturnType<typeof useLabData>['crashMatrix']> }) {
   const [active, setActive] = useState<[number, number]>([0, 0]);
+  /** Esc hides the focused cell's details until the focus moves (WCAG 1.4.13: dismissable). */
+  const [dismissed, setDismissed] = useState(false);
   const cell = (trigger: string, probe: string) =>
     m.cells.find((c) => c.go === go && c.trigger === trigger && c.probe === probe);
   const move = (e: KeyboardEvent<HTMLTableElement>) => {
@@ -47,6 +49,7 @@ function GoTable({ go, m }: { go: string; m: NonNullable<ReturnType<typeof useLa
       ArrowRight: [0, 1],
     };
     const d = step[e.key];
+    if (e.key === 'Escape') setDismissed(true);
     if (!d) return;
     const row = Math.min(Math.max(active[0] + d[0], 0), m.triggers.length - 1);
     const col = Math.min(Math.max(active[1] + d[1], 0), m.probes.length - 1);
@@ -60,7 +63,7 @@ function GoTable({ go, m }: { go: string; m: NonNullable<ReturnType<typeof useLa
       <h2 id={id} className={styles.go}>
         {go}
       </h2>
-      <table aria-labelledby={id} onKeyDown={move}>
+      <table aria-labelledby={id} onKeyDown={move} data-details={dismissed ? 'dismissed' : 'shown'}>
         <thead>
           <tr>
             <th scope="col">trigger</th>
@@ -94,7 +97,10 @@ function GoTable({ go, m }: { go: string; m: NonNullable<ReturnType<typeof useLa
                     data-label={probeTitle[p] ?? p}
                     data-at={at}
                     tabIndex={active[0] === r && active[1] === col ? 0 : -1}
-                    onFocus={() => setActive([r, col])}
+                    onFocus={() => {
+                      setActive([r, col]);
+                      setDismissed(false);
+                    }}
                     aria-describedby={c ? `${id}-${at}` : undefined}
                   >
                     <span className={styles.label}>{c ? matrixCellLabel(c) : '—'}</span>
