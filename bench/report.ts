@@ -4,6 +4,7 @@ import type { LatencyRun, RssRun, TracedLoad } from './server-load.ts';
 import type { Timing } from './external.ts';
 import type { ProbeServiceRun } from './probe-service.ts';
 import type { LifecycleRun, StalledPipeRun } from './lifecycle.ts';
+import { alignTables } from '../model/markdown-table.ts';
 
 export interface BenchResults {
   date: string;
@@ -394,55 +395,57 @@ function rerunLines(r: BenchResults): string[] {
 /** The README's "Benchmarks" section, from a results file. */
 export function readmeSection(r: BenchResults): string {
   const md = (s: string) => s.replace(/\|/g, '\\|');
-  return [
-    '## Benchmarks',
-    '',
-    `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\`; this table is generated from it by`,
-    `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
-    `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
-    '(a machine shared with other work, so absolute numbers are noisy; the ratios compare tracers measured side by side in the same run).',
-    ...rerunLines(r),
-    '',
-    `| ${columns.join(' | ')} |`,
-    `|${columns.map(() => '---').join('|')}|`,
-    ...r.summary.map((row) => `| ${columns.map((c) => md(text(row[c]))).join(' | ')} |`),
-    '',
-    'How each is measured (sizes: ' + r.sizes + '):',
-    '',
-    "- **ring buffer**: `bench/bpf/burst.bpf.c`, run with `BPF_PROG_TEST_RUN`, fills the lab's `lab_events` ring through",
-    '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; each event is a call',
-    '  `main.work(x) = 2x`. Consumers: plain C libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API in',
-    '  this Node process: a raw probe (`args: 1, rets: 1`, registers as numbers) through `probe.batches()` and through',
-    '  `for await (const e of probe)` (one more `await` each), and a typed probe through `probe.batches()`, the consumer',
-    "  reading every event's `args[0]` and `ret[0]` (BigInts, decoded as they are read) and checking them; a discarded first",
-    '  run of each lets V8 compile the consumer; each row is the fastest of its runs, consumers interleaved (this machine',
-    "  is shared: a neighbour's load only slows a run down). A row that misses its target is marked ✗ and fails the run.",
-    "  Where the time went when `probe.batches()` fell to 0.45 M/s (2.3 µs per event, `node --cpu-prof`): the bench's",
-    "  `uprobe('main.work')` had become typed, and every event was decoded on arrival, about two thirds of that in closures",
-    "  made per event (tsx's keepNames makes each named closure a `defineProperty`), the rest in BigInt register reads and",
-    "  `decodeValues`. Now a raw probe's events are plain objects of numbers (~80–110 ns each in Node), and a typed event",
-    '  keeps its registers and value bytes and decodes when first read (~200–300 ns more, in `decodeValues`). On a loaded',
-    '  machine the in-process consumers lose most to C, which reads one word per event: a preempted 1 ms scavenge stalls',
-    '  Node for tens of ms (the cilium/ebpf Go consumer row shows the same load).',
-    "- **per call**: `engines/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
-    ...(r.probe_cost.some((p) => p.runs)
-      ? [
-          '  CPU time (the traps and BPF programs run on it), the median of the runs over every round (`bench/results.json` keeps the',
-          '  fastest and the slowest: the same method as notebook 07\'s live cell); "empty" is the cilium peer attaching',
-        ]
-      : [
-          '  CPU time (the traps and BPF programs run on it), the fastest run over every round; "empty" is the cilium peer attaching',
-        ]),
-    '  `bpf/cilium/empty.bpf.c` at exactly the sites ret mode uses.',
-    '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
-    '  RSS: the tracer process as users run it (`./lab run-tracer --mode ret --json`, the cilium peer), sampled every 250 ms;',
-    '  the warm-up row is the heap growing to the allocation rate, the burst row what happens after (a leak keeps growing).',
-    '- **start**: `./lab start --no-app` until the docs site and JupyterLab both answer HTTP. Cold: a fresh `git clone` of HEAD',
-    "  with empty npm, pip and Go module caches (everything downloaded and built); Debian's packages are already installed",
-    "  (installing all of them took 24 s in this machine's first `./lab setup`). Warm: this checkout, everything built.",
-    '- **site build**: `docusaurus build` into a temporary directory; cold after removing `.docusaurus` and `node_modules/.cache`.',
-    '',
-  ].join('\n');
+  return alignTables(
+    [
+      '## Benchmarks',
+      '',
+      `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\`; this table is generated from it by`,
+      `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
+      `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
+      '(a machine shared with other work, so absolute numbers are noisy; the ratios compare tracers measured side by side in the same run).',
+      ...rerunLines(r),
+      '',
+      `| ${columns.join(' | ')} |`,
+      `|${columns.map(() => '---').join('|')}|`,
+      ...r.summary.map((row) => `| ${columns.map((c) => md(text(row[c]))).join(' | ')} |`),
+      '',
+      'How each is measured (sizes: ' + r.sizes + '):',
+      '',
+      "- **ring buffer**: `bench/bpf/burst.bpf.c`, run with `BPF_PROG_TEST_RUN`, fills the lab's `lab_events` ring through",
+      '  `lab_submit` (no uprobe traps), pausing while half the ring waits, so the consumer sets the pace; each event is a call',
+      '  `main.work(x) = 2x`. Consumers: plain C libbpf (`bench/ringbuf`), cilium/ebpf `ringbuf.Reader`, and the tracer API in',
+      '  this Node process: a raw probe (`args: 1, rets: 1`, registers as numbers) through `probe.batches()` and through',
+      '  `for await (const e of probe)` (one more `await` each), and a typed probe through `probe.batches()`, the consumer',
+      "  reading every event's `args[0]` and `ret[0]` (BigInts, decoded as they are read) and checking them; a discarded first",
+      '  run of each lets V8 compile the consumer; each row is the fastest of its runs, consumers interleaved (this machine',
+      "  is shared: a neighbour's load only slows a run down). A row that misses its target is marked ✗ and fails the run.",
+      "  Where the time went when `probe.batches()` fell to 0.45 M/s (2.3 µs per event, `node --cpu-prof`): the bench's",
+      "  `uprobe('main.work')` had become typed, and every event was decoded on arrival, about two thirds of that in closures",
+      "  made per event (tsx's keepNames makes each named closure a `defineProperty`), the rest in BigInt register reads and",
+      "  `decodeValues`. Now a raw probe's events are plain objects of numbers (~80–110 ns each in Node), and a typed event",
+      '  keeps its registers and value bytes and decodes when first read (~200–300 ns more, in `decodeValues`). On a loaded',
+      '  machine the in-process consumers lose most to C, which reads one word per event: a preempted 1 ms scavenge stalls',
+      '  Node for tens of ms (the cilium/ebpf Go consumer row shows the same load).',
+      "- **per call**: `engines/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
+      ...(r.probe_cost.some((p) => p.runs)
+        ? [
+            '  CPU time (the traps and BPF programs run on it), the median of the runs over every round (`bench/results.json` keeps the',
+            '  fastest and the slowest: the same method as notebook 07\'s live cell); "empty" is the cilium peer attaching',
+          ]
+        : [
+            '  CPU time (the traps and BPF programs run on it), the fastest run over every round; "empty" is the cilium peer attaching',
+          ]),
+      '  `bpf/cilium/empty.bpf.c` at exactly the sites ret mode uses.',
+      '- **server**: a private copy of `server/server`, `main.demo` traced in ret mode, keep-alive `fetch` load on loopback.',
+      '  RSS: the tracer process as users run it (`./lab run-tracer --mode ret --json`, the cilium peer), sampled every 250 ms;',
+      '  the warm-up row is the heap growing to the allocation rate, the burst row what happens after (a leak keeps growing).',
+      '- **start**: `./lab start --no-app` until the docs site and JupyterLab both answer HTTP. Cold: a fresh `git clone` of HEAD',
+      "  with empty npm, pip and Go module caches (everything downloaded and built); Debian's packages are already installed",
+      "  (installing all of them took 24 s in this machine's first `./lab setup`). Warm: this checkout, everything built.",
+      '- **site build**: `docusaurus build` into a temporary directory; cold after removing `.docusaurus` and `node_modules/.cache`.',
+      '',
+    ].join('\n'),
+  );
 }
 
 /** Replaces (or appends) the README's "## Benchmarks" section, leaving every other section as it is. */

@@ -8,59 +8,30 @@ import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
-import { parseCrash, crashSignature, classifyDeath, type CrashKind } from '../model/forensics.ts';
+import { parseCrash, crashSignature, classifyDeath } from '../model/forensics.ts';
 import { linksReleased, openExecutable, probeKindNames, type Probe } from '../bpf/ts/index.ts';
 import { availableToolchains, buildServer, type GoToolchain } from '../core/go.ts';
 import { LabError } from '../core/errors.ts';
+import { alignTables } from '../model/markdown-table.ts';
 import { serverListing, type Trigger } from './server-listing.ts';
-import { matrixCellLabel, worstOutcome, type Outcome } from './crash-matrix-labels.ts';
+import {
+  matrixCellLabel,
+  worstOutcome,
+  type Cell as MatrixCell,
+  type CrashMatrix as CrashMatrixData,
+  type Outcome,
+} from '../model/crash-matrix.ts';
 
 export type { Trigger, Outcome };
 /** The cells' labels, from their counts (for notebook cells, through kernel-helpers' crashMatrix). */
-export { matrixCellLabel, worstOutcome } from './crash-matrix-labels.ts';
+export { matrixCellLabel, worstOutcome } from '../model/crash-matrix.ts';
 
 /** No probe, then every kind of the tracer's table. */
 export const probeKinds = ['none', ...probeKindNames] as const;
 export type ProbeKind = (typeof probeKinds)[number];
 
-export interface Cell {
-  go: string;
-  trigger: string;
-  probe: ProbeKind;
-  outcome: Outcome;
-  status: number;
-  /** Runtime throw vs kernel signal, for crashes. */
-  crashKind?: CrashKind;
-  /** The death was the probe's doing (classifyDeath), not the program's own. */
-  probeCrash?: boolean;
-  signature?: string;
-  /** What differs from the unprobed run, for survive-but-wrong. */
-  wrong?: string;
-  events: number;
-  body: string;
-  /**
-   * When the cell was run more than once (--repeat N): how many runs it had and how often each
-   * outcome happened; the fields above describe the first run with the most frequent outcome.
-   */
-  runs?: number;
-  outcomes?: Partial<Record<Outcome, number>>;
-  /** Share of the runs that crashed (0 … 1), for repeated cells. */
-  rate?: number;
-  /** How often each kind of crash happened, when the runs crashed in more than one way. */
-  crashKinds?: Record<string, number>;
-}
-
-export interface CrashMatrix {
-  recordedAt: string;
-  /** Hash of what decides the result (server, BPF programs, this module): the build re-runs the matrix when it changes. */
-  inputsHash?: string;
-  kernel: string;
-  toolchains: string[];
-  /** The triggers run, as the server listed them (`server -list`). */
-  triggers: Trigger[];
-  probes: readonly ProbeKind[];
-  cells: Cell[];
-}
+export type Cell = MatrixCell<ProbeKind>;
+export type CrashMatrix = CrashMatrixData<ProbeKind>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -299,7 +270,7 @@ export function renderMatrixMarkdown(m: CrashMatrix): string {
     out.push('', 'What happened in each cell marked ✗ or ⚠:', '');
     for (const c of bad) out.push(`- ${c.go}, ${c.trigger} × ${c.probe}: \`${cellDetail(c).replace(/`/g, "'")}\``);
   }
-  return out.join('\n');
+  return alignTables(out.join('\n'));
 }
 
 /** What the matrix depends on: the server's sources, the BPF programs, the classification code. */

@@ -7,27 +7,11 @@ import { readFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { ManagedServer } from './managed-server.ts';
 import { inputsHash, recording } from './recordings.ts';
-import { parseCrash, type CrashForensics } from '../model/forensics.ts';
+import { parseCrash, type CrashRecording } from '../model/forensics.ts';
 import { openExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
 
-export interface CrashRecording {
-  recordedAt: string;
-  /** The sources it was made from (engines/recordings.ts). */
-  inputsHash: string;
-  kernel: string;
-  goVersion: string;
-  binary: string;
-  symbol: string;
-  /** A shallow call first: the kernel maps the [uprobes] page on the first hijacked return. */
-  warmup: string;
-  request: string;
-  tracer: string;
-  exit: { code: number | null; signal: string | null };
-  stderr: string;
-  maps: string;
-  forensics: CrashForensics;
-}
+export type { CrashRecording };
 
 export interface RecordCrashOptions {
   binary: string;

@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { LabError } from '../core/errors.ts';
 import { serverBinary } from '../core/paths.ts';
+import type { Trigger } from '../model/crash-matrix.ts';
+import { alignTables } from '../model/markdown-table.ts';
 
 export interface Endpoint {
   path: string;
@@ -18,15 +20,7 @@ export interface Endpoint {
 }
 
 /** One row of the crash matrix: a request that makes the runtime walk or move the probed frame. */
-export interface Trigger {
-  id: string;
-  title: string;
-  /** The request, e.g. "/?arg=2000". */
-  path: string;
-  symbol: string;
-  /** A regexp for the part of the body that differs between two healthy runs. */
-  varies?: string;
-}
+export type { Trigger };
 
 export interface ServerListing {
   endpoints: Endpoint[];
@@ -64,15 +58,19 @@ export function renderEndpointsMarkdown(l: ServerListing): string {
   const request = (e: Endpoint) => `\`${e.path}${e.params ? `?${e.params}` : ''}\``.replace(/\|/g, '\\|');
   const triggersOf = (e: Endpoint) =>
     l.triggers.filter((t) => t.path.split('?')[0] === e.path).map((t) => `\`${t.id}\``);
-  return [
-    '| endpoint | function | what it shows | crash-matrix triggers |',
-    '|---|---|---|---|',
-    ...l.endpoints.map((e) => `| ${request(e)} | \`${e.symbol}\` | ${e.shows} | ${triggersOf(e).join(', ') || '—'} |`),
-    '',
-    'Shapes of values for tracers to decode — not crash triggers:',
-    '',
-    '| endpoint | function | what it shows |',
-    '|---|---|---|',
-    ...l.shapes.map((e) => `| ${request(e)} | \`${e.symbol}\` | ${e.shows} |`),
-  ].join('\n');
+  return alignTables(
+    [
+      '| endpoint | function | what it shows | crash-matrix triggers |',
+      '|---|---|---|---|',
+      ...l.endpoints.map(
+        (e) => `| ${request(e)} | \`${e.symbol}\` | ${e.shows} | ${triggersOf(e).join(', ') || '—'} |`,
+      ),
+      '',
+      'Shapes of values for tracers to decode — not crash triggers:',
+      '',
+      '| endpoint | function | what it shows |',
+      '|---|---|---|',
+      ...l.shapes.map((e) => `| ${request(e)} | \`${e.symbol}\` | ${e.shows} |`),
+    ].join('\n'),
+  );
 }

@@ -456,3 +456,22 @@ export function classifyDeath(ev: DeathEvidence): Death {
     };
   return { kind: 'exit-0', probeCrash: false, summary: 'exited normally (status 0)' };
 }
+
+/** docs/data/crash-recording.json, as ./lab record-crash --write writes it (engines/record-crash.ts). */
+export interface CrashRecording {
+  recordedAt: string;
+  /** The sources it was made from (engines/recordings.ts). */
+  inputsHash: string;
+  kernel: string;
+  goVersion: string;
+  binary: string;
+  symbol: string;
+  /** A shallow call first: the kernel maps the [uprobes] page on the first hijacked return. */
+  warmup: string;
+  request: string;
+  tracer: string;
+  exit: { code: number | null; signal: string | null };
+  stderr: string;
+  maps: string;
+  forensics: CrashForensics;
+}

@@ -13,7 +13,6 @@ import {
   judgePrediction,
   readChoice,
   type AttemptRecord,
-  type Judgement,
   type Verdict,
 } from '../../model/exercises/judging.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';

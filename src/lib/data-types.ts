@@ -1,8 +1,8 @@
 // The shapes of the recordings in docs/data/ (contract 4). No Docusaurus imports: tests use it too.
-import type { CrashRecording } from '../../engines/record-crash.ts';
-import type { Cell, CrashMatrix, Outcome } from '../../engines/crash-matrix.ts';
+import type { CrashRecording } from '../../model/forensics.ts';
+import type { Cell, CrashMatrix, Outcome } from '../../model/crash-matrix.ts';
 
-/** Written by ./lab record-crash --write and ./lab crash-matrix --write: the engines own the schemas. */
+/** Written by ./lab record-crash --write and ./lab crash-matrix --write; their shapes are model/'s. */
 export type { CrashRecording, CrashMatrix, Outcome };
 export type MatrixCell = Cell;
 

@@ -136,7 +136,7 @@ test('the README section is replaced in place, every other section kept, and a s
   assert.ok(!once.includes('old table'));
   assert.match(once, /## Later\n\nkept\n$/);
   assert.match(once, /^# Lab\n\nintro\n\n## Benchmarks\n/);
-  assert.match(once, /\| a \\\| b \| 1 \| 2 \| 0\.5× \|/);
+  assert.match(once, /\| a \\\| b +\| 1 +\| 2 +\| 0\.5× +\|/);
   assert.equal(withBenchmarkSection(once, section), once);
   assert.equal(withBenchmarkSection('# Lab\n', section), '# Lab\n\n' + section);
 });

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { at } from '../../core/paths.ts';
-import { matrixCellLabel, worstOutcome } from '../../engines/crash-matrix-labels.ts';
+import { matrixCellLabel, worstOutcome } from '../../model/crash-matrix.ts';
 import { readMatrix, renderMatrixMarkdown, renderMatrixText } from '../../engines/crash-matrix.ts';
 
 const matrix = readMatrix(at('docs', 'data', 'crash-matrix.json'));

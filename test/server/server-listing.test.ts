@@ -59,7 +59,7 @@ test('a trigger added to the Go route table (in a temporary copy of server/) app
     assert.equal(cells.length, (original.length + 1) * probeKinds.length);
     assert.match(
       renderEndpointsMarkdown(serverListing(added)),
-      /\| `\/classify\?arg=N` \| `main\.classify` \| .* \| `many-rets` \|/,
+      /\| `\/classify\?arg=N` +\| `main\.classify` +\| .* \| `many-rets` +\|/,
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });

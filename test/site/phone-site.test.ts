@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
-import { matrixCellLabel } from '../../engines/crash-matrix-labels.ts';
+import { matrixCellLabel } from '../../model/crash-matrix.ts';
 import type { CrashMatrix } from '../../src/lib/data-types.ts';
 import { openPage, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
 

@@ -10,7 +10,7 @@ import { siteServe } from '../../engines/services/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 import { parseCrash } from '../../model/forensics.ts';
 import { at } from '../../core/paths.ts';
-import { worstOutcome } from '../../engines/crash-matrix-labels.ts';
+import { worstOutcome } from '../../model/crash-matrix.ts';
 import type { CrashRecording, CrashMatrix } from '../../src/lib/data-types.ts';
 import {
   builtPages,
@@ -181,7 +181,7 @@ test('the crash matrix page shows the recorded matrix, or says it is not recorde
     const m = JSON.parse(readFileSync(file, 'utf8')) as CrashMatrix;
     const table = page.getByTestId('crash-matrix');
     for (const go of m.toolchains) assert.ok(((await table.textContent()) ?? '').includes(go), `${go} missing`);
-    // Labels come from the counts (engines/crash-matrix-labels.ts): a cell that crashed in any run is a crash.
+    // Labels come from the counts (model/crash-matrix.ts): a cell that crashed in any run is a crash.
     const crashes = m.cells.filter((c) => worstOutcome(c) === 'crash').length;
     assert.equal(await table.locator('td', { hasText: '✗ crash' }).count(), crashes);
     const survives = m.cells.filter((c) => worstOutcome(c) === 'survive').length;

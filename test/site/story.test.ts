@@ -212,18 +212,39 @@ test('crash explanations: the go1.26 /gc segfault is explained once, as the nil 
   assert.deepEqual(saying(/bogus frame/i), [], 'no second explanation of the segfault');
 });
 
-test('crash signatures: every Go whose /hop cell crashed under a uretprobe is on the SIGILL section', () => {
+test("crash signatures: the SIGILL section counts every Go version's /hop runs from the recording", () => {
   const signatures = page('docs/crash/signatures.mdx');
-  for (const c of matrix.cells.filter((c) => c.trigger === 'thread-hop' && c.probe === 'uretprobe')) {
-    if (!outcomeCounts(c).counts.crash) continue;
-    // The excerpt lists the cells recorded as SIGILL; a cell whose recorded run survived is named by its counts.
-    if (c.crashKind === 'sigill') continue;
-    const go = /^go\d+\.\d+/.exec(c.go)?.[0];
-    assert.match(
-      signatures,
-      new RegExp(`<CellLabel go="${go}" trigger="thread-hop" probe="uretprobe"`),
-      `${c.go} is missing`,
-    );
+  // The excerpt lists the cells recorded as SIGILL; the counts of every Go version come from the recording too,
+  // so a cell that crashed in some runs but whose recorded run survived is named, never silently left out.
+  assert.match(signatures, /<RunCounts trigger="thread-hop" probe="uretprobe" \/>/);
+  assert.match(signatures, /<MatrixExcerpt crashKind="sigill" \/>/);
+  assert.match(signatures, /matrixCellLabel\(c\)/);
+  assert.deepEqual(saying(/Go 1\.19 is missing/), [], "no sentence true of one recording's cells only");
+});
+
+test('crash prose: which triggers give which signature on which Go, as recorded', () => {
+  const kind = (go: string, trigger: string) =>
+    matrix.cells.find((c) => c.go.startsWith(go) && c.trigger === trigger && c.probe === 'uretprobe')?.crashKind;
+  // signatures.mdx: "/?arg=2000, /gc and /panic produce this signature under a uretprobe — except /gc on Go 1.26"
+  const sig = flat(prose(page('docs/crash/signatures.mdx')));
+  assert.match(sig, /except `\/gc` on Go 1\.26/, 'the claim this test holds (change both together)');
+  for (const go of matrix.toolchains)
+    for (const t of ['stack-growth', 'gc', 'panic-through'])
+      if (!(t === 'gc' && go.startsWith('go1.26')))
+        assert.equal(kind(go, t), 'unexpected-return-pc', `${go} ${t} × uretprobe`);
+  assert.equal(kind('go1.26', 'gc'), 'signal', 'go1.26 gc × uretprobe dies of a signal');
+  // edge-cases.mdx: "A panic recovered inside it crashed only on Go 1.19"
+  const edge = flat(prose(page('docs/safe-tracing/edge-cases.mdx')));
+  assert.match(
+    edge,
+    /\*recovered inside\* it crashed only on Go 1\.19/,
+    'the claim this test holds (change both together)',
+  );
+  {
+    const crashed = matrix.cells
+      .filter((c) => c.trigger === 'recover-inside' && c.probe === 'uretprobe' && outcomeCounts(c).counts.crash)
+      .map((c) => c.go.replace(/\.\d+$/, ''));
+    assert.deepEqual(crashed, ['go1.19'], 'recover-inside × uretprobe crashed on');
   }
 });
 

@@ -1,13 +1,67 @@
 /**
- * What a crash-matrix cell is called, from its counts: the one label the README, the text table,
- * the site's matrix and the notebooks show. Browser-safe (no Node import): the site imports it.
+ * The crash matrix as data: the shape of docs/data/crash-matrix.json (engines/crash-matrix.ts runs it)
+ * and what a cell is called, from its counts: the one label the README, the text table, the site's
+ * matrix and the notebooks show.
  *
  * A cell that crashed in any of its runs is a crash ("✗ crashes 2 of 5 runs"), never a ✓, whatever
  * the majority of its runs did; likewise a wrong answer in any run outranks the survivors.
  */
+import type { CrashKind } from './forensics.ts';
+
 export type Outcome = 'survive' | 'crash' | 'survive-but-wrong';
 
-/** The fields of a matrix cell (engines/crash-matrix.ts's Cell) a label is made from. */
+/** A crash trigger, as the server lists it (`server -list`). */
+export interface Trigger {
+  id: string;
+  title: string;
+  /** The request, e.g. "/?arg=2000". */
+  path: string;
+  symbol: string;
+  /** A regexp for the part of the body that differs between two healthy runs. */
+  varies?: string;
+}
+
+/** One cell: a trigger on one Go toolchain under one probe kind ('none' or a kind of the tracer's table). */
+export interface Cell<Probe extends string = string> {
+  go: string;
+  trigger: string;
+  probe: Probe;
+  outcome: Outcome;
+  status: number;
+  /** Runtime throw vs kernel signal, for crashes. */
+  crashKind?: CrashKind;
+  /** The death was the probe's doing (classifyDeath), not the program's own. */
+  probeCrash?: boolean;
+  signature?: string;
+  /** What differs from the unprobed run, for survive-but-wrong. */
+  wrong?: string;
+  events: number;
+  body: string;
+  /**
+   * When the cell was run more than once (--repeat N): how many runs it had and how often each
+   * outcome happened; the fields above describe the first run with the most frequent outcome.
+   */
+  runs?: number;
+  outcomes?: Partial<Record<Outcome, number>>;
+  /** Share of the runs that crashed (0 … 1), for repeated cells. */
+  rate?: number;
+  /** How often each kind of crash happened, when the runs crashed in more than one way. */
+  crashKinds?: Record<string, number>;
+}
+
+export interface CrashMatrix<Probe extends string = string> {
+  recordedAt: string;
+  /** Hash of what decides the result (server, BPF programs, the matrix's engine): the build re-runs the matrix when it changes. */
+  inputsHash?: string;
+  kernel: string;
+  toolchains: string[];
+  /** The triggers run, as the server listed them (`server -list`). */
+  triggers: Trigger[];
+  probes: readonly Probe[];
+  cells: Cell<Probe>[];
+}
+
+/** The fields of a matrix cell (Cell, above) a label is made from. */
 export interface CellCounts {
   /** The most frequent outcome of the cell's runs (the first run's, for a cell run once). */
   outcome: Outcome;
