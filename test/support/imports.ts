@@ -25,19 +25,31 @@ function resolveImport(from: string, spec: string): string | undefined {
   return undefined;
 }
 
+const withoutComments = (f: string) =>
+  readFileSync(f, 'utf8')
+    .replace(/\/\*[\s\S]*?\*\//g, '')
+    .replace(/^\s*\/\/.*$/gm, '');
+
+/** file → what its imports and requires name, as written ('node:fs', 'react', '../core/paths.ts'). */
+export function importSpecs(): Map<string, string[]> {
+  return new Map(
+    sourceFiles(root).map((f) => [
+      relative(root, f),
+      [...withoutComments(f).matchAll(importSpec)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]),
+    ]),
+  );
+}
+
 /** file → the project files it imports (paths relative to the root). */
 export function importGraph(): Map<string, Set<string>> {
   const graph = new Map<string, Set<string>>();
-  for (const f of sourceFiles(root)) {
-    const src = readFileSync(f, 'utf8')
-      .replace(/\/\*[\s\S]*?\*\//g, '')
-      .replace(/^\s*\/\/.*$/gm, '');
+  for (const [file, specs] of importSpecs()) {
     const out = new Set<string>();
-    for (const m of src.matchAll(importSpec)) {
-      const t = resolveImport(f, m[1] ?? m[2] ?? m[3] ?? m[4]);
+    for (const spec of specs) {
+      const t = resolveImport(join(root, file), spec);
       if (t) out.add(t);
     }
-    graph.set(relative(root, f), out);
+    graph.set(file, out);
   }
   return graph;
 }
@@ -51,9 +63,7 @@ const anyRequire = /require\(\s*\\?['"`](\.{1,2}\/[^'"`\\]+)\\?['"`]/g;
  */
 export function unresolvedSpecs(): { file: string; spec: string }[] {
   return sourceFiles(root).flatMap((f) => {
-    const src = readFileSync(f, 'utf8')
-      .replace(/\/\*[\s\S]*?\*\//g, '')
-      .replace(/^\s*\/\/.*$/gm, '');
+    const src = withoutComments(f);
     const specs = [...src.matchAll(importSpec)].map((m) => m[1] ?? m[2] ?? m[3] ?? m[4]);
     specs.push(...[...src.matchAll(anyRequire)].map((m) => m[1]));
     return [...new Set(specs)]
