@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
-import { accDescrOf, accTitleOf } from '../../src/theme/Mermaid/prepare.ts';
+import { accDescrOf, accTitleOf, keepAuthorLineBreaks } from '../../src/theme/Mermaid/prepare.ts';
 import { builtPages, openPage, renderedDiagrams, siteInChromium } from '../support/site.ts';
 
 const lab = siteInChromium();
@@ -153,6 +153,29 @@ test('every diagram is named and told in words: accTitle and accDescr in each me
     assert.equal(d.description, accDescrOf(written[i].source));
     assert.ok(d.inWords.includes(d.description), 'the description is not readable under the diagram');
   });
+});
+
+test('a sequence diagram keeps its author’s line breaks (no cut note), nothing else changes', () => {
+  const source = [
+    'sequenceDiagram',
+    '  accTitle: a: b<br/>c',
+    '  participant F as probed<br/>function',
+    '  K->>F: [RSP] := 0x7fffffffe000<br/>resume F',
+    '  Note over F: runs with a forged<br/>return address',
+    '  F->>K: int3 at entry',
+    '  K->>K: nowrap:already<br/>said',
+  ].join('\n');
+  assert.deepEqual(keepAuthorLineBreaks(source).split('\n'), [
+    'sequenceDiagram',
+    '  accTitle: a: b<br/>c',
+    '  participant F as probed<br/>function',
+    '  K->>F: nowrap:[RSP] := 0x7fffffffe000<br/>resume F',
+    '  Note over F: nowrap:runs with a forged<br/>return address',
+    '  F->>K: int3 at entry',
+    '  K->>K: nowrap:already<br/>said',
+  ]);
+  const flowchart = 'flowchart TB\n  A["x:<br/>y"] --> B';
+  assert.equal(keepAuthorLineBreaks(flowchart), flowchart);
 });
 
 test('headings never skip a level on a built page (home, live mode, docs, notebooks)', () => {

@@ -1,7 +1,8 @@
 // What the site changes in a diagram's source before mermaid draws it. No React, no DOM: tests import it.
 
 /** A sequence diagram's message or note line: `A->>B: text`, `Note over A: text` (not participants, acc*, comments). */
-const messageLine = /^(\s*(?!participant\b|actor\b|acc|%%|title\b)[^:\n]+?):\s*(?!(?:no)?wrap:)(.*<br\s*\/?>.*)$/i;
+const messageLine =
+  /^(?!\s*(?:participant|actor|acc\w*|title)\b|\s*%%)(\s*[^:\n]+?):(?!\s*(?:no)?wrap:)\s*(.*<br\s*\/?>.*)$/i;
 
 /**
  * A message or note whose author broke it into lines (`<br/>`) keeps those lines. With the site's
