@@ -102,6 +102,13 @@ export const recordings: Recording[] = [
       'docs/data/record-float.ts',
     ],
   },
+  {
+    // The site's BPF page (docs/safe-tracing/bpf-programs.mdx): bpftrace's own uretprobe crashing the server.
+    name: 'bpftrace crash',
+    path: 'docs/data/bpftrace-crash.json',
+    refresh: 'node --import tsx docs/data/record-bpftrace.ts',
+    inputs: () => [...serverSources(), 'docs/data/record-bpftrace.ts', 'docs/data/bpftrace-run.ts'],
+  },
   ...notebookRecordings(),
 ];
 

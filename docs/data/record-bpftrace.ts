@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import { at } from '../../core/paths.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
+import { inputsHash, recording } from '../../engines/recordings.ts';
 import { runUnderBpftrace } from './bpftrace-run.ts';
 
 const program = 'uretprobe:server/server:main.demo { printf("main.demo returned %d\\n", retval); }';
@@ -22,6 +23,7 @@ try {
     );
   const rec = {
     recordedAt: new Date().toISOString(),
+    inputsHash: inputsHash(recording('bpftrace crash')),
     kernel: release(),
     bpftrace: execFileSync('bpftrace', ['--version'], { encoding: 'utf8' }).trim(),
     goVersion: /go1\.[\d.]+/.exec(execFileSync('go', ['version', binary], { encoding: 'utf8' }))?.[0] ?? 'unknown',

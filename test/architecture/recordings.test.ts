@@ -2,7 +2,7 @@
 /** Committed recordings are made from the committed sources; a stale one names its refresh command. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { at, root } from '../../core/paths.ts';
 import { describeStale, recordings, staleRecordings } from '../../engines/recordings.ts';
 
@@ -25,4 +25,20 @@ test('recorded notebook outputs name no directory of the recording machine', () 
       `${r.path} shows a private /tmp/lab-… path — re-record it with ${r.refresh}`,
     );
   }
+});
+
+test('every recording the site draws from (docs/data/) and every script there that writes one is in the recordings list', () => {
+  const dir = at('docs', 'data');
+  const known = new Set(recordings.map((r) => r.path));
+  const unknownData = readdirSync(dir)
+    .filter((f) => !f.endsWith('.ts'))
+    .map((f) => `docs/data/${f}`)
+    .filter((p) => !known.has(p));
+  assert.deepEqual(unknownData, [], 'add each to engines/recordings.ts with its inputs and refresh command');
+  const refreshes = recordings.map((r) => r.refresh).join('\n');
+  const unknownRecorders = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts') && /\bwriteFile(Atomic|Sync)?\(/.test(readFileSync(`${dir}/${f}`, 'utf8')))
+    .map((f) => `docs/data/${f}`)
+    .filter((p) => !refreshes.includes(p));
+  assert.deepEqual(unknownRecorders, [], "a recorder is some recording's refresh command in engines/recordings.ts");
 });
