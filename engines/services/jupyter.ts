@@ -111,6 +111,7 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
   // Its runtime files (jpserver-*.json with the token) and its kernels' connection files and Unix sockets:
   // private to this user, and a short path (a socket's path holds 107 bytes at most).
   const runtimeDir = mkdtempSync(join(tmpdir(), 'lab-jupyter-')); // 0700
+  runtimeDirs.add(runtimeDir);
   const args = [
     '--no-browser',
     '--allow-root',
@@ -144,7 +145,10 @@ export async function startJupyter(opts: StartJupyterOptions = {}): Promise<Runn
     process.umask(umask);
   }
   const forgetConfig = () => rmSync(configDir, { recursive: true, force: true });
-  const forgetRuntime = () => rmSync(runtimeDir, { recursive: true, force: true });
+  const forgetRuntime = () => {
+    rmSync(runtimeDir, { recursive: true, force: true });
+    runtimeDirs.delete(runtimeDir);
+  };
   let stop: (() => Promise<void>) | undefined;
   const pid = child.pid;
   // Known to the exit hook from the start: a command that ends while Jupyter starts leaves nothing behind.
@@ -333,8 +337,12 @@ function killNow(pid: number): void {
 }
 
 // Last resort when the caller never stopped it: no time for a clean shutdown here.
+/** Runtime directories of servers not stopped yet (they hold the token): removed at exit whatever happens. */
+const runtimeDirs = new Set<string>();
+
 process.once('exit', () => {
   for (const pid of live.keys()) killNow(pid);
+  for (const dir of runtimeDirs) rmSync(dir, { recursive: true, force: true });
 });
 
 // ---- set-up: the venv and the kernelspec (registered in cli/setup.ts) ----
