@@ -214,6 +214,34 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     );
     const saved = JSON.parse(readFileSync(process.env.LAB_EXERCISES_FILE!, 'utf8'));
     assert.equal(saved['05-survive-growth'].result.pass, true, 'the kernel kept the pass for ./lab exercises too');
+
+    // Errors in the cell's own words, as the live page shows them: the message, then the cell's line.
+    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+    const replace = async (code: string) => {
+      await editor.click();
+      await page.keyboard.press('Control+A');
+      await page.keyboard.insertText(code);
+    };
+    await replace('const a = 1;\nconst b: number = a + 1;\nthrow new Error(`boom at ${b + 1}`);');
+    const thrown = (await run(n)) ?? '';
+    assert.match(thrown, /Error: boom at 3\s+at line 3, column 7 of this cell/);
+    assert.doesNotMatch(thrown, /evalmachine|tslab|jupyter|node:vm/);
+    await page.screenshot({ path: join(screenshots, 'cell-error-live.png'), fullPage: false });
+    // Interrupt: the cell says so and what it released, without a stack.
+    await replace(
+      'await lab.keep("held", { close() {} });\nconsole.log("waiting");\nawait new Promise((r) => setTimeout(r, 600_000));',
+    );
+    await page.getByRole('button', { name: `Run cell ${n}`, exact: true }).click();
+    await page.locator(`[data-cell="${n}"] [data-output="live"]`).getByText('waiting').waitFor({ timeout: 60_000 });
+    await page.getByRole('button', { name: 'Interrupt the notebook kernel' }).click();
+    const stopped = page.locator(`[data-cell="${n}"] [data-kind="error"]`);
+    await stopped.waitFor({ timeout: 30_000 });
+    const said = (await stopped.textContent()) ?? '';
+    assert.match(said, /^Interrupted: this cell was interrupted — released what it had kept: held$/);
+    await page
+      .getByTestId('live-notice')
+      .filter({ hasText: /released .*held/ })
+      .waitFor({ timeout: 20_000 });
     assert.deepEqual(errors, []);
   } finally {
     await ctx.close();
