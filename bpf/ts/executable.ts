@@ -176,6 +176,7 @@ export class Executable {
       throw new LabError(
         `${name} has no symbol in ${this.fileName}: the compiler inlined it everywhere — it copied its body into ${list} — so there is no function of its own to probe`,
         `add //go:noinline above func ${shortName(name)} and rebuild, or probe the caller (${callers[0]})`,
+        { kind: 'inlined' },
       );
     }
     const near = this.suggest(name);

@@ -9,7 +9,7 @@
  * events (and it crashes Go programs — that is what the lab shows); ret, the safe way — a uprobe
  * on every RET instruction, paired with the entry by goroutine, one 'call' event per call.
  */
-import { LabError } from '../../core/errors.ts';
+import { isLabError, LabError } from '../../core/errors.ts';
 import { Executable } from './executable.ts';
 import { checkSameFile, goBuildId, type FileIdentity, type FileStamp } from './file-identity.ts';
 import { FileChangedError, FileSource } from './file-source.ts';
@@ -127,11 +127,11 @@ export class TracedExecutable extends Executable {
     try {
       f = this.func(symbol);
     } catch (e) {
-      if (!(e instanceof LabError) || !/inlined it everywhere/.test(e.message)) throw e;
+      if (!isLabError(e, 'inlined')) throw e;
       if (copies.length === 0 && probeKinds[kind].returns !== 'none') {
         const n = this.inlinedCopies(symbol).length;
         throw new LabError(
-          `${e.message.split(' — add //go:noinline')[0]}; returns of inlined code cannot be probed (an inlined copy has no call and no RET)`,
+          `${e.what}; returns of inlined code cannot be probed (an inlined copy has no call and no RET)`,
           n > 0
             ? `trace the entries of its ${n} inlined cop${n === 1 ? 'y' : 'ies'} with a uprobe (--mode uprobe), or add //go:noinline and rebuild`
             : e.fix,
