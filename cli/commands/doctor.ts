@@ -3,7 +3,7 @@ import { parse, type Command } from '../command.ts';
 export const doctorCommand: Command = {
   name: 'doctor',
   summary:
-    'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer) — each with a fix',
+    'preflight: can this machine run the lab? (kernel, BTF, capabilities, uprobes, Go, tracer; leaked probe bytes and what the lab left running) — each with a fix',
   usage: './lab doctor [--json]   exits 1 when a required check fails',
   async run(argv) {
     const { values } = parse('doctor', argv, { flags: { json: { type: 'bool' } } });
