@@ -1,6 +1,6 @@
 import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { run } from './proc.ts';
 import { at, serverBinary, serverDir } from './paths.ts';
 import { newestMtime } from './files.ts';
@@ -37,19 +37,43 @@ export async function availableToolchains(opts: { fetchNewer?: boolean } = {}): 
   return found.filter((t) => !seen.has(t.version) && seen.add(t.version));
 }
 
+const isGoSource = (p: string) => p.endsWith('.go') || p.endsWith('go.mod') || p.endsWith('go.sum');
+
+export interface GoBuild {
+  /** The module's directory (go build runs there). */
+  dir: string;
+  /** The binary to write. */
+  out: string;
+  /** What to tell the user when the build fails. */
+  fix: string;
+  toolchain?: GoToolchain;
+  /** More environment (CGO_ENABLED=0 always). */
+  env?: Record<string, string>;
+  /** Which files under dir count as its sources (default: .go files, go.mod, go.sum). */
+  isSource?: (path: string) => boolean;
+}
+
+/** Builds a Go program (CGO off) when a source is newer than its binary, or the binary is missing; returns it. */
+export async function buildGoProgram(b: GoBuild): Promise<string> {
+  const built = existsSync(b.out) ? (await stat(b.out)).mtimeMs : 0;
+  if (built >= (await newestMtime([b.dir], b.isSource ?? isGoSource))) return b.out;
+  await mkdir(dirname(b.out), { recursive: true });
+  await run(b.toolchain?.go ?? 'go', ['build', '-o', b.out, '.'], {
+    cwd: b.dir,
+    env: { ...process.env, CGO_ENABLED: '0', ...b.toolchain?.env, ...b.env },
+    fix: b.fix,
+  });
+  return b.out;
+}
+
 /** Builds server/ with a toolchain into server/bin/<version>/server, skipping when up to date. */
-export async function buildServer(tc: GoToolchain): Promise<string> {
-  const out = join(serverDir, 'bin', tc.version, 'server');
-  const srcTime = await newestMtime([serverDir], (p) => p.endsWith('.go') || p.endsWith('go.mod'));
-  if (existsSync(out) && (await stat(out)).mtimeMs >= srcTime) return out;
-  await mkdir(join(serverDir, 'bin', tc.version), { recursive: true });
-  await run(tc.go, ['build', '-o', out, '.'], {
-    cwd: serverDir,
-    env: { ...process.env, CGO_ENABLED: '0', ...tc.env },
+export const buildServer = (tc: GoToolchain): Promise<string> =>
+  buildGoProgram({
+    dir: serverDir,
+    out: join(serverDir, 'bin', tc.version, 'server'),
+    toolchain: tc,
     fix: 'fix the Go compile error shown above',
   });
-  return out;
-}
 
 /** Builds the server and makes it the default binary (server/server). */
 export async function buildDefaultServer(go?: string): Promise<string> {

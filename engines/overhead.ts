@@ -7,32 +7,19 @@
  * same Go loop.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { at } from '../core/paths.ts';
-import { run } from '../core/proc.ts';
-import { newestMtime } from '../core/files.ts';
 import { LabError } from '../core/errors.ts';
+import { buildGoProgram } from '../core/go.ts';
 import { openExecutable, probeKinds as kindTable, type ProbeKind } from '../bpf/ts/index.ts';
 
 export const goloopSource = at('engines', 'goloop');
 export const goloopBinary = at('engines', 'build', 'goloop');
 
 /** Builds engines/goloop into engines/build/goloop when its sources are newer; returns the binary. */
-export async function buildGoLoop(go = 'go'): Promise<string> {
-  const built = existsSync(goloopBinary) ? statSync(goloopBinary).mtimeMs : 0;
-  if (built < (await newestMtime([goloopSource]))) {
-    await mkdir(dirname(goloopBinary), { recursive: true });
-    await run(go, ['build', '-o', goloopBinary, '.'], {
-      cwd: goloopSource,
-      env: { ...process.env, CGO_ENABLED: '0' },
-      fix: 'fix the Go error in engines/goloop shown above',
-    });
-  }
-  return goloopBinary;
-}
+export const buildGoLoop = (): Promise<string> =>
+  buildGoProgram({ dir: goloopSource, out: goloopBinary, fix: 'fix the Go error in engines/goloop shown above' });
 
 /** A running engines/goloop: `run(n)` makes n calls of main.work and says what one cost. */
 export class GoLoop implements AsyncDisposable {

@@ -5,12 +5,12 @@ import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
 import { newestMtime } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
+import { buildGoProgram } from '../../core/go.ts';
 
 export const peerDir = at('bpf', 'cilium');
 export const peerBinary = join(peerDir, 'cilium-tracer');
 
 const mtime = (p: string) => (existsSync(p) ? statSync(p).mtimeMs : 0);
-const generated = (f: string) => f.endsWith('_bpfel.go') || f.endsWith('_bpfel.o');
 
 export async function buildCiliumPeer(): Promise<void> {
   const bpfDir = at('bpf');
@@ -40,13 +40,12 @@ export async function buildCiliumPeer(): Promise<void> {
       fix: 'fix the BPF compile error above (bpf2go runs clang on bpf/*.bpf.c)',
     });
   }
-  const goInputs = readdirSync(peerDir)
-    .filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum' || generated(f))
-    .map((f) => join(peerDir, f));
-  if (mtime(peerBinary) >= (await newestMtime(goInputs))) return;
-  await run('go', ['build', '-o', peerBinary, '.'], {
-    cwd: peerDir,
-    env,
+  await buildGoProgram({
+    dir: peerDir,
+    out: peerBinary,
+    env: { GOFLAGS: '-mod=mod' },
+    // The generated objects are embedded (go:embed), so they are sources too.
+    isSource: (p) => /\.go$|\/go\.(mod|sum)$|_bpfel\.o$/.test(p),
     fix: 'fix the Go compile error in bpf/cilium shown above',
   });
 }
