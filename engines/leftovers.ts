@@ -246,7 +246,8 @@ function attachedSites(): Set<string> {
  * Probe bytes the kernel left behind: an int3 (0xcc) in the text of a running process of a binary the
  * lab traces (the server, its private copies) where the file has another byte and no uprobe is attached.
  * The kernel writes them on attach and restores them on detach; one that failed to unregister ("uprobe:
- * …failed to unregister, leaking uprobe") leaves its int3, and the process dies of SIGTRAP when it runs it.
+ * …failed to unregister, leaking uprobe") leaves its int3 and keeps the uprobe, so the process traps into the
+ * kernel there every time, for nothing (were the uprobe gone too, the trap would kill it: SIGTRAP).
  */
 export function leakedProbeBytes(): Leftover[] {
   const traced = processes().filter((p) => {

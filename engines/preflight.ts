@@ -106,7 +106,7 @@ export async function preflightChecks(): Promise<Check[]> {
       name: 'no leaked probe bytes',
       ok: probeBytes.length === 0,
       found: probeBytes.map((l) => l.what).join('; ') || 'no int3 without a uprobe in the processes the lab traces',
-      fix: 'restart those processes: the kernel failed to remove a uprobe ("leaking uprobe" in dmesg) and they die of SIGTRAP when they reach it',
+      fix: 'restart those processes: the kernel failed to remove a uprobe ("leaking uprobe" in dmesg) and traps at that byte every time they pass it, for nothing',
     },
     {
       name: 'nothing of the lab left behind',
