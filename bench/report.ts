@@ -392,13 +392,11 @@ function rerunLines(r: BenchResults): string[] {
   return runs.length ? [`Re-run since then and merged: ${runs.join('; ')}.`] : [];
 }
 
-/** The README's "Benchmarks" section, from a results file. */
+/** The README's benchmarks block (under "## Benchmarks"), from a results file. */
 export function readmeSection(r: BenchResults): string {
   const md = (s: string) => s.replace(/\|/g, '\\|');
   return alignTables(
     [
-      '## Benchmarks',
-      '',
       `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\`; this table is generated from it by`,
       `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
       `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
@@ -446,14 +444,4 @@ export function readmeSection(r: BenchResults): string {
       '',
     ].join('\n'),
   );
-}
-
-/** Replaces (or appends) the README's "## Benchmarks" section, leaving every other section as it is. */
-export function withBenchmarkSection(readme: string, section: string): string {
-  const start = readme.search(/^## Benchmarks\s*$/m);
-  if (start < 0) return readme.trimEnd() + '\n\n' + section;
-  const rest = readme.slice(start + 1);
-  const next = rest.search(/^## /m);
-  const end = next < 0 ? readme.length : start + 1 + next;
-  return readme.slice(0, start) + section + (next < 0 ? '' : '\n' + readme.slice(end));
 }

@@ -27,9 +27,7 @@ export const benchCommand: Command = {
         readme: { type: 'bool' },
       },
     });
-    const { mergeResults, missedTargets, readmeSection, renderTable, withBenchmarkSection } = await import(
-      '../../bench/report.ts'
-    );
+    const { mergeResults, missedTargets, readmeSection, renderTable } = await import('../../bench/report.ts');
     if (values.merge && (!values.only || values.quick))
       throw new LabError(
         '--merge takes the tables of a full-size --only run',
@@ -41,8 +39,8 @@ export const benchCommand: Command = {
       if (!existsSync(benchResultsFile))
         throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
       const results = JSON.parse(readFileSync(benchResultsFile, 'utf8'));
-      const readme = at('README.md');
-      await writeFileAtomic(readme, withBenchmarkSection(readFileSync(readme, 'utf8'), readmeSection(results)));
+      const { updateReadmeBlock } = await import('../../engines/readme.ts');
+      await updateReadmeBlock('benchmarks', '## Benchmarks', readmeSection(results));
       say(`README.md: Benchmarks section regenerated from bench/results.json (${results.date})`);
       return 0;
     }

@@ -2,7 +2,8 @@
 /** The benchmark report's pure parts: ratios and verdicts from results, and the README section swap. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MISSED, missedTargets, readmeSection, summarize, withBenchmarkSection } from '../../bench/report.ts';
+import { MISSED, missedTargets, readmeSection, summarize } from '../../bench/report.ts';
+import { withReadmeBlock } from '../../engines/readme.ts';
 import type { BenchResults } from '../../bench/run.ts';
 
 const base: BenchResults = {
@@ -127,7 +128,10 @@ test('summary: ratios are ours ÷ reference, verdicts follow the targets, and ev
 });
 
 test('the README section is replaced in place, every other section kept, and a second run changes nothing', () => {
-  const readme = '# Lab\n\nintro\n\n## Benchmarks\n\nold table\n\n## Later\n\nkept\n';
+  const readme =
+    '# Lab\n\nintro\n\n## Benchmarks\n\n<!-- benchmarks:start -->\nold table\n<!-- benchmarks:end -->\n\n## Later\n\nkept\n';
+  const withBenchmarkSection = (text: string, section: string) =>
+    withReadmeBlock(text, 'benchmarks', '## Benchmarks', section);
   const section = readmeSection({
     ...base,
     summary: [{ benchmark: 'a | b', ours: '1', reference: '2', ratio: 0.5, target: '—', meets: '—' }],
@@ -138,5 +142,8 @@ test('the README section is replaced in place, every other section kept, and a s
   assert.match(once, /^# Lab\n\nintro\n\n## Benchmarks\n/);
   assert.match(once, /\| a \\\| b +\| 1 +\| 2 +\| 0\.5× +\|/);
   assert.equal(withBenchmarkSection(once, section), once);
-  assert.equal(withBenchmarkSection('# Lab\n', section), '# Lab\n\n' + section);
+  assert.equal(
+    withBenchmarkSection('# Lab\n', section),
+    `# Lab\n\n## Benchmarks\n\n<!-- benchmarks:start -->\n${section.trim()}\n<!-- benchmarks:end -->\n`,
+  );
 });
