@@ -10,7 +10,7 @@ import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { matrixCellLabel } from '../../model/crash-matrix.ts';
 import type { CrashMatrix } from '../../src/lib/data-types.ts';
-import { openPage, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
+import { fencesOf, openPage, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
 
 const lab = siteInChromium();
 const phone = { width: 390, height: 844 };
@@ -103,20 +103,28 @@ test('on a phone every diagram fits its column or has an Expand control beside i
   const problems: string[] = [];
   for (const path of ['/docs/workshop/', '/docs/go-stacks/growth/', '/docs/crash/signatures/']) {
     const page = await open(path);
-    await renderedDiagrams(page, 1);
-    const wide = await page.evaluate(() =>
-      Array.from(document.querySelectorAll('.docusaurus-mermaid-container svg[aria-roledescription]')).flatMap(
-        (svg) => {
-          const column = svg.closest('article')!.getBoundingClientRect().width;
-          const w = svg.getBoundingClientRect().width;
-          const natural = Number(svg.getAttribute('width'));
-          const control = svg.closest('[data-lab-diagram]')?.querySelector('button[aria-label^="Expand diagram"]');
-          if (w > column + 1) return [`${Math.round(w)} px in a ${Math.round(column)} px column`];
-          if (natural > column + 1 && !control) return [`scaled from ${natural} px with no Expand control`];
-          return [];
-        },
-      ),
-    );
+    const expected = fencesOf(path);
+    assert.equal(await renderedDiagrams(page, expected), expected, `${path}: not every diagram rendered`);
+    // Each wrapper measures its diagram once it is drawn: a few moments for the last one.
+    const measure = () =>
+      page.evaluate(() =>
+        Array.from(document.querySelectorAll('.docusaurus-mermaid-container svg[aria-roledescription]')).flatMap(
+          (svg) => {
+            const column = svg.closest('article')!.getBoundingClientRect().width;
+            const w = svg.getBoundingClientRect().width;
+            const natural = Number(svg.getAttribute('width'));
+            const control = svg.closest('[data-lab-diagram]')?.querySelector('button[aria-label^="Expand diagram"]');
+            if (w > column + 1) return [`${Math.round(w)} px in a ${Math.round(column)} px column`];
+            if (natural > column + 1 && !control) return [`scaled from ${natural} px with no Expand control`];
+            return [];
+          },
+        ),
+      );
+    let wide = await measure();
+    for (let i = 0; i < 40 && wide.length; i++) {
+      await page.waitForTimeout(250);
+      wide = await measure();
+    }
     problems.push(...wide.map((w) => `${path}: ${w}`));
     await page.close();
   }
