@@ -9,12 +9,7 @@ import { goToolchain, oldGo } from '../../core/go.ts';
 import type { Probe, TraceEvent } from '../../bpf/ts/index.ts';
 import { parseCrash, crashSignature } from '../../model/forensics.ts';
 import { judgeEvidence } from '../../model/exercises/evidence.ts';
-import {
-  judgePrediction,
-  readChoice,
-  type AttemptRecord,
-  type Verdict,
-} from '../../model/exercises/judging.ts';
+import { judgePrediction, readChoice, type AttemptRecord, type Verdict } from '../../model/exercises/judging.ts';
 import { runCrashMatrix, type Outcome } from '../crash-matrix.ts';
 import { exercise, type Exercise, type Prediction } from '../../model/exercises/catalog.ts';
 import { attemptFromSource, Sandbox, type Attempt, type SandboxServer } from './sandbox.ts';
