@@ -19,8 +19,7 @@ export async function traced(server: { binary: string }): Promise<TracedExecutab
 export async function attach(name: string, open: () => Probe): Promise<Probe> {
   const probe = open();
   // Through the probe service the attach is confirmed (or refused) asynchronously.
-  const ready = (probe as { ready?: Promise<void> }).ready;
-  if (ready) await ready.catch((e: Error) => (probe.close(), Promise.reject(e)));
+  await probe.ready.catch((e: Error) => (probe.close(), Promise.reject(e)));
   await keep(name, probe);
   console.log(`attached ${probe.kind} on ${probe.symbol} (kept as "${name}")`);
   return probe;
