@@ -11,6 +11,7 @@ import type { Output } from '../../model/notebook-format.ts';
 import { linksHeldBy } from '../../bpf/ts/index.ts';
 import { outputView } from '../../src/lib/notebook.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
+import { loadHelpersCell } from '../../model/kernel-cells.ts';
 
 let jupyter: RunningJupyter;
 let conn: JupyterConnection;
@@ -20,7 +21,7 @@ before(async () => {
   jupyter = await startJupyter();
   conn = connect(jupyter);
   runner = new CellRunner(await conn.startKernel({ cwd: 'notebooks' }));
-  const ok = await runner.run('const lab = require("../kernel-helpers/load.cjs");');
+  const ok = await runner.run(loadHelpersCell);
   assert.equal(ok.status, 'ok', ok.text);
 });
 after(async () => {

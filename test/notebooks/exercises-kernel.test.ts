@@ -14,6 +14,7 @@ import { executeNotebook } from '../../engines/notebook/run.ts';
 import { exercise, exercises, attemptSignature, type Evidence, type Task } from '../../engines/exercises/index.ts';
 import { at } from '../../core/paths.ts';
 import { explainLiveCrashCell } from '../support/cells.ts';
+import { loadHelpersCell } from '../../model/kernel-cells.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lab-exercises-kernel-'));
 const progress = join(dir, 'exercises.json');
@@ -49,7 +50,7 @@ test('in tslab: a locked-in prediction, a solved and a failed attempt are judged
   const path = join(notebooksDir, `exercises-check-${process.pid}.ipynb`);
   const nb = {
     cells: [
-      code('const lab = require("../kernel-helpers/load.cjs");'),
+      code(loadHelpersCell),
       code(`await lab.attempt("06-which-ret", ${attemptSignature} {\n${task('06-which-ret').starter}\n});`),
       code('await lab.predict("05-demo-ret-count", "1");'),
       code('await lab.predict("05-demo-ret-count", "2");'),

@@ -18,6 +18,7 @@ import { exercises, type Evidence, type Prediction, type Task } from '../../engi
 import { explainLiveCrashCell } from '../support/cells.ts';
 import { attemptCell } from '../../model/exercises/card.ts';
 import { availableToolchains, buildDefaultServer, buildServer } from '../../core/go.ts';
+import { loadHelpersCell } from '../../model/kernel-cells.ts';
 
 let room: HandsOnRoom;
 const kernels = new Map<string, Kernel.IKernelConnection>();
@@ -344,7 +345,7 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     );
     assert.deepEqual(checkServersOf(a.account.uid), [], `${what}: check servers left running`);
   };
-  await run('const lab = require("../kernel-helpers/load.cjs");');
+  await run(loadHelpersCell);
   assert.match(
     await run('console.log(process.getuid(), process.env.LAB_PROBE_SERVICE)'),
     new RegExp(`^${a.account.uid} \\S+probe\\.sock`),
@@ -414,7 +415,7 @@ test("a probe's kernel view through the service: the fdinfo sites of its own lin
   const r = await execute(
     k,
     [
-      'const lab = require("../kernel-helpers/load.cjs");',
+      loadHelpersCell,
       'const srv = await lab.startServer("sites");',
       'const ex = await lab.traced(srv);',
       'const pr = await lab.attach("sites-probe", () => ex.returnProbes("main.classify", { pid: srv.pid }));',
