@@ -135,9 +135,14 @@ test('on a phone a wide left-to-right flowchart is drawn top to bottom, its text
   const page = await open('/docs/workshop/');
   assert.ok((await renderedDiagrams(page, 1)) >= 1, 'the diagram did not render');
   const box = page.locator('[data-lab-diagram]').first();
-  await page.waitForFunction(
-    () => document.querySelector('[data-lab-diagram]')?.getAttribute('data-lab-variant') !== 'trying-vertical',
-  );
+  // Drawn as written first, then (on a phone) tried top to bottom: the vertical drawing settles in a moment.
+  await page
+    .waitForFunction(
+      () => document.querySelector('[data-lab-diagram]')?.getAttribute('data-lab-variant') === 'vertical',
+      undefined,
+      { timeout: 10_000 },
+    )
+    .catch(() => {});
   const drawn = await box.evaluate((el) => {
     const svg = el.querySelector('.docusaurus-mermaid-container svg') as SVGSVGElement;
     const r = svg.getBoundingClientRect();
