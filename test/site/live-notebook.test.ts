@@ -222,7 +222,9 @@ test('Interrupt stops a waiting cell and releases what it attached', async () =>
     c.table,
     { timeout: 60_000 },
   );
+  // The live output, not the recorded one the page shows until the cell prints.
   await cell(page, c.table)
+    .locator('[data-output="live"]')
     .getByText(/attached uretprobe on main\.demo/)
     .waitFor({ timeout: 30_000 });
   await page.getByRole('button', { name: 'Interrupt the notebook kernel' }).click();
