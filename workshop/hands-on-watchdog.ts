@@ -2,11 +2,12 @@
 // not reach it), with its stdin a pipe from the room. When the pipe closes the room's process is
 // gone — stopped, SIGKILLed or crashed — and everything of the room goes with it except the
 // attendees' work: the secrets first, then every process in the attendees' sandboxes, then the
-// accounts, their homes archived (the hub and probe-gate already die with the room, by their
-// parent-death signal).
+// accounts, their homes archived. The hub and probe-gate die with the room by their parent-death
+// signal; a hub caught in its own shutdown does not, so whatever names the room's directories goes too.
 import { rm } from 'node:fs/promises';
 import { attendeeName, labAccounts, removeAccount } from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
+import { listProcesses } from './processes.ts';
 import { removeRoomSandboxes } from './sandbox.ts';
 
 const [room, attendees] = process.argv.slice(2);
@@ -16,6 +17,13 @@ const ours = new Set(Array.from({ length: Number(attendees) || 0 }, (_, i) => at
 async function removeRoom(): Promise<void> {
   if (!room) return;
   await rm(roomStateDir(room), { recursive: true, force: true }).catch(() => undefined);
+  for (const p of listProcesses())
+    if (p.pid !== process.pid && (p.cmdline.includes(roomStateDir(room)) || p.cmdline.includes(roomRunDir(room))))
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
   await removeRoomSandboxes(room).catch(() => undefined);
   for (const a of labAccounts().filter((x) => ours.has(x.name)))
     await removeAccount(a.name, roomArchiveDir(room)).catch(() => undefined);
