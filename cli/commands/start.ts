@@ -62,5 +62,7 @@ ${app ? `    Demo server   ${app.url}/?arg=42   (curl 'localhost:8091?arg=42')\n
     say('stopping…');
     await Promise.allSettled([app?.stop(), site.stop(), jupyter.stop()]);
     say('stopped: Jupyter, the site and the demo server are down');
+    // Everything we started is down: a handle something else still holds open must not keep the command up.
+    setTimeout(() => process.exit(), 3000).unref();
   },
 };
