@@ -1,5 +1,6 @@
 import { commands } from './commands/index.ts';
 import { LabError } from '../core/errors.ts';
+import { keepServing, survived } from '../core/keep-serving.ts';
 import { UsageError, shown } from './command.ts';
 
 /** Text safe for a terminal: control characters (escape sequences included) escaped, long lines cut. */
@@ -68,13 +69,21 @@ for (const [signal, number] of [
 
 process.stdout.on('error', readerGone);
 process.stderr.on('error', readerGone);
+/**
+ * An error nothing caught. A command that serves others (below) logs it in one line and carries on
+ * (core/keep-serving.ts); any other command ends with it, in one line.
+ */
 for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   process.on(event, (err: unknown) => {
     if ((err as NodeJS.ErrnoException)?.code === 'EPIPE') return readerGone(err as NodeJS.ErrnoException);
+    if (survived(err, event)) return;
     process.exitCode = report(err);
     process.exit();
   });
 }
+
+/** Commands that run until a signal, serving others (attendees, a browser, notebooks): no peer may end them. */
+const longRunning = new Set(['start', 'workshop', 'probe-service']);
 
 async function main(argv: string[]): Promise<number> {
   const [name = 'help', ...rest] = argv;
@@ -84,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`${cmd.name}: ${cmd.summary}\nusage: ${cmd.usage}`);
     return 0;
   }
+  if (longRunning.has(cmd.name)) keepServing(cmd.name);
   return (await cmd.run(rest)) ?? 0;
 }
 

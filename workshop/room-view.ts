@@ -5,8 +5,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import type { Progress } from '../engines/exercises/progress.ts';
+import { readProgressFile } from '../engines/exercises/progress.ts';
 import { attendeeProgressFile, type AttendeeState, type HandsOnRoom } from './hands-on.ts';
 
 export interface RoomView {
@@ -16,19 +15,18 @@ export interface RoomView {
 
 const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** An attendee's exercise results, from the progress file their notebook kernel keeps in their home. */
-async function exerciseResults(home: string): Promise<string> {
-  const raw = await readFile(attendeeProgressFile(home), 'utf8').catch(() => '');
-  if (!raw) return '';
-  try {
-    const tried = Object.entries(JSON.parse(raw) as Progress).filter(
-      ([, saved]) => saved.result && !saved.result.untried,
-    );
-    const passed = tried.filter(([, saved]) => saved.result!.pass).map(([name]) => name);
-    return `${passed.length}/${tried.length} passed${passed.length ? `: ${passed.join(', ')}` : ''}`;
-  } catch {
-    return 'unreadable';
-  }
+/**
+ * An attendee's exercise results, from the progress file their notebook kernel keeps in their home.
+ * The attendee controls that path (a FIFO, a link to /dev/zero, gigabytes): it is read as theirs only,
+ * bounded and off libuv's pool (readProgressFile), and anything odd reads as "unreadable".
+ */
+async function exerciseResults(home: string, uid: number): Promise<string> {
+  const progress = await readProgressFile(attendeeProgressFile(home), uid).catch(() => undefined);
+  if (!progress) return 'unreadable';
+  const tried = Object.entries(progress).filter(([, saved]) => saved.result && !saved.result.untried);
+  if (!tried.length) return '';
+  const passed = tried.filter(([, saved]) => saved.result!.pass).map(([name]) => name);
+  return `${passed.length}/${tried.length} passed${passed.length ? `: ${passed.join(', ')}` : ''}`;
 }
 
 function page(states: (AttendeeState & { exercises: string })[], token: string): string {
@@ -39,14 +37,14 @@ function page(states: (AttendeeState & { exercises: string })[], token: string):
         s,
       ) => `<tr><td>${escape(s.name)}</td><td>${yes(s.signedIn)}</td><td>${yes(s.notebookServer)}</td><td>${s.goServers.length}</td>
 <td>${escape(s.probes.join('; ') || '—')}</td><td>${escape(s.crashedUnder.join('; ') || '—')}</td><td>${yes(s.tracedSafely)}</td>
-<td>${s.events} / ${s.drops}</td><td>${escape(s.exercises || '—')}</td>
+<td>${s.events} / ${s.drops}</td><td>${escape(s.limitsHit.join('; ') || '—')}</td><td>${escape(s.exercises || '—')}</td>
 <td><form method="post" action="reset?token=${token}&amp;name=${encodeURIComponent(s.name)}"><button>reset</button></form></td></tr>`,
     )
     .join('\n');
   return `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>Hands-on room</title>
 <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style>
 <h1>Hands-on room</h1>
-<table><thead><tr><th>attendee</th><th>signed in</th><th>notebook server</th><th>Go servers</th><th>probes</th><th>crashed under</th><th>traced safely</th><th>events / drops</th><th>exercises</th><th></th></tr></thead>
+<table><thead><tr><th>attendee</th><th>signed in</th><th>notebook server</th><th>Go servers</th><th>probes</th><th>crashed under</th><th>traced safely</th><th>events / drops</th><th>limits hit</th><th>exercises</th><th></th></tr></thead>
 <tbody>${rows}</tbody></table>
 <form method="post" action="reset?token=${token}&amp;name=*"><button>reset the whole room</button></form>`;
 }
@@ -74,10 +72,10 @@ export async function startRoomView(room: HandsOnRoom): Promise<RoomView> {
       }
       const states = await room.roomView();
       const withExercises = await Promise.all(
-        states.map(async (s) => ({
-          ...s,
-          exercises: await exerciseResults(room.attendees.find((a) => a.account.name === s.name)!.account.home),
-        })),
+        states.map(async (s) => {
+          const account = room.attendees.find((a) => a.account.name === s.name)!.account;
+          return { ...s, exercises: await exerciseResults(account.home, account.uid) };
+        }),
       );
       if (url.pathname === '/room.json') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(withExercises));

@@ -60,6 +60,7 @@ class ServiceConnection {
       } catch {
         return;
       }
+      if (typeof m !== 'object' || m === null || Array.isArray(m)) return;
       if (m.id === undefined) {
         if (m.op === 'error') this.fail(`probe service: ${m.error}`);
         return;

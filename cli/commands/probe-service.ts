@@ -23,10 +23,11 @@ export const probeServiceCommand: Command = {
     const { dirname } = await import('node:path');
     await mkdir(dirname(values.socket), { recursive: true, mode: 0o755 });
     const { ProbeService } = await import('../../engines/services/probe-service.ts');
-    const service = new ProbeService(values.socket, {
-      maxProbes: values['max-probes'],
-      maxEventsPerSecond: values['max-events'],
-    });
+    const service = new ProbeService(
+      values.socket,
+      { maxProbes: values['max-probes'], maxEventsPerSecond: values['max-events'] },
+      { log: say },
+    );
     await service.start();
     say(
       `probe service listening on ${values.socket} (callers probe only their own processes) — Ctrl-C stops it and releases every probe`,

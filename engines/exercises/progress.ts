@@ -2,11 +2,12 @@
  * Progress on this machine, for JupyterLab and the CLI: one JSON file (.lab/exercises.json, or
  * $LAB_EXERCISES_FILE), written atomically. The site keeps its own in the browser.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { writeFileAtomic } from '../../core/files.ts';
 import { LabError } from '../../core/errors.ts';
+import { readUntrusted } from '../../core/untrusted-file.ts';
 import type { Submission, Verdict } from './checks.ts';
 
 export interface Saved extends Submission {
@@ -20,14 +21,50 @@ export type Progress = Record<string, Saved>;
 
 export const progressFile = () => process.env.LAB_EXERCISES_FILE ?? at('.lab', 'exercises.json');
 
-export async function readProgress(): Promise<Progress> {
-  const text = await readFile(progressFile(), 'utf8').catch(() => null);
-  if (text === null) return {};
+/** Progress files are small (a few KB of answers and attempts); a larger one is not ours. */
+const maxProgressBytes = 1024 * 1024;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The progress file's text → Progress, or the "delete it" error: JSON that parses but is not a
+ * progress record (null, an array, a number, an entry that is not an object) is as unusable as
+ * JSON that does not parse.
+ */
+export function parseProgress(text: string, path = progressFile()): Progress {
+  const unusable = (why: string) => new LabError(`${path} ${why}`, 'delete it to start over (./lab exercises --reset)');
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as Progress;
+    parsed = JSON.parse(text);
   } catch {
-    throw new LabError(`${progressFile()} is not valid JSON`, 'delete it to start over (./lab exercises --reset)');
+    throw unusable('is not valid JSON');
   }
+  if (!isRecord(parsed)) throw unusable('is not a progress file (it holds no exercises object)');
+  for (const [name, saved] of Object.entries(parsed)) {
+    if (!isRecord(saved))
+      throw unusable(`is not a progress file (its entry ${JSON.stringify(name.slice(0, 40))} is not an object)`);
+    if (saved.result !== undefined && !isRecord(saved.result))
+      throw unusable(`is not a progress file (the result of ${JSON.stringify(name.slice(0, 40))} is not an object)`);
+    if (saved.hints !== undefined && typeof saved.hints !== 'number')
+      throw unusable(`is not a progress file (the hints of ${JSON.stringify(name.slice(0, 40))} are not a number)`);
+  }
+  return parsed as Progress;
+}
+
+/**
+ * Reads a progress file without following a link, without blocking on a FIFO or device, and no more
+ * than 1 MiB (core/untrusted-file.ts). With `owner`, only a file that uid owns: what root uses to read
+ * an attendee's file for the room view. Missing: no progress yet.
+ */
+export async function readProgressFile(path: string, owner?: number): Promise<Progress> {
+  const r = await readUntrusted(path, { owner, maxBytes: maxProgressBytes });
+  if (r.ok) return parseProgress(r.text, path);
+  if (r.reason === 'missing') return {};
+  throw new LabError(r.why, 'delete it to start over (./lab exercises --reset)');
+}
+
+export function readProgress(): Promise<Progress> {
+  return readProgressFile(progressFile());
 }
 
 /** Merges `update` into what is saved for `name`; returns the new record. */

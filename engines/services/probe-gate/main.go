@@ -1,11 +1,14 @@
 // Command probe-gate is the front door of the lab's probe service. It listens on a Unix socket
-// that attendees may connect to, learns each caller's uid and gid from the socket itself
-// (SO_PEERCRED, set by the kernel, not by the caller), and relays the connection to the probe
-// service's private socket (root only) after one header line the caller cannot forge:
+// that attendees may connect to, learns each caller's uid, gid and PID from the socket itself
+// (SO_PEERCRED, set by the kernel, not by the caller) and the caller's PID namespace (through a
+// pidfd of the caller — SO_PEERPIDFD — so the namespace read is that process's even if it exits and
+// its PID is reused), and relays the connection to the probe service's private socket (root only)
+// after one header line the caller cannot forge:
 //
-//	{"uid":1001,"gid":1001,"pid":4242}
+//	{"uid":1001,"gid":1001,"pid":4242,"pidns":"pid:[4026531836]"}
 //
-// Node has no API for SO_PEERCRED, which is why this small piece is Go (standard library only).
+// The caller names PIDs as it sees them; the namespace tells the service which processes those are.
+// Node has no API for SO_PEERCRED or pidfds, which is why this small piece is Go (standard library only).
 package main
 
 import (
@@ -64,11 +67,55 @@ func peer(c *net.UnixConn) (*syscall.Ucred, error) {
 	return cred, credErr
 }
 
+// Linux system calls and socket options the standard library has no name for (the same number on every architecture).
+const (
+	soPeerPidfd        = 77  // SO_PEERPIDFD, Linux 6.5
+	sysPidfdSendSignal = 424 // pidfd_send_signal, Linux 5.1
+	sysPidfdOpen       = 434 // pidfd_open, Linux 5.3
+)
+
+// peerPidNS reads the caller's PID namespace while holding the caller by a pidfd: the kernel's own
+// (SO_PEERPIDFD) where there is one, else one opened on the PID. The namespace read counts only if
+// the pidfd's process is still alive afterwards — then the PID still named it when it was read.
+func peerPidNS(c *net.UnixConn, pid int32) (string, error) {
+	pidfd := -1
+	if raw, err := c.SyscallConn(); err == nil {
+		raw.Control(func(fd uintptr) {
+			if v, err := syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, soPeerPidfd); err == nil {
+				pidfd = v
+			}
+		})
+	}
+	if pidfd < 0 {
+		if r, _, e := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0); e == 0 {
+			pidfd = int(r)
+		}
+	}
+	if pidfd >= 0 {
+		defer syscall.Close(pidfd)
+	}
+	ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return "", fmt.Errorf("cannot read your PID namespace: %v", err)
+	}
+	if pidfd >= 0 {
+		if _, _, e := syscall.Syscall6(sysPidfdSendSignal, uintptr(pidfd), 0, 0, 0, 0, 0); e != 0 {
+			return "", fmt.Errorf("the connecting process is gone")
+		}
+	}
+	return ns, nil
+}
+
 func relay(c *net.UnixConn, upstream string) {
 	defer c.Close()
 	cred, err := peer(c)
 	if err != nil {
-		fmt.Fprintf(c, "{\"op\":\"error\",\"error\":\"the probe service cannot tell who you are: %v\"}\n", err)
+		fmt.Fprintf(c, "{\"op\":\"error\",\"error\":%q}\n", "the probe service cannot tell who you are: "+err.Error())
+		return
+	}
+	pidns, err := peerPidNS(c, cred.Pid)
+	if err != nil {
+		fmt.Fprintf(c, "{\"op\":\"error\",\"error\":%q}\n", "the probe service cannot tell your PID namespace: "+err.Error())
 		return
 	}
 	up, err := net.Dial("unix", upstream)
@@ -77,7 +124,7 @@ func relay(c *net.UnixConn, upstream string) {
 		return
 	}
 	defer up.Close()
-	if _, err := fmt.Fprintf(up, "{\"uid\":%d,\"gid\":%d,\"pid\":%d}\n", cred.Uid, cred.Gid, cred.Pid); err != nil {
+	if _, err := fmt.Fprintf(up, "{\"uid\":%d,\"gid\":%d,\"pid\":%d,\"pidns\":%q}\n", cred.Uid, cred.Gid, cred.Pid, pidns); err != nil {
 		return
 	}
 	// The caller hanging up ends its half; the service then releases its probes and closes ours.
