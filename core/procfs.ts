@@ -3,7 +3,8 @@
  * (proc(5)). Every reader returns undefined (or an empty value) for a process that is gone or not ours
  * to read, since any process may exit between listing /proc and reading from it.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { constants, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 /** The fields of /proc/PID/stat the lab uses. */
 export interface ProcStat {
@@ -107,4 +108,59 @@ export function credentialsOf(status: string): ProcessCredentials {
 export function credentialsOfPid(pid: number): ProcessCredentials | undefined {
   const status = readOr(procPath(pid, 'status'), '');
   return status ? credentialsOf(status) : undefined;
+}
+
+/**
+ * A process held by a descriptor of its /proc/PID directory: the kernel ties it to that process, not
+ * to the number, so reads through it fail (ESRCH) once the process is gone — even when the PID has
+ * been given to a new process meanwhile. (pidfd_send_signal(2) accepts such a descriptor as a pidfd.)
+ * Node has no pidfd_open; this is the same pin, from Node.
+ */
+export class PinnedProcess {
+  private constructor(
+    readonly pid: number,
+    private readonly handle: FileHandle,
+    /** Its start time when pinned: a second identity check besides the descriptor. */
+    readonly startTime: number,
+  ) {}
+
+  /** Pins the process that has this PID now; undefined when there is none. */
+  static async open(pid: number): Promise<PinnedProcess | undefined> {
+    if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+    const handle = await open(`/proc/${pid}`, constants.O_RDONLY | constants.O_DIRECTORY).catch(() => undefined);
+    if (!handle) return undefined;
+    const stat = parseStat(await readFile(`/proc/self/fd/${handle.fd}/stat`, 'utf8').catch(() => ''));
+    if (!stat || isDead(stat)) {
+      await handle.close();
+      return undefined;
+    }
+    return new PinnedProcess(pid, handle, stat.startTime);
+  }
+
+  /** A path under the pinned process's /proc directory; it resolves to nothing once that process is gone. */
+  path(file: string): string {
+    return `/proc/self/fd/${this.handle.fd}/${file}`;
+  }
+
+  read(file: string): Promise<string> {
+    return readFile(this.path(file), 'utf8');
+  }
+
+  /** Still the same, living process: the descriptor reaches it, it is not a zombie, same start time. */
+  async alive(): Promise<boolean> {
+    return this.same(parseStat(await this.read('stat').catch(() => '')));
+  }
+
+  /** alive(), synchronously: for the moments around an attach, where no other work may come between. */
+  aliveNow(): boolean {
+    return this.same(parseStat(readOr(this.path('stat'), '')));
+  }
+
+  private same(stat: ProcStat | undefined): boolean {
+    return !isDead(stat) && stat?.startTime === this.startTime;
+  }
+
+  close(): Promise<void> {
+    return this.handle.close().catch(() => {});
+  }
 }

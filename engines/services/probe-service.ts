@@ -32,7 +32,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { at } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { forPeer, logServing } from '../../core/keep-serving.ts';
-import { credentialsOf, PinnedProcess } from '../../bpf/ts/process-checks.ts';
+import { credentialsOf, PinnedProcess } from '../../core/procfs.ts';
 import type { Probe, ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
 
 export const probeGateBinary = at('engines', 'services', 'probe-gate', 'probe-gate');
