@@ -26,7 +26,8 @@ import {
   type SandboxLimits,
 } from './sandbox.ts';
 import { freePort, startHub, type RunningHub } from '../engines/services/hub.ts';
-import { ProbeService, defaultLimits, type ProbeServiceLimits } from '../engines/services/probe-service.ts';
+import { ProbeService } from '../engines/services/probe-service.ts';
+import { defaultLimits, type ProbeServiceLimits } from '../bpf/ts/probe-protocol.ts';
 import { probeServiceEnv } from '../bpf/ts/probe-service-client.ts';
 
 export interface Attendee {

@@ -7,40 +7,25 @@
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { LabError } from '../../core/errors.ts';
-import type { Probe, ProbeOptions } from './probes.ts';
+import type { Probe } from './probes.ts';
 import type { KernelSite } from './inspect.ts';
 import type { ProbeKind } from './probe-kinds.ts';
 import type { DropCounts, TraceEvent } from './trace-event.ts';
-import type { GoValue, ValueInfo } from './values.ts';
+import {
+  decodeEvent,
+  encodeLine,
+  type HeldRemoteProbe,
+  type RemoteProbeOptions,
+  type Reply,
+  type Request,
+} from './probe-protocol.ts';
+
+export type { HeldRemoteProbe, RemoteProbeOptions };
 
 /** Where the hands-on workshop's probe service listens (set in each attendee's environment). */
 export const probeServiceEnv = 'LAB_PROBE_SERVICE';
 
-type Message = {
-  op: string;
-  id?: number;
-  error?: string;
-  event?: TraceEvent;
-  count?: number;
-  reason?: string;
-  kernelDrops?: number;
-  sites?: KernelSite[];
-  probes?: HeldRemoteProbe[];
-};
-
-/** A probe the service holds for this connection, open or still detaching, with the kernel's links for it. */
-export interface HeldRemoteProbe {
-  id: number;
-  kind: ProbeKind;
-  symbol: string;
-  pid: number;
-  /** Closed, and the kernel has not let go of all its links yet. */
-  closing: boolean;
-  linkIds: number[];
-}
-
-/** What a probe may ask the service for besides its kind, symbol and pid (the rest of ProbeOptions is this side's). */
-export type RemoteProbeOptions = Pick<ProbeOptions, 'pid' | 'args' | 'rets' | 'stringArg' | 'readThrough'>;
+type Message = Reply;
 
 class ServiceConnection {
   private socket: Socket;
@@ -75,22 +60,23 @@ class ServiceConnection {
     this.handlers.clear();
   }
 
-  open(request: object, onMessage: (m: Message) => void): number {
+  open(request: Omit<Extract<Request, { op: 'attach' }>, 'op' | 'id'>, onMessage: (m: Message) => void): number {
     const id = this.nextId++;
-    if (this.broken) {
-      queueMicrotask(() => onMessage({ op: 'error', id, error: this.broken }));
+    const broken = this.broken;
+    if (broken) {
+      queueMicrotask(() => onMessage({ op: 'error', id, error: broken }));
       return id;
     }
     this.handlers.set(id, onMessage);
     this.socket.ref();
-    this.socket.write(JSON.stringify({ ...request, op: 'attach', id }) + '\n');
+    this.socket.write(encodeLine({ ...request, op: 'attach', id }));
     return id;
   }
 
   /** Asks the service to detach; the probe's handler stays until the service says the kernel let go. */
   release(id: number): void {
     if (!this.handlers.has(id)) return;
-    if (!this.broken) this.socket.write(JSON.stringify({ op: 'detach', id }) + '\n');
+    if (!this.broken) this.socket.write(encodeLine({ op: 'detach', id }));
   }
 
   /** The id is done with: nothing more is routed to it. */
@@ -100,8 +86,8 @@ class ServiceConnection {
   }
 
   /** Sends a request about probe `id` (or, with a fresh id, about the connection); the reply goes to the id's handler. */
-  ask(request: object): void {
-    if (!this.broken) this.socket.write(JSON.stringify(request) + '\n');
+  ask(request: Request): void {
+    if (!this.broken) this.socket.write(encodeLine(request));
   }
 
   /** The probes the service still holds for this connection, from the kernel's fdinfo of their links. */
@@ -112,7 +98,7 @@ class ServiceConnection {
       this.handlers.set(id, (m) => {
         this.forget(id);
         if (m.op === 'held') resolve(m.probes ?? []);
-        else reject(new LabError(`probe service: ${String(m.error)}`));
+        else reject(new LabError(`probe service: ${m.op === 'error' ? m.error : `unexpected ${m.op}`}`));
       });
       this.socket.ref();
       this.ask({ op: 'held', id });
@@ -131,20 +117,6 @@ export const detachingRemoteProbes = (): RemoteProbe[] => [...open].filter((p) =
 /** What the probe service still holds for this process, on every connection it has. */
 export async function remoteProbesHeld(): Promise<HeldRemoteProbe[]> {
   return (await Promise.all([...connections.values()].map((c) => c.held()))).flat();
-}
-
-const integerType = /^(u?int(8|16|32|64)?|uintptr)$/;
-const revive = (values: GoValue[], info?: ValueInfo[]) =>
-  values.map((v, i) =>
-    typeof v === 'string' && info?.[i] && integerType.test(info[i].type) && /^-?\d+$/.test(v) ? BigInt(v) : v,
-  );
-
-/** JSON carried 64-bit integers as decimal strings; give them back the types a direct probe delivers. */
-function reviveEvent(e: TraceEvent): TraceEvent {
-  if (e.params) e.args = revive(e.args, e.params);
-  if (e.results) e.ret = revive(e.ret, e.results);
-  if (e.regs) e.regs = { args: e.regs.args.map((x) => BigInt(x)), ret: e.regs.ret.map((x) => BigInt(x)) };
-  return e;
 }
 
 /** A probe held by the probe service on this process's behalf. */
@@ -181,7 +153,7 @@ export class RemoteProbe implements Probe {
     open.add(this);
     this.id = conn.open({ kind, symbol, pid, args, rets, stringArg, readThrough }, (m) => {
       if (m.op === 'attached') attached();
-      else if (m.op === 'event' && m.event) this.queue.push(reviveEvent(m.event));
+      else if (m.op === 'event' && m.event) this.queue.push(decodeEvent(m.event));
       else if (m.op === 'drops') this.dropped += m.count ?? 0;
       else if (m.op === 'sites') this.sitesWanted.shift()?.(m.sites ?? []);
       else if (m.op === 'detached') {

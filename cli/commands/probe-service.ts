@@ -2,18 +2,19 @@ import { parse, type Command } from '../command.ts';
 import { buildAll } from '../build.ts';
 import { LabError } from '../../core/errors.ts';
 import { say } from '../../core/ui.ts';
+import { defaultLimits } from '../../bpf/ts/probe-protocol.ts';
 
 export const probeServiceCommand: Command = {
   name: 'probe-service',
   summary:
     'run the probe service alone (a per-node daemon for rooms larger than one machine; --hands-on starts its own)',
-  usage: './lab probe-service --socket=/run/go-uretprobe-lab/probe.sock [--max-probes=8] [--max-events=2000]',
+  usage: `./lab probe-service --socket=/run/go-uretprobe-lab/probe.sock [--max-probes=${defaultLimits.maxProbes}] [--max-events=${defaultLimits.maxEventsPerSecond}]`,
   async run(argv) {
     const { values } = parse('probe-service', argv, {
       flags: {
         socket: { type: 'path', default: '/run/go-uretprobe-lab/probe.sock' },
-        'max-probes': { type: 'int', min: 1, max: 256, default: 8 },
-        'max-events': { type: 'int', min: 1, max: 1_000_000, default: 2000 },
+        'max-probes': { type: 'int', min: 1, max: 256, default: defaultLimits.maxProbes },
+        'max-events': { type: 'int', min: 1, max: 1_000_000, default: defaultLimits.maxEventsPerSecond },
       },
     });
     if (process.getuid?.() !== 0)

@@ -7,13 +7,7 @@
  * the socket (SO_PEERCRED, SO_PEERPIDFD) and relays to this service's private socket with a header
  * line the caller cannot forge.
  *
- * Protocol: JSON lines. Client → {"op":"attach","id":1,"kind":"ret","symbol":"main.demo","pid":42}
- * (optionally "args", "rets", "stringArg", "readThrough", as ProbeOptions) | {"op":"detach","id":1}
- * | {"op":"sites","id":1} | {"op":"held","id":7}. Service → {"op":"attached","id":1,...}
- * | {"op":"event","id":1,"event":…} | {"op":"drops","id":1,"count":n,"reason":…}
- * | {"op":"detached","id":1,"reason":…} (once the kernel has let go of the links)
- * | {"op":"sites","id":1,"sites":[…]} (the kernel's fdinfo of that probe's links)
- * | {"op":"held","id":7,"probes":[…]} (this connection's probes, open or detaching) | {"op":"error",…}.
+ * Protocol: JSON lines, typed in bpf/ts/probe-protocol.ts (the client imports the same module).
  *
  * Everything a caller sends is hostile input: each line is parsed and checked inside the
  * connection's error boundary (anything else gets one "error" line and the connection keeps
@@ -34,22 +28,16 @@ import { LabError } from '../../core/errors.ts';
 import { forPeer, logServing } from '../../core/keep-serving.ts';
 import { credentialsOf, PinnedProcess } from '../../core/procfs.ts';
 import type { Probe, ProbeKind, TraceEvent } from '../../bpf/ts/index.ts';
+import {
+  defaultLimits,
+  encodeLine,
+  maxLineBytes,
+  type ProbeServiceLimits,
+  type Reply,
+} from '../../bpf/ts/probe-protocol.ts';
 
 export const probeGateBinary = at('engines', 'services', 'probe-gate', 'probe-gate');
 
-export interface ProbeServiceLimits {
-  /** Probes one attendee (uid) may hold at once, over all their connections. */
-  maxProbes: number;
-  /** Events per second one attendee (uid) receives, over all their connections; the rest are dropped and counted. */
-  maxEventsPerSecond: number;
-  /** Connections one attendee (uid) may have open at once (each notebook kernel holds one). */
-  maxConnections?: number;
-}
-
-export const defaultLimits: ProbeServiceLimits = { maxProbes: 8, maxEventsPerSecond: 2000, maxConnections: 32 };
-
-/** The longest request line; a longer one closes the connection. */
-export const maxLineBytes = 4096;
 /** Requests of one connection waiting for their turn before the service stops reading it. */
 const maxQueuedRequests = 16;
 /** Bytes waiting to be written to a caller: past the first, events are dropped; past the second, the connection is closed. */
@@ -267,7 +255,7 @@ class AttendeeConnection {
    * Writes one message. An event (`droppable`) is dropped, and counted, when the caller has not read
    * what was written before; a caller that lets even the rest pile up is disconnected.
    */
-  send(msg: object, droppable = false): boolean {
+  send(msg: Reply, droppable = false): boolean {
     if (this.closed || this.socket.destroyed || this.socket.writableEnded) return false;
     const backlog = this.socket.writableLength;
     if (droppable && backlog > eventBacklogBytes) return false;
@@ -276,7 +264,7 @@ class AttendeeConnection {
       this.close();
       return false;
     }
-    this.socket.write(JSON.stringify(msg, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)) + '\n');
+    this.socket.write(encodeLine(msg));
     return true;
   }
 
@@ -478,7 +466,7 @@ class AttendeeConnection {
   /** Says why (when there is something to say), releases every probe and closes the connection. */
   hangUp(error?: string): void {
     if (error && !this.closed && !this.socket.destroyed && !this.socket.writableEnded)
-      this.socket.end(JSON.stringify({ op: 'error', error }) + '\n');
+      this.socket.end(encodeLine({ op: 'error', error }));
     this.close(false);
     // A caller that does not read its last line does not keep the socket.
     setTimeout(() => this.socket.destroy(), 1000).unref();
@@ -608,7 +596,7 @@ export class ProbeService {
             : readlink(`/proc/${pid}/ns/pid`).catch(() => undefined),
       };
       caller.pidns.catch(() => {});
-      const max = this.limits.maxConnections ?? defaultLimits.maxConnections!;
+      const max = this.limits.maxConnections ?? defaultLimits.maxConnections;
       const open = [...this.connections].filter((c) => c.caller.uid === caller.uid).length;
       conn = new AttendeeConnection(socket, caller, this);
       if (open >= max) {
