@@ -89,7 +89,10 @@ test('a notebook becomes markdown, mermaid and code cells with every kind of rec
     code.outputs[0].kind === 'stream' && code.outputs[0].html.includes('<span style="color:#0dbc79">green</span>'),
   );
   assert.ok(code.outputs[2].kind === 'png' && code.outputs[2].base64 === png);
-  assert.ok(code.outputs[4].kind === 'error' && code.outputs[4].html.includes('at &lt;cell&gt;'));
+  // The message first; the frames one click away.
+  const error = code.outputs[4];
+  assert.ok(error.kind === 'error' && error.html.includes('boom') && !error.html.includes('at &lt;cell&gt;'));
+  assert.ok(error.more?.includes('at &lt;cell&gt;'), 'the stack is kept behind the message');
 });
 
 test('the stack explorer has a step per stage and every address in it comes from the recording', () => {
