@@ -382,7 +382,7 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     );
     assert.match(
       wrong,
-      new RegExp(`✗ not yet · ${ex.name}: you said ${other}; this machine shows ${ex.answer}\\)`),
+      new RegExp(`✗ not yet · ${ex.name}: you said ${other}\\) .*; this machine shows ${ex.answer}\\)`),
       wrong,
     );
     nothingLeft(`${ex.name} wrong answer`);
