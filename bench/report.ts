@@ -5,6 +5,8 @@ import type { Timing } from './external.ts';
 import type { ProbeServiceRun } from './probe-service.ts';
 import type { LifecycleRun, StalledPipeRun } from './lifecycle.ts';
 import { alignTables } from '../model/markdown-table.ts';
+import type { RoomRun } from './room.ts';
+import { roomSection, roomSummaryRows } from './room-report.ts';
 
 export interface BenchResults {
   date: string;
@@ -43,6 +45,8 @@ export interface BenchResults {
   lifecycle?: LifecycleRun[];
   /** run-tracer behind a pipe nobody reads; absent in results recorded before it existed. */
   stalled_pipe?: StalledPipeRun[];
+  /** The hands-on room with N attendees at once (bench/room.ts); absent in results recorded before it existed. */
+  room?: RoomRun[];
   timings: Timing[];
   /** Benchmarks re-run later by ./lab bench --only … --merge, with when. */
   merged?: { benchmarks: string[]; date: string; kernel: string; load_average_at_start: string }[];
@@ -60,6 +64,7 @@ export function mergeResults(full: BenchResults, partial: BenchResults, benchmar
     'load',
     'lifecycle',
     'stalled_pipe',
+    'room',
   ] as const;
   for (const t of tables) {
     const rows = partial[t];
@@ -354,6 +359,7 @@ export function summarize(r: BenchResults): SummaryRow[] {
       meets: '—',
     });
   }
+  rows.push(...roomSummaryRows(r.room));
   for (const t of r.timings) {
     rows.push({
       benchmark: t.what,
@@ -442,6 +448,7 @@ export function readmeSection(r: BenchResults): string {
       "  (installing all of them took 24 s in this machine's first `./lab setup`). Warm: this checkout, everything built.",
       '- **site build**: `docusaurus build` into a temporary directory; cold after removing `.docusaurus` and `node_modules/.cache`.',
       '',
+      ...roomSection(r.room, r.nproc, r.memory_gb),
     ].join('\n'),
   );
 }

@@ -25,6 +25,7 @@ export const benchmarkNames = [
   'site',
   'notebooks',
   'start',
+  'room',
 ] as const;
 export type BenchmarkName = (typeof benchmarkNames)[number];
 
@@ -42,6 +43,8 @@ export interface Sizes {
   lifecycleProbes: number;
   lifecycleCycles: number;
   stalledPipeSeconds: number;
+  /** Hands-on rooms measured, one after the other (LAB_BENCH_ROOM_SIZES=1,2,4,8 overrides). */
+  roomAttendees: number[];
 }
 
 export const fullSizes: Sizes = {
@@ -58,6 +61,7 @@ export const fullSizes: Sizes = {
   lifecycleProbes: 500,
   lifecycleCycles: 500,
   stalledPipeSeconds: 45,
+  roomAttendees: [1, 2, 4],
 };
 export const quickSizes: Sizes = {
   ringbufEvents: 100_000,
@@ -73,6 +77,7 @@ export const quickSizes: Sizes = {
   lifecycleProbes: 50,
   lifecycleCycles: 50,
   stalledPipeSeconds: 5,
+  roomAttendees: [1],
 };
 
 /** bench/results.json: provenance as top-level scalars, every table as an array of rows (the site renders both). */
@@ -180,6 +185,13 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       results.probe_service = await step('the probe service vs attaching directly (ret mode, Go loop)', () =>
         probeServiceCost({ calls: sizes.loopCalls, reps: sizes.loopReps }),
       );
+    if (wanted('room')) {
+      const { roomBenches } = await import('./room.ts');
+      const n = process.env.LAB_BENCH_ROOM_SIZES?.split(',').map(Number) ?? sizes.roomAttendees;
+      results.room = await step(`hands-on rooms of ${n.join(', ')} attendees running notebooks 03 and 05 at once`, () =>
+        roomBenches(n),
+      );
+    }
     if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));
     if (wanted('notebooks')) results.timings.push(await step('notebook suite time', notebookSuiteTime));
     if (wanted('start')) {

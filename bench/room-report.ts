@@ -1,0 +1,92 @@
+/** The room benchmark's rows for the summary, and its table and capacity estimate for the README (from bench/room.ts's runs). */
+import type { RoomRun } from './room.ts';
+import type { SummaryRow } from './report.ts';
+
+/** What the OS, the hub, the probe service and the docs site keep for themselves, outside every attendee's sandbox. */
+const reserveMb = 2048;
+/** One "run it" moment of a section: every attendee's two notebooks done within this many seconds. */
+const momentS = 60;
+
+export function roomSummaryRows(runs: RoomRun[] | undefined): SummaryRow[] {
+  return (runs ?? []).map((r) => ({
+    benchmark: `hands-on room, ${r.attendees} attendee${r.attendees > 1 ? 's' : ''} running notebooks 03 and 05 at once: cell p99 (p50), memory per attendee`,
+    ours: `${(r.cell_p99_ms / 1000).toFixed(1)} s (${(r.cell_p50_ms / 1000).toFixed(2)} s), ${r.memory_peak_max_mb} MB, ${r.events} events`,
+    reference: '—',
+    ratio: null,
+    target: 'every cell ran',
+    meets: r.failed_cells === 0 && r.crashed_and_traced ? 'yes' : '✗ no',
+  }));
+}
+
+/** How many attendees a machine holds: the smaller of what memory and CPU allow, from the measured runs. */
+export function roomCapacity(runs: RoomRun[], cores: number, memoryGb: number) {
+  const memMb = Math.max(...runs.map((r) => r.memory_peak_max_mb));
+  const cpuS = Math.max(...runs.map((r) => r.cpu_s_per_attendee));
+  const byMemory = Math.floor((memoryGb * 1024 - reserveMb) / memMb);
+  const byCpu = Math.floor((momentS * cores) / cpuS);
+  return { memMb, cpuS, byMemory, byCpu, limit: byCpu <= byMemory ? 'CPU' : 'memory' };
+}
+
+/** The README's room table and capacity paragraph. */
+export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb: number): string[] {
+  if (!runs?.length) return [];
+  const c = roomCapacity(runs, cores, memoryGb);
+  const at = (cores2: number, gb: number) => {
+    const x = roomCapacity(runs, cores2, gb);
+    return `${Math.min(x.byCpu, x.byMemory)} (${x.limit})`;
+  };
+  const cols = [
+    'attendees',
+    'memory per attendee, peak (largest)',
+    'pids peak',
+    'first output',
+    'cell p50',
+    'cell p99',
+    'events (fewest per attendee)',
+    'wall',
+    'host CPU busy',
+    'CPU-s per attendee',
+    'load at start',
+  ];
+  return [
+    '### Room capacity',
+    '',
+    '`./lab bench --only room` starts a hands-on room (`./lab workshop --hands-on N`: accounts, sandboxes, probe service,',
+    "hub) of N attendees, asks for every attendee's notebook server at once, then each attendee opens notebook 03 (the crash)",
+    "and notebook 05 (safe tracing) in two kernels and runs their story cells (the exercises' cells left out), all attendees",
+    "at the same moment: memory is the peak of each attendee's sandbox cgroup (notebook server, two tslab kernels, Go servers);",
+    'first output is from opening notebook 03 (its kernel starting) to its first output; cell latency is every cell of every',
+    "attendee; events are what the probe service delivered; CPU-s is what the processes of an attendee's sandbox used over",
+    "that phase (their /proc times and their reaped children's: the cgroup v1 sandboxes here account no CPU of their own);",
+    "host CPU busy is the whole machine's, shared with whatever else ran then (the load column).",
+    '',
+    `| ${cols.join(' | ')} |`,
+    `|${cols.map(() => '---').join('|')}|`,
+    ...runs.map(
+      (r) =>
+        `| ${[
+          r.attendees,
+          `${r.memory_peak_mb} MB (${r.memory_peak_max_mb} MB)`,
+          r.pids_peak,
+          `${(r.first_output_ms / 1000).toFixed(1)} s (worst ${(r.first_output_max_ms / 1000).toFixed(1)} s)`,
+          `${(r.cell_p50_ms / 1000).toFixed(2)} s`,
+          `${(r.cell_p99_ms / 1000).toFixed(1)} s`,
+          `${r.events} (${r.events_min_per_attendee})`,
+          `${r.wall_s} s`,
+          `${Math.round(r.host_cpu_busy * 100)} %`,
+          r.cpu_s_per_attendee,
+          r.load_average_at_start.split(' ')[0],
+        ].join(' | ')} |`,
+    ),
+    '',
+    `How many attendees a machine holds, from these numbers: memory allows (RAM − ${reserveMb / 1024} GiB for the OS, hub and`,
+    `probe service) ÷ ${c.memMb} MB (the largest attendee peak measured); CPU allows cores × ${momentS} s ÷ ${c.cpuS} CPU-s (the`,
+    `most one attendee's two notebooks cost), i.e. everyone's notebooks done within a minute of "run it" (cells queue for`,
+    "CPU beyond that: the wall time above grows with N once the host's CPU is busy). This machine (" +
+      `${cores} cores, ${memoryGb} GB): ${c.byCpu} by CPU, ${c.byMemory} by memory, so ${Math.min(c.byCpu, c.byMemory)} attendees, limited by ${c.limit}.`,
+    `The same estimate for 8 cores / 32 GB: ${at(8, 32)}; 16 cores / 64 GB: ${at(16, 64)}; 32 cores / 128 GB: ${at(32, 128)}.`,
+    "Attendees who run cells at their own pace rather than together need less CPU at any moment; each sandbox's memory",
+    'limit (2 GiB by default) bounds what one attendee can take whatever they run.',
+    '',
+  ];
+}
