@@ -86,7 +86,8 @@ export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb
       `${cores} cores, ${memoryGb} GB): ${c.byCpu} by CPU, ${c.byMemory} by memory, so ${Math.min(c.byCpu, c.byMemory)} attendees, limited by ${c.limit}.`,
     `The same estimate for 8 cores / 32 GB: ${at(8, 32)}; 16 cores / 64 GB: ${at(16, 64)}; 32 cores / 128 GB: ${at(32, 128)}.`,
     "Attendees who run cells at their own pace rather than together need less CPU at any moment; each sandbox's memory",
-    'limit (2 GiB by default) bounds what one attendee can take whatever they run.',
+    `limit (2 GiB by default) bounds what one attendee can take whatever they run: limits that never add up to more than`,
+    `the RAM hold ${Math.floor((memoryGb * 1024 - reserveMb) / 2048)} attendees here (\`--memory 1g\` doubles that, still ${Math.round(1024 / c.memMb)}× the measured peak).`,
     '',
   ];
 }
