@@ -395,13 +395,7 @@ test("every exercise's check, in an attendee's kernel through the probe service:
     new RegExp(`✓ pass · ${evidence.name}: 0x[0-9a-f]+ held 0x7fffffffe000, main\\.demo's return address`),
     explained,
   );
-  assert.match(
-    explained,
-    new RegExp(
-      `✗ not yet · ${evidence.name}: the slot is right, but it held the return address of main\\.demo, not "main\\.growStack"`,
-    ),
-    explained,
-  );
+  assert.match(explained, new RegExp(`✗ not yet · ${evidence.name}: the slot is right, the frame is wrong`), explained);
   nothingLeft(evidence.name);
   await k.shutdown();
   kernels.delete(`${a.account.name} 06-inlining-and-traps.ipynb`);
@@ -526,17 +520,20 @@ test('the room view: each attendee, their crash and exercises; refused without i
 test('two attendees under a bounded load: each gets only their own events, and what the cap dropped is counted', {
   timeout: 180_000,
 }, async () => {
-  const requests = 1200;
+  // Each /?arg=100 makes 101 nested main.growStack calls in a burst, so every attendee's events
+  // outrun the 500/s cap however fast this machine serves requests.
+  const requests = 120;
+  const callsPerRequest = 101;
   const load = (a: (typeof room.attendees)[number]) => {
     const script = `
 const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist', 'cjs', 'api', 'index.cjs'))}).require(${JSON.stringify(at('bpf', 'ts', 'probe-service-client.ts'))}, __filename);
 (async () => {
-  const p = remoteProbe(${JSON.stringify(room.probeSocket)}, 'ret', 'main.demo', { pid: ${a.serverPid} });
+  const p = remoteProbe(${JSON.stringify(room.probeSocket)}, 'ret', 'main.growStack', { pid: ${a.serverPid} });
   await p.ready;
   const pids = new Set(); let calls = 0;
   (async () => { for await (const b of p.batches()) for (const e of b) if (e.kind === 'call') { calls++; pids.add(e.pid); } })();
   let next = 0;
-  const worker = async () => { while (next < ${requests}) { next++; await fetch('http://127.0.0.1:${a.serverPort}/?arg=1').then((r) => r.text()); } };
+  const worker = async () => { while (next < ${requests}) { next++; await fetch('http://127.0.0.1:${a.serverPort}/?arg=100').then((r) => r.text()); } };
   await Promise.all(Array.from({ length: 8 }, worker));
   await new Promise((r) => setTimeout(r, 2500));
   console.log(JSON.stringify({ calls, drops: p.drops(), pids: [...pids] }));
@@ -553,9 +550,9 @@ const { remoteProbe } = require(${JSON.stringify(at('node_modules', 'tsx', 'dist
     assert.deepEqual(got.pids, [a.serverPid], `${a.account.name} saw only their own server's events`);
     assert.equal(
       got.calls + got.drops,
-      requests,
+      requests * callsPerRequest,
       `${a.account.name}: every call delivered or counted as dropped (${line})`,
     );
-    assert.ok(got.drops > 0, `the ${500}/s cap dropped some and said so (${line})`);
+    assert.ok(got.drops > 0, `the 500/s cap dropped some and said so (${line})`);
   });
 });
