@@ -21,7 +21,11 @@ export function roomSummaryRows(runs: RoomRun[] | undefined): SummaryRow[] {
 /** How many attendees a machine holds: the smaller of what memory and CPU allow, from the measured runs. */
 export function roomCapacity(runs: RoomRun[], cores: number, memoryGb: number) {
   const memMb = Math.max(...runs.map((r) => r.memory_peak_max_mb));
-  const cpuS = Math.max(...runs.map((r) => r.cpu_s_per_attendee));
+  // The largest room's whole-machine CPU per attendee counts the hub, proxy and probe service too (and any neighbour).
+  const largest = runs.reduce((a, b) => (b.attendees > a.attendees ? b : a));
+  const cpuS = Number(
+    Math.max(...runs.map((r) => r.cpu_s_per_attendee), (largest.host_cpu_s ?? 0) / largest.attendees).toFixed(1),
+  );
   const byMemory = Math.floor((memoryGb * 1024 - reserveMb) / memMb);
   const byCpu = Math.floor((momentS * cores) / cpuS);
   return { memMb, cpuS, byMemory, byCpu, limit: byCpu <= byMemory ? 'CPU' : 'memory' };
@@ -31,6 +35,10 @@ export function roomCapacity(runs: RoomRun[], cores: number, memoryGb: number) {
 export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb: number): string[] {
   if (!runs?.length) return [];
   const c = roomCapacity(runs, cores, memoryGb);
+  const sorted = [...runs].sort((a, b) => a.attendees - b.attendees);
+  const largest = sorted[sorted.length - 1];
+  const prev = sorted.length > 1 ? sorted[sorted.length - 2] : undefined;
+  const slope = prev ? ((largest.wall_s - prev.wall_s) / (largest.attendees - prev.attendees)).toFixed(1) : undefined;
   const at = (cores2: number, gb: number) => {
     const x = roomCapacity(runs, cores2, gb);
     return `${Math.min(x.byCpu, x.byMemory)} (${x.limit})`;
@@ -79,12 +87,12 @@ export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb
         ].join(' | ')} |`,
     ),
     '',
-    `How many attendees a machine holds, from these numbers: memory allows (RAM − ${reserveMb / 1024} GiB for the OS, hub and`,
-    `probe service) ÷ ${c.memMb} MB (the largest attendee peak measured); CPU allows cores × ${momentS} s ÷ ${c.cpuS} CPU-s (the`,
-    `most one attendee's two notebooks cost), i.e. everyone's notebooks done within a minute of "run it" (cells queue for`,
-    "CPU beyond that: the wall time above grows with N once the host's CPU is busy). This machine (" +
-      `${cores} cores, ${memoryGb} GB): ${c.byCpu} by CPU, ${c.byMemory} by memory, so ${Math.min(c.byCpu, c.byMemory)} attendees, limited by ${c.limit}.`,
-    `The same estimate for 8 cores / 32 GB: ${at(8, 32)}; 16 cores / 64 GB: ${at(16, 64)}; 32 cores / 128 GB: ${at(32, 128)}.`,
+    `How many attendees a machine holds, from these numbers. Memory: (RAM − ${reserveMb / 1024} GiB for the OS, hub and probe`,
+    `service) ÷ ${c.memMb} MB, the largest attendee peak measured (it does not grow with N). CPU: cores × ${momentS} s ÷ ${c.cpuS}`,
+    `CPU-s, the most an attendee cost (the largest room's whole-machine CPU ÷ N, the hub's and probe service's share in it),`,
+    `i.e. everyone's two notebooks done within a minute of "run it"; beyond that cells queue for CPU${slope ? ` (the wall time grew ${slope} s per attendee from ${prev!.attendees} to ${largest.attendees} attendees here)` : ''}.`,
+    `This machine (${cores} cores, ${memoryGb} GB): ${c.byCpu} by CPU, ${c.byMemory} by memory, so ${Math.min(c.byCpu, c.byMemory)} attendees running together, limited by ${c.limit}.`,
+    `The same estimate for 8 cores / 32 GB: ${at(8, 32)}; 16 cores / 64 GB: ${at(16, 64)}; 32 cores / 128 GB: ${at(32, 128)} — if the one hub, proxy and probe service keep up (not measured beyond ${Math.max(...runs.map((r) => r.attendees))} attendees).`,
     "Attendees who run cells at their own pace rather than together need less CPU at any moment; each sandbox's memory",
     `limit (2 GiB by default) bounds what one attendee can take whatever they run: limits that never add up to more than`,
     `the RAM hold ${Math.floor((memoryGb * 1024 - reserveMb) / 2048)} attendees here (\`--memory 1g\` doubles that, still ${Math.round(1024 / c.memMb)}× the measured peak).`,
