@@ -7,6 +7,7 @@ import type { LifecycleRun, StalledPipeRun } from './lifecycle.ts';
 import { alignTables } from '../model/markdown-table.ts';
 import type { RoomRun } from './room.ts';
 import { roomSection, roomSummaryRows } from './room-report.ts';
+import type { SummaryRow } from './summary-row.ts';
 
 export interface BenchResults {
   date: string;
@@ -80,16 +81,7 @@ export function mergeResults(full: BenchResults, partial: BenchResults, benchmar
   return out;
 }
 
-export interface SummaryRow {
-  benchmark: string;
-  ours: string;
-  reference: string;
-  /** ours ÷ reference (null when either is missing). */
-  ratio: number | null;
-  target: string;
-  /** "yes" / MISSED / "—" (no target or not measured). */
-  meets: string;
-}
+export type { SummaryRow };
 
 const perSecond = (x: number) => `${(x / 1e6).toFixed(2)} M/s`;
 const duration = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} µs` : `${x.toFixed(1)} ns`);

@@ -1,6 +1,6 @@
 /** The room benchmark's rows for the summary, and its table and capacity estimate for the README (from bench/room.ts's runs). */
 import type { RoomRun } from './room.ts';
-import type { SummaryRow } from './report.ts';
+import type { SummaryRow } from './summary-row.ts';
 
 /** What the OS, the hub, the probe service and the docs site keep for themselves, outside every attendee's sandbox. */
 const reserveMb = 2048;

@@ -12,7 +12,26 @@ import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@j
 import WebSocket from 'ws';
 import { at } from '../core/paths.ts';
 import { removeArchives } from '../engines/services/accounts.ts';
-import { startHandsOn, type Attendee, type HandsOnRoom } from '../workshop/hands-on.ts';
+import type { RunningHub } from '../engines/services/hub.ts';
+import type { ProbeService } from '../engines/services/probe-service.ts';
+
+/**
+ * What the benchmark uses of a hands-on room. The room is the workshop's (a face bench does not
+ * import): ./lab bench passes the workshop's startHandsOn in.
+ */
+export interface BenchAttendee {
+  account: { name: string; uid: number };
+  sandbox: { processes(): number[]; usage(): { memoryPeakBytes: number; pids: number } };
+}
+export interface BenchRoom {
+  attendees: BenchAttendee[];
+  hub: Pick<RunningHub, 'api' | 'apiToken'>;
+  hubUrl: string;
+  service: Pick<ProbeService, 'roomActivity'>;
+  archiveDir: string;
+  stop(): Promise<void>;
+}
+export type StartRoom = (opts: { attendees: number; log: (line: string) => void }) => Promise<BenchRoom>;
 
 export interface RoomRun {
   attendees: number;
@@ -78,7 +97,7 @@ function hostCpu(): { busy: number; total: number } {
 }
 
 /** CPU seconds of a sandbox's live processes and the children they reaped (utime + stime + cutime + cstime). */
-function sandboxCpuSeconds(a: Attendee): number {
+function sandboxCpuSeconds(a: BenchAttendee): number {
   let ticks = 0;
   for (const pid of a.sandbox.processes()) {
     try {
@@ -99,7 +118,7 @@ const quantile = (xs: number[], q: number) => {
 };
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
-async function startNotebookServer(room: HandsOnRoom, name: string): Promise<string> {
+async function startNotebookServer(room: BenchRoom, name: string): Promise<string> {
   await room.hub.api(`/users/${name}/server`, 'POST');
   for (let i = 0; i < 1200; i++) {
     const u = await room.hub.api<{ servers: Record<string, { ready: boolean }> }>(`/users/${name}`);
@@ -115,7 +134,7 @@ async function startNotebookServer(room: HandsOnRoom, name: string): Promise<str
   return ((await t.json()) as { token: string }).token;
 }
 
-function sessionsFor(room: HandsOnRoom, name: string, token: string) {
+function sessionsFor(room: BenchRoom, name: string, token: string) {
   const baseUrl = `${room.hubUrl}user/${name}/`;
   // JupyterHub's servers take a token in a header only, never in a WebSocket URL.
   class WithToken extends WebSocket {
@@ -188,8 +207,8 @@ interface AttendeeRun {
 
 /** One attendee: notebook 03 in one kernel, then 05 in another (both stay open, as in a browser's tabs). */
 async function attendeeRun(
-  room: HandsOnRoom,
-  a: Attendee,
+  room: BenchRoom,
+  a: BenchAttendee,
   token: string,
   kernels: Kernel.IKernelConnection[],
   disposers: { dispose(): void }[],
@@ -222,6 +241,7 @@ async function attendeeRun(
 
 /** Starts a room of n attendees, runs notebooks 03 and 05 in all of them at once, measures, removes the room. */
 export async function roomBench(
+  startRoom: StartRoom,
   n: number,
   log: (line: string) => void = () => {},
   /** The notebooks each attendee runs (a test runs notebook 03 only). */
@@ -231,7 +251,7 @@ export async function roomBench(
     .map((l) => l.toFixed(2))
     .join(' ');
   let t = performance.now();
-  const room = await startHandsOn({ attendees: n, log });
+  const room = await startRoom({ attendees: n, log });
   const room_start_s = (performance.now() - t) / 1000;
   const kernels: Kernel.IKernelConnection[] = [];
   const disposers: { dispose(): void }[] = [];
@@ -299,8 +319,12 @@ export async function roomBench(
 }
 
 /** The room sizes ./lab bench measures, one room after the other. */
-export async function roomBenches(sizes: number[], log: (line: string) => void = () => {}): Promise<RoomRun[]> {
+export async function roomBenches(
+  startRoom: StartRoom,
+  sizes: number[],
+  log: (line: string) => void = () => {},
+): Promise<RoomRun[]> {
   const runs: RoomRun[] = [];
-  for (const n of sizes) runs.push(await roomBench(n, log));
+  for (const n of sizes) runs.push(await roomBench(startRoom, n, log));
   return runs;
 }

@@ -126,7 +126,12 @@ function probeRows(p: ProbeCostResult): BenchResults['probe_cost'] {
   });
 }
 
-export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: boolean }): Promise<BenchResults> {
+export async function runBenchmarks(opts: {
+  only?: BenchmarkName[];
+  quick?: boolean;
+  /** The hands-on room the room benchmark measures (the workshop's startHandsOn, passed by ./lab bench). */
+  startRoom?: import('./room.ts').StartRoom;
+}): Promise<BenchResults> {
   const sizes = opts.quick ? quickSizes : fullSizes;
   const wanted = (b: BenchmarkName) => !opts.only || opts.only.includes(b);
   const results: BenchResults = {
@@ -187,9 +192,11 @@ export async function runBenchmarks(opts: { only?: BenchmarkName[]; quick?: bool
       );
     if (wanted('room')) {
       const { roomBenches } = await import('./room.ts');
+      const startRoom = opts.startRoom;
+      if (!startRoom) throw new Error('the room benchmark needs a room to start (runBenchmarks({ startRoom }))');
       const n = process.env.LAB_BENCH_ROOM_SIZES?.split(',').map(Number) ?? sizes.roomAttendees;
       results.room = await step(`hands-on rooms of ${n.join(', ')} attendees running notebooks 03 and 05 at once`, () =>
-        roomBenches(n),
+        roomBenches(startRoom, n),
       );
     }
     if (wanted('site')) results.timings.push(...(await step('site build time, cold and warm', siteBuildTimes)));

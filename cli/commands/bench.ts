@@ -53,9 +53,11 @@ export const benchCommand: Command = {
     if (process.getuid?.() !== 0)
       throw new LabError('the benchmarks attach real probes', 'run as root: sudo ./lab bench');
     await buildAll({}, ['server', 'addon', 'cilium', 'bench']);
+    const { startHandsOn } = await import('../../workshop/hands-on.ts');
     const results = await runBenchmarks({
       only: only as Parameters<typeof runBenchmarks>[0]['only'],
       quick: values.quick,
+      startRoom: startHandsOn,
     });
     const partial = (values.quick || only !== undefined) && !values.merge;
     const file = partial ? at('.lab', 'bench-partial.json') : benchResultsFile;

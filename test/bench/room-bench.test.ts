@@ -7,11 +7,12 @@ import assert from 'node:assert/strict';
 import { labAccounts } from '../../engines/services/accounts.ts';
 import { linksHeldBy } from '../../bpf/ts/index.ts';
 import { roomBench } from '../../bench/room.ts';
+import { startHandsOn } from '../../workshop/hands-on.ts';
 
 test('the room bench measures a one-attendee room running notebook 03 through the hub', {
   timeout: 600_000,
 }, async () => {
-  const r = await roomBench(1, () => {}, ['03-uretprobe-crash.ipynb']);
+  const r = await roomBench(startHandsOn, 1, () => {}, ['03-uretprobe-crash.ipynb']);
   assert.equal(r.failed_cells, 0, r.note);
   assert.ok(r.crashed_and_traced, 'the attendee saw their server crash under the uretprobe');
   assert.ok(r.events > 0 && r.events_min_per_attendee > 0, `events delivered through the probe service: ${r.events}`);
