@@ -87,7 +87,7 @@ export async function preflightChecks(): Promise<Check[]> {
       name: 'tracefs',
       ok: existsSync('/sys/kernel/tracing/uprobe_events') || existsSync('/sys/kernel/debug/tracing/uprobe_events'),
       found: existsSync('/sys/kernel/tracing/uprobe_events') ? '/sys/kernel/tracing' : 'not mounted',
-      fix: "mount -t tracefs nodev /sys/kernel/tracing (only bpftrace needs it; the lab's tracer uses the uprobe PMU)",
+      fix: "mount -t tracefs nodev /sys/kernel/tracing (only bpftrace needs it; the lab's tracer attaches uprobe_multi links, or the uprobe PMU where the kernel lacks them)",
       optional: true,
     },
     {
