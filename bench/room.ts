@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import type { Kernel } from '@jupyterlab/services';
 import { at } from '../core/paths.ts';
 import { removeArchives } from '../engines/services/accounts.ts';
 import type { RunningHub } from '../engines/services/hub.ts';
+import { startUserServer, userSessions } from '../engines/services/hub-user.ts';
 import type { ProbeService } from '../engines/services/probe-service.ts';
 
 /**
@@ -25,7 +25,7 @@ export interface BenchAttendee {
 }
 export interface BenchRoom {
   attendees: BenchAttendee[];
-  hub: Pick<RunningHub, 'api' | 'apiToken'>;
+  hub: Pick<RunningHub, 'api' | 'apiToken' | 'url'>;
   hubUrl: string;
   service: Pick<ProbeService, 'roomActivity'>;
   archiveDir: string;
@@ -118,42 +118,6 @@ const quantile = (xs: number[], q: number) => {
 };
 const round = (x: number, digits = 1) => Number(x.toFixed(digits));
 
-async function startNotebookServer(room: BenchRoom, name: string): Promise<string> {
-  await room.hub.api(`/users/${name}/server`, 'POST');
-  for (let i = 0; i < 1200; i++) {
-    const u = await room.hub.api<{ servers: Record<string, { ready: boolean }> }>(`/users/${name}`);
-    if (u.servers?.['']?.ready) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  const t = await fetch(`${room.hubUrl}hub/api/users/${name}/tokens`, {
-    method: 'POST',
-    headers: { Authorization: `token ${room.hub.apiToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ expires_in: 3600, note: 'room bench' }),
-  });
-  if (t.status !== 201) throw new Error(`room bench: no token for ${name} (HTTP ${t.status})`);
-  return ((await t.json()) as { token: string }).token;
-}
-
-function sessionsFor(room: BenchRoom, name: string, token: string) {
-  const baseUrl = `${room.hubUrl}user/${name}/`;
-  // JupyterHub's servers take a token in a header only, never in a WebSocket URL.
-  class WithToken extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers: { Authorization: `token ${token}` } });
-    }
-  }
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token,
-    appendToken: false,
-    WebSocket: WithToken as unknown as typeof globalThis.WebSocket,
-  });
-  const km = new KernelManager({ serverSettings });
-  const sm = new SessionManager({ serverSettings, kernelManager: km });
-  return { km, sm };
-}
-
 interface CellResult {
   ms: number;
   text: string;
@@ -214,7 +178,7 @@ async function attendeeRun(
   disposers: { dispose(): void }[],
   notebooks: string[],
 ): Promise<AttendeeRun> {
-  const { km, sm } = sessionsFor(room, a.account.name, token);
+  const { km, sm } = userSessions(room.hubUrl, a.account.name, token);
   disposers.push(km, sm);
   const run: AttendeeRun = { cellMs: [], failed: [], firstOutputMs: Number.NaN, crashed: false, tracedSafely: false };
   for (const notebook of notebooks) {
@@ -261,7 +225,9 @@ export async function roomBench(
   }, 250);
   try {
     t = performance.now();
-    const tokens = await Promise.all(room.attendees.map((a) => startNotebookServer(room, a.account.name)));
+    const tokens = await Promise.all(
+      room.attendees.map((a) => startUserServer(room.hub, a.account.name, 'room bench')),
+    );
     const servers_ready_s = (performance.now() - t) / 1000;
     const cpu0 = room.attendees.map(sandboxCpuSeconds);
     const host0 = hostCpu();

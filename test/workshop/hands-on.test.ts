@@ -8,12 +8,12 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
-import { KernelManager, ServerConnection, SessionManager, type Kernel } from '@jupyterlab/services';
-import WebSocket from 'ws';
+import type { Kernel } from '@jupyterlab/services';
 import { at } from '../../core/paths.ts';
 import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
 import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
+import { startUserServer, userSessions } from '../../engines/services/hub-user.ts';
 import { exercises, type Evidence, type Prediction, type Task } from '../../engines/exercises/index.ts';
 import { explainLiveCrashCell } from '../support/cells.ts';
 import { attemptCell } from '../../model/exercises/card.ts';
@@ -51,43 +51,14 @@ async function signIn(name: string, code: string): Promise<number> {
   return r.status;
 }
 
-async function startNotebookServer(name: string): Promise<string> {
-  await room.hub.api(`/users/${name}/server`, 'POST');
-  for (let i = 0; i < 240; i++) {
-    const u = await room.hub.api<{ servers: Record<string, { ready: boolean }> }>(`/users/${name}`);
-    if (u.servers?.['']?.ready) break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const t = await fetch(`${room.hubUrl}hub/api/users/${name}/tokens`, {
-    method: 'POST',
-    headers: { Authorization: `token ${room.hub.apiToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ expires_in: 900, note: 'hands-on test' }),
-  });
-  assert.equal(t.status, 201, `token for ${name}: HTTP ${t.status}`);
-  return ((await t.json()) as { token: string }).token;
-}
+const startNotebookServer = (name: string) => startUserServer(room.hub, name, 'hands-on test');
 
 async function kernelFor(
   name: string,
   token: string,
   notebook = '03-uretprobe-crash.ipynb',
 ): Promise<Kernel.IKernelConnection> {
-  const baseUrl = `${room.hubUrl}user/${name}/`;
-  // JupyterHub's servers take a token in a header only, never in a WebSocket URL (a browser signs in with cookies).
-  class WithToken extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols, { headers: { Authorization: `token ${token}` } });
-    }
-  }
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl,
-    wsUrl: baseUrl.replace(/^http/, 'ws'),
-    token,
-    appendToken: false,
-    WebSocket: WithToken as unknown as typeof globalThis.WebSocket,
-  });
-  const km = new KernelManager({ serverSettings });
-  const sm = new SessionManager({ serverSettings, kernelManager: km });
+  const { km, sm } = userSessions(room.hubUrl, name, token);
   managers.push(km, sm);
   // A session on the attendee's own copy of notebook 03: its kernel starts in that notebook's folder.
   const session = await sm.startNew({ path: notebook, type: 'notebook', name: notebook, kernel: { name: 'tslab' } });
