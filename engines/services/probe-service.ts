@@ -22,7 +22,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { spawn, execFile } from 'node:child_process';
 import { chmod, mkdir, readdir, readlink, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { at } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { forPeer, logServing } from '../../core/keep-serving.ts';
@@ -338,7 +338,16 @@ class AttendeeConnection {
         refuse(`process ${asked} exited while the probe was being attached — the attach was undone; start it again`);
       }
       if (this.closed) return probe.close();
-      this.probes.set(id, { probe, kind, symbol, pid: pin.pid, asked, tids: new Map() });
+      const held: HeldProbe = { probe, kind, symbol, pid: pin.pid, asked, tids: new Map() };
+      this.probes.set(id, held);
+      // Name the threads that exist now, while they do: a crash can end them before their events arrive.
+      if (asked !== pin.pid) {
+        let tids: string[] = [];
+        try {
+          tids = readdirSync(`/proc/${pin.pid}/task`);
+        } catch {}
+        for (const t of tids) this.callersTid(held, Number(t));
+      }
     } finally {
       release();
       this.attaching.delete(id);
@@ -390,7 +399,8 @@ class AttendeeConnection {
       try {
         status = readFileSync(`/proc/${held.pid}/task/${tid}/status`, 'utf8');
       } catch {}
-      mapped = credentialsOf(status).nspid.at(-1) ?? tid;
+      // A thread gone before it could be named (a crash) is 0, never the host's number.
+      mapped = credentialsOf(status).nspid.at(-1) ?? 0;
       if (held.tids.size < 4096) held.tids.set(tid, mapped);
     }
     return mapped;
