@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { constants, rmSync } from 'node:fs';
+import { access, copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabError } from '../core/errors.ts';
@@ -19,8 +19,6 @@ export interface StartServerOptions {
   addr?: string;
   /** Called with each chunk the server writes, for live display. */
   onOutput?: (text: string, stream: 'stdout' | 'stderr') => void;
-  /** Kill the server when this Node process dies, even by SIGKILL (setpriv --pdeathsig): a killed notebook kernel leaves no server behind. */
-  dieWithParent?: boolean;
   /** How much of each stream to keep (its end: where a crash is); default 1 MiB. */
   keepBytes?: number;
   /**
@@ -84,10 +82,15 @@ export class ManagedServer implements AsyncDisposable {
   private static async spawn(opts: StartServerOptions, copyDir?: string): Promise<ManagedServer> {
     const binary = opts.binary ?? serverBinary;
     const args = ['-addr', opts.addr ?? '127.0.0.1:0'];
-    // setpriv execs the binary, so the PID stays the server's own (probes filter on it).
-    const child = opts.dieWithParent
-      ? spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    await access(binary, constants.X_OK).catch((e: Error) => {
+      throw new LabError(`cannot start ${binary}: ${e.message}`, 'build it first (./lab build)', { cause: e });
+    });
+    // Killed when this Node process dies, even by SIGKILL (setpriv --pdeathsig): a killed kernel or
+    // test file leaves no server behind. setpriv execs the binary, so the PID stays the server's own
+    // (probes filter on it).
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     // One set of listeners for the server's whole life: the instance reads the same buffers.
     const output = { stdout: '', stderr: '' };
     let onListening: ((url: string) => void) | undefined;

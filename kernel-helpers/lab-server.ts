@@ -37,10 +37,7 @@ export class LabServer extends PrivateServer {
   }
 
   static async start(name: string, binary: string): Promise<LabServer> {
-    return new LabServer(
-      name,
-      await ManagedServer.start({ binary, privateCopy: 'lab-notebook-', dieWithParent: true }),
-    );
+    return new LabServer(name, await ManagedServer.start({ binary, privateCopy: 'lab-notebook-' }));
   }
 
   /** /proc/PID/maps now (the [uprobes] mapping appears once a uretprobe has fired). */

@@ -28,7 +28,7 @@ export class SandboxServer extends PrivateServer {
   }
 
   static async start(binary: string): Promise<SandboxServer> {
-    const managed = await ManagedServer.start({ binary, privateCopy: 'lab-exercise-', dieWithParent: true });
+    const managed = await ManagedServer.start({ binary, privateCopy: 'lab-exercise-' });
     try {
       return new SandboxServer(managed, await openExecutable(managed.binary));
     } catch (e) {

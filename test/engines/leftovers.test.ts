@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { ManagedServer } from '../../engines/managed-server.ts';
 import {
@@ -87,4 +87,24 @@ test('an int3 in a traced process where its file has none is named, with its add
     [],
   );
   assert.equal((await srv.get('/?arg=3')).status, 200);
+});
+
+test('a process that starts a server and is killed outright (SIGKILL) takes the server with it', async () => {
+  const script = `
+    const { ManagedServer } = await import(${JSON.stringify(`${root}/engines/managed-server.ts`)});
+    const s = await ManagedServer.start();
+    console.log(s.pid);
+    setInterval(() => {}, 1000);`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const serverPid = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
+    child.once('exit', (code) => reject(new Error(`the starter exited (${code}) before its server listened`)));
+  });
+  assert.ok(alive(serverPid), 'the server runs while its starter does');
+  child.kill('SIGKILL');
+  for (let i = 0; i < 50 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(!alive(serverPid), `server ${serverPid} outlived the process that started it`);
 });
