@@ -6,25 +6,7 @@ import { withLock } from '../core/lock.ts';
 import type { SetupStep } from '../core/setup-step.ts';
 export type { SetupStep };
 import { jupyterVenvStep, tslabKernelStep } from '../engines/services/jupyter.ts';
-
-/** Debian packages the lab needs, with why — shown when they are installed. */
-export const aptPackages: Record<string, string> = {
-  clang: 'compiles bpf/*.bpf.c with -target bpf',
-  llvm: 'llvm-strip for BPF objects',
-  'libbpf-dev': 'libbpf headers and library for the addon',
-  'libelf-dev': 'libbpf dependency',
-  'zlib1g-dev': 'libbpf dependency',
-  bpftool: 'vmlinux.h from BTF, BTF dump for generated event types, link listing',
-  bpftrace: 'the reference tracer in benchmarks and the crash matrix',
-  'golang-1.19-go': 'an old Go runtime beside the current one',
-  chromium: 'browser tests and screenshots of the site',
-  'python3-venv': 'the project-local Jupyter venv',
-  'build-essential': 'node-gyp builds the addon',
-  procps: 'process listing in leak checks',
-  iproute2: 'ss, to find what listens on the lab ports',
-  'jupyter-nbconvert': 'an independent client that executes the notebooks (acceptance check)',
-  'python3-nbconvert': "nbconvert for Debian's python3",
-};
+import { aptPackages, imagePackages, inContainerVariable } from '../core/debian-packages.ts';
 
 let aptUpdated = false;
 async function aptInstall(pkgs: string[]): Promise<void> {
@@ -53,12 +35,13 @@ export const aptStep: SetupStep = {
   title: 'Debian packages',
   async missing() {
     const wanted = Object.keys(aptPackages);
+    if (!process.env[inContainerVariable]) wanted.push(...Object.keys(imagePackages));
     if (!(await have('go'))) wanted.push('golang-go');
     const got = await installedDebs(wanted);
     return wanted.filter((p) => !got.has(p));
   },
   async install(missing) {
-    for (const p of missing) say(`  ${p}: ${aptPackages[p] ?? 'Go toolchain (none installed)'}`);
+    for (const p of missing) say(`  ${p}: ${aptPackages[p] ?? imagePackages[p] ?? 'Go toolchain (none installed)'}`);
     await aptInstall(missing);
   },
 };
