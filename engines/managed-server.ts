@@ -86,10 +86,12 @@ export class ManagedServer implements AsyncDisposable {
       throw new LabError(`cannot start ${binary}: ${e.message}`, 'build it first (./lab build)', { cause: e });
     });
     // Killed when this Node process dies, even by SIGKILL (setpriv --pdeathsig): a killed kernel or
-    // test file leaves no server behind. setpriv execs the binary, so the PID stays the server's own
-    // (probes filter on it).
+    // test file leaves no server behind. In a process group of its own: Jupyter interrupts a cell by
+    // signalling the kernel's whole group, and that must not kill the server a cell started.
+    // setpriv execs the binary, so the PID stays the server's own (probes filter on it).
     const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', binary, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     // One set of listeners for the server's whole life: the instance reads the same buffers.
     const output = { stdout: '', stderr: '' };

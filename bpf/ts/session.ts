@@ -229,12 +229,16 @@ export function currentSession(): Session {
     // failed to unregister, leaking uprobe") and their int3s stay in the traced processes' text.
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
       const onSignal = () => {
+        // A SIGINT someone else handles is theirs (a tslab kernel's is "interrupt this cell": the
+        // helpers release that cell's probes, not every probe of the kernel).
+        if (sig === 'SIGINT' && process.listenerCount(sig) > 1) return;
+        process.off(sig, onSignal);
         // Nobody else handles it: die of the signal as we would have, once the kernel has let go.
         void closeAllProbes().finally(() => {
           if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
         });
       };
-      process.once(sig, onSignal);
+      process.on(sig, onSignal);
     }
     // process.exit() during a detach: finish it (the native close waits for the detach thread) first.
     process.once('exit', () => {

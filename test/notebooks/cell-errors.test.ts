@@ -100,6 +100,13 @@ test('a lab error (a missing symbol) is one line: what went wrong — what to do
 test('Interrupt: the cell says it was interrupted and what it released, without a stack; the probe is gone from the kernel', async () => {
   const kernelPid = kernelPids(jupyterServerPid(jupyter.url)).at(-1)!;
   const uprobeLinks = () => linksHeldBy(kernelPid).filter((l) => l.detail !== 'raw_tracepoint');
+  // A probe of an earlier cell: the interrupt is not about it.
+  const early = await run(
+    'const early = await lab.attach("early", () => exe.uprobe("main.classify", { pid: server.pid }));\nawait early.ready;',
+  );
+  assert.equal(early.status, 'ok', early.text);
+  const earlyLinks = uprobeLinks().map((l) => l.linkId);
+  assert.ok(earlyLinks.length > 0, "the earlier cell's probe is attached");
   let interrupted = false;
   const e = await failing(
     'const held = await lab.attach("held", () => exe.uprobe("main.demo", { pid: server.pid }));\nawait held.ready;\nconsole.log("waiting");\nawait new Promise((r) => setTimeout(r, 600_000));',
@@ -118,7 +125,17 @@ test('Interrupt: the cell says it was interrupted and what it released, without 
   assert.deepEqual(e.traceback, ['Interrupted: this cell was interrupted — released what it had kept: held']);
   const after = await run('console.log(JSON.stringify({ kept: lab.kept(), released: lab.releasedAtInterrupt() }));');
   const state = JSON.parse(after.text);
-  assert.deepEqual(state, { kept: ['server'], released: ['held'] }, 'the server of an earlier cell stays');
-  for (let i = 0; i < 50 && uprobeLinks().length; i++) await new Promise((r) => setTimeout(r, 100));
-  assert.deepEqual(uprobeLinks(), [], "the kernel's fdinfo: no uprobe link left in the notebook kernel");
+  assert.deepEqual(state, { kept: ['server', 'early'], released: ['held'] }, 'what earlier cells kept stays');
+  const linkIds = () => uprobeLinks().map((l) => l.linkId);
+  for (let i = 0; i < 50 && linkIds().length > earlyLinks.length; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(
+    linkIds(),
+    earlyLinks,
+    "the kernel's fdinfo: the interrupted cell's probe gone, the earlier one kept",
+  );
+  // Jupyter signals the kernel's whole process group: the server a cell started is not in it.
+  const alive = await run('const r = await server.get("/?arg=3");\nconsole.log(r.status, server.alive);');
+  assert.equal(alive.text.trim(), '200 true', 'the server of an earlier cell still answers after the interrupt');
+  await run('await lab.release("early");');
+  assert.deepEqual(uprobeLinks(), [], 'released on request: no uprobe link left in the notebook kernel');
 });

@@ -48,6 +48,38 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   });
 }
 
+// A tslab kernel handles SIGINT itself: it means "interrupt the running cell". The helpers release
+// that cell's probes; a probe an earlier cell attached keeps streaming.
+test('SIGINT to a process that handles SIGINT itself (an interrupt) leaves its probes attached', async () => {
+  await using srv = await ManagedServer.start({ binary });
+  const { child, first, output } = await tracerChild(`
+    process.on('SIGINT', () => console.log('"interrupted"'));
+    import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+    import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
+    const exe = await openExecutable(${JSON.stringify(binary)});
+    const probe = exe.returnProbes('main.demo', { pid: ${srv.pid} });
+    console.log(JSON.stringify(loadedProgramIds()));
+    for await (const e of probe) console.log(eventJson(e));
+  `);
+  const ids = first as number[];
+  const calls = () => output().split('"kind":"call"').length - 1;
+  const waitFor = async (ok: () => boolean) => {
+    for (let i = 0; i < 50 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));
+  };
+  assert.equal((await srv.get('/?arg=5')).status, 200);
+  await waitFor(() => calls() >= 1);
+  child.kill('SIGINT');
+  await waitFor(() => output().includes('"interrupted"'));
+  assert.match(output(), /"interrupted"/, "the process's own handler ran");
+  assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links still live after the interrupt');
+  assert.equal((await srv.get('/?arg=6')).status, 200);
+  await waitFor(() => calls() >= 2);
+  assert.equal(calls(), 2, 'the probe still streams after the interrupt');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
+});
+
 // The detach thread unregisters links one after another (~100 ms each); a process that dies meanwhile
 // kills it mid-way, the kernel logs "uprobe: node:TID failed to unregister, leaking uprobe" and the int3s
 // stay in the traced process's text. Closing many probes and ending at once lands in that window.
