@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { sep } from 'node:path';
 import { root } from '../core/paths.ts';
 import { allPids, cmdlineOf, credentialsOfPid, exeOf, isDead, statOf } from '../core/procfs.ts';
-import { labAccounts } from './services/accounts.ts';
+import { labAccounts, staleLabAccounts } from './services/accounts.ts';
 import { uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
 
 export interface Leftover {
@@ -172,9 +172,9 @@ export async function strayUprobeLinks(settleMs = 2000): Promise<Leftover[]> {
   );
 }
 
-/** The hands-on room's attendee accounts (engines/services/accounts.ts marks them). */
+/** Attendee accounts no running room holds (engines/services/accounts.ts marks them with their room). */
 export function attendeeAccounts(): Leftover[] {
-  return labAccounts().map((a) => ({
+  return staleLabAccounts().map((a) => ({
     kind: 'account',
     id: a.name,
     what: `account ${a.name} (uid ${a.uid}, home ${a.home})`,

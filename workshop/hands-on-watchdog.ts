@@ -5,14 +5,12 @@
 // accounts, their homes archived. The hub and probe-gate die with the room by their parent-death
 // signal; a hub caught in its own shutdown does not, so whatever names the room's directories goes too.
 import { rm } from 'node:fs/promises';
-import { attendeeName, labAccounts, removeAccount } from '../engines/services/accounts.ts';
+import { removeAccount, roomAccounts } from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import { listProcesses } from './processes.ts';
 import { removeRoomSandboxes } from './sandbox.ts';
 
-const [room, attendees] = process.argv.slice(2);
-// This room's accounts only: another room's (a test's, say) are not this watchdog's to remove.
-const ours = new Set(Array.from({ length: Number(attendees) || 0 }, (_, i) => attendeeName(i + 1)));
+const [room] = process.argv.slice(2);
 
 async function removeRoom(): Promise<void> {
   if (!room) return;
@@ -25,8 +23,8 @@ async function removeRoom(): Promise<void> {
         // gone already
       }
   await removeRoomSandboxes(room).catch(() => undefined);
-  for (const a of labAccounts().filter((x) => ours.has(x.name)))
-    await removeAccount(a.name, roomArchiveDir(room)).catch(() => undefined);
+  // This room's accounts only: another room's (a test's, say) are not this watchdog's to remove.
+  for (const a of roomAccounts(room)) await removeAccount(a.name, roomArchiveDir(room)).catch(() => undefined);
   await rm(roomRunDir(room), { recursive: true, force: true }).catch(() => undefined);
 }
 

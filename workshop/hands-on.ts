@@ -14,7 +14,13 @@ import { cp, chown, mkdir, readdir, readFile, readlink, rm, symlink } from 'node
 import { join } from 'node:path';
 import { at, serverBinary } from '../core/paths.ts';
 import { LabError } from '../core/errors.ts';
-import { createAccount, removeAccount, removeLabAccounts, type Account } from '../engines/services/accounts.ts';
+import {
+  createAccount,
+  freeAttendeeNumbers,
+  removeAccount,
+  removeStaleLabAccounts,
+  type Account,
+} from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import {
   createSandbox,
@@ -44,6 +50,8 @@ export interface Attendee {
 }
 
 export interface HandsOnRoom {
+  /** The room's name ("<pid>-<hex>"): its accounts, cgroups and directories carry it. */
+  room: string;
   hubUrl: string;
   attendees: Attendee[];
   probeSocket: string;
@@ -133,7 +141,7 @@ export async function startHandsOn(opts: {
   const marker = `${process.pid}-${randomBytes(3).toString('hex')}`;
   const archiveDir = roomArchiveDir(marker);
   await removeStaleSandboxes();
-  const left = await removeLabAccounts(roomArchiveDir(`${marker}-earlier`));
+  const left = await removeStaleLabAccounts(roomArchiveDir(`${marker}-earlier`));
   if (left)
     opts.log(
       `removed ${left} attendee account(s) left by an earlier run; their homes are in ${roomArchiveDir(`${marker}-earlier`)}`,
@@ -145,15 +153,11 @@ export async function startHandsOn(opts: {
   let hub: RunningHub | undefined;
   // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the room and keeps
   // the work. Its own session: a signal to this process group (Ctrl-C, kill -- -PGID) spares it.
-  const watchdog = spawn(
-    process.execPath,
-    ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker, String(opts.attendees)],
-    {
-      stdio: ['pipe', 'ignore', 'ignore'],
-      cwd: at(),
-      detached: true,
-    },
-  );
+  const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    cwd: at(),
+    detached: true,
+  });
   watchdog.on('error', () => {});
   watchdog.unref();
   const stop = async () => {
@@ -170,8 +174,8 @@ export async function startHandsOn(opts: {
     watchdog.stdin?.end('stopped\n'); // all removed already: the watchdog has nothing left to do
   };
   try {
-    for (let n = 1; n <= opts.attendees; n++) {
-      const account = await createAccount(n, archiveDir);
+    for (const n of freeAttendeeNumbers(opts.attendees)) {
+      const account = await createAccount(n, archiveDir, marker);
       const sandbox = await createSandbox(marker, account, opts.sandbox ?? defaultSandboxLimits).catch(
         async (e: Error) => {
           await removeAccount(account.name, archiveDir).catch(() => undefined);
@@ -263,6 +267,7 @@ export async function startHandsOn(opts: {
   };
 
   return {
+    room: marker,
     hubUrl: theHub.url,
     attendees,
     probeSocket,

@@ -20,7 +20,11 @@ export interface Account {
   uid: number;
   gid: number;
   home: string;
+  /** The room that made it ("<pid>-<hex>", its process's PID first), when the account says. */
+  room?: string;
 }
+
+const roomMark = (room: string) => `${accountMark} room ${room}`;
 
 function sh(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -47,14 +51,43 @@ function passwd(): string[][] {
 /** Accounts this lab created (on any earlier run too). */
 export function labAccounts(): Account[] {
   return passwd()
-    .filter((f) => f[4] === accountMark)
-    .map((f) => ({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] }));
+    .filter((f) => f[4] === accountMark || f[4]?.startsWith(roomMark('')))
+    .map((f) => ({
+      name: f[0],
+      uid: Number(f[2]),
+      gid: Number(f[3]),
+      home: f[5],
+      room: f[4].startsWith(roomMark('')) ? f[4].slice(roomMark('').length) : undefined,
+    }));
 }
+
+/** One room's accounts: rooms side by side (a test's, a benchmark's, a live one) keep their own. */
+export const roomAccounts = (room: string): Account[] => labAccounts().filter((a) => a.room === room);
+
+/** A room lives while the process that made it runs (its PID leads the room's name). */
+function roomAlive(room: string | undefined): boolean {
+  const pid = Number(room?.split('-')[0]);
+  return Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`);
+}
+
+/** Accounts whose room is gone (killed before it could remove them): no running room's. */
+export const staleLabAccounts = (): Account[] => labAccounts().filter((a) => !roomAlive(a.room));
 
 export const attendeeName = (n: number) => `labatt${n}`;
 
-/** Creates attendee n's account with a fresh 0700 home (a stale one of the lab's is archived into archiveDir first). */
-export async function createAccount(n: number, archiveDir: string): Promise<Account> {
+/** The `count` lowest attendee numbers whose names no account has (another room may hold labatt1). */
+export function freeAttendeeNumbers(count: number): number[] {
+  const taken = new Set(passwd().map((f) => f[0]));
+  const out: number[] = [];
+  for (let n = 1; out.length < count; n++) if (!taken.has(attendeeName(n))) out.push(n);
+  return out;
+}
+
+/**
+ * Creates attendee n's account for `room` with a fresh 0700 home (a stale one of the lab's is
+ * archived into archiveDir first).
+ */
+export async function createAccount(n: number, archiveDir: string, room?: string): Promise<Account> {
   const name = attendeeName(n);
   if (passwd().some((f) => f[0] === name)) {
     if (!labAccounts().some((a) => a.name === name))
@@ -67,7 +100,7 @@ export async function createAccount(n: number, archiveDir: string): Promise<Acco
     '--shell',
     '/bin/bash',
     '--comment',
-    accountMark,
+    room ? roomMark(room) : accountMark,
     '-K',
     'HOME_MODE=0700',
     name,
@@ -142,10 +175,11 @@ export async function removeAccount(name: string, archiveDir: string): Promise<v
   });
 }
 
-export async function removeLabAccounts(archiveDir: string): Promise<number> {
-  const all = labAccounts();
-  for (const a of all) await removeAccount(a.name, archiveDir);
-  return all.length;
+/** Removes the accounts no running room holds (their homes archived into archiveDir). */
+export async function removeStaleLabAccounts(archiveDir: string): Promise<number> {
+  const stale = staleLabAccounts();
+  for (const a of stale) await removeAccount(a.name, archiveDir);
+  return stale.length;
 }
 
 /** Archived homes, per room: what `./lab workshop --remove-archives` deletes. */

@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
-import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
+import { roomAccounts, removeArchives } from '../../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from '../../workshop/hands-on-paths.ts';
 import { roomCgroupDirs } from '../../workshop/sandbox.ts';
 
@@ -35,10 +35,10 @@ test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub, gate, sandbox and s
   lab.stderr.on('data', (d) => (out += d));
   for (let i = 0; i < 180 && !/ready: 1 attendee/.test(out); i++) await new Promise((r) => setTimeout(r, 1000));
   assert.match(out, /ready: 1 attendee/, out.slice(-500));
-  const [account] = labAccounts();
-  assert.ok(account, 'the attendee account exists');
   const room = roomStates().find((r) => !earlier.has(r));
   assert.ok(room, 'the room keeps its secrets under .lab/hands-on/<room>');
+  const [account] = roomAccounts(room);
+  assert.ok(account, "the attendee account exists, marked with the room's name");
   const mark = `notes-${process.pid}-${Date.now()}`;
   execFileSync('runuser', ['-u', account.name, '--', 'sh', '-c', `echo ${mark} > ~/my-notes.txt`]);
 
@@ -48,10 +48,11 @@ test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub, gate, sandbox and s
   for (const pid of node) process.kill(pid, 'SIGKILL');
   // This room's: its hub reads its config from the state directory, its gate listens in its run directory.
   const ours = new RegExp(`${roomStateDir(room)}|${roomRunDir(room)}`);
-  const left = () => labAccounts().length || running(ours).length || roomCgroupDirs(room).some((d) => existsSync(d));
+  const left = () =>
+    roomAccounts(room).length || running(ours).length || roomCgroupDirs(room).some((d) => existsSync(d));
   for (let i = 0; i < 60 && left(); i++) await new Promise((r) => setTimeout(r, 500));
   lab.kill('SIGKILL');
-  assert.deepEqual(labAccounts(), [], 'no attendee account left');
+  assert.deepEqual(roomAccounts(room), [], 'no attendee account of the room left');
   assert.deepEqual(running(ours), [], 'no hub or gate left');
   assert.deepEqual(
     roomCgroupDirs(room).filter((d) => existsSync(d)),

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Kernel } from '@jupyterlab/services';
 import { at } from '../../core/paths.ts';
-import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
+import { roomAccounts, removeArchives } from '../../engines/services/accounts.ts';
 import { linksHeldBy, uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
 import { startHandsOn, type HandsOnRoom } from '../../workshop/hands-on.ts';
 import { startUserServer, userSessions } from '../../engines/services/hub-user.ts';
@@ -121,7 +121,7 @@ after(async () => {
   }
   await room?.stop();
   if (room) await removeArchives(room.archiveDir);
-  assert.equal(labAccounts().length, 0, 'no attendee account left');
+  assert.deepEqual(roomAccounts(room?.room ?? ''), [], 'no attendee account of this room left');
   assert.equal(linksHeldBy(process.pid).length, 0, 'no link left in this process');
 });
 

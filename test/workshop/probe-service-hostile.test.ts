@@ -188,8 +188,8 @@ before(async () => {
   chmodSync(dir, 0o755);
   copyFileSync(serverBinary, server);
   chmodSync(server, 0o755);
-  a = await createAccount(91, archive);
-  b = await createAccount(92, archive);
+  a = await createAccount(91, archive, `${process.pid}-hostile`);
+  b = await createAccount(92, archive, `${process.pid}-hostile`);
   service = new ProbeService(
     socket,
     { maxProbes: 2, maxEventsPerSecond: 100, maxConnections: 4 },

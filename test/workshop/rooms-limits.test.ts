@@ -8,9 +8,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { labAccounts, removeArchives } from '../../engines/services/accounts.ts';
+import { createAccount, labAccounts, removeArchives, roomAccounts } from '../../engines/services/accounts.ts';
 import { freePort } from '../../engines/services/hub.ts';
 import { startHandsOn, type Attendee, type HandsOnRoom } from '../../workshop/hands-on.ts';
+import { roomArchiveDir } from '../../workshop/hands-on-paths.ts';
 
 const limits = { memoryBytes: 256 * 1024 ** 2, cpus: 1, pids: 64 };
 let room: HandsOnRoom;
@@ -23,7 +24,7 @@ after(async () => {
   const dirs = room?.attendees.flatMap((a) => a.sandbox.cgroupDirs) ?? [];
   await room?.stop();
   await removeArchives(room?.archiveDir);
-  assert.deepEqual(labAccounts(), [], 'no attendee account left');
+  assert.deepEqual(roomAccounts(room?.room ?? ''), [], 'no attendee account of this room left');
   assert.deepEqual(
     dirs.filter((d) => existsSync(d)),
     [],
@@ -197,4 +198,39 @@ test('a fork loop stops at the pids limit; the other attendee keeps working', { 
   for (const p of sleeping) process.kill(p, 'SIGKILL');
   assert.match((await room.roomView()).find((s) => s.name === a.account.name)!.limitsHit.join(), /pids limit/);
   assert.equal(await answers(b), 200, "B's server answers");
+});
+
+test("a second room beside this one gets its own accounts and leaves this room's alone; a dead room's account goes", {
+  timeout: 240_000,
+}, async () => {
+  const archive = `/tmp/lab-rooms-side-by-side-${process.pid}`;
+  const dead = await createAccount(90, archive, '0-dead'); // a room whose process is gone (PID 0 never runs a room)
+  const mine = roomAccounts(room.room).map((a) => a.name);
+  assert.equal(mine.length, 2);
+  const second = await startHandsOn({ attendees: 1, sandbox: limits, log: () => {} });
+  try {
+    const theirs = roomAccounts(second.room).map((a) => a.name);
+    assert.equal(theirs.length, 1);
+    assert.ok(!mine.includes(theirs[0]), `the second room's ${theirs[0]} is not one of this room's ${mine}`);
+    assert.deepEqual(
+      roomAccounts(room.room).map((a) => a.name),
+      mine,
+      "this room's accounts survive the second room's start",
+    );
+    assert.ok(!labAccounts().some((a) => a.name === dead.name), 'the dead room’s account was removed');
+    const earlier = roomArchiveDir(`${second.room}-earlier`);
+    assert.ok(existsSync(`${earlier}/${dead.name}.tar`), `its home was archived in ${earlier}, not lost`);
+  } finally {
+    await second.stop();
+    await removeArchives(second.archiveDir);
+    await removeArchives(archive);
+    await removeArchives(roomArchiveDir(`${second.room}-earlier`));
+  }
+  assert.deepEqual(roomAccounts(second.room), [], "the second room's account went with it");
+  assert.deepEqual(
+    roomAccounts(room.room).map((a) => a.name),
+    mine,
+    "this room's accounts survive the second room's stop",
+  );
+  assert.equal(await answers(room.attendees[0]), 200, 'and this room keeps serving');
 });
