@@ -93,18 +93,34 @@ test('a process that starts a server and is killed outright (SIGKILL) takes the 
   const script = `
     const { ManagedServer } = await import(${JSON.stringify(`${root}/engines/managed-server.ts`)});
     const s = await ManagedServer.start();
-    console.log(s.pid);
+    console.log('server pid ' + s.pid);
     setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
     cwd: root,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const serverPid = await new Promise<number>((resolve, reject) => {
-    child.stdout.once('data', (d) => resolve(Number(String(d).trim())));
-    child.once('exit', (code) => reject(new Error(`the starter exited (${code}) before its server listened`)));
-  });
-  assert.ok(alive(serverPid), 'the server runs while its starter does');
-  child.kill('SIGKILL');
-  for (let i = 0; i < 50 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(!alive(serverPid), `server ${serverPid} outlived the process that started it`);
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  try {
+    const serverPid = await new Promise<number>((resolve, reject) => {
+      const poll = setInterval(() => {
+        const m = /server pid (\d+)/.exec(out);
+        if (m) {
+          clearInterval(poll);
+          resolve(Number(m[1]));
+        }
+      }, 20);
+      child.once('exit', (code) => {
+        clearInterval(poll);
+        reject(new Error(`the starter exited (${code}) before its server listened: ${out}`));
+      });
+    });
+    assert.ok(alive(serverPid), `the server ${serverPid} runs while its starter does: ${out}`);
+    child.kill('SIGKILL');
+    for (let i = 0; i < 50 && alive(serverPid); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!alive(serverPid), `server ${serverPid} outlived the process that started it`);
+  } finally {
+    child.kill('SIGKILL');
+  }
 });
