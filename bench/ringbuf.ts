@@ -43,13 +43,20 @@ export interface RingbufRun {
   runs?: number;
 }
 
-interface Produced {
+/** What the producer's BPF program did: records it handled (sent or dropped), in how long, and drops it counted (lab_drops). */
+export interface Produced {
   sent: number;
   ns: number;
   drops: number;
 }
 
-async function produce(consumerPid: number, events: number, probeId: number, policy: WakeupPolicy): Promise<Produced> {
+/** Runs bench/ringbuf's producer into the lab_events ring of process consumerPid: events main.work(seq) = 2 × seq, seq from 0. */
+export async function produce(
+  consumerPid: number,
+  events: number,
+  probeId: number,
+  policy: WakeupPolicy,
+): Promise<Produced> {
   await using producer = await startChild(ringbufTool, [
     'produce',
     burstObject,

@@ -2,8 +2,10 @@
 // attaches uprobes/uretprobes/BTF tracepoints as bpf_links (they vanish with
 // the process), and drains the ring buffer from a libuv poll handle in
 // batches, so the event loop never blocks and one JS call carries many events.
-// Batches go through one ArrayBuffer that lives as long as the tracer: JS
-// reads each batch in place during the callback, with no copy or allocation.
+// JS reads each batch in place, in the ring buffer's own pages: the addon maps
+// the ring (as libbpf does) and hands JS one ArrayBuffer over its data area,
+// then the batch's bounds; the records' space goes back to the kernel only
+// once JS has returned. No copy, no allocation per record.
 // Detaching waits for the kernel (~100 ms a uprobe link), so links are
 // destroyed on a thread of their own, never on the loop.
 #include <napi.h>
@@ -11,6 +13,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <linux/bpf.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -205,15 +209,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return exports;
   }
 
-  // new Tracer(objectPaths: string[], onEvents: (batch: ArrayBuffer, length: number) => void)
+  // new Tracer(objectPaths: string[], onEvents: (ring: ArrayBuffer, start: number, end: number) => void)
   Tracer(const Napi::CallbackInfo &info) : Napi::ObjectWrap<Tracer>(info) {
     Napi::Env env = info.Env();
     libbpf_set_print(capture_libbpf_print);
     auto paths = info[0].As<Napi::Array>();
     on_events_ = Napi::Persistent(info[1].As<Napi::Function>());
-    auto batch = Napi::ArrayBuffer::New(env, kBatchBytes);
-    batch_ = static_cast<uint8_t *>(batch.Data());
-    batch_ref_ = Napi::Persistent(batch);
     try {
       for (uint32_t i = 0; i < paths.Length(); i++) Load(env, paths.Get(i).As<Napi::String>().Utf8Value());
       // The same uprobe programs once more, as uprobe_multi programs (a program is one or the
@@ -223,12 +224,17 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       libbpf_log.clear();
       int rb_fd = shared_maps_.count("lab_events") ? shared_maps_["lab_events"] : -1;
       if (rb_fd < 0) throw Napi::Error::New(env, "no lab_events ring buffer in the BPF objects");
-      rb_ = ring_buffer__new(rb_fd, &Tracer::OnSample, this, nullptr);
-      if (!rb_) throw bpf_error(env, "ring_buffer__new", errno);
+      MapRing(env, rb_fd);
       uv_loop_t *loop = nullptr;
       napi_get_uv_event_loop(env, &loop);
       poll_ = new uv_poll_t;
-      uv_poll_init(loop, poll_, ring_buffer__epoll_fd(rb_));
+      // The ring buffer map's fd is pollable itself: readable while records wait.
+      int err = uv_poll_init(loop, poll_, rb_fd);
+      if (err) {
+        delete poll_;
+        poll_ = nullptr;
+        throw Napi::Error::New(env, std::string("cannot poll the ring buffer: ") + uv_strerror(err));
+      }
       poll_->data = this;
       uv_poll_start(poll_, UV_READABLE, &Tracer::OnReadable);
       uv_unref(reinterpret_cast<uv_handle_t *>(poll_));  // an idle tracer never keeps Node alive
@@ -256,23 +262,24 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   std::vector<bpf_object *> multi_objects_;  // the uprobe programs again, loaded for uprobe_multi links
   bool multi_ = false;
   int next_link_ = 1;
-  ring_buffer *rb_ = nullptr;
   uv_poll_t *poll_ = nullptr;
   uv_timer_t *flush_ = nullptr;
   Detacher *detacher_ = nullptr;
   static constexpr uint64_t kFlushMs = 10;
   // A batch is about the wake-up threshold (bpf/maps.h): small enough that
   // its events are read, and die young in V8, before the next batch is
-  // decoded (whole-ring batches made every event survive a GC). kMaxSample is
-  // the headroom a sample may need once a batch is full: libbpf has already
-  // consumed the sample it hands us.
-  static constexpr size_t kBatchBytes = 320 << 10;
-  static constexpr size_t kMaxSample = 64 << 10;
-  static constexpr int kBatchFull = -ENOBUFS;
-  Napi::Reference<Napi::ArrayBuffer> batch_ref_;
-  uint8_t *batch_ = nullptr;
-  size_t batch_len_ = 0;
-  int batch_records_ = 0;
+  // decoded (whole-ring batches made every event survive a GC).
+  static constexpr uint64_t kBatchBytes = 256 << 10;
+  // The ring, mapped as libbpf maps it (kernel/bpf/ringbuf.c): the consumer
+  // position's page read-write, then the producer position's page and the
+  // data area, mapped twice in a row so that no record wraps, read-only.
+  size_t page_size_ = 0;
+  uint64_t ring_size_ = 0;  // the data area, a power of 2
+  uint64_t *consumer_pos_ = nullptr;
+  uint8_t *producer_page_ = nullptr;
+  uint8_t *data_ = nullptr;
+  // JS's view of the data area (both mappings): records are read through it in place.
+  Napi::Reference<Napi::ArrayBuffer> ring_ref_;
   bool delivering_ = false;
   Napi::FunctionReference on_events_;
   bool closed_ = false;
@@ -463,42 +470,96 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     return env.Undefined();
   }
 
-  static int OnSample(void *ctx, void *data, size_t size) {
-    auto *self = static_cast<Tracer *>(ctx);
-    if (size > kMaxSample) return 0;  // never sent by the lab's programs
-    memcpy(self->batch_ + self->batch_len_, data, size);
-    self->batch_len_ += size;
-    self->batch_records_++;
-    return kBatchBytes - self->batch_len_ < kMaxSample ? kBatchFull : 0;
+  void MapRing(Napi::Env env, int fd) {
+    bpf_map_info map_info = {};
+    uint32_t info_len = sizeof(map_info);
+    if (bpf_obj_get_info_by_fd(fd, &map_info, &info_len)) throw bpf_error(env, "cannot read the ring buffer's size", errno);
+    if (map_info.type != BPF_MAP_TYPE_RINGBUF) throw Napi::Error::New(env, "lab_events is not a BPF ring buffer");
+    page_size_ = sysconf(_SC_PAGESIZE);
+    ring_size_ = map_info.max_entries;
+    void *cons = mmap(nullptr, page_size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (cons == MAP_FAILED) throw bpf_error(env, "cannot map the ring buffer's consumer page", errno);
+    consumer_pos_ = static_cast<uint64_t *>(cons);
+    // The kernel refuses more than one writable page; the rest is read-only.
+    void *prod = mmap(nullptr, page_size_ + 2 * ring_size_, PROT_READ, MAP_SHARED, fd, page_size_);
+    if (prod == MAP_FAILED) {
+      int err = errno;
+      UnmapRing();
+      throw bpf_error(env, "cannot map the ring buffer's data", err);
+    }
+    producer_page_ = static_cast<uint8_t *>(prod);
+    data_ = producer_page_ + page_size_;
+    // No finalizer: the mapping is the tracer's, unmapped (and this view detached) when it closes.
+    ring_ref_ = Napi::Persistent(Napi::ArrayBuffer::New(env, data_, 2 * ring_size_));
   }
 
-  // Consumes everything waiting and hands it to JS, a full batch at a time.
-  // Returns the number of records consumed.
+  // Detaches JS's view (so a stale read finds nothing rather than unmapped
+  // memory) when JS can be reached, then unmaps.
+  void UnmapRing(bool detach = false) {
+    if (!ring_ref_.IsEmpty()) {
+      if (detach) {
+        Napi::HandleScope scope(Env());
+        ring_ref_.Value().Detach();
+      }
+      ring_ref_.Reset();
+    }
+    if (producer_page_) munmap(producer_page_, page_size_ + 2 * ring_size_);
+    if (consumer_pos_) munmap(consumer_pos_, page_size_);
+    producer_page_ = data_ = nullptr;
+    consumer_pos_ = nullptr;
+  }
+
+  // Consumes everything waiting and hands it to JS, a batch (~kBatchBytes) at
+  // a time: JS gets the data area's ArrayBuffer and the bounds [start, end) of
+  // whole records (each an 8-byte header: length, BUSY and DISCARD bits, then
+  // the sample, padded to 8); the consumer position moves past them once JS
+  // has returned. Returns the number of records consumed (discarded ones not
+  // counted).
   int DrainAndDeliver(Napi::Env env) {
     // Called again from inside the callback: the batch JS is reading must stay as it is.
     if (delivering_) return 0;
     int total = 0;
     for (;;) {
-      if (closed_ || !rb_) return total;
-      int n = ring_buffer__consume(rb_);
-      bool full = n == kBatchFull;
-      if (n < 0 && !full) throw bpf_error(env, "ring_buffer__consume", n);
-      total += batch_records_;
-      size_t len = batch_len_;
-      batch_len_ = 0;
-      batch_records_ = 0;
-      if (len == 0) return total;
+      if (closed_ || !data_) return total;
+      const uint64_t cons = __atomic_load_n(consumer_pos_, __ATOMIC_RELAXED);  // ours alone to write
+      const uint64_t prod = __atomic_load_n(reinterpret_cast<uint64_t *>(producer_page_), __ATOMIC_ACQUIRE);
+      const uint64_t mask = ring_size_ - 1;
+      uint64_t pos = cons;
+      int records = 0;
+      while (pos < prod && pos - cons < kBatchBytes) {
+        // Acquire: the sample's bytes are read after the producer committed them.
+        uint32_t len = __atomic_load_n(reinterpret_cast<uint32_t *>(data_ + (pos & mask)), __ATOMIC_ACQUIRE);
+        if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written: records are committed in order
+        if (!(len & BPF_RINGBUF_DISCARD_BIT)) records++;
+        len &= ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+        pos += (static_cast<uint64_t>(len) + BPF_RINGBUF_HDR_SZ + 7) & ~7ull;
+      }
+      if (pos == cons) return total;
+      total += records;
+      const bool full = pos - cons >= kBatchBytes;
+      const double start = static_cast<double>(cons & mask);
+      const double end = start + static_cast<double>(pos - cons);  // < 2 × ring_size_: the second mapping
       delivering_ = true;
       try {
-        // May call close(): the loop re-checks before touching rb_ again.
-        on_events_.MakeCallback(env.Global(), {batch_ref_.Value(), Napi::Number::New(env, static_cast<double>(len))});
+        // May call close(): it leaves the mapping to us until JS has returned.
+        on_events_.MakeCallback(env.Global(), {ring_ref_.Value(), Napi::Number::New(env, start), Napi::Number::New(env, end)});
       } catch (...) {
         delivering_ = false;
+        Consumed(pos);  // a handler that throws does not get the same records again
         throw;
       }
       delivering_ = false;
+      Consumed(pos);
       if (!full) return total;
     }
+  }
+
+  // JS has read the records before pos: the kernel may reuse their space
+  // (release: after every read of them). Unmaps if JS closed the tracer meanwhile.
+  void Consumed(uint64_t pos) {
+    if (!consumer_pos_) return;
+    __atomic_store_n(consumer_pos_, pos, __ATOMIC_RELEASE);
+    if (closed_) UnmapRing(true);
   }
 
   static void OnReadable(uv_poll_t *handle, int status, int events) {
@@ -594,11 +655,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo &info) {
-    Release();
+    Release(true);
     return info.Env().Undefined();
   }
 
-  void Release() {
+  // detach: JS can be reached (not from the finalizer), so its view of the ring is detached too.
+  void Release(bool detach = false) {
     if (closed_) return;
     closed_ = true;
     if (detacher_) detacher_->Stop();
@@ -618,8 +680,8 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       uv_close(reinterpret_cast<uv_handle_t *>(flush_), [](uv_handle_t *h) { delete reinterpret_cast<uv_timer_t *>(h); });
       flush_ = nullptr;
     }
-    if (rb_) ring_buffer__free(rb_);
-    rb_ = nullptr;
+    // During a delivery JS is still reading the ring: DrainAndDeliver unmaps it on return.
+    if (!delivering_) UnmapRing(detach);
     for (auto *obj : objects_) bpf_object__close(obj);
     objects_.clear();
     for (auto *obj : multi_objects_) bpf_object__close(obj);

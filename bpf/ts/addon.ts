@@ -54,10 +54,16 @@ export interface NativeTracer {
 }
 
 interface AddonModule {
-  /** onEvents reads batch[0, length) during the call only: the addon reuses the buffer for the next batch. */
+  /**
+   * onEvents reads the ring buffer in place: `ring` is its data area (mapped twice in a row, so no
+   * record wraps: offsets run to twice the ring's size), the same ArrayBuffer on every call, and
+   * [start, end) whole records, each an 8-byte header (u32 length with the BUSY and DISCARD bits,
+   * u32 page offset) then the sample, padded to 8 bytes. Valid during the call only: the kernel
+   * reuses the space once it returns. Read-only: a write to it kills the process.
+   */
   Tracer: new (
     objects: string[],
-    onEvents: (batch: ArrayBuffer, length: number) => void,
+    onEvents: (ring: ArrayBuffer, start: number, end: number) => void,
   ) => NativeTracer;
 }
 

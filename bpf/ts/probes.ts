@@ -360,11 +360,11 @@ class ProbeImpl implements Probe, SessionProbe {
       event.inlined_into = inlinedInto;
     } else {
       const nargs = r.nargs(at);
-      const args: number[] = new Array(nargs);
-      for (let i = 0; i < nargs; i++) args[i] = r.args(at, i);
+      const args: number[] = nargs === 1 ? [r.args(at, 0)] : [];
+      if (nargs > 1) for (let i = 0; i < nargs; i++) args.push(r.args(at, i));
       const nrets = kind === 'entry' ? 0 : r.nrets(at);
-      const ret: number[] = new Array(nrets);
-      for (let i = 0; i < nrets; i++) ret[i] = r.ret(at, i);
+      const ret: number[] = nrets === 1 ? [r.ret(at, 0)] : [];
+      if (nrets > 1) for (let i = 0; i < nrets; i++) ret.push(r.ret(at, i));
       // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
       event =
         retSite >= 0

@@ -28,6 +28,11 @@ export interface SessionProbe {
   readonly detached: Promise<void>;
 }
 
+/** A ring-buffer record's header (linux/bpf.h): its length, less BPF_RINGBUF_BUSY_BIT and BPF_RINGBUF_DISCARD_BIT. */
+const RINGBUF_HEADER = 8;
+const RINGBUF_DISCARD = 1 << 30;
+const RINGBUF_LENGTH = RINGBUF_DISCARD - 1;
+
 /** How long loaded objects wait for the next probe before they are unloaded. */
 const LINGER_MS = 2000;
 /** How often the files of attached probes are checked for replacement. */
@@ -41,6 +46,8 @@ export class Session {
   private readonly retiring = new Map<number, Promise<void>>();
   private nextId = 1;
   private reader: LabEventReader | undefined;
+  /** The ring's records' headers, over the same buffer as the reader. */
+  private headers = new Uint32Array(0);
   private refs = 0;
   private linger: ReturnType<typeof setTimeout> | undefined;
   private fileCheck: ReturnType<typeof setInterval> | undefined;
@@ -55,7 +62,7 @@ export class Session {
     checkCanTrace();
     const { Tracer } = loadAddon();
     try {
-      this.native = new Tracer(tracerObjects(), (batch, length) => this.onBatch(batch, length));
+      this.native = new Tracer(tracerObjects(), (ring, start, end) => this.onBatch(ring, start, end));
     } catch (e) {
       throw translateLibbpfError(e, "cannot load the lab's BPF programs");
     }
@@ -121,20 +128,32 @@ export class Session {
     if (!this.released) this.native.ref(this.refs > 0);
   }
 
-  /** The addon's batch buffer is the same for the session's life, and only valid during this call. */
-  private onBatch(batch: ArrayBuffer, length: number): void {
-    if (this.reader?.buffer !== batch) this.reader = new LabEventReader(batch);
+  /**
+   * The records in [start, end) of the ring buffer's data area, read in place: the same buffer for
+   * the session's life, its bytes valid only during this call (the kernel reuses them after).
+   */
+  private onBatch(ring: ArrayBuffer, start: number, end: number): void {
+    if (this.reader?.buffer !== ring) {
+      this.reader = new LabEventReader(ring);
+      this.headers = new Uint32Array(ring, 0, ring.byteLength >> 2);
+    }
     const r = this.reader;
+    const headers = this.headers;
     let probe: SessionProbe | undefined;
-    // A record is an event and its values' bytes, padded to 8 (bpf/events.h).
-    for (let at = 0; at + LAB_EVENT_SIZE <= length; at += LAB_EVENT_SIZE + ((r.data_len(at) + 7) & ~7)) {
-      if (r.kind(at) === LabEventKind.LAB_EXIT) {
-        this.onExit(r, at);
+    // A record: an 8-byte header (length, BUSY and DISCARD bits), then the event and its values' bytes.
+    for (let at = start; at < end && !this.released; ) {
+      const header = headers[at >> 2];
+      const length = header & RINGBUF_LENGTH;
+      const event = at + RINGBUF_HEADER;
+      at = event + ((length + 7) & ~7);
+      if (header & RINGBUF_DISCARD || length < LAB_EVENT_SIZE) continue;
+      if (r.kind(event) === LabEventKind.LAB_EXIT) {
+        this.onExit(r, event);
         continue;
       }
-      const id = r.probe_id(at);
+      const id = r.probe_id(event);
       if (probe?.id !== id) probe = this.probes.get(id);
-      probe?.deliver(r, at);
+      probe?.deliver(r, event);
     }
   }
 

@@ -103,10 +103,10 @@ export const typedDecodes = (): number => decodes;
 
 /**
  * An event of a typed probe. Its raw fields are plain properties, and so are the raw words and
- * bytes its values come from (copied out of the record as it arrives: the addon reuses the batch
- * buffer); args, ret, params and results are decoded from them the first time one of them is
- * read, so a consumer pays only for what it reads. JSON and util.inspect show it decoded, as a
- * plain object.
+ * bytes its values come from (copied out of the record as it arrives: the record is read in the
+ * ring buffer itself, whose space the kernel reuses once the batch is read); args, ret, params and
+ * results are decoded from them the first time one of them is read, so a consumer pays only for
+ * what it reads. JSON and util.inspect show it decoded, as a plain object.
  */
 export class TypedEvent implements TraceEvent {
   declare goid?: string;
@@ -192,7 +192,7 @@ export class TypedEvent implements TraceEvent {
 
 /**
  * The registers and value bytes an event's values are decoded from. `keep`: the event decodes
- * later, so its bytes are copied out of the record, whose buffer the addon reuses.
+ * later, so its bytes are copied out of the record, whose ring-buffer space the kernel reuses.
  */
 function rawWords(
   r: LabEventReader,
