@@ -127,11 +127,8 @@ test('the stack explorer steps forward and back through the recorded crash', asy
   assert.ok(rowText.includes(probed.fp!) && rowText.includes(probed.sp!), `frame addresses not shown: ${rowText}`);
   const uprobesLine = explorer.locator('table tr', { hasText: '[uprobes]' });
   assert.match((await uprobesLine.textContent()) ?? '', /0x7fffffffe000-0x7ffffffff000/);
-  await page.screenshot({
-    path: join(screenshots, 'explorer-step-2.png'),
-    fullPage: false,
-    clip: (await explorer.boundingBox()) ?? undefined,
-  });
+  // The element's own screenshot scrolls it into view: a clip of the page is empty when it is below the fold.
+  await explorer.screenshot({ path: join(screenshots, 'explorer-step-2.png') });
 
   // Keyboard: the explorer is focusable and follows the arrow keys.
   await explorer.focus();
@@ -350,4 +347,14 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
   } finally {
     await live.stop();
   }
+});
+
+test("hovering a diagram's nodes raises no error in the page", async () => {
+  const { page, problems } = await open('/docs/crash/');
+  const nodes = page.locator('.docusaurus-mermaid-container svg g.node');
+  await nodes.first().waitFor();
+  const n = await nodes.count();
+  assert.ok(n >= 5, `${n} diagram nodes on /docs/crash/`);
+  for (let i = 0; i < n; i++) await nodes.nth(i).hover({ force: true });
+  assert.deepEqual(problems, []);
 });

@@ -59,6 +59,12 @@ export default function Mermaid({ value }: Props) {
     const check = () => {
       const svg = el.querySelector<SVGSVGElement>('.docusaurus-mermaid-container svg');
       if (!svg) return;
+      // Mermaid binds a tooltip to every flowchart node whose d3 lacks transitions in this build: each
+      // hover (and leave) threw "e.transition is not a function". Our diagrams have no tooltips; the hover stops here.
+      if (!svg.dataset.labNoTooltips) {
+        svg.dataset.labNoTooltips = 'true';
+        for (const type of ['mouseover', 'mouseout']) svg.addEventListener(type, (e) => e.stopPropagation(), true);
+      }
       const labelled = svg.getAttribute('aria-labelledby');
       if (!title && !svg.getAttribute('aria-label') && !(labelled && document.getElementById(labelled))) {
         const fallback = `Diagram: ${headingAbove(el) ?? document.title}`;
