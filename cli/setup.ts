@@ -6,7 +6,7 @@ import { withLock } from '../core/lock.ts';
 import type { SetupStep } from '../core/setup-step.ts';
 export type { SetupStep };
 import { jupyterVenvStep, tslabKernelStep } from '../engines/services/jupyter.ts';
-import { aptPackages, imagePackages, inContainerVariable } from '../core/debian-packages.ts';
+import { wantedPackages } from '../core/debian-packages.ts';
 
 let aptUpdated = false;
 async function aptInstall(pkgs: string[]): Promise<void> {
@@ -34,14 +34,13 @@ async function installedDebs(names: string[]): Promise<Set<string>> {
 export const aptStep: SetupStep = {
   title: 'Debian packages',
   async missing() {
-    const wanted = Object.keys(aptPackages);
-    if (!process.env[inContainerVariable]) wanted.push(...Object.keys(imagePackages));
+    const wanted = Object.keys(wantedPackages());
     if (!(await have('go'))) wanted.push('golang-go');
     const got = await installedDebs(wanted);
     return wanted.filter((p) => !got.has(p));
   },
   async install(missing) {
-    for (const p of missing) say(`  ${p}: ${aptPackages[p] ?? imagePackages[p] ?? 'Go toolchain (none installed)'}`);
+    for (const p of missing) say(`  ${p}: ${wantedPackages()[p] ?? 'Go toolchain (none installed)'}`);
     await aptInstall(missing);
   },
 };

@@ -17,6 +17,7 @@ import { notebooksCommand } from './notebooks.ts';
 import { benchCommand } from './bench.ts';
 import { exercisesCommand } from './exercises.ts';
 import { probeServiceCommand } from './probe-service.ts';
+import { containerCommand } from './container.ts';
 
 /** Every `./lab` command, in the order `./lab help` lists them. */
 export const commands: Command[] = [
@@ -37,5 +38,6 @@ export const commands: Command[] = [
   benchCommand,
   workshopCommand,
   probeServiceCommand,
+  containerCommand,
 ];
 commands.push(helpCommand(() => commands));

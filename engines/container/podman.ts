@@ -1,0 +1,62 @@
+/**
+ * The lab's own Podman: its configuration and storage live under .lab/container/, so nothing of the
+ * host's Podman set-up (or of another user's) is read or changed. runc, not crun: on a hybrid cgroup
+ * layout (cgroup v1 with cgroup2 only at /sys/fs/cgroup/unified) crun refuses to start containers.
+ * cgroupfs, not systemd: there may be no systemd. Events go to a file (no journald either).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { at } from '../../core/paths.ts';
+import { run } from '../../core/proc.ts';
+
+export const containerDir = at('.lab', 'container');
+/** Images and containers' layers: persistent, so a built image is reused. */
+export const storageDir = at('.lab', 'container', 'storage');
+/** Podman's run state (locks, container state): gone at reboot in a real /run, here beside the storage. */
+const runDir = at('.lab', 'container', 'run');
+
+/** The environment every podman command of the lab runs with (printed with the commands it runs). */
+export function podmanEnv(): Record<string, string> {
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const conf = at('.lab', 'container', 'containers.conf');
+  const storage = at('.lab', 'container', 'storage.conf');
+  writeFileSync(
+    conf,
+    [
+      '# written by the lab (engines/container/podman.ts): its own Podman, not the host’s',
+      '[engine]',
+      'runtime = "runc"',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      `events_logfile_path = "${runDir}/events.log"`,
+      `tmp_dir = "${runDir}/libpod"`,
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(
+    storage,
+    [
+      '# written by the lab (engines/container/podman.ts)',
+      '[storage]',
+      'driver = "overlay"',
+      `graphroot = "${storageDir}"`,
+      `runroot = "${runDir}/storage"`,
+      '',
+    ].join('\n'),
+  );
+  return { CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage };
+}
+
+/** Runs podman with the lab's configuration; `capture` returns its stdout. */
+export function podman(args: string[], opts: { capture?: boolean; fix?: string } = {}): Promise<string> {
+  return run('podman', args, {
+    capture: opts.capture,
+    env: { ...process.env, ...podmanEnv() },
+    fix: opts.fix ?? 'install podman and runc (./lab setup), then try again',
+  });
+}
+
+/** A command line as a shell would take it back: what the lab prints of the commands it runs. */
+export function shellLine(env: Record<string, string>, cmd: string[]): string {
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+  return [...Object.entries(env).map(([k, v]) => `${k}=${q(v)}`), ...cmd.map(q)].join(' ');
+}
