@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { parse, type Command } from '../command.ts';
+import { parse, UsageError, type Command } from '../command.ts';
 import { LabError } from '../../core/errors.ts';
 import { say, step } from '../../core/ui.ts';
 
@@ -26,7 +26,7 @@ export const containerCommand: Command = {
     const action = positionals[0];
     const startOnly = ['site-port', 'jupyter-port', 'no-app'] as const;
     const misplaced = action !== 'start' ? startOnly.find((f) => values[f]) : values.json ? 'json' : undefined;
-    if (misplaced) throw new LabError(`--${misplaced} does not go with ${action}`, 'see ./lab container --help');
+    if (misplaced) throw new UsageError(`--${misplaced} does not go with ${action}`, 'see ./lab container --help');
     if (process.getuid?.() !== 0)
       throw new LabError('the lab container is privileged on this kernel', 'run it as root: sudo ./lab container …');
 

@@ -161,10 +161,24 @@ export async function ensureImage(): Promise<LabImage> {
         .filter((n) => n && !n.startsWith(`${imageName}:`));
       if (names.length > 0) await podman(['untag', id, ...names]);
     });
+    await dropOlderImages(ref);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
   return { ref, built: true, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Images of the lab built from other inputs: superseded, and 1.3 GB each. */
+async function dropOlderImages(ref: string): Promise<void> {
+  const all = await podman(['images', `--filter=reference=${imageName}`, '--format={{.Repository}}:{{.Tag}}'], {
+    capture: true,
+  });
+  const older = all.split('\n').filter((r) => r && r !== ref && r !== `${imageName}:latest`);
+  if (older.length === 0) return;
+  say(`  removing the lab's images of other inputs: ${older.join(', ')}`);
+  await podman(['rmi', '--ignore', ...older], { capture: true }).catch((e: Error) =>
+    say(`  (kept: ${e.message.split('\n')[0]})`),
+  );
 }
 
 /** What the image runs with: the Go from the proxy first on PATH, set-up knowing it is in the image. */

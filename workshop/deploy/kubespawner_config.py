@@ -9,9 +9,17 @@
 c = get_config()  # noqa
 
 c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
-c.KubeSpawner.image = "registry.example/go-uretprobe-lab-attendee:latest"  # the lab checkout + node + Go + tslab
+# The image `./lab container build` makes (engines/container/image.ts: Debian's packages, Node, Go),
+# pushed to the cluster's registry under the same name (README, "The lab in a container"):
+#   podman push localhost/go-uretprobe-lab:<tag> docker://registry.example/go-uretprobe-lab:<tag>
+# It holds no lab files: each probe node keeps a checkout set up by `./lab setup` at LAB_CHECKOUT,
+# mounted read-only at the same path (its venv's scripts name absolute paths), as `./lab container`
+# mounts it on one machine.
+LAB_IMAGE = "registry.example/go-uretprobe-lab:latest"
+LAB_CHECKOUT = "/opt/go-uretprobe-lab"
+c.KubeSpawner.image = LAB_IMAGE
 c.KubeSpawner.node_selector = {"lab.go-uretprobe/probe-node": "true"}
-c.KubeSpawner.cmd = ["jupyterhub-singleuser"]
+c.KubeSpawner.cmd = [f"{LAB_CHECKOUT}/.venv/bin/jupyterhub-singleuser"]
 c.KubeSpawner.args = ["--ServerApp.terminals_enabled=False"]
 c.KubeSpawner.notebook_dir = "/home/jovyan/notebooks"
 
@@ -27,8 +35,14 @@ c.KubeSpawner.uid = attendee_uid
 c.KubeSpawner.gid = attendee_uid
 c.KubeSpawner.allow_privilege_escalation = False
 c.KubeSpawner.container_security_context = {"capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": False}
-c.KubeSpawner.volumes = [{"name": "probe-service", "hostPath": {"path": "/run/go-uretprobe-lab", "type": "Directory"}}]
-c.KubeSpawner.volume_mounts = [{"name": "probe-service", "mountPath": "/run/go-uretprobe-lab", "readOnly": True}]
+c.KubeSpawner.volumes = [
+    {"name": "probe-service", "hostPath": {"path": "/run/go-uretprobe-lab", "type": "Directory"}},
+    {"name": "lab", "hostPath": {"path": LAB_CHECKOUT, "type": "Directory"}},
+]
+c.KubeSpawner.volume_mounts = [
+    {"name": "probe-service", "mountPath": "/run/go-uretprobe-lab", "readOnly": True},
+    {"name": "lab", "mountPath": LAB_CHECKOUT, "readOnly": True},
+]
 c.KubeSpawner.environment = {"LAB_PROBE_SERVICE": "/run/go-uretprobe-lab/probe.sock"}
 c.KubeSpawner.cpu_limit = 1
 c.KubeSpawner.mem_limit = "1G"
