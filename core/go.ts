@@ -1,4 +1,4 @@
-import { copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { run } from './proc.ts';
@@ -57,12 +57,15 @@ export interface GoBuild {
 export async function buildGoProgram(b: GoBuild): Promise<string> {
   const built = existsSync(b.out) ? (await stat(b.out)).mtimeMs : 0;
   if (built >= (await newestMtime([b.dir], b.isSource ?? isGoSource))) return b.out;
-  await mkdir(dirname(b.out), { recursive: true });
+  const created = await mkdir(dirname(b.out), { recursive: true });
   await run(b.toolchain?.go ?? 'go', ['build', '-o', b.out, '.'], {
     cwd: b.dir,
     env: { ...process.env, CGO_ENABLED: '0', ...b.toolchain?.env, ...b.env },
     fix: b.fix,
   });
+  // Attendees run and probe these binaries: readable whatever the builder's umask (a notebook kernel's is 077).
+  for (let d = dirname(b.out); created && d.startsWith(created); d = dirname(d)) await chmod(d, 0o755);
+  await chmod(b.out, 0o755);
   return b.out;
 }
 
