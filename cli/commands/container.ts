@@ -15,7 +15,7 @@ export const containerCommand: Command = {
     '  each builds the image first when it is missing, and prints the podman command it runs (root only)',
   async run(argv) {
     const { values, positionals } = parse('container', argv, {
-      positionals: { name: 'action', min: 1, max: 1, values: ['build', 'start', 'doctor'] },
+      positionals: { name: 'subcommand', min: 1, max: 1, values: ['build', 'start', 'doctor'] },
       flags: {
         'site-port': { type: 'int', min: 0, max: 65535 },
         'jupyter-port': { type: 'int', min: 0, max: 65535 },
