@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { at, root } from '../core/paths.ts';
 import { run } from '../core/proc.ts';
+import { withSiteBuildLock } from '../engines/services/site.ts';
 
 export interface Timing {
   what: string;
@@ -56,10 +57,12 @@ export async function siteBuildTimes(): Promise<Timing[]> {
       }),
     );
   try {
-    for (const cache of [at('.docusaurus'), at('node_modules', '.cache')])
-      rmSync(cache, { recursive: true, force: true });
-    const cold = await build();
-    const warm = await build();
+    // Under the site's build lock: removing the caches under a build of build/ (./lab test's, say) breaks it.
+    const { cold, warm } = await withSiteBuildLock(async () => {
+      for (const cache of [at('.docusaurus'), at('node_modules', '.cache')])
+        rmSync(cache, { recursive: true, force: true });
+      return { cold: await build(), warm: await build() };
+    });
     return [
       {
         what: what('cold'),

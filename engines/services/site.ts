@@ -11,7 +11,6 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   utimesSync,
@@ -22,13 +21,13 @@ import { at, root } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { newestMtime, writeFileAtomicSync } from '../../core/files.ts';
 import { say } from '../../core/ui.ts';
+import { withLock } from '../../core/lock.ts';
 import { startSiteServer, type SiteServer } from './site-server.ts';
 
 export const siteBuildDir = at('build');
 const docusaurusBin = at('node_modules', '@docusaurus', 'core', 'bin', 'docusaurus.mjs');
 /** Written after a successful build; its mtime is the build's. */
 const stampFile = join(siteBuildDir, '.lab-site-built');
-const lockDir = at('.lab', 'site-build.lock');
 
 /** Everything the site is built from. */
 function siteInputs(): { paths: string[]; include: (p: string) => boolean } {
@@ -59,39 +58,16 @@ export async function siteStale(): Promise<string | null> {
   return newest > statSync(stampFile).mtimeMs ? 'sources changed since the last build' : null;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** One site build at a time on this machine: several ./lab commands may run concurrently. */
-async function withBuildLock<T>(work: () => Promise<T>): Promise<T> {
-  mkdirSync(at('.lab'), { recursive: true });
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      writeFileAtomicSync(join(lockDir, 'pid'), String(process.pid));
-      break;
-    } catch {
-      const holder = Number(readFileSync(join(lockDir, 'pid'), 'utf8').trim() || 0);
-      let alive = false;
-      try {
-        if (holder) process.kill(holder, 0);
-        alive = holder > 0;
-      } catch {
-        alive = false;
-      }
-      if (!alive) rmSync(lockDir, { recursive: true, force: true });
-      else await sleep(1000);
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
+/**
+ * One site build at a time on this machine (several ./lab commands may run at once): build/, the
+ * snapshots taken of it and Docusaurus's caches (.docusaurus, node_modules/.cache, which the bench's
+ * cold build removes) change only under it.
+ */
+export const withSiteBuildLock = <T>(work: () => Promise<T>): Promise<T> => withLock('site-build', 'site build', work);
 
 /** `docusaurus build` into build/ when an input changed; prints the production build time. */
 export async function buildSite(opts: { force?: boolean } = {}): Promise<void> {
-  await withBuildLock(async () => {
+  await withSiteBuildLock(async () => {
     const reason = opts.force ? 'forced' : await siteStale();
     if (!reason) {
       say('  site is up to date (build/ is newer than docs/, src/, notebooks/, docs/data/)');
@@ -167,7 +143,7 @@ export interface ServedSite extends AsyncDisposable {
  * empties build/ first) never breaks a running site.
  */
 async function snapshotBuild(): Promise<string> {
-  return withBuildLock(async () => {
+  return withSiteBuildLock(async () => {
     if (!existsSync(join(siteBuildDir, 'index.html'))) {
       throw new LabError('the site is not built (no build/index.html)', 'run ./lab build site');
     }
