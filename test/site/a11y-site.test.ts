@@ -11,6 +11,7 @@ import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { accDescrOf, accTitleOf, keepAuthorLineBreaks } from '../../src/theme/Mermaid/prepare.ts';
 import { builtPages, openPage, renderedDiagrams, siteInChromium } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const lab = siteInChromium();
 const desk = { width: 1366, height: 900 };
@@ -222,7 +223,7 @@ test('a live notebook’s controls are opaque in both themes, small on a phone, 
   ] as const) {
     const page = await open('/notebooks/02-first-uprobe/', viewport, scheme, fakeLiveJupyter);
     const bar = page.getByTestId('live-controls');
-    await bar.waitFor({ timeout: 20_000 });
+    await bar.waitFor({ timeout: patient(20_000) });
     const look = await bar.evaluate((el) => {
       const s = getComputedStyle(el);
       const alpha = (s.backgroundColor.match(/[\d.]+/g) ?? []).map(Number)[3] ?? 1;
@@ -259,7 +260,7 @@ test('a live notebook’s controls are opaque in both themes, small on a phone, 
 test('in a code cell Tab indents; Esc then Tab moves the focus on, as the page says', async () => {
   const page = await open('/notebooks/02-first-uprobe/', desk, 'light', fakeLiveJupyter);
   const editor = page.locator('[data-editor="ready"] .cm-content').first();
-  await editor.waitFor({ timeout: 20_000 });
+  await editor.waitFor({ timeout: patient(20_000) });
   await editor.click();
   await page.keyboard.press('Home');
   const before = await editor.textContent();

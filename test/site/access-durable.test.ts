@@ -13,6 +13,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { accessDays } from '../../model/site-access.ts';
 import { siteInChromium } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const notebook = '/notebooks/00-preflight/';
 /** What the first browser's cell leaves in the notebook kernel. */
@@ -33,8 +34,12 @@ async function context(state?: Parameters<BrowserContext['storageState']>[0] | o
 /** `./lab open` for this file's site, as the user runs it; its stdout. */
 function labOpen(...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
-    execFile(at('lab'), ['open', `--site-port=${lab.site.port}`, ...args], { timeout: 60_000 }, (err, out, errOut) =>
-      err ? reject(new Error(`./lab open ${args.join(' ')}: ${err.message} ${errOut}`)) : resolve(out),
+    execFile(
+      at('lab'),
+      ['open', `--site-port=${lab.site.port}`, ...args],
+      { timeout: patient(60_000) },
+      (err, out, errOut) =>
+        err ? reject(new Error(`./lab open ${args.join(' ')}: ${err.message} ${errOut}`)) : resolve(out),
     ),
   );
 }
@@ -53,7 +58,7 @@ async function statusIn(c: BrowserContext): Promise<{ status: number; text: stri
 async function openNotebook(c: BrowserContext, live: 'ready' | 'unreachable'): Promise<Page> {
   const page = await c.newPage();
   await page.goto(new URL(notebook, lab.site.url).href, { waitUntil: 'networkidle' });
-  await page.locator(`[data-testid="live-bar"][data-live="${live}"]`).waitFor({ timeout: 30_000 });
+  await page.locator(`[data-testid="live-bar"][data-live="${live}"]`).waitFor({ timeout: patient(30_000) });
   return page;
 }
 
@@ -67,7 +72,7 @@ async function runAsCell1(page: Page, code: string): Promise<string> {
   await page.waitForFunction(
     () => /^(ok|error|aborted)$/.test(document.querySelector('[data-cell="1"]')?.getAttribute('data-run') ?? ''),
     undefined,
-    { timeout: 120_000 },
+    { timeout: patient(120_000) },
   );
   return (await cell.locator('[data-output="live"]').textContent()) ?? '';
 }
@@ -159,10 +164,10 @@ test('./lab open --revoke refuses every browser it let in, open WebSockets inclu
   // The notebook's session runs: the page joins it at load, over a WebSocket.
   const open = await openNotebook(admitted, 'ready');
   const state = open.getByTestId('kernel-state');
-  await state.filter({ hasText: /^idle$/ }).waitFor({ timeout: 30_000 });
+  await state.filter({ hasText: /^idle$/ }).waitFor({ timeout: patient(30_000) });
   const out = await labOpen('--revoke');
   assert.match(out, /Revoked: 2 browsers/);
-  await state.filter({ hasText: /^disconnected$/ }).waitFor({ timeout: 30_000 });
+  await state.filter({ hasText: /^disconnected$/ }).waitFor({ timeout: patient(30_000) });
   for (const c of [kept, admitted]) {
     assert.equal((await statusIn(c)).status, 401);
     const page = await openNotebook(c, 'unreachable');

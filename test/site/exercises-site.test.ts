@@ -17,6 +17,7 @@ import { startJupyter } from '../../engines/services/jupyter.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 import { at } from '../../core/paths.ts';
 import { screenshots, siteInChromium } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const lab = siteInChromium();
 
@@ -145,7 +146,7 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(new URL('/notebooks/05-tracing-safely/', live.url).href, { waitUntil: 'networkidle' });
-    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
     const code = notebookView(
       '05-tracing-safely.ipynb',
       readFileSync(at('notebooks', '05-tracing-safely.ipynb'), 'utf8'),
@@ -161,7 +162,7 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
         (x) =>
           /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') ?? ''),
         k,
-        { timeout: 120_000 },
+        { timeout: patient(120_000) },
       );
       const out = page.locator(`[data-cell="${k}"] [data-output="live"]`);
       return (await out.count()) > 0 ? out.first().textContent() : '';
@@ -177,7 +178,7 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     await page.waitForFunction(
       (x) => document.querySelector(`[data-cell="${x}"]`)?.getAttribute('data-run') === 'ok',
       reveal,
-      { timeout: 120_000 },
+      { timeout: patient(120_000) },
     );
     assert.match(
       (await page.locator(`[data-cell="${reveal}"] [data-output="live"]`).textContent()) ?? '',
@@ -216,7 +217,7 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
     assert.equal(saved['05-survive-growth'].result.pass, true, 'the kernel kept the pass for ./lab exercises too');
 
     // Errors in the cell's own words, as the live page shows them: the message, then the cell's line.
-    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
     const replace = async (code: string) => {
       await editor.click();
       await page.keyboard.press('Control+A');
@@ -232,16 +233,19 @@ test('live: a prediction locked in runs the notebook down to its truth; a "do it
       'await lab.keep("held", { close() {} });\nconsole.log("waiting");\nawait new Promise((r) => setTimeout(r, 600_000));',
     );
     await page.getByRole('button', { name: `Run cell ${n}`, exact: true }).click();
-    await page.locator(`[data-cell="${n}"] [data-output="live"]`).getByText('waiting').waitFor({ timeout: 60_000 });
+    await page
+      .locator(`[data-cell="${n}"] [data-output="live"]`)
+      .getByText('waiting')
+      .waitFor({ timeout: patient(60_000) });
     await page.getByRole('button', { name: 'Interrupt the notebook kernel' }).click();
     const stopped = page.locator(`[data-cell="${n}"] [data-kind="error"]`);
-    await stopped.waitFor({ timeout: 30_000 });
+    await stopped.waitFor({ timeout: patient(30_000) });
     const said = (await stopped.textContent()) ?? '';
     assert.match(said, /^Interrupted: this cell was interrupted — released what it had kept: held$/);
     await page
       .getByTestId('live-notice')
       .filter({ hasText: /released .*held/ })
-      .waitFor({ timeout: 20_000 });
+      .waitFor({ timeout: patient(20_000) });
     assert.deepEqual(errors, []);
   } finally {
     await ctx.close();

@@ -12,6 +12,7 @@ import { at } from '../../core/paths.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
 import { screenshots, siteInChromium } from '../support/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
+import { patient } from '../support/patience.ts';
 
 const crashPage = '/notebooks/03-uretprobe-crash/';
 
@@ -57,13 +58,13 @@ async function openNotebook(path = crashPage, context = granted): Promise<{ page
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(new URL(path, lab.site.url).href, { waitUntil: 'networkidle' });
-  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
   return { page, errors };
 }
 
 const cell = (page: Page, n: number) => page.locator(`[data-cell="${n}"]`);
 /** Waits until cell n has finished (ok, failed or not run) and returns how it ended. */
-async function finished(page: Page, n: number, timeout = 120_000): Promise<string> {
+async function finished(page: Page, n: number, timeout = patient(120_000)): Promise<string> {
   await page.waitForFunction(
     (k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
     n,
@@ -113,18 +114,21 @@ test('a reload keeps the edit and the notebook kernel; Reset restores the origin
   assert.ok(c.resetsLast, "notebook 03's last cell no longer calls resetLab()");
   const { page } = await openNotebook();
   // The session from the test before is joined at load: the kernel still holds its server and probe.
-  await page.getByTestId('live-notice').filter({ hasText: 'Reconnected' }).waitFor({ timeout: 20_000 });
+  await page
+    .getByTestId('live-notice')
+    .filter({ hasText: 'Reconnected' })
+    .waitFor({ timeout: patient(20_000) });
   await page
     .getByTestId('kernel-state')
     .filter({ hasText: /^idle$/ })
-    .waitFor({ timeout: 10_000 });
+    .waitFor({ timeout: patient(10_000) });
   assert.match(await codeOf(page, c.request3), /arg=5/, 'the edit did not survive the reload');
   await cell(page, c.request3)
     .getByRole('button', { name: `Reset cell ${c.request3} to the original` })
     .click();
   assert.match(await codeOf(page, c.request3), /arg=3/);
   await page.reload({ waitUntil: 'networkidle' });
-  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
   await cell(page, c.request3).locator('.cm-content').waitFor();
   assert.match(await codeOf(page, c.request3), /arg=3/, 'Reset did not stick');
   assert.equal(
@@ -144,7 +148,9 @@ test('Run all on notebook 03: the live event table fills in and the crash shows'
   const { page, errors } = await openNotebook();
   await page.getByRole('button', { name: /Run all/ }).click();
   // Mid-run: the table already has rows while later cells still run.
-  await eventRows(page).nth(1).waitFor({ timeout: 120_000 });
+  await eventRows(page)
+    .nth(1)
+    .waitFor({ timeout: patient(120_000) });
   await cell(page, c.table).scrollIntoViewIfNeeded();
   await page.evaluate(() => window.scrollBy(0, -120)); // below the sticky bar, with the table and the cells running after it
   await page.screenshot({ path: join(screenshots, 'live-notebook-mid-run.png'), fullPage: false });
@@ -198,7 +204,7 @@ test('a cell run before the cells it needs says so and runs them', async () => {
   await page
     .getByTestId('kernel-state')
     .filter({ hasText: /^idle$/ })
-    .waitFor({ timeout: 60_000 });
+    .waitFor({ timeout: patient(60_000) });
   await page.getByRole('button', { name: `Run cell ${c.table}`, exact: true }).click();
   assert.equal(await finished(page, c.table), 'error');
   const hint = cell(page, c.table).getByTestId('needs-above');
@@ -220,19 +226,19 @@ test('Interrupt stops a waiting cell and releases what it attached', async () =>
   await page.waitForFunction(
     (n) => document.querySelector(`[data-cell="${n}"]`)?.getAttribute('data-run') === 'running',
     c.table,
-    { timeout: 60_000 },
+    { timeout: patient(60_000) },
   );
   // The live output, not the recorded one the page shows until the cell prints.
   await cell(page, c.table)
     .locator('[data-output="live"]')
     .getByText(/attached uretprobe on main\.demo/)
-    .waitFor({ timeout: 30_000 });
+    .waitFor({ timeout: patient(30_000) });
   await page.getByRole('button', { name: 'Interrupt the notebook kernel' }).click();
   assert.notEqual(await finished(page, c.table, 20_000), 'ok');
   await page
     .getByTestId('live-notice')
     .filter({ hasText: /released .*demo-uretprobe/ })
-    .waitFor({ timeout: 20_000 });
+    .waitFor({ timeout: patient(20_000) });
   // What is left: the server cell 2 kept, not the probe.
   await page.getByRole('button', { name: `Run cell ${c.last}`, exact: true }).click();
   assert.equal(await finished(page, c.last), 'ok');
@@ -248,7 +254,7 @@ test('a browser without the grant, and a wrong token, get the diagnosis that say
   const page = await stranger.newPage();
   await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
   const bar = page.locator('[data-testid="live-bar"][data-live="unreachable"]');
-  await bar.waitFor({ timeout: 20_000 });
+  await bar.waitFor({ timeout: patient(20_000) });
   assert.equal(await page.getByTestId('live-diagnosis').getAttribute('data-problem'), 'forbidden');
   assert.match((await bar.textContent()) ?? '', /no grant.*open the one-time link \.\/lab start printed/);
   assert.doesNotMatch((await bar.textContent()) ?? '', /\?\./);
@@ -259,7 +265,7 @@ test('a browser without the grant, and a wrong token, get the diagnosis that say
   await page.getByLabel(/^Token/).fill('not-the-token');
   await page.getByRole('button', { name: 'Check and save' }).click();
   const status = page.getByRole('status').filter({ hasText: /not saved/ });
-  await status.waitFor({ timeout: 10_000 });
+  await status.waitFor({ timeout: patient(10_000) });
   assert.match((await status.textContent()) ?? '', /refused the token \(HTTP 403\).*paste the current token/);
   // Saved anyway (a token that went stale later): the notebook page says the same.
   await page.evaluate(
@@ -267,20 +273,22 @@ test('a browser without the grant, and a wrong token, get the diagnosis that say
     [lab.jupyter.url],
   );
   await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
-  await bar.waitFor({ timeout: 20_000 });
+  await bar.waitFor({ timeout: patient(20_000) });
   assert.match((await bar.textContent()) ?? '', /HTTP 403/);
   // Live mode checks before it calls a server current.
   await page.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
   await page
     .getByTestId('live-current')
     .filter({ hasText: /not usable.*HTTP 403/ })
-    .waitFor({ timeout: 10_000 });
+    .waitFor({ timeout: patient(10_000) });
   await stranger.close();
 
   const ok = await granted.newPage();
   await ok.goto(new URL('/live/', lab.site.url).href, { waitUntil: 'networkidle' });
   const current = ok.getByTestId('live-current');
-  await current.filter({ hasText: /answers — the notebook pages run their cells there/ }).waitFor({ timeout: 10_000 });
+  await current
+    .filter({ hasText: /answers — the notebook pages run their cells there/ })
+    .waitFor({ timeout: patient(10_000) });
   assert.equal(await current.getAttribute('data-answers'), 'true');
   await ok.close();
 });
@@ -293,27 +301,27 @@ test('the notebook kernel dying, then the server going away, are both told with 
   assert.ok(kernels.length > 0, 'no tslab kernel process under Jupyter');
   for (const pid of kernels) process.kill(pid, 'SIGKILL');
   const died = page.getByTestId('session-problem');
-  await died.filter({ hasText: /notebook kernel died.*Run all/ }).waitFor({ timeout: 30_000 });
+  await died.filter({ hasText: /notebook kernel died.*Run all/ }).waitFor({ timeout: patient(30_000) });
   await page
     .getByTestId('kernel-state')
     .filter({ hasText: /^idle$/ })
-    .waitFor({ timeout: 60_000 });
+    .waitFor({ timeout: patient(60_000) });
 
   await lab.jupyter.stop();
   await page
     .getByTestId('kernel-state')
     .filter({ hasText: /^disconnected$/ })
-    .waitFor({ timeout: 30_000 });
-  await died.filter({ hasText: /stopped answering mid-session.*\.\/lab start/ }).waitFor({ timeout: 30_000 });
+    .waitFor({ timeout: patient(30_000) });
+  await died.filter({ hasText: /stopped answering mid-session.*\.\/lab start/ }).waitFor({ timeout: patient(30_000) });
   await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();
   await page
     .getByTestId('live-notice')
     .filter({ hasText: /Cell could not run: .*stopped answering/ })
-    .waitFor({ timeout: 30_000 });
+    .waitFor({ timeout: patient(30_000) });
   await page.screenshot({ path: join(screenshots, 'live-notebook-server-gone.png') });
   // A page opened now finds the proxy answering for a Jupyter that is not there.
   await page.reload({ waitUntil: 'networkidle' });
-  await page.locator('[data-testid="live-bar"][data-live="unreachable"]').waitFor({ timeout: 20_000 });
+  await page.locator('[data-testid="live-bar"][data-live="unreachable"]').waitFor({ timeout: patient(20_000) });
   assert.equal(await page.getByTestId('live-diagnosis').getAttribute('data-problem'), 'unreachable');
   assert.match(
     (await page.getByTestId('live-diagnosis').textContent()) ?? '',

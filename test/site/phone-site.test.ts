@@ -11,6 +11,7 @@ import { at } from '../../core/paths.ts';
 import { matrixCellLabel } from '../../model/crash-matrix.ts';
 import type { CrashMatrix } from '../../src/lib/data-types.ts';
 import { fencesOf, openPage, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const lab = siteInChromium();
 const phone = { width: 390, height: 844 };
@@ -140,7 +141,7 @@ test('on a phone a wide left-to-right flowchart is drawn top to bottom, its text
     .waitForFunction(
       () => document.querySelector('[data-lab-diagram]')?.getAttribute('data-lab-variant') === 'vertical',
       undefined,
-      { timeout: 10_000 },
+      { timeout: patient(10_000) },
     )
     .catch(() => {});
   const drawn = await box.evaluate((el) => {

@@ -19,6 +19,7 @@ import {
   screenshots,
   siteInChromium,
 } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const lab = siteInChromium();
 
@@ -118,11 +119,14 @@ test('search finds "morestack" in the pages that explain it, offline', async () 
   await suggestions
     .filter({ hasText: /morestack/i })
     .first()
-    .waitFor({ timeout: 15_000 });
+    .waitFor({ timeout: patient(15_000) });
   await page.close();
 
   const results = await open('/search/?q=morestack');
-  await results.locator('article h2 a').first().waitFor({ timeout: 15_000 });
+  await results
+    .locator('article h2 a')
+    .first()
+    .waitFor({ timeout: patient(15_000) });
   const found = (
     await results.locator('article h2 a').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''))
   ).map((h) => h.replace(/[?#].*$/, ''));

@@ -22,6 +22,7 @@ import {
   screenshots,
   siteInChromium,
 } from '../support/site.ts';
+import { patient } from '../support/patience.ts';
 
 const lab = siteInChromium();
 
@@ -245,7 +246,7 @@ test('notebook pages show their recorded outputs and when they were recorded', a
       );
     }
     // The bar starts "looking" and settles once the page has asked for a server (later on a busy machine).
-    await page.locator('[data-testid="live-bar"]:not([data-live="looking"])').waitFor({ timeout: 15_000 });
+    await page.locator('[data-testid="live-bar"]:not([data-live="looking"])').waitFor({ timeout: patient(15_000) });
     assert.equal(await page.getByTestId('live-bar').getAttribute('data-live'), 'offline');
     assert.equal(
       await page.getByRole('button', { name: /^Run cell/ }).count(),
@@ -272,7 +273,7 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     // A browser that never opened the grant link gets no kernel, and is told what to do.
     const stranger = await open(`/notebooks/${nb.slug}/`, live.url);
     const refused = stranger.page.locator('[data-testid="live-bar"][data-live="unreachable"]');
-    await refused.waitFor({ timeout: 15_000 });
+    await refused.waitFor({ timeout: patient(15_000) });
     assert.match((await refused.textContent()) ?? '', /link \.\/lab start printed/);
     assert.deepEqual(
       stranger.problems.filter((p) => !/HTTP 401 .*\/jupyter\/api\/status|status of 401/.test(p)),
@@ -285,17 +286,20 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     const { page, problems } = await open(live.grantUrl, live.url);
     assert.equal(page.url(), live.url, 'the grant link does not redirect to the clean URL');
     await page.goto(new URL(`notebooks/${nb.slug}/`, live.url).href, { waitUntil: 'networkidle' });
-    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: 15_000 });
+    await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(15_000) });
     const codeCells = nb.cells.filter((c) => c.kind === 'code');
     const target = codeCells.findIndex((c) => c.kind === 'code' && c.outputs.length > 0) + 1;
     assert.ok(target > 0, 'the preflight notebook has no cell with outputs');
     // Run every cell up to the first one with recorded output, in order, like a reader would.
     for (let n = 1; n <= target; n++) {
       await page.getByRole('button', { name: `Run cell ${n}` }).click();
-      await page.locator(`[data-cell="${n}"]`).getByText('running…').waitFor({ state: 'detached', timeout: 120_000 });
+      await page
+        .locator(`[data-cell="${n}"]`)
+        .getByText('running…')
+        .waitFor({ state: 'detached', timeout: patient(120_000) });
     }
     const out = page.locator(`[data-cell="${target}"] [data-output="live"]`);
-    await out.waitFor({ timeout: 30_000 });
+    await out.waitFor({ timeout: patient(30_000) });
     const text = (await out.textContent()) ?? '';
     assert.match(text, /BTF/, `live output of cell ${target}: ${text.slice(0, 300)}`);
     assert.match(
@@ -317,15 +321,18 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     // Restart really restarts: the live outputs go, and the same cell run alone no longer finds the
     // helpers an earlier cell loaded.
     await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
-    await out.waitFor({ state: 'detached', timeout: 30_000 });
+    await out.waitFor({ state: 'detached', timeout: patient(30_000) });
     await page
       .getByTestId('kernel-state')
       .filter({ hasText: /^idle$/ })
-      .waitFor({ timeout: 60_000 });
+      .waitFor({ timeout: patient(60_000) });
     await page.getByRole('button', { name: `Run cell ${target}` }).click();
     const after = page.locator(`[data-cell="${target}"] [data-output="live"]`);
-    await after.waitFor({ timeout: 60_000 });
-    await page.locator(`[data-cell="${target}"]`).getByText('running…').waitFor({ state: 'detached', timeout: 60_000 });
+    await after.waitFor({ timeout: patient(60_000) });
+    await page
+      .locator(`[data-cell="${target}"]`)
+      .getByText('running…')
+      .waitFor({ state: 'detached', timeout: patient(60_000) });
     // tslab type-checks each cell: a fresh kernel has no `lab` (compile error), or fails at run time.
     assert.match((await after.textContent()) ?? '', /Cannot find name 'lab'|lab is not defined/);
     assert.deepEqual(problems, []);
@@ -336,10 +343,13 @@ test('with a real Jupyter server, Run executes cells on the tslab kernel and str
     assert.match((await reader.page.getByTestId('live-current').textContent()) ?? '', /none/);
     await reader.page.getByLabel('Jupyter URL').fill(`${jupyter.url}lab?token=${jupyter.token}`);
     await reader.page.getByRole('button', { name: 'Check and save' }).click();
-    await reader.page.getByRole('status').filter({ hasText: 'saved:' }).waitFor({ timeout: 10_000 });
+    await reader.page
+      .getByRole('status')
+      .filter({ hasText: 'saved:' })
+      .waitFor({ timeout: patient(10_000) });
     await reader.page.goto(new URL(`notebooks/${nb.slug}/`, lab.site.url).href, { waitUntil: 'networkidle' });
     const bar = reader.page.locator('[data-testid="live-bar"][data-live="ready"]');
-    await bar.waitFor({ timeout: 15_000 });
+    await bar.waitFor({ timeout: patient(15_000) });
     assert.match((await bar.textContent()) ?? '', /set in Live mode/);
     assert.ok(await reader.page.getByRole('button', { name: 'Run cell 1' }).isEnabled());
     assert.deepEqual(reader.problems, []);

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { patient } from './patience.ts';
 
 /** A client frame (masked unless told otherwise); `length` overrides the announced payload length. */
 export function clientFrame(first: number, payload: Buffer, opts: { masked?: boolean; length?: bigint } = {}): Buffer {
@@ -88,7 +89,7 @@ export function rawWebSocket(
   port: number,
   path: string,
   headers: Record<string, string> = {},
-  handshakeMs = 20_000,
+  handshakeMs = patient(20_000),
 ): Promise<RawWebSocket> {
   return new Promise((resolve, reject) => {
     const sock = connect(port, '127.0.0.1');

@@ -11,6 +11,7 @@ import { buildSite, siteServe, type ServedSite } from '../../engines/services/si
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { at } from '../../core/paths.ts';
 import { launchChromium } from './browser.ts';
+import { patient } from './patience.ts';
 
 export { eachAtOnce } from './browser.ts';
 
@@ -121,6 +122,7 @@ export async function openPage(
     viewport: opts.viewport ?? { width: 1280, height: 900 },
     colorScheme: opts.colorScheme ?? 'light',
   });
+  page.setDefaultTimeout(patient(30_000));
   // tsx names the functions it compiles with a __name() helper that the page doesn't have (page.evaluate).
   await page.addInitScript({ content: 'globalThis.__name = (f) => f;' });
   const problems: string[] = [];
