@@ -24,17 +24,20 @@ const binary = join(dir, 'server');
 copyFileSync(serverBinary, binary);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A tracer child's script: prints its program ids, then every event of main.demo's returns in `pid`. */
+const streamReturns = (pid: number) => `
+  import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
+  import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
+  const exe = await openExecutable(${JSON.stringify(binary)});
+  const probe = exe.returnProbes('main.demo', { pid: ${pid} });
+  console.log(JSON.stringify(loadedProgramIds()));
+  for await (const e of probe) console.log(eventJson(e));
+`;
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`${signal} to a process streaming live events detaches everything`, async () => {
     await using srv = await ManagedServer.start({ binary });
-    const { child, first, output } = await tracerChild(`
-      import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
-      import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
-      const exe = await openExecutable(${JSON.stringify(binary)});
-      const probe = exe.returnProbes('main.demo', { pid: ${srv.pid} });
-      console.log(JSON.stringify(loadedProgramIds()));
-      for await (const e of probe) console.log(eventJson(e));
-    `);
+    const { child, first, output } = await tracerChild(streamReturns(srv.pid));
     const ids = first as number[];
     assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links are live');
     assert.equal((await srv.get('/?arg=7')).status, 200);
@@ -52,15 +55,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 // that cell's probes; a probe an earlier cell attached keeps streaming.
 test('SIGINT to a process that handles SIGINT itself (an interrupt) leaves its probes attached', async () => {
   await using srv = await ManagedServer.start({ binary });
-  const { child, first, output } = await tracerChild(`
-    process.on('SIGINT', () => console.log('"interrupted"'));
-    import { openExecutable, loadedProgramIds } from ${JSON.stringify(at('bpf/ts/index.ts'))};
-    import { eventJson } from ${JSON.stringify(at('bpf/ts/values.ts'))};
-    const exe = await openExecutable(${JSON.stringify(binary)});
-    const probe = exe.returnProbes('main.demo', { pid: ${srv.pid} });
-    console.log(JSON.stringify(loadedProgramIds()));
-    for await (const e of probe) console.log(eventJson(e));
-  `);
+  const { child, first, output } = await tracerChild(
+    `process.on('SIGINT', () => console.log('"interrupted"'));\n${streamReturns(srv.pid)}`,
+  );
   const ids = first as number[];
   const calls = () => output().split('"kind":"call"').length - 1;
   const waitFor = async (ok: () => boolean) => {
