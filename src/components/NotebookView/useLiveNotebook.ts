@@ -238,6 +238,8 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
     setCounts({});
     setNeeds({});
     store.resetAll();
+    // Said at once: a quick restart's own "restarting" status may never be drawn before "idle".
+    setKernelState('restarting');
     try {
       await s.restart();
       return true;
