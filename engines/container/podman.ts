@@ -4,7 +4,8 @@
  * layout (cgroup v1 with cgroup2 only at /sys/fs/cgroup/unified) crun refuses to start containers.
  * cgroupfs, not systemd: there may be no systemd. Events go to a file (no journald either).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../core/files.ts';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
 
@@ -14,12 +15,18 @@ export const storageDir = at('.lab', 'container', 'storage');
 /** Podman's run state (locks, container state): gone at reboot in a real /run, here beside the storage. */
 const runDir = at('.lab', 'container', 'run');
 
-/** The environment every podman command of the lab runs with (printed with the commands it runs). */
+let env: Record<string, string> | undefined;
+
+/**
+ * The environment every podman command of the lab runs with (printed with the commands it runs). Its
+ * files are written once per process and atomically: another lab process's podman may be reading them.
+ */
 export function podmanEnv(): Record<string, string> {
+  if (env) return { ...env };
   mkdirSync(runDir, { recursive: true, mode: 0o700 });
   const conf = at('.lab', 'container', 'containers.conf');
   const storage = at('.lab', 'container', 'storage.conf');
-  writeFileSync(
+  writeFileAtomicSync(
     conf,
     [
       '# written by the lab (engines/container/podman.ts): its own Podman, not the host’s',
@@ -32,7 +39,7 @@ export function podmanEnv(): Record<string, string> {
       '',
     ].join('\n'),
   );
-  writeFileSync(
+  writeFileAtomicSync(
     storage,
     [
       '# written by the lab (engines/container/podman.ts)',
@@ -43,7 +50,8 @@ export function podmanEnv(): Record<string, string> {
       '',
     ].join('\n'),
   );
-  return { CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage };
+  env = { CONTAINERS_CONF: conf, CONTAINERS_STORAGE_CONF: storage };
+  return { ...env };
 }
 
 /** Runs podman with the lab's configuration; `capture` returns its stdout. */
