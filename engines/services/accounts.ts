@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LabError } from '../../core/errors.ts';
+import { isDead, statOf } from '../../core/procfs.ts';
 
 /** Attendees' homes, archived when their accounts go: one directory per room, one tar per attendee. */
 export const archiveRoot = '/var/lib/go-uretprobe-lab/archive';
@@ -67,7 +68,7 @@ export const roomAccounts = (room: string): Account[] => labAccounts().filter((a
 /** A room lives while the process that made it runs (its PID leads the room's name). */
 function roomAlive(room: string | undefined): boolean {
   const pid = Number(room?.split('-')[0]);
-  return Number.isInteger(pid) && pid > 0 && existsSync(`/proc/${pid}`);
+  return Number.isInteger(pid) && pid > 0 && !isDead(statOf(pid));
 }
 
 /** Accounts whose room is gone (killed before it could remove them): no running room's. */
