@@ -8,7 +8,8 @@ import { rm } from 'node:fs/promises';
 import { removeAccount, roomAccounts } from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import { listProcesses } from './processes.ts';
-import { removeRoomSandboxes } from './sandbox.ts';
+import { removeRoomSandboxes, roomContainerLabel } from './sandbox.ts';
+import { removeLabelledContainers } from '../engines/container/podman.ts';
 
 const [room] = process.argv.slice(2);
 
@@ -22,6 +23,8 @@ async function removeRoom(): Promise<void> {
       } catch {
         // gone already
       }
+  // Containers outlive the Podman service that started them (conmon keeps them): removed by the room's label.
+  await removeLabelledContainers(roomContainerLabel(room)).catch(() => undefined);
   await removeRoomSandboxes(room).catch(() => undefined);
   // This room's accounts only: another room's (a test's, say) are not this watchdog's to remove.
   for (const a of roomAccounts(room)) await removeAccount(a.name, roomArchiveDir(room)).catch(() => undefined);

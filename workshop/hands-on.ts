@@ -12,7 +12,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, chown, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { at, serverBinary } from '../core/paths.ts';
+import { at, root, serverBinary } from '../core/paths.ts';
 import { LabError } from '../core/errors.ts';
 import {
   createAccount,
@@ -23,15 +23,27 @@ import {
 } from '../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import {
+  attendeeContainerName,
+  containerSandbox,
   createSandbox,
   defaultSandboxLimits,
   describeLimitsHit,
   removeRoomSandboxes,
   removeStaleSandboxes,
+  roomContainerLabel,
   type Sandbox,
   type SandboxLimits,
 } from './sandbox.ts';
-import { freePort, startHub, type RunningHub } from '../engines/services/hub.ts';
+import { freePort, startHub, type HubContainers, type RunningHub } from '../engines/services/hub.ts';
+import { venvPython } from '../engines/services/jupyter.ts';
+import { startUserServer } from '../engines/services/hub-user.ts';
+import { ensureImage } from '../engines/container/image.ts';
+import {
+  podmanEnv,
+  removeLabelledContainers,
+  startPodmanService,
+  type PodmanService,
+} from '../engines/container/podman.ts';
 import { ProbeService } from '../engines/services/probe-service.ts';
 import { defaultLimits, type ProbeServiceLimits } from '../bpf/ts/probe-protocol.ts';
 import { probeServiceEnv } from '../bpf/ts/probe-service-client.ts';
@@ -111,6 +123,13 @@ async function startAttendeeServer(a: Attendee): Promise<void> {
     throw new LabError(`${a.account.name}'s Go server did not start in their sandbox`, 'see the hub log; try again');
 }
 
+/** The attendee's own copy of the Go server, in their home (their container runs it from there). */
+async function copyServer(a: Attendee): Promise<void> {
+  const copy = join(a.account.home, 'server');
+  await cp(serverBinary, copy);
+  await chown(copy, a.account.uid, a.account.gid);
+}
+
 async function prepareHome(a: Account): Promise<void> {
   await cp(at('notebooks'), join(a.home, 'notebooks'), {
     recursive: true,
@@ -129,6 +148,12 @@ export async function startHandsOn(opts: {
   limits?: ProbeServiceLimits;
   /** Each attendee's memory, CPU and pids (defaultSandboxLimits). */
   sandbox?: SandboxLimits;
+  /**
+   * Each attendee's notebook server and Go server in a container that JupyterHub's DockerSpawner
+   * starts through Podman's Docker-compatible API (the lab's image), rather than in a sandbox of
+   * the room's own; their servers are started with the room.
+   */
+  containers?: boolean;
   log: (line: string) => void;
 }): Promise<HandsOnRoom> {
   if (process.getuid?.() !== 0)
@@ -151,6 +176,8 @@ export async function startHandsOn(opts: {
   const probeSocket = join(roomRunDir(marker), 'probe.sock');
   let service: ProbeService | undefined;
   let hub: RunningHub | undefined;
+  let podmanService: PodmanService | undefined;
+  const limits = opts.sandbox ?? defaultSandboxLimits;
   // If this process dies without stop() (SIGKILL, a crash), the watchdog removes the room and keeps
   // the work. Its own session: a signal to this process group (Ctrl-C, kill -- -PGID) spares it.
   const watchdog = spawn(process.execPath, ['--import', 'tsx', at('workshop', 'hands-on-watchdog.ts'), marker], {
@@ -162,6 +189,8 @@ export async function startHandsOn(opts: {
   watchdog.unref();
   const stop = async () => {
     await hub?.stop().catch(() => {});
+    if (opts.containers) await removeLabelledContainers(roomContainerLabel(marker)).catch(() => 0);
+    await podmanService?.stop().catch(() => {});
     await rm(roomStateDir(marker), { recursive: true, force: true });
     await service?.stop().catch(() => {});
     for (const a of attendees) await a.sandbox?.destroy().catch(() => {});
@@ -173,15 +202,24 @@ export async function startHandsOn(opts: {
     await rm(roomRunDir(marker), { recursive: true, force: true });
     watchdog.stdin?.end('stopped\n'); // all removed already: the watchdog has nothing left to do
   };
+  const podmanArgv = opts.containers
+    ? ['env', ...Object.entries(podmanEnv()).map(([k, v]) => `${k}=${v}`), 'podman']
+    : [];
   try {
+    const image = opts.containers ? await ensureImage() : undefined;
+    if (opts.containers) {
+      // Root's API: its socket goes in the root-only state directory, never where attendees reach.
+      await mkdir(roomStateDir(marker), { recursive: true, mode: 0o700 });
+      podmanService = await startPodmanService(join(roomStateDir(marker), 'podman.sock'));
+    }
     for (const n of freeAttendeeNumbers(opts.attendees)) {
       const account = await createAccount(n, archiveDir, marker);
-      const sandbox = await createSandbox(marker, account, opts.sandbox ?? defaultSandboxLimits).catch(
-        async (e: Error) => {
-          await removeAccount(account.name, archiveDir).catch(() => undefined);
-          throw e;
-        },
-      );
+      const sandbox = opts.containers
+        ? containerSandbox(marker, account, podmanArgv)
+        : await createSandbox(marker, account, limits).catch(async (e: Error) => {
+            await removeAccount(account.name, archiveDir).catch(() => undefined);
+            throw e;
+          });
       const a: Attendee = {
         account,
         sandbox,
@@ -191,11 +229,29 @@ export async function startHandsOn(opts: {
       };
       attendees.push(a);
       await prepareHome(account);
+      if (opts.containers) await copyServer(a);
     }
     await mkdir(roomRunDir(marker), { recursive: true, mode: 0o755 });
     service = new ProbeService(probeSocket, opts.limits ?? defaultLimits);
     await service.start();
-    for (const a of attendees) await startAttendeeServer(a);
+    if (!opts.containers) for (const a of attendees) await startAttendeeServer(a);
+    const containers: HubContainers | undefined =
+      podmanService && image
+        ? {
+            dockerUrl: podmanService.url,
+            namePrefix: `lab-${marker}`,
+            image: image.ref,
+            memoryBytes: limits.memoryBytes,
+            cpus: limits.cpus,
+            pids: limits.pids,
+            // Given, not left to the runtime: open files as the lab's own, processes as the pids limit.
+            ulimits: [
+              { name: 'nofile', soft: 8192, hard: 8192 },
+              { name: 'nproc', soft: limits.pids, hard: limits.pids },
+            ],
+            forwarder: [venvPython, at('workshop', 'netns-bridge.py')],
+          }
+        : undefined;
     hub = await startHub({
       stateDir: roomStateDir(marker),
       publicDir: join(roomRunDir(marker), 'public'),
@@ -207,9 +263,27 @@ export async function startHandsOn(opts: {
         env: {
           LAB_SERVER_URL: `http://127.0.0.1:${a.serverPort}/`,
           LAB_EXERCISES_FILE: attendeeProgressFile(a.account.home),
+          ...(containers ? { HOME: a.account.home } : {}),
+        },
+        container: containers && {
+          name: attendeeContainerName(marker, a.account.name),
+          user: `${a.account.uid}:${a.account.gid}`,
+          // The attendee's Go server first, beside the notebook server (which is "$@").
+          entry: [
+            '/bin/sh',
+            '-c',
+            `"$HOME/server" -addr 127.0.0.1:${a.serverPort} >/dev/null 2>&1 & exec "$@"`,
+            'lab-attendee',
+          ],
+          // The lab's checkout (venv, helpers, node_modules) read-only, their home, the probe service's socket.
+          binds: { [root]: 'ro', [a.account.home]: 'rw', [roomRunDir(marker)]: 'ro' },
+          inward: [a.notebookPort, a.serverPort],
+          workdir: a.account.home,
+          labels: { [roomContainerLabel(marker).split('=')[0]]: marker },
         },
       })),
       env: { [probeServiceEnv]: probeSocket },
+      containers,
       onLog: (line) => {
         if (process.env.LAB_HUB_LOG || /error|Traceback/i.test(line)) opts.log(`hub: ${line.slice(0, 300)}`);
       },
@@ -217,6 +291,23 @@ export async function startHandsOn(opts: {
     // The ports the room needs across each attendee's network namespace; nothing else crosses it.
     for (const a of attendees)
       await a.sandbox.forward({ inward: [a.notebookPort, a.serverPort], outward: [hub.apiPort] });
+    // In containers, the servers start with the room: the hub's spawner makes each container now.
+    if (containers) {
+      const theHub = hub;
+      await Promise.all(
+        attendees.map(async (a) => {
+          const started = Date.now();
+          await startUserServer(theHub, a.account.name, 'the room starts the container');
+          for (let i = 0; i < 100 && !a.serverPid; i++) {
+            a.serverPid = (await pidsOf(a.account.uid)).find((p) => /\/server( \(deleted\))?$/.test(p.exe))?.pid;
+            if (!a.serverPid) await new Promise((r) => setTimeout(r, 100));
+          }
+          opts.log(
+            `${a.account.name}: container ${attendeeContainerName(marker, a.account.name)} up in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+          );
+        }),
+      );
+    }
   } catch (err) {
     await stop();
     throw err;
@@ -263,7 +354,11 @@ export async function startHandsOn(opts: {
     theService.releaseUid(a.account.uid);
     await theHub.api(`/users/${name}/server`, 'DELETE').catch(() => {});
     await new Promise<void>((r) => execFile('pkill', ['-KILL', '-u', name], () => r()));
-    await startAttendeeServer(a);
+    if (opts.containers) {
+      await a.sandbox.destroy();
+      a.serverPid = undefined;
+      await startUserServer(theHub, name, 'the room restarts the container');
+    } else await startAttendeeServer(a);
   };
 
   return {

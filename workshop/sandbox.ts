@@ -11,7 +11,7 @@
  * procs files (so nothing it starts escapes the limits), nsenter joins the namespace's init, and
  * setpriv drops to the attendee (no new privileges, killed if its launcher dies).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -364,4 +364,127 @@ export function describeLimitsHit(hit: LimitsHit): string[] {
   if (hit.memoryKills) out.push(`memory limit (${hit.memoryKills} process${hit.memoryKills > 1 ? 'es' : ''} killed)`);
   if (hit.pidsRefused) out.push(`pids limit (${hit.pidsRefused} fork${hit.pidsRefused > 1 ? 's' : ''} refused)`);
   return out;
+}
+
+/** The container an attendee's notebook server and Go server run in when the room runs them in containers. */
+export const attendeeContainerName = (room: string, name: string) => `lab-${room}-${name}`;
+
+/** Every attendee container of a room carries this label: what the room and its watchdog remove. */
+export const roomContainerLabel = (room: string) => `lab.hands-on-room=${room}`;
+
+/** The cgroup directory of each controller `pid` is in (v1 per controller, v2 the one tree). */
+function cgroupDirsOf(pid: number): Map<Controller, string> {
+  const out = new Map<Controller, string>();
+  let lines: string[];
+  try {
+    lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  } catch {
+    return out;
+  }
+  for (const [c, h] of hierarchies()) {
+    const path = h.v2
+      ? lines.find((l) => l.startsWith('0::'))?.slice(3)
+      : lines.map((l) => l.split(':')).find((f) => f[1]?.split(',').includes(c))?.[2];
+    if (path !== undefined) out.set(c, join(h.mount, path));
+  }
+  return out;
+}
+
+/**
+ * An attendee's sandbox when JupyterHub's DockerSpawner starts it as a container (Podman): the
+ * container's own cgroups hold the limits and its PID and network namespaces the isolation. It exists
+ * only while the attendee's notebook server runs; what it ran into is remembered across its restarts.
+ */
+export function containerSandbox(
+  room: string,
+  account: { name: string; uid: number; gid: number },
+  podmanArgv: string[],
+): Sandbox {
+  const container = attendeeContainerName(room, account.name);
+  /** The container's init as the host sees it, read from Podman (0: not running). */
+  const initPid = (): number => {
+    try {
+      const out = execFileSync(
+        podmanArgv[0],
+        [...podmanArgv.slice(1), 'inspect', '--format={{.State.Pid}}', container],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        },
+      );
+      return Number(out.trim()) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  let known: { pid: number; dirs: Map<Controller, string> } = { pid: 0, dirs: new Map() };
+  const dirs = () => {
+    const pid = initPid();
+    if (pid && pid !== known.pid) known = { pid, dirs: cgroupDirsOf(pid) };
+    if (!pid) known = { pid: 0, dirs: new Map() };
+    return known.dirs;
+  };
+  /** Counters of containers gone (DockerSpawner removes a stopped one), by container init. */
+  const carried = { memoryKills: 0, pidsRefused: 0 };
+  let last = { pid: 0, memoryKills: 0, pidsRefused: 0 };
+  const counters = (): LimitsHit => {
+    const d = dirs();
+    const found = hierarchies();
+    const mem = d.get('memory');
+    const pids = d.get('pids');
+    const now = {
+      pid: known.pid,
+      memoryKills: mem
+        ? found.get('memory')!.v2
+          ? readNumber(join(mem, 'memory.events'), 'oom_kill')
+          : readNumber(join(mem, 'memory.oom_control'), 'oom_kill')
+        : 0,
+      pidsRefused: pids ? readNumber(join(pids, 'pids.events'), 'max') : 0,
+    };
+    if (now.pid !== last.pid) {
+      carried.memoryKills += last.memoryKills;
+      carried.pidsRefused += last.pidsRefused;
+      last = now;
+    } else
+      last = {
+        ...now,
+        memoryKills: Math.max(now.memoryKills, last.memoryKills),
+        pidsRefused: Math.max(now.pidsRefused, last.pidsRefused),
+      };
+    return { memoryKills: carried.memoryKills + last.memoryKills, pidsRefused: carried.pidsRefused + last.pidsRefused };
+  };
+  return {
+    name: account.name,
+    get initPid() {
+      return initPid();
+    },
+    get cgroupDirs() {
+      return [...new Set(dirs().values())];
+    },
+    command: (argv, cwd) => [
+      ...podmanArgv,
+      'exec',
+      `--user=${account.uid}:${account.gid}`,
+      `--workdir=${cwd}`,
+      container,
+      ...argv,
+    ],
+    forward: async () => undefined, // the hub's spawner forwards the container's ports itself
+    processes: () => procsIn([...new Set(dirs().values())]),
+    limitsHit: counters,
+    usage: () => {
+      const d = dirs();
+      const mem = d.get('memory');
+      const v2 = hierarchies().get('memory')?.v2;
+      return {
+        memoryPeakBytes: mem ? readNumber(join(mem, v2 ? 'memory.peak' : 'memory.max_usage_in_bytes')) : 0,
+        pids: d.get('pids') ? readNumber(join(d.get('pids')!, 'pids.current')) : 0,
+      };
+    },
+    destroy: async () => {
+      await new Promise<void>((resolve) =>
+        execFile(podmanArgv[0], [...podmanArgv.slice(1), 'rm', '--force', '--time=0', container], () => resolve()),
+      );
+    },
+  };
 }

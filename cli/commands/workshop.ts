@@ -18,6 +18,7 @@ export const workshopCommand: Command = {
     `./lab workshop --hands-on N   every attendee gets an account, a notebook server (JupyterHub) and their own Go server;\n` +
     `                               they probe their own processes through the probe service (root only; 127.0.0.1)\n` +
     `       [--memory=${defaultSandboxLimits.memoryBytes / 1024 ** 3}g] [--cpus=${defaultSandboxLimits.cpus}] [--pids=${defaultSandboxLimits.pids}]   each attendee's limits (their own cgroup, PID and network namespace)\n` +
+    `       [--containers]   each attendee's notebook server and Go server in a container (DockerSpawner on Podman, the lab's image)\n` +
     `./lab workshop --remove-archives   deletes the attendees' archived homes (kept, root-only, in ${archiveRoot})`,
   async run(argv) {
     const { values } = parse('workshop', argv, {
@@ -29,6 +30,7 @@ export const workshopCommand: Command = {
         'without-site': { type: 'bool' },
         [consent]: { type: 'bool' },
         'hands-on': { type: 'int', min: 1, max: 40 },
+        containers: { type: 'bool' },
         memory: { type: 'string' },
         cpus: { type: 'string' },
         pids: { type: 'int', min: 16, max: 100000 },
@@ -37,12 +39,16 @@ export const workshopCommand: Command = {
     });
     if (values['remove-archives']) return removeArchivedHomes();
     if (values['hands-on'] !== undefined)
-      return handsOn(values['hands-on'], {
-        memoryBytes: values.memory === undefined ? defaultSandboxLimits.memoryBytes : parseMemory(values.memory),
-        cpus: values.cpus === undefined ? defaultSandboxLimits.cpus : parseCpus(values.cpus),
-        pids: values.pids ?? defaultSandboxLimits.pids,
-      });
-    for (const f of ['memory', 'cpus', 'pids'] as const)
+      return handsOn(
+        values['hands-on'],
+        {
+          memoryBytes: values.memory === undefined ? defaultSandboxLimits.memoryBytes : parseMemory(values.memory),
+          cpus: values.cpus === undefined ? defaultSandboxLimits.cpus : parseCpus(values.cpus),
+          pids: values.pids ?? defaultSandboxLimits.pids,
+        },
+        Boolean(values.containers),
+      );
+    for (const f of ['memory', 'cpus', 'pids', 'containers'] as const)
       if (values[f] !== undefined) throw new LabError(`--${f} limits a hands-on attendee`, `add --hands-on N`);
     const { host, port } = values;
     const loopback = await onlyLoopback(host);
@@ -138,13 +144,13 @@ async function removeArchivedHomes(): Promise<number> {
 }
 
 /** `--hands-on N`: the room of unprivileged attendees (workshop/hands-on.ts), until a signal ends it. */
-async function handsOn(attendees: number, sandbox: SandboxLimits): Promise<number> {
+async function handsOn(attendees: number, sandbox: SandboxLimits, containers: boolean): Promise<number> {
   await buildAll({}, ['server', 'addon', 'kernelspec', 'probe-gate']);
   const { startHandsOn } = await import('../../workshop/hands-on.ts');
   say(
-    `creating ${attendees} attendee account(s), their sandboxes (memory ${(sandbox.memoryBytes / 1024 ** 2).toFixed(0)} MB, ${sandbox.cpus} CPU, ${sandbox.pids} pids each), Go servers, the probe service and JupyterHub…`,
+    `creating ${attendees} attendee account(s), their ${containers ? 'containers' : 'sandboxes'} (memory ${(sandbox.memoryBytes / 1024 ** 2).toFixed(0)} MB, ${sandbox.cpus} CPU, ${sandbox.pids} pids each), Go servers, the probe service and JupyterHub…`,
   );
-  const room = await startHandsOn({ attendees, sandbox, log: say });
+  const room = await startHandsOn({ attendees, sandbox, containers, log: say });
   const { startRoomView } = await import('../../workshop/room-view.ts');
   const view = await startRoomView(room).catch(async (e: Error) => (await room.stop(), Promise.reject(e)));
   let stopping: Promise<void> | undefined;

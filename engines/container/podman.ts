@@ -4,7 +4,9 @@
  * layout (cgroup v1 with cgroup2 only at /sys/fs/cgroup/unified) crun refuses to start containers.
  * cgroupfs, not systemd: there may be no systemd. Events go to a file (no journald either).
  */
-import { mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { LabError } from '../../core/errors.ts';
 import { writeFileAtomicSync } from '../../core/files.ts';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
@@ -67,4 +69,55 @@ export function podman(args: string[], opts: { capture?: boolean; fix?: string }
 export function shellLine(env: Record<string, string>, cmd: string[]): string {
   const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
   return [...Object.entries(env).map(([k, v]) => `${k}=${q(v)}`), ...cmd.map(q)].join(' ');
+}
+
+/** Podman's Docker-compatible API on a unix socket (what DockerSpawner talks to), alive until stopped. */
+export interface PodmanService {
+  socket: string;
+  /** The socket as a Docker client's base_url (unix://…). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `podman system service --time=0` on `socket`, with the lab's Podman configuration: root's API, so
+ * the socket goes in a root-only directory. setpriv --pdeathsig: it goes when the lab's process does.
+ */
+export async function startPodmanService(socket: string): Promise<PodmanService> {
+  const child = spawn(
+    'setpriv',
+    ['--pdeathsig=SIGTERM', '--', 'podman', 'system', 'service', '--time=0', `unix://${socket}`],
+    { env: { ...process.env, ...podmanEnv() }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));
+  child.on('error', (e) => (err += e.message));
+  const url = `unix://${socket}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  };
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    if (existsSync(socket)) return { socket, url, stop };
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await stop();
+  throw new LabError(
+    `podman system service did not start: ${err.trim().split('\n').pop()?.slice(0, 300) ?? ''}`,
+    'check that podman runs (./lab container doctor)',
+  );
+}
+
+/** Removes (killed first) every container of the lab's Podman that carries `label` (key=value). */
+export async function removeLabelledContainers(label: string): Promise<number> {
+  const ids = (await podman(['ps', '--all', '--quiet', `--filter=label=${label}`], { capture: true }).catch(() => ''))
+    .split('\n')
+    .filter(Boolean);
+  if (ids.length) await podman(['rm', '--force', '--time=0', ...ids], { capture: true }).catch(() => '');
+  return ids.length;
 }

@@ -28,6 +28,43 @@ export interface HubAttendee {
   port: number;
   /** Extra environment for this attendee's notebook server. */
   env: Record<string, string>;
+  /** When the room runs attendees in containers (HubOptions.containers): theirs. */
+  container?: HubAttendeeContainer;
+}
+
+/** One attendee's container, as DockerSpawner creates it. */
+export interface HubAttendeeContainer {
+  /** The container's name. */
+  name: string;
+  /** The unprivileged uid:gid everything in it runs as (the attendee's own, unique in the room). */
+  user: string;
+  /** Runs before the notebook server, which it must exec as "$@" (the attendee's Go server starts here). */
+  entry: string[];
+  /** Host paths bound in at the same path, read-write or read-only. */
+  binds: Record<string, 'rw' | 'ro'>;
+  /** Ports inside the container (127.0.0.1) the host's loopback reaches, the notebook server's first. */
+  inward: number[];
+  workdir: string;
+  labels: Record<string, string>;
+}
+
+/** DockerSpawner against a Docker-compatible API (Podman's): one container per attendee, each with these limits. */
+export interface HubContainers {
+  /** The API's base_url (unix:///…/podman.sock). */
+  dockerUrl: string;
+  /** Containers are named <namePrefix>-<attendee> (HubAttendeeContainer.name says the same). */
+  namePrefix: string;
+  image: string;
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+  /** Explicit soft and hard limits (nofile, nproc): not left to the runtime's defaults. */
+  ulimits: { name: string; soft: number; hard: number }[];
+  /**
+   * Forwards ports between the host's loopback and a network namespace (its file follows, then
+   * in:PORT… out:PORT…); prints "ready". The containers have no network of their own: only these ports cross.
+   */
+  forwarder: string[];
 }
 
 export interface HubOptions {
@@ -38,6 +75,8 @@ export interface HubOptions {
   attendees: HubAttendee[];
   /** Environment for every attendee's notebook server. */
   env: Record<string, string>;
+  /** Each attendee's notebook server in a container (DockerSpawner) instead of through their command. */
+  containers?: HubContainers;
   onLog?: (line: string) => void;
 }
 
@@ -73,6 +112,7 @@ function hubConfig(o: {
   jupyterPath: string;
   attendees: HubAttendee[];
   env: Record<string, string>;
+  containers?: HubContainers;
 }): string {
   const codes = Object.fromEntries(o.attendees.map((a) => [a.name, a.code]));
   const perUser = Object.fromEntries(o.attendees.map((a) => [a.name, a.env]));
@@ -128,12 +168,81 @@ c.Spawner.default_url = "/lab"
 c.Spawner.args = ["--ServerApp.terminals_enabled=False", "--MappingKernelManager.cull_idle_timeout=0"]
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 90
-BASE_ENV = ${py({ ...o.env, JUPYTER_PATH: o.jupyterPath })}
+${o.containers ? containerConfig(o.containers, o.attendees, o.hubPort) : ''}BASE_ENV = ${py({ ...o.env, JUPYTER_PATH: o.jupyterPath })}
 def _env(spawner):
     env = dict(BASE_ENV)
     env.update(PER_USER_ENV.get(spawner.user.name, {}))
     return env
 c.Spawner.environment = {k: (lambda spawner, k=k: _env(spawner)[k]) for k in set(BASE_ENV) | {k for e in PER_USER_ENV.values() for k in e}}
+`;
+}
+
+/**
+ * DockerSpawner for the attendees: their container, as their uid, with the room's limits, no
+ * capability, no new privileges and no network — the notebook server's port (and the Go server's)
+ * reached from the host's loopback and the hub's API from inside through the forwarder, nothing else.
+ */
+function containerConfig(c: HubContainers, attendees: HubAttendee[], hubPort: number): string {
+  const perUser = Object.fromEntries(attendees.filter((a) => a.container).map((a) => [a.name, a.container]));
+  return `
+import asyncio
+from dockerspawner import DockerSpawner
+
+CONTAINERS = ${py(perUser)}
+FORWARDER = ${py(c.forwarder)}
+
+class AttendeeContainerSpawner(DockerSpawner):
+    """DockerSpawner, then the forwarder into the container's network namespace."""
+    _forwarder = None
+
+    async def start(self):
+        box = CONTAINERS[self.user.name]
+        self.port = PORTS[self.user.name]
+        self.cmd = box["entry"] + [${py(singleuserBinary)}]
+        self.volumes = {path: {"bind": path, "mode": mode} for path, mode in box["binds"].items()}
+        await super().start()
+        info = await self.docker("inspect_container", self.container_id)
+        ns = "/proc/%d/ns/net" % info["State"]["Pid"]
+        self._forwarder = await asyncio.create_subprocess_exec(
+            *FORWARDER, ns, *["in:%d" % p for p in box["inward"]], "out:${hubPort}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        line = await asyncio.wait_for(self._forwarder.stdout.readline(), 30)
+        if b"ready" not in line:
+            raise RuntimeError("the forwarder into %s did not start: %s" % (box["name"], line[:200]))
+        return ("127.0.0.1", self.port)
+
+    async def get_ip_and_port(self):
+        return ("127.0.0.1", self.port)
+
+    async def stop(self, now=False):
+        if self._forwarder is not None and self._forwarder.returncode is None:
+            self._forwarder.kill()
+        self._forwarder = None
+        await super().stop(now)
+
+def _create_kwargs(spawner):
+    box = CONTAINERS[spawner.user.name]
+    return {"user": box["user"], "working_dir": box["workdir"], "labels": box["labels"]}
+
+c.JupyterHub.spawner_class = AttendeeContainerSpawner
+c.DockerSpawner.client_kwargs = {"base_url": ${py(c.dockerUrl)}}
+c.DockerSpawner.image = ${py(c.image)}
+c.DockerSpawner.pull_policy = "never"
+c.DockerSpawner.remove = True
+c.DockerSpawner.prefix = ${py(c.namePrefix)}  # containers are named <prefix>-<attendee>
+c.DockerSpawner.network_name = "none"
+c.DockerSpawner.use_internal_ip = True
+c.DockerSpawner.mem_limit = ${c.memoryBytes}
+c.DockerSpawner.cpu_limit = ${c.cpus}
+c.DockerSpawner.extra_create_kwargs = _create_kwargs
+c.DockerSpawner.extra_host_config = {
+    "pids_limit": ${c.pids},
+    "memswap_limit": ${c.memoryBytes},
+    "ulimits": ${py(c.ulimits)},
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "network_mode": "none",
+}
 `;
 }
 
@@ -157,7 +266,16 @@ export async function startHub(o: HubOptions): Promise<RunningHub> {
   const configFile = join(o.stateDir, 'jupyterhub_config.py');
   await writeFileAtomic(
     configFile,
-    hubConfig({ port, hubPort, proxyApiPort, stateDir: o.stateDir, jupyterPath, attendees: o.attendees, env: o.env }),
+    hubConfig({
+      port,
+      hubPort,
+      proxyApiPort,
+      stateDir: o.stateDir,
+      jupyterPath,
+      attendees: o.attendees,
+      env: o.env,
+      containers: o.containers,
+    }),
     0o600,
   );
   // setpriv --pdeathsig: the hub goes when the lab process does, however that dies.
