@@ -11,6 +11,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, chown, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { at, root, serverBinary } from '../core/paths.ts';
 import { LabError } from '../core/errors.ts';
@@ -122,6 +123,28 @@ async function startAttendeeServer(a: Attendee): Promise<void> {
   if (!a.serverPid)
     throw new LabError(`${a.account.name}'s Go server did not start in their sandbox`, 'see the hub log; try again');
 }
+
+/** The hub's spawner starts the attendee's container; their Go server starts in it, first. */
+async function startContainer(hub: RunningHub, a: Attendee): Promise<void> {
+  a.serverPid = undefined;
+  await startUserServer(hub, a.account.name, 'the room starts the container');
+  for (let i = 0; i < 100 && !a.serverPid; i++) {
+    a.serverPid = a.sandbox
+      .processes()
+      .find((p) => /^\S*\/server\0-addr\0/.test(readFileSyncSafe(`/proc/${p}/cmdline`)));
+    if (!a.serverPid) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!a.serverPid)
+    throw new LabError(`${a.account.name}'s Go server did not start in their container`, 'see the hub log; try again');
+}
+
+const readFileSyncSafe = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 /** The attendee's own copy of the Go server, in their home (their container runs it from there). */
 async function copyServer(a: Attendee): Promise<void> {
@@ -244,10 +267,10 @@ export async function startHandsOn(opts: {
             memoryBytes: limits.memoryBytes,
             cpus: limits.cpus,
             pids: limits.pids,
-            // Given, not left to the runtime: open files as the lab's own, processes as the pids limit.
+            // Given, not left to the runtime. nproc counts the uid's processes host-wide: above the pids limit, which stops a fork loop first (and is counted).
             ulimits: [
               { name: 'nofile', soft: 8192, hard: 8192 },
-              { name: 'nproc', soft: limits.pids, hard: limits.pids },
+              { name: 'nproc', soft: 2 * limits.pids, hard: 2 * limits.pids },
             ],
             forwarder: [venvPython, at('workshop', 'netns-bridge.py')],
           }
@@ -268,11 +291,13 @@ export async function startHandsOn(opts: {
         container: containers && {
           name: attendeeContainerName(marker, a.account.name),
           user: `${a.account.uid}:${a.account.gid}`,
-          // The attendee's Go server first, beside the notebook server (which is "$@").
+          // The container's init: the attendee's Go server, the notebook server ("$@"), then it reaps
+          // whatever exits (a crashed server, orphans: a zombie holds a slot of the pids limit) and
+          // hands SIGTERM on. It ends when the notebook server does.
           entry: [
             '/bin/sh',
             '-c',
-            `"$HOME/server" -addr 127.0.0.1:${a.serverPort} >/dev/null 2>&1 & exec "$@"`,
+            `"$HOME/server" -addr 127.0.0.1:${a.serverPort} >/dev/null 2>&1 & "$@" & nb=$!; trap 'kill -TERM $nb' TERM INT; while kill -0 $nb 2>/dev/null; do wait $nb; done`,
             'lab-attendee',
           ],
           // The lab's checkout (venv, helpers, node_modules) read-only, their home, the probe service's socket.
@@ -297,11 +322,7 @@ export async function startHandsOn(opts: {
       await Promise.all(
         attendees.map(async (a) => {
           const started = Date.now();
-          await startUserServer(theHub, a.account.name, 'the room starts the container');
-          for (let i = 0; i < 100 && !a.serverPid; i++) {
-            a.serverPid = (await pidsOf(a.account.uid)).find((p) => /\/server( \(deleted\))?$/.test(p.exe))?.pid;
-            if (!a.serverPid) await new Promise((r) => setTimeout(r, 100));
-          }
+          await startContainer(theHub, a);
           opts.log(
             `${a.account.name}: container ${attendeeContainerName(marker, a.account.name)} up in ${((Date.now() - started) / 1000).toFixed(1)} s`,
           );
@@ -356,8 +377,7 @@ export async function startHandsOn(opts: {
     await new Promise<void>((r) => execFile('pkill', ['-KILL', '-u', name], () => r()));
     if (opts.containers) {
       await a.sandbox.destroy();
-      a.serverPid = undefined;
-      await startUserServer(theHub, name, 'the room restarts the container');
+      await startContainer(theHub, a);
     } else await startAttendeeServer(a);
   };
 

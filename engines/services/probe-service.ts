@@ -20,7 +20,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { spawn, execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readlink, rm } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readlink, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { at } from '../../core/paths.ts';
@@ -110,6 +110,12 @@ function callerMayRead(caller: Caller, path: string): Promise<boolean> {
   });
 }
 
+/** Both paths lead to one file (device and inode); false when either leads nowhere. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return Boolean(x && y && x.dev === y.dev && x.ino === y.ino);
+}
+
 /** The service's own PID namespace. */
 const ourPidns = (() => {
   let ns: Promise<string> | undefined;
@@ -171,8 +177,11 @@ async function checkMayProbe(caller: Caller, pin: PinnedProcess, asked: number):
       `process ${asked} holds capabilities (CapPrm ${c.capPrm.toString(16)}) — a program with file capabilities is not yours to probe`,
     );
   const exe = await readlink(pin.path('exe')).catch(() => refuse(`cannot see process ${asked}'s executable`));
-  if (!(await callerMayRead(caller, exe))) refuse(`you may not read ${exe}, so you may not probe it`);
-  return exe;
+  // In a container the path is the container's: where it names another file here (or none), the file
+  // is reached through the process itself — the very inode it runs.
+  const path = (await sameFile(exe, pin.path('exe'))) ? exe : `/proc/${pin.pid}/exe`;
+  if (!(await callerMayRead(caller, path))) refuse(`you may not read ${exe}, so you may not probe it`);
+  return path;
 }
 
 /** pid: as the host sees it; asked: as the caller named it (their PID namespace). */
