@@ -273,6 +273,51 @@ test("a 4 GB memory hog in A's container is killed at its 1 GB limit; B's kernel
   assert.equal(await answers(a), 200, "A's server is untouched by B's crash");
 });
 
+const codeCells = (notebook: string) =>
+  (
+    JSON.parse(readFileSync(at('notebooks', notebook), 'utf8')) as {
+      cells: { cell_type: string; source: string[] | string }[];
+    }
+  ).cells
+    .filter((c) => c.cell_type === 'code')
+    .map((c) => (Array.isArray(c.source) ? c.source.join('') : c.source));
+
+test("while A's hog is stopped again, B's notebook 03 runs to the crash and notebook 05 traces safely, in B's container", {
+  timeout: 240_000,
+}, async () => {
+  const [a, b] = room.attendees;
+  const before = a.sandbox.limitsHit().memoryKills;
+  const hog = inContainer(a, [
+    'python3',
+    '-c',
+    'x = [bytearray(64 << 20) for _ in range(64)]; print("allocated 4 GB")',
+  ]);
+  const kb = kernels[0] ?? (await kernelOf(b));
+  // The story's cells up to the crash (the exercises' cells are the hands-on test's), then 05's tracing.
+  const story = [
+    ...codeCells('03-uretprobe-crash.ipynb')
+      .filter((c) => !/lab\.(predict|check|attempt)\(/.test(c))
+      .slice(0, -1),
+    'await lab.resetLab()',
+    ...codeCells('05-tracing-safely.ipynb')
+      .filter((c) => !/lab\.(predict|check|attempt)\(/.test(c))
+      .slice(0, -1),
+  ];
+  let out = '';
+  for (const code of story) {
+    const text = await execute(kb, code);
+    assert.doesNotMatch(text, /^error: /m, `B, cell:\n${code}\n→ ${text}`);
+    out += text;
+  }
+  assert.match(out, /unexpected return pc for main\.demo/, "notebook 03: B's own server crashed under the uretprobe");
+  assert.match(out, /server alive: true/, 'notebook 05: the RET-site probes traced arg=2000 and the server lived');
+  assert.doesNotMatch((await hog).out, /allocated 4 GB/);
+  assert.ok(a.sandbox.limitsHit().memoryKills > before, "A's hog was stopped at A's limit meanwhile");
+  const view = (await room.roomView()).find((s) => s.name === b.account.name)!;
+  assert.ok(view.tracedSafely, `the room view says B traced safely: ${JSON.stringify(view)}`);
+  await execute(kb, 'await lab.resetLab()');
+});
+
 test('the probe service refuses a PID of the other container and of the host; a probe goes when its container stops', {
   timeout: 120_000,
 }, async () => {
