@@ -152,3 +152,42 @@ test('a session released from inside a batch’s reader stops reading, and the r
   assert.ok(atRelease > 0 && received === atRelease, `${received} events, ${atRelease} at the release`);
   assert.equal(existingSession(), undefined);
 });
+
+test('events a reader keeps from its first batch keep their values after the ring has gone round several times (raw and typed, decoded only then)', async () => {
+  for (const typed of [false, true]) {
+    await using idle = await GoLoop.start();
+    const exe = await openExecutable(goloopBinary);
+    // Typed: main.work(x int) int from DWARF, its values decoded when first read (here, long after the ring moved on).
+    const probe = exe.uprobe('main.work', typed ? { pid: idle.pid } : { pid: idle.pid, args: 1, rets: 1 });
+    const id = (probe as unknown as { id: number }).id;
+    const events = 100_000; // ~31 MB of records through the 8 MiB ring
+    let held: TraceEvent[] | undefined;
+    let received = 0;
+    try {
+      const reading = (async () => {
+        for await (const batch of probe.batches()) {
+          held ??= batch;
+          received += batch.length;
+          if (received >= events) break;
+        }
+      })();
+      const produced = await produce(process.pid, events, id, 'lab');
+      assert.equal(produced.sent - produced.drops, events);
+      for (let waited = 0; received < events && waited < 5000; waited += 20)
+        await new Promise((r) => setTimeout(r, 20));
+      probe.close();
+      await reading;
+    } finally {
+      probe.close();
+    }
+    assert.equal(received, events);
+    assert.ok(held && held.length > 100, `the first batch held ${held?.length} events`);
+    const wrong = held.flatMap((e, seq) => {
+      const want = typed ? [BigInt(seq), BigInt(2 * seq)] : [seq, 2 * seq];
+      return e.kind === 'call' && e.args.length === 1 && e.args[0] === want[0] && e.ret[0] === want[1] && e.ts_ns > 0
+        ? []
+        : [`event ${seq}: ${e.kind} (${e.args}) = (${e.ret}), ts ${e.ts_ns}`];
+    });
+    assert.deepEqual(wrong.slice(0, 5), [], `${typed ? 'typed' : 'raw'} events changed under their reader`);
+  }
+});
