@@ -114,6 +114,80 @@ const kindNames: Record<number, TraceEvent['kind']> = {
   [LabEventKind.LAB_UNWOUND]: 'unwound',
 };
 
+/** A raw probe's registers of one side: none, the one value, or (several, or once read) the array. */
+type Registers = undefined | number | number[];
+
+/** The array a side's registers are read as (its own: a reader may keep or change it). */
+function registerArray(regs: Registers): number[] {
+  if (typeof regs === 'object') return regs;
+  return regs === undefined ? [] : [regs];
+}
+
+/**
+ * An event of a raw probe (registers as numbers). Its fields are own properties, as a plain
+ * object's, except `args` and `ret`: arrays made when first read, from the words copied as the
+ * event arrived (two arrays per event were half of what it allocated, and many consumers read one
+ * or neither). Its values are its own: nothing refers to the ring buffer once it is delivered.
+ * JSON and util.inspect show it as the plain object it stands for.
+ */
+export class RawEvent implements TraceEvent {
+  declare ret_site?: number;
+  declare str?: string;
+  declare inlined_into?: string;
+  declare entry_tid?: number;
+  declare goid?: string;
+  declare word?: bigint;
+  #args: Registers;
+  #ret: Registers;
+
+  constructor(
+    readonly kind: TraceEvent['kind'],
+    readonly symbol: string,
+    readonly pid: number,
+    readonly tid: number,
+    readonly goroutine: string,
+    readonly ts_ns: number,
+    readonly latency_ns: number | null,
+    args: Registers,
+    ret: Registers,
+  ) {
+    this.#args = args;
+    this.#ret = ret;
+  }
+
+  get args(): number[] {
+    const a = this.#args;
+    return typeof a === 'object' ? a : (this.#args = registerArray(a));
+  }
+  get ret(): number[] {
+    const r = this.#ret;
+    return typeof r === 'object' ? r : (this.#ret = registerArray(r));
+  }
+
+  /** The event as a plain object, its fields in a plain event's order (what JSON.stringify and eventJson write). */
+  toJSON(): TraceEvent {
+    const { kind, symbol, pid, tid, goroutine, ts_ns, latency_ns, ...rest } = this;
+    return { kind, symbol, pid, tid, goroutine, ts_ns, args: this.args, ret: this.ret, latency_ns, ...rest };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect: (v: unknown, o: object) => string,
+  ) {
+    return inspect(this.toJSON(), options);
+  }
+}
+
+/** A side's registers as a raw event keeps them: one read straight, several copied into their array. */
+function rawRegisters(r: LabEventReader, at: number, n: number, ret: boolean): Registers {
+  if (n === 1) return ret ? r.ret(at, 0) : r.args(at, 0);
+  if (n === 0) return undefined;
+  const all: number[] = new Array(n);
+  for (let i = 0; i < n; i++) all[i] = ret ? r.ret(at, i) : r.args(at, i);
+  return all;
+}
+
 /**
  * ~9 MB of decoded events (65536 measured 34 MB behind a stalled pipe). A reader that keeps up
  * takes each batch (~650 events) before the next is decoded, so only a stalled one reaches it.
@@ -356,20 +430,13 @@ class ProbeImpl implements Probe, SessionProbe {
       event = e;
     } else if (inlinedInto !== undefined) {
       // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
-      event = { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args: [], ret: [], latency_ns };
+      event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, undefined, undefined);
       event.inlined_into = inlinedInto;
     } else {
-      const nargs = r.nargs(at);
-      const args: number[] = nargs === 1 ? [r.args(at, 0)] : [];
-      if (nargs > 1) for (let i = 0; i < nargs; i++) args.push(r.args(at, i));
-      const nrets = kind === 'entry' ? 0 : r.nrets(at);
-      const ret: number[] = nrets === 1 ? [r.ret(at, 0)] : [];
-      if (nrets > 1) for (let i = 0; i < nrets; i++) ret.push(r.ret(at, i));
-      // Two literals rather than adding ret_site afterwards: a property added later costs an allocation per event.
-      event =
-        retSite >= 0
-          ? { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns, ret_site: retSite }
-          : { kind, symbol: this.symbol, pid, tid, goroutine, ts_ns, args, ret, latency_ns };
+      const args = rawRegisters(r, at, r.nargs(at), false);
+      const ret = kind === 'entry' ? undefined : rawRegisters(r, at, r.nrets(at), true);
+      event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, args, ret);
+      if (retSite >= 0) event.ret_site = retSite;
       if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
     }
     const entryTid = r.entry_tid(at);

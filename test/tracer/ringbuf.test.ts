@@ -8,8 +8,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { closeAllProbes, openExecutable, type TraceEvent } from '../../bpf/ts/index.ts';
 import { existingSession } from '../../bpf/ts/session.ts';
+import { eventJson } from '../../bpf/ts/values.ts';
 import { buildBenchTools, goloopBinary } from '../../bench/build.ts';
 import { GoLoop } from '../../bench/goloop.ts';
 import { produce, type Produced } from '../../bench/ringbuf.ts';
@@ -189,5 +191,23 @@ test('events a reader keeps from its first batch keep their values after the rin
         : [`event ${seq}: ${e.kind} (${e.args}) = (${e.ret}), ts ${e.ts_ns}`];
     });
     assert.deepEqual(wrong.slice(0, 5), [], `${typed ? 'typed' : 'raw'} events changed under their reader`);
+    // Shown whole, as the plain object it stands for: its values read as it is written out.
+    const json = JSON.parse(eventJson(held[1])) as Record<string, unknown>;
+    assert.deepEqual(json.args, typed ? ['1'] : [1]);
+    assert.deepEqual(json.ret, typed ? ['2'] : [2]);
+    if (!typed)
+      assert.deepEqual(Object.keys(json), [
+        'kind',
+        'symbol',
+        'pid',
+        'tid',
+        'goroutine',
+        'ts_ns',
+        'args',
+        'ret',
+        'latency_ns',
+        'ret_site',
+      ]);
+    assert.match(inspect(held[1]), typed ? /args: \[ 1n \]/ : /args: \[ 1 \]/);
   }
 });
