@@ -3,7 +3,9 @@
  * notebooks, their own Go server (their uid, their port) and their own tslab notebook server under
  * JupyterHub. They probe their own processes through the probe service; nobody gets root.
  * Each attendee's processes run in their own sandbox (workshop/sandbox.ts): memory, CPU and pids
- * limits, and a PID namespace of their own.
+ * limits, and a PID namespace of their own — or, with `containers`, in a container of the lab's
+ * image that JupyterHub's DockerSpawner starts through Podman's Docker-compatible API, with the same
+ * limits, no capability and no network but the ports the room forwards.
  * Everything is created on start and removed on stop (accounts, processes, probes, sockets, secrets)
  * — except the attendees' work: their homes are archived, root-only, until the instructor runs
  * `./lab workshop --remove-archives`. A watchdog does the same when the room's process dies.

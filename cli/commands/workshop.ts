@@ -48,8 +48,9 @@ export const workshopCommand: Command = {
         },
         Boolean(values.containers),
       );
-    for (const f of ['memory', 'cpus', 'pids', 'containers'] as const)
+    for (const f of ['memory', 'cpus', 'pids'] as const)
       if (values[f] !== undefined) throw new LabError(`--${f} limits a hands-on attendee`, `add --hands-on N`);
+    if (values.containers) throw new LabError('--containers runs a hands-on room in containers', 'add --hands-on N');
     const { host, port } = values;
     const loopback = await onlyLoopback(host);
     if (!loopback && !values[consent]) {

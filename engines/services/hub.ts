@@ -2,7 +2,8 @@
  * JupyterHub for a hands-on workshop: the hub and its configurable-http-proxy on 127.0.0.1, one
  * tslab notebook server per attendee spawned as that attendee's Linux user, through a command the
  * room gives (its sandbox: limits, namespace, the switch to the attendee's uid), sign-in with a
- * per-attendee code. Config, database and secrets live in a root-only directory;
+ * per-attendee code — or, for a room in containers, one container per attendee that DockerSpawner
+ * starts through a Docker-compatible API (Podman's). Config, database and secrets live in a root-only directory;
  * what attendees' servers must read (the kernelspec) lives in a world-readable one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
