@@ -179,12 +179,23 @@ export class RawEvent implements TraceEvent {
   }
 }
 
-/** A side's registers as a raw event keeps them: one read straight, several copied into their array. */
-function rawRegisters(r: LabEventReader, at: number, n: number, ret: boolean): Registers {
-  if (n === 1) return ret ? r.ret(at, 0) : r.args(at, 0);
+/** The entry's registers as a raw event keeps them: one read straight, several copied into their array. */
+function argRegisters(r: LabEventReader, at: number): Registers {
+  const n = r.nargs(at);
+  if (n === 1) return r.args(at, 0);
   if (n === 0) return undefined;
   const all: number[] = new Array(n);
-  for (let i = 0; i < n; i++) all[i] = ret ? r.ret(at, i) : r.args(at, i);
+  for (let i = 0; i < n; i++) all[i] = r.args(at, i);
+  return all;
+}
+
+/** The return's registers, the same way. */
+function retRegisters(r: LabEventReader, at: number): Registers {
+  const n = r.nrets(at);
+  if (n === 1) return r.ret(at, 0);
+  if (n === 0) return undefined;
+  const all: number[] = new Array(n);
+  for (let i = 0; i < n; i++) all[i] = r.ret(at, i);
   return all;
 }
 
@@ -433,8 +444,8 @@ class ProbeImpl implements Probe, SessionProbe {
       event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, undefined, undefined);
       event.inlined_into = inlinedInto;
     } else {
-      const args = rawRegisters(r, at, r.nargs(at), false);
-      const ret = kind === 'entry' ? undefined : rawRegisters(r, at, r.nrets(at), true);
+      const args = argRegisters(r, at);
+      const ret = kind === 'entry' ? undefined : retRegisters(r, at);
       event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, args, ret);
       if (retSite >= 0) event.ret_site = retSite;
       if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
