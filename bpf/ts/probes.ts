@@ -405,48 +405,43 @@ class ProbeImpl implements Probe, SessionProbe {
       return;
     }
     const kind = kindNames[r.kind(at)];
-    const tid = r.tid(at);
+    const retSite = r.ret_site(at);
+    const inlinedInto = kind === 'entry' && retSite >= 0 ? this.sites.inlinedCallers?.[retSite] : undefined;
+    // Two methods, so that each keeps one kind of event (its property stores stay monomorphic).
+    this.push(
+      this.typed === undefined || inlinedInto !== undefined
+        ? this.rawEvent(r, at, pid, kind, retSite, inlinedInto)
+        : this.typedEvent(r, at, pid, kind, retSite, this.typed),
+    );
+  }
+
+  /** The goroutine's name (its g pointer in hex), made once for a run of its events. */
+  private goroutine(r: LabEventReader, at: number): string {
     const g = r.goroutine(at);
     if (g !== this.lastGoroutine) {
       this.lastGoroutine = g;
       this.lastGoroutineName = goroutineName(g);
     }
-    const goroutine = this.lastGoroutineName;
-    const ts_ns = r.ts_ns(at);
+    return this.lastGoroutineName;
+  }
+
+  private rawEvent(
+    r: LabEventReader,
+    at: number,
+    pid: number,
+    kind: TraceEvent['kind'],
+    retSite: number,
+    inlinedInto: string | undefined,
+  ): RawEvent {
+    const tid = r.tid(at);
     const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
-    const retSite = r.ret_site(at);
-    const sites = this.sites;
-    const inlinedInto = kind === 'entry' && retSite >= 0 ? sites.inlinedCallers?.[retSite] : undefined;
-    const typed = this.typed;
-    let event: TraceEvent;
-    if (typed && inlinedInto === undefined) {
-      const tail = retSite >= 0 ? sites.tailCalls?.[retSite] : undefined;
-      const e = new TypedEvent(
-        kind,
-        this.symbol,
-        pid,
-        tid,
-        goroutine,
-        ts_ns,
-        latency_ns,
-        r,
-        at,
-        typed,
-        this.decodeOnRead,
-        tail,
-      );
-      if (retSite >= 0) e.ret_site = retSite;
-      const unwound = r.unwound(at);
-      if (unwound) e.unwound = unwound;
-      event = e;
-    } else if (inlinedInto !== undefined) {
-      // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
-      event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, undefined, undefined);
-      event.inlined_into = inlinedInto;
-    } else {
-      const args = argRegisters(r, at);
-      const ret = kind === 'entry' ? undefined : retRegisters(r, at);
-      event = new RawEvent(kind, this.symbol, pid, tid, goroutine, ts_ns, latency_ns, args, ret);
+    // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
+    const copy = inlinedInto !== undefined;
+    const args = copy ? undefined : argRegisters(r, at);
+    const ret = copy || kind === 'entry' ? undefined : retRegisters(r, at);
+    const event = new RawEvent(kind, this.symbol, pid, tid, this.goroutine(r, at), r.ts_ns(at), latency_ns, args, ret);
+    if (copy) event.inlined_into = inlinedInto;
+    else {
       if (retSite >= 0) event.ret_site = retSite;
       if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
     }
@@ -454,8 +449,44 @@ class ProbeImpl implements Probe, SessionProbe {
     if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
     const goid = r.goid(at); // a number: goids stay far below 2^53
     if (goid !== 0) event.goid = goidName(goid);
-    if (sites.readThrough && kind === 'entry') event.word = r.derefExact(at);
-    this.push(event);
+    if (this.sites.readThrough && kind === 'entry') event.word = r.derefExact(at);
+    return event;
+  }
+
+  private typedEvent(
+    r: LabEventReader,
+    at: number,
+    pid: number,
+    kind: TraceEvent['kind'],
+    retSite: number,
+    typed: TypedValues,
+  ): TypedEvent {
+    const tid = r.tid(at);
+    const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
+    const tail = retSite >= 0 ? this.sites.tailCalls?.[retSite] : undefined;
+    const event = new TypedEvent(
+      kind,
+      this.symbol,
+      pid,
+      tid,
+      this.goroutine(r, at),
+      r.ts_ns(at),
+      latency_ns,
+      r,
+      at,
+      typed,
+      this.decodeOnRead,
+      tail,
+    );
+    if (retSite >= 0) event.ret_site = retSite;
+    const unwound = r.unwound(at);
+    if (unwound) event.unwound = unwound;
+    const entryTid = r.entry_tid(at);
+    if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
+    const goid = r.goid(at);
+    if (goid !== 0) event.goid = goidName(goid);
+    if (this.sites.readThrough && kind === 'entry') event.word = r.derefExact(at);
+    return event;
   }
 
   /** Exits are queued past the limit: they are few, and a reader waiting for one must see it. */
