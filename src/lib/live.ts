@@ -198,6 +198,48 @@ const reconnectGraceMs = 1500;
 /** tslab aborts every request it gets in the 200 ms after a failed cell (its queue reset). */
 const tslabAbortWindowMs = 250;
 
+/**
+ * How long a reply waits for its iopub "idle". Right after a restart Jupyter may not have
+ * subscribed to the new kernel's iopub yet: the reply comes (shell) and the idle never does, and
+ * `future.done` would wait forever.
+ */
+const idleAfterReplyMs = 3000;
+
+/** The execute reply: when iopub says idle, or a moment after the reply if iopub stays silent. */
+function replyOf(
+  future: Kernel.IShellFuture<KernelMessage.IExecuteRequestMsg>,
+): Promise<KernelMessage.IExecuteReplyMsg> {
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    future.onReply = (msg) => {
+      timer = setTimeout(() => resolve(msg), idleAfterReplyMs);
+    };
+    future.done.then(
+      (msg) => {
+        clearTimeout(timer);
+        resolve(msg as KernelMessage.IExecuteReplyMsg);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** A kernel_info answer, or nothing after `ms` (the library's own failsafe sends pending requests then). */
+async function kernelInfoWithin(kernel: Kernel.IKernelConnection, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  try {
+    await Promise.race([kernel.requestKernelInfo().then(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** One tslab notebook kernel for one notebook page, shared with JupyterLab's session for the same notebook. */
 export class LiveSession {
   private readonly cellOf = new Map<string, number>();
@@ -411,7 +453,7 @@ export class LiveSession {
     this.lastCell = cell;
     let reply: KernelMessage.IExecuteReplyMsg;
     try {
-      reply = await future.done;
+      reply = await replyOf(future);
     } catch (e) {
       // A future is disposed when the connection or the kernel goes away.
       const now = this.current; // changed while we waited
@@ -437,7 +479,7 @@ export class LiveSession {
       if (msg.header.msg_type === 'stream') text += c.text ?? '';
       if (msg.header.msg_type === 'execute_result') text += c.data?.['text/plain'] ?? '';
     };
-    const reply = (await future.done).content as { status: 'ok' | 'error' | 'abort'; execution_count?: number };
+    const reply = (await replyOf(future)).content as { status: 'ok' | 'error' | 'abort'; execution_count?: number };
     if (reply.status === 'error') this.lastErrorAt = Date.now();
     return { reply: { status: reply.status, count: null }, text };
   }
@@ -454,7 +496,7 @@ export class LiveSession {
     try {
       await this.kernel.restart();
       // restart() resolves when Jupyter says so; the new process answers a moment later.
-      await this.kernel.requestKernelInfo();
+      await kernelInfoWithin(this.kernel, 30_000);
     } finally {
       this.restartAsked = false;
     }
