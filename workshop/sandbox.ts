@@ -402,28 +402,42 @@ export function containerSandbox(
 ): Sandbox {
   const container = attendeeContainerName(room, account.name);
   /** The container's init as the host sees it, read from Podman (0: not running). */
-  const initPid = (): number => {
+  /** Podman's word on the container's init, as the host sees it (0: not running). Blocks: asked rarely. */
+  const askPodman = (): number => {
     try {
       const out = execFileSync(
         podmanArgv[0],
         [...podmanArgv.slice(1), 'inspect', '--format={{.State.Pid}}', container],
-        {
-          encoding: 'utf8',
-          stdio: ['ignore', 'pipe', 'ignore'],
-        },
+        { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 },
       );
       return Number(out.trim()) || 0;
     } catch {
       return 0;
     }
   };
-  let known: { pid: number; dirs: Map<Controller, string> } = { pid: 0, dirs: new Map() };
-  const dirs = () => {
-    const pid = initPid();
-    if (pid && pid !== known.pid) known = { pid, dirs: cgroupDirsOf(pid) };
-    if (!pid) known = { pid: 0, dirs: new Map() };
-    return known.dirs;
+  let known: { pid: number; cgroup: string; dirs: Map<Controller, string> } = { pid: 0, cgroup: '', dirs: new Map() };
+  let asked = 0;
+  const cgroupText = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+    } catch {
+      return '';
+    }
   };
+  /**
+   * The container's init: the one known while it lives in the same cgroups (no podman call — the room
+   * view, the probe service and the hub share this process's event loop); else Podman is asked, at
+   * most every 2 s.
+   */
+  const initPid = (): number => {
+    if (known.pid && known.cgroup && cgroupText(known.pid) === known.cgroup) return known.pid;
+    if (Date.now() - asked < 2000) return 0;
+    asked = Date.now();
+    const pid = askPodman();
+    known = pid ? { pid, cgroup: cgroupText(pid), dirs: cgroupDirsOf(pid) } : { pid: 0, cgroup: '', dirs: new Map() };
+    return known.pid;
+  };
+  const dirs = () => (initPid() ? known.dirs : new Map<Controller, string>());
   /** Counters of containers gone (DockerSpawner removes a stopped one), by container init. */
   const carried = { memoryKills: 0, pidsRefused: 0 };
   let last = { pid: 0, memoryKills: 0, pidsRefused: 0 };
