@@ -175,6 +175,7 @@ test('each attendee in a container of their own: their uid, limits, no capabilit
     assert.ok(pid, `${x.account.name}'s Go server runs`);
     assert.equal(Number(field(pid, 'Uid').split(/\s+/)[0]), x.account.uid, 'as the attendee');
     assert.equal(field(pid, 'CapEff'), '0000000000000000', 'with no capability');
+    assert.equal(field(pid, 'CapBnd'), '0000000000000000', 'nor any to gain');
     assert.equal(field(pid, 'NoNewPrivs'), '1');
     assert.notEqual(readlinkSync(`/proc/${pid}/ns/pid`), hostPidns, 'not in the host PID namespace');
     const memDir = x.sandbox.cgroupDirs.find((d) => existsSync(join(d, 'memory.limit_in_bytes')))!;
@@ -213,6 +214,14 @@ print("reached", ok)`;
     /\n\S+\s+[0-9A-F]{8}/,
     `A's container has no network interface but loopback: ${net.out}`,
   );
+
+  // Root's Podman API, which started the container, is out of its reach (the checkout is bound in).
+  const api = await inContainer(a, [
+    'python3',
+    '-c',
+    `import socket\ns=socket.socket(socket.AF_UNIX)\ntry:\n  s.connect(${JSON.stringify(join(roomStateDir(room.room), 'podman.sock'))}); print("connected")\nexcept OSError as e: print("refused", e.errno)`,
+  ]);
+  assert.match(api.out, /refused 13\b/, `A cannot reach the Podman socket: ${api.out}`);
 
   // A sees A's processes only.
   const seen = await inContainer(a, ['sh', '-c', 'cat /proc/[0-9]*/cmdline | tr "\\0" " "']);
