@@ -177,7 +177,7 @@ async function handsOn(attendees: number, sandbox: SandboxLimits, containers: bo
     void room.roomView().then(
       (states) => {
         for (const s of states) {
-          if (s.limitsHit.length) say(`room: ${s.name} hit their ${s.limitsHit.join(' and ')}`);
+          if (s.limitsHit.length) say(`room: ${s.name} hit its ${s.limitsHit.join(' and ')}`);
           if (s.crashedUnder.length || s.probes.length)
             say(
               `room: ${s.name}: ${s.notebookServer ? 'notebook server up' : 'no notebook server'}, probes ${s.probes.length}, crashed under ${s.crashedUnder.join('; ') || 'nothing'}${s.tracedSafely ? ', traced safely' : ''}`,
