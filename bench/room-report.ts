@@ -35,6 +35,7 @@ export function roomCapacity(runs: RoomRun[], cores: number, memoryGb: number) {
 export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb: number): string[] {
   if (!runs?.length) return [];
   const c = roomCapacity(runs, cores, memoryGb);
+  const inContainers = runs.every((r) => r.attendees_in === 'containers');
   const sorted = [...runs].sort((a, b) => a.attendees - b.attendees);
   const largest = sorted[sorted.length - 1];
   const prev = sorted.length > 1 ? sorted[sorted.length - 2] : undefined;
@@ -59,13 +60,23 @@ export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb
   return [
     '### Room capacity',
     '',
-    '`./lab bench --only room` starts a hands-on room (`./lab workshop --hands-on N`: accounts, sandboxes, probe service,',
-    "hub) of N attendees, asks for every attendee's notebook server at once, then each attendee opens notebook 03 (the crash)",
-    "and notebook 05 (safe tracing) in two kernels and runs their story cells (the exercises' cells left out), all attendees",
-    "at the same moment: memory is the peak of each attendee's sandbox cgroup (notebook server, two tslab kernels, Go servers);",
+    ...(inContainers
+      ? [
+          '`./lab bench --only room` starts a hands-on room of N attendees in containers (`./lab workshop --hands-on N',
+          "--containers`: accounts, the lab's image, JupyterHub's DockerSpawner on Podman, probe service, hub), asks for every",
+          "attendee's notebook server at once, then each attendee opens notebook 03 (the crash) and notebook 05 (safe tracing) in",
+          "two kernels and runs their story cells (the exercises' cells left out), all attendees at the same moment: memory is the",
+          "peak of each attendee's container cgroup (notebook server, two tslab kernels, Go servers, page cache included);",
+        ]
+      : [
+          '`./lab bench --only room` starts a hands-on room (`./lab workshop --hands-on N`: accounts, sandboxes, probe service,',
+          "hub) of N attendees, asks for every attendee's notebook server at once, then each attendee opens notebook 03 (the crash)",
+          "and notebook 05 (safe tracing) in two kernels and runs their story cells (the exercises' cells left out), all attendees",
+          "at the same moment: memory is the peak of each attendee's sandbox cgroup (notebook server, two tslab kernels, Go servers);",
+        ]),
     'first output is from opening notebook 03 (its kernel starting) to its first output; cell latency is every cell of every',
-    "attendee; events are what the probe service delivered; CPU-s is what the processes of an attendee's sandbox used over",
-    "that phase (their /proc times and their reaped children's: the cgroup v1 sandboxes here account no CPU of their own);",
+    "attendee; events are what the probe service delivered; CPU-s is what the processes of an attendee's",
+    `${inContainers ? 'container' : 'sandbox'} used over that phase (their /proc times and their reaped children's: this machine's cgroup v1 accounts no CPU per attendee);`,
     "host CPU busy is the whole machine's, shared with whatever else ran then (the load column).",
     '',
     `| ${cols.join(' | ')} |`,
@@ -93,7 +104,7 @@ export function roomSection(runs: RoomRun[] | undefined, cores: number, memoryGb
     `i.e. everyone's two notebooks done within a minute of "run it"; beyond that cells queue for CPU${slope ? ` (the wall time grew ${slope} s per attendee from ${prev!.attendees} to ${largest.attendees} attendees here)` : ''}.`,
     `This machine (${cores} cores, ${memoryGb} GB): ${c.byCpu} by CPU, ${c.byMemory} by memory, so ${Math.min(c.byCpu, c.byMemory)} attendees running together, limited by ${c.limit}.`,
     `The same estimate for 8 cores / 32 GB: ${at(8, 32)}; 16 cores / 64 GB: ${at(16, 64)}; 32 cores / 128 GB: ${at(32, 128)} — if the one hub, proxy and probe service keep up (not measured beyond ${Math.max(...runs.map((r) => r.attendees))} attendees).`,
-    "Attendees who run cells at their own pace rather than together need less CPU at any moment; each sandbox's memory",
+    `Attendees who run cells at their own pace rather than together need less CPU at any moment; each ${inContainers ? 'container' : 'sandbox'}'s memory`,
     `limit (2 GiB by default) bounds what one attendee can take whatever they run: limits that never add up to more than`,
     `the RAM hold ${Math.floor((memoryGb * 1024 - reserveMb) / 2048)} attendees here (\`--memory 1g\` doubles that, still ${Math.round(1024 / c.memMb)}× the measured peak).`,
     '',

@@ -1,5 +1,5 @@
 /**
- * The hands-on room's capacity: N attendees, each in their sandbox, open notebook 03 (the crash) and
+ * The hands-on room's capacity: N attendees, each in their container, open notebook 03 (the crash) and
  * notebook 05 (safe tracing) through the hub at the same moment and run their cells, as a room does
  * when the instructor says "run it". Measured: each attendee's peak memory and CPU time (their
  * sandbox's cgroups), time to first output, every cell's latency, the events the probe service
@@ -31,10 +31,16 @@ export interface BenchRoom {
   archiveDir: string;
   stop(): Promise<void>;
 }
-export type StartRoom = (opts: { attendees: number; log: (line: string) => void }) => Promise<BenchRoom>;
+export type StartRoom = (opts: {
+  attendees: number;
+  containers: boolean;
+  log: (line: string) => void;
+}) => Promise<BenchRoom>;
 
 export interface RoomRun {
   attendees: number;
+  /** Where each attendee's notebook server and Go server ran: a container (DockerSpawner on Podman) or a sandbox of the room's. */
+  attendees_in?: 'containers' | 'sandboxes';
   /** startHandsOn: accounts, sandboxes, probe service, Go servers, hub. */
   room_start_s: number;
   /** Every attendee's notebook server asked for at once, until the last is ready. */
@@ -210,12 +216,13 @@ export async function roomBench(
   log: (line: string) => void = () => {},
   /** The notebooks each attendee runs (a test runs notebook 03 only). */
   notebooks: string[] = roomNotebooks,
+  containers = true,
 ): Promise<RoomRun> {
   const load = loadavg()
     .map((l) => l.toFixed(2))
     .join(' ');
   let t = performance.now();
-  const room = await startRoom({ attendees: n, log });
+  const room = await startRoom({ attendees: n, log, containers });
   const room_start_s = (performance.now() - t) / 1000;
   const kernels: Kernel.IKernelConnection[] = [];
   const disposers: { dispose(): void }[] = [];
@@ -248,6 +255,7 @@ export async function roomBench(
     const firsts = runs.map((r) => r.firstOutputMs);
     return {
       attendees: n,
+      attendees_in: containers ? 'containers' : 'sandboxes',
       room_start_s: round(room_start_s),
       servers_ready_s: round(servers_ready_s),
       memory_peak_mb: round(peaks.reduce((s, x) => s + x, 0) / n, 0),

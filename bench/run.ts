@@ -61,7 +61,7 @@ export const fullSizes: Sizes = {
   lifecycleProbes: 500,
   lifecycleCycles: 500,
   stalledPipeSeconds: 45,
-  roomAttendees: [1, 2, 4],
+  roomAttendees: [1, 2, 4, 8],
 };
 export const quickSizes: Sizes = {
   ringbufEvents: 100_000,
