@@ -28,14 +28,17 @@ before(async () => {
   });
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise((r) => child.once('exit', r));
+  let gone = false;
+  const exited = new Promise((r) => child.once('exit', r)).then(() => void (gone = true));
   const url = await Promise.race([
     (async () => {
-      for (;;) {
+      // Stops with the child: a poll that outlived it kept the file running after its failure.
+      while (!gone) {
         const m = /^(http:\/\/127\.0\.0\.1:\d+)\/instructor\?token=([\w-]+)$/m.exec(out);
         if (m && /^http:\/\/127\.0\.0\.1:\d+\/attend$/m.test(out)) return m;
         await new Promise((r) => setTimeout(r, 100));
       }
+      return assert.fail(`./lab workshop exited early: ${err}`);
     })(),
     exited.then(() => assert.fail(`./lab workshop exited early: ${err}`)),
   ]);
