@@ -540,6 +540,16 @@ export function decodeValues(
   pid: number,
 ): DecodedValues {
   const sig = plan.signature;
+  const entry = plan.entry.fromRegisters;
+  const ret = plan.ret.fromRegisters;
+  if (entry && ret)
+    // Register-only on both sides (the common case): no per-side result objects, the infos shared.
+    return {
+      args: withArgs ? entry(raw.argRegs) : [],
+      ret: withRet ? ret(raw.retRegs) : [],
+      params: plan.paramInfo,
+      results: plan.resultInfo,
+    };
   const a = withArgs
     ? decodeSide(sig.params, plan.paramInfo, raw.argRegs, raw.argData, plan.entry, plan.budget, memory, pid)
     : { values: [], infos: plan.paramInfo };
