@@ -204,6 +204,11 @@ function retRegisters(r: LabEventReader, at: number): Registers {
  * takes each batch (~650 events) before the next is decoded, so only a stalled one reaches it.
  */
 export const DEFAULT_QUEUE_LIMIT = 16384;
+/** A probe's next queue is made at the size its last one reached, within these bounds (then grown as needed). */
+const QUEUE_START = 16;
+const QUEUE_MAX_START = 1024;
+/** A queue of `n` slots to fill from the start (the one place queues are made: one array kind for the stores). */
+const newQueue = (n: number): TraceEvent[] => new Array(n);
 
 /** Goroutines are few and reused (g structs are pooled): name each once, not once per event. */
 const goroutineNames = new Map<number, string>();
@@ -281,8 +286,14 @@ class ProbeImpl implements Probe, SessionProbe {
   detached: Promise<void> = Promise.resolve();
   readonly ready: Promise<void> = Promise.resolve();
   private readonly links: number[] = [];
-  /** Events not yet read; a reader takes the whole array (no copy) and the probe starts a new one. */
-  private queue: TraceEvent[] = [];
+  /**
+   * Events not yet read: the first `queued` of `queue`. A reader takes the whole array (no copy)
+   * and the probe starts a new one, made at the size the last one reached: grown a store at a
+   * time, a batch's array was reallocated ~10 times (~25 B an event). Every queue is made by
+   * newQueue(), so stores into it see one kind of array.
+   */
+  private queue: TraceEvent[] = newQueue(QUEUE_START);
+  private queued = 0;
   /** Readers waiting for the next event (or the close). */
   private readonly waiting: (() => void)[] = [];
   private readonly seenPids = new Set<number>();
@@ -400,7 +411,7 @@ class ProbeImpl implements Probe, SessionProbe {
       this.lastPid = pid;
     }
     // Counted before decoding: a stalled reader costs no allocation.
-    if (this.queue.length >= this.queueLimit) {
+    if (this.queued >= this.queueLimit) {
       this.readerDrops++;
       return;
     }
@@ -515,8 +526,7 @@ class ProbeImpl implements Probe, SessionProbe {
   }
 
   private push(event: TraceEvent): void {
-    const queue = this.queue;
-    queue[queue.length] = event; // a store at the end: Array.prototype.push stayed a builtin call here (perf)
+    this.queue[this.queued++] = event; // a store, not Array.prototype.push (a builtin call here: perf)
     if (this.waiting.length > 0) this.wakeReaders();
   }
 
@@ -587,7 +597,13 @@ class ProbeImpl implements Probe, SessionProbe {
     };
     // A reader that stops early leaves what it did not read for the next reader or take().
     const stop = (): Promise<IteratorResult<TraceEvent>> => {
-      if (i < batch.length) this.queue = batch.slice(i).concat(this.queue);
+      if (i < batch.length) {
+        const rest = batch.slice(i).concat(this.takeQueued());
+        const queue = newQueue(rest.length);
+        for (let k = 0; k < rest.length; k++) queue[k] = rest[k];
+        this.queue = queue;
+        this.queued = rest.length;
+      }
       batch = [];
       return Promise.resolve({ value: undefined, done: true });
     };
@@ -596,7 +612,7 @@ class ProbeImpl implements Probe, SessionProbe {
 
   batches(): AsyncIterable<TraceEvent[]> {
     const next = (): Promise<IteratorResult<TraceEvent[]>> => {
-      if (this.queue.length > 0) return Promise.resolve({ value: this.takeQueued(), done: false });
+      if (this.queued > 0) return Promise.resolve({ value: this.takeQueued(), done: false });
       if (this.isClosed) return Promise.resolve({ value: undefined, done: true });
       return this.arrival().then(next);
     };
@@ -606,8 +622,12 @@ class ProbeImpl implements Probe, SessionProbe {
   }
 
   private takeQueued(): TraceEvent[] {
+    const n = this.queued;
+    if (n === 0) return [];
     const all = this.queue;
-    this.queue = [];
+    if (all.length !== n) all.length = n; // its unused end
+    this.queue = newQueue(Math.min(QUEUE_MAX_START, Math.max(QUEUE_START, n)));
+    this.queued = 0;
     return all;
   }
 
