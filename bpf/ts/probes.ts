@@ -117,12 +117,6 @@ const kindNames: Record<number, TraceEvent['kind']> = {
 /** A raw probe's registers of one side: none, the one value, or (several, or once read) the array. */
 type Registers = undefined | number | number[];
 
-/** The array a side's registers are read as (its own: a reader may keep or change it). */
-function registerArray(regs: Registers): number[] {
-  if (typeof regs === 'object') return regs;
-  return regs === undefined ? [] : [regs];
-}
-
 /**
  * An event of a raw probe (registers as numbers). Its fields are own properties, as a plain
  * object's, except `args` and `ret`: arrays made when first read, from the words copied as the
@@ -137,31 +131,53 @@ export class RawEvent implements TraceEvent {
   declare entry_tid?: number;
   declare goid?: string;
   declare word?: bigint;
+  // Declared and set by the constructor alone: fields written in the class body are first set to
+  // undefined, at each construction, by an initializer V8 left out of line here.
+  declare readonly kind: TraceEvent['kind'];
+  declare readonly symbol: string;
+  declare readonly pid: number;
+  declare readonly tid: number;
+  declare readonly goroutine: string;
+  declare readonly ts_ns: number;
+  declare readonly latency_ns: number | null;
   #args: Registers;
   #ret: Registers;
 
   constructor(
-    readonly kind: TraceEvent['kind'],
-    readonly symbol: string,
-    readonly pid: number,
-    readonly tid: number,
-    readonly goroutine: string,
-    readonly ts_ns: number,
-    readonly latency_ns: number | null,
+    kind: TraceEvent['kind'],
+    symbol: string,
+    pid: number,
+    tid: number,
+    goroutine: string,
+    ts_ns: number,
+    latency_ns: number | null,
     args: Registers,
     ret: Registers,
   ) {
+    this.kind = kind;
+    this.symbol = symbol;
+    this.pid = pid;
+    this.tid = tid;
+    this.goroutine = goroutine;
+    this.ts_ns = ts_ns;
+    this.latency_ns = latency_ns;
     this.#args = args;
     this.#ret = ret;
   }
 
   get args(): number[] {
     const a = this.#args;
-    return typeof a === 'object' ? a : (this.#args = registerArray(a));
+    if (typeof a === 'object') return a;
+    const made = a === undefined ? [] : [a];
+    this.#args = made;
+    return made;
   }
   get ret(): number[] {
     const r = this.#ret;
-    return typeof r === 'object' ? r : (this.#ret = registerArray(r));
+    if (typeof r === 'object') return r;
+    const made = r === undefined ? [] : [r];
+    this.#ret = made;
+    return made;
   }
 
   /** The event as a plain object, its fields in a plain event's order (what JSON.stringify and eventJson write). */
