@@ -4,16 +4,20 @@ import WebSocket from 'ws';
 import { LabError } from '../../core/errors.ts';
 import type { RunningHub } from './hub.ts';
 
-/** Starts `name`'s notebook server, waits until the hub says it is ready, and returns an API token for it. */
+/**
+ * Starts `name`'s notebook server unless it runs already (a room of containers starts them with
+ * the room), waits until the hub says it is ready, and returns an API token for it.
+ */
 export async function startUserServer(
   hub: Pick<RunningHub, 'api' | 'apiToken' | 'url'>,
   name: string,
   note: string,
 ): Promise<string> {
-  await hub.api(`/users/${name}/server`, 'POST');
+  const server = async () =>
+    (await hub.api<{ servers?: Record<string, { ready: boolean }> }>(`/users/${name}`)).servers?.[''];
+  if (!(await server())) await hub.api(`/users/${name}/server`, 'POST');
   for (let i = 0; i < 600; i++) {
-    const u = await hub.api<{ servers: Record<string, { ready: boolean }> }>(`/users/${name}`);
-    if (u.servers?.['']?.ready) break;
+    if ((await server())?.ready) break;
     await new Promise((r) => setTimeout(r, 250));
   }
   const t = await fetch(`${hub.url}hub/api/users/${name}/tokens`, {
