@@ -34,7 +34,8 @@ test("./lab setup's Debian step: the terminal shows step lines and the log path,
     r.stderr,
   );
   assert.match(r.stderr, /output in \.lab\/logs\/apt\.log/);
-  const added = readFileSync(aptLog, 'utf8').slice(before);
+  // A byte offset: the log holds UTF-8 from earlier runs (apt's quotes), so a string index would land further on.
+  const added = readFileSync(aptLog).subarray(before).toString('utf8');
   assert.match(added, /^\$ apt-get update/m);
   assert.match(added, /^\$ apt-get install -y --no-install-recommends procps/m);
   assert.match(added, /procps is already the newest version/);
