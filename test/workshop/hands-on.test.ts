@@ -207,11 +207,11 @@ test('the probe service refuses what is not the attendee’s, with a clear messa
   createInterface({ input: s }).on('line', (l) => lines.push(l));
   // root connecting through the gate is refused too: the service only probes the caller's processes.
   s.write(JSON.stringify({ op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: own }) + '\n');
-  for (let i = 0; i < 30 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  for (let i = 0; i < 400 && lines.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
   s.destroy();
   assert.match(lines.join('\n'), /not yours/, 'even root gets only its own processes through the service');
   const capScript = [1, 2, 3, 4].map((id) => ({ op: 'attach', id, kind: 'uprobe', symbol: 'main.demo', pid: own }));
-  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';const done=()=>{process.stdout.write(out,()=>process.exit(0))};s.on('data',d=>{out+=d;if((out.match(/"op":"(attached|error)"/g)||[]).length>=${capScript.length})done()});for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(done,4000)`;
+  const script = `const s=require('net').connect(${JSON.stringify(room.probeSocket)});let out='';const done=()=>{process.stdout.write(out,()=>process.exit(0))};s.on('data',d=>{out+=d;if((out.match(/"op":"(attached|error)"/g)||[]).length>=${capScript.length})done()});for(const r of ${JSON.stringify(capScript)})s.write(JSON.stringify(r)+"\\n");setTimeout(done,30000)`;
   const cap = await asAttendee(
     a.account.name,
     `${process.execPath} -e ${JSON.stringify(script).replace(/\$/g, '\\$')}`,
