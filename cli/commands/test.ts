@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parse, shown, UsageError, type Command } from '../command.ts';
 import { ensureSetup } from '../setup.ts';
 import { buildAll } from '../build.ts';
@@ -31,16 +31,32 @@ const runsConcurrently = (file: string) => concurrentMark.test(readFileSync(at(f
 /** How many of the concurrent files run at once: their time is mostly waiting (browsers, kernels, Jupyter). */
 const concurrentFiles = () => Math.max(3, availableParallelism());
 
-/** node:test on `files`, `concurrency` files at a time; the spec reporter lists every test and every failure. */
-async function nodeTests(files: string[], concurrency: number): Promise<boolean> {
+/**
+ * node:test on `files`, `concurrency` files at a time; the spec reporter lists every test and every
+ * failure, and each file's time goes to .lab/logs/test-times-<batch>.txt (the slowest are said).
+ */
+async function nodeTests(files: string[], concurrency: number, batch: string): Promise<boolean> {
   if (files.length === 0) return true;
   say(
     `${files.length} test file${files.length === 1 ? '' : 's'}${concurrency > 1 ? `, ${concurrency} at a time` : ', one at a time'}`,
   );
+  const times = at('.lab', 'logs', `test-times-${batch}.txt`);
+  mkdirSync(dirname(times), { recursive: true });
+  const started = performance.now();
   try {
     await run(
       process.execPath,
-      ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+      [
+        '--import',
+        'tsx',
+        '--test',
+        `--test-concurrency=${concurrency}`,
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        `--test-reporter=${at('cli', 'test-times-reporter.ts')}`,
+        `--test-reporter-destination=${times}`,
+        ...files,
+      ],
       {
         cwd: root,
         stdio: ['ignore', 'inherit', 'inherit'],
@@ -49,6 +65,11 @@ async function nodeTests(files: string[], concurrency: number): Promise<boolean>
     return true;
   } catch {
     return false;
+  } finally {
+    const slowest = existsSync(times) ? readFileSync(times, 'utf8').split('\n').filter(Boolean).slice(0, 5) : [];
+    say(
+      `${batch} batch: ${((performance.now() - started) / 1000).toFixed(0)} s; slowest files (${relative(root, times)}):\n${slowest.map((l) => `    ${l}`).join('\n')}`,
+    );
   }
 }
 
@@ -118,11 +139,12 @@ export const testCommand: Command = {
     // The container test's image (minutes on a fresh clone) builds beside the concurrent batch, so the
     // one-at-a-time files, which measure time, never share the machine with it.
     const image = files.some((f) => f.startsWith('test/container/')) ? buildImageMeanwhile() : undefined;
-    const concurrentOk = await nodeTests(concurrent, concurrentFiles());
+    const concurrentOk = await nodeTests(concurrent, concurrentFiles(), 'concurrent');
     await image;
     const serialOk = await nodeTests(
       files.filter((f) => !concurrent.includes(f)),
       1,
+      'serial',
     );
     const left = await outlived(before, await labLeftovers({ run: runMark }));
     if (!concurrentOk || !serialOk) {
