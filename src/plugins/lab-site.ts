@@ -3,6 +3,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoadContext, Plugin } from '@docusaurus/types';
+import type { Compiler } from 'webpack';
 import { notebookView, type NotebookView } from '../lib/notebook';
 import type { LabData } from '../lib/data-types';
 
@@ -26,6 +27,25 @@ interface Content {
   data: LabData;
 }
 
+/**
+ * The server bundle's chunks (build/__server/assets/js/*.js) are CommonJS, and SSG require()s them; under
+ * this repository's "type": "module" Node would load them as ES modules ("exports is not defined in ES
+ * module scope"). Under Rspack the pages' components are in such chunks (the 404 page's, for one), so
+ * a build into build/ fails unless a package.json saying "commonjs" goes beside them (a build into a
+ * directory outside the repository does not see ours). Docusaurus removes __server/ when it is done.
+ */
+const serverChunksAreCommonJs = {
+  apply(compiler: Compiler) {
+    const { sources, Compilation } = compiler.webpack;
+    compiler.hooks.thisCompilation.tap('lab-site', (compilation) => {
+      compilation.hooks.processAssets.tap(
+        { name: 'lab-site', stage: Compilation.PROCESS_ASSETS_STAGE_ADDITIONAL },
+        () => compilation.emitAsset('package.json', new sources.RawSource('{ "type": "commonjs" }\n')),
+      );
+    });
+  },
+};
+
 export function labSitePlugin(context: LoadContext): Plugin<Content> {
   const dir = join(context.siteDir, 'notebooks');
   const files = labDataFiles(context.siteDir);
@@ -41,6 +61,7 @@ export function labSitePlugin(context: LoadContext): Plugin<Content> {
     configureWebpack: (_config, isServer) => ({
       resolve: { alias: { '@mermaid-js/layout-elk': false, ...(isServer ? { ws: false } : {}) } },
       module: { rules: [{ test: /\.js$/, include: [context.generatedFilesDir], type: 'javascript/auto' }] },
+      plugins: isServer ? [serverChunksAreCommonJs] : [],
     }),
     async loadContent() {
       const names = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith('.ipynb')).sort();
