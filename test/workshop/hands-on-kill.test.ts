@@ -5,24 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { allPids, cmdlineOf } from '../../core/procfs.ts';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { roomAccounts, removeArchives } from '../../engines/services/accounts.ts';
 import { roomArchiveDir, roomRunDir, roomStateDir } from '../../workshop/hands-on-paths.ts';
 import { roomCgroupDirs } from '../../workshop/sandbox.ts';
 
-const running = (pattern: RegExp) =>
-  readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        return pattern.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-      } catch {
-        return false;
-      }
-    });
+const running = (pattern: RegExp) => allPids().filter((pid) => pattern.test(cmdlineOf(pid)));
 const roomStates = () => (existsSync(at('.lab', 'hands-on')) ? readdirSync(at('.lab', 'hands-on')) : []);
 
 test('SIGKILL of ./lab workshop --hands-on 1: accounts, hub, gate, sandbox and secrets gone; the work kept', {

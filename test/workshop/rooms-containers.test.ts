@@ -10,6 +10,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { allPids, cmdlineOf } from '../../core/procfs.ts';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,17 +36,7 @@ const containersOf = (marker: string) =>
     .split('\n')
     .filter(Boolean);
 
-const running = (pattern: RegExp) =>
-  readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        return pattern.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' '));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+const running = (pattern: RegExp) => allPids().filter((pid) => pattern.test(cmdlineOf(pid)));
 
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, 'utf8');
 const field = (pid: number, name: string) => new RegExp(`^${name}:\\s+(.*)$`, 'm').exec(status(pid))?.[1] ?? '';
