@@ -53,7 +53,7 @@ async function nodeTests(files: string[], concurrency: number, batch: string): P
         `--test-concurrency=${concurrency}`,
         '--test-reporter=spec',
         '--test-reporter-destination=stdout',
-        `--test-reporter=${at('cli', 'test-times-reporter.ts')}`,
+        `--test-reporter=${at('cli', 'test-times-reporter.mjs')}`,
         `--test-reporter-destination=${times}`,
         ...files,
       ],

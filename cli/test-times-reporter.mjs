@@ -1,14 +1,10 @@
 /**
  * A node:test reporter beside the spec one: each test file's time (its top-level tests' durations
  * added up), slowest first, so a suite that grows past its budget says where the time went.
+ * Plain JavaScript: node loads reporters before --import tsx applies.
  */
-interface TestEvent {
-  type: string;
-  data: { nesting: number; file?: string; name: string; details?: { duration_ms?: number } };
-}
-
-export default async function* testTimes(source: AsyncIterable<TestEvent>): AsyncGenerator<string> {
-  const byFile = new Map<string, { ms: number; tests: number }>();
+export default async function* testTimes(source) {
+  const byFile = new Map();
   for await (const event of source) {
     if (event.type !== 'test:pass' && event.type !== 'test:fail') continue;
     const { nesting, file, details } = event.data;
