@@ -216,16 +216,20 @@ function int3sInText(pid: number): { address: number; fileOffset: number; inode:
 }
 
 /**
- * inode:offset of every uprobe site something holds (those int3s are meant to be there): bpf_links in the
- * holders' fdinfo, and perf-event uprobes (bpftrace, the cilium peer's older path) from `bpftool perf list`.
+ * Every uprobe site something holds (those int3s are meant to be there), as inode:offset and as
+ * path:offset: bpf_links in the holders' fdinfo, and perf-event uprobes (bpftrace, the cilium peer's
+ * older path) from `bpftool perf list`. The path is the file as the kernel names it; a file inside an
+ * attendee's container (a notebook's copy in its own /tmp) has no such path here, and the process
+ * running it names it the same way.
  */
 function attachedSites(): Set<string> {
   const sites = new Set<string>();
   const add = (path: string, offset: number) => {
+    sites.add(`${path}:${offset}`);
     try {
       sites.add(`${statSync(path).ino}:${offset}`);
     } catch {
-      // the probed file is gone
+      // not a path of this mount namespace (a container's file), or the probed file is gone
     }
   };
   for (const p of processes()) for (const s of uprobeSitesHeldBy(p.pid)) add(s.path, s.offset);
@@ -257,7 +261,10 @@ export function leakedProbeBytes(): Leftover[] {
   if (traced.length === 0) return [];
   const attached = attachedSites();
   return traced.flatMap((p) => {
-    const left = int3sInText(p.pid).filter((b) => !attached.has(`${b.inode}:${b.fileOffset}`));
+    const exe = p.exe.replace(/ \(deleted\)$/, '');
+    const left = int3sInText(p.pid).filter(
+      (b) => !attached.has(`${b.inode}:${b.fileOffset}`) && !attached.has(`${exe}:${b.fileOffset}`),
+    );
     if (left.length === 0) return [];
     const shown = left
       .slice(0, 4)
@@ -309,7 +316,10 @@ export async function labLeftovers(opts: { run?: string } = {}): Promise<Leftove
   const procs = opts.run ? await settled(() => processesOfRun(opts.run!), 5000) : orphanedProcesses();
   // Accounts carry no mark: while a hands-on room outside the run is up, they may be its.
   const accounts = opts.run && handsOnOutside(opts.run) ? [] : attendeeAccounts();
-  return [...procs, ...(await strayUprobeLinks()), ...accounts, ...leakedProbeBytes()];
+  // A probe being closed leaves its int3s for a moment after its link is gone (the kernel's unregister
+  // runs after the close): only bytes that stay put are leaked.
+  const bytes = await settled(leakedProbeBytes, 2000);
+  return [...procs, ...(await strayUprobeLinks()), ...accounts, ...bytes];
 }
 
 /** Whether some process not of this run is a hands-on room (or a test of one), which makes attendee accounts. */

@@ -17,6 +17,7 @@ import {
   runMarkVariable,
 } from '../../engines/leftovers.ts';
 import { root, serverBinary } from '../../core/paths.ts';
+import { openExecutable } from '../../bpf/ts/index.ts';
 import { alive } from '../support/jupyter-support.ts';
 
 /** A `sleep` whose parent has exited (so it is reparented), started in the lab's directory with `env`; its pid. */
@@ -77,6 +78,10 @@ test('an int3 in a traced process where its file has none is named, with its add
       [`${srv.pid}:${address.toString(16)}`],
     );
     assert.match(found[0].what, new RegExp(`int3 left at 0x${address.toString(16)}`));
+    assert.ok(
+      (await labLeftovers()).some((l) => l.id === `${srv.pid}:${address.toString(16)}`),
+      'a byte that stays is what ./lab doctor and the suite report',
+    );
   } finally {
     // The file's byte back: the process runs on as if nothing happened.
     writeSync(mem, original, 0, 1, address);
@@ -123,4 +128,19 @@ test('a process that starts a server and is killed outright (SIGKILL) takes the 
   } finally {
     child.kill('SIGKILL');
   }
+});
+
+test('the int3s of a probe being closed are no leak: ./lab doctor and the suite wait for the kernel to restore them', async () => {
+  await using srv = await ManagedServer.start({ binary: serverBinary, privateCopy: 'lab-leftovers-' });
+  const exe = await openExecutable(srv.binary);
+  for (let i = 0; i < 8; i++) {
+    // ret mode: an int3 at every RET of main.demo, restored only after the link is released.
+    const probe = exe.probe('ret', 'main.demo', { pid: srv.pid });
+    assert.equal((await srv.get('/?arg=3')).status, 200);
+    probe.close();
+    const reported = (await labLeftovers()).filter((l) => l.kind === 'probe bytes' && l.id.startsWith(`${srv.pid}:`));
+    assert.deepEqual(reported, [], `round ${i}: a closing probe's bytes were reported as leaked`);
+    await probe.detached;
+  }
+  assert.equal((await srv.get('/?arg=3')).status, 200);
 });

@@ -11,6 +11,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { allPids, cmdlineOf } from '../../core/procfs.ts';
+import { leakedProbeBytes } from '../../engines/leftovers.ts';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -348,6 +349,32 @@ test('the probe service refuses a PID of the other container and of the host; a 
   assert.equal(a.sandbox.initPid, 0, "A's container is gone (DockerSpawner's remove)");
   await room.resetAttendee(a.account.name);
   assert.equal(await answers(a), 200, 'and comes back on reset');
+});
+
+test("a probe on a server copy in A's container's own /tmp is no leaked probe byte to ./lab doctor", {
+  timeout: 120_000,
+}, async () => {
+  const [a] = room.attendees;
+  // As a notebook does: a private copy in /tmp, a path the host does not have.
+  const started = await inContainer(a, [
+    'sh',
+    '-c',
+    'mkdir -p /tmp/lab-notebook-doctor && cp ~/server /tmp/lab-notebook-doctor/server && (setsid /tmp/lab-notebook-doctor/server -addr 127.0.0.1:0 >/dev/null 2>&1 &) && sleep 0.5',
+  ]);
+  assert.equal(started.code, 0, started.out);
+  const copy = a.sandbox.processes().find((p) => readlinkSync(`/proc/${p}/exe`) === '/tmp/lab-notebook-doctor/server');
+  assert.ok(copy, "the copy runs in A's container");
+  const probe = probeClient(a, { op: 'attach', id: 1, kind: 'uprobe', symbol: 'main.demo', pid: innerPid(copy) });
+  try {
+    assert.match(await probe.reply(), /"op":"attached"/);
+    assert.ok(
+      leakedProbeBytes().every((l) => !l.id.startsWith(`${copy}:`)),
+      `the int3 of A's attached probe is not reported as leaked: ${JSON.stringify(leakedProbeBytes())}`,
+    );
+  } finally {
+    await probe.close();
+    process.kill(copy, 'SIGKILL');
+  }
 });
 
 test("a fork loop in A's container stops at its pids limit; the room view says so; B's kernel answers", {
