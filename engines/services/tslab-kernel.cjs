@@ -20,16 +20,18 @@ ZmqServer.prototype.bindSocket = function (sock, port) {
 // Jupyter starts kernels in sessions of their own: when it dies without shutting them down (the OOM
 // killer, SIGKILL), nothing else reaches them. A thread of ours sees the parent change and ends the kernel:
 // SIGTERM first (the kernel helpers release what they hold), SIGKILL when a busy cell keeps the main
-// thread from handling it.
+// thread from handling it. The parent to expect is the one Jupyter names (JPY_PARENT_PID): a Jupyter
+// killed before this thread started has already left the kernel to PID 1.
 const watchParent = `
-  const jupyter = process.ppid;
+  const { workerData: jupyter } = require('node:worker_threads');
   setInterval(() => {
     if (process.ppid === jupyter) return;
     process.kill(process.pid, 'SIGTERM');
     setTimeout(() => process.kill(process.pid, 'SIGKILL'), 5000);
   }, 500);
 `;
-new Worker(watchParent, { eval: true }).unref();
+const jupyterPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
+new Worker(watchParent, { eval: true, workerData: jupyterPid }).unref();
 
 const configPath = process.argv[2];
 if (!configPath) {
