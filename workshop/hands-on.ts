@@ -42,7 +42,7 @@ import { venvPython } from '../engines/services/jupyter.ts';
 import { startUserServer } from '../engines/services/hub-user.ts';
 import { ensureImage } from '../engines/container/image.ts';
 import {
-  podmanEnv,
+  podmanCommand,
   removeLabelledContainers,
   startPodmanService,
   type PodmanService,
@@ -227,9 +227,7 @@ export async function startHandsOn(opts: {
     await rm(roomRunDir(marker), { recursive: true, force: true });
     watchdog.stdin?.end('stopped\n'); // all removed already: the watchdog has nothing left to do
   };
-  const podmanArgv = opts.containers
-    ? ['env', ...Object.entries(podmanEnv()).map(([k, v]) => `${k}=${v}`), 'podman']
-    : [];
+  const podmanArgv = opts.containers ? podmanCommand() : [];
   try {
     const image = opts.containers ? await ensureImage() : undefined;
     if (opts.containers) {

@@ -14,8 +14,17 @@ import { run } from '../../core/proc.ts';
 export const containerDir = at('.lab', 'container');
 /** Images and containers' layers: persistent, so a built image is reused. */
 export const storageDir = at('.lab', 'container', 'storage');
-/** Podman's run state (locks, container state): gone at reboot in a real /run, here beside the storage. */
+/**
+ * Podman's run state (locks, container state): gone at reboot in a real /run, here beside the storage.
+ * Every podman of the lab also runs in it: conmon inherits podman's working directory and writes a
+ * file named `oom` there when a container (or an exec session) meets its memory limit.
+ */
 const runDir = at('.lab', 'container', 'run');
+
+/** The argv prefix of a podman command run by another program: the lab's configuration, in runDir. */
+export function podmanCommand(): string[] {
+  return ['env', `--chdir=${runDir}`, ...Object.entries(podmanEnv()).map(([k, v]) => `${k}=${v}`), 'podman'];
+}
 
 let env: Record<string, string> | undefined;
 
@@ -61,6 +70,7 @@ export function podman(args: string[], opts: { capture?: boolean; fix?: string }
   return run('podman', args, {
     capture: opts.capture,
     env: { ...process.env, ...podmanEnv() },
+    cwd: runDir,
     fix: opts.fix ?? 'install podman and runc (./lab setup), then try again',
   });
 }
@@ -87,7 +97,7 @@ export async function startPodmanService(socket: string): Promise<PodmanService>
   const child = spawn(
     'setpriv',
     ['--pdeathsig=SIGTERM', '--', 'podman', 'system', 'service', '--time=0', `unix://${socket}`],
-    { env: { ...process.env, ...podmanEnv() }, stdio: ['ignore', 'ignore', 'pipe'] },
+    { env: { ...process.env, ...podmanEnv() }, cwd: runDir, stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let err = '';
   child.stderr!.on('data', (d) => (err = (err + d).slice(-2000)));

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { allPids, cmdlineOf } from '../../core/procfs.ts';
 import { leakedProbeBytes } from '../../engines/leftovers.ts';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kernel } from '@jupyterlab/services';
 import { at } from '../../core/paths.ts';
@@ -229,12 +229,15 @@ test("a 4 GB memory hog in A's container is killed at its 1 GB limit; B's kernel
   timeout: 180_000,
 }, async () => {
   const [a, b] = room.attendees;
+  rmSync(at('oom'), { force: true });
   const hog = await inContainer(a, [
     'python3',
     '-c',
     'x = [bytearray(64 << 20) for _ in range(64)]; print("allocated 4 GB")',
   ]);
   assert.doesNotMatch(hog.out, /allocated 4 GB/, 'the hog did not get its 4 GB');
+  // conmon writes a file named oom into its working directory when its container meets the limit.
+  assert.equal(existsSync(at('oom')), false, 'conmon wrote its "oom" file into the checkout');
   assert.ok(a.sandbox.limitsHit().memoryKills > 0, `the OOM killer acted in A's container (${hog.code})`);
   const view = await room.roomView();
   assert.match(view.find((s) => s.name === a.account.name)!.limitsHit.join(), /memory limit/, 'the room view says so');
