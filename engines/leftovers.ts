@@ -11,7 +11,7 @@ import { sep } from 'node:path';
 import { root } from '../core/paths.ts';
 import { allPids, cmdlineOf, credentialsOfPid, exeOf, isDead, statOf } from '../core/procfs.ts';
 import { labAccounts, staleLabAccounts } from './services/accounts.ts';
-import { uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
+import { bpftoolJson, uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
 
 export interface Leftover {
   kind: 'process' | 'uprobe link' | 'account' | 'probe bytes';
@@ -121,7 +121,7 @@ interface KernelLink {
 function uprobeLinks(): KernelLink[] {
   let links: KernelLink[] = [];
   try {
-    links = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'list'], { encoding: 'utf8' }) || '[]');
+    links = bpftoolJson<KernelLink>('link', 'list');
   } catch {
     return [];
   }

@@ -4,7 +4,7 @@
  * lists. Independent of the tracer's own bookkeeping, so tests and the
  * workshop can check that bookkeeping against the kernel.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { readCookie } from './constants.gen.ts';
@@ -101,24 +101,35 @@ export function programsHeldBy(pid: number): number[] {
   });
 }
 
-const bpftoolJson = (...args: string[]) =>
-  JSON.parse(execFileSync('bpftool', [...args, '-j'], { encoding: 'utf8' }) || '[]') as {
-    id: number;
-    prog_id?: number;
-  }[];
+/**
+ * `bpftool <args> -j` as objects. A link or program released by another process between bpftool's
+ * listing and its lookup ("can't get link by id: Resource temporarily unavailable") makes bpftool exit
+ * 255 with the rest of the list intact: that one is gone, and the others are kept.
+ */
+export function bpftoolJson<T extends { id: number }>(...args: string[]): T[] {
+  const r = spawnSync('bpftool', [...args, '-j'], { encoding: 'utf8' });
+  let entries: unknown;
+  try {
+    entries = JSON.parse(r.stdout || '[]');
+  } catch {
+    throw new Error(`bpftool ${args.join(' ')} failed (${r.status ?? r.signal}): ${r.stderr || r.stdout}`.trim());
+  }
+  if (!Array.isArray(entries)) throw new Error(`bpftool ${args.join(' ')}: no list in its answer`);
+  return entries.filter((e): e is T => typeof e === 'object' && e !== null && typeof (e as T).id === 'number');
+}
 
 /** Every BPF link the kernel has (`bpftool link list`). */
 export function kernelLinkIds(): Set<number> {
-  return new Set(bpftoolJson('link', 'list').map((l) => l.id));
+  return new Set(bpftoolJson<{ id: number; prog_id?: number }>('link', 'list').map((l) => l.id));
 }
 
 /** Which of these programs the kernel still has loaded, and the links that run them. */
 export function programsAndLinks(progIds: number[]): { progs: number[]; links: number[] } {
   return {
-    progs: bpftoolJson('prog', 'list')
+    progs: bpftoolJson<{ id: number }>('prog', 'list')
       .filter((p) => progIds.includes(p.id))
       .map((p) => p.id),
-    links: bpftoolJson('link', 'list')
+    links: bpftoolJson<{ id: number; prog_id?: number }>('link', 'list')
       .filter((l) => progIds.includes(l.prog_id!))
       .map((l) => l.id),
   };
