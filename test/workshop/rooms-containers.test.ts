@@ -443,8 +443,13 @@ for (const [how, signal] of [
     else for (const pid of node) process.kill(pid, 'SIGKILL');
     const ours = new RegExp(`${roomStateDir(marker)}|${roomRunDir(marker)}`);
     const alive = (p: number) => existsSync(`/proc/${p}`);
+    // The watchdog removes the room's secret state last: wait for that too.
     const left = () =>
-      containersOf(marker).length || roomAccounts(marker).length || running(ours).length || forwarders.some(alive);
+      containersOf(marker).length ||
+      roomAccounts(marker).length ||
+      running(ours).length ||
+      forwarders.some(alive) ||
+      existsSync(roomStateDir(marker));
     for (let i = 0; i < 90 && left(); i++) await new Promise((r) => setTimeout(r, 500));
     try {
       process.kill(-lab.pid!, 'SIGKILL');
