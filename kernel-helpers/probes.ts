@@ -5,6 +5,7 @@
  */
 import { describeDrops, openExecutable, type Probe, type TraceEvent, type TracedExecutable } from '../bpf/ts/index.ts';
 import { LabError } from '../core/errors.ts';
+import { patient } from '../core/patience.ts';
 import { keep } from './registry.ts';
 import { liveOutput, tableHtml, escapeHtml, eventColumns as columns, eventRow, type LiveOutput } from './display.ts';
 
@@ -66,8 +67,8 @@ export class EventTable {
     this.out.html(tableHtml(columns, shown.map(eventRow), caption));
   }
 
-  /** The first event (already seen or still to come) that matches; throws after `timeoutMs`. */
-  waitFor(pred: (e: TraceEvent) => boolean, timeoutMs = 10000): Promise<TraceEvent> {
+  /** The first event (already seen or still to come) that matches; throws after `timeoutMs` (10 s on an idle machine). */
+  waitFor(pred: (e: TraceEvent) => boolean, timeoutMs = patient(10000)): Promise<TraceEvent> {
     const seen = this.events.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
@@ -83,7 +84,7 @@ export class EventTable {
         this.render();
         reject(
           new LabError(
-            `no matching ${this.probe.symbol} event within ${timeoutMs / 1000} s`,
+            `no matching ${this.probe.symbol} event within ${Math.round(timeoutMs / 1000)} s`,
             'is the probe attached to the right PID, and did the request reach the function?',
           ),
         );

@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { accDescrOf, accTitleOf, keepAuthorLineBreaks } from '../../src/theme/Mermaid/prepare.ts';
 import { builtPages, openPage, renderedDiagrams, siteInChromium } from '../support/site.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const lab = siteInChromium();
 const desk = { width: 1366, height: 900 };

@@ -13,7 +13,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { at } from '../../core/paths.ts';
 import { accessDays } from '../../model/site-access.ts';
 import { siteInChromium } from '../support/site.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const notebook = '/notebooks/00-preflight/';
 /** What the first browser's cell leaves in the notebook kernel. */

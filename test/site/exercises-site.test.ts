@@ -17,7 +17,7 @@ import { startJupyter } from '../../engines/services/jupyter.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
 import { at } from '../../core/paths.ts';
 import { screenshots, siteInChromium } from '../support/site.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const lab = siteInChromium();
 

@@ -12,7 +12,7 @@ import { at } from '../../core/paths.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
 import { screenshots, siteInChromium } from '../support/site.ts';
 import { notebookView } from '../../src/lib/notebook.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const crashPage = '/notebooks/03-uretprobe-crash/';
 

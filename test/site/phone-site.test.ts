@@ -11,7 +11,7 @@ import { at } from '../../core/paths.ts';
 import { matrixCellLabel } from '../../model/crash-matrix.ts';
 import type { CrashMatrix } from '../../src/lib/data-types.ts';
 import { fencesOf, openPage, renderedDiagrams, screenshots, siteInChromium } from '../support/site.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const lab = siteInChromium();
 const phone = { width: 390, height: 844 };

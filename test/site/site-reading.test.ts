@@ -19,7 +19,7 @@ import {
   screenshots,
   siteInChromium,
 } from '../support/site.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const lab = siteInChromium();
 

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { patient } from './patience.ts';
+import { patient } from '../../core/patience.ts';
 
 /** A client frame (masked unless told otherwise); `length` overrides the announced payload length. */
 export function clientFrame(first: number, payload: Buffer, opts: { masked?: boolean; length?: bigint } = {}): Buffer {

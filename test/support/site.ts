@@ -11,7 +11,7 @@ import { buildSite, siteServe, type ServedSite } from '../../engines/services/si
 import { startJupyter, type RunningJupyter } from '../../engines/services/jupyter.ts';
 import { at } from '../../core/paths.ts';
 import { launchChromium } from './browser.ts';
-import { patient } from './patience.ts';
+import { patient } from '../../core/patience.ts';
 
 export { eachAtOnce } from './browser.ts';
 

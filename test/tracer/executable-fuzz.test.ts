@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { serverBuilds } from '../support/fixtures/binaries.ts';
 import type { CaseReport } from '../support/fixtures/fuzz-cases.ts';
-import { patient } from '../support/patience.ts';
+import { patient } from '../../core/patience.ts';
 
 const builds = await serverBuilds({ old: true });
 const worker = fileURLToPath(new URL('../support/fixtures/fuzz-cases.ts', import.meta.url));
