@@ -38,7 +38,10 @@ class ServiceConnection {
     this.socket.unref();
     this.socket.on('error', (e) => this.fail(`cannot reach the probe service at ${path}: ${e.message}`));
     this.socket.on('close', () => this.fail('the probe service closed the connection'));
-    createInterface({ input: this.socket }).on('line', (line) => {
+    const lines = createInterface({ input: this.socket });
+    // readline re-emits its input's errors (a reset connection): already told by the socket's own handler.
+    lines.on('error', () => {});
+    lines.on('line', (line) => {
       let m: Message;
       try {
         m = JSON.parse(line) as Message;
@@ -56,6 +59,8 @@ class ServiceConnection {
 
   private fail(why: string): void {
     this.broken ??= why;
+    // The next probe connects afresh (a restarted service answers it); this one's probes end here.
+    if (connections.get(this.path) === this) connections.delete(this.path);
     for (const h of this.handlers.values()) h({ op: 'error', error: why });
     this.handlers.clear();
   }
