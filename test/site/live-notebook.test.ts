@@ -65,12 +65,34 @@ async function openNotebook(path = crashPage, context = granted): Promise<{ page
 const cell = (page: Page, n: number) => page.locator(`[data-cell="${n}"]`);
 /** Waits until cell n has finished (ok, failed or not run) and returns how it ended. */
 async function finished(page: Page, n: number, timeout = patient(120_000)): Promise<string> {
-  await page.waitForFunction(
-    (k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
-    n,
-    { timeout },
-  );
+  try {
+    await page.waitForFunction(
+      (k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
+      n,
+      { timeout },
+    );
+  } catch (e) {
+    throw new Error(
+      `cell ${n} did not finish in ${timeout} ms (${(e as Error).message.split('\n')[0]})\n${await pageState(page)}`,
+    );
+  }
   return (await cell(page, n).getAttribute('data-run'))!;
+}
+
+/** What a failure message needs: the kernel state, the notice, and each cell's run state and output's end. */
+async function pageState(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const text = (sel: string) => document.querySelector(sel)?.textContent?.trim() ?? '(none)';
+    const cells = Array.from(document.querySelectorAll('[data-cell]')).map(
+      (e) =>
+        `  cell ${e.getAttribute('data-cell')}: ${e.getAttribute('data-run') ?? 'not run'} …${(e.textContent ?? '').slice(-160).replace(/\s+/g, ' ')}`,
+    );
+    return [
+      `kernel: ${text('[data-testid="kernel-state"]')}`,
+      `notice: ${text('[data-testid="live-notice"]')}`,
+      ...cells,
+    ].join('\n');
+  });
 }
 
 /** Replaces the code of cell n as a reader would: select all in the editor and type. */
@@ -186,15 +208,17 @@ test('Restart & run all starts a fresh notebook kernel and runs every cell', asy
     ).observe(el, { childList: true, characterData: true, subtree: true });
   });
   await page.getByRole('button', { name: 'Restart & run all' }).click();
-  assert.equal(await finished(page, c.last), 'ok');
-  assert.ok(states.includes('restarting'), `states seen: ${states.join(' → ')}`);
-  assert.ok(states.includes('busy'), `states seen: ${states.join(' → ')}`);
+  const ended = await finished(page, c.last);
+  const seen = `states seen: ${states.join(' → ')}`;
+  assert.equal(ended, 'ok', `${seen}\n${await pageState(page)}`);
+  assert.ok(states.includes('restarting'), seen);
+  assert.ok(states.includes('busy'), seen);
   assert.match(
     (await cell(page, c.helpers).textContent()) ?? '',
     /In \[1\]/,
-    'the fresh notebook kernel did not count from 1',
+    `the fresh notebook kernel did not count from 1\n${await pageState(page)}`,
   );
-  assert.ok((await eventRows(page).count()) >= 2);
+  assert.ok((await eventRows(page).count()) >= 2, `fewer than 2 live event rows\n${seen}\n${await pageState(page)}`);
   await page.close();
 });
 
