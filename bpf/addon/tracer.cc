@@ -9,11 +9,13 @@
 // Detaching waits for the kernel (~100 ms a uprobe link), so links are
 // destroyed on a thread of their own, never on the loop.
 #include <napi.h>
+#include <v8.h>
 #include <uv.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <linux/bpf.h>
+#include <linux/types.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdarg>
+#include <cstdlib>
 #include <cstring>
 #include <condition_variable>
 #include <map>
@@ -28,6 +31,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "events.h"
 
 namespace {
 
@@ -187,6 +192,113 @@ class Detacher {
   }
 };
 
+// Each batch's events, copied out of the ring as it is scanned into a block of 8-byte slots that JS
+// reads (bpf/ts/session.ts, probes.ts): the events stay valid after the kernel reuses the ring's
+// space, and JS makes a raw event from a few slots instead of reading a dozen fields across four
+// of the record's lines. A record's slots (bpf/ts/event-block.ts says the same):
+//   0 ts_ns, 1 latency_ns, 2 goroutine, 3 goid (doubles: exact below 2^53)
+//   4 pid, tid; 5 entry_tid, ret_site; 6 kind, counts; 7 probe_id, the record's offset in the ring
+//     (int32 pairs; counts = nargs | nrets << 8 | has_latency << 16 | has_str << 17; an entry has
+//     no return registers)
+//   8 deref (its 64 bits)
+//   9… the entry's registers, then the return's (doubles, signed as Go's ints)
+// A block's memory is kept here and reused once V8 has collected its ArrayBuffer: fresh memory
+// from the allocator faulted its pages in (and zeroed them) for every block, and a free list that
+// only a finalizer on the JS thread refilled ran dry while a backlog was drained (finalizers wait
+// for the event loop): the backing store's deleter gives the block back as soon as the GC frees it,
+// from whichever thread does.
+constexpr size_t kBlockBytes = 64 << 10;
+// The blocks of the events made between two scavenges come back together after the second: ~200
+// at millions of events a second (~10 MiB). Kept while events flow, let go when they stop.
+constexpr size_t kBlocksKept = 512;
+constexpr size_t kBlocksKeptIdle = 4;
+constexpr uint32_t kFixedSlots = 9;
+std::mutex blocks_mutex;
+std::vector<void *> free_blocks;
+
+void *TakeBlock() {
+  {
+    std::lock_guard<std::mutex> lock(blocks_mutex);
+    if (!free_blocks.empty()) {
+      void *b = free_blocks.back();
+      free_blocks.pop_back();
+      return b;
+    }
+  }
+  return std::malloc(kBlockBytes);
+}
+
+void GiveBackBlock(void *block, size_t, void *) {
+  {
+    std::lock_guard<std::mutex> lock(blocks_mutex);
+    if (free_blocks.size() < kBlocksKept) {
+      free_blocks.push_back(block);
+      return;
+    }
+  }
+  std::free(block);
+}
+
+// Events stopped: the free blocks beyond a few go back to the allocator.
+void TrimBlocks() {
+  std::vector<void *> extra;
+  {
+    std::lock_guard<std::mutex> lock(blocks_mutex);
+    while (free_blocks.size() > kBlocksKeptIdle) {
+      extra.push_back(free_blocks.back());
+      free_blocks.pop_back();
+    }
+  }
+  for (void *b : extra) std::free(b);
+}
+
+void FreeSmallBlock(void *block, size_t, void *) { std::free(block); }
+
+// The block as an ArrayBuffer (in the caller's handle scope), `used` bytes of it written. A batch
+// that filled a small part of it (events arriving a few at a time) gets a copy of its own, that
+// size: an event a reader keeps keeps its batch's block, and a notebook keeping every event of a
+// slow probe kept 64 KiB for each. Through V8 itself: N-API's external buffers call their
+// finalizer from the event loop, later.
+Napi::Value BlockBuffer(Napi::Env env, void *block, size_t used) {
+  v8::Isolate *isolate = v8::Isolate::GetCurrent();
+  std::unique_ptr<v8::BackingStore> store;
+  void *small = used < kBlockBytes / 8 ? std::malloc(std::max<size_t>(used, 8)) : nullptr;
+  if (small) {
+    std::memcpy(small, block, used);
+    GiveBackBlock(block, kBlockBytes, nullptr);
+    store = v8::ArrayBuffer::NewBackingStore(small, used, FreeSmallBlock, nullptr);
+  } else {
+    store = v8::ArrayBuffer::NewBackingStore(block, kBlockBytes, GiveBackBlock, nullptr);
+  }
+  v8::Local<v8::ArrayBuffer> buffer = v8::ArrayBuffer::New(isolate, std::move(store));
+  // A napi_value is a v8::Local's slot (node's v8impl::JsValueFromV8LocalValue).
+  return Napi::Value(env, reinterpret_cast<napi_value>(*buffer));
+}
+
+// Writes one record's slots at `slot` (room checked by the caller); returns the slots it took.
+uint32_t CompactRecord(const lab_event *e, uint32_t at, uint8_t *block, uint32_t slot) {
+  double *f = reinterpret_cast<double *>(block) + slot;
+  int32_t *i = reinterpret_cast<int32_t *>(block) + 2 * slot;
+  const uint32_t nargs = std::min<uint32_t>(e->nargs, LAB_MAX_REGS);
+  const uint32_t nrets = e->kind == LAB_ENTRY ? 0 : std::min<uint32_t>(e->nrets, LAB_MAX_REGS);
+  f[0] = static_cast<double>(e->ts_ns);
+  f[1] = static_cast<double>(e->latency_ns);
+  f[2] = static_cast<double>(e->goroutine);
+  f[3] = static_cast<double>(e->goid);
+  i[8] = static_cast<int32_t>(e->pid);
+  i[9] = static_cast<int32_t>(e->tid);
+  i[10] = static_cast<int32_t>(e->entry_tid);
+  i[11] = e->ret_site;
+  i[12] = static_cast<int32_t>(e->kind);
+  i[13] = static_cast<int32_t>(nargs | nrets << 8 | (e->has_latency ? 1u << 16 : 0) | (e->has_str ? 1u << 17 : 0));
+  i[14] = static_cast<int32_t>(e->probe_id);
+  i[15] = static_cast<int32_t>(at);
+  std::memcpy(f + 8, &e->deref, 8);
+  for (uint32_t k = 0; k < nargs; k++) f[kFixedSlots + k] = static_cast<double>(e->args[k]);
+  for (uint32_t k = 0; k < nrets; k++) f[kFixedSlots + nargs + k] = static_cast<double>(e->ret[k]);
+  return kFixedSlots + nargs + nrets;
+}
+
 class Tracer : public Napi::ObjectWrap<Tracer> {
  public:
   static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -267,13 +379,18 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   uv_timer_t *flush_ = nullptr;
   Detacher *detacher_ = nullptr;
   static constexpr uint64_t kFlushMs = 10;
+  // Flush periods without a record before the event blocks kept for a flow are let go.
+  static constexpr int kIdleTicks = 100;
+  int idle_ticks_ = 0;
   // A batch is about the wake-up threshold (bpf/maps.h): small enough that
   // its events are read, and die young in V8, before the next batch is
   // decoded (whole-ring batches made every event survive a GC).
   static constexpr uint64_t kBatchBytes = 256 << 10;
-  // Of each record, the lines read while the batch is scanned (the event; its values' bytes are
-  // read when decoded).
-  static constexpr uint64_t kPrefetchBytes = 320;
+  // Prefetch while a batch is copied: the record this far on (~6 records of one register each side,
+  // 312 bytes), this many bytes of it. Copying a record waited 70 ns for its lines without; ~27 ns
+  // with (1024 bytes on: ~40).
+  static constexpr uint64_t kPrefetchAhead = 2048;
+  static constexpr uint64_t kPrefetchSpan = 320;
   // The ring, mapped as libbpf maps it (kernel/bpf/ringbuf.c): the consumer
   // position's page read-write, then the producer position's page and the
   // data area, mapped twice in a row so that no record wraps, read-only.
@@ -513,12 +630,12 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     consumer_pos_ = nullptr;
   }
 
-  // Consumes everything waiting and hands it to JS, a batch (~kBatchBytes) at
-  // a time: JS gets the data area's ArrayBuffer and the bounds [start, end) of
-  // whole records (each an 8-byte header: length, BUSY and DISCARD bits, then
-  // the sample, padded to 8); the consumer position moves past them once JS
-  // has returned. Returns the number of records consumed (discarded ones not
-  // counted).
+  // Consumes everything waiting and hands it to JS, a batch (~kBatchBytes, or a block's worth of
+  // events) at a time: JS gets the data area's ArrayBuffer and the bounds [start, end) of whole
+  // records (each an 8-byte header: length, BUSY and DISCARD bits, then the sample, padded to 8),
+  // and the block of their events' slots (CompactRecord), `slots` of them used; the consumer
+  // position moves past the records once JS has returned. Returns the number of records consumed
+  // (discarded ones not counted).
   int DrainAndDeliver(Napi::Env env) {
     // Called again from inside the callback: the batch JS is reading must stay as it is.
     if (delivering_) return 0;
@@ -530,29 +647,56 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
       const uint64_t mask = ring_size_ - 1;
       uint64_t pos = cons;
       int records = 0;
-      while (pos < prod && pos - cons < kBatchBytes) {
+      void *block = nullptr;
+      uint32_t slots = 0;
+      bool full = false;
+      while (pos < prod) {
+        if (pos - cons >= kBatchBytes) {
+          full = true;
+          break;
+        }
         // Acquire: the sample's bytes are read after the producer committed them.
         uint32_t len = __atomic_load_n(reinterpret_cast<uint32_t *>(data_ + (pos & mask)), __ATOMIC_ACQUIRE);
         if (len & BPF_RINGBUF_BUSY_BIT) break;  // still being written: records are committed in order
-        if (!(len & BPF_RINGBUF_DISCARD_BIT)) records++;
+        const bool discarded = len & BPF_RINGBUF_DISCARD_BIT;
         len &= ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
         const uint64_t size = (static_cast<uint64_t>(len) + BPF_RINGBUF_HDR_SZ + 7) & ~7ull;
-        // The header's line is here now; JS reads the event's other lines next: ask for them all at
-        // once rather than miss on each in turn (the producer wrote them on another CPU).
-        const uintptr_t rec = reinterpret_cast<uintptr_t>(data_ + (pos & mask));
-        const uintptr_t last = rec + std::min<uint64_t>(size, kPrefetchBytes) - 1;
-        for (uintptr_t line = (rec | 63) + 1; line <= last; line += 64) __builtin_prefetch(reinterpret_cast<const void *>(line));
+        // The lines a few records on, asked for now so that their misses (the producer wrote them
+        // on another CPU) overlap with this record's copy, not one after the other. Not past the
+        // producer's position: lines it is still writing would bounce between the CPUs.
+        for (uint64_t ahead = pos + kPrefetchAhead; ahead < pos + kPrefetchAhead + kPrefetchSpan && ahead < prod; ahead += 64)
+          __builtin_prefetch(data_ + (ahead & mask));
+        if (!discarded && len >= sizeof(lab_event)) {
+          if (!block && !(block = TakeBlock())) throw Napi::Error::New(env, "out of memory for a batch of events");
+          if ((slots + kFixedSlots + 2 * LAB_MAX_REGS) * 8 > kBlockBytes) {
+            full = true;  // the block is full: the rest in the next batch
+            break;
+          }
+          const uint64_t at = (pos & mask) + BPF_RINGBUF_HDR_SZ;  // < 2 × ring_size_: the second mapping
+          slots += CompactRecord(reinterpret_cast<const lab_event *>(data_ + at), static_cast<uint32_t>(at),
+                                 static_cast<uint8_t *>(block), slots);
+          records++;
+        }
         pos += size;
       }
-      if (pos == cons) return total;
+      if (pos == cons) {
+        if (block) GiveBackBlock(block, kBlockBytes, nullptr);
+        return total;
+      }
       total += records;
-      const bool full = pos - cons >= kBatchBytes;
+      if (records) idle_ticks_ = 0;
       const double start = static_cast<double>(cons & mask);
       const double end = start + static_cast<double>(pos - cons);  // < 2 × ring_size_: the second mapping
       delivering_ = true;
       try {
+        // A scope per batch: this loop runs as long as a backlog lasts, and handles kept to its end
+        // kept every batch's block alive through the scavenges (promoted, then freed by a full GC).
+        Napi::HandleScope scope(env);
+        Napi::Value blockValue = env.Null();
+        if (block) blockValue = BlockBuffer(env, block, slots * 8);
         // May call close(): it leaves the mapping to us until JS has returned.
-        on_events_.MakeCallback(env.Global(), {ring_ref_.Value(), Napi::Number::New(env, start), Napi::Number::New(env, end)});
+        on_events_.MakeCallback(env.Global(), {ring_ref_.Value(), Napi::Number::New(env, start), Napi::Number::New(env, end),
+                                               blockValue, Napi::Number::New(env, slots)});
       } catch (...) {
         delivering_ = false;
         Consumed(pos);  // a handler that throws does not get the same records again
@@ -576,15 +720,20 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
     static_cast<Tracer *>(handle->data)->DeliverFromLoop();
   }
 
-  static void OnFlushTimer(uv_timer_t *handle) { static_cast<Tracer *>(handle->data)->DeliverFromLoop(); }
+  static void OnFlushTimer(uv_timer_t *handle) {
+    auto *self = static_cast<Tracer *>(handle->data);
+    // A whole flush period without a record: the blocks kept for a flow of events can go.
+    if (self->DeliverFromLoop() == 0 && ++self->idle_ticks_ == kIdleTicks) TrimBlocks();
+  }
 
-  void DeliverFromLoop() {
+  int DeliverFromLoop() {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
     try {
-      DrainAndDeliver(env);
+      return DrainAndDeliver(env);
     } catch (const Napi::Error &e) {
       napi_fatal_exception(env, e.Value());
+      return 0;
     }
   }
 

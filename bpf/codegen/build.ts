@@ -57,7 +57,8 @@ export async function buildBpfObjects(): Promise<void> {
 }
 
 export async function buildAddon(): Promise<void> {
-  const inputs = await newestMtime([join(addonDir, 'tracer.cc'), join(addonDir, 'binding.gyp')]);
+  // tracer.cc copies each record's fields out of struct lab_event (bpf/events.h).
+  const inputs = await newestMtime([join(addonDir, 'tracer.cc'), join(addonDir, 'binding.gyp'), eventsHeader]);
   if (mtime(addonBinary) >= inputs) return;
   await run(at('node_modules', '.bin', 'node-gyp'), ['rebuild', '--nodedir=/usr'], {
     cwd: addonDir,

@@ -59,11 +59,13 @@ interface AddonModule {
    * record wraps: offsets run to twice the ring's size), the same ArrayBuffer on every call, and
    * [start, end) whole records, each an 8-byte header (u32 length with the BUSY and DISCARD bits,
    * u32 page offset) then the sample, padded to 8 bytes. Valid during the call only: the kernel
-   * reuses the space once it returns. Read-only: a write to it kills the process.
+   * reuses the space once it returns. Read-only: a write to it kills the process. `block` holds
+   * the batch's events copied out of the ring (bpf/ts/event-block.ts), `slots` of its 8-byte slots
+   * used (null: no event in the batch); it stays valid as long as JS holds it.
    */
   Tracer: new (
     objects: string[],
-    onEvents: (ring: ArrayBuffer, start: number, end: number) => void,
+    onEvents: (ring: ArrayBuffer, start: number, end: number, block: ArrayBuffer | null, slots: number) => void,
   ) => NativeTracer;
 }
 

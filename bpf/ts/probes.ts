@@ -6,6 +6,23 @@
 import { LabError } from '../../core/errors.ts';
 import { LAB_MAX_REGS, LAB_NO_RET_SITE, LabEventKind, labCookie } from './constants.gen.ts';
 import type { LabEventReader } from './events.gen.ts';
+import {
+  EventBlock,
+  FIXED_SLOTS,
+  HAS_LATENCY,
+  HAS_STR,
+  HAS_WORD,
+  I_COUNTS,
+  I_DEREF,
+  I_ENTRY_TID,
+  I_KIND,
+  I_AT,
+  I_PID,
+  I_PROBE,
+  I_RET_SITE,
+  I_TID,
+  recordSlots,
+} from './event-block.ts';
 import { checkSameFile, type FileIdentity } from './file-identity.ts';
 import { translateLibbpfError } from './libbpf-errors.ts';
 import { checkPid, checkRuns } from './process-checks.ts';
@@ -114,76 +131,139 @@ const kindNames: Record<number, TraceEvent['kind']> = {
   [LabEventKind.LAB_UNWOUND]: 'unwound',
 };
 
-/** A raw probe's registers of one side: none, the one value, or (several, or once read) the array. */
-type Registers = undefined | number | number[];
+/** A batch's block as a probe's raw events see it: with the probe's symbol. */
+class RawView {
+  readonly f64: Float64Array;
+  readonly i32: Int32Array;
+  constructor(
+    readonly block: EventBlock,
+    readonly symbol: string,
+  ) {
+    this.f64 = block.f64;
+    this.i32 = block.i32;
+  }
+}
+
+const kindCodes: TraceEvent['kind'][] = [];
+for (const [code, name] of Object.entries(kindNames)) kindCodes[Number(code)] = name;
 
 /**
- * An event of a raw probe (registers as numbers). Its fields are own properties, as a plain
- * object's, except `args` and `ret`: arrays made when first read, from the words copied as the
- * event arrived (two arrays per event were half of what it allocated, and many consumers read one
- * or neither). Its values are its own: nothing refers to the ring buffer once it is delivered.
- * JSON and util.inspect show it as the plain object it stands for.
+ * An event of a raw probe (registers as numbers): a small object over its record's slots in its
+ * batch's block (event-block.ts: the addon copied them out of the ring buffer, whose space the
+ * kernel reuses once the batch is read), its fields read from there when asked (getters), `args`
+ * and `ret` arrays made when first read. It keeps its batch's block (64 KiB) alive, nothing else.
+ * JSON and util.inspect show it as the plain object it stands for (toJSON).
  */
 export class RawEvent implements TraceEvent {
-  declare ret_site?: number;
+  /** Raw probes with stringArg: the string argument's first bytes. */
   declare str?: string;
+  /** An entry of an inlined copy: the function whose code holds it. */
   declare inlined_into?: string;
-  declare entry_tid?: number;
-  declare goid?: string;
-  declare word?: bigint;
-  // Declared and set by the constructor alone: fields written in the class body are first set to
-  // undefined, at each construction, by an initializer V8 left out of line here.
-  declare readonly kind: TraceEvent['kind'];
-  declare readonly symbol: string;
-  declare readonly pid: number;
-  declare readonly tid: number;
-  declare readonly goroutine: string;
-  declare readonly ts_ns: number;
-  declare readonly latency_ns: number | null;
-  #args: Registers;
-  #ret: Registers;
+  #view: RawView;
+  /** Its record's first slot. */
+  #slot: number;
+  /** args once read (the array itself: what most consumers read), or both sides once ret was. */
+  #regs: number[] | MadeRegisters | undefined;
 
-  constructor(
-    kind: TraceEvent['kind'],
-    symbol: string,
-    pid: number,
-    tid: number,
-    goroutine: string,
-    ts_ns: number,
-    latency_ns: number | null,
-    args: Registers,
-    ret: Registers,
-  ) {
-    this.kind = kind;
-    this.symbol = symbol;
-    this.pid = pid;
-    this.tid = tid;
-    this.goroutine = goroutine;
-    this.ts_ns = ts_ns;
-    this.latency_ns = latency_ns;
-    this.#args = args;
-    this.#ret = ret;
+  constructor(view: RawView, slot: number) {
+    this.#view = view;
+    this.#slot = slot;
+    this.#regs = undefined;
+  }
+
+  get kind(): TraceEvent['kind'] {
+    return kindCodes[this.#view.i32[this.#slot * 2 + I_KIND]];
+  }
+  get symbol(): string {
+    return this.#view.symbol;
+  }
+  get pid(): number {
+    return this.#view.i32[this.#slot * 2 + I_PID];
+  }
+  get tid(): number {
+    return this.#view.i32[this.#slot * 2 + I_TID];
+  }
+  get goroutine(): string {
+    return goroutineName(this.#view.f64[this.#slot + 2]);
+  }
+  get goid(): string | undefined {
+    const goid = this.#view.f64[this.#slot + 3];
+    return goid === 0 ? undefined : goidName(goid);
+  }
+  get ts_ns(): number {
+    return this.#view.f64[this.#slot];
+  }
+  get latency_ns(): number | null {
+    const v = this.#view;
+    return v.i32[this.#slot * 2 + I_COUNTS] & HAS_LATENCY ? v.f64[this.#slot + 1] : null;
+  }
+  get ret_site(): number | undefined {
+    const site = this.#view.i32[this.#slot * 2 + I_RET_SITE];
+    return site >= 0 ? site : undefined;
+  }
+  get entry_tid(): number | undefined {
+    const i32 = this.#view.i32;
+    const i = this.#slot * 2;
+    const entry = i32[i + I_ENTRY_TID];
+    return entry !== 0 && entry !== i32[i + I_TID] ? entry : undefined;
+  }
+  get word(): bigint | undefined {
+    const i32 = this.#view.i32;
+    const i = this.#slot * 2;
+    if (!(i32[i + I_COUNTS] & HAS_WORD)) return undefined;
+    return (BigInt(i32[i + I_DEREF + 1] >>> 0) << 32n) | BigInt(i32[i + I_DEREF] >>> 0);
   }
 
   get args(): number[] {
-    const a = this.#args;
-    if (typeof a === 'object') return a;
-    const made = a === undefined ? [] : [a];
-    this.#args = made;
+    const regs = this.#regs;
+    if (Array.isArray(regs)) return regs;
+    if (regs?.args !== undefined) return regs.args;
+    const v = this.#view;
+    const n = v.i32[this.#slot * 2 + I_COUNTS] & 0xff;
+    const from = this.#slot + FIXED_SLOTS;
+    const made: number[] = n === 1 ? [v.f64[from]] : registers(v.f64, from, n);
+    if (regs === undefined) this.#regs = made;
+    else regs.args = made;
     return made;
   }
   get ret(): number[] {
-    const r = this.#ret;
-    if (typeof r === 'object') return r;
-    const made = r === undefined ? [] : [r];
-    this.#ret = made;
+    const regs = this.#regs;
+    if (regs !== undefined && !Array.isArray(regs)) return regs.ret;
+    const v = this.#view;
+    const counts = v.i32[this.#slot * 2 + I_COUNTS];
+    const n = (counts >> 8) & 0xff;
+    const from = this.#slot + FIXED_SLOTS + (counts & 0xff);
+    const made: number[] = n === 1 ? [v.f64[from]] : registers(v.f64, from, n);
+    this.#regs = new MadeRegisters(regs, made);
     return made;
   }
 
   /** The event as a plain object, its fields in a plain event's order (what JSON.stringify and eventJson write). */
   toJSON(): TraceEvent {
-    const { kind, symbol, pid, tid, goroutine, ts_ns, latency_ns, ...rest } = this;
-    return { kind, symbol, pid, tid, goroutine, ts_ns, args: this.args, ret: this.ret, latency_ns, ...rest };
+    const e: TraceEvent = {
+      kind: this.kind,
+      symbol: this.symbol,
+      pid: this.pid,
+      tid: this.tid,
+      goroutine: this.goroutine,
+      ts_ns: this.ts_ns,
+      args: this.args,
+      ret: this.ret,
+      latency_ns: this.latency_ns,
+    };
+    if (this.inlined_into !== undefined) e.inlined_into = this.inlined_into;
+    else {
+      const site = this.ret_site;
+      if (site !== undefined) e.ret_site = site;
+      if (this.str !== undefined) e.str = this.str;
+    }
+    const entryTid = this.entry_tid;
+    if (entryTid !== undefined) e.entry_tid = entryTid;
+    const goid = this.goid;
+    if (goid !== undefined) e.goid = goid;
+    const word = this.word;
+    if (word !== undefined) e.word = word;
+    return e;
   }
 
   [Symbol.for('nodejs.util.inspect.custom')](
@@ -195,23 +275,17 @@ export class RawEvent implements TraceEvent {
   }
 }
 
-/** The entry's registers as a raw event keeps them: one read straight, several copied into their array. */
-function argRegisters(r: LabEventReader, at: number): Registers {
-  const n = r.nargs(at);
-  if (n === 1) return r.args(at, 0);
-  if (n === 0) return undefined;
-  const all: number[] = new Array(n);
-  for (let i = 0; i < n; i++) all[i] = r.args(at, i);
-  return all;
+/** A raw event's args (once read) and ret (read). */
+class MadeRegisters {
+  constructor(
+    public args: number[] | undefined,
+    readonly ret: number[],
+  ) {}
 }
 
-/** The return's registers, the same way. */
-function retRegisters(r: LabEventReader, at: number): Registers {
-  const n = r.nrets(at);
-  if (n === 1) return r.ret(at, 0);
-  if (n === 0) return undefined;
+function registers(f64: Float64Array, from: number, n: number): number[] {
   const all: number[] = new Array(n);
-  for (let i = 0; i < n; i++) all[i] = r.ret(at, i);
+  for (let i = 0; i < n; i++) all[i] = f64[from + i];
   return all;
 }
 
@@ -337,8 +411,11 @@ class ProbeImpl implements Probe, SessionProbe {
     this.binary = plan.binary;
     this.identity = plan.identity;
     this.sites = { inlinedCallers: plan.inlinedCopies?.map((c) => c.caller), tailCalls: plan.tailCalls };
+    this.view = new RawView(new EventBlock(new ArrayBuffer(0)), plan.symbol);
   }
   private readonly sites: ProbeSites;
+  /** The last batch's block, as this probe's raw events see it. */
+  private view: RawView;
 
   static open(plan: ProbePlan, opts: ProbeOptions = {}): ProbeImpl {
     const { nargs, nrets, strSlot, queueLimit, typed } = checkOptions(plan, opts);
@@ -419,9 +496,64 @@ class ProbeImpl implements Probe, SessionProbe {
   }
   private released = false;
 
-  deliver(r: LabEventReader, at: number): void {
-    if (this.isClosed) return;
-    const pid = r.pid(at);
+  /**
+   * The batch's records from `slot` on while they are this probe's (not an exit), up to `end`;
+   * returns the slot after the last. One call for a run of records: a raw probe's loop keeps its
+   * queue, limit and view in locals rather than reading them back for every event.
+   */
+  deliverFrom(r: LabEventReader, block: EventBlock, slot: number, end: number): number {
+    const i32 = block.i32;
+    const id = this.id;
+    if (this.isClosed || this.typed !== undefined) {
+      for (; slot < end; ) {
+        const i = slot * 2;
+        if (i32[i + I_PROBE] !== id || i32[i + I_KIND] === LabEventKind.LAB_EXIT) break;
+        const next = slot + recordSlots(i32[i + I_COUNTS]);
+        if (!this.isClosed) this.deliverTyped(r, i32[i + I_AT], block, slot, this.typed!);
+        slot = next;
+      }
+      return slot;
+    }
+    let view = this.view;
+    if (view.block !== block) {
+      view = new RawView(block, this.symbol);
+      this.view = view;
+    }
+    const queue = this.queue;
+    let queued = this.queued;
+    const limit = this.queueLimit;
+    let lastPid = this.lastPid;
+    for (; slot < end; ) {
+      const i = slot * 2;
+      const counts = i32[i + I_COUNTS];
+      const kind = i32[i + I_KIND];
+      if (i32[i + I_PROBE] !== id || kind === LabEventKind.LAB_EXIT) break;
+      const record = slot;
+      slot += recordSlots(counts);
+      const pid = i32[i + I_PID];
+      if (pid !== lastPid) {
+        this.seenPids.add(pid);
+        lastPid = pid;
+      }
+      // Counted before decoding: a stalled reader costs no allocation.
+      if (queued >= limit) {
+        this.readerDrops++;
+        continue;
+      }
+      const event = new RawEvent(view, record);
+      if (kind === LabEventKind.LAB_ENTRY) this.rawEntry(r, i32, i, event);
+      else if (counts & HAS_STR) event.str = r.str(i32[i + I_AT], r.str_len(i32[i + I_AT]));
+      queue[queued++] = event; // a store, not Array.prototype.push (a builtin call here: perf)
+    }
+    this.queued = queued;
+    this.lastPid = lastPid;
+    if (this.waiting.length > 0) this.wakeReaders();
+    return slot;
+  }
+
+  /** A typed probe's event (an inlined copy's entry: raw, its values have no calling convention to be typed by). */
+  private deliverTyped(r: LabEventReader, at: number, block: EventBlock, slot: number, typed: TypedValues): void {
+    const pid = block.i32[slot * 2 + I_PID];
     if (pid !== this.lastPid) {
       this.seenPids.add(pid);
       this.lastPid = pid;
@@ -433,13 +565,17 @@ class ProbeImpl implements Probe, SessionProbe {
     }
     const kind = kindNames[r.kind(at)];
     const retSite = r.ret_site(at);
-    const inlinedInto = kind === 'entry' && retSite >= 0 ? this.sites.inlinedCallers?.[retSite] : undefined;
     // Two methods, so that each keeps one kind of event (its property stores stay monomorphic).
-    this.push(
-      this.typed === undefined || inlinedInto !== undefined
-        ? this.rawEvent(r, at, pid, kind, retSite, inlinedInto)
-        : this.typedEvent(r, at, pid, kind, retSite, this.typed),
-    );
+    if (kind === 'entry' && retSite >= 0 && this.sites.inlinedCallers?.[retSite] !== undefined) {
+      let view = this.view;
+      if (view.block !== block) {
+        view = new RawView(block, this.symbol);
+        this.view = view;
+      }
+      const event = new RawEvent(view, slot);
+      this.rawEntry(r, block.i32, slot * 2, event);
+      this.push(event);
+    } else this.push(this.typedEvent(r, at, pid, kind, retSite, typed));
   }
 
   /** The goroutine's name (its g pointer in hex), made once for a run of its events. */
@@ -452,32 +588,20 @@ class ProbeImpl implements Probe, SessionProbe {
     return this.lastGoroutineName;
   }
 
-  private rawEvent(
-    r: LabEventReader,
-    at: number,
-    pid: number,
-    kind: TraceEvent['kind'],
-    retSite: number,
-    inlinedInto: string | undefined,
-  ): RawEvent {
-    const tid = r.tid(at);
-    const latency_ns = r.has_latency(at) ? r.latency_ns(at) : null;
-    // An inlined copy has no calling convention: its arguments are wherever the caller's code keeps them.
-    const copy = inlinedInto !== undefined;
-    const args = copy ? undefined : argRegisters(r, at);
-    const ret = copy || kind === 'entry' ? undefined : retRegisters(r, at);
-    const event = new RawEvent(kind, this.symbol, pid, tid, this.goroutine(r, at), r.ts_ns(at), latency_ns, args, ret);
-    if (copy) event.inlined_into = inlinedInto;
-    else {
-      if (retSite >= 0) event.ret_site = retSite;
-      if (r.has_str(at)) event.str = r.str(at, r.str_len(at));
-    }
-    const entryTid = r.entry_tid(at);
-    if (entryTid && entryTid !== tid) event.entry_tid = entryTid;
-    const goid = r.goid(at); // a number: goids stay far below 2^53
-    if (goid !== 0) event.goid = goidName(goid);
-    if (this.sites.readThrough && kind === 'entry') event.word = r.derefExact(at);
-    return event;
+  /**
+   * What this probe's settings change of an entry's raw event: an inlined copy's entry has no
+   * arguments (they are wherever the caller's code keeps them) and its link's index is the copy's,
+   * not a RET's; readThrough's word. Changed in its slots.
+   */
+  private rawEntry(r: LabEventReader, i32: Int32Array, i: number, event: RawEvent): void {
+    const site = i32[i + I_RET_SITE];
+    const inlinedInto = site >= 0 ? this.sites.inlinedCallers?.[site] : undefined;
+    if (inlinedInto !== undefined) {
+      i32[i + I_COUNTS] &= ~0xff;
+      i32[i + I_RET_SITE] = -1;
+      event.inlined_into = inlinedInto;
+    } else if (i32[i + I_COUNTS] & HAS_STR) event.str = r.str(i32[i + I_AT], r.str_len(i32[i + I_AT]));
+    if (this.sites.readThrough) i32[i + I_COUNTS] |= HAS_WORD;
   }
 
   private typedEvent(

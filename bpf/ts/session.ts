@@ -8,7 +8,8 @@ import { say } from '../../core/ui.ts';
 import { loadAddon, type NativeTracer } from './addon.ts';
 import { checkCanTrace, tracerObjects } from './capabilities.ts';
 import { LabEventKind } from './constants.gen.ts';
-import { LabEventReader, LAB_EVENT_SIZE } from './events.gen.ts';
+import { LabEventReader } from './events.gen.ts';
+import { EventBlock, I_AT, I_COUNTS, I_KIND, I_PROBE, recordSlots } from './event-block.ts';
 import { compareIdentity, type FileIdentity } from './file-identity.ts';
 import { translateLibbpfError } from './libbpf-errors.ts';
 import { checkPid, processAlive } from './process-checks.ts';
@@ -20,18 +21,18 @@ export interface SessionProbe {
   readonly id: number;
   readonly binary: string;
   readonly identity: FileIdentity;
-  deliver(r: LabEventReader, at: number): void;
+  /**
+   * The batch's records from `slot` on while they are this probe's (and not exits), up to `end`:
+   * their copies in the batch's block, the records themselves in the ring (valid during the call).
+   * Returns the slot after the last it took (at least one record's).
+   */
+  deliverFrom(r: LabEventReader, block: EventBlock, slot: number, end: number): number;
   deliverExit(event: TraceEvent): void;
   /** The file it was attached to changed: say so, and detach if its offsets are now wrong. */
   fileChanged(how: 'replaced' | 'modified' | 'gone'): void;
   close(): void;
   readonly detached: Promise<void>;
 }
-
-/** A ring-buffer record's header (linux/bpf.h): its length, less BPF_RINGBUF_BUSY_BIT and BPF_RINGBUF_DISCARD_BIT. */
-const RINGBUF_HEADER = 8;
-const RINGBUF_DISCARD = 1 << 30;
-const RINGBUF_LENGTH = RINGBUF_DISCARD - 1;
 
 /** How long loaded objects wait for the next probe before they are unloaded. */
 const LINGER_MS = 2000;
@@ -46,8 +47,6 @@ export class Session {
   private readonly retiring = new Map<number, Promise<void>>();
   private nextId = 1;
   private reader: LabEventReader | undefined;
-  /** The ring's records' headers, over the same buffer as the reader. */
-  private headers = new Uint32Array(0);
   private refs = 0;
   private linger: ReturnType<typeof setTimeout> | undefined;
   private fileCheck: ReturnType<typeof setInterval> | undefined;
@@ -62,7 +61,9 @@ export class Session {
     checkCanTrace();
     const { Tracer } = loadAddon();
     try {
-      this.native = new Tracer(tracerObjects(), (ring, start, end) => this.onBatch(ring, start, end));
+      this.native = new Tracer(tracerObjects(), (ring, start, end, block, slots) =>
+        this.onBatch(ring, start, end, block, slots),
+      );
     } catch (e) {
       throw translateLibbpfError(e, "cannot load the lab's BPF programs");
     }
@@ -130,30 +131,28 @@ export class Session {
 
   /**
    * The records in [start, end) of the ring buffer's data area, read in place: the same buffer for
-   * the session's life, its bytes valid only during this call (the kernel reuses them after).
+   * the session's life, its bytes valid only during this call (the kernel reuses them after). The
+   * addon has copied their events into `block` (`slots` used; null: none): each record is routed
+   * from there.
    */
-  private onBatch(ring: ArrayBuffer, start: number, end: number): void {
-    if (this.reader?.buffer !== ring) {
-      this.reader = new LabEventReader(ring);
-      this.headers = new Uint32Array(ring, 0, ring.byteLength >> 2);
-    }
+  private onBatch(ring: ArrayBuffer, _start: number, _end: number, block: ArrayBuffer | null, slots: number): void {
+    if (this.reader?.buffer !== ring) this.reader = new LabEventReader(ring);
+    if (block === null) return;
     const r = this.reader;
-    const headers = this.headers;
+    const b = new EventBlock(block);
+    const i32 = b.i32;
     let probe: SessionProbe | undefined;
-    // A record: an 8-byte header (length, BUSY and DISCARD bits), then the event and its values' bytes.
-    for (let at = start; at < end && !this.released; ) {
-      const header = headers[at >> 2];
-      const length = header & RINGBUF_LENGTH;
-      const event = at + RINGBUF_HEADER;
-      at = event + ((length + 7) & ~7);
-      if (header & RINGBUF_DISCARD || length < LAB_EVENT_SIZE) continue;
-      if (r.kind(event) === LabEventKind.LAB_EXIT) {
-        this.onExit(r, event);
+    for (let slot = 0; slot < slots && !this.released; ) {
+      const i = slot * 2;
+      if (i32[i + I_KIND] === LabEventKind.LAB_EXIT) {
+        this.onExit(r, i32[i + I_AT]);
+        slot += recordSlots(i32[i + I_COUNTS]);
         continue;
       }
-      const id = r.probe_id(event);
+      const id = i32[i + I_PROBE];
       if (probe?.id !== id) probe = this.probes.get(id);
-      probe?.deliver(r, event);
+      if (probe === undefined) slot += recordSlots(i32[i + I_COUNTS]);
+      else slot = probe.deliverFrom(r, b, slot, slots);
     }
   }
 

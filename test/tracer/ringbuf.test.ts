@@ -32,7 +32,7 @@ interface Batches {
 
 function watchBatches(): Batches {
   const session = existingSession() as unknown as {
-    onBatch(ring: ArrayBuffer, start: number, end: number): void;
+    onBatch(ring: ArrayBuffer, start: number, end: number, ...block: unknown[]): void;
   };
   const seen: Batches = {
     ringBytes: 0,
@@ -43,7 +43,7 @@ function watchBatches(): Batches {
     restore: () => delete (session as { onBatch?: unknown }).onBatch,
   };
   const onBatch = Object.getPrototypeOf(session).onBatch as typeof session.onBatch;
-  session.onBatch = function (ring, start, end) {
+  session.onBatch = function (ring, start, end, ...block) {
     seen.ringBytes = ring.byteLength / 2; // the data area is mapped twice in a row
     seen.count++;
     seen.bytes += end - start;
@@ -53,7 +53,7 @@ function watchBatches(): Batches {
       start >= 0 && start < seen.ringBytes && end > start && end <= ring.byteLength,
       `batch [${start}, ${end})`,
     );
-    onBatch.call(this, ring, start, end);
+    onBatch.call(this, ring, start, end, ...block); // and the block of the batch's events
   };
   return seen;
 }
