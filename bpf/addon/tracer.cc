@@ -213,8 +213,9 @@ constexpr size_t kBlockBytes = 64 << 10;
 constexpr size_t kBlocksKept = 512;
 constexpr size_t kBlocksKeptIdle = 4;
 constexpr uint32_t kFixedSlots = 9;
-std::mutex blocks_mutex;
-std::vector<void *> free_blocks;
+// Never destroyed: V8 may free the last blocks while the process exits, after static destructors.
+std::mutex &blocks_mutex = *new std::mutex;
+std::vector<void *> &free_blocks = *new std::vector<void *>;
 
 void *TakeBlock() {
   {
@@ -379,8 +380,9 @@ class Tracer : public Napi::ObjectWrap<Tracer> {
   uv_timer_t *flush_ = nullptr;
   Detacher *detacher_ = nullptr;
   static constexpr uint64_t kFlushMs = 10;
-  // Flush periods without a record before the event blocks kept for a flow are let go.
-  static constexpr int kIdleTicks = 100;
+  // Flush periods without a record (10 s) before the event blocks kept for a flow are let go: a
+  // pause between bursts keeps them warm.
+  static constexpr int kIdleTicks = 1000;
   int idle_ticks_ = 0;
   // A batch is about the wake-up threshold (bpf/maps.h): small enough that
   // its events are read, and die young in V8, before the next batch is

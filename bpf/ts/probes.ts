@@ -151,7 +151,8 @@ for (const [code, name] of Object.entries(kindNames)) kindCodes[Number(code)] = 
  * An event of a raw probe (registers as numbers): a small object over its record's slots in its
  * batch's block (event-block.ts: the addon copied them out of the ring buffer, whose space the
  * kernel reuses once the batch is read), its fields read from there when asked (getters), `args`
- * and `ret` arrays made when first read. It keeps its batch's block (64 KiB) alive, nothing else.
+ * and `ret` arrays made when first read. It keeps its batch's block alive (64 KiB for a full batch,
+ * the batch's own size for a small one), nothing else.
  * JSON and util.inspect show it as the plain object it stands for (toJSON).
  */
 export class RawEvent implements TraceEvent {
