@@ -96,7 +96,7 @@ export default function NotebookPage({ notebook: nb }: Props) {
   const numberOf = (i: number) => codeCells.indexOf(i) + 1;
   const upTo = (i: number) => codeCells.filter((c) => c <= i);
   const restartAndRunAll = async () => {
-    if (live.started && !(await live.restart())) return;
+    if (!(await live.restart())) return;
     await live.runCells(codeCells);
   };
   const state = live.kernelState;

@@ -63,12 +63,18 @@ async function openNotebook(path = crashPage, context = granted): Promise<{ page
 }
 
 const cell = (page: Page, n: number) => page.locator(`[data-cell="${n}"]`);
-/** Waits until cell n has finished (ok, failed or not run) and returns how it ended. */
-async function finished(page: Page, n: number, timeout = patient(120_000)): Promise<string> {
+/**
+ * Waits until cell n has finished (ok, failed or not run) and returns how it ended. With `started`
+ * (see runOf) only a run that started after the watch counts: a cell that ran before still shows how
+ * that run ended until the page draws the new one, later on a loaded machine.
+ */
+async function finished(page: Page, n: number, timeout = patient(120_000), started = false): Promise<string> {
   try {
     await page.waitForFunction(
-      (k) => /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
-      n,
+      ([k, mustStart]) =>
+        (!mustStart || (window as unknown as { labRuns?: Record<number, boolean> }).labRuns?.[k] === true) &&
+        /^(ok|error|aborted)$/.test(document.querySelector(`[data-cell="${k}"]`)?.getAttribute('data-run') ?? ''),
+      [n, started] as const,
       { timeout },
     );
   } catch (e) {
@@ -79,20 +85,59 @@ async function finished(page: Page, n: number, timeout = patient(120_000)): Prom
   return (await cell(page, n).getAttribute('data-run'))!;
 }
 
+/** Call before the click that runs cell n again: the returned wait ends when that new run has ended. */
+async function runOf(page: Page, n: number): Promise<(timeout?: number) => Promise<string>> {
+  await page.evaluate((k) => {
+    const w = window as unknown as { labRuns?: Record<number, boolean> };
+    w.labRuns = { ...w.labRuns, [k]: false };
+    const el = document.querySelector(`[data-cell="${k}"]`)!;
+    new MutationObserver(() => {
+      if (/^(queued|running)$/.test(el.getAttribute('data-run') ?? '')) w.labRuns![k] = true;
+    }).observe(el, { attributes: true, attributeFilter: ['data-run'] });
+  }, n);
+  return (timeout = patient(120_000)) => finished(page, n, timeout, true);
+}
+
+/** Clicks Restart and waits until the page has shown "restarting" and then "idle" again. */
+async function restartKernel(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as { labRestarted?: boolean };
+    w.labRestarted = false;
+    const el = document.querySelector('[data-testid="kernel-state"]')!;
+    new MutationObserver(() => {
+      if (el.textContent === 'restarting') w.labRestarted = true;
+    }).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+  await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
+  await page.waitForFunction(
+    () =>
+      (window as unknown as { labRestarted?: boolean }).labRestarted === true &&
+      document.querySelector('[data-testid="kernel-state"]')?.textContent === 'idle',
+    undefined,
+    { timeout: patient(60_000) },
+  );
+}
+
 /** What a failure message needs: the kernel state, the notice, and each cell's run state and output's end. */
 async function pageState(page: Page): Promise<string> {
-  return page.evaluate(() => {
-    const text = (sel: string) => document.querySelector(sel)?.textContent?.trim() ?? '(none)';
-    const cells = Array.from(document.querySelectorAll('[data-cell]')).map(
-      (e) =>
-        `  cell ${e.getAttribute('data-cell')}: ${e.getAttribute('data-run') ?? 'not run'} …${(e.textContent ?? '').slice(-160).replace(/\s+/g, ' ')}`,
+  const text = async (id: string) =>
+    (
+      await page
+        .getByTestId(id)
+        .first()
+        .textContent({ timeout: 1000 })
+        .catch(() => null)
+    )?.trim() || '(none)';
+  // No named function inside: the test's TypeScript compiler wraps those in a helper the page does not have.
+  const cells = await page
+    .locator('[data-cell]')
+    .evaluateAll((els) =>
+      els.map(
+        (e) =>
+          `  cell ${e.getAttribute('data-cell')}: ${e.getAttribute('data-run') ?? 'not run'} …${(e.textContent ?? '').slice(-160).replace(/\s+/g, ' ')}`,
+      ),
     );
-    return [
-      `kernel: ${text('[data-testid="kernel-state"]')}`,
-      `notice: ${text('[data-testid="live-notice"]')}`,
-      ...cells,
-    ].join('\n');
-  });
+  return [`kernel: ${await text('kernel-state')}`, `notice: ${await text('live-notice')}`, ...cells].join('\n');
 }
 
 /** Replaces the code of cell n as a reader would: select all in the editor and type. */
@@ -210,25 +255,22 @@ test('Restart & run all starts a fresh notebook kernel and runs every cell', asy
   await page.getByRole('button', { name: 'Restart & run all' }).click();
   const ended = await finished(page, c.last);
   const seen = `states seen: ${states.join(' → ')}`;
-  assert.equal(ended, 'ok', `${seen}\n${await pageState(page)}`);
+  const state = await pageState(page);
+  assert.equal(ended, 'ok', `${seen}\n${state}`);
   assert.ok(states.includes('restarting'), seen);
   assert.ok(states.includes('busy'), seen);
   assert.match(
     (await cell(page, c.helpers).textContent()) ?? '',
     /In \[1\]/,
-    `the fresh notebook kernel did not count from 1\n${await pageState(page)}`,
+    `the fresh notebook kernel did not count from 1\n${state}`,
   );
-  assert.ok((await eventRows(page).count()) >= 2, `fewer than 2 live event rows\n${seen}\n${await pageState(page)}`);
+  assert.ok((await eventRows(page).count()) >= 2, `fewer than 2 live event rows\n${seen}\n${state}`);
   await page.close();
 });
 
 test('a cell run before the cells it needs says so and runs them', async () => {
   const { page } = await openNotebook();
-  await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
-  await page
-    .getByTestId('kernel-state')
-    .filter({ hasText: /^idle$/ })
-    .waitFor({ timeout: patient(60_000) });
+  await restartKernel(page);
   await page.getByRole('button', { name: `Run cell ${c.table}`, exact: true }).click();
   assert.equal(await finished(page, c.table), 'error');
   const hint = cell(page, c.table).getByTestId('needs-above');
@@ -236,8 +278,9 @@ test('a cell run before the cells it needs says so and runs them', async () => {
     (await hint.textContent()) ?? '',
     new RegExp(`cells? ${c.helpers}, ${c.server} above.*run the cells above first`),
   );
+  const rerun = await runOf(page, c.table);
   await hint.getByRole('button', { name: `Run cells 1–${c.table}` }).click();
-  assert.equal(await finished(page, c.table), 'ok');
+  assert.equal(await rerun(), 'ok');
   assert.equal(await cell(page, c.table).getByTestId('needs-above').count(), 0);
   await page.close();
 });

@@ -109,9 +109,12 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
       const d = await diagnose(target);
       if (cancelled) return;
       if (d) return setLive({ phase: 'unreachable', target, diagnosis: d });
+      // Joined before the page says "ready": a Restart & run all clicked at once restarts the joined
+      // kernel (it waits for the join) instead of running on it as if nothing ran there.
+      const running = await LiveSession.running(target, path);
+      if (cancelled) return;
+      if (running) connect(target).catch((e: Error) => setNotice({ tone: 'danger', text: e.message }));
       setLive({ phase: 'ready', target });
-      if (await LiveSession.running(target, path))
-        connect(target).catch((e: Error) => setNotice({ tone: 'danger', text: e.message }));
     })();
     return () => {
       cancelled = true;
@@ -229,9 +232,20 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
     });
   }, []);
 
+  /** A fresh notebook kernel: the page's restarted, or (none joined yet) a new one — a kernel this notebook left running is restarted. */
   const restart = useCallback(async () => {
     stopBatch.current = true;
-    const s = await session.current?.catch(() => null);
+    let s: LiveSession | null;
+    if (session.current) s = await session.current.catch(() => null);
+    else {
+      try {
+        s = await kernel();
+      } catch (e) {
+        setNotice({ tone: 'danger', text: `Cannot start the notebook kernel: ${(e as Error).message}` });
+        return false;
+      }
+      if (!s.reused) return true;
+    }
     if (!s) return false;
     setNotice(null);
     setRuns({});
@@ -247,7 +261,7 @@ export function useLiveNotebook(opts: { baseUrl: string; kernelName: string; pat
       setNotice({ tone: 'danger', text: `Restart failed: ${(e as Error).message}` });
       return false;
     }
-  }, [store]);
+  }, [kernel, store]);
 
   return {
     live,
