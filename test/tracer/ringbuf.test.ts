@@ -59,6 +59,11 @@ function watchBatches(): Batches {
 }
 
 /** Reads a raw main.work probe while the producer sends `events`; checks each event as it arrives. */
+/** Waits up to 5 s for the reader to have everything (the assertions after it say what was missing). */
+async function receivedOrGaveUp(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done() && waited < 5000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+}
+
 async function burst(events: number, policy: 'lab' | 'kernel') {
   await using idle = await GoLoop.start(); // gives the probe a process: main.work is never called in it
   const exe = await openExecutable(goloopBinary);
@@ -90,8 +95,7 @@ async function burst(events: number, policy: 'lab' | 'kernel') {
     produced = await produce(process.pid, events, id, policy);
     expected = produced.sent - produced.drops;
     // What the producer sent is in the ring: the flush timer (10 ms) brings the last of it.
-    for (let waited = 0; received < expected && waited < 5000; waited += 20)
-      await new Promise((r) => setTimeout(r, 20));
+    await receivedOrGaveUp(() => received >= expected);
     probe.close();
     await reading;
   } finally {
@@ -175,8 +179,7 @@ test('events a reader keeps from its first batch keep their values after the rin
       })();
       const produced = await produce(process.pid, events, id, 'lab');
       assert.equal(produced.sent - produced.drops, events);
-      for (let waited = 0; received < events && waited < 5000; waited += 20)
-        await new Promise((r) => setTimeout(r, 20));
+      await receivedOrGaveUp(() => received >= events);
       probe.close();
       await reading;
     } finally {
