@@ -1,6 +1,7 @@
 import { commands } from './commands/index.ts';
 import { LabError } from '../core/errors.ts';
 import { keepServing, survived } from '../core/keep-serving.ts';
+import { endOnSignals } from '../core/signals.ts';
 import { UsageError, shown } from './command.ts';
 
 /** Text safe for a terminal: control characters (escape sequences included) escaped, long lines cut. */
@@ -45,27 +46,15 @@ function readerGone(e: NodeJS.ErrnoException): void {
   if (endingQuietly) return;
   endingQuietly = true;
   process.exitCode = 0;
-  if (process.listenerCount('SIGTERM') > 1) {
-    process.emit('SIGTERM' as NodeJS.Signals);
-    setTimeout(() => process.exit(0), 5000).unref();
-  } else {
-    process.exit(0);
-  }
+  process.emit('SIGTERM' as NodeJS.Signals);
+  setTimeout(() => process.exit(0), 5000).unref();
 }
 /**
  * Ctrl-C, kill, a closed terminal: a command with no handler of its own ends at once, and the exit
  * hooks stop what it started (servers are killed, half-written temp files removed). A command
  * that handles the signal itself (run-tracer detaching, start stopping its services) does so.
  */
-for (const [signal, number] of [
-  ['SIGINT', 2],
-  ['SIGTERM', 15],
-  ['SIGHUP', 1],
-] as const) {
-  process.on(signal, () => {
-    if (process.listenerCount(signal) === 1) process.exit(128 + number);
-  });
-}
+endOnSignals((code) => (endingQuietly ? 0 : code));
 
 process.stdout.on('error', readerGone);
 process.stderr.on('error', readerGone);

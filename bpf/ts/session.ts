@@ -14,6 +14,7 @@ import { compareIdentity, type FileIdentity } from './file-identity.ts';
 import { translateLibbpfError } from './libbpf-errors.ts';
 import { checkPid, processAlive } from './process-checks.ts';
 import { LabError } from '../../core/errors.ts';
+import { onSignalFallback, signalOwned } from '../../core/signals.ts';
 import type { TraceEvent } from './trace-event.ts';
 
 /** What the session needs of a probe. */
@@ -249,14 +250,20 @@ export function currentSession(): Session {
       const onSignal = () => {
         // A SIGINT someone else handles is theirs (a tslab kernel's is "interrupt this cell": the
         // helpers release that cell's probes, not every probe of the kernel).
-        if (sig === 'SIGINT' && process.listenerCount(sig) > 1) return;
+        // Asked now: an owner listening with once() is gone by the time the probes are closed.
+        const owned = signalOwned(sig);
+        if (sig === 'SIGINT' && owned) return;
         process.off(sig, onSignal);
-        // Nobody else handles it: die of the signal as we would have, once the kernel has let go.
+        // Nobody else handles it: end as we would have (by the signal, or the CLI's own ending), once
+        // the kernel has let go.
         void closeAllProbes().finally(() => {
-          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+          if (owned) return;
+          // Another fallback (the CLI's) ends the process now, before the loop can drain and exit 0.
+          if (process.listenerCount(sig) > 0) process.emit(sig, sig);
+          else process.kill(process.pid, sig);
         });
       };
-      process.on(sig, onSignal);
+      onSignalFallback(sig, onSignal);
     }
     // process.exit() during a detach: finish it (the native close waits for the detach thread) first.
     process.once('exit', () => {

@@ -14,6 +14,7 @@ import { at, serverBinary } from '../../core/paths.ts';
 import { openExecutable, loadedProgramIds, openProbes, programsAndLinks, tracefsUprobes } from '../../bpf/ts/index.ts';
 import { tracerChild, waitGone } from '../support/kernel.ts';
 import { leakedProbeBytes } from '../../engines/leftovers.ts';
+import { patient } from '../../core/patience.ts';
 
 /** int3s the kernel left in `pid`'s text with no uprobe attached (its memory compared with its file). */
 const probeBytesLeftIn = (pid: number) => leakedProbeBytes().filter((l) => l.id.startsWith(`${pid}:`));
@@ -47,6 +48,29 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     await new Promise((r) => child.once('exit', r));
     assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
     assert.ok(srv.alive, 'the traced server is untouched');
+    assert.deepEqual(probeBytesLeftIn(srv.pid), [], 'the traced text is as the file has it');
+  });
+}
+
+// A lab command (./lab bench, pairing, crash-matrix) ends on a signal through the CLI's fallback, and
+// the tracer's own fallback closes the probes first: neither may wait for the other for ever.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`${signal} to a lab command streaming live events ends it (exit ${signal === 'SIGINT' ? 130 : 143}) and detaches everything`, async () => {
+    await using srv = await ManagedServer.start({ binary });
+    const { child, first } = await tracerChild(
+      `import { endOnSignals } from ${JSON.stringify(at('core/signals.ts'))};\nendOnSignals();\n${streamReturns(srv.pid)}`,
+    );
+    const ids = first as number[];
+    assert.equal(programsAndLinks(ids).links.length, 3, 'entry, RET and exit links are live');
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    const code = await Promise.race([
+      exited,
+      new Promise<'still running'>((r) => setTimeout(r, patient(10_000), 'still running')),
+    ]);
+    if (code === 'still running') child.kill('SIGKILL');
+    assert.equal(code, signal === 'SIGINT' ? 130 : 143, `the command ignored ${signal}`);
+    assert.deepEqual(await waitGone(ids), { progs: [], links: [] });
     assert.deepEqual(probeBytesLeftIn(srv.pid), [], 'the traced text is as the file has it');
   });
 }
