@@ -205,6 +205,12 @@ const tslabAbortWindowMs = 250;
  */
 const idleAfterReplyMs = 3000;
 
+/**
+ * How long an idle kernel may stay silent about a cell's request before the request is taken as lost.
+ * Any kernel that receives a request says "busy" with its header first: silence this long is no delay.
+ */
+const lostRequestMs = 15_000;
+
 /** The execute reply: when iopub says idle, or a moment after the reply if iopub stays silent. */
 function replyOf(
   future: Kernel.IShellFuture<KernelMessage.IExecuteRequestMsg>,
@@ -448,12 +454,10 @@ export class LiveSession {
     }
     const wait = this.lastErrorAt + tslabAbortWindowMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const future = this.kernel.requestExecute({ code, stop_on_error: true });
-    this.cellOf.set(future.msg.header.msg_id, cell);
     this.lastCell = cell;
     let reply: KernelMessage.IExecuteReplyMsg;
     try {
-      reply = await replyOf(future);
+      reply = await this.executeReply(cell, code);
     } catch (e) {
       // A future is disposed when the connection or the kernel goes away.
       const now = this.current; // changed while we waited
@@ -465,6 +469,42 @@ export class LiveSession {
     const status = content.status ?? 'ok';
     if (status === 'error') this.lastErrorAt = Date.now();
     return { status, count: content.execution_count ?? null };
+  }
+
+  /**
+   * Sends a cell's execute request and waits for its reply. A request the kernel never saw (lost while
+   * Jupyter reconnected its channels to a restarted kernel: the kernel sits idle and nothing comes
+   * back) is sent again, once; a kernel that heard it says so at once (status busy, with its header).
+   */
+  private async executeReply(cell: number, code: string): Promise<KernelMessage.IExecuteReplyMsg> {
+    for (let attempt = 1; ; attempt++) {
+      const future = this.kernel.requestExecute({ code, stop_on_error: true });
+      this.cellOf.set(future.msg.header.msg_id, cell);
+      const reply = replyOf(future);
+      if (attempt === 2) return reply;
+      let heard = false;
+      future.onIOPub = () => {
+        heard = true;
+      };
+      const lost = await new Promise<boolean>((resolve) => {
+        const sent = Date.now();
+        const poll = setInterval(() => {
+          if (heard) return settle(false);
+          if (Date.now() - sent >= lostRequestMs && this.state === 'idle') settle(true);
+        }, 500);
+        const settle = (v: boolean) => {
+          clearInterval(poll);
+          resolve(v);
+        };
+        reply.then(
+          () => settle(false),
+          () => settle(false),
+        );
+      });
+      if (!lost) return reply;
+      reply.catch(() => undefined);
+      future.dispose();
+    }
   }
 
   /** Runs code of our own (not a reader's cell) and returns what it printed. */

@@ -181,6 +181,31 @@ test('an edited cell runs as edited: arg=3 becomes arg=5 and the output says 5',
   await page.close();
 });
 
+// Jupyter may lose a request sent while it reconnects its channels to a restarted kernel: the kernel
+// then sits idle and the cell would wait for ever. The test loses the request on the page's own socket.
+test('a cell whose request never reached the kernel is sent again and runs', async () => {
+  const page = await granted.newPage();
+  let dropped = 0;
+  await page.routeWebSocket(/\/api\/kernels\/[^/]+\/channels/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((frame) => {
+      const text = typeof frame === 'string' ? frame : frame.toString('latin1');
+      const theCell = text.includes('"execute_request"') && text.includes('kernel-helpers/load.cjs');
+      if (theCell && text.includes('"store_history":true') && dropped === 0) {
+        dropped++;
+        return;
+      }
+      server.send(frame);
+    });
+  });
+  await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
+  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
+  await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();
+  assert.equal(await finished(page, c.helpers, patient(90_000)), 'ok', await pageState(page));
+  assert.equal(dropped, 1, "the cell's first request was not the one lost");
+  await page.close();
+});
+
 test('a reload keeps the edit and the notebook kernel; Reset restores the original', async () => {
   assert.ok(c.resetsLast, "notebook 03's last cell no longer calls resetLab()");
   const { page } = await openNotebook();
