@@ -396,8 +396,8 @@ export function readmeSection(r: BenchResults): string {
   const md = (s: string) => s.replace(/\|/g, '\\|');
   return alignTables(
     [
-      `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\`; this table is generated from it by`,
-      `\`./lab bench --readme\`. Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
+      `\`./lab bench\` runs every benchmark in one go and writes \`bench/results.json\` and this table, generated from it (again`,
+      `by \`./lab bench --readme\`). Latest run: ${r.date.slice(0, 16).replace('T', ' ')} UTC, kernel ${r.kernel}, ${r.machine}`,
       `(nproc ${r.nproc}, ${r.memory_gb} GB), ${r.go_version}, ${r.bpftrace_version}; load average at start ${r.load_average_at_start}`,
       '(a machine shared with other work, so absolute numbers are noisy; the ratios compare tracers measured side by side in the same run).',
       ...rerunLines(r),
@@ -418,15 +418,15 @@ export function readmeSection(r: BenchResults): string {
       "  each row is the fastest of its runs, consumers interleaved (this machine is shared: a neighbour's load only slows a",
       '  run down, the more so for a consumer that needs more CPU per event). A row that misses its target is marked ✗ and',
       '  fails the run.',
-      '  Where the time went at 2.8 M/s (`perf record -g` after attach, `--perf-basic-prof`): a raw event allocated ~260 B',
-      '  (the object and two one-element arrays), so a scavenge every ~60 k events, whose parallel helper queued behind the',
-      '  producer on 2 CPUs and stalled Node 0.3–4 ms (with `--no-parallel-scavenge` a consumer allocating one small object',
-      '  an event kept up with C); the rest was the addon and JS each missing on lines the producer had just written, and for',
-      '  typed events a `Decoder`, a words array and copied infos per side of every event. Now `args`/`ret` are made when',
-      '  first read (~140 B an event), the addon prefetches each record as it scans the batch, register-only values decode',
-      '  straight from the registers, and raw and typed events are made by separate methods (no site sees both kinds);',
-      "  what is left (~100–150 ns an event against C's ~40) is one object per event, its share of the scavenges, and a",
-      "  dozen fields read across four of the record's lines: C reads one word in place.",
+      "  Where the time went (`perf record -g` after attach, `--perf-basic-prof`, V8's heap sampler): at 2.8 M/s a raw event",
+      '  allocated ~260 B (the object and two arrays), a scavenge every ~60 k events whose parallel helper queued behind the',
+      '  producer on 2 CPUs (0.3–4 ms stalls); then, at ~186 ns an event, a 9-field event object plus a boxed timestamp, and',
+      '  64-bit readers V8 would not inline. The addon also waited ~70 ns a record for lines the producer had just written on',
+      '  the other CPU. Now the addon copies each record into a block of 8-byte slots as it scans the batch, prefetching ~2 KiB',
+      '  ahead (~27 ns a record); an event is 3 fields (its block, its slot, `args`/`ret` once read) whose fields are getters',
+      '  over the slots; blocks come from a pool refilled off the JS thread, and a batch that used little of its block keeps an',
+      '  exact copy. What is left (~130 B and ~70–130 ns an event) is the event object and its share of the scavenges: C reads',
+      '  one word in place and allocates nothing.',
       "- **per call**: `engines/goloop` calls `main.work` (a `//go:noinline` leaf) in a tight loop; the cost is the loop thread's",
       ...(r.probe_cost.some((p) => p.runs)
         ? [

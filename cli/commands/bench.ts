@@ -16,7 +16,7 @@ export const benchCommand: Command = {
     './lab bench [--quick] [--only NAME,…] [--merge] [--readme]\n' +
     '  a full run writes bench/results.json; --quick or --only write .lab/bench-partial.json instead;\n' +
     "  --only … --merge puts those benchmarks' tables into bench/results.json (the rest stay as recorded)\n" +
-    '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing)\n' +
+    '  --readme: regenerate the README\'s "Benchmarks" section from bench/results.json (runs nothing; a full or --merge run does it too)\n' +
     '  a row of this run that misses its target is marked ✗ and the run exits 1',
   async run(argv) {
     const { values } = parse('bench', argv, {
@@ -28,6 +28,7 @@ export const benchCommand: Command = {
       },
     });
     const { mergeResults, missedTargets, readmeSection, renderTable } = await import('../../bench/report.ts');
+    const { updateReadmeBlock } = await import('../../engines/readme.ts');
     if (values.merge && (!values.only || values.quick))
       throw new LabError(
         '--merge takes the tables of a full-size --only run',
@@ -39,7 +40,6 @@ export const benchCommand: Command = {
       if (!existsSync(benchResultsFile))
         throw new LabError('no bench/results.json yet', 'run ./lab bench first (as root)');
       const results = JSON.parse(readFileSync(benchResultsFile, 'utf8'));
-      const { updateReadmeBlock } = await import('../../engines/readme.ts');
       await updateReadmeBlock('benchmarks', '## Benchmarks', readmeSection(results));
       say(`README.md: Benchmarks section regenerated from bench/results.json (${results.date})`);
       return 0;
@@ -66,9 +66,11 @@ export const benchCommand: Command = {
       ? mergeResults(JSON.parse(readFileSync(benchResultsFile, 'utf8')), results, only!)
       : results;
     await writeFileAtomic(file, JSON.stringify(written, null, 2) + '\n');
+    // The README's tables are always the recorded run's: a test (and a reader) compares the two.
+    if (!partial) await updateReadmeBlock('benchmarks', '## Benchmarks', readmeSection(written));
     process.stdout.write(renderTable(written.summary) + '\n');
     say(
-      `results: ${file}${partial ? ' (partial run: bench/results.json untouched)' : ' — ./lab bench --readme puts the table in README.md'}`,
+      `results: ${file}${partial ? ' (partial run: bench/results.json and README.md untouched)' : ", and README.md's Benchmarks section"}`,
     );
     // Judged on this run's rows only (a --merge keeps older rows it did not re-run).
     const missed = missedTargets(results.summary);
