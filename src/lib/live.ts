@@ -87,7 +87,16 @@ export async function findTarget(baseUrl: string): Promise<JupyterTarget | null>
 
 /** What is wrong with a Jupyter server, in one line, and what to do about it. */
 export interface Diagnosis {
-  problem: 'unreachable' | 'origin' | 'forbidden' | 'http' | 'gone' | 'kernel-died' | 'kernel-dead' | 'no-kernel';
+  problem:
+    | 'unreachable'
+    | 'origin'
+    | 'forbidden'
+    | 'http'
+    | 'gone'
+    | 'kernel-died'
+    | 'kernel-dead'
+    | 'kernel-silent'
+    | 'no-kernel';
   what: string;
   fix: string;
 }
@@ -475,36 +484,47 @@ export class LiveSession {
    * Sends a cell's execute request and waits for its reply. A request the kernel never saw (lost while
    * Jupyter reconnected its channels to a restarted kernel: the kernel sits idle and nothing comes
    * back) is sent again, once; a kernel that heard it says so at once (status busy, with its header).
+   * Lost twice, the cell ends with what to do instead of waiting for ever.
    */
   private async executeReply(cell: number, code: string): Promise<KernelMessage.IExecuteReplyMsg> {
     for (let attempt = 1; ; attempt++) {
       const future = this.kernel.requestExecute({ code, stop_on_error: true });
       this.cellOf.set(future.msg.header.msg_id, cell);
       const reply = replyOf(future);
-      if (attempt === 2) return reply;
-      let heard = false;
-      future.onIOPub = () => {
-        heard = true;
-      };
-      const lost = await new Promise<boolean>((resolve) => {
-        const sent = Date.now();
-        const poll = setInterval(() => {
-          if (heard) return settle(false);
-          if (Date.now() - sent >= lostRequestMs && this.state === 'idle') settle(true);
-        }, 500);
-        const settle = (v: boolean) => {
-          clearInterval(poll);
-          resolve(v);
-        };
-        reply.then(
-          () => settle(false),
-          () => settle(false),
-        );
-      });
-      if (!lost) return reply;
+      if (!(await this.lost(future, reply))) return reply;
       reply.catch(() => undefined);
       future.dispose();
+      if (attempt === 2) {
+        throw new DiagnosisError({
+          problem: 'kernel-silent',
+          what: 'the notebook kernel is idle but did not take this cell (its request was lost twice on the way)',
+          fix: 'use Restart the notebook kernel, then run the cell again',
+        });
+      }
     }
+  }
+
+  /** Whether the kernel stayed idle and silent about `future`'s request for lostRequestMs. */
+  private lost(future: Kernel.IShellFuture, reply: Promise<unknown>): Promise<boolean> {
+    let heard = false;
+    future.onIOPub = () => {
+      heard = true;
+    };
+    return new Promise<boolean>((resolve) => {
+      const sent = Date.now();
+      const poll = setInterval(() => {
+        if (heard) settle(false);
+        else if (Date.now() - sent >= lostRequestMs && this.state === 'idle') settle(true);
+      }, 500);
+      const settle = (v: boolean) => {
+        clearInterval(poll);
+        resolve(v);
+      };
+      reply.then(
+        () => settle(false),
+        () => settle(false),
+      );
+    });
   }
 
   /** Runs code of our own (not a reader's cell) and returns what it printed. */

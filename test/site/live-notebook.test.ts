@@ -182,16 +182,18 @@ test('an edited cell runs as edited: arg=3 becomes arg=5 and the output says 5',
 });
 
 // Jupyter may lose a request sent while it reconnects its channels to a restarted kernel: the kernel
-// then sits idle and the cell would wait for ever. The test loses the request on the page's own socket.
-test('a cell whose request never reached the kernel is sent again and runs', async () => {
+// then sits idle and the cell would wait for ever. The test loses the requests on the page's own socket.
+test('a cell whose request never reached the kernel is sent again; lost twice, it says what to do', async () => {
   const page = await granted.newPage();
+  let dropping = 1;
   let dropped = 0;
   await page.routeWebSocket(/\/api\/kernels\/[^/]+\/channels/, (ws) => {
     const server = ws.connectToServer();
     ws.onMessage((frame) => {
       const text = typeof frame === 'string' ? frame : frame.toString('latin1');
       const theCell = text.includes('"execute_request"') && text.includes('kernel-helpers/load.cjs');
-      if (theCell && text.includes('"store_history":true') && dropped === 0) {
+      if (theCell && text.includes('"store_history":true') && dropping > 0) {
+        dropping--;
         dropped++;
         return;
       }
@@ -200,9 +202,19 @@ test('a cell whose request never reached the kernel is sent again and runs', asy
   });
   await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
   await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
-  await page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true }).click();
+  const run = page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true });
+  await run.click();
   assert.equal(await finished(page, c.helpers, patient(90_000)), 'ok', await pageState(page));
   assert.equal(dropped, 1, "the cell's first request was not the one lost");
+  dropping = 2;
+  const rerun = await runOf(page, c.helpers);
+  await run.click();
+  assert.equal(await rerun(patient(120_000)), 'aborted', await pageState(page));
+  assert.equal(dropped, 3);
+  assert.match(
+    (await page.getByTestId('live-notice').textContent()) ?? '',
+    /did not take this cell.*Restart the notebook kernel/,
+  );
   await page.close();
 });
 
