@@ -12,6 +12,7 @@ import { linksHeldBy } from '../../bpf/ts/index.ts';
 import { outputView } from '../../src/lib/notebook.ts';
 import { jupyterServerPid, kernelPids } from '../support/jupyter-support.ts';
 import { loadHelpersCell } from '../../model/kernel-cells.ts';
+import { patient } from '../../core/patience.ts';
 
 let jupyter: RunningJupyter;
 let conn: JupyterConnection;
@@ -137,5 +138,7 @@ test('Interrupt: the cell says it was interrupted and what it released, without 
   const alive = await run('const r = await server.get("/?arg=3");\nconsole.log(r.status, server.alive);');
   assert.equal(alive.text.trim(), '200 true', 'the server of an earlier cell still answers after the interrupt');
   await run('await lab.release("early");');
+  // The detach thread unregisters after the cell's reply, later on a loaded machine.
+  for (let i = 0; i < 50 && uprobeLinks().length > 0; i++) await new Promise((r) => setTimeout(r, patient(100)));
   assert.deepEqual(uprobeLinks(), [], 'released on request: no uprobe link left in the notebook kernel');
 });
