@@ -24,7 +24,7 @@ import {
   removeStaleLabAccounts,
   type Account,
 } from '../engines/services/accounts.ts';
-import { roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
+import { removeDeadRoomsState, roomArchiveDir, roomRunDir, roomStateDir } from './hands-on-paths.ts';
 import {
   attendeeContainerName,
   containerSandbox,
@@ -192,6 +192,8 @@ export async function startHandsOn(opts: {
   const archiveDir = roomArchiveDir(marker);
   await removeStaleSandboxes();
   const left = await removeStaleLabAccounts(roomArchiveDir(`${marker}-earlier`));
+  const deadRooms = await removeDeadRoomsState();
+  if (deadRooms.length) opts.log(`removed the secrets of ${deadRooms.length} room(s) that died with their watchdog`);
   if (left)
     opts.log(
       `removed ${left} attendee account(s) left by an earlier run; their homes are in ${roomArchiveDir(`${marker}-earlier`)}`,

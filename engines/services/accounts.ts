@@ -66,7 +66,7 @@ export function labAccounts(): Account[] {
 export const roomAccounts = (room: string): Account[] => labAccounts().filter((a) => a.room === room);
 
 /** A room lives while the process that made it runs (its PID leads the room's name). */
-function roomAlive(room: string | undefined): boolean {
+export function roomAlive(room: string | undefined): boolean {
   const pid = Number(room?.split('-')[0]);
   return Number.isInteger(pid) && pid > 0 && !isDead(statOf(pid));
 }
