@@ -11,7 +11,7 @@ import { sep } from 'node:path';
 import { root } from '../core/paths.ts';
 import { allPids, cmdlineOf, credentialsOfPid, exeOf, isDead, statOf } from '../core/procfs.ts';
 import { labAccounts, staleLabAccounts } from './services/accounts.ts';
-import { bpftoolJson, uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
+import { bpftoolJson, perfUprobeSites, uprobeSitesHeldBy } from '../bpf/ts/inspect.ts';
 
 export interface Leftover {
   kind: 'process' | 'uprobe link' | 'account' | 'probe bytes';
@@ -234,12 +234,7 @@ function attachedSites(): Set<string> {
   };
   for (const p of processes()) for (const s of uprobeSitesHeldBy(p.pid)) add(s.path, s.offset);
   try {
-    const perf = JSON.parse(execFileSync('bpftool', ['-j', 'perf', 'list'], { encoding: 'utf8' }) || '[]') as {
-      fd_type?: string;
-      filename?: string;
-      offset?: number;
-    }[];
-    for (const e of perf) if (/uprobe/.test(e.fd_type ?? '') && e.filename) add(e.filename, e.offset ?? 0);
+    for (const s of perfUprobeSites()) add(s.path, s.offset);
   } catch {
     // no bpftool: bpf_links only
   }
@@ -254,16 +249,14 @@ function attachedSites(): Set<string> {
  * kernel there every time, for nothing (were the uprobe gone too, the trap would kill it: SIGTRAP).
  */
 export function leakedProbeBytes(): Leftover[] {
-  const traced = processes().filter((p) => {
-    const exe = p.exe.replace(/ \(deleted\)$/, '');
-    return p.pid !== process.pid && (underRoot(exe) || exe.startsWith(labTempPrefix));
-  });
+  const traced = processes()
+    .map((p) => ({ ...p, file: p.exe.replace(/ \(deleted\)$/, '') }))
+    .filter(({ pid, file }) => pid !== process.pid && (underRoot(file) || file.startsWith(labTempPrefix)));
   if (traced.length === 0) return [];
   const attached = attachedSites();
   return traced.flatMap((p) => {
-    const exe = p.exe.replace(/ \(deleted\)$/, '');
     const left = int3sInText(p.pid).filter(
-      (b) => !attached.has(`${b.inode}:${b.fileOffset}`) && !attached.has(`${exe}:${b.fileOffset}`),
+      (b) => !attached.has(`${b.inode}:${b.fileOffset}`) && !attached.has(`${p.file}:${b.fileOffset}`),
     );
     if (left.length === 0) return [];
     const shown = left

@@ -149,7 +149,26 @@ export interface BpftoolView {
   linkIds: number[];
   /** `bpftool perf list` (uprobes attached through perf events, e.g. by bpftrace) */
   perfListText: string;
-  perf: { pid: number; fd: number; prog_id: number; filename?: string; fd_type?: string }[];
+  perf: PerfAttachment[];
+}
+
+/** One row of `bpftool -j perf list`: a probe attached through a perf event (bpftrace, the cilium peer's older path). */
+export interface PerfAttachment {
+  pid: number;
+  fd: number;
+  prog_id: number;
+  fd_type?: string;
+  filename?: string;
+  offset?: number;
+}
+
+const parsePerfList = (json: string) => JSON.parse(json || '[]') as PerfAttachment[];
+
+/** The uprobe sites attached through perf events, as path and file offset (`bpftool perf list`). */
+export function perfUprobeSites(): { path: string; offset: number }[] {
+  return parsePerfList(execFileSync('bpftool', ['-j', 'perf', 'list'], { encoding: 'utf8' }))
+    .filter((e) => /uprobe/.test(e.fd_type ?? '') && e.filename)
+    .map((e) => ({ path: e.filename!, offset: e.offset ?? 0 }));
 }
 
 const exec = promisify(execFile);
@@ -167,6 +186,6 @@ export async function bpftoolView(): Promise<BpftoolView> {
     linkListText: linkText,
     linkIds: links.map((l) => l.id),
     perfListText: perfText,
-    perf: JSON.parse(perfJson || '[]'),
+    perf: parsePerfList(perfJson),
   };
 }
