@@ -37,7 +37,8 @@ import {
   type Sandbox,
   type SandboxLimits,
 } from './sandbox.ts';
-import { freePort, startHub, type HubContainers, type RunningHub } from '../engines/services/hub.ts';
+import { startHub, type HubContainers, type RunningHub } from '../engines/services/hub.ts';
+import { freePort } from '../core/ports.ts';
 import { venvPython } from '../engines/services/jupyter.ts';
 import { startUserServer } from '../engines/services/hub-user.ts';
 import { ensureImage } from '../engines/container/image.ts';

@@ -9,11 +9,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { LabError } from '../../core/errors.ts';
 import { writeFileAtomic } from '../../core/files.ts';
+import { freePort } from '../../core/ports.ts';
 import { tslabKernelSpec, venvDir } from './jupyter.ts';
 
 export const hubBinary = join(venvDir, 'bin', 'jupyterhub');
@@ -90,17 +90,6 @@ export interface RunningHub {
   /** GET on the hub's REST API as the instructor's service. */
   api<T>(path: string, method?: string): Promise<T>;
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const py = (v: unknown) => JSON.stringify(v); // JSON literals are Python literals for str/int/list/dict/bool-free data

@@ -18,10 +18,11 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at, serverBinary } from '../../core/paths.ts';
+import { freePort } from '../../core/ports.ts';
 import { createAccount, removeAccount, type Account } from '../../engines/services/accounts.ts';
 import { ProbeService } from '../../engines/services/probe-service.ts';
 import { uprobeSitesHeldBy } from '../../bpf/ts/index.ts';
@@ -39,15 +40,6 @@ const hooks: { afterChecks?: (pid: number) => Promise<void>; beforeAttach?: (pid
 const children = new Set<ChildProcess>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs argv as the account (setpriv execs it: the child's PID is the program's). */
 function runAs(account: Account, argv: string[], opts: { stdio?: 'pipe' | 'ignore' } = {}): ChildProcess {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createAccount, labAccounts, removeArchives, roomAccounts } from '../../engines/services/accounts.ts';
-import { freePort } from '../../engines/services/hub.ts';
+import { freePort } from '../../core/ports.ts';
 import { startHandsOn, type Attendee, type HandsOnRoom } from '../../workshop/hands-on.ts';
 import { roomArchiveDir } from '../../workshop/hands-on-paths.ts';
 
