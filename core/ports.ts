@@ -25,7 +25,8 @@ export async function freePort(): Promise<number> {
   return listenAndClose(0);
 }
 
-function listenAndClose(port: number): Promise<number> {
+/** Opens a loopback listener on `port` (0: the kernel's pick), closes it, and says which port it had. */
+export function listenAndClose(port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
