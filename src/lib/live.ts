@@ -506,20 +506,16 @@ export class LiveSession {
 
   /** Whether the kernel stayed idle and silent about `future`'s request for lostRequestMs. */
   private lost(future: Kernel.IShellFuture, reply: Promise<unknown>): Promise<boolean> {
-    let heard = false;
-    future.onIOPub = () => {
-      heard = true;
-    };
     return new Promise<boolean>((resolve) => {
       const sent = Date.now();
       const poll = setInterval(() => {
-        if (heard) settle(false);
-        else if (Date.now() - sent >= lostRequestMs && this.state === 'idle') settle(true);
+        if (Date.now() - sent >= lostRequestMs && this.state === 'idle') settle(true);
       }, 500);
       const settle = (v: boolean) => {
         clearInterval(poll);
         resolve(v);
       };
+      future.onIOPub = () => settle(false);
       reply.then(
         () => settle(false),
         () => settle(false),
