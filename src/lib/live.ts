@@ -242,16 +242,41 @@ function replyOf(
   });
 }
 
-/** A kernel_info answer, or nothing after `ms` (the library's own failsafe sends pending requests then). */
-async function kernelInfoWithin(kernel: Kernel.IKernelConnection, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<void>((r) => {
-    timer = setTimeout(r, ms);
+/**
+ * Asks for kernel_info until the kernel's iopub is heard, or `ms` pass (Jupyter's own "nudge"). Right
+ * after a restart the server may not have subscribed to the new kernel's iopub yet: the kernel's
+ * "busy" for the next cell would be lost, and the cell taken for a request that never arrived.
+ */
+async function nudge(kernel: Kernel.IKernelConnection, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  let heard = false;
+  let hear!: () => void;
+  const iopubHeard = new Promise<void>((r) => {
+    hear = r;
   });
+  // Only the kernel's own answer counts: Jupyter itself sends "starting" and "restarting" on iopub.
+  const listen = (_: unknown, msg: KernelMessage.IIOPubMessage) => {
+    const parent = msg.parent_header as Partial<KernelMessage.IHeader>;
+    if (parent.msg_type === 'kernel_info_request' && parent.session === kernel.clientId) {
+      heard = true;
+      hear();
+    }
+  };
+  kernel.iopubMessage.connect(listen);
   try {
-    await Promise.race([kernel.requestKernelInfo().then(() => undefined), late]);
+    while (!heard && Date.now() < until) {
+      kernel.requestKernelInfo().catch(() => undefined);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        iopubHeard,
+        new Promise<void>((r) => {
+          timer = setTimeout(r, Math.min(1000, until - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
+    }
   } finally {
-    clearTimeout(timer);
+    kernel.iopubMessage.disconnect(listen);
   }
 }
 
@@ -267,8 +292,12 @@ export class LiveSession {
   private disposed = false;
   private problem: Diagnosis | null = null;
   private dropTimer?: ReturnType<typeof setTimeout>;
-  /** A restart the reader asked for is no death. */
-  private restartAsked = false;
+  /**
+   * The restart the reader asked for, until the new kernel answers on both channels: no death, shown
+   * as "restarting" throughout (Jupyter's own statuses flicker "idle" on the way), and a cell run
+   * meanwhile waits for it instead of being sent into the reconnect, where Jupyter may lose it.
+   */
+  private restarting: Promise<void> | null = null;
 
   private constructor(
     readonly target: JupyterTarget,
@@ -367,7 +396,8 @@ export class LiveSession {
 
   private onStatus(s: Kernel.Status): void {
     if (this.state === 'disconnected' && this.kernel.connectionStatus !== 'connected') return;
-    if (s === 'autorestarting' && !this.restartAsked) {
+    if (this.restarting && s !== 'dead') return;
+    if (s === 'autorestarting') {
       this.report({
         problem: 'kernel-died',
         what: 'the notebook kernel died (its process exited) and Jupyter restarted it: what earlier cells defined is gone',
@@ -461,6 +491,7 @@ export class LiveSession {
         fix: 'use Restart the notebook kernel, then Run all',
       });
     }
+    if (this.restarting) await this.restarting.catch(() => undefined);
     const wait = this.lastErrorAt + tslabAbortWindowMs - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     this.lastCell = cell;
@@ -548,13 +579,18 @@ export class LiveSession {
     this.cellOf.clear();
     this.lastCell = null;
     this.report(null);
-    this.restartAsked = true;
-    try {
+    const restarted = (async () => {
       await this.kernel.restart();
       // restart() resolves when Jupyter says so; the new process answers a moment later.
-      await kernelInfoWithin(this.kernel, 30_000);
+      await nudge(this.kernel, 30_000);
+    })();
+    this.restarting = restarted;
+    this.setState('restarting');
+    try {
+      await restarted;
     } finally {
-      this.restartAsked = false;
+      this.restarting = null;
+      this.onStatus(this.kernel.status);
     }
   }
 

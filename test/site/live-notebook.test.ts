@@ -98,8 +98,17 @@ async function runOf(page: Page, n: number): Promise<(timeout?: number) => Promi
   return (timeout = patient(120_000)) => finished(page, n, timeout, true);
 }
 
-/** Clicks Restart and waits until the page has shown "restarting" and then "idle" again. */
+/**
+ * Clicks Restart and waits until the page has shown "restarting" and then "idle" again. A page that
+ * has no notebook kernel yet (this test alone on a fresh Jupyter) offers no Restart: its first cell
+ * starts a fresh kernel anyway.
+ */
 async function restartKernel(page: Page): Promise<void> {
+  const restart = page.getByRole('button', { name: 'Restart the notebook kernel' });
+  if (await restart.isDisabled()) {
+    assert.equal(await page.getByTestId('kernel-state').textContent(), 'not started');
+    return;
+  }
   await page.evaluate(() => {
     const w = window as unknown as { labRestarted?: boolean };
     w.labRestarted = false;
@@ -108,7 +117,7 @@ async function restartKernel(page: Page): Promise<void> {
       if (el.textContent === 'restarting') w.labRestarted = true;
     }).observe(el, { childList: true, characterData: true, subtree: true });
   });
-  await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
+  await restart.click();
   await page.waitForFunction(
     () =>
       (window as unknown as { labRestarted?: boolean }).labRestarted === true &&
@@ -313,7 +322,7 @@ test('a cell run before the cells it needs says so and runs them', async () => {
   const { page } = await openNotebook();
   await restartKernel(page);
   await page.getByRole('button', { name: `Run cell ${c.table}`, exact: true }).click();
-  assert.equal(await finished(page, c.table), 'error');
+  assert.equal(await finished(page, c.table), 'error', await pageState(page));
   const hint = cell(page, c.table).getByTestId('needs-above');
   assert.match(
     (await hint.textContent()) ?? '',
@@ -323,6 +332,53 @@ test('a cell run before the cells it needs says so and runs them', async () => {
   await hint.getByRole('button', { name: `Run cells 1–${c.table}` }).click();
   assert.equal(await rerun(), 'ok');
   assert.equal(await cell(page, c.table).getByTestId('needs-above').count(), 0);
+  await page.close();
+});
+
+// Jupyter says "idle" (the old kernel's last word) moments into a restart, long before the new kernel
+// answers; a cell sent then went into the reconnect and was lost. Run now waits for the new kernel.
+test('a cell run while the notebook kernel restarts waits for the new kernel and is sent once', async () => {
+  const page = await granted.newPage();
+  let requests = 0;
+  await page.routeWebSocket(/\/api\/kernels\/[^/]+\/channels/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((frame) => {
+      const text = typeof frame === 'string' ? frame : frame.toString('latin1');
+      if (text.includes('"execute_request"') && text.includes('kernel-helpers/load.cjs')) requests++;
+      server.send(frame);
+    });
+  });
+  await page.goto(new URL(crashPage, lab.site.url).href, { waitUntil: 'networkidle' });
+  await page.locator('[data-testid="live-bar"][data-live="ready"]').waitFor({ timeout: patient(20_000) });
+  const run = page.getByRole('button', { name: `Run cell ${c.helpers}`, exact: true });
+  await run.click(); // a kernel to restart, whether or not an earlier test left one
+  assert.equal(await finished(page, c.helpers), 'ok', await pageState(page));
+  const rerun = await runOf(page, c.helpers);
+  // A reader's click the moment the page says "idle" again, before the test could look.
+  await page.evaluate((n) => {
+    const state = document.querySelector('[data-testid="kernel-state"]')!;
+    let restarting = false;
+    const w = window as unknown as { seen: string[] };
+    w.seen = [];
+    const options = { childList: true, characterData: true, subtree: true };
+    new MutationObserver(() => w.seen.push(state.textContent ?? '')).observe(state, options);
+    const watch = new MutationObserver(() => {
+      if (state.textContent === 'restarting') restarting = true;
+      if (restarting && state.textContent === 'idle') {
+        watch.disconnect();
+        document.querySelector<HTMLButtonElement>(`button[aria-label="Run cell ${n}"]`)!.click();
+      }
+    });
+    watch.observe(state, options);
+  }, c.helpers);
+  await page.getByRole('button', { name: 'Restart the notebook kernel' }).click();
+  assert.equal(await rerun(), 'ok', await pageState(page));
+  // Once the page says "idle" again the restart is over: it never goes back to starting.
+  const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
+  const idle = seen.indexOf('idle');
+  assert.ok(idle > 0 && !seen.slice(idle).some((s) => /starting/.test(s)), `states seen: ${seen.join(' → ')}`);
+  assert.equal(requests, 2, 'the cell was sent again: its first request after the restart was lost');
+  assert.match((await cell(page, c.helpers).textContent()) ?? '', /In \[1\]/, 'it ran in the new kernel');
   await page.close();
 });
 
