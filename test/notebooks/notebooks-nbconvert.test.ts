@@ -12,10 +12,13 @@ import { alive, childrenOf } from '../support/jupyter-support.ts';
 
 const nbconvert = '/usr/bin/python3';
 
-test("the notebooks execute under Debian's nbconvert (an independent client) with the project tslab kernelspec", async () => {
+// The story's two turns: the crash (03) and tracing safely (05). That every notebook runs top to bottom
+// is notebooks.test.ts's; this file is about the kernelspec in a client that is not ours.
+test("the crash and the safe tracing notebooks execute under Debian's nbconvert (an independent client) with the project tslab kernelspec", async () => {
   const out = mkdtempSync(join(tmpdir(), 'lab-nbconvert-'));
   try {
-    const paths = notebookPaths();
+    const paths = notebookPaths(['03-', '05-']);
+    assert.equal(paths.length, 2, `notebooks 03 and 05: ${paths}`);
     // Only JUPYTER_PATH, like an outside user: no lab environment.
     const child = spawn(
       nbconvert,
