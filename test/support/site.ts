@@ -86,12 +86,24 @@ export function builtPages(site: ServedSite, skip: string[] = ['assets'], dir = 
     .sort();
 }
 
-/** The mermaid fences in the doc page served at `path` (/docs/x/y/ is docs/x/y.mdx or docs/x/y/index.mdx). */
+/** The mermaid fences of the page served at `path`: /docs/x/y/ is docs/x/y.mdx or docs/x/y/index.mdx; /notebooks/n/ is the markdown of notebooks/n.ipynb. */
 export function fencesOf(path: string): number {
+  const fences = (markdown: string) => (markdown.match(/^```mermaid\s*$/gm) ?? []).length;
+  const notebook = /^\/notebooks\/([^/]+)\/$/.exec(path);
+  if (notebook) {
+    const file = at('notebooks', `${notebook[1]}.ipynb`);
+    if (!existsSync(file)) return 0;
+    const cells = (
+      JSON.parse(readFileSync(file, 'utf8')) as { cells: { cell_type: string; source: string | string[] }[] }
+    ).cells;
+    return cells
+      .filter((c) => c.cell_type === 'markdown')
+      .reduce((n, c) => n + fences(Array.isArray(c.source) ? c.source.join('') : c.source), 0);
+  }
   if (!path.startsWith('/docs/')) return 0;
   const rel = path.replace(/^\/docs\/|\/$/g, '');
   const file = [`${rel}.mdx`, `${rel}/index.mdx`, `${rel}.md`].map((f) => at('docs', f)).find((f) => existsSync(f));
-  return file ? (readFileSync(file, 'utf8').match(/^```mermaid\s*$/gm) ?? []).length : 0;
+  return file ? fences(readFileSync(file, 'utf8')) : 0;
 }
 
 /** The page's rendered mermaid diagrams, once it has at least `expected` of them (mermaid renders after hydration) or 20 s passed. */
