@@ -6,20 +6,39 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { at } from '../../core/paths.ts';
 import { run } from '../../core/proc.ts';
 import { ManagedServer } from '../../engines/managed-server.ts';
-import { within } from '../support/wait.ts';
+import { eachAtOnce, within } from '../support/wait.ts';
 
 interface LabRun {
   code: number | null;
   stdout: string;
   stderr: string;
   ms: number;
+}
+
+/** Like lab(), without blocking: the usage cases run side by side (each is a whole ./lab start-up). */
+function labAsync(args: string[]): Promise<LabRun> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    execFile(
+      at('lab'),
+      args,
+      { cwd: at('.'), encoding: 'utf8', timeout: 60000, env: { ...process.env, LAB_DEBUG: '' } },
+      (error, stdout, stderr) =>
+        resolve({
+          code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
+          stdout,
+          stderr,
+          ms: Date.now() - started,
+        }),
+    );
+  });
 }
 
 function lab(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): LabRun {
@@ -69,9 +88,10 @@ const usageCases: [string[], RegExp][] = [
   [['nope'], /unknown command "nope"/],
 ];
 
-test('bad flags and stray arguments: one line, non-zero exit, before anything is set up or built', () => {
-  for (const [args, re] of usageCases) {
-    const r = lab(args);
+test('bad flags and stray arguments: one line, non-zero exit, before anything is set up or built', async () => {
+  const runs = await eachAtOnce(usageCases, 4, ([args]) => labAsync(args));
+  for (const [i, [args, re]] of usageCases.entries()) {
+    const r = runs[i];
     refused(r, re, `./lab ${args.join(' ')}`);
     assert.doesNotMatch(
       r.stderr,

@@ -29,21 +29,3 @@ export async function launchChromium(): Promise<Browser> {
   assert.ok(existsSync(chromiumOptions.executablePath), 'Debian chromium is missing: ./lab setup installs it');
   return chromium.launch(chromiumOptions);
 }
-
-/**
- * `visit` on every item, `width` at a time, results in the items' order. Pages spend most of their
- * time waiting (network idle, hydration, diagrams), so a few at once overlap those waits.
- */
-export async function eachAtOnce<T, R>(
-  items: readonly T[],
-  width: number,
-  visit: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await visit(items[i], i);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
-}

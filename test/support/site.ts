@@ -13,7 +13,7 @@ import { at } from '../../core/paths.ts';
 import { launchChromium } from './browser.ts';
 import { patient } from '../../core/patience.ts';
 
-export { eachAtOnce } from './browser.ts';
+export { eachAtOnce } from './wait.ts';
 
 /**
  * Opens a grant link as a script would (no page runs): the session cookie it sets and the key its
