@@ -55,6 +55,8 @@ export interface RecordingInfo {
   recordedAt?: string;
   kernel?: string;
   go?: string;
+  /** How long the recorded run took (the tests share the notebooks out by it). */
+  seconds?: number;
   /** What the outputs were made from (engines/recordings.ts). */
   inputsHash?: string;
 }

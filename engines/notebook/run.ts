@@ -78,6 +78,7 @@ export async function saveRecording(run: NotebookRun): Promise<void> {
     recordedAt: new Date().toISOString(),
     kernel: release(),
     go,
+    seconds: Math.round(run.seconds * 10) / 10,
     inputsHash: inputsHash(recording(name)),
   };
   await writeNotebookFile(run.path, run.notebook);
