@@ -243,9 +243,9 @@ function replyOf(
 }
 
 /**
- * Asks for kernel_info until the kernel's iopub is heard, or `ms` pass (Jupyter's own "nudge"). Right
- * after a restart the server may not have subscribed to the new kernel's iopub yet: the kernel's
- * "busy" for the next cell would be lost, and the cell taken for a request that never arrived.
+ * Asks for kernel_info until the kernel's answer is heard on iopub, or `ms` pass (Jupyter's own
+ * "nudge"). Until then, after a restart, Jupyter may still be relaying the old kernel (its last "idle")
+ * or not yet be subscribed to the new one's iopub: a cell's request sent then can be lost.
  */
 async function nudge(kernel: Kernel.IKernelConnection, ms: number): Promise<void> {
   const until = Date.now() + ms;
