@@ -18,15 +18,20 @@ test('links are listed while 150 perf-event links are being released', { timeout
     const probes = Array.from({ length: 150 }, () => exe.uprobe('main.demo', { pid: srv.pid }));
     for (const p of probes) p.close();
     let released = false;
+    let gone = 0;
+    for (const p of probes) p.detached.then(() => gone++);
     const all = Promise.all(probes.map((p) => p.detached)).then(() => void (released = true));
-    let lists = 0;
+    // A listing counts when it started after some links had gone and others had not. How many there
+    // are depends on the machine: a fork (bpftool's) can wait behind the uprobe unregistering.
+    let midway = 0;
     while (!released) {
+      const started = gone;
       assert.ok(kernelLinkIds() instanceof Set);
-      lists++;
+      if (started > 0 && started < probes.length) midway++;
       await new Promise((r) => setTimeout(r, 5));
     }
     await all;
-    assert.ok(lists > 10, `listed ${lists} times while the links went`);
+    assert.ok(midway >= 1, 'no listing started while the links were going');
   } finally {
     if (saved === undefined) delete process.env.LAB_UPROBE_LINKS;
     else process.env.LAB_UPROBE_LINKS = saved;
