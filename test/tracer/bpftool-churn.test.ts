@@ -22,7 +22,8 @@ test('links are listed while 150 perf-event links are being released', { timeout
     for (const p of probes) p.detached.then(() => gone++);
     const all = Promise.all(probes.map((p) => p.detached)).then(() => void (released = true));
     // A listing counts when it started after some links had gone and others had not. How many there
-    // are depends on the machine: a fork (bpftool's) can wait behind the uprobe unregistering.
+    // are depends on the machine: once, listings took seconds each all through the release (2 where
+    // 68 is usual; bpftool's fork waiting behind the uprobe unregistering, most likely).
     let midway = 0;
     while (!released) {
       const started = gone;
