@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,14 +22,19 @@ interface LabRun {
   ms: number;
 }
 
-/** Like lab(), without blocking: the usage cases run side by side (each is a whole ./lab start-up). */
-function labAsync(args: string[]): Promise<LabRun> {
+/** ./lab with `args`, as a user runs it; it does not block, so that runs can go side by side. */
+function lab(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<LabRun> {
   const started = Date.now();
   return new Promise((resolve) => {
     execFile(
       at('lab'),
       args,
-      { cwd: at('.'), encoding: 'utf8', timeout: 60000, env: { ...process.env, LAB_DEBUG: '' } },
+      {
+        cwd: opts.cwd ?? at('.'),
+        encoding: 'utf8',
+        timeout: opts.timeoutMs ?? 60000,
+        env: { ...process.env, LAB_DEBUG: '' },
+      },
       (error, stdout, stderr) =>
         resolve({
           code: error ? (typeof error.code === 'number' ? error.code : null) : 0,
@@ -39,17 +44,6 @@ function labAsync(args: string[]): Promise<LabRun> {
         }),
     );
   });
-}
-
-function lab(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): LabRun {
-  const started = Date.now();
-  const r = spawnSync(at('lab'), args, {
-    cwd: opts.cwd ?? at('.'),
-    encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 60000,
-    env: { ...process.env, LAB_DEBUG: '' },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - started };
 }
 
 /** Fails unless the run failed with exactly one [lab] line matching `re` on stderr and no stack. */
@@ -89,7 +83,7 @@ const usageCases: [string[], RegExp][] = [
 ];
 
 test('bad flags and stray arguments: one line, non-zero exit, before anything is set up or built', async () => {
-  const runs = await eachAtOnce(usageCases, 4, ([args]) => labAsync(args));
+  const runs = await eachAtOnce(usageCases, 4, ([args]) => lab(args));
   for (const [i, [args, re]] of usageCases.entries()) {
     const r = runs[i];
     refused(r, re, `./lab ${args.join(' ')}`);
@@ -101,25 +95,29 @@ test('bad flags and stray arguments: one line, non-zero exit, before anything is
   }
 });
 
-test('workshop --host: localhost and ::1 are loopback (no consent asked), an unresolvable name is one line, another address asks for consent', () => {
+test('workshop --host: localhost and ::1 are loopback (no consent asked), an unresolvable name is one line, another address asks for consent', async () => {
   // --port=8091 is refused right after the host check, so nothing starts.
   for (const host of ['localhost', '::1', '127.0.0.2'])
-    refused(lab(['workshop', `--host=${host}`, '--port=8091']), /port 8091 is reserved/, `--host=${host}`);
+    refused(await lab(['workshop', `--host=${host}`, '--port=8091']), /port 8091 is reserved/, `--host=${host}`);
   refused(
-    lab(['workshop', '--host=no.such.host.invalid']),
+    await lab(['workshop', '--host=no.such.host.invalid']),
     /--host "no\.such\.host\.invalid" does not resolve/,
     'unresolvable host',
   );
-  refused(lab(['workshop', '--host=10.1.2.3']), /--i-understand-attendees-reach-this-machine/, 'a non-loopback host');
+  refused(
+    await lab(['workshop', '--host=10.1.2.3']),
+    /--i-understand-attendees-reach-this-machine/,
+    'a non-loopback host',
+  );
 });
 
-test('run-tracer --pid: a process that does not run the binary is refused at once (it used to attach and wait forever)', () => {
-  const r = lab(['run-tracer', `--pid=${process.pid}`], { timeoutMs: 20000 });
+test('run-tracer --pid: a process that does not run the binary is refused at once (it used to attach and wait forever)', async () => {
+  const r = await lab(['run-tracer', `--pid=${process.pid}`], { timeoutMs: 20000 });
   refused(r, /process \d+ runs ".*node.*", not ".*server\/server"/, '--pid of this node process');
-  refused(lab(['run-tracer', '--pid=4194304']), /no process 4194304/, 'a pid that does not exist');
+  refused(await lab(['run-tracer', '--pid=4194304']), /no process 4194304/, 'a pid that does not exist');
 });
 
-test('names are escaped and cut in messages: no terminal escapes, no 20 KB lines', () => {
+test('names are escaped and cut in messages: no terminal escapes, no 20 KB lines', async () => {
   const cases: [string, RegExp][] = [
     [
       `main.\x1b[31mred\x1b]0;title\x07`,
@@ -130,18 +128,18 @@ test('names are escaped and cut in messages: no terminal escapes, no 20 KB lines
     [`main.${'y'.repeat(3000)}`, /no function main\.y+/],
   ];
   for (const [symbol, re] of cases) {
-    const r = lab(['run-tracer', `--symbol=${symbol}`]);
+    const r = await lab(['run-tracer', `--symbol=${symbol}`]);
     assert.doesNotMatch(r.stderr, /[\x1b\x07]/, 'a terminal escape reached the terminal');
     for (const line of r.stderr.split('\n')) assert.ok(line.length <= 600, `a ${line.length}-character line`);
     refused(r, re, `--symbol of ${symbol.length} characters`);
   }
 });
 
-test("a relative path is the caller's, not the repo root's", () => {
+test("a relative path is the caller's, not the repo root's", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'lab-cwd-'));
   try {
     // server/server exists at the root; from dir, "server/server" names dir/server/server.
-    const r = lab(['run-tracer', '--binary=server/server', '--mode=uprobe'], { cwd: dir });
+    const r = await lab(['run-tracer', '--binary=server/server', '--mode=uprobe'], { cwd: dir });
     refused(r, new RegExp(`no file at ${dir}/server/server`), 'relative --binary from another directory');
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -154,7 +152,7 @@ test('record-crash: a missing binary is one line and leaves no temp dir; a non-G
       .filter((f) => f.startsWith('lab-crash-'))
       .sort();
   const before = crashDirs();
-  refused(lab(['record-crash', '--binary=/nonexistent']), /no file at \/nonexistent/, 'missing binary');
+  refused(await lab(['record-crash', '--binary=/nonexistent']), /no file at \/nonexistent/, 'missing binary');
   assert.deepEqual(crashDirs(), before, 'a temp dir was left behind');
 
   const dir = mkdtempSync(join(tmpdir(), 'lab-notgo-'));
@@ -165,7 +163,7 @@ test('record-crash: a missing binary is one line and leaves no temp dir; a non-G
       `#include <stdio.h>\nint main(void) { FILE *f = fopen("${marker}", "w"); if (f) fclose(f); return 0; }\n`,
     );
     await run('gcc', ['-o', join(dir, 'prog'), join(dir, 'prog.c')], { capture: true });
-    refused(lab(['record-crash', '--binary=prog'], { cwd: dir }), /prog is not a Go binary/, 'a C program');
+    refused(await lab(['record-crash', '--binary=prog'], { cwd: dir }), /prog is not a Go binary/, 'a C program');
     assert.ok(!existsSync(marker), 'record-crash ran a binary that is not a Go program');
     assert.deepEqual(crashDirs(), before, 'a temp dir was left behind');
   } finally {
